@@ -1,0 +1,214 @@
+"""The `fieldrelay` command: flags and environment in, a Config out, then the work."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import secrets
+import signal
+import ssl
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fieldrelay import logs
+from fieldrelay.config import ROLES, Config, default_web_dir
+from fieldrelay.errors import BadRequest, Conflict
+from fieldrelay.tokens import TokenIssuer, load_or_create_secret
+from fieldrelay.users import UserStore
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+DEMO_ROLES = ("officer", "commander", "reviewer")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"FIELDRELAY_{name}", default)
+
+
+def _env_list(name: str) -> list[str]:
+    raw = _env(name)
+    return [x.strip() for x in raw.split(",") if x.strip()] if raw else []
+
+
+def _data_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", "data") or "data"),
+                   help="where users, keys and evidence live (FIELDRELAY_DATA_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every serve flag has a FIELDRELAY_* environment variable."""
+    parser = argparse.ArgumentParser(prog="fieldrelay", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one node")
+    serve.add_argument("--host", default=_env("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(_env("PORT", "8080") or 8080))
+    _data_dir_arg(serve)
+    serve.add_argument("--redis-url", default=_env("REDIS_URL"),
+                       help="share presence and alerts with other nodes through Redis")
+    serve.add_argument("--node-id", default=_env("NODE_ID", "node-1"))
+    serve.add_argument("--public-url", default=_env("PUBLIC_URL"),
+                       help="the URL browsers use to reach this node")
+    serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"))
+    serve.add_argument("--tls-key", type=Path, default=_env("TLS_KEY"))
+    serve.add_argument("--ice-host", action="append", default=None,
+                       help="local address offered as an ICE host candidate (repeatable)")
+    serve.add_argument("--ice-public-ip", default=_env("ICE_PUBLIC_IP"),
+                       help="advertise this 1:1 NAT address beside the host candidates")
+    serve.add_argument("--ice-server", action="append", default=None,
+                       help="STUN/TURN URL handed to peers (repeatable)")
+    serve.add_argument("--reconnect-grace", type=float,
+                       default=float(_env("RECONNECT_GRACE", "60") or 60),
+                       help="seconds a dropped publisher may take to come back")
+    serve.add_argument("--token-ttl", type=int, default=int(_env("TOKEN_TTL", "3600") or 3600))
+    serve.add_argument("--allowed-origin", action="append", default=None,
+                       help="extra browser Origin allowed on the WebSocket (repeatable)")
+    serve.add_argument("--demo-users", action="store_true",
+                       default=_env("DEMO_USERS", "") in ("1", "true", "yes"),
+                       help="create officer, commander and reviewer users on first start")
+    serve.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
+
+    user = sub.add_parser("user", help="manage users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create a user")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input")
+    _data_dir_arg(add)
+
+    token = sub.add_parser("token", help="print a signed token for an existing user")
+    token.add_argument("name")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    _data_dir_arg(token)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The node's Config from parsed flags (which already fell back to the environment)."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise BadRequest("--tls-cert and --tls-key go together")
+    return Config(
+        host=args.host, port=args.port, data_dir=args.data_dir, redis_url=args.redis_url,
+        node_id=args.node_id, public_url=args.public_url, tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        ice_hosts=tuple(args.ice_host or _env_list("ICE_HOST")),
+        ice_public_ip=args.ice_public_ip,
+        ice_servers=tuple(args.ice_server or _env_list("ICE_SERVER")),
+        web_dir=Path(_env("WEB_DIR") or default_web_dir()),
+        token_ttl_s=args.token_ttl, reconnect_grace_s=args.reconnect_grace,
+        allowed_origins=tuple(args.allowed_origin or _env_list("ALLOWED_ORIGIN")),
+        demo_users=args.demo_users,
+    )
+
+
+def create_demo_users(store: UserStore) -> list[tuple[str, str, str]]:
+    """Create the demo users that do not exist yet; returns (name, role, password) created."""
+    created = []
+    for role in DEMO_ROLES:
+        if store.get(role) is None:
+            password = secrets.token_urlsafe(9)
+            store.add(role, role, password)
+            created.append((role, role, password))
+    return created
+
+
+async def _serve(config: Config) -> int:
+    from aiohttp import web
+
+    from signaling.app import build_app
+
+    ssl_context = None
+    if config.tls_cert and config.tls_key:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+    runner = web.AppRunner(build_app(config), shutdown_timeout=config.shutdown_grace_s,
+                           access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
+        await site.start()
+        scheme = "https" if ssl_context else "http"
+        print(f"fieldrelay {config.node_id} listening on {scheme}://{config.host}:{config.port}"
+              f" (data in {config.data_dir})", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("fieldrelay shutting down", flush=True)
+    finally:
+        await runner.cleanup()
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run one node until SIGINT/SIGTERM."""
+    config = config_from_args(args)
+    logs.configure(args.log_level)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    if config.demo_users:
+        created = create_demo_users(UserStore(config.data_dir))
+        if created:
+            print("Demo users (shown once; change them before real use):")
+            for name, role, password in created:
+                print(f"  {role:<10} user {name!r:<12} password {password}")
+            print(flush=True)
+    return asyncio.run(_serve(config))
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    """Create a user in the data dir."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("the passwords differ", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        UserStore(args.data_dir).add(args.name, args.role, password)
+    except Conflict as exc:
+        print(exc.detail, file=sys.stderr)
+        return EXIT_FAIL
+    except BadRequest as exc:
+        print(exc.detail, file=sys.stderr)
+        return EXIT_USAGE
+    print(f"created {args.role} {args.name}")
+    return EXIT_OK
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Print a token for an existing user."""
+    user = UserStore(args.data_dir).get(args.name)
+    if user is None:
+        print(f"no user {args.name!r} in {args.data_dir}", file=sys.stderr)
+        return EXIT_FAIL
+    config = Config(data_dir=args.data_dir)
+    issuer = TokenIssuer(load_or_create_secret(args.data_dir), config.jwt_issuer,
+                         config.jwt_audience, config.token_ttl_s)
+    token, _ = issuer.issue(user.name, user.role, ttl_s=args.ttl)
+    print(token)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `fieldrelay` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return cmd_serve(args)
+        if args.command == "user":
+            return cmd_user_add(args)
+        if args.command == "token":
+            return cmd_token(args)
+    except BadRequest as exc:
+        print(f"fieldrelay: {exc.detail}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The node's configuration: one frozen dataclass, built by the CLI and passed down."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROLES = ("officer", "commander", "reviewer", "admin")
+
+
+def default_web_dir() -> Path:
+    """The pages shipped beside the packages (an editable install or a source tree)."""
+    return Path(__file__).resolve().parent.parent / "web"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one node needs to run; read from flags and environment only in the CLI."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    redis_url: str | None = None
+    node_id: str = "node-1"
+    public_url: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Addresses offered as ICE host candidates; empty means every non-loopback interface.
+    ice_hosts: tuple[str, ...] = ()
+    ice_public_ip: str | None = None
+    # STUN/TURN URLs handed to peers; none by default so nothing leaves the network.
+    ice_servers: tuple[str, ...] = ()
+    web_dir: Path = field(default_factory=default_web_dir)
+    token_ttl_s: int = 3600
+    jwt_issuer: str = "fieldrelay"
+    jwt_audience: str = "fieldrelay"
+    # Extra Origins allowed on the WebSocket besides the node's own.
+    allowed_origins: tuple[str, ...] = ()
+    # Per-viewer queue bound in packets: a slow viewer drops its own packets beyond this.
+    viewer_queue_packets: int = 512
+    # Shortest interval between two keyframe requests to one publisher.
+    pli_interval_s: float = 0.5
+    # How long a dropped publisher may take to come back into the same stream.
+    reconnect_grace_s: float = 60.0
+    max_sdp_bytes: int = 32 * 1024
+    max_json_bytes: int = 16 * 1024
+    shutdown_grace_s: float = 5.0
+    demo_users: bool = False
+
+    def replace(self, **changes: object) -> Config:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,49 @@
+"""The root of fieldrelay's errors; each package adds its own under it."""
+
+from __future__ import annotations
+
+
+class FieldRelayError(Exception):
+    """A failure the caller can act on; `code` and `status` map it to HTTP."""
+
+    code = "error"
+    status = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(FieldRelayError):
+    code = "bad_request"
+    status = 400
+
+
+class Unauthorized(FieldRelayError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(FieldRelayError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(FieldRelayError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(FieldRelayError):
+    code = "conflict"
+    status = 409
+
+
+class UnsupportedMediaType(FieldRelayError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class PayloadTooLarge(FieldRelayError):
+    code = "payload_too_large"
+    status = 413

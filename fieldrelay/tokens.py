@@ -1,0 +1,76 @@
+"""Short-lived JWTs: HS256 pinned, exp/aud/iss always checked."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+from fieldrelay.errors import Unauthorized
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Who a verified token speaks for."""
+
+    name: str
+    role: str
+    expires_at: int
+
+
+def load_or_create_secret(data_dir: Path) -> bytes:
+    """The node's token signing secret, created once in the data dir."""
+    path = data_dir / "jwt.secret"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, secret)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return secret
+
+
+class TokenIssuer:
+    """Issues and verifies the node's bearer tokens."""
+
+    def __init__(self, secret: bytes, issuer: str, audience: str, ttl_s: int) -> None:
+        self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+        self.ttl_s = ttl_s
+
+    def issue(self, name: str, role: str, ttl_s: int | None = None) -> tuple[str, int]:
+        """A signed token and its expiry (unix seconds)."""
+        now = int(time.time())
+        exp = now + (ttl_s if ttl_s is not None else self.ttl_s)
+        payload = {"sub": name, "role": role, "iat": now, "nbf": now, "exp": exp,
+                   "iss": self._issuer, "aud": self._audience}
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM), exp
+
+    def verify(self, token: str) -> Claims:
+        """The claims of a valid token; Unauthorized with the reason otherwise."""
+        try:
+            payload = jwt.decode(
+                token, self._secret, algorithms=[ALGORITHM], audience=self._audience,
+                issuer=self._issuer, options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the token has expired; log in again") from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"the token is not valid: {exc}") from None
+        name, role = payload.get("sub"), payload.get("role")
+        if not isinstance(name, str) or not isinstance(role, str):
+            raise Unauthorized("the token names no user or role")
+        return Claims(name=name, role=role, expires_at=int(payload["exp"]))

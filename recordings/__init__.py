@@ -1,0 +1,1 @@
+"""Evidence: segment files, the hash-chained ledger, verification and export."""

@@ -1,0 +1,1 @@
+"""Media relay: publishers in, viewers out, encoded packets forwarded without a codec."""

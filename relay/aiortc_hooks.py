@@ -1,0 +1,213 @@
+"""Every hook into aiortc's private internals, in one place, for aiortc 1.16.0 only.
+
+aiortc has no public API to receive encoded packets or to send them without an
+encoder, so the relay reaches below it here and nowhere else. `verify_internals()`
+runs at node start and in the tests, and fails loudly when an upgrade moves any of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import aioice.ice
+import aiortc
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import RTCCertificate
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
+from aiortc.rtp import RtcpSrPacket, RtpPacket
+
+PINNED_AIORTC = "1.16.0"
+
+# aiortc 1.16 offers ECDHE-ECDSA suites only; peers with RSA certificates (GStreamer's
+# webrtcbin, some body cameras) then fail with "no shared cipher".
+DTLS_CIPHERS = (
+    b"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
+    b"ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:"
+    b"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:"
+    b"ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA"
+)
+
+_RECEIVER_PRIVATE = (
+    "_RTCRtpReceiver__jitter_buffer",
+    "_RTCRtpReceiver__codecs",
+    "_RTCRtpReceiver__decoder_thread",
+    "_handle_rtp_packet",
+    "_handle_rtcp_packet",
+    "_send_rtcp_pli",
+)
+_SENDER_PRIVATE = (
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__packet_count",
+    "_RTCRtpSender__octet_count",
+    "_send_keyframe",
+    "_retransmit",
+    "_ssrc",
+    "_rtx_ssrc",
+)
+
+
+class HookError(RuntimeError):
+    """aiortc's internals are not what these hooks were written for."""
+
+
+class PacketSink(Protocol):
+    """Receives each decrypted, RTX-unwrapped RTP packet of a published track."""
+
+    def __call__(self, packet: RtpPacket) -> None: ...
+
+
+class _PacketTap:
+    """Stands in for the receiver's jitter buffer: hands packets on, never assembles frames.
+
+    aiortc still does its cheap per-packet bookkeeping (receiver reports, REMB, NACK
+    generation, RTX unwrapping) before calling `add`; because no frame ever comes
+    out, the decoder thread never receives work and no decoder is ever created.
+    """
+
+    def __init__(self, sink: PacketSink) -> None:
+        self._sink = sink
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        self._sink(packet)
+        return False, None
+
+    def remove(self, count: int) -> None:
+        """Nothing is buffered, so there is nothing to remove."""
+
+
+async def verify_internals() -> None:
+    """Raise HookError unless aiortc is the pinned version with every hooked attribute."""
+    if aiortc.__version__ != PINNED_AIORTC:
+        raise HookError(
+            f"relay/aiortc_hooks.py is written for aiortc {PINNED_AIORTC}, found {aiortc.__version__}"
+        )
+    if not callable(getattr(aioice.ice, "get_host_addresses", None)):
+        raise HookError("aioice.ice.get_host_addresses is gone")
+    if not callable(getattr(RTCCertificate, "_create_ssl_context", None)):
+        raise HookError("RTCCertificate._create_ssl_context is gone")
+    pc = RTCPeerConnection()
+    try:
+        if not hasattr(pc, "_RTCPeerConnection__certificates"):
+            raise HookError("RTCPeerConnection.__certificates is gone")
+        transceiver = pc.addTransceiver("video", direction="sendrecv")
+        for obj, names in ((transceiver.receiver, _RECEIVER_PRIVATE),
+                           (transceiver.sender, _SENDER_PRIVATE)):
+            missing = [n for n in names if not hasattr(obj, n)]
+            if missing:
+                raise HookError(f"{type(obj).__name__} lost {', '.join(missing)}")
+        jitter = transceiver.receiver._RTCRtpReceiver__jitter_buffer
+        if not callable(getattr(jitter, "add", None)):
+            raise HookError("the receiver's jitter buffer has no add()")
+    finally:
+        await pc.close()
+
+
+def use_ice_host_addresses(addresses: tuple[str, ...]) -> None:
+    """Offer exactly these local addresses as ICE host candidates (process-wide).
+
+    aioice gathers on every non-loopback interface and never on 127.0.0.1; the node's
+    `--ice-host` replaces that choice for every peer connection in this process.
+    """
+    if not addresses:
+        return
+    chosen = list(addresses)
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+    aioice.ice.get_host_addresses = get_host_addresses
+
+
+def accept_rsa_dtls(pc: RTCPeerConnection) -> None:
+    """Let this peer connection's DTLS negotiate ECDHE-RSA suites too."""
+    for certificate in pc._RTCPeerConnection__certificates:
+        original = certificate._create_ssl_context
+
+        def create(srtp_profiles: Any, _original: Any = original) -> Any:
+            ctx = _original(srtp_profiles)
+            ctx.set_cipher_list(DTLS_CIPHERS)
+            return ctx
+
+        certificate._create_ssl_context = create
+
+
+def tap_receiver(
+    receiver: RTCRtpReceiver,
+    sink: PacketSink,
+    on_parameters: Callable[[RTCRtpReceiveParameters], None],
+    on_sender_report: Callable[[int, int, int], None],
+) -> None:
+    """Divert a receiver's packets to `sink` instead of its jitter buffer and decoder.
+
+    `on_parameters` gets the negotiated receive parameters when the transport starts;
+    `on_sender_report(ssrc, ntp, rtp_timestamp)` gets each RTCP sender report.
+    """
+    receiver._RTCRtpReceiver__jitter_buffer = _PacketTap(sink)
+    original_receive = receiver.receive
+    original_rtcp = receiver._handle_rtcp_packet
+
+    async def receive(parameters: RTCRtpReceiveParameters) -> None:
+        on_parameters(parameters)
+        await original_receive(parameters)
+
+    async def handle_rtcp(packet: Any) -> None:
+        if isinstance(packet, RtcpSrPacket):
+            info = packet.sender_info
+            on_sender_report(packet.ssrc, info.ntp_timestamp, info.rtp_timestamp)
+        await original_rtcp(packet)
+
+    receiver.receive = receive
+    receiver._handle_rtcp_packet = handle_rtcp
+
+
+def decoder_started(receiver: RTCRtpReceiver) -> bool:
+    """True when the receiver's decoder thread has been handed any frame (tests use this)."""
+    jitter = receiver._RTCRtpReceiver__jitter_buffer
+    return not isinstance(jitter, _PacketTap)
+
+
+async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
+    """Send a PLI for media_ssrc to the publisher behind this receiver."""
+    await receiver._send_rtcp_pli(media_ssrc)
+
+
+def passthrough_sender(
+    sender: RTCRtpSender,
+    on_ready: Callable[[RTCRtpSendParameters], None],
+    on_keyframe_request: Callable[[], None],
+    retransmit: Callable[[int], Awaitable[None]],
+) -> None:
+    """Make a sender carry forwarded packets: no encoder, PLI and NACK routed to the relay."""
+    original_send = sender.send
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        await original_send(parameters)
+        on_ready(parameters)
+
+    sender.send = send
+    sender._send_keyframe = on_keyframe_request
+    sender._retransmit = retransmit
+
+
+def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
+    """The sender's (media SSRC, RTX SSRC)."""
+    return int(sender._ssrc), int(sender._rtx_ssrc)
+
+
+async def send_rtp(sender: RTCRtpSender, data: bytes) -> None:
+    """Encrypt and send one serialized RTP packet on the sender's transport."""
+    await sender.transport._send_rtp(data)
+
+
+def note_sent(sender: RTCRtpSender, octets: int) -> None:
+    """Count a forwarded packet in the sender's RTCP sender report."""
+    sender._RTCRtpSender__packet_count += 1
+    sender._RTCRtpSender__octet_count += octets
+
+
+def set_sender_clock(sender: RTCRtpSender, ntp_timestamp: int, rtp_timestamp: int) -> None:
+    """Set the NTP/RTP pair the sender reports, so the viewer can sync audio and video."""
+    sender._RTCRtpSender__ntp_timestamp = ntp_timestamp
+    sender._RTCRtpSender__rtp_timestamp = rtp_timestamp

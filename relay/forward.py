@@ -1,0 +1,220 @@
+"""Packet-level fan-out: one publisher's RTP to every viewer, rewritten, never decoded."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiortc import RTCRtpSender
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
+
+from fieldrelay.tasks import cancel_and_wait
+from relay import aiortc_hooks as hooks
+from relay.rewrite import SequenceRewriter
+
+log = logging.getLogger(__name__)
+
+HISTORY_SIZE = 1024
+NTP_EPOCH_OFFSET = 2208988800
+
+
+def ntp_now() -> int:
+    """The current time as a 64-bit NTP timestamp."""
+    now = time.time() + NTP_EPOCH_OFFSET
+    return (int(now) << 32) | int((now % 1) * (1 << 32))
+
+
+@dataclass
+class Incoming:
+    """One packet as the publisher sent it, with the facts every viewer needs."""
+
+    kind: str
+    packet: RtpPacket
+    keyframe_start: bool
+    arrival: float
+
+
+class RelayCounters:
+    """Counters the relay reports; the node wires them to /metrics."""
+
+    def __init__(self) -> None:
+        self.packets_in = 0
+        self.packets_out = 0
+        self.bytes_out = 0
+        self.dropped = 0
+        self.retransmitted = 0
+        self.keyframe_requests = 0
+
+
+@dataclass
+class _OutTrack:
+    """One negotiated outgoing track of a viewer."""
+
+    kind: str
+    sender: RTCRtpSender
+    clock_rate: int
+    rewriter: SequenceRewriter
+    payload_type: int = 0
+    rtx_payload_type: int | None = None
+    mid: str | None = None
+    ssrc: int = 0
+    rtx_ssrc: int = 0
+    rtx_seq: int = 0
+    extensions: HeaderExtensionsMap = field(default_factory=HeaderExtensionsMap)
+    ready: bool = False
+    clock_known: bool = False
+    history: list[RtpPacket | None] = field(default_factory=lambda: [None] * HISTORY_SIZE)
+
+
+class Viewer:
+    """One WHEP viewer: a bounded queue of packets and a task that sends them.
+
+    The publisher's path only appends to this viewer's queue. When the queue is full
+    the viewer drops what it holds and waits for the next keyframe, so a slow viewer
+    loses its own frames and never delays the publisher, the recorder or other viewers.
+    """
+
+    def __init__(self, viewer_id: str, officer: str, queue_packets: int,
+                 request_keyframe: Callable[[], None], counters: RelayCounters) -> None:
+        self.id = viewer_id
+        self.officer = officer
+        self._queue: collections.deque[Incoming] = collections.deque()
+        self._queue_cap = queue_packets
+        self._wakeup = asyncio.Event()
+        self._request_keyframe = request_keyframe
+        self._counters = counters
+        self._tracks: dict[str, _OutTrack] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self.sent = 0
+
+    def add_track(self, kind: str, sender: RTCRtpSender, clock_rate: int) -> None:
+        """Attach a sender for one kind; it starts forwarding once DTLS is up."""
+        track = _OutTrack(kind=kind, sender=sender, clock_rate=clock_rate,
+                          rewriter=SequenceRewriter(clock_rate, video=kind == "video"))
+        self._tracks[kind] = track
+        hooks.passthrough_sender(
+            sender,
+            on_ready=lambda params: self._on_ready(track, params),
+            on_keyframe_request=self._on_viewer_keyframe_request,
+            retransmit=lambda seq: self._retransmit(track, seq),
+        )
+
+    def start(self) -> None:
+        """Start the sending task (owned by this viewer; `aclose` ends it)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"viewer-{self.id}")
+
+    async def aclose(self) -> None:
+        """Stop sending; idempotent."""
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
+        self._queue.clear()
+
+    @property
+    def waiting_for_keyframe(self) -> bool:
+        """True while the video track holds back for a keyframe."""
+        video = self._tracks.get("video")
+        return bool(video and video.ready and video.rewriter.waiting)
+
+    def push(self, item: Incoming) -> None:
+        """Queue a packet for this viewer, dropping this viewer's backlog when full."""
+        track = self._tracks.get(item.kind)
+        if track is None or not track.ready:
+            return
+        if len(self._queue) >= self._queue_cap:
+            lost = len(self._queue) + 1
+            self._queue.clear()
+            self.dropped += lost
+            self._counters.dropped += lost
+            video = self._tracks.get("video")
+            if video is not None:
+                video.rewriter.require_keyframe()
+                self._request_keyframe()
+            return
+        self._queue.append(item)
+        self._wakeup.set()
+
+    def on_sender_report(self, kind: str, ntp: int, rtp_timestamp: int) -> None:
+        """Pass the publisher's NTP/RTP pair on, shifted onto this viewer's timeline."""
+        track = self._tracks.get(kind)
+        if track is None or not track.ready:
+            return
+        out_ts = track.rewriter.out_timestamp(rtp_timestamp)
+        if out_ts is not None:
+            hooks.set_sender_clock(track.sender, ntp, out_ts)
+            track.clock_known = True
+
+    def _on_ready(self, track: _OutTrack, params: RTCRtpSendParameters) -> None:
+        primary = params.codecs[0]
+        track.payload_type = primary.payloadType
+        for codec in params.codecs[1:]:
+            if (codec.mimeType.lower().endswith("/rtx")
+                    and codec.parameters.get("apt") == primary.payloadType):
+                track.rtx_payload_type = codec.payloadType
+        track.mid = params.muxId
+        track.extensions.configure(params)
+        track.ssrc, track.rtx_ssrc = hooks.sender_ssrcs(track.sender)
+        track.ready = True
+        if track.kind == "video":
+            # Only now can a keyframe reach this viewer; one asked for earlier is lost.
+            self._request_keyframe()
+
+    def _on_viewer_keyframe_request(self) -> None:
+        self._request_keyframe()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                await self._forward(self._queue.popleft())
+
+    async def _forward(self, item: Incoming) -> None:
+        track = self._tracks[item.kind]
+        src = item.packet
+        mapped = track.rewriter.map(src.ssrc, src.sequence_number, src.timestamp,
+                                    item.keyframe_start, item.arrival)
+        if mapped is None:
+            if track.rewriter.waiting:
+                self._request_keyframe()
+            return
+        out = RtpPacket(payload_type=track.payload_type, marker=src.marker,
+                        sequence_number=mapped.seq, timestamp=mapped.timestamp,
+                        ssrc=track.ssrc, payload=src.payload)
+        out.padding_size = src.padding_size
+        out.extensions.mid = track.mid
+        out.extensions.abs_send_time = (ntp_now() >> 14) & 0x00FFFFFF
+        out.extensions.audio_level = src.extensions.audio_level
+        if track.kind == "video":
+            track.history[mapped.seq % HISTORY_SIZE] = out
+        if not track.clock_known:
+            hooks.set_sender_clock(track.sender, ntp_now(), mapped.timestamp)
+        try:
+            await hooks.send_rtp(track.sender, out.serialize(track.extensions))
+        except ConnectionError:
+            return
+        hooks.note_sent(track.sender, len(out.payload))
+        self.sent += 1
+        self._counters.packets_out += 1
+        self._counters.bytes_out += len(out.payload)
+
+    async def _retransmit(self, track: _OutTrack, seq: int) -> None:
+        packet = track.history[seq % HISTORY_SIZE]
+        if packet is None or packet.sequence_number != seq:
+            return
+        if track.rtx_payload_type is not None:
+            packet = wrap_rtx(packet, payload_type=track.rtx_payload_type,
+                              sequence_number=track.rtx_seq, ssrc=track.rtx_ssrc)
+            track.rtx_seq = (track.rtx_seq + 1) & 0xFFFF
+        try:
+            await hooks.send_rtp(track.sender, packet.serialize(track.extensions))
+        except ConnectionError:
+            return
+        self._counters.retransmitted += 1

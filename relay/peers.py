@@ -1,0 +1,148 @@
+"""Negotiation of publisher and viewer peer connections from WHIP/WHEP offers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+from aiortc.sdp import SessionDescription
+
+from relay import aiortc_hooks as hooks
+from relay.codecs import H264, OPUS, VP8
+from relay.errors import BadSdp, CodecMismatch
+
+MAX_MEDIA_SECTIONS = 2
+
+
+@dataclass(frozen=True)
+class MediaCodec:
+    """The codec one kind of a stream is carried in, as negotiated with its publisher."""
+
+    kind: str
+    capability: RTCRtpCodecCapability
+
+    @property
+    def mime(self) -> str:
+        return self.capability.mimeType.lower()
+
+    @property
+    def clock_rate(self) -> int:
+        return int(self.capability.clockRate)
+
+
+class SilentTrack(MediaStreamTrack):
+    """A track that never yields: its sender negotiates SSRC, RTX and RTCP but never encodes."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def recv(self) -> None:  # type: ignore[override]
+        await self._never
+
+
+def new_peer_connection(ice_servers: tuple[str, ...], accept_rsa: bool = True) -> RTCPeerConnection:
+    """A peer connection that only uses the configured ICE servers (never a public default)."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in ice_servers]))
+    if accept_rsa:
+        hooks.accept_rsa_dtls(pc)
+    return pc
+
+
+def parse_offer(sdp: str) -> SessionDescription:
+    """Parse an SDP offer, raising BadSdp with a reason a client developer understands."""
+    if "v=0" not in sdp[:64]:
+        raise BadSdp("the body is not an SDP offer (it must start with v=0)")
+    try:
+        description = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser raises many kinds on malformed input
+        raise BadSdp(f"the SDP offer could not be parsed: {exc!r}") from None
+    media = [m for m in description.media if m.kind in ("audio", "video")]
+    if not media:
+        raise BadSdp("the SDP offer has no audio or video section")
+    kinds = [m.kind for m in media]
+    if len(media) > MAX_MEDIA_SECTIONS or len(set(kinds)) != len(kinds):
+        raise BadSdp("the SDP offer may hold one audio and one video section at most")
+    for m in media:
+        if not m.ice.usernameFragment or not m.ice.password:
+            raise BadSdp(f"the {m.kind} section has no ICE credentials")
+        if not m.dtls or not m.dtls.fingerprints:
+            raise BadSdp(f"the {m.kind} section has no DTLS fingerprint")
+    return description
+
+
+def _capabilities(kind: str) -> list[RTCRtpCodecCapability]:
+    caps = RTCRtpReceiver.getCapabilities(kind)
+    assert caps is not None
+    return list(caps.codecs)
+
+
+def codec_matches(cap: RTCRtpCodecCapability, offered: RTCRtpCodecParameters) -> bool:
+    if cap.mimeType.lower() != offered.mimeType.lower() or cap.clockRate != offered.clockRate:
+        return False
+    if cap.mimeType.lower() == H264:
+        return (str(offered.parameters.get("packetization-mode", "0")) == "1"
+                and str(offered.parameters.get("profile-level-id", ""))[:2].lower() == "42"
+                and cap.parameters.get("profile-level-id", "")[:4].lower()
+                == str(offered.parameters.get("profile-level-id", ""))[:4].lower())
+    return True
+
+
+def choose_codec(kind: str, offered: list[RTCRtpCodecParameters]) -> MediaCodec:
+    """The first offered codec the relay can forward: VP8 or H.264 for video, Opus for audio."""
+    wanted = (VP8, H264) if kind == "video" else (OPUS,)
+    for codec in offered:
+        if codec.mimeType.lower() not in wanted:
+            continue
+        for cap in _capabilities(kind):
+            if codec_matches(cap, codec):
+                return MediaCodec(kind, cap)
+    names = " or ".join(w.split("/")[1].upper() for w in wanted)
+    raise CodecMismatch(f"the {kind} section offers no {names} this relay can forward")
+
+
+def prefer(transceiver: RTCRtpTransceiver, codec: MediaCodec) -> None:
+    """Restrict a transceiver to one codec (plus its RTX for video)."""
+    prefs = [codec.capability]
+    if codec.kind == "video":
+        prefs += [c for c in _capabilities("video") if c.mimeType.lower() == "video/rtx"]
+    transceiver.setCodecPreferences(prefs)
+
+
+async def answer(pc: RTCPeerConnection, offer_sdp: str) -> str:
+    """Apply the offer and return the complete answer (ICE gathered, no trickle needed)."""
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+    except CodecMismatch:
+        raise
+    except Exception as exc:  # aiortc raises ValueError/OperationError/InvalidAccessError
+        raise BadSdp(f"the SDP offer was refused: {exc}") from None
+    await pc.setLocalDescription(await pc.createAnswer())
+    local = pc.localDescription
+    assert local is not None
+    return str(local.sdp)
+
+
+def advertise_public_ip(sdp: str, hosts: tuple[str, ...], public_ip: str) -> str:
+    """Add a host candidate on the 1:1 NAT address beside each candidate on a local host."""
+    out: list[str] = []
+    for line in sdp.split("\r\n"):
+        out.append(line)
+        if line.startswith("a=candidate:") and " typ host" in line:
+            parts = line.split(" ")
+            if len(parts) > 5 and (not hosts or parts[4] in hosts) and parts[4] != public_ip:
+                parts[0] = parts[0] + "n"  # a distinct foundation for the NAT address
+                parts[4] = public_ip
+                out.append(" ".join(parts))
+    return "\r\n".join(out)

@@ -1,0 +1,291 @@
+"""Who is live, who watches whom: the node's streams, publications and viewers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiortc import RTCPeerConnection
+from aiortc.sdp import candidate_from_sdp
+
+from fieldrelay.tasks import TaskGroupOwner
+from relay import peers
+from relay.errors import BadSdp, NotLive, UnknownResource
+from relay.forward import RelayCounters, Viewer
+from relay.stream import Publication, Stream
+
+log = logging.getLogger(__name__)
+
+MAX_TRICKLE_CANDIDATES = 32
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """The parts of the node's config the relay uses."""
+
+    ice_servers: tuple[str, ...] = ()
+    ice_hosts: tuple[str, ...] = ()
+    ice_public_ip: str | None = None
+    viewer_queue_packets: int = 512
+    pli_interval_s: float = 0.5
+    reconnect_grace_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class Presence:
+    """An officer's live state as the command center sees it."""
+
+    officer: str
+    live: bool
+    state: str  # live | reconnecting | offline
+    since: float
+
+
+@dataclass
+class _ViewerEntry:
+    officer: str
+    by: str
+    viewer: Viewer
+    pc: RTCPeerConnection
+
+
+class StreamRegistry:
+    """Owns every peer connection of this node and the streams they form."""
+
+    def __init__(self, settings: RelaySettings,
+                 on_presence: Callable[[Presence], None] = lambda p: None) -> None:
+        self.settings = settings
+        self.counters = RelayCounters()
+        self.streams: dict[str, Stream] = {}
+        self.publications: dict[str, Publication] = {}
+        self._viewers: dict[str, _ViewerEntry] = {}
+        self._on_presence = on_presence
+        self._grace: dict[str, asyncio.Task[None]] = {}
+        self._tasks = TaskGroupOwner("stream registry")
+        self._closed = False
+
+    # -- publishing -----------------------------------------------------------------
+
+    async def publish(self, officer: str, offer_sdp: str) -> tuple[Publication, str]:
+        """Accept a WHIP offer from an officer; returns the publication and the SDP answer."""
+        description = peers.parse_offer(offer_sdp)
+        existing = self.streams.get(officer)
+        codecs: dict[str, peers.MediaCodec] = {}
+        for media in description.media:
+            if media.kind not in ("audio", "video"):
+                continue
+            offered = list(media.rtp.codecs)
+            current = existing.codecs.get(media.kind) if existing else None
+            # A reconnecting phone keeps the stream's codec so its viewers can stay.
+            if current is not None and any(peers.codec_matches(current.capability, c) for c in offered):
+                codecs[media.kind] = current
+            else:
+                codecs[media.kind] = peers.choose_codec(media.kind, offered)
+        pc = peers.new_peer_connection(self.settings.ice_servers)
+        publication = Publication(secrets.token_urlsafe(12), officer, pc, codecs)
+        try:
+            for media in description.media:
+                if media.kind in codecs:
+                    transceiver = pc.addTransceiver(media.kind, direction="recvonly")
+                    peers.prefer(transceiver, codecs[media.kind])
+                    publication.tap(media.kind, transceiver.receiver)
+            answer = await peers.answer(pc, offer_sdp)
+        except BaseException:
+            await pc.close()
+            raise
+        if existing is not None and existing.codecs != codecs:
+            await self._end_stream(officer)
+            existing = None
+        stream = existing or Stream(officer, codecs, self.counters, self.settings.pli_interval_s)
+        self.streams[officer] = stream
+        self.publications[publication.id] = publication
+        previous = stream.attach(publication)
+        self._cancel_grace(officer)
+        if previous is not None:
+            self.publications.pop(previous.id, None)
+            await previous.aclose()
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            state = pc.connectionState
+            if state == "connected" and stream.publication is publication:
+                self._announce(stream, live=True)
+            elif state in ("failed", "closed"):
+                self._publication_lost(publication)
+
+        return publication, self._advertise(answer)
+
+    async def unpublish(self, officer: str, publication_id: str) -> None:
+        """End a publication on the officer's request (WHIP DELETE): the stream ends now."""
+        publication = self.publications.get(publication_id)
+        if publication is None or publication.officer != officer:
+            raise UnknownResource("no such publication for this officer")
+        stream = self.streams.get(officer)
+        if stream is not None and stream.publication is publication:
+            await self._end_stream(officer)
+        else:
+            self.publications.pop(publication_id, None)
+            await publication.aclose()
+
+    def _publication_lost(self, publication: Publication) -> None:
+        stream = self.streams.get(publication.officer)
+        if stream is None or not stream.detach(publication) or self._closed:
+            return
+        self.publications.pop(publication.id, None)
+        self._tasks.spawn(publication.aclose(), name=f"close-{publication.id}")
+        stream.state = "reconnecting"
+        self._announce(stream, live=True)
+        self._cancel_grace(stream.officer)
+        self._grace[stream.officer] = self._tasks.spawn(
+            self._expire(stream), name=f"grace-{stream.officer}")
+
+    async def _expire(self, stream: Stream) -> None:
+        await asyncio.sleep(self.settings.reconnect_grace_s)
+        if self.streams.get(stream.officer) is stream and stream.publication is None:
+            self._grace.pop(stream.officer, None)
+            await self._end_stream(stream.officer)
+
+    def _cancel_grace(self, officer: str) -> None:
+        task = self._grace.pop(officer, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _end_stream(self, officer: str) -> None:
+        stream = self.streams.pop(officer, None)
+        if stream is None:
+            return
+        self._cancel_grace(officer)
+        publication = stream.publication
+        if publication is not None:
+            stream.detach(publication)
+            self.publications.pop(publication.id, None)
+            await publication.aclose()
+        for viewer_id in list(stream.viewers):
+            await self._close_viewer(viewer_id)
+        await stream.aclose()
+        self._on_presence(Presence(officer, live=False, state="offline", since=time.time()))
+
+    def _announce(self, stream: Stream, live: bool) -> None:
+        self._on_presence(Presence(stream.officer, live=live, state=stream.state,
+                                   since=stream.started_at))
+
+    # -- viewing --------------------------------------------------------------------
+
+    async def view(self, officer: str, offer_sdp: str, by: str) -> tuple[str, str]:
+        """Accept a WHEP offer for an officer's stream; returns the viewer id and the answer."""
+        stream = self.streams.get(officer)
+        if stream is None:
+            raise NotLive(f"officer {officer!r} is not live")
+        description = peers.parse_offer(offer_sdp)
+        kinds = [m.kind for m in description.media if m.kind in stream.codecs]
+        if not kinds:
+            raise BadSdp("the offer asks for no kind of media this stream carries")
+        pc = peers.new_peer_connection(self.settings.ice_servers)
+        viewer = Viewer(secrets.token_urlsafe(12), officer, self.settings.viewer_queue_packets,
+                        stream.request_keyframe, self.counters)
+        try:
+            for kind in kinds:
+                codec = stream.codecs[kind]
+                transceiver = pc.addTransceiver(peers.SilentTrack(kind), direction="sendonly")
+                peers.prefer(transceiver, codec)
+                viewer.add_track(kind, transceiver.sender, codec.clock_rate)
+            answer = await peers.answer(pc, offer_sdp)
+        except BaseException:
+            await pc.close()
+            raise
+        if self.streams.get(officer) is not stream:  # the stream ended while we negotiated
+            await pc.close()
+            raise NotLive(f"officer {officer!r} is not live")
+        self._viewers[viewer.id] = _ViewerEntry(officer, by, viewer, pc)
+        stream.add_viewer(viewer)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState in ("failed", "closed") and viewer.id in self._viewers:
+                self._tasks.spawn(self._close_viewer(viewer.id), name=f"unview-{viewer.id}")
+
+        return viewer.id, self._advertise(answer)
+
+    async def unview(self, officer: str, viewer_id: str, by: str) -> None:
+        """Stop a viewer on its request (WHEP DELETE)."""
+        entry = self._viewers.get(viewer_id)
+        if entry is None or entry.officer != officer or entry.by != by:
+            raise UnknownResource("no such viewer of this officer")
+        await self._close_viewer(viewer_id)
+
+    async def _close_viewer(self, viewer_id: str) -> None:
+        entry = self._viewers.pop(viewer_id, None)
+        if entry is None:
+            return
+        stream = self.streams.get(entry.officer)
+        if stream is not None:
+            stream.remove_viewer(viewer_id)
+        await entry.viewer.aclose()
+        await entry.pc.close()
+
+    def viewer(self, viewer_id: str) -> Viewer | None:
+        """A viewer by id (tests and metrics use this)."""
+        entry = self._viewers.get(viewer_id)
+        return entry.viewer if entry else None
+
+    # -- trickle ICE ----------------------------------------------------------------
+
+    async def trickle_publication(self, officer: str, publication_id: str, sdpfrag: str) -> None:
+        """Add an officer's trickled candidates to its publication (WHIP PATCH)."""
+        publication = self.publications.get(publication_id)
+        if publication is None or publication.officer != officer:
+            raise UnknownResource("no such publication for this officer")
+        await self._trickle(publication.pc, sdpfrag)
+
+    async def trickle_viewer(self, officer: str, viewer_id: str, by: str, sdpfrag: str) -> None:
+        """Add a viewer's trickled candidates (WHEP PATCH)."""
+        entry = self._viewers.get(viewer_id)
+        if entry is None or entry.officer != officer or entry.by != by:
+            raise UnknownResource("no such viewer of this officer")
+        await self._trickle(entry.pc, sdpfrag)
+
+    async def _trickle(self, pc: RTCPeerConnection, sdpfrag: str) -> None:
+        """Add remote candidates from an RFC 8840 SDP fragment."""
+        added = 0
+        mid: str | None = None
+        for line in sdpfrag.splitlines():
+            line = line.strip()
+            if line.startswith("a=mid:"):
+                mid = line[6:]
+            elif line.startswith("a=candidate:"):
+                added += 1
+                if added > MAX_TRICKLE_CANDIDATES:
+                    raise BadSdp(f"at most {MAX_TRICKLE_CANDIDATES} candidates per request")
+                try:
+                    candidate = candidate_from_sdp(line[12:])
+                except Exception as exc:
+                    raise BadSdp(f"a candidate line could not be parsed: {exc!r}") from None
+                candidate.sdpMid = mid
+                candidate.sdpMLineIndex = None if mid else 0
+                await pc.addIceCandidate(candidate)
+
+    # -- state ----------------------------------------------------------------------
+
+    def presence(self) -> list[Presence]:
+        """The current presence of every officer with a stream on this node."""
+        return [Presence(s.officer, live=True, state=s.state, since=s.started_at)
+                for s in self.streams.values()]
+
+    def _advertise(self, sdp: str) -> str:
+        if self.settings.ice_public_ip:
+            return peers.advertise_public_ip(sdp, self.settings.ice_hosts,
+                                             self.settings.ice_public_ip)
+        return sdp
+
+    async def aclose(self) -> None:
+        """End every stream and close every peer connection; idempotent."""
+        self._closed = True
+        for officer in list(self.streams):
+            await self._end_stream(officer)
+        for viewer_id in list(self._viewers):
+            await self._close_viewer(viewer_id)
+        await self._tasks.aclose()

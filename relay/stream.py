@@ -1,0 +1,154 @@
+"""One officer's live stream: the current publication feeds it, viewers read it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
+from aiortc.rtp import RtpPacket
+
+from fieldrelay.tasks import cancel_and_wait
+from relay import aiortc_hooks as hooks
+from relay.codecs import keyframe_start
+from relay.forward import Incoming, RelayCounters, Viewer
+from relay.peers import MediaCodec
+
+log = logging.getLogger(__name__)
+
+
+class Publication:
+    """One WHIP resource: a publisher's peer connection and its tapped receivers."""
+
+    def __init__(self, pub_id: str, officer: str, pc: RTCPeerConnection,
+                 codecs: dict[str, MediaCodec]) -> None:
+        self.id = pub_id
+        self.officer = officer
+        self.pc = pc
+        self.codecs = codecs
+        self.receivers: dict[str, RTCRtpReceiver] = {}
+        self.mime_by_pt: dict[int, str] = {}
+        self.media_ssrc: dict[str, int] = {}
+        self.created_at = time.time()
+        self.stream: Stream | None = None
+
+    def tap(self, kind: str, receiver: RTCRtpReceiver) -> None:
+        """Route this receiver's packets into whichever stream this publication feeds."""
+        self.receivers[kind] = receiver
+
+        def sink(packet: RtpPacket) -> None:
+            if self.stream is not None:
+                self.media_ssrc[kind] = packet.ssrc
+                self.stream.feed(self, kind, packet)
+
+        def on_parameters(params: RTCRtpReceiveParameters) -> None:
+            for codec in params.codecs:
+                self.mime_by_pt[codec.payloadType] = codec.mimeType.lower()
+
+        def on_sender_report(ssrc: int, ntp: int, rtp_ts: int) -> None:
+            if self.stream is not None and self.media_ssrc.get(kind) == ssrc:
+                self.stream.sender_report(self, kind, ntp, rtp_ts)
+
+        hooks.tap_receiver(receiver, sink, on_parameters, on_sender_report)
+
+    async def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe on its video track."""
+        receiver, ssrc = self.receivers.get("video"), self.media_ssrc.get("video")
+        if receiver is not None and ssrc is not None:
+            await hooks.request_keyframe(receiver, ssrc)
+
+    async def aclose(self) -> None:
+        """Close the publisher's peer connection; idempotent."""
+        self.stream = None
+        await self.pc.close()
+
+
+class Stream:
+    """An officer's live media, kept across publisher reconnects so viewers stay attached."""
+
+    def __init__(self, officer: str, codecs: dict[str, MediaCodec], counters: RelayCounters,
+                 pli_interval_s: float, on_first_keyframe: Callable[[], None] | None = None) -> None:
+        self.officer = officer
+        self.codecs = codecs
+        self.viewers: dict[str, Viewer] = {}
+        self.publication: Publication | None = None
+        self.state = "live"
+        self.started_at = time.time()
+        self.packets_in = 0
+        self._counters = counters
+        self._pli_interval_s = pli_interval_s
+        self._keyframe_wanted = asyncio.Event()
+        self._keyframe_task = asyncio.get_running_loop().create_task(
+            self._keyframe_loop(), name=f"keyframes-{officer}")
+        self._on_first_keyframe = on_first_keyframe
+        self.seen_keyframe = False
+
+    def attach(self, publication: Publication) -> Publication | None:
+        """Make this publication the stream's source; returns the one it replaces."""
+        previous, self.publication = self.publication, publication
+        if previous is not None:
+            previous.stream = None
+        publication.stream = self
+        self.state = "live"
+        return previous
+
+    def detach(self, publication: Publication) -> bool:
+        """Forget this publication if it is the current one; True if it was."""
+        if self.publication is not publication:
+            return False
+        publication.stream = None
+        self.publication = None
+        return True
+
+    def feed(self, publication: Publication, kind: str, packet: RtpPacket) -> None:
+        """Hand one incoming packet to every viewer (called for every packet: keep it lean)."""
+        mime = publication.mime_by_pt.get(packet.payload_type)
+        if mime is None:
+            return
+        is_key = kind == "video" and keyframe_start(mime, packet.payload)
+        if is_key and not self.seen_keyframe:
+            self.seen_keyframe = True
+            if self._on_first_keyframe is not None:
+                self._on_first_keyframe()
+        self.packets_in += 1
+        self._counters.packets_in += 1
+        item = Incoming(kind, packet, is_key, time.monotonic())
+        for viewer in self.viewers.values():
+            viewer.push(item)
+
+    def sender_report(self, publication: Publication, kind: str, ntp: int, rtp_ts: int) -> None:
+        """Relay the publisher's clock mapping to every viewer."""
+        for viewer in self.viewers.values():
+            viewer.on_sender_report(kind, ntp, rtp_ts)
+
+    def request_keyframe(self) -> None:
+        """Ask for a keyframe soon; requests are merged and rate-limited."""
+        self._keyframe_wanted.set()
+
+    async def _keyframe_loop(self) -> None:
+        while True:
+            await self._keyframe_wanted.wait()
+            self._keyframe_wanted.clear()
+            if self.publication is not None:
+                self._counters.keyframe_requests += 1
+                try:
+                    await self.publication.request_keyframe()
+                except ConnectionError:
+                    pass
+            await asyncio.sleep(self._pli_interval_s)
+
+    def add_viewer(self, viewer: Viewer) -> None:
+        """Attach a viewer; it receives packets once its transport is up."""
+        self.viewers[viewer.id] = viewer
+        viewer.start()
+
+    def remove_viewer(self, viewer_id: str) -> Viewer | None:
+        """Detach a viewer (the caller closes it)."""
+        return self.viewers.pop(viewer_id, None)
+
+    async def aclose(self) -> None:
+        """Stop the keyframe task; viewers and publications are closed by the registry."""
+        await cancel_and_wait(self._keyframe_task)

@@ -1,0 +1,1 @@
+"""The node's front door: HTTP API, WHIP/WHEP, WebSocket events and pages (aiohttp)."""

@@ -1,0 +1,52 @@
+"""Small JSON endpoints: health, metrics, node config for pages, and the officer list."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from signaling.auth import authenticate
+from signaling.keys import CONFIG, METRICS, REGISTRY, USERS
+from signaling.ws import COMMAND_ROLES
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: liveness and a few headline numbers."""
+    config = request.app[CONFIG]
+    registry = request.app.get(REGISTRY)
+    return web.json_response({
+        "status": "ok", "node": config.node_id, "time": time.time(),
+        "live": len(registry.streams) if registry else 0,
+    })
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus text exposition."""
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+async def client_config(request: web.Request) -> web.Response:
+    """GET /api/config: what a page needs to open peer connections."""
+    authenticate(request)
+    config = request.app[CONFIG]
+    return web.json_response({"node": config.node_id,
+                              "ice_servers": [{"urls": u} for u in config.ice_servers]})
+
+
+async def officers(request: web.Request) -> web.Response:
+    """GET /api/officers: every officer with live state (commanders)."""
+    authenticate(request, *COMMAND_ROLES)
+    config = request.app[CONFIG]
+    live = {p.officer: p for p in request.app[REGISTRY].presence()}
+    rows = []
+    for user in request.app[USERS].all():
+        if user.role != "officer":
+            continue
+        p = live.get(user.name)
+        rows.append({"name": user.name, "live": p is not None,
+                     "state": p.state if p else "offline",
+                     "node": config.node_id if p else None,
+                     "since": p.since if p else None})
+    return web.json_response({"officers": rows})

@@ -1,0 +1,72 @@
+"""Builds the node's aiohttp application from a Config."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from fieldrelay.config import Config
+from fieldrelay.tokens import TokenIssuer, load_or_create_secret
+from fieldrelay.users import UserStore
+from relay import aiortc_hooks
+from relay.registry import Presence, RelaySettings, StreamRegistry
+from signaling import api, auth, pages, whip, ws
+from signaling.hub import EventHub
+from signaling.keys import CONFIG, HUB, METRICS, REGISTRY, TOKENS, USERS
+from signaling.metrics import NodeMetrics
+from signaling.middleware import errors_as_json
+
+log = logging.getLogger(__name__)
+
+
+def relay_settings(config: Config) -> RelaySettings:
+    """The relay's view of the node config."""
+    return RelaySettings(
+        ice_servers=config.ice_servers, ice_hosts=config.ice_hosts,
+        ice_public_ip=config.ice_public_ip, viewer_queue_packets=config.viewer_queue_packets,
+        pli_interval_s=config.pli_interval_s, reconnect_grace_s=config.reconnect_grace_s,
+    )
+
+
+async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    config, hub = app[CONFIG], app[HUB]
+    await aiortc_hooks.verify_internals()
+    aiortc_hooks.use_ice_host_addresses(config.ice_hosts)
+
+    def on_presence(p: Presence) -> None:
+        hub.send_to_roles(ws.presence_event(p, config.node_id), ws.COMMAND_ROLES)
+
+    registry = StreamRegistry(relay_settings(config), on_presence)
+    app[REGISTRY] = registry
+    try:
+        yield
+    finally:
+        await registry.aclose()
+
+
+def build_app(config: Config) -> web.Application:
+    """The node's application: API, WHIP/WHEP, WebSocket and pages."""
+    app = web.Application(middlewares=[errors_as_json],
+                          client_max_size=max(config.max_sdp_bytes, config.max_json_bytes))
+    app[CONFIG] = config
+    app[USERS] = UserStore(config.data_dir)
+    app[TOKENS] = TokenIssuer(load_or_create_secret(config.data_dir), config.jwt_issuer,
+                              config.jwt_audience, config.token_ttl_s)
+    hub = EventHub()
+    app[HUB] = hub
+    app[METRICS] = NodeMetrics(lambda: app.get(REGISTRY), lambda: len(hub))
+    app.cleanup_ctx.append(_relay_ctx)
+    app.add_routes([
+        web.get("/healthz", api.healthz),
+        web.get("/metrics", api.metrics),
+        web.post("/api/login", auth.login),
+        web.post("/api/token/refresh", auth.refresh),
+        web.get("/api/config", api.client_config),
+        web.get("/api/officers", api.officers),
+        web.get("/ws", ws.websocket),
+        *whip.routes(),
+        *pages.routes(config.web_dir),
+    ])
+    return app

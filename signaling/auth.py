@@ -1,0 +1,74 @@
+"""Who is calling, and may they: bearer tokens checked against live users and roles."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from fieldrelay.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
+from fieldrelay.tokens import Claims
+from signaling.keys import CONFIG, TOKENS, USERS
+
+
+def bearer_token(request: web.Request, allow_query: bool = False) -> str:
+    """The bearer token of a request (the query string only where the WebSocket allows it)."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[7:].strip()
+    if allow_query and request.query.get("token"):
+        return request.query["token"]
+    raise Unauthorized("this endpoint needs an Authorization: Bearer token; log in first")
+
+
+def authenticate(request: web.Request, *roles: str, allow_query: bool = False) -> Claims:
+    """The caller's verified claims; 401 without a valid token, 403 in the wrong role."""
+    claims = request.app[TOKENS].verify(bearer_token(request, allow_query))
+    user = request.app[USERS].get(claims.name)
+    if user is None or user.role != claims.role:
+        raise Unauthorized("the token's user no longer exists or changed role; log in again")
+    if roles and claims.role not in roles:
+        raise Forbidden(f"this needs the role {' or '.join(roles)}; you are {claims.role}")
+    return claims
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body, bounded in size, or a 4xx saying what is wrong."""
+    limit = request.app[CONFIG].max_json_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"the JSON body is larger than {limit} bytes")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the JSON body is larger than {limit} bytes")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+async def login(request: web.Request) -> web.Response:
+    """POST /api/login: exchange a name and password for a short-lived token."""
+    body = await read_json(request)
+    name, password = body.get("username"), body.get("password")
+    if not isinstance(name, str) or not isinstance(password, str):
+        raise BadRequest('send {"username": "...", "password": "..."}')
+    # scrypt takes tens of milliseconds: keep it off the event loop.
+    user = await asyncio.to_thread(request.app[USERS].authenticate, name, password)
+    if user is None:
+        raise Unauthorized("wrong user name or password")
+    token, expires_at = request.app[TOKENS].issue(user.name, user.role)
+    return web.json_response({"token": token, "role": user.role, "name": user.name,
+                              "expires_at": expires_at})
+
+
+async def refresh(request: web.Request) -> web.Response:
+    """POST /api/token/refresh: a fresh token for a caller whose token is still valid."""
+    claims = authenticate(request)
+    token, expires_at = request.app[TOKENS].issue(claims.name, claims.role)
+    return web.json_response({"token": token, "role": claims.role, "name": claims.name,
+                              "expires_at": expires_at})

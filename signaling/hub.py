@@ -1,0 +1,72 @@
+"""Fan-out of JSON events to connected WebSocket clients, each with a bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+
+
+@dataclass(eq=False)
+class Client:
+    """One connected WebSocket: who it is and what is waiting to be sent to it."""
+
+    user: str
+    role: str
+    queue: asyncio.Queue[str]
+    on_overflow: Callable[[], None]
+    dropped: int = 0
+    sent: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def offer(self, text: str) -> bool:
+        """Queue a message; a client that cannot keep up is told to reconnect and resume."""
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            self.on_overflow()
+            return False
+        return True
+
+
+class EventHub:
+    """Who is connected, and delivery of events to them by role or by name."""
+
+    def __init__(self, queue_size: int = 1024) -> None:
+        self.queue_size = queue_size
+        self._clients: set[Client] = set()
+
+    def connect(self, user: str, role: str, on_overflow: Callable[[], None]) -> Client:
+        """Register a client; the caller must `disconnect` it in a finally block."""
+        client = Client(user, role, asyncio.Queue(self.queue_size), on_overflow)
+        self._clients.add(client)
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        """Forget a client."""
+        self._clients.discard(client)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def send_to_roles(self, event: Event, roles: tuple[str, ...]) -> int:
+        """Send an event to every client in these roles; returns how many got it queued."""
+        text = json.dumps(event)
+        return sum(c.offer(text) for c in list(self._clients) if c.role in roles)
+
+    def send_to_user(self, event: Event, user: str) -> int:
+        """Send an event to every connection of one user."""
+        text = json.dumps(event)
+        return sum(c.offer(text) for c in list(self._clients) if c.user == user)
+
+    def clients(self) -> list[Client]:
+        """The connected clients."""
+        return list(self._clients)

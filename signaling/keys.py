@@ -1,0 +1,19 @@
+"""Typed application state (aiohttp AppKeys): one place names what the app holds."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from fieldrelay.config import Config
+from fieldrelay.tokens import TokenIssuer
+from fieldrelay.users import UserStore
+from relay.registry import StreamRegistry
+from signaling.hub import EventHub
+from signaling.metrics import NodeMetrics
+
+CONFIG = web.AppKey("config", Config)
+USERS = web.AppKey("users", UserStore)
+TOKENS = web.AppKey("tokens", TokenIssuer)
+REGISTRY = web.AppKey("registry", StreamRegistry)
+HUB = web.AppKey("hub", EventHub)
+METRICS = web.AppKey("metrics", NodeMetrics)

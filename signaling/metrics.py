@@ -1,0 +1,59 @@
+"""Prometheus metrics, read from the relay's counters at scrape time (nothing per packet)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from relay.registry import StreamRegistry
+
+
+class _RelayCollector(Collector):
+    def __init__(self, relay: Callable[[], StreamRegistry | None],
+                 ws_clients: Callable[[], int]) -> None:
+        self._relay = relay
+        self._ws_clients = ws_clients
+
+    def collect(self) -> Iterator[Metric]:
+        relay = self._relay()
+        ws = GaugeMetricFamily("fieldrelay_ws_clients", "Connected WebSocket clients")
+        ws.add_metric([], self._ws_clients())
+        yield ws
+        if relay is None:
+            return
+        c = relay.counters
+        live = GaugeMetricFamily("fieldrelay_publishers_live", "Officers publishing on this node")
+        live.add_metric([], sum(1 for s in relay.streams.values() if s.publication is not None))
+        yield live
+        viewers = GaugeMetricFamily("fieldrelay_viewers", "Viewers attached on this node")
+        viewers.add_metric([], sum(len(s.viewers) for s in relay.streams.values()))
+        yield viewers
+        for name, doc, value in (
+            ("fieldrelay_packets_in", "RTP packets received from publishers", c.packets_in),
+            ("fieldrelay_packets_forwarded", "RTP packets forwarded to viewers", c.packets_out),
+            ("fieldrelay_bytes_forwarded", "RTP payload bytes forwarded", c.bytes_out),
+            ("fieldrelay_viewer_drops", "Packets a slow viewer dropped from its own queue",
+             c.dropped),
+            ("fieldrelay_retransmissions", "Packets resent to viewers after a NACK",
+             c.retransmitted),
+            ("fieldrelay_keyframe_requests", "PLIs sent to publishers", c.keyframe_requests),
+        ):
+            counter = CounterMetricFamily(name, doc)
+            counter.add_metric([], value)
+            yield counter
+
+
+class NodeMetrics:
+    """The node's own Prometheus registry (no process-global state)."""
+
+    def __init__(self, relay: Callable[[], StreamRegistry | None],
+                 ws_clients: Callable[[], int]) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_RelayCollector(relay, ws_clients))
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

@@ -1,0 +1,97 @@
+"""WHIP publish and WHEP view (RFC 9725 and its WHEP sibling): SDP in, SDP answer out."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from fieldrelay.errors import PayloadTooLarge, UnsupportedMediaType
+from relay.errors import BadSdp
+from signaling.auth import authenticate
+from signaling.keys import CONFIG, REGISTRY
+
+SDP = "application/sdp"
+SDPFRAG = "application/trickle-ice-sdpfrag"
+
+
+async def _read_body(request: web.Request, content_type: str) -> str:
+    if request.content_type != content_type:
+        raise UnsupportedMediaType(f"send the body as Content-Type: {content_type}")
+    limit = request.app[CONFIG].max_sdp_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"the SDP is larger than {limit} bytes")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the SDP is larger than {limit} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadSdp("the SDP is not UTF-8 text") from None
+
+
+def _created(location: str, answer: str) -> web.Response:
+    return web.Response(status=201, body=answer.encode(), content_type=SDP,
+                        headers={"Location": location})
+
+
+async def publish(request: web.Request) -> web.Response:
+    """POST /whip: an officer publishes its own stream, named after its user name."""
+    claims = authenticate(request, "officer")
+    offer = await _read_body(request, SDP)
+    publication, answer = await request.app[REGISTRY].publish(claims.name, offer)
+    return _created(f"/whip/{publication.id}", answer)
+
+
+async def patch_publication(request: web.Request) -> web.Response:
+    """PATCH /whip/<id>: trickled ICE candidates from the publishing officer."""
+    claims = authenticate(request, "officer")
+    frag = await _read_body(request, SDPFRAG)
+    if "a=ice-ufrag:" in frag and "a=candidate:" not in frag:
+        raise web.HTTPMethodNotAllowed("PATCH", ["DELETE", "PATCH"],
+                                       text="ICE restart is not supported; publish again")
+    await request.app[REGISTRY].trickle_publication(claims.name, request.match_info["id"], frag)
+    return web.Response(status=204)
+
+
+async def unpublish(request: web.Request) -> web.Response:
+    """DELETE /whip/<id>: the officer ends its publication."""
+    claims = authenticate(request, "officer")
+    await request.app[REGISTRY].unpublish(claims.name, request.match_info["id"])
+    return web.Response(status=200)
+
+
+async def view(request: web.Request) -> web.Response:
+    """POST /whep/<officer>: a commander starts watching an officer who is live."""
+    claims = authenticate(request, "commander")
+    offer = await _read_body(request, SDP)
+    officer = request.match_info["officer"]
+    viewer_id, answer = await request.app[REGISTRY].view(officer, offer, by=claims.name)
+    return _created(f"/whep/{officer}/{viewer_id}", answer)
+
+
+async def patch_view(request: web.Request) -> web.Response:
+    """PATCH /whep/<officer>/<id>: trickled ICE candidates from the viewer."""
+    claims = authenticate(request, "commander")
+    frag = await _read_body(request, SDPFRAG)
+    await request.app[REGISTRY].trickle_viewer(request.match_info["officer"],
+                                               request.match_info["id"], claims.name, frag)
+    return web.Response(status=204)
+
+
+async def unview(request: web.Request) -> web.Response:
+    """DELETE /whep/<officer>/<id>: the commander stops watching."""
+    claims = authenticate(request, "commander")
+    await request.app[REGISTRY].unview(request.match_info["officer"], request.match_info["id"],
+                                       by=claims.name)
+    return web.Response(status=200)
+
+
+def routes() -> list[web.RouteDef]:
+    """The WHIP/WHEP routes."""
+    return [
+        web.post("/whip", publish),
+        web.patch("/whip/{id}", patch_publication),
+        web.delete("/whip/{id}", unpublish),
+        web.post("/whep/{officer}", view),
+        web.patch("/whep/{officer}/{id}", patch_view),
+        web.delete("/whep/{officer}/{id}", unview),
+    ]

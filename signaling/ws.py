@@ -1,0 +1,116 @@
+"""GET /ws: the JSON event stream of a logged-in user (presence, and later alerts)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from urllib.parse import urlsplit
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from fieldrelay.errors import FieldRelayError
+from relay.registry import Presence
+from signaling.auth import authenticate
+from signaling.errors import WS_BAD_MESSAGE, WS_FORBIDDEN, WS_TOO_SLOW, WS_UNAUTHORIZED
+from signaling.hub import Client
+from signaling.keys import CONFIG, HUB, REGISTRY
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 16 * 1024
+COMMAND_ROLES = ("commander", "admin")
+
+
+def presence_event(p: Presence, node: str) -> dict[str, object]:
+    """The WebSocket form of a presence change."""
+    return {"type": "presence", "officer": p.officer, "live": p.live, "state": p.state,
+            "node": node, "since": p.since}
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """Browsers must come from this node's own pages (or a configured origin)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser: the token alone decides
+    config = request.app[CONFIG]
+    allowed = set(config.allowed_origins)
+    if config.public_url:
+        parts = urlsplit(config.public_url)
+        allowed.add(f"{parts.scheme}://{parts.netloc}")
+    allowed.add(f"{request.scheme}://{request.host}")
+    return origin in allowed
+
+
+async def _close(ws: web.WebSocketResponse, code: int, reason: str) -> web.WebSocketResponse:
+    await ws.close(code=code, message=reason.encode()[:120])
+    return ws
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """Authenticate, then stream events to the client until either side closes."""
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE_BYTES)
+    await ws.prepare(request)
+    if not origin_allowed(request):
+        return await _close(ws, WS_FORBIDDEN, "origin not allowed")
+    try:
+        claims = authenticate(request, allow_query=True)
+    except FieldRelayError as exc:
+        return await _close(ws, WS_UNAUTHORIZED, exc.detail)
+
+    hub, config = request.app[HUB], request.app[CONFIG]
+    overflowed = asyncio.Event()
+    client = hub.connect(claims.name, claims.role, overflowed.set)
+    writer = asyncio.get_running_loop().create_task(_write(ws, client), name="ws-writer")
+    try:
+        client.offer(json.dumps({"type": "hello", "user": claims.name, "role": claims.role,
+                                 "node": config.node_id}))
+        if claims.role in COMMAND_ROLES:
+            for p in request.app[REGISTRY].presence():
+                client.offer(json.dumps(presence_event(p, config.node_id)))
+        reader = asyncio.get_running_loop().create_task(_read(ws), name="ws-reader")
+        watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
+        try:
+            done, _ = await asyncio.wait({reader, writer, watchdog},
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, watchdog):
+                task.cancel()
+            await asyncio.wait({reader, watchdog})
+        if watchdog in done:
+            await ws.close(code=WS_TOO_SLOW, message=b"too slow: reconnect and resume")
+        elif reader in done and not reader.cancelled() and reader.result() is not None:
+            await ws.close(code=WS_BAD_MESSAGE, message=str(reader.result()).encode()[:120])
+    finally:
+        hub.disconnect(client)
+        writer.cancel()
+        await asyncio.wait({writer})
+        if not ws.closed:
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")
+    return ws
+
+
+async def _write(ws: web.WebSocketResponse, client: Client) -> None:
+    while True:
+        text = await client.queue.get()
+        await ws.send_str(text)
+        client.sent += 1
+
+
+async def _read(ws: web.WebSocketResponse) -> str | None:
+    """Read client messages until close; a reason string when a message is malformed."""
+    async for msg in ws:
+        if msg.type == WSMsgType.TEXT:
+            try:
+                data = json.loads(msg.data)
+            except json.JSONDecodeError:
+                return "messages must be JSON objects"
+            if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+                return 'messages must be JSON objects with a "type"'
+            if data["type"] == "ping":
+                await ws.send_str(json.dumps({"type": "pong"}))
+        elif msg.type == WSMsgType.BINARY:
+            return "binary messages are not accepted"
+        elif msg.type == WSMsgType.ERROR:
+            return None
+    return None
