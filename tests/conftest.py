@@ -11,14 +11,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
+
+from fieldrelay.config import Config
+from fieldrelay.users import UserStore
+from relay import aiortc_hooks
+from signaling.app import build_app
+from tests.live import PASSWORD, LiveNode
 
 REPO = Path(__file__).resolve().parent.parent
-PASSWORD = "correct-horse-battery"
 
 
 def only_loopback() -> bool:
@@ -125,3 +132,22 @@ def node_process(tmp_path: Path) -> Iterator[NodeProcess]:
     finally:
         if node.proc is not None:
             node.stop()
+
+
+@pytest.fixture
+async def live_node(tmp_path: Path, loopback_only: None) -> AsyncIterator[LiveNode]:
+    """A node with officers o1, o2, commanders c1, c2 and reviewer r1."""
+    data = tmp_path / "data"
+    users = UserStore(data)
+    for name, role in (("o1", "officer"), ("o2", "officer"), ("c1", "commander"),
+                       ("c2", "commander"), ("r1", "reviewer")):
+        users.add(name, role, PASSWORD)
+    config = Config(data_dir=data, ice_hosts=("127.0.0.1",), reconnect_grace_s=5.0)
+    aiortc_hooks.use_ice_host_addresses(config.ice_hosts)
+    server = TestServer(build_app(config), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield LiveNode(f"http://127.0.0.1:{server.port}", http, server)
+    finally:
+        await server.close()

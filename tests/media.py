@@ -6,6 +6,7 @@ import asyncio
 import fractions
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -94,7 +95,8 @@ class Publisher:
 
 
 async def publish(http: aiohttp.ClientSession, base: str, token: str, *, video: bool = True,
-                  audio: bool = True, pc: RTCPeerConnection | None = None) -> Publisher:
+                  audio: bool = True, pc: RTCPeerConnection | None = None,
+                  before_offer: Callable[[RTCPeerConnection], None] | None = None) -> Publisher:
     """Publish a test pattern (and tone) over WHIP; returns once the answer is applied."""
     pc = pc or local_pc()
     vtrack = PatternVideoTrack() if video else None
@@ -102,6 +104,8 @@ async def publish(http: aiohttp.ClientSession, base: str, token: str, *, video: 
         pc.addTransceiver(ToneAudioTrack(), direction="sendonly")
     if vtrack is not None:
         pc.addTransceiver(vtrack, direction="sendonly")
+    if before_offer is not None:
+        before_offer(pc)
     await pc.setLocalDescription(await pc.createOffer())
     async with http.post(f"{base}/whip", data=pc.localDescription.sdp,
                          headers={"Authorization": f"Bearer {token}",

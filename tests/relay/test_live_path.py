@@ -11,8 +11,8 @@ from typing import Any
 import aiortc.rtcrtpreceiver
 import pytest
 
+from tests.live import LiveNode
 from tests.media import publish, view
-from tests.relay.conftest import LiveNode
 
 pytestmark = pytest.mark.media
 
