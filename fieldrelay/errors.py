@@ -39,9 +39,10 @@ class Conflict(FieldRelayError):
     status = 409
 
 
-class UnsupportedMediaType(FieldRelayError):
+class UnsupportedMediaType(BadRequest):
+    """A body in the wrong content type: 400, as the live-path issue asks of WHIP/WHEP."""
+
     code = "unsupported_media_type"
-    status = 415
 
 
 class PayloadTooLarge(FieldRelayError):

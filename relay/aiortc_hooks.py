@@ -81,7 +81,8 @@ async def verify_internals() -> None:
     """Raise HookError unless aiortc is the pinned version with every hooked attribute."""
     if aiortc.__version__ != PINNED_AIORTC:
         raise HookError(
-            f"relay/aiortc_hooks.py is written for aiortc {PINNED_AIORTC}, found {aiortc.__version__}"
+            f"relay/aiortc_hooks.py is written for aiortc {PINNED_AIORTC}, "
+            f"found {aiortc.__version__}"
         )
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         raise HookError("aioice.ice.get_host_addresses is gone")
@@ -97,7 +98,7 @@ async def verify_internals() -> None:
             missing = [n for n in names if not hasattr(obj, n)]
             if missing:
                 raise HookError(f"{type(obj).__name__} lost {', '.join(missing)}")
-        jitter = transceiver.receiver._RTCRtpReceiver__jitter_buffer
+        jitter = getattr(transceiver.receiver, "_RTCRtpReceiver__jitter_buffer", None)
         if not callable(getattr(jitter, "add", None)):
             raise HookError("the receiver's jitter buffer has no add()")
     finally:
@@ -122,7 +123,7 @@ def use_ice_host_addresses(addresses: tuple[str, ...]) -> None:
 
 def accept_rsa_dtls(pc: RTCPeerConnection) -> None:
     """Let this peer connection's DTLS negotiate ECDHE-RSA suites too."""
-    for certificate in pc._RTCPeerConnection__certificates:
+    for certificate in getattr(pc, "_RTCPeerConnection__certificates"):  # noqa: B009
         original = certificate._create_ssl_context
 
         def create(srtp_profiles: Any, _original: Any = original) -> Any:
@@ -144,7 +145,8 @@ def tap_receiver(
     `on_parameters` gets the negotiated receive parameters when the transport starts;
     `on_sender_report(ssrc, ntp, rtp_timestamp)` gets each RTCP sender report.
     """
-    receiver._RTCRtpReceiver__jitter_buffer = _PacketTap(sink)
+    target: Any = receiver  # private attributes: typed as Any on purpose, here only
+    target._RTCRtpReceiver__jitter_buffer = _PacketTap(sink)
     original_receive = receiver.receive
     original_rtcp = receiver._handle_rtcp_packet
 
@@ -158,13 +160,13 @@ def tap_receiver(
             on_sender_report(packet.ssrc, info.ntp_timestamp, info.rtp_timestamp)
         await original_rtcp(packet)
 
-    receiver.receive = receive
-    receiver._handle_rtcp_packet = handle_rtcp
+    target.receive = receive
+    target._handle_rtcp_packet = handle_rtcp
 
 
 def decoder_started(receiver: RTCRtpReceiver) -> bool:
     """True when the receiver's decoder thread has been handed any frame (tests use this)."""
-    jitter = receiver._RTCRtpReceiver__jitter_buffer
+    jitter = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
     return not isinstance(jitter, _PacketTap)
 
 
@@ -186,9 +188,10 @@ def passthrough_sender(
         await original_send(parameters)
         on_ready(parameters)
 
-    sender.send = send
-    sender._send_keyframe = on_keyframe_request
-    sender._retransmit = retransmit
+    target: Any = sender
+    target.send = send
+    target._send_keyframe = on_keyframe_request
+    target._retransmit = retransmit
 
 
 def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
@@ -203,11 +206,13 @@ async def send_rtp(sender: RTCRtpSender, data: bytes) -> None:
 
 def note_sent(sender: RTCRtpSender, octets: int) -> None:
     """Count a forwarded packet in the sender's RTCP sender report."""
-    sender._RTCRtpSender__packet_count += 1
-    sender._RTCRtpSender__octet_count += octets
+    target: Any = sender
+    target._RTCRtpSender__packet_count += 1
+    target._RTCRtpSender__octet_count += octets
 
 
 def set_sender_clock(sender: RTCRtpSender, ntp_timestamp: int, rtp_timestamp: int) -> None:
     """Set the NTP/RTP pair the sender reports, so the viewer can sync audio and video."""
-    sender._RTCRtpSender__ntp_timestamp = ntp_timestamp
-    sender._RTCRtpSender__rtp_timestamp = rtp_timestamp
+    target: Any = sender
+    target._RTCRtpSender__ntp_timestamp = ntp_timestamp
+    target._RTCRtpSender__rtp_timestamp = rtp_timestamp

@@ -153,12 +153,13 @@ class Viewer:
 
     def _on_ready(self, track: _OutTrack, params: RTCRtpSendParameters) -> None:
         primary = params.codecs[0]
+        assert primary.payloadType is not None  # negotiated codecs always carry one
         track.payload_type = primary.payloadType
         for codec in params.codecs[1:]:
             if (codec.mimeType.lower().endswith("/rtx")
                     and codec.parameters.get("apt") == primary.payloadType):
                 track.rtx_payload_type = codec.payloadType
-        track.mid = params.muxId
+        track.mid = params.muxId or None
         track.extensions.configure(params)
         track.ssrc, track.rtx_ssrc = hooks.sender_ssrcs(track.sender)
         track.ready = True

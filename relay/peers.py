@@ -75,7 +75,7 @@ def parse_offer(sdp: str) -> SessionDescription:
     if len(media) > MAX_MEDIA_SECTIONS or len(set(kinds)) != len(kinds):
         raise BadSdp("the SDP offer may hold one audio and one video section at most")
     for m in media:
-        if not m.ice.usernameFragment or not m.ice.password:
+        if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
             raise BadSdp(f"the {m.kind} section has no ICE credentials")
         if not m.dtls or not m.dtls.fingerprints:
             raise BadSdp(f"the {m.kind} section has no DTLS fingerprint")
@@ -92,10 +92,10 @@ def codec_matches(cap: RTCRtpCodecCapability, offered: RTCRtpCodecParameters) ->
     if cap.mimeType.lower() != offered.mimeType.lower() or cap.clockRate != offered.clockRate:
         return False
     if cap.mimeType.lower() == H264:
+        offered_profile = str(offered.parameters.get("profile-level-id", "")).lower()
+        own_profile = str(cap.parameters.get("profile-level-id", "")).lower()
         return (str(offered.parameters.get("packetization-mode", "0")) == "1"
-                and str(offered.parameters.get("profile-level-id", ""))[:2].lower() == "42"
-                and cap.parameters.get("profile-level-id", "")[:4].lower()
-                == str(offered.parameters.get("profile-level-id", ""))[:4].lower())
+                and offered_profile[:4] == own_profile[:4])
     return True
 
 

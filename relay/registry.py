@@ -81,7 +81,8 @@ class StreamRegistry:
             offered = list(media.rtp.codecs)
             current = existing.codecs.get(media.kind) if existing else None
             # A reconnecting phone keeps the stream's codec so its viewers can stay.
-            if current is not None and any(peers.codec_matches(current.capability, c) for c in offered):
+            if current is not None and any(peers.codec_matches(current.capability, c)
+                                           for c in offered):
                 codecs[media.kind] = current
             else:
                 codecs[media.kind] = peers.choose_codec(media.kind, offered)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
@@ -46,7 +46,8 @@ class Publication:
 
         def on_parameters(params: RTCRtpReceiveParameters) -> None:
             for codec in params.codecs:
-                self.mime_by_pt[codec.payloadType] = codec.mimeType.lower()
+                if codec.payloadType is not None:
+                    self.mime_by_pt[codec.payloadType] = codec.mimeType.lower()
 
         def on_sender_report(ssrc: int, ntp: int, rtp_ts: int) -> None:
             if self.stream is not None and self.media_ssrc.get(kind) == ssrc:
@@ -70,7 +71,7 @@ class Stream:
     """An officer's live media, kept across publisher reconnects so viewers stay attached."""
 
     def __init__(self, officer: str, codecs: dict[str, MediaCodec], counters: RelayCounters,
-                 pli_interval_s: float, on_first_keyframe: Callable[[], None] | None = None) -> None:
+                 pli_interval_s: float) -> None:
         self.officer = officer
         self.codecs = codecs
         self.viewers: dict[str, Viewer] = {}
@@ -83,8 +84,6 @@ class Stream:
         self._keyframe_wanted = asyncio.Event()
         self._keyframe_task = asyncio.get_running_loop().create_task(
             self._keyframe_loop(), name=f"keyframes-{officer}")
-        self._on_first_keyframe = on_first_keyframe
-        self.seen_keyframe = False
 
     def attach(self, publication: Publication) -> Publication | None:
         """Make this publication the stream's source; returns the one it replaces."""
@@ -109,10 +108,6 @@ class Stream:
         if mime is None:
             return
         is_key = kind == "video" and keyframe_start(mime, packet.payload)
-        if is_key and not self.seen_keyframe:
-            self.seen_keyframe = True
-            if self._on_first_keyframe is not None:
-                self._on_first_keyframe()
         self.packets_in += 1
         self._counters.packets_in += 1
         item = Incoming(kind, packet, is_key, time.monotonic())
@@ -134,10 +129,8 @@ class Stream:
             self._keyframe_wanted.clear()
             if self.publication is not None:
                 self._counters.keyframe_requests += 1
-                try:
+                with contextlib.suppress(ConnectionError):  # the publisher is going away
                     await self.publication.request_keyframe()
-                except ConnectionError:
-                    pass
             await asyncio.sleep(self._pli_interval_s)
 
     def add_viewer(self, viewer: Viewer) -> None:

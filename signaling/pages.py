@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -12,7 +13,7 @@ PAGES = {"/": "index.html", "/officer": "officer.html", "/command": "command.htm
          "/review": "review.html"}
 
 
-def _page(name: str) -> web.Handler:
+def _page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         path = request.app[CONFIG].web_dir / name
         if not path.is_file():

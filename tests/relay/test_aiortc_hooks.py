@@ -15,7 +15,7 @@ async def test_pinned_aiortc_has_every_hooked_internal() -> None:
 
 async def test_a_different_aiortc_version_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aiortc, "__version__", "1.17.0")
-    with pytest.raises(aiortc_hooks.HookError, match="written for aiortc 1.16.0"):
+    with pytest.raises(aiortc_hooks.HookError, match=r"written for aiortc 1\.16\.0"):
         await aiortc_hooks.verify_internals()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from relay.rewrite import SequenceRewriter
@@ -21,7 +22,7 @@ def test_video_waits_for_keyframe_then_is_contiguous() -> None:
     out = feed(r, 1, range(100, 130), 5000, key_at={110})
     assert out[:10] == [None] * 10
     seqs = [m[0] for m in out[10:] if m]
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
 
 
 def test_publisher_loss_stays_a_gap_and_late_packets_fill_it() -> None:
