@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import secrets
 import signal
@@ -149,6 +150,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     logs.configure(args.log_level)
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    if config.redis_url:
+        logging.getLogger("fieldrelay").warning(
+            "--redis-url is accepted but not used yet: presence stays on this node")
     if config.demo_users:
         created = create_demo_users(UserStore(config.data_dir))
         if created:
