@@ -1,0 +1,69 @@
+"""The node's Ed25519 key: it signs ledger heads so a copied chain cannot be re-forged."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+
+def head_message(seq: int, entry_hash: str) -> bytes:
+    """What a head signature covers: the position and hash of the newest entry."""
+    return f"fieldrelay-ledger-head:{seq}:{entry_hash}".encode()
+
+
+class NodeKey:
+    """The signing key in `<data_dir>/keys/`, with its public half exported beside it."""
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+
+    @classmethod
+    def load_or_create(cls, data_dir: Path) -> NodeKey:
+        """The node's key, created on first use (private key file mode 0600)."""
+        keys = data_dir / "keys"
+        path = keys / "node-ed25519.pem"
+        if path.exists():
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(loaded, Ed25519PrivateKey):
+                raise ValueError(f"{path} is not an Ed25519 private key")
+            return cls(loaded)
+        keys.mkdir(parents=True, exist_ok=True)
+        private = Ed25519PrivateKey.generate()
+        pem = private.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, pem)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        node = cls(private)
+        (keys / "node-ed25519.pub.pem").write_bytes(node.public_pem())
+        return node
+
+    def public_pem(self) -> bytes:
+        """The public key, PEM (SubjectPublicKeyInfo), as exported for verifiers."""
+        return self._private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def sign_head(self, seq: int, entry_hash: str) -> str:
+        """A base64 signature over the ledger head."""
+        return base64.b64encode(self._private.sign(head_message(seq, entry_hash))).decode()
+
+
+def verify_head(public_pem: bytes, seq: int, entry_hash: str, signature: str) -> bool:
+    """True when the signature over that head was made by the key behind `public_pem`."""
+    key = serialization.load_pem_public_key(public_pem)
+    if not isinstance(key, Ed25519PublicKey):
+        return False
+    try:
+        key.verify(base64.b64decode(signature, validate=True), head_message(seq, entry_hash))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
