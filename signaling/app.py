@@ -46,6 +46,11 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
         await registry.aclose()
 
 
+async def _close_websockets(app: web.Application) -> None:
+    """Tell every WebSocket the node is going away, before handlers are cancelled."""
+    app[HUB].closing.set()
+
+
 def build_app(config: Config) -> web.Application:
     """The node's application: API, WHIP/WHEP, WebSocket and pages."""
     app = web.Application(middlewares=[errors_as_json],
@@ -58,6 +63,7 @@ def build_app(config: Config) -> web.Application:
     app[HUB] = hub
     app[METRICS] = NodeMetrics(lambda: app.get(REGISTRY), lambda: len(hub))
     app.cleanup_ctx.append(_relay_ctx)
+    app.on_shutdown.append(_close_websockets)
     app.add_routes([
         web.get("/healthz", api.healthz),
         web.get("/metrics", api.metrics),

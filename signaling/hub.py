@@ -43,6 +43,8 @@ class EventHub:
     def __init__(self, queue_size: int = 1024) -> None:
         self.queue_size = queue_size
         self._clients: set[Client] = set()
+        # Set once when the node shuts down: every connection closes with GOING_AWAY.
+        self.closing = asyncio.Event()
 
     def connect(self, user: str, role: str, on_overflow: Callable[[], None]) -> Client:
         """Register a client; the caller must `disconnect` it in a finally block."""

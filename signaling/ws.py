@@ -70,13 +70,14 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 client.offer(json.dumps(presence_event(p, config.node_id)))
         reader = asyncio.get_running_loop().create_task(_read(ws), name="ws-reader")
         watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
+        shutdown = asyncio.get_running_loop().create_task(hub.closing.wait(), name="ws-shutdown")
         try:
-            done, _ = await asyncio.wait({reader, writer, watchdog},
+            done, _ = await asyncio.wait({reader, writer, watchdog, shutdown},
                                          return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, watchdog):
+            for task in (reader, watchdog, shutdown):
                 task.cancel()
-            await asyncio.wait({reader, watchdog})
+            await asyncio.wait({reader, watchdog, shutdown})
         if watchdog in done:
             await ws.close(code=WS_TOO_SLOW, message=b"too slow: reconnect and resume")
         elif reader in done and not reader.cancelled() and reader.result() is not None:
