@@ -122,10 +122,16 @@ class StreamRegistry:
 
     async def unpublish(self, officer: str, publication_id: str) -> None:
         """End a publication on the officer's request (WHIP DELETE): the stream ends now."""
+        stream = self.streams.get(officer)
+        if (stream is not None and stream.publication is None
+                and stream.last_publication_id == publication_id):
+            # The phone's connection dropped before its DELETE arrived: the officer still
+            # means to stop, so end the stream now instead of waiting out the grace period.
+            await self._end_stream(officer)
+            return
         publication = self.publications.get(publication_id)
         if publication is None or publication.officer != officer:
             raise UnknownResource("no such publication for this officer")
-        stream = self.streams.get(officer)
         if stream is not None and stream.publication is publication:
             await self._end_stream(officer)
         else:

@@ -76,6 +76,8 @@ class Stream:
         self.codecs = codecs
         self.viewers: dict[str, Viewer] = {}
         self.publication: Publication | None = None
+        # The id of the publication that fed the stream last, kept through a reconnect gap.
+        self.last_publication_id: str | None = None
         self.state = "live"
         self.started_at = time.time()
         self.packets_in = 0
@@ -91,6 +93,7 @@ class Stream:
         if previous is not None:
             previous.stream = None
         publication.stream = self
+        self.last_publication_id = publication.id
         self.state = "live"
         return previous
 

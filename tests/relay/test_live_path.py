@@ -167,3 +167,22 @@ async def test_republish_keeps_viewers_on_the_same_stream(live_node: LiveNode) -
         await first_pub.pc.close()
         if second_pub is not None:
             await second_pub.pc.close()
+
+
+async def test_delete_after_the_connection_dropped_still_ends_the_stream(
+        live_node: LiveNode) -> None:
+    officer = await live_node.login("o1")
+    pub = await publish(live_node.http, live_node.base, officer)
+    await wait_for(lambda: live_node.registry.streams.get("o1") is not None
+                   and live_node.registry.streams["o1"].packets_in > 10, 10, "media")
+    stream = live_node.registry.streams["o1"]
+    await pub.pc.close()  # a tab closing: the connection goes before the DELETE
+    await wait_for(lambda: stream.state == "reconnecting", 40, "reconnecting state")
+    async with live_node.http.delete(f"{live_node.base}{pub.location}",
+                                     headers={"Authorization": f"Bearer {officer}"}) as r:
+        assert r.status == 200
+    assert "o1" not in live_node.registry.streams
+    # A second DELETE of the same resource is now unknown.
+    async with live_node.http.delete(f"{live_node.base}{pub.location}",
+                                     headers={"Authorization": f"Bearer {officer}"}) as r:
+        assert r.status == 404

@@ -1,0 +1,185 @@
+"""Headless Chromium as a real client, with loopback-only media (see RECIPES.md).
+
+Chromium keeps only the *last* `--disable-features` switch, and Playwright passes its own list.
+To also turn off mDNS candidate names we launch once, read Playwright's switch from the browser
+process's command line, and relaunch with that switch ignored and one merged switch instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--allow-loopback-in-peer-connection",
+]
+# mDNS host names would make peers send multicast and hide the loopback address.
+EXTRA_DISABLED_FEATURES = ["WebRtcHideLocalIpsWithMdns"]
+
+# Records every local ICE candidate any RTCPeerConnection on the page gathers.
+RECORD_CANDIDATES_JS = """
+(() => {
+  if (window.__candidates) return;
+  window.__candidates = [];
+  const Native = window.RTCPeerConnection;
+  class RecordingPeerConnection extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("icecandidate", (ev) => {
+        if (ev.candidate?.candidate) window.__candidates.push(ev.candidate.candidate);
+      });
+    }
+  }
+  window.RTCPeerConnection = RecordingPeerConnection;
+})();
+"""
+
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses: split after the last ')'.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def browser_process_args() -> list[str]:
+    """The command line of the Chromium browser process that this test process launched.
+
+    The browser process is the descendant with `--remote-debugging-pipe` and no `--type=`.
+    Only our own descendants are searched, so other browsers on the machine do not interfere.
+    """
+    todo, seen = [os.getpid()], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        args = _cmdline(pid)
+        if "--remote-debugging-pipe" in args and not any(a.startswith("--type=") for a in args):
+            return args
+        todo.extend(_children(pid))
+    return []
+
+
+def disable_features_switches(args: list[str]) -> list[str]:
+    return [a for a in args if a.startswith("--disable-features=")]
+
+
+def merge_disable_features(switch: str | None, extra: list[str]) -> str:
+    """One `--disable-features` switch holding Playwright's features plus ours."""
+    features = switch.split("=", 1)[1].split(",") if switch else []
+    for f in extra:
+        if f not in features:
+            features.append(f)
+    return "--disable-features=" + ",".join(f for f in features if f)
+
+
+async def launch_chromium(pw: Playwright) -> Browser:
+    """Launch Chromium per RECIPES.md "Loopback-only media"."""
+    probe = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    try:
+        defaults = disable_features_switches(browser_process_args())
+    finally:
+        await probe.close()
+    default_switch = defaults[-1] if defaults else None
+    merged = merge_disable_features(default_switch, EXTRA_DISABLED_FEATURES)
+    browser = await pw.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[*CHROMIUM_ARGS, merged],
+        ignore_default_args=[default_switch] if default_switch else None,
+    )
+    # Prove the merge took effect: exactly one --disable-features, carrying both lists.
+    running = disable_features_switches(browser_process_args())
+    if running != [merged]:
+        await browser.close()
+        raise AssertionError(f"Chromium runs with {running}, wanted [{merged}]")
+    return browser
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A loopback-ready headless Chromium, closed at teardown."""
+    async with async_playwright() as pw:
+        b = await launch_chromium(pw)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def new_media_context(browser: Browser, **kwargs: Any) -> BrowserContext:
+    """A context allowed to use the (fake) camera and microphone, recording ICE candidates.
+
+    Every page that opens an RTCPeerConnection needs a media permission, recvonly viewers
+    included: without it Chromium does not enumerate interfaces and ICE never connects.
+    """
+    ctx = await browser.new_context(permissions=["microphone", "camera"], **kwargs)
+    await ctx.add_init_script(RECORD_CANDIDATES_JS)
+    return ctx
+
+
+def candidate_address(candidate: str) -> str:
+    """The connection address of an SDP `candidate:` line (RFC 8839 §5.1)."""
+    fields = candidate.split()
+    assert len(fields) >= 8 and fields[0].startswith("candidate:"), candidate
+    return fields[4]
+
+
+async def assert_loopback_candidates(page: Page, label: str) -> list[str]:
+    """Every local ICE candidate the page gathered is 127.0.0.1/::1, none is an mDNS name."""
+    candidates: list[str] = await page.evaluate("window.__candidates || []")
+    assert candidates, f"{label}: no ICE candidates were gathered"
+    for c in candidates:
+        addr = candidate_address(c)
+        assert not addr.endswith(".local"), f"{label}: mDNS candidate {c!r}"
+        assert addr in LOOPBACK and ipaddress.ip_address(addr).is_loopback, (
+            f"{label}: non-loopback candidate {c!r}"
+        )
+    return candidates
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    """Save a PNG of the page under tests/artifacts/ (git-ignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    await page.screenshot(path=str(path))
+    return path
