@@ -1,0 +1,106 @@
+"""The ledger on disk: an append-only JSON-lines file, fsynced per entry, with signed heads.
+
+Every method here blocks on the disk; async callers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from recordings.ledger import GENESIS, make_entry
+from recordings.signing import NodeKey
+
+
+class LedgerCorrupt(Exception):
+    """The ledger file cannot be read as a chain (verify explains where)."""
+
+
+def read_entries(path: Path) -> Iterator[dict[str, Any]]:
+    """Each entry of a ledger file in order; a torn last line (a crash mid-write) is skipped."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+    except FileNotFoundError:
+        return
+    try:
+        lines = f.read().split(b"\n")
+    finally:
+        f.close()
+    for number, raw in enumerate(lines, start=1):
+        if not raw:
+            continue
+        try:
+            entry = json.loads(raw)
+        except json.JSONDecodeError:
+            if number == len(lines):  # no newline after it: the write was cut short
+                return
+            raise LedgerCorrupt(f"line {number} of {path} is not JSON") from None
+        if not isinstance(entry, dict):
+            raise LedgerCorrupt(f"line {number} of {path} is not a JSON object")
+        yield entry
+
+
+class LedgerFile:
+    """Appends chained entries to `<data_dir>/ledger/ledger.jsonl` and signs the head."""
+
+    def __init__(self, data_dir: Path, key: NodeKey) -> None:
+        self.dir = data_dir / "ledger"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / "ledger.jsonl"
+        self.heads_path = self.dir / "heads.jsonl"
+        self._key = key
+        self._lock = threading.Lock()
+        self._seq, self._prev = 0, GENESIS
+        self._drop_torn_tail()
+        for entry in read_entries(self.path):
+            self._seq, self._prev = int(entry["seq"]) + 1, str(entry["hash"])
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a partial last line left by a crash, so the next entry starts on its own line."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            with open(self.path, "r+b") as f:
+                f.truncate(keep)
+                os.fsync(f.fileno())
+
+    @property
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the newest entry; (-1, GENESIS) when empty."""
+        return self._seq - 1, self._prev
+
+    def append(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Write one entry durably (fsync) and return it."""
+        with self._lock:
+            entry = make_entry(self._seq, self._prev, fields)
+            line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._seq, self._prev = self._seq + 1, str(entry["hash"])
+            return entry
+
+    def sign_head(self) -> dict[str, Any] | None:
+        """Sign the current head and append the signature to heads.jsonl."""
+        with self._lock:
+            seq, entry_hash = self._seq - 1, self._prev
+            if seq < 0:
+                return None
+            record = {"seq": seq, "hash": entry_hash, "sig": self._key.sign_head(seq, entry_hash)}
+            fd = os.open(self.heads_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, json.dumps(record, sort_keys=True).encode() + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return record
