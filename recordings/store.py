@@ -45,10 +45,13 @@ def read_entries(path: Path) -> Iterator[dict[str, Any]]:
 
 
 class LedgerFile:
-    """Appends chained entries to `<data_dir>/ledger/ledger.jsonl` and signs the head."""
+    """Appends chained entries to `<directory>/ledger.jsonl` and signs heads into heads.jsonl.
 
-    def __init__(self, data_dir: Path, key: NodeKey) -> None:
-        self.dir = data_dir / "ledger"
+    The node chain lives in `<data>/ledger/`, each session's chain in `<data>/sessions/<id>/`.
+    """
+
+    def __init__(self, directory: Path, key: NodeKey) -> None:
+        self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "ledger.jsonl"
         self.heads_path = self.dir / "heads.jsonl"
