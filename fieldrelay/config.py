@@ -43,6 +43,10 @@ class Config:
     pli_interval_s: float = 0.5
     # How long a dropped publisher may take to come back into the same stream.
     reconnect_grace_s: float = 60.0
+    # Evidence segments are cut on the first keyframe after this many seconds.
+    segment_s: float = 6.0
+    # While recording, a keyframe is requested whenever this long passes without one.
+    keyframe_interval_s: float = 2.0
     max_sdp_bytes: int = 32 * 1024
     max_json_bytes: int = 16 * 1024
     shutdown_grace_s: float = 5.0

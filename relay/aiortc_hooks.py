@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import aioice.ice
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 from aiortc.rtp import RtcpSrPacket, RtpPacket
@@ -168,6 +169,17 @@ def decoder_started(receiver: RTCRtpReceiver) -> bool:
     """True when the receiver's decoder thread has been handed any frame (tests use this)."""
     jitter = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
     return not isinstance(jitter, _PacketTap)
+
+
+def frame_assembler(kind: str) -> JitterBuffer:
+    """A jitter buffer that joins a tapped stream's packets back into whole encoded frames.
+
+    It relies on the receiver having stored each packet's depayloaded bytes in the
+    private `_data` attribute before the tap sees it (aiortc does, in `_handle_rtp_packet`).
+    """
+    if kind == "video":
+        return JitterBuffer(capacity=256, is_video=True)
+    return JitterBuffer(capacity=16)
 
 
 async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:

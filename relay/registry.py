@@ -13,9 +13,12 @@ from aiortc import RTCPeerConnection
 from aiortc.sdp import candidate_from_sdp
 
 from fieldrelay.tasks import TaskGroupOwner
+from recordings.recorder import SessionRecorder
+from recordings.session import Evidence, SessionMedia
 from relay import peers
 from relay.errors import BadSdp, NotLive, UnknownResource
 from relay.forward import RelayCounters, Viewer
+from relay.recorder_tap import RecorderTap
 from relay.stream import Publication, Stream
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,8 @@ class RelaySettings:
     viewer_queue_packets: int = 512
     pli_interval_s: float = 0.5
     reconnect_grace_s: float = 60.0
+    segment_s: float = 6.0
+    keyframe_interval_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class Presence:
     live: bool
     state: str  # live | reconnecting | offline
     since: float
+    recording: bool = False
+    session: str | None = None
 
 
 @dataclass
@@ -56,9 +63,10 @@ class _ViewerEntry:
 class StreamRegistry:
     """Owns every peer connection of this node and the streams they form."""
 
-    def __init__(self, settings: RelaySettings,
+    def __init__(self, settings: RelaySettings, evidence: Evidence,
                  on_presence: Callable[[Presence], None] = lambda p: None) -> None:
         self.settings = settings
+        self.evidence = evidence
         self.counters = RelayCounters()
         self.streams: dict[str, Stream] = {}
         self.publications: dict[str, Publication] = {}
@@ -99,11 +107,16 @@ class StreamRegistry:
             await pc.close()
             raise
         if existing is not None and existing.codecs != codecs:
-            await self._end_stream(officer)
+            await self._end_stream(officer, "codec_changed")
             existing = None
-        stream = existing or Stream(officer, codecs, self.counters, self.settings.pli_interval_s)
+        stream = existing or self._new_stream(officer, codecs)
         self.streams[officer] = stream
         self.publications[publication.id] = publication
+        if stream.session is not None and existing is not None:
+            gap = 0.0 if stream.disconnected_at is None else time.time() - stream.disconnected_at
+            stream.session.event("publisher.reconnected", gap_ms=int(gap * 1000),
+                                 publication=publication.id)
+        stream.disconnected_at = None
         previous = stream.attach(publication)
         self._cancel_grace(officer)
         if previous is not None:
@@ -120,6 +133,25 @@ class StreamRegistry:
 
         return publication, self._advertise(answer)
 
+    def _new_stream(self, officer: str, codecs: dict[str, peers.MediaCodec]) -> Stream:
+        """A stream with its evidence session: recording starts with the first keyframe."""
+        stream = Stream(officer, codecs, self.counters, self.settings.pli_interval_s)
+        video = codecs.get("video")
+        media = SessionMedia(video=video.mime if video else None, audio="audio" in codecs)
+
+        def on_status(recording: bool, reason: str) -> None:
+            stream.recording = recording
+            if self.streams.get(officer) is stream:
+                self._announce(stream, live=True)
+
+        session = self.evidence.open_session(officer, media, on_status,
+                                             asyncio.get_running_loop())
+        stream.session, stream.recording = session, True
+        stream.tap = RecorderTap(SessionRecorder(
+            session, media.video, stream.request_keyframe, self.settings.segment_s,
+            self.settings.keyframe_interval_s))
+        return stream
+
     async def unpublish(self, officer: str, publication_id: str) -> None:
         """End a publication on the officer's request (WHIP DELETE): the stream ends now."""
         stream = self.streams.get(officer)
@@ -127,13 +159,13 @@ class StreamRegistry:
                 and stream.last_publication_id == publication_id):
             # The phone's connection dropped before its DELETE arrived: the officer still
             # means to stop, so end the stream now instead of waiting out the grace period.
-            await self._end_stream(officer)
+            await self._end_stream(officer, "stopped")
             return
         publication = self.publications.get(publication_id)
         if publication is None or publication.officer != officer:
             raise UnknownResource("no such publication for this officer")
         if stream is not None and stream.publication is publication:
-            await self._end_stream(officer)
+            await self._end_stream(officer, "stopped")
         else:
             self.publications.pop(publication_id, None)
             await publication.aclose()
@@ -145,6 +177,9 @@ class StreamRegistry:
         self.publications.pop(publication.id, None)
         self._tasks.spawn(publication.aclose(), name=f"close-{publication.id}")
         stream.state = "reconnecting"
+        stream.disconnected_at = time.time()
+        if stream.session is not None:
+            stream.session.event("publisher.disconnected", publication=publication.id)
         self._announce(stream, live=True)
         self._cancel_grace(stream.officer)
         self._grace[stream.officer] = self._tasks.spawn(
@@ -154,14 +189,14 @@ class StreamRegistry:
         await asyncio.sleep(self.settings.reconnect_grace_s)
         if self.streams.get(stream.officer) is stream and stream.publication is None:
             self._grace.pop(stream.officer, None)
-            await self._end_stream(stream.officer)
+            await self._end_stream(stream.officer, "grace_expired")
 
     def _cancel_grace(self, officer: str) -> None:
         task = self._grace.pop(officer, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    async def _end_stream(self, officer: str) -> None:
+    async def _end_stream(self, officer: str, reason: str) -> None:
         stream = self.streams.pop(officer, None)
         if stream is None:
             return
@@ -174,11 +209,15 @@ class StreamRegistry:
         for viewer_id in list(stream.viewers):
             await self._close_viewer(viewer_id)
         await stream.aclose()
+        if stream.session is not None:
+            stream.tap = None
+            await stream.session.seal(reason)
         self._on_presence(Presence(officer, live=False, state="offline", since=time.time()))
 
     def _announce(self, stream: Stream, live: bool) -> None:
         self._on_presence(Presence(stream.officer, live=live, state=stream.state,
-                                   since=stream.started_at))
+                                   since=stream.started_at, recording=stream.recording,
+                                   session=stream.session.id if stream.session else None))
 
     # -- viewing --------------------------------------------------------------------
 
@@ -209,6 +248,8 @@ class StreamRegistry:
             raise NotLive(f"officer {officer!r} is not live")
         self._viewers[viewer.id] = _ViewerEntry(officer, by, viewer, pc)
         stream.add_viewer(viewer)
+        if stream.session is not None:
+            stream.session.event("viewer.joined", viewer=by, viewer_id=viewer.id)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -231,6 +272,8 @@ class StreamRegistry:
         stream = self.streams.get(entry.officer)
         if stream is not None:
             stream.remove_viewer(viewer_id)
+            if stream.session is not None:
+                stream.session.event("viewer.left", viewer=entry.by, viewer_id=viewer_id)
         await entry.viewer.aclose()
         await entry.pc.close()
 
@@ -279,7 +322,8 @@ class StreamRegistry:
 
     def presence(self) -> list[Presence]:
         """The current presence of every officer with a stream on this node."""
-        return [Presence(s.officer, live=True, state=s.state, since=s.started_at)
+        return [Presence(s.officer, live=True, state=s.state, since=s.started_at,
+                         recording=s.recording, session=s.session.id if s.session else None)
                 for s in self.streams.values()]
 
     def _advertise(self, sdp: str) -> str:
@@ -292,7 +336,7 @@ class StreamRegistry:
         """End every stream and close every peer connection; idempotent."""
         self._closed = True
         for officer in list(self.streams):
-            await self._end_stream(officer)
+            await self._end_stream(officer, "shutdown")
         for viewer_id in list(self._viewers):
             await self._close_viewer(viewer_id)
         await self._tasks.aclose()

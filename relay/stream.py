@@ -12,10 +12,12 @@ from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtp import RtpPacket
 
 from fieldrelay.tasks import cancel_and_wait
+from recordings.session import EvidenceSession
 from relay import aiortc_hooks as hooks
 from relay.codecs import keyframe_start
 from relay.forward import Incoming, RelayCounters, Viewer
 from relay.peers import MediaCodec
+from relay.recorder_tap import RecorderTap
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,10 @@ class Stream:
         self.codecs = codecs
         self.viewers: dict[str, Viewer] = {}
         self.publication: Publication | None = None
+        self.session: EvidenceSession | None = None
+        self.tap: RecorderTap | None = None
+        self.recording = False
+        self.disconnected_at: float | None = None
         # The id of the publication that fed the stream last, kept through a reconnect gap.
         self.last_publication_id: str | None = None
         self.state = "live"
@@ -116,6 +122,8 @@ class Stream:
         item = Incoming(kind, packet, is_key, time.monotonic())
         for viewer in self.viewers.values():
             viewer.push(item)
+        if self.tap is not None:
+            self.tap.on_packet(kind, packet)
 
     def sender_report(self, publication: Publication, kind: str, ntp: int, rtp_ts: int) -> None:
         """Relay the publisher's clock mapping to every viewer."""

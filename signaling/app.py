@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from fieldrelay.config import Config
 from fieldrelay.tokens import TokenIssuer, load_or_create_secret
 from fieldrelay.users import UserStore
+from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
 from signaling import api, auth, pages, whip, ws
@@ -27,6 +29,7 @@ def relay_settings(config: Config) -> RelaySettings:
         ice_servers=config.ice_servers, ice_hosts=config.ice_hosts,
         ice_public_ip=config.ice_public_ip, viewer_queue_packets=config.viewer_queue_packets,
         pli_interval_s=config.pli_interval_s, reconnect_grace_s=config.reconnect_grace_s,
+        segment_s=config.segment_s, keyframe_interval_s=config.keyframe_interval_s,
     )
 
 
@@ -38,7 +41,12 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
     def on_presence(p: Presence) -> None:
         hub.send_to_roles(ws.presence_event(p, config.node_id), ws.COMMAND_ROLES)
 
-    registry = StreamRegistry(relay_settings(config), on_presence)
+    evidence = Evidence(config.data_dir, config.node_id)
+    recovered = await asyncio.to_thread(evidence.recover)
+    if recovered:
+        log.warning("sealed %d session(s) left open by a crash: %s", len(recovered),
+                    ", ".join(recovered))
+    registry = StreamRegistry(relay_settings(config), evidence, on_presence)
     app[REGISTRY] = registry
     try:
         yield

@@ -25,7 +25,7 @@ COMMAND_ROLES = ("commander", "admin")
 def presence_event(p: Presence, node: str) -> dict[str, object]:
     """The WebSocket form of a presence change."""
     return {"type": "presence", "officer": p.officer, "live": p.live, "state": p.state,
-            "node": node, "since": p.since}
+            "node": node, "since": p.since, "recording": p.recording, "session": p.session}
 
 
 def origin_allowed(request: web.Request) -> bool:

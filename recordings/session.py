@@ -1,0 +1,349 @@
+"""Evidence sessions: one writer thread per session turns frames and events into sealed files."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import queue
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recordings.segments import ClosedSegment, SegmentWriter, container_for, file_sha256
+from recordings.signing import NodeKey
+from recordings.store import LedgerFile, read_entries
+
+log = logging.getLogger(__name__)
+
+SESSION_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[a-z0-9._-]{1,64}-[0-9a-f]{8}$")
+OPEN_MARKER = "OPEN"
+# About 20 s of 30 fps video plus audio: beyond this the disk is not keeping up.
+QUEUE_FRAMES = 1500
+RETRY_AFTER_S = 2.0
+
+StatusCallback = Callable[[bool, str], None]
+
+
+def utc_iso(t: float) -> str:
+    """A server-clock time as UTC ISO 8601 with milliseconds."""
+    moment = datetime.datetime.fromtimestamp(t, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def new_session_id(officer: str, now: float) -> str:
+    """A session id: UTC start, officer, and 32 random bits."""
+    stamp = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{officer}-{secrets.token_hex(4)}"
+
+
+@dataclass
+class _Frame:
+    kind: str
+    data: bytes
+    pts_ms: int
+    keyframe: bool
+    wall: float
+    cut: bool
+    size: tuple[int, int] | None
+
+
+@dataclass
+class _Event:
+    fields: dict[str, Any]
+
+
+@dataclass
+class _Seal:
+    state: str
+    reason: str
+    done: Callable[[], None]
+
+
+@dataclass
+class _SegmentState:
+    writer: SegmentWriter
+    index: int
+    start_wall: float
+    end_wall: float
+    media_start_ms: int
+    media_end_ms: int
+
+
+@dataclass
+class SessionMedia:
+    """What a session records: the video codec (or None) and whether there is Opus audio."""
+
+    video: str | None
+    audio: bool
+
+
+class Evidence:
+    """The evidence store of a data dir: the node key, the node chain and the sessions."""
+
+    def __init__(self, data_dir: Path, node_id: str) -> None:
+        self.data_dir = data_dir
+        self.node_id = node_id
+        self.key = NodeKey.load_or_create(data_dir)
+        self.node_ledger = LedgerFile(data_dir / "ledger", self.key)
+        self.sessions_dir = data_dir / "sessions"
+        self.sessions_dir.mkdir(parents=True, exist_ok=True)
+
+    def open_session(self, officer: str, media: SessionMedia, on_status: StatusCallback,
+                     loop: asyncio.AbstractEventLoop) -> EvidenceSession:
+        """Start recording a new session (its writer thread starts at once)."""
+        session = EvidenceSession(self, new_session_id(officer, time.time()), officer, media,
+                                  on_status, loop)
+        session.start()
+        return session
+
+    def recover(self) -> list[str]:
+        """Seal every session a crash left open as `interrupted`; returns their ids."""
+        recovered = []
+        for folder in sorted(self.sessions_dir.iterdir()):
+            if folder.is_dir() and (folder / OPEN_MARKER).exists():
+                _recover_session(self, folder)
+                recovered.append(folder.name)
+        return recovered
+
+
+def _recover_session(evidence: Evidence, folder: Path) -> None:
+    ledger = LedgerFile(folder, evidence.key)
+    entries = list(read_entries(ledger.path))
+    session = folder.name
+    start = next((e for e in entries if e.get("kind") == "session.start"), None)
+    officer = str(start["officer"]) if start else "unknown"
+    case = start.get("case") if start else None
+    recorded = {e["file"] for e in entries if e.get("kind") == "segment"}
+    segments = len(recorded)
+    last_at = str(entries[-1].get("at", entries[-1].get("end", ""))) if entries else ""
+    for path in sorted(folder.glob("seg-*")):
+        if path.name in recorded or not path.is_file():
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        segments += 1
+        ledger.append({
+            "kind": "segment", "session": session, "officer": officer, "case": case,
+            "index": segments, "file": path.name, "size": path.stat().st_size,
+            "sha256": file_sha256(path), "start": last_at or utc_iso(path.stat().st_mtime),
+            "end": utc_iso(path.stat().st_mtime), "media_start_ms": None, "media_end_ms": None,
+            "partial": True,
+        })
+        ledger.sign_head()
+    _seal_chain(evidence, ledger, session, "interrupted", "recovered_after_crash", segments)
+    (folder / OPEN_MARKER).unlink(missing_ok=True)
+    log.warning("evidence session %s was left open by a crash and is sealed as interrupted",
+                session)
+
+
+def _seal_chain(evidence: Evidence, ledger: LedgerFile, session: str, state: str, reason: str,
+                segments: int) -> None:
+    seal = ledger.append({"kind": "session.seal", "session": session, "at": utc_iso(time.time()),
+                          "state": state, "segments": segments, "reason": reason})
+    ledger.sign_head()
+    evidence.node_ledger.append({"kind": "session.sealed", "session": session,
+                                 "at": seal["at"], "state": state, "head_seq": seal["seq"],
+                                 "head_hash": seal["hash"]})
+    evidence.node_ledger.sign_head()
+
+
+class EvidenceSession:
+    """One officer's evidence session. The event loop only enqueues; a thread does the disk."""
+
+    def __init__(self, evidence: Evidence, session_id: str, officer: str, media: SessionMedia,
+                 on_status: StatusCallback, loop: asyncio.AbstractEventLoop) -> None:
+        self.evidence = evidence
+        self.id = session_id
+        self.officer = officer
+        self.media = media
+        self.folder = evidence.sessions_dir / session_id
+        self.case: str | None = None
+        self.recording = True
+        self.dropped_frames = 0
+        self.failures = 0
+        self._format, self._ext = container_for(media.video)
+        self._loop = loop
+        self._on_status = on_status
+        self._queue: queue.Queue[_Frame | _Event | _Seal | None] = queue.Queue(QUEUE_FRAMES)
+        self._thread = threading.Thread(target=self._run, name=f"evidence-{session_id}",
+                                        daemon=True)
+        self._ledger: LedgerFile | None = None
+        self._segment: _SegmentState | None = None
+        self._segments = 0
+        self._pending_events: list[dict[str, Any]] = []
+        self._failed_at: float | None = None
+        self._sealed = False
+        self.started_at = time.time()
+
+    # -- the event loop's side ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread; the session folder and its first entries follow."""
+        self._thread.start()
+
+    def frame(self, kind: str, data: bytes, pts_ms: int, keyframe: bool, cut: bool,
+              size: tuple[int, int] | None) -> bool:
+        """Queue a frame for the segment files; False when it had to be dropped."""
+        try:
+            self._queue.put_nowait(_Frame(kind, data, pts_ms, keyframe, time.time(), cut, size))
+        except queue.Full:
+            self.dropped_frames += 1
+            return False
+        return True
+
+    def event(self, name: str, **fields: Any) -> None:
+        """Record a session event in the chain, in order with the media around it."""
+        entry = {"kind": "event", "session": self.id, "event": name, "at": utc_iso(time.time()),
+                 **fields}
+        try:
+            self._queue.put_nowait(_Event(entry))
+        except queue.Full:
+            # Events are rare and must not be lost: wait on a thread, not on the loop.
+            self._loop.run_in_executor(None, self._queue.put, _Event(entry))
+
+    async def seal(self, reason: str) -> None:
+        """Close the last segment, seal the chain and wait until it is on disk."""
+        if self._sealed:
+            return
+        self._sealed = True
+        done = self._loop.create_future()
+
+        def resolve() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def finished() -> None:
+            self._loop.call_soon_threadsafe(resolve)
+
+        await self._loop.run_in_executor(None, self._queue.put, _Seal("sealed", reason, finished))
+        await self._loop.run_in_executor(None, self._queue.put, None)
+        await asyncio.shield(done)
+        await self._loop.run_in_executor(None, self._thread.join)
+
+    # -- the writer thread -----------------------------------------------------------
+
+    def _status(self, recording: bool, reason: str) -> None:
+        if recording != self.recording:
+            self.recording = recording
+            self._loop.call_soon_threadsafe(self._on_status, recording, reason)
+
+    def _run(self) -> None:
+        try:
+            self._open()
+        except OSError as exc:
+            self._fail(f"cannot create the session on disk: {exc}")
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                if self._ledger is None:
+                    self._open()
+                self._flush_pending()
+                if isinstance(item, _Frame):
+                    self._write_frame(item)
+                elif isinstance(item, _Event):
+                    self._append(item.fields)
+                else:
+                    self._close_segment()
+                    assert self._ledger is not None
+                    _seal_chain(self.evidence, self._ledger, self.id, item.state, item.reason,
+                                self._segments)
+                    (self.folder / OPEN_MARKER).unlink(missing_ok=True)
+            except Exception as exc:  # a full or broken disk must not end the live stream
+                if isinstance(item, _Event):
+                    self._pending_events.append(item.fields)
+                self._fail(str(exc))
+            finally:
+                if isinstance(item, _Seal):
+                    item.done()
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / OPEN_MARKER).write_text("recording\n")
+        self._ledger = LedgerFile(self.folder, self.evidence.key)
+        start = utc_iso(self.started_at)
+        self._ledger.append({
+            "kind": "session.start", "session": self.id, "officer": self.officer,
+            "node": self.evidence.node_id, "at": start, "case": self.case,
+            "media": {"video": self.media.video,
+                      "audio": "audio/opus" if self.media.audio else None},
+            "container": self._format,
+        })
+        self._ledger.sign_head()
+        self.evidence.node_ledger.append({"kind": "session.opened", "session": self.id,
+                                          "officer": self.officer, "at": start})
+
+    def _append(self, fields: dict[str, Any]) -> None:
+        assert self._ledger is not None
+        self._ledger.append(fields)
+
+    def _flush_pending(self) -> None:
+        while self._pending_events:
+            self._append(self._pending_events[0])
+            self._pending_events.pop(0)
+
+    def _fail(self, reason: str) -> None:
+        log.error("evidence session %s is not recording: %s", self.id, reason)
+        self.failures += 1
+        if self._segment is not None:
+            try:
+                self._close_segment()
+            except Exception:
+                self._segment = None
+        if self.recording:
+            self._pending_events.append({"kind": "event", "session": self.id,
+                                         "event": "recording.failed", "at": utc_iso(time.time()),
+                                         "reason": reason})
+        self._failed_at = time.monotonic()
+        self._status(False, reason)
+
+    def _write_frame(self, frame: _Frame) -> None:
+        if self._failed_at is not None:
+            # Retry on a keyframe once the disk had a moment; until then frames are lost.
+            if not frame.keyframe or time.monotonic() - self._failed_at < RETRY_AFTER_S:
+                return
+            frame.cut = True
+        if frame.cut or self._segment is None:
+            if self._segment is None and not frame.keyframe and self.media.video:
+                return
+            self._close_segment()
+            self._segments += 1
+            path = self.folder / f"seg-{self._segments:06d}.{self._ext}"
+            writer = SegmentWriter(path, self.media.video, self.media.audio, frame.size)
+            self._segment = _SegmentState(writer, self._segments, frame.wall, frame.wall,
+                                          frame.pts_ms, frame.pts_ms)
+        segment = self._segment
+        segment.writer.write(frame.kind, frame.data, frame.pts_ms, frame.keyframe)
+        segment.end_wall = frame.wall
+        segment.media_end_ms = max(segment.media_end_ms, frame.pts_ms)
+        if self._failed_at is not None:
+            self._failed_at = None
+            self._append({"kind": "event", "session": self.id, "event": "recording.resumed",
+                          "at": utc_iso(time.time())})
+            self._status(True, "recording")
+
+    def _close_segment(self) -> None:
+        segment, self._segment = self._segment, None
+        if segment is None:
+            return
+        closed: ClosedSegment = segment.writer.close()
+        self._append({
+            "kind": "segment", "session": self.id, "officer": self.officer, "case": self.case,
+            "index": segment.index, "file": closed.path.name, "size": closed.size,
+            "sha256": closed.sha256, "start": utc_iso(segment.start_wall),
+            "end": utc_iso(segment.end_wall), "media_start_ms": segment.media_start_ms,
+            "media_end_ms": segment.media_end_ms, "partial": False,
+        })
+        assert self._ledger is not None
+        self._ledger.sign_head()

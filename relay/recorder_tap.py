@@ -1,0 +1,31 @@
+"""Depacketizes a stream once, for the evidence recorder: RTP packets in, whole frames out."""
+
+from __future__ import annotations
+
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtp import RtpPacket
+
+from recordings.recorder import SessionRecorder
+from relay import aiortc_hooks as hooks
+
+
+class RecorderTap:
+    """Feeds one stream's packets to a SessionRecorder as whole encoded frames."""
+
+    def __init__(self, recorder: SessionRecorder) -> None:
+        self.recorder = recorder
+        self._assemblers: dict[str, JitterBuffer] = {}
+        self._sources: dict[str, int] = {}
+
+    def on_packet(self, kind: str, packet: RtpPacket) -> None:
+        """Take one packet; when it completes the frame before it, record that frame."""
+        if not packet.payload:
+            return  # padding-only probes carry no media
+        if self._sources.get(kind) != packet.ssrc:
+            if kind in self._sources:
+                self.recorder.source_changed()
+            self._sources[kind] = packet.ssrc
+            self._assemblers[kind] = hooks.frame_assembler(kind)
+        _, frame = self._assemblers[kind].add(packet)
+        if frame is not None:
+            self.recorder.on_frame(kind, frame.data, frame.timestamp, packet.ssrc)
