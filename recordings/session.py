@@ -120,6 +120,17 @@ def _recover_session(evidence: Evidence, folder: Path) -> None:
     start = next((e for e in entries if e.get("kind") == "session.start"), None)
     officer = str(start["officer"]) if start else "unknown"
     case = start.get("case") if start else None
+    segments = _ledger_unrecorded_segments(ledger, entries, folder, session, officer, case)
+    _seal_chain(evidence, ledger, session, "interrupted", "recovered_after_crash", segments)
+    (folder / OPEN_MARKER).unlink(missing_ok=True)
+    log.warning("evidence session %s was left open by a crash and is sealed as interrupted",
+                session)
+
+
+def _ledger_unrecorded_segments(ledger: LedgerFile, entries: list[dict[str, Any]], folder: Path,
+                                session: str, officer: str, case: object) -> int:
+    """Hash and ledger segment files the chain does not name yet (cut short by a crash or a
+    failing disk), marked partial; returns the session's segment count."""
     recorded = {e["file"] for e in entries if e.get("kind") == "segment"}
     segments = len(recorded)
     last_at = str(entries[-1].get("at", entries[-1].get("end", ""))) if entries else ""
@@ -132,18 +143,15 @@ def _recover_session(evidence: Evidence, folder: Path) -> None:
         finally:
             os.close(fd)
         segments += 1
+        mtime = utc_iso(path.stat().st_mtime)
         ledger.append({
             "kind": "segment", "session": session, "officer": officer, "case": case,
             "index": segments, "file": path.name, "size": path.stat().st_size,
-            "sha256": file_sha256(path), "start": last_at or utc_iso(path.stat().st_mtime),
-            "end": utc_iso(path.stat().st_mtime), "media_start_ms": None, "media_end_ms": None,
-            "partial": True,
+            "sha256": file_sha256(path), "start": last_at or mtime, "end": mtime,
+            "media_start_ms": None, "media_end_ms": None, "partial": True,
         })
         ledger.sign_head()
-    _seal_chain(evidence, ledger, session, "interrupted", "recovered_after_crash", segments)
-    (folder / OPEN_MARKER).unlink(missing_ok=True)
-    log.warning("evidence session %s was left open by a crash and is sealed as interrupted",
-                session)
+    return segments
 
 
 def _seal_chain(evidence: Evidence, ledger: LedgerFile, session: str, state: str, reason: str,
@@ -257,6 +265,9 @@ class EvidenceSession:
                 else:
                     self._close_segment()
                     assert self._ledger is not None
+                    self._segments = _ledger_unrecorded_segments(
+                        self._ledger, list(read_entries(self._ledger.path)), self.folder,
+                        self.id, self.officer, self.case)
                     _seal_chain(self.evidence, self._ledger, self.id, item.state, item.reason,
                                 self._segments)
                     (self.folder / OPEN_MARKER).unlink(missing_ok=True)
@@ -299,7 +310,7 @@ class EvidenceSession:
         if self._segment is not None:
             try:
                 self._close_segment()
-            except Exception:
+            except Exception:  # the file stays; the seal ledgers it as partial
                 self._segment = None
         if self.recording:
             self._pending_events.append({"kind": "event", "session": self.id,

@@ -49,6 +49,7 @@ class RelayCounters:
         self.dropped = 0
         self.retransmitted = 0
         self.keyframe_requests = 0
+        self.recording_failures = 0
 
 
 @dataclass

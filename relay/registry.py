@@ -141,6 +141,8 @@ class StreamRegistry:
 
         def on_status(recording: bool, reason: str) -> None:
             stream.recording = recording
+            if not recording:
+                self.counters.recording_failures += 1
             if self.streams.get(officer) is stream:
                 self._announce(stream, live=True)
 
@@ -207,7 +209,7 @@ class StreamRegistry:
             self.publications.pop(publication.id, None)
             await publication.aclose()
         for viewer_id in list(stream.viewers):
-            await self._close_viewer(viewer_id)
+            await self._close_viewer(viewer_id, stream)
         await stream.aclose()
         if stream.session is not None:
             stream.tap = None
@@ -265,11 +267,11 @@ class StreamRegistry:
             raise UnknownResource("no such viewer of this officer")
         await self._close_viewer(viewer_id)
 
-    async def _close_viewer(self, viewer_id: str) -> None:
+    async def _close_viewer(self, viewer_id: str, stream: Stream | None = None) -> None:
         entry = self._viewers.pop(viewer_id, None)
         if entry is None:
             return
-        stream = self.streams.get(entry.officer)
+        stream = stream or self.streams.get(entry.officer)
         if stream is not None:
             stream.remove_viewer(viewer_id)
             if stream.session is not None:

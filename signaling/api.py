@@ -48,5 +48,6 @@ async def officers(request: web.Request) -> web.Response:
         rows.append({"name": user.name, "live": p is not None,
                      "state": p.state if p else "offline",
                      "node": config.node_id if p else None,
-                     "since": p.since if p else None})
+                     "since": p.since if p else None,
+                     "recording": p.recording if p else False})
     return web.json_response({"officers": rows})

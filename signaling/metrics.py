@@ -28,6 +28,15 @@ class _RelayCollector(Collector):
         live = GaugeMetricFamily("fieldrelay_publishers_live", "Officers publishing on this node")
         live.add_metric([], sum(1 for s in relay.streams.values() if s.publication is not None))
         yield live
+        recording = GaugeMetricFamily("fieldrelay_sessions_recording",
+                                      "Live evidence sessions whose media is being written")
+        recording.add_metric([], sum(1 for s in relay.streams.values() if s.recording))
+        yield recording
+        not_recording = GaugeMetricFamily(
+            "fieldrelay_sessions_not_recording",
+            "Live evidence sessions that cannot write their media (disk full or failing)")
+        not_recording.add_metric([], sum(1 for s in relay.streams.values() if not s.recording))
+        yield not_recording
         viewers = GaugeMetricFamily("fieldrelay_viewers", "Viewers attached on this node")
         viewers.add_metric([], sum(len(s.viewers) for s in relay.streams.values()))
         yield viewers
@@ -40,6 +49,8 @@ class _RelayCollector(Collector):
             ("fieldrelay_retransmissions", "Packets resent to viewers after a NACK",
              c.retransmitted),
             ("fieldrelay_keyframe_requests", "PLIs sent to publishers", c.keyframe_requests),
+            ("fieldrelay_recording_failures", "Times an evidence session could not write",
+             c.recording_failures),
         ):
             counter = CounterMetricFamily(name, doc)
             counter.add_metric([], value)

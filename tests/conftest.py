@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import os
 import signal
 import socket
@@ -83,14 +84,23 @@ class NodeProcess:
         self.tokens[name] = token
         return token
 
-    def start(self, *extra: str) -> None:
-        """Start the node and wait until /healthz answers."""
+    def start(self, *extra: str, file_size_limit: int | None = None) -> None:
+        """Start the node and wait until /healthz answers.
+
+        `file_size_limit` caps every file the node writes (RLIMIT_FSIZE): writes beyond it
+        fail with EFBIG, the way they fail on a full disk.
+        """
+
+        def limit() -> None:
+            if file_size_limit is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
         self.log_path = self.data_dir.parent / f"node-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process lifetime
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fieldrelay", "serve", "--data-dir", str(self.data_dir),
              "--port", str(self.port), "--ice-host", "127.0.0.1", *extra],
-            stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+            stdout=log, stderr=subprocess.STDOUT, cwd=REPO, preexec_fn=limit,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()

@@ -65,6 +65,9 @@ class Tile {
     this.root = root;
     this.video = root.querySelector("video");
     this.badge = root.querySelector(".badge");
+    this.norec = root.querySelector(".norec-badge");
+    /** Presence: the node is writing this officer's evidence session. */
+    this.recording = true;
     this.overlay = root.querySelector(".overlay-text");
     this.meta = root.querySelector(".tile-meta");
     this.clock = root.querySelector(".tile-clock");
@@ -86,8 +89,9 @@ class Tile {
   }
 
   /** Apply a presence event or an /api/officers row. */
-  update({ live, state, since, node }) {
+  update({ live, state, since, node, recording }) {
     if (since !== undefined) this.since = Number(since) || 0;
+    if (recording !== undefined) this.recording = recording !== false;
     if (node !== undefined) this.node = node || "";
     const wasLive = this.live;
     const wasDropped = this.officerDropped;
@@ -122,6 +126,9 @@ class Tile {
     this.root.dataset.state = this.state;
     this.badge.dataset.state = this.state;
     this.badge.textContent = LABELS[this.state];
+    const notRecording = this.live && !this.recording;
+    this.norec.hidden = !notRecording;
+    this.root.dataset.recording = notRecording ? "no" : "yes";
     let text = this.overlayText;
     if (!text && this.state === "offline") {
       text = this.since ? `Offline since ${clockTime(this.since)}` : "Offline";
