@@ -14,7 +14,7 @@ from fieldrelay.users import UserStore
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
-from signaling import api, auth, pages, whip, ws
+from signaling import api, auth, pages, sessions, whip, ws
 from signaling.hub import EventHub
 from signaling.keys import CONFIG, HUB, METRICS, REGISTRY, TOKENS, USERS
 from signaling.metrics import NodeMetrics
@@ -81,6 +81,7 @@ def build_app(config: Config) -> web.Application:
         web.get("/api/officers", api.officers),
         web.get("/ws", ws.websocket),
         *whip.routes(),
+        *sessions.routes(),
         *pages.routes(config.web_dir),
     ])
     return app
