@@ -84,6 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("name")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     _data_dir_arg(token)
+
+    verify = sub.add_parser("verify", help="check a session folder, a data dir or an export "
+                                           "bundle, and name the first broken link")
+    verify.add_argument("path", type=Path,
+                        help="a session folder, a data dir, or an export bundle (.zip or "
+                             "its extracted folder)")
+    verify.add_argument("--key", type=Path, default=None,
+                        help="check signatures against this public key (PEM) instead of the "
+                             "one that comes with the evidence")
+
+    export = sub.add_parser("export", help="write a sealed session's bundle (zip) with a "
+                                           "standalone verifier")
+    export.add_argument("session_id")
+    export.add_argument("-o", "--output", type=Path, required=True, help="the zip to write")
+    _data_dir_arg(export)
     return parser
 
 
@@ -198,6 +213,38 @@ def cmd_token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check evidence; 0 intact, 1 broken, 2 when PATH is not evidence."""
+    from recordings import verify
+
+    return verify.run(args.path, public_key=args.key)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the export bundle of one sealed or interrupted session."""
+    from fieldrelay.errors import FieldRelayError
+    from recordings.export import export_session
+    from recordings.verifier import TextProgress
+
+    bar = TextProgress(sys.stderr)
+    try:
+        result = export_session(args.data_dir, args.session_id, args.output, progress=bar)
+    except FieldRelayError as exc:
+        bar.close()
+        print(f"fieldrelay export: {exc.detail}", file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as exc:
+        bar.close()
+        print(f"fieldrelay export: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAIL
+    bar.close()
+    print(f"wrote {result.path}: session {result.session}, {result.segments} segment files "
+          f"({result.media_bytes} bytes of media)")
+    print(f"check it with: fieldrelay verify {result.path}   (or: python3 verify.py "
+          f"{result.path.name}, see README.txt inside)")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fieldrelay` console script."""
     args = build_parser().parse_args(argv)
@@ -208,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_user_add(args)
         if args.command == "token":
             return cmd_token(args)
+        if args.command == "verify":
+            return cmd_verify(args)
+        if args.command == "export":
+            return cmd_export(args)
     except BadRequest as exc:
         print(f"fieldrelay: {exc.detail}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,14 +6,13 @@ import base64
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+# The signed message and its check are implemented once, in the standalone verifier.
+from recordings.verifier import head_message, verify_head
 
-def head_message(seq: int, entry_hash: str) -> bytes:
-    """What a head signature covers: the position and hash of the newest entry."""
-    return f"fieldrelay-ledger-head:{seq}:{entry_hash}".encode()
+__all__ = ["NodeKey", "head_message", "verify_head"]
 
 
 class NodeKey:
@@ -56,14 +55,3 @@ class NodeKey:
         """A base64 signature over the ledger head."""
         return base64.b64encode(self._private.sign(head_message(seq, entry_hash))).decode()
 
-
-def verify_head(public_pem: bytes, seq: int, entry_hash: str, signature: str) -> bool:
-    """True when the signature over that head was made by the key behind `public_pem`."""
-    key = serialization.load_pem_public_key(public_pem)
-    if not isinstance(key, Ed25519PublicKey):
-        return False
-    try:
-        key.verify(base64.b64decode(signature, validate=True), head_message(seq, entry_hash))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
