@@ -68,7 +68,7 @@ def webm_segment(seed: int, seconds: float = 1.0) -> bytes:
 
 
 def test_the_fixture_segments_are_real_vp8_and_opus_webm() -> None:
-    with av.open(io.BytesIO(webm_segment(1))) as container:
+    with av.open(io.BytesIO(webm_segment(1)), "r") as container:
         kinds = sorted((s.type, s.codec_context.name) for s in container.streams)
         assert kinds == [("audio", "opus"), ("video", "vp8")]
         assert container.duration is not None and 0.9e6 <= container.duration <= 1.2e6
@@ -233,7 +233,8 @@ def rewrite_chain(folder: Path, line: int, **changes: Any) -> list[dict[str, Any
     """A forger's edit: change one entry and recompute every hash after it."""
     entries = list(read_entries(folder / "ledger.jsonl"))
     entries[line - 1].update(changes)
-    out, prev = [], GENESIS
+    out: list[dict[str, Any]] = []
+    prev = GENESIS
     for e in entries:
         fields = {k: v for k, v in e.items() if k not in ("v", "seq", "prev", "hash")}
         made = make_entry(len(out), prev, fields)
