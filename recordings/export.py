@@ -179,7 +179,8 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
     """Write the export bundle of one sealed or interrupted session to `out_zip`.
 
     Raises NotFound for a malformed or unknown session id (or a data dir without its public
-    key) and Conflict for a session that is still being recorded or has no seal. The zip is
+    key) and Conflict for a session that is still being recorded or has no seal, or for an
+    `out_zip` inside the sessions folder. The zip is
     written beside `out_zip` under a temporary name and renamed when complete, so a bundle
     is never seen half-written.
     """
@@ -200,6 +201,9 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
                   now.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     out_zip = Path(out_zip)
+    if out_zip.resolve().is_relative_to((data_dir / "sessions").resolve()):
+        raise Conflict("the bundle may not be written inside the sessions folder: that would "
+                       "add a file to the evidence")
     out_zip.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out_zip.name}.", suffix=".part",
                                     dir=out_zip.parent)
@@ -212,7 +216,7 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
                         VERIFIER_SOURCE.read_bytes())
             zf.writestr(_zip_info(PUBLIC_KEY_FILE, stamp, zipfile.ZIP_DEFLATED), public_pem)
             for path, name in members:
-                info = zipfile.ZipInfo.from_file(path, name)
+                info = zipfile.ZipInfo.from_file(path, name, strict_timestamps=False)
                 info.compress_type = (zipfile.ZIP_STORED if path.suffix in STORED_SUFFIXES
                                       else zipfile.ZIP_DEFLATED)
                 info.external_attr = 0o644 << 16

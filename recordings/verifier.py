@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import stat
 import sys
@@ -206,7 +207,7 @@ class _Lines:
     items: list[dict[str, Any]] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)  # the file line of each item
     torn: int | None = None  # a last line without its newline that is not JSON: cut mid-write
-    bad: tuple[int, str] | None = None  # the first unreadable line and why
+    bad: str | None = None  # what is unreadable, e.g. "line 3 is not a readable entry"
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -235,7 +236,7 @@ def _read_lines(path: Path) -> _Lines:
     except FileNotFoundError:
         return _Lines(exists=False)
     except OSError as exc:
-        return _Lines(exists=True, bad=(0, f"could not be read ({exc.strerror})"))
+        return _Lines(exists=True, bad=f"could not be read ({exc.strerror})")
     rows = data.split(b"\n")
     ended = data.endswith(b"\n")
     if ended or not data:
@@ -243,7 +244,7 @@ def _read_lines(path: Path) -> _Lines:
     out = _Lines(exists=True)
     for number, raw in enumerate(rows, start=1):
         if not raw:
-            out.bad = (number, "is empty, and the node never writes an empty line")
+            out.bad = f"line {number} is empty, and the node never writes an empty line"
             break
         try:
             obj = _parse_json(raw)
@@ -251,10 +252,10 @@ def _read_lines(path: Path) -> _Lines:
             if number == len(rows) and not ended:
                 out.torn = number
                 break
-            out.bad = (number, "is not a readable entry")
+            out.bad = f"line {number} is not a readable entry"
             break
         if not isinstance(obj, dict):
-            out.bad = (number, "is not an entry (not a JSON object)")
+            out.bad = f"line {number} is not an entry (not a JSON object)"
             break
         out.items.append(obj)
         out.numbers.append(number)
@@ -332,8 +333,7 @@ def _check_heads(heads: _Lines, entries: Sequence[Mapping[str, Any]], key: Ed255
     """Every signed head verifies and names an entry of the chain (FORMAT.md "Heads")."""
     out = _Heads()
     if heads.bad is not None:
-        line, why = heads.bad
-        out.problem = f"{name} line {line} {why}: the signature file was damaged or edited"
+        out.problem = f"{name} {heads.bad}: the signature file was damaged or edited"
         return out
     if heads.torn is not None and not may_be_torn:
         out.problem = (f"{name} line {heads.torn} is cut off, yet the session is not being "
@@ -390,8 +390,7 @@ def _inspect_session(folder: Path, key: Ed25519PublicKey, *, exported: bool,
     if not ledger.exists:
         return fail("ledger.jsonl is missing, so nothing records what the session holds")
     if ledger.bad is not None:
-        line, why = ledger.bad
-        return fail(f"ledger.jsonl line {line} {why}: the ledger was damaged or edited")
+        return fail(f"ledger.jsonl {ledger.bad}: the ledger was damaged or edited")
     if ledger.torn is not None:
         if not is_open:
             return fail(f"ledger.jsonl line {ledger.torn} is cut off, yet the session is not "
@@ -673,8 +672,7 @@ def _check_node(data: Path, key: Ed25519PublicKey, sessions: Sequence[_Session],
         report.notes.append("This data dir has no node ledger and no session yet.")
         return [], {}, 0, 0
     if ledger.bad is not None:
-        line, why = ledger.bad
-        return [f"{where}: ledger/ledger.jsonl line {line} {why}: the ledger was damaged or "
+        return [f"{where}: ledger/ledger.jsonl {ledger.bad}: the ledger was damaged or "
                 "edited."], {}, 0, 0
     if ledger.torn is not None:
         report.notes.append(f"{where}: ledger/ledger.jsonl line {ledger.torn} was cut off "
@@ -929,6 +927,7 @@ class TextProgress:
         self.tty = stream.isatty()
         self._drawn = False
         self._last_draw = 0.0
+        self._last_done = -1
         self._last_tenth = -1
 
     def __call__(self, done: int, total: int) -> None:
@@ -937,9 +936,9 @@ class TextProgress:
         fraction = min(done / total, 1.0)
         if self.tty:
             now = time.monotonic()
-            if now - self._last_draw < 0.1 and done < total:
+            if done == self._last_done or (now - self._last_draw < 0.1 and done < total):
                 return
-            self._last_draw = now
+            self._last_draw, self._last_done = now, done
             filled = int(fraction * 30)
             self.stream.write(f"\rchecking [{'#' * filled}{'.' * (30 - filled)}] "
                               f"{fraction:4.0%}  {_size(done)} of {_size(total)}")
@@ -968,6 +967,16 @@ checked. --key checks the signatures against that public key instead of the one 
 with the evidence.
 
 Exit status: 0 intact, 1 broken (the first broken place is named), 2 usage."""
+
+
+def print_verdict(report: Report, out: TextIO) -> None:
+    """Print the verdict; a reader that stops early (`| head`) is not an error."""
+    try:
+        print(format_report(report), file=out, flush=True)
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -999,7 +1008,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         bar.close()
-    print(format_report(report))
+    print_verdict(report, sys.stdout)
     return 0 if report.ok else 1
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from recordings.verifier import NotEvidence, Report, TextProgress, format_report, verify_path
+from recordings.verifier import NotEvidence, Report, TextProgress, print_verdict, verify_path
 
 EXIT_INTACT, EXIT_BROKEN, EXIT_USAGE = 0, 1, 2
 
@@ -44,5 +44,5 @@ def run(path: Path, *, public_key: Path | None = None, out: TextIO | None = None
     except OSError as exc:
         print(f"fieldrelay verify: cannot read {exc.filename}: {exc.strerror}", file=err)
         return EXIT_USAGE
-    print(format_report(report), file=out)
+    print_verdict(report, out)
     return EXIT_INTACT if report.ok else EXIT_BROKEN

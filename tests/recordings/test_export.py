@@ -100,6 +100,10 @@ def test_export_refuses_unknown_malformed_and_unsealed_sessions(rec: Recorded,
     (rec.folder(2) / "OPEN").unlink()  # no marker and no seal: broken, not sealed
     res = export(rec, rec.sessions[2], out)
     assert res.returncode == 1 and "has no readable seal" in res.stderr
+    inside = rec.folder(0) / "seg-000009.zip"
+    res = export(rec, rec.sessions[0], inside)
+    assert res.returncode == 1 and "inside the sessions folder" in res.stderr
+    assert not inside.exists()
     assert list(tmp_path.glob("out*")) == [] and list(tmp_path.glob(".out*")) == []
     assert "Traceback" not in res.stderr
 
