@@ -207,7 +207,10 @@ async def run_publisher(url: str, token: str, video_kbps: int) -> None:
     async def stats() -> dict[str, Any]:
         report = await vt.sender.getStats()
         sent = sum(s.bytesSent for s in report.values() if s.type == "outbound-rtp")
-        return {"t": time.monotonic(), "frames": video.count, "video_bytes": sent}
+        # first_frame_t: time.monotonic() (system-wide) when the first video frame went to the
+        # encoder, so another process on this machine can tell how long media has been sent.
+        return {"t": time.monotonic(), "frames": video.count, "video_bytes": sent,
+                "first_frame_t": video.start}
 
     try:
         await _serve_stats(stats)

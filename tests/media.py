@@ -147,7 +147,7 @@ class ViewerClient:
         except MediaStreamError:
             return
 
-    async def wait_frames(self, count: int, timeout: float) -> None:  # noqa: ASYNC109
+    async def wait_frames(self, count: int, timeout: float) -> None:
         """Wait until `count` video frames were decoded."""
         deadline = time.monotonic() + timeout
         while self.frames < count:

@@ -17,7 +17,7 @@ from tests.media import publish, view
 pytestmark = pytest.mark.media
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
+async def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

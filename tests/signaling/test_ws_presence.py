@@ -18,7 +18,7 @@ pytestmark = pytest.mark.media
 
 
 async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str,
-                     timeout: float = 20) -> dict[str, Any]:  # noqa: ASYNC109
+                     timeout: float = 20) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
         while True:
             msg = await ws.receive()

@@ -1,0 +1,203 @@
+"""The bus between nodes: durable alerts, presence, positions and fan-out of events.
+
+`MemoryBus` is the embedded default for a single node; `RedisBus` (signaling.redisbus)
+spans nodes. Both satisfy the same contract tests (tests/signaling/test_bus_contract.py).
+
+Durable events (alerts and their updates) carry a `cursor`: their place in the durable
+log, so a console or a node that missed some can replay everything after a cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fieldrelay.alerts import Alert, is_open
+from fieldrelay.errors import FieldRelayError
+
+Event = dict[str, Any]
+Updater = Callable[[Alert], Alert | None]
+EARTH_RADIUS_M = 6371008.8
+
+
+class BusUnavailable(FieldRelayError):
+    """The shared bus cannot be reached right now."""
+
+    code = "bus_unavailable"
+    status = 503
+
+
+@dataclass(frozen=True)
+class Nearby:
+    """An officer near a point."""
+
+    officer: str
+    distance_m: float
+    lat: float
+    lon: float
+
+
+def cursor_after(a: str, b: str) -> bool:
+    """True when cursor a comes after cursor b (Redis stream ids: `<ms>-<seq>`)."""
+    am, _, aseq = a.partition("-")
+    bm, _, bseq = b.partition("-")
+    return (int(am), int(aseq or 0)) > (int(bm), int(bseq or 0))
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
+
+
+class Bus(Protocol):
+    """What every node needs from the bus."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def store_alert(self, alert: Alert, idempotency: str) -> tuple[Alert, bool]:
+        """Store a new alert durably and fan it out; (alert, True) when created, or the
+        alert stored earlier under the same idempotency key and False."""
+
+    async def update_alert(self, alert_id: str, change: Updater) -> Alert | None:
+        """Apply `change` atomically; store and fan out the result (None: nothing changed)."""
+
+    async def get_alert(self, alert_id: str) -> Alert | None: ...
+
+    async def open_alerts(self) -> list[Alert]: ...
+
+    async def events_after(self, cursor: str, limit: int = 1000) -> list[Event]:
+        """Durable events (alerts and updates) after a cursor, oldest first."""
+
+    async def set_presence(self, officer: str, info: dict[str, Any], ttl_s: float) -> None: ...
+
+    async def clear_presence(self, officer: str) -> None: ...
+
+    async def presence(self) -> dict[str, dict[str, Any]]: ...
+
+    async def set_position(self, officer: str, lat: float, lon: float, at: float,
+                           ttl_s: float) -> None: ...
+
+    async def positions(self) -> dict[str, dict[str, float]]: ...
+
+    async def nearest(self, lat: float, lon: float, count: int, radius_m: float,
+                      exclude: set[str]) -> list[Nearby]: ...
+
+    async def publish(self, event: Event) -> None:
+        """Fan out a transient event (presence, position, dispatch) to every node."""
+
+    def events(self) -> AsyncIterator[Event]:
+        """Every event from every node, this one included, as it happens."""
+
+
+class MemoryBus:
+    """The single-node bus: everything in this process (durable log kept in memory)."""
+
+    def __init__(self, listener_queue: int = 4096) -> None:
+        self._alerts: dict[str, Alert] = {}
+        self._idem: dict[str, str] = {}
+        self._log: list[Event] = []
+        self._seq = 0
+        self._presence: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._positions: dict[str, tuple[float, dict[str, float]]] = {}
+        self._listeners: set[asyncio.Queue[Event]] = set()
+        self._queue_size = listener_queue
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def _cursor(self) -> str:
+        self._seq += 1
+        return f"{int(time.time() * 1000)}-{self._seq}"
+
+    def _fan_out(self, event: Event) -> None:
+        for queue in list(self._listeners):
+            if queue.full():
+                queue.get_nowait()  # a listener that fell behind loses its oldest event
+            queue.put_nowait(event)
+
+    def _durable(self, kind: str, alert: Alert) -> Event:
+        cursor = self._cursor()
+        stored = {**alert, "cursor": cursor}
+        self._alerts[alert["id"]] = stored
+        event = {"type": kind, "alert": stored, "cursor": cursor}
+        self._log.append(event)
+        self._fan_out(event)
+        return event
+
+    async def store_alert(self, alert: Alert, idempotency: str) -> tuple[Alert, bool]:
+        async with self._lock:
+            existing = self._idem.get(idempotency)
+            if existing is not None:
+                return self._alerts[existing], False
+            self._idem[idempotency] = alert["id"]
+            return self._durable("alert", alert)["alert"], True
+
+    async def update_alert(self, alert_id: str, change: Updater) -> Alert | None:
+        async with self._lock:
+            current = self._alerts.get(alert_id)
+            if current is None:
+                return None
+            updated = change(current)
+            if updated is None:
+                return None
+            stored: Alert = self._durable("alert.updated", updated)["alert"]
+            return stored
+
+    async def get_alert(self, alert_id: str) -> Alert | None:
+        return self._alerts.get(alert_id)
+
+    async def open_alerts(self) -> list[Alert]:
+        return sorted((a for a in self._alerts.values() if is_open(a)), key=lambda a: a["id"])
+
+    async def events_after(self, cursor: str, limit: int = 1000) -> list[Event]:
+        return [e for e in self._log if cursor_after(e["cursor"], cursor)][:limit]
+
+    async def set_presence(self, officer: str, info: dict[str, Any], ttl_s: float) -> None:
+        self._presence[officer] = (time.monotonic() + ttl_s, info)
+
+    async def clear_presence(self, officer: str) -> None:
+        self._presence.pop(officer, None)
+
+    async def presence(self) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        return {o: info for o, (exp, info) in self._presence.items() if exp > now}
+
+    async def set_position(self, officer: str, lat: float, lon: float, at: float,
+                           ttl_s: float) -> None:
+        self._positions[officer] = (time.monotonic() + ttl_s, {"lat": lat, "lon": lon, "at": at})
+
+    async def positions(self) -> dict[str, dict[str, float]]:
+        now = time.monotonic()
+        return {o: pos for o, (exp, pos) in self._positions.items() if exp > now}
+
+    async def nearest(self, lat: float, lon: float, count: int, radius_m: float,
+                      exclude: set[str]) -> list[Nearby]:
+        found = [Nearby(o, haversine_m(lat, lon, p["lat"], p["lon"]), p["lat"], p["lon"])
+                 for o, p in (await self.positions()).items() if o not in exclude]
+        return sorted((n for n in found if n.distance_m <= radius_m),
+                      key=lambda n: n.distance_m)[:count]
+
+    async def publish(self, event: Event) -> None:
+        self._fan_out(event)
+
+    async def events(self) -> AsyncIterator[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
+        self._listeners.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._listeners.discard(queue)

@@ -1,0 +1,262 @@
+"""The bus on Redis: a stream for durable alerts, pub/sub for speed, GEO for positions.
+
+Alerts are appended to a stream (XADD) and published in one Lua script, so an alert is
+never fanned out without being stored. A node's listener replays the stream after every
+reconnect, so a Redis restart or a dropped subscription loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from fieldrelay.alerts import Alert, is_open
+from signaling.bus import BusUnavailable, Event, Nearby, Updater, cursor_after
+
+log = logging.getLogger(__name__)
+
+PREFIX = "fieldrelay:"
+STREAM = PREFIX + "events"
+CHANNEL = PREFIX + "bus"
+OPEN = PREFIX + "alerts:open"
+GEO = PREFIX + "geo"
+STREAM_MAXLEN = 100_000
+IDEMPOTENCY_TTL_S = 7 * 24 * 3600
+REPLAY_SLACK_MS = 5000
+SEEN_CURSORS = 20_000
+
+# KEYS: idem key, alert key prefix, stream, open set, channel.
+# ARGV: alert id, alert json (no cursor), idem ttl, stream maxlen.
+_STORE = """
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  local stored = redis.call('GET', KEYS[2] .. existing)
+  if stored then return {0, stored} end
+end
+local cursor = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 't', 'alert', 'a', ARGV[2])
+local js = string.sub(ARGV[2], 1, -2) .. ',"cursor":"' .. cursor .. '"}'
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[2] .. ARGV[1], js)
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('PUBLISH', KEYS[5], '{"type":"alert","cursor":"' .. cursor .. '","alert":' .. js .. '}')
+return {1, js}
+"""
+
+# KEYS: alert key, stream, open set, channel. ARGV: expected json, new json (no cursor),
+# alert id, still open (1/0), stream maxlen.
+_UPDATE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local cursor = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
+                          't', 'alert.updated', 'a', ARGV[2])
+local js = string.sub(ARGV[2], 1, -2) .. ',"cursor":"' .. cursor .. '"}'
+redis.call('SET', KEYS[1], js)
+if ARGV[4] == '0' then redis.call('SREM', KEYS[3], ARGV[3]) end
+redis.call('PUBLISH', KEYS[4],
+           '{"type":"alert.updated","cursor":"' .. cursor .. '","alert":' .. js .. '}')
+return js
+"""
+
+
+def _dump(alert: Alert) -> str:
+    return json.dumps({k: v for k, v in alert.items() if k != "cursor"}, sort_keys=True,
+                      separators=(",", ":"))
+
+
+class RedisBus:
+    """The bus shared by several nodes through one Redis."""
+
+    def __init__(self, url: str, node_id: str) -> None:
+        self.url = url
+        self.node_id = node_id
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=3, socket_connect_timeout=2,
+            socket_keepalive=True, health_check_interval=15, retry_on_timeout=False)
+        self._store = self._redis.register_script(_STORE)
+        self._update = self._redis.register_script(_UPDATE)
+
+    async def start(self) -> None:
+        """Check that Redis answers (a node may still start while it does not)."""
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            log.warning("Redis at %s is not reachable yet: %s", self.url, exc)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise BusUnavailable(f"Redis is unreachable: {exc}") from None
+
+    async def store_alert(self, alert: Alert, idempotency: str) -> tuple[Alert, bool]:
+        async with self._guard():
+            created, stored = await self._store(
+                keys=[PREFIX + "idem:" + idempotency, PREFIX + "alert:", STREAM, OPEN, CHANNEL],
+                args=[alert["id"], _dump(alert), IDEMPOTENCY_TTL_S, STREAM_MAXLEN])
+        return json.loads(stored), bool(int(created))
+
+    async def update_alert(self, alert_id: str, change: Updater) -> Alert | None:
+        key = PREFIX + "alert:" + alert_id
+        async with self._guard():
+            for _ in range(20):  # optimistic: retry when another node changed it first
+                raw = await self._redis.get(key)
+                if raw is None:
+                    return None
+                updated = change(json.loads(raw))
+                if updated is None:
+                    return None
+                stored = await self._update(
+                    keys=[key, STREAM, OPEN, CHANNEL],
+                    args=[raw, _dump(updated), alert_id, "1" if is_open(updated) else "0",
+                          STREAM_MAXLEN])
+                if stored:
+                    result: Alert = json.loads(stored)
+                    return result
+        raise BusUnavailable("the alert kept changing under concurrent updates")
+
+    async def get_alert(self, alert_id: str) -> Alert | None:
+        async with self._guard():
+            raw = await self._redis.get(PREFIX + "alert:" + alert_id)
+        return json.loads(raw) if raw else None
+
+    async def open_alerts(self) -> list[Alert]:
+        async with self._guard():
+            ids = sorted(str(i) for i in await self._redis.smembers(OPEN))
+            raws = await self._redis.mget([PREFIX + "alert:" + i for i in ids]) if ids else []
+        return [json.loads(r) for r in raws if r]
+
+    async def events_after(self, cursor: str, limit: int = 1000) -> list[Event]:
+        async with self._guard():
+            rows: Any = await self._redis.xrange(STREAM, min=f"({cursor}", max="+", count=limit)
+        events = []
+        for entry_id, fields in rows:
+            alert = json.loads(fields["a"])
+            alert["cursor"] = entry_id
+            events.append({"type": fields["t"], "cursor": entry_id, "alert": alert})
+        return events
+
+    async def latest_cursor(self) -> str:
+        """The cursor of the newest durable event ("0-0" when there is none)."""
+        async with self._guard():
+            rows = await self._redis.xrevrange(STREAM, count=1)
+        return str(rows[0][0]) if rows else "0-0"
+
+    async def set_presence(self, officer: str, info: dict[str, Any], ttl_s: float) -> None:
+        async with self._guard():
+            await self._redis.set(PREFIX + "presence:" + officer, json.dumps(info),
+                                  px=int(ttl_s * 1000))
+
+    async def clear_presence(self, officer: str) -> None:
+        async with self._guard():
+            await self._redis.delete(PREFIX + "presence:" + officer)
+
+    async def presence(self) -> dict[str, dict[str, Any]]:
+        async with self._guard():
+            keys = [k async for k in self._redis.scan_iter(PREFIX + "presence:*", count=500)]
+            raws = await self._redis.mget(keys) if keys else []
+        return {k.removeprefix(PREFIX + "presence:"): json.loads(r)
+                for k, r in zip(keys, raws, strict=True) if r}
+
+    async def set_position(self, officer: str, lat: float, lon: float, at: float,
+                           ttl_s: float) -> None:
+        async with self._guard(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.geoadd(GEO, (lon, lat, officer))
+            pipe.set(PREFIX + "pos:" + officer, json.dumps({"lat": lat, "lon": lon, "at": at}),
+                     px=int(ttl_s * 1000))
+            await pipe.execute()
+
+    async def positions(self) -> dict[str, dict[str, float]]:
+        async with self._guard():
+            keys = [k async for k in self._redis.scan_iter(PREFIX + "pos:*", count=500)]
+            raws = await self._redis.mget(keys) if keys else []
+        return {k.removeprefix(PREFIX + "pos:"): json.loads(r)
+                for k, r in zip(keys, raws, strict=True) if r}
+
+    async def nearest(self, lat: float, lon: float, count: int, radius_m: float,
+                      exclude: set[str]) -> list[Nearby]:
+        async with self._guard():
+            # Ask for extra rows: stale members (their pos key expired) and excluded ones.
+            rows: Any = await self._redis.geosearch(
+                GEO, longitude=lon, latitude=lat, radius=radius_m, unit="m", sort="ASC",
+                count=count + len(exclude) + 50, withdist=True, withcoord=True)
+            names = [r[0] for r in rows]
+            fresh = await self._redis.mget([PREFIX + "pos:" + n for n in names]) if names else []
+        found = []
+        for (name, dist, (rlon, rlat)), alive in zip(rows, fresh, strict=True):
+            if alive and name not in exclude:
+                found.append(Nearby(name, float(dist), float(rlat), float(rlon)))
+        return found[:count]
+
+    async def publish(self, event: Event) -> None:
+        async with self._guard():
+            await self._redis.publish(CHANNEL, json.dumps(event))
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Events from every node; after any reconnect, missed durable events are replayed."""
+        seen: OrderedDict[str, None] = OrderedDict()
+        last: str | None = None
+        backoff = 0.2
+        while True:
+            try:
+                if last is None:
+                    last = await self.latest_cursor()
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    # Replay from a little before the newest cursor seen: events from other
+                    # nodes can be published slightly out of stream order.
+                    ms = max(0, int(last.partition("-")[0]) - REPLAY_SLACK_MS)
+                    for event in await self.events_after(f"{ms}-0", limit=100_000):
+                        if _first_time(seen, event["cursor"]):
+                            last = _newer(last, event["cursor"])
+                            yield event
+                    backoff = 0.2
+                    while True:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                           timeout=1.0)
+                        if message is None:
+                            # A half-open TCP connection reads nothing forever: probe it.
+                            await asyncio.wait_for(pubsub.ping(), timeout=3)
+                            continue
+                        event = json.loads(message["data"])
+                        cursor = event.get("cursor")
+                        if cursor is not None:
+                            if not _first_time(seen, cursor):
+                                continue
+                            last = _newer(last, cursor)
+                        yield event
+            except (RedisError, OSError, TimeoutError, BusUnavailable) as exc:
+                log.warning("Redis subscription lost (%s); reconnecting in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+def _first_time(seen: OrderedDict[str, None], cursor: str) -> bool:
+    if cursor in seen:
+        return False
+    seen[cursor] = None
+    if len(seen) > SEEN_CURSORS:
+        seen.popitem(last=False)
+    return True
+
+
+def _newer(a: str, b: str) -> str:
+    return b if cursor_after(b, a) else a
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch (for cursors made up on this node)."""
+    return int(time.time() * 1000)

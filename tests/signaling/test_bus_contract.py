@@ -1,0 +1,121 @@
+"""One contract, two buses: MemoryBus and RedisBus (against a real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from fieldrelay.alerts import apply, escalate, raise_alert
+from signaling.bus import Bus, MemoryBus
+from signaling.redisbus import RedisBus
+from tests.conftest import RedisProcess
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def bus(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Bus]:
+    if request.param == "memory":
+        yield MemoryBus()
+        return
+    server = RedisProcess(tmp_path / "redis", __import__("tests.conftest").conftest.free_port())
+    server.start()
+    redis_bus = RedisBus(server.url, "test")
+    await redis_bus.start()
+    try:
+        yield redis_bus
+    finally:
+        await redis_bus.aclose()
+        server.stop()
+
+
+@contextlib.asynccontextmanager
+async def listening(bus: Bus) -> AsyncIterator[list[dict[str, Any]]]:
+    received: list[dict[str, Any]] = []
+
+    async def pump() -> None:
+        async for event in bus.events():
+            received.append(event)
+
+    task = asyncio.get_running_loop().create_task(pump())
+    await asyncio.sleep(0.3)  # subscribed
+    try:
+        yield received
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+
+
+async def until(predicate: Any, timeout: float = 5) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_store_is_idempotent_and_fans_out_once(bus: Bus) -> None:
+    async with listening(bus) as received:
+        alert = raise_alert("o1", "n1", "sos", 43.8, 87.6, None)
+        stored, created = await bus.store_alert(alert, "o1:key-1")
+        again, created_again = await bus.store_alert(raise_alert("o1", "n1", "sos", 0, 0, None),
+                                                     "o1:key-1")
+        assert created and not created_again
+        assert again["id"] == stored["id"] == alert["id"] and stored["cursor"]
+        await until(lambda: len(received) >= 1)
+        await asyncio.sleep(0.2)
+    assert [e["type"] for e in received] == ["alert"]
+    assert received[0]["alert"]["id"] == alert["id"]
+
+
+async def test_updates_are_atomic_and_replayable_after_a_cursor(bus: Bus) -> None:
+    a, _ = await bus.store_alert(raise_alert("o1", "n1", "sos", None, None, None), "k-a")
+    b, _ = await bus.store_alert(raise_alert("o2", "n1", "backup", None, None, None), "k-b")
+    acked = await bus.update_alert(a["id"], lambda x: apply(x, "ack", "c1"))
+    assert acked is not None and acked["state"] == "acknowledged"
+    assert await bus.update_alert(a["id"], escalate) is None  # no longer waiting
+    # Two commanders acknowledge at once: exactly one wins.
+    results = await asyncio.gather(
+        *(bus.update_alert(b["id"], lambda x, who=who: _try(apply, x, "ack", who))
+          for who in ("c1", "c2")))
+    assert sum(r is not None for r in results) == 1
+    closed = await bus.update_alert(a["id"], lambda x: apply(x, "resolve", "c1"))
+    assert closed is not None and closed["state"] == "resolved"
+    assert [x["id"] for x in await bus.open_alerts()] == [b["id"]]
+    replay = await bus.events_after(a["cursor"])
+    assert [(e["type"], e["alert"]["id"], e["alert"]["state"]) for e in replay] == [
+        ("alert", b["id"], "raised"), ("alert.updated", a["id"], "acknowledged"),
+        ("alert.updated", b["id"], "acknowledged"), ("alert.updated", a["id"], "resolved")]
+    assert (await bus.get_alert(a["id"]))["state"] == "resolved"  # type: ignore[index]
+
+
+def _try(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception:
+        return None
+
+
+async def test_presence_and_positions_expire_and_nearest_is_sorted(bus: Bus) -> None:
+    await bus.set_presence("o1", {"node": "n1", "live": True}, ttl_s=0.5)
+    await bus.set_presence("o2", {"node": "n2", "live": True}, ttl_s=30)
+    assert set(await bus.presence()) == {"o1", "o2"}
+    # Officers around Urumqi's People's Square, 43.7930 N 87.6177 E.
+    await bus.set_position("o1", 43.7930, 87.6177, 1.0, ttl_s=30)
+    await bus.set_position("o2", 43.8030, 87.6177, 1.0, ttl_s=30)   # ~1.1 km north
+    await bus.set_position("o3", 43.7930, 87.6300, 1.0, ttl_s=0.5)  # ~1 km east, goes stale
+    await bus.set_position("o4", 44.5000, 87.6177, 1.0, ttl_s=30)   # ~79 km: outside radius
+    await asyncio.sleep(0.7)
+    assert set(await bus.presence()) == {"o2"}
+    near = await bus.nearest(43.7930, 87.6177, count=5, radius_m=5000, exclude={"o1"})
+    assert [n.officer for n in near] == ["o2"]
+    assert 1000 < near[0].distance_m < 1200
+    await bus.clear_presence("o2")
+    assert await bus.presence() == {}
+
+
+async def test_transient_events_reach_listeners(bus: Bus) -> None:
+    async with listening(bus) as received:
+        await bus.publish({"type": "position", "officer": "o1", "lat": 1.0, "lon": 2.0})
+        await until(lambda: len(received) == 1)
+    assert received[0]["officer"] == "o1" and "cursor" not in received[0]
