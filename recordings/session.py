@@ -117,9 +117,28 @@ def _recover_session(evidence: Evidence, folder: Path) -> None:
     ledger = LedgerFile(folder, evidence.key)
     entries = list(read_entries(ledger.path))
     session = folder.name
+    seal = next((e for e in entries if e.get("kind") == "session.seal"), None)
+    if seal is not None:
+        # The crash came after the seal was written: finish the steps that follow it.
+        if ledger.last_signed_seq() < int(seal["seq"]):
+            ledger.sign_head()
+        sealed = any(e.get("kind") == "session.sealed" and e.get("session") == session
+                     for e in read_entries(evidence.node_ledger.path))
+        if not sealed:
+            _note_sealed(evidence, session, seal)
+        (folder / OPEN_MARKER).unlink(missing_ok=True)
+        return
     start = next((e for e in entries if e.get("kind") == "session.start"), None)
-    officer = str(start["officer"]) if start else "unknown"
-    case = start.get("case") if start else None
+    if start is None:
+        # The crash came before the first entry: open the chain so the seal has a start.
+        start = ledger.append({
+            "kind": "session.start", "session": session,
+            "officer": session.split("-", 1)[1].rsplit("-", 1)[0], "node": evidence.node_id,
+            "at": utc_iso(folder.stat().st_mtime), "case": None,
+            "media": {"video": None, "audio": None}, "container": None, "recovered": True})
+        entries = [start]
+    officer = str(start["officer"])
+    case = start.get("case")
     segments = _ledger_unrecorded_segments(ledger, entries, folder, session, officer, case)
     _seal_chain(evidence, ledger, session, "interrupted", "recovered_after_crash", segments)
     (folder / OPEN_MARKER).unlink(missing_ok=True)
@@ -159,9 +178,13 @@ def _seal_chain(evidence: Evidence, ledger: LedgerFile, session: str, state: str
     seal = ledger.append({"kind": "session.seal", "session": session, "at": utc_iso(time.time()),
                           "state": state, "segments": segments, "reason": reason})
     ledger.sign_head()
+    _note_sealed(evidence, session, seal)
+
+
+def _note_sealed(evidence: Evidence, session: str, seal: dict[str, Any]) -> None:
     evidence.node_ledger.append({"kind": "session.sealed", "session": session,
-                                 "at": seal["at"], "state": state, "head_seq": seal["seq"],
-                                 "head_hash": seal["hash"]})
+                                 "at": seal["at"], "state": seal["state"],
+                                 "head_seq": seal["seq"], "head_hash": seal["hash"]})
     evidence.node_ledger.sign_head()
 
 

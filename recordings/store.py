@@ -58,21 +58,30 @@ class LedgerFile:
         self._key = key
         self._lock = threading.Lock()
         self._seq, self._prev = 0, GENESIS
-        self._drop_torn_tail()
+        self._drop_torn_tail(self.path)
+        self._drop_torn_tail(self.heads_path)
         for entry in read_entries(self.path):
             self._seq, self._prev = int(entry["seq"]) + 1, str(entry["hash"])
 
-    def _drop_torn_tail(self) -> None:
-        """Cut a partial last line left by a crash, so the next entry starts on its own line."""
+    @staticmethod
+    def _drop_torn_tail(path: Path) -> None:
+        """Cut a partial last line left by a crash, so the next line starts on its own."""
         try:
-            data = self.path.read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             return
         if data and not data.endswith(b"\n"):
             keep = data.rfind(b"\n") + 1
-            with open(self.path, "r+b") as f:
+            with open(path, "r+b") as f:
                 f.truncate(keep)
                 os.fsync(f.fileno())
+
+    def last_signed_seq(self) -> int:
+        """The seq of the newest signed head (-1 when nothing is signed)."""
+        last = -1
+        for record in read_entries(self.heads_path):
+            last = max(last, int(record.get("seq", -1)))
+        return last
 
     @property
     def head(self) -> tuple[int, str]:
