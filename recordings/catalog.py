@@ -9,6 +9,7 @@ from typing import Any
 
 from recordings.session import OPEN_MARKER, SESSION_ID_RE
 from recordings.store import read_entries
+from recordings.verifier import verify_session_dir
 
 
 def parse_time(value: str) -> float:
@@ -93,6 +94,17 @@ class SessionCatalog:
             rows.append(row)
         rows.sort(key=lambda r: r["started_at"] or "", reverse=True)
         return rows
+
+    def integrity(self, session_id: str, public_pem: bytes) -> dict[str, Any] | None:
+        """Verify one session now (hashes every segment): ok, the first break, counts."""
+        folder = self.folder(session_id)
+        if folder is None:
+            return None
+        report = verify_session_dir(folder, public_pem)
+        return {"ok": report.ok, "first_break": report.first_break, "notes": report.notes,
+                "segments_checked": report.checked.segments,
+                "entries_checked": report.checked.entries,
+                "signatures_checked": report.checked.signatures}
 
     def detail(self, session_id: str) -> dict[str, Any] | None:
         """A session's summary with its segments and events, or None if unknown."""

@@ -41,9 +41,13 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def session_detail(request: web.Request) -> web.Response:
     """One session: metadata, segments and events."""
     authenticate(request, *REVIEW_ROLES)
-    detail = await asyncio.to_thread(_catalog(request).detail, request.match_info["id"])
+    catalog = _catalog(request)
+    detail = await asyncio.to_thread(catalog.detail, request.match_info["id"])
     if detail is None:
         raise NotFound("no such session")
+    public_pem = request.app[CONFIG].data_dir / "keys" / "node-ed25519.pub.pem"
+    detail["integrity"] = await asyncio.to_thread(
+        catalog.integrity, request.match_info["id"], public_pem.read_bytes())
     return web.json_response(detail)
 
 
