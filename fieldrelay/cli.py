@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import os
 import secrets
 import signal
@@ -63,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reconnect-grace", type=float,
                        default=float(_env("RECONNECT_GRACE", "60") or 60),
                        help="seconds a dropped publisher may take to come back")
+    serve.add_argument("--escalate-after", type=float,
+                       default=float(_env("ESCALATE_AFTER", "30") or 30),
+                       help="seconds before an unacknowledged alert escalates")
+    serve.add_argument("--dispatch-count", type=int,
+                       default=int(_env("DISPATCH_COUNT", "3") or 3),
+                       help="how many of the nearest live officers an escalation dispatches")
+    serve.add_argument("--dispatch-radius", type=float,
+                       default=float(_env("DISPATCH_RADIUS", "5000") or 5000),
+                       help="metres within which officers are dispatched")
     serve.add_argument("--token-ttl", type=int, default=int(_env("TOKEN_TTL", "3600") or 3600))
     serve.add_argument("--allowed-origin", action="append", default=None,
                        help="extra browser Origin allowed on the WebSocket (repeatable)")
@@ -115,6 +123,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ice_servers=tuple(args.ice_server or _env_list("ICE_SERVER")),
         web_dir=Path(_env("WEB_DIR") or default_web_dir()),
         token_ttl_s=args.token_ttl, reconnect_grace_s=args.reconnect_grace,
+        escalate_after_s=args.escalate_after, dispatch_count=args.dispatch_count,
+        dispatch_radius_m=args.dispatch_radius,
         allowed_origins=tuple(args.allowed_origin or _env_list("ALLOWED_ORIGIN")),
         demo_users=args.demo_users,
     )
@@ -165,9 +175,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     logs.configure(args.log_level)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    if config.redis_url:
-        logging.getLogger("fieldrelay").warning(
-            "--redis-url is accepted but not used yet: presence stays on this node")
     if config.demo_users:
         created = create_demo_users(UserStore(config.data_dir))
         if created:

@@ -47,6 +47,10 @@ class Config:
     segment_s: float = 6.0
     # While recording, a keyframe is requested whenever this long passes without one.
     keyframe_interval_s: float = 2.0
+    # An alert nobody acknowledges within this time escalates and dispatches officers.
+    escalate_after_s: float = 30.0
+    dispatch_count: int = 3
+    dispatch_radius_m: float = 5000.0
     max_sdp_bytes: int = 32 * 1024
     max_json_bytes: int = 16 * 1024
     shutdown_grace_s: float = 5.0

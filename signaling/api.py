@@ -6,6 +6,7 @@ import time
 
 from aiohttp import web
 
+from signaling.alerts import DESK
 from signaling.auth import authenticate
 from signaling.keys import CONFIG, METRICS, REGISTRY, USERS
 from signaling.ws import COMMAND_ROLES
@@ -38,16 +39,16 @@ async def client_config(request: web.Request) -> web.Response:
 async def officers(request: web.Request) -> web.Response:
     """GET /api/officers: every officer with live state (commanders)."""
     authenticate(request, *COMMAND_ROLES)
-    config = request.app[CONFIG]
-    live = {p.officer: p for p in request.app[REGISTRY].presence()}
+    desk = request.app[DESK]
+    live, positions = await desk.presence(), await desk.positions()
     rows = []
     for user in request.app[USERS].all():
         if user.role != "officer":
             continue
-        p = live.get(user.name)
-        rows.append({"name": user.name, "live": p is not None,
-                     "state": p.state if p else "offline",
-                     "node": config.node_id if p else None,
-                     "since": p.since if p else None,
-                     "recording": p.recording if p else False})
+        p = live.get(user.name, {})
+        rows.append({"name": user.name, "live": bool(p.get("live")),
+                     "state": p.get("state", "offline"), "node": p.get("node"),
+                     "url": p.get("url"), "since": p.get("since"),
+                     "recording": bool(p.get("recording")),
+                     "session": p.get("session"), "position": positions.get(user.name)})
     return web.json_response({"officers": rows})

@@ -14,11 +14,15 @@ from fieldrelay.users import UserStore
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
-from signaling import api, auth, pages, sessions, whip, ws
+from signaling import alerts, api, auth, pages, sessions, whip, ws
+from signaling.alerts import DESK, AlertDesk, AlertSettings
+from signaling.bus import Bus, MemoryBus
 from signaling.hub import EventHub
 from signaling.keys import CONFIG, HUB, METRICS, REGISTRY, TOKENS, USERS
 from signaling.metrics import NodeMetrics
 from signaling.middleware import errors_as_json
+from signaling.outbox import AlertOutbox
+from signaling.redisbus import RedisBus
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +37,35 @@ def relay_settings(config: Config) -> RelaySettings:
     )
 
 
+def new_bus(config: Config) -> Bus:
+    """Redis when the node has a --redis-url, otherwise the in-process bus with a journal."""
+    if config.redis_url:
+        return RedisBus(config.redis_url, config.node_id)
+    return MemoryBus(journal=config.data_dir / "alerts" / "journal.jsonl")
+
+
+async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    settings = AlertSettings(escalate_after_s=config.escalate_after_s,
+                             dispatch_count=config.dispatch_count,
+                             dispatch_radius_m=config.dispatch_radius_m)
+    desk = AlertDesk(config, settings, new_bus(config), AlertOutbox(config.data_dir), app[HUB],
+                     lambda: app.get(REGISTRY))
+    app[DESK] = desk
+    await desk.start()
+    try:
+        yield
+    finally:
+        await desk.aclose()
+
+
 async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    config, hub = app[CONFIG], app[HUB]
+    config, desk = app[CONFIG], app[DESK]
     await aiortc_hooks.verify_internals()
     aiortc_hooks.use_ice_host_addresses(config.ice_hosts)
 
     def on_presence(p: Presence) -> None:
-        hub.send_to_roles(ws.presence_event(p, config.node_id), ws.COMMAND_ROLES)
+        desk.presence_changed(p)
 
     evidence = Evidence(config.data_dir, config.node_id)
     recovered = await asyncio.to_thread(evidence.recover)
@@ -70,6 +96,7 @@ def build_app(config: Config) -> web.Application:
     hub = EventHub()
     app[HUB] = hub
     app[METRICS] = NodeMetrics(lambda: app.get(REGISTRY), lambda: len(hub))
+    app.cleanup_ctx.append(_alerts_ctx)
     app.cleanup_ctx.append(_relay_ctx)
     app.on_shutdown.append(_close_websockets)
     app.add_routes([
@@ -82,6 +109,7 @@ def build_app(config: Config) -> web.Application:
         web.get("/ws", ws.websocket),
         *whip.routes(),
         *sessions.routes(),
+        *alerts.routes(),
         *pages.routes(config.web_dir),
     ])
     return app

@@ -10,10 +10,13 @@ log, so a console or a node that missed some can replay everything after a curso
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from fieldrelay.alerts import Alert, is_open
@@ -99,9 +102,14 @@ class Bus(Protocol):
 
 
 class MemoryBus:
-    """The single-node bus: everything in this process (durable log kept in memory)."""
+    """The single-node bus: everything in this process.
 
-    def __init__(self, listener_queue: int = 4096) -> None:
+    With a `journal` path, alerts and their updates are appended to that file (fsynced)
+    before they count as stored, and read back at start, so a restart loses none.
+    """
+
+    def __init__(self, journal: Path | None = None, listener_queue: int = 4096) -> None:
+        self._journal = journal
         self._alerts: dict[str, Alert] = {}
         self._idem: dict[str, str] = {}
         self._log: list[Event] = []
@@ -113,7 +121,16 @@ class MemoryBus:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Nothing to connect to."""
+        """Read the journal back, if there is one."""
+        if self._journal is None:
+            return
+        self._journal.parent.mkdir(parents=True, exist_ok=True)
+        for event in await asyncio.to_thread(_read_journal, self._journal):
+            self._alerts[event["alert"]["id"]] = event["alert"]
+            if event.get("idem"):
+                self._idem[event["idem"]] = event["alert"]["id"]
+            self._log.append({k: v for k, v in event.items() if k != "idem"})
+            self._seq = max(self._seq, int(event["cursor"].partition("-")[2]))
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -128,11 +145,15 @@ class MemoryBus:
                 queue.get_nowait()  # a listener that fell behind loses its oldest event
             queue.put_nowait(event)
 
-    def _durable(self, kind: str, alert: Alert) -> Event:
+    async def _durable(self, kind: str, alert: Alert, idempotency: str | None = None) -> Event:
         cursor = self._cursor()
         stored = {**alert, "cursor": cursor}
-        self._alerts[alert["id"]] = stored
         event = {"type": kind, "alert": stored, "cursor": cursor}
+        if self._journal is not None:
+            await asyncio.to_thread(_append_journal, self._journal, {**event, "idem": idempotency})
+        self._alerts[alert["id"]] = stored
+        if idempotency is not None:
+            self._idem[idempotency] = alert["id"]
         self._log.append(event)
         self._fan_out(event)
         return event
@@ -142,8 +163,7 @@ class MemoryBus:
             existing = self._idem.get(idempotency)
             if existing is not None:
                 return self._alerts[existing], False
-            self._idem[idempotency] = alert["id"]
-            return self._durable("alert", alert)["alert"], True
+            return (await self._durable("alert", alert, idempotency))["alert"], True
 
     async def update_alert(self, alert_id: str, change: Updater) -> Alert | None:
         async with self._lock:
@@ -153,7 +173,7 @@ class MemoryBus:
             updated = change(current)
             if updated is None:
                 return None
-            stored: Alert = self._durable("alert.updated", updated)["alert"]
+            stored: Alert = (await self._durable("alert.updated", updated))["alert"]
             return stored
 
     async def get_alert(self, alert_id: str) -> Alert | None:
@@ -201,3 +221,26 @@ class MemoryBus:
                 yield await queue.get()
         finally:
             self._listeners.discard(queue)
+
+
+def _append_journal(path: Path, event: Event) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, json.dumps(event, sort_keys=True).encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_journal(path: Path) -> list[Event]:
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # empty, or torn by a crash before its fsync returned
+    return events

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,15 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
+SEEN_KEYS = 10_000
+
+
+def dedup_key(event: Event) -> str | None:
+    """What makes an alert event the same event twice: the alert, its state and its time."""
+    alert = event.get("alert")
+    if event.get("type") in ("alert", "alert.updated") and isinstance(alert, dict):
+        return f"{alert.get('id')}|{alert.get('state')}|{alert.get('updated_at')}"
+    return None
 
 
 @dataclass(eq=False)
@@ -24,10 +34,18 @@ class Client:
     on_overflow: Callable[[], None]
     dropped: int = 0
     sent: int = 0
-    meta: dict[str, Any] = field(default_factory=dict)
+    # Keys of alert states already queued to this client: replay and live delivery overlap,
+    # and each alert state must reach a console exactly once.
+    seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
-    def offer(self, text: str) -> bool:
+    def offer(self, text: str, key: str | None = None) -> bool:
         """Queue a message; a client that cannot keep up is told to reconnect and resume."""
+        if key is not None:
+            if key in self.seen:
+                return True
+            self.seen[key] = None
+            if len(self.seen) > SEEN_KEYS:
+                self.seen.popitem(last=False)
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
@@ -61,13 +79,13 @@ class EventHub:
 
     def send_to_roles(self, event: Event, roles: tuple[str, ...]) -> int:
         """Send an event to every client in these roles; returns how many got it queued."""
-        text = json.dumps(event)
-        return sum(c.offer(text) for c in list(self._clients) if c.role in roles)
+        text, key = json.dumps(event), dedup_key(event)
+        return sum(c.offer(text, key) for c in list(self._clients) if c.role in roles)
 
     def send_to_user(self, event: Event, user: str) -> int:
         """Send an event to every connection of one user."""
-        text = json.dumps(event)
-        return sum(c.offer(text) for c in list(self._clients) if c.user == user)
+        text, key = json.dumps(event), dedup_key(event)
+        return sum(c.offer(text, key) for c in list(self._clients) if c.user == user)
 
     def clients(self) -> list[Client]:
         """The connected clients."""

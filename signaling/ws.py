@@ -9,23 +9,18 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from fieldrelay import alerts
 from fieldrelay.errors import FieldRelayError
-from relay.registry import Presence
+from signaling.alerts import DESK, AlertDesk
 from signaling.auth import authenticate
 from signaling.errors import WS_BAD_MESSAGE, WS_FORBIDDEN, WS_TOO_SLOW, WS_UNAUTHORIZED
 from signaling.hub import Client
-from signaling.keys import CONFIG, HUB, REGISTRY
+from signaling.keys import CONFIG, HUB
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024
 COMMAND_ROLES = ("commander", "admin")
-
-
-def presence_event(p: Presence, node: str) -> dict[str, object]:
-    """The WebSocket form of a presence change."""
-    return {"type": "presence", "officer": p.officer, "live": p.live, "state": p.state,
-            "node": node, "since": p.since, "recording": p.recording, "session": p.session}
 
 
 def origin_allowed(request: web.Request) -> bool:
@@ -65,10 +60,14 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     try:
         client.offer(json.dumps({"type": "hello", "user": claims.name, "role": claims.role,
                                  "node": config.node_id}))
+        desk = request.app[DESK]
         if claims.role in COMMAND_ROLES:
-            for p in request.app[REGISTRY].presence():
-                client.offer(json.dumps(presence_event(p, config.node_id)))
-        reader = asyncio.get_running_loop().create_task(_read(ws), name="ws-reader")
+            for info in (await desk.presence()).values():
+                client.offer(json.dumps({"type": "presence", **info}))
+            for officer, pos in (await desk.positions()).items():
+                client.offer(json.dumps({"type": "position", "officer": officer, **pos}))
+        reader = asyncio.get_running_loop().create_task(
+            _read(ws, client, claims.role, desk), name="ws-reader")
         watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
         shutdown = asyncio.get_running_loop().create_task(hub.closing.wait(), name="ws-shutdown")
         try:
@@ -98,7 +97,8 @@ async def _write(ws: web.WebSocketResponse, client: Client) -> None:
         client.sent += 1
 
 
-async def _read(ws: web.WebSocketResponse) -> str | None:
+async def _read(ws: web.WebSocketResponse, client: Client, role: str,
+                desk: AlertDesk) -> str | None:
     """Read client messages until close; a reason string when a message is malformed."""
     async for msg in ws:
         if msg.type == WSMsgType.TEXT:
@@ -108,8 +108,28 @@ async def _read(ws: web.WebSocketResponse) -> str | None:
                 return "messages must be JSON objects"
             if not isinstance(data, dict) or not isinstance(data.get("type"), str):
                 return 'messages must be JSON objects with a "type"'
-            if data["type"] == "ping":
-                await ws.send_str(json.dumps({"type": "pong"}))
+            kind = data["type"]
+            try:
+                if kind == "ping":
+                    client.offer(json.dumps({"type": "pong"}))
+                elif kind == "resume" and role in COMMAND_ROLES:
+                    after = data.get("after")
+                    if after is not None:
+                        if not isinstance(after, str) or len(after) > 64:
+                            return '"after" must be the id of the last alert seen'
+                        await desk.replay(client, after)
+                elif kind == "position" and role == "officer":
+                    lat, lon, accuracy = data.get("lat"), data.get("lon"), data.get("accuracy")
+                    alerts.validate_request({"lat": lat, "lon": lon})
+                    if lat is None or lon is None:
+                        return "a position needs lat and lon"
+                    if accuracy is not None and not isinstance(accuracy, (int, float)):
+                        return "accuracy must be a number of metres"
+                    await desk.position(client.user, float(lat), float(lon),
+                                        None if accuracy is None else float(accuracy))
+            except FieldRelayError as exc:
+                client.offer(json.dumps({"type": "error", "error": exc.code,
+                                         "detail": exc.detail}))
         elif msg.type == WSMsgType.BINARY:
             return "binary messages are not accepted"
         elif msg.type == WSMsgType.ERROR:

@@ -12,9 +12,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -145,68 +146,40 @@ def node_process(tmp_path: Path) -> Iterator[NodeProcess]:
 
 
 @pytest.fixture
-async def live_node(tmp_path: Path, loopback_only: None) -> AsyncIterator[LiveNode]:
-    """A node with officers o1, o2, commanders c1, c2 and reviewer r1."""
-    data = tmp_path / "data"
-    users = UserStore(data)
-    for name, role in (("o1", "officer"), ("o2", "officer"), ("c1", "commander"),
-                       ("c2", "commander"), ("r1", "reviewer")):
-        users.add(name, role, PASSWORD)
-    config = Config(data_dir=data, ice_hosts=("127.0.0.1",), reconnect_grace_s=5.0)
-    aiortc_hooks.use_ice_host_addresses(config.ice_hosts)
-    server = TestServer(build_app(config), host="127.0.0.1")
-    await server.start_server()
+async def node_factory(tmp_path: Path, loopback_only: None
+                       ) -> AsyncIterator[Callable[..., Awaitable[LiveNode]]]:
+    """Start in-process nodes (officers o1..o4, commanders c1, c2, reviewer r1) with config
+    overrides; every node gets its own data dir and all are closed at teardown."""
+    servers: list[TestServer] = []
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def start(**overrides: Any) -> LiveNode:
+        data = tmp_path / f"data{len(servers)}"
+        users = UserStore(data)
+        for name, role in (("o1", "officer"), ("o2", "officer"), ("o3", "officer"),
+                           ("o4", "officer"), ("c1", "commander"), ("c2", "commander"),
+                           ("r1", "reviewer")):
+            users.add(name, role, PASSWORD)
+        config = Config(**{"data_dir": data, "ice_hosts": ("127.0.0.1",),
+                           "reconnect_grace_s": 5.0, **overrides})
+        aiortc_hooks.use_ice_host_addresses(config.ice_hosts)
+        server = TestServer(build_app(config), host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        http = aiohttp.ClientSession()
+        sessions.append(http)
+        return LiveNode(f"http://127.0.0.1:{server.port}", http, server)
+
     try:
-        async with aiohttp.ClientSession() as http:
-            yield LiveNode(f"http://127.0.0.1:{server.port}", http, server)
+        yield start
     finally:
-        await server.close()
-
-
-@dataclass
-class RedisProcess:
-    """A redis-server of the test's own, on a free port, with AOF so restarts keep data."""
-
-    dir: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start (or restart) the server and wait until it answers PING."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        """Stop the server by its own PID (never any other Redis)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
+        for http in sessions:
+            await http.close()
+        for server in reversed(servers):
+            await server.close()
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    """A fresh redis-server for this test only."""
-    server = RedisProcess(tmp_path / "redis", free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+async def live_node(node_factory: Callable[..., Awaitable[LiveNode]]) -> LiveNode:
+    """One in-process node with the default config."""
+    return await node_factory()

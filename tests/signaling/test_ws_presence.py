@@ -62,7 +62,7 @@ async def test_commander_sees_officer_go_live_and_stop(live_node: LiveNode) -> N
     async with live_node.http.get(f"{live_node.base}/api/officers",
                                   headers={"Authorization": f"Bearer {commander}"}) as resp:
         rows = {r["name"]: r for r in (await resp.json())["officers"]}
-        assert set(rows) == {"o1", "o2"} and not rows["o1"]["live"]
+        assert set(rows) == {"o1", "o2", "o3", "o4"} and not rows["o1"]["live"]
 
 
 async def test_h264_publisher_is_relayed_as_h264(live_node: LiveNode) -> None:
