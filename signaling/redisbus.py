@@ -35,6 +35,7 @@ STREAM_MAXLEN = 100_000
 IDEMPOTENCY_TTL_S = 7 * 24 * 3600
 REPLAY_SLACK_MS = 5000
 SEEN_CURSORS = 20_000
+PROBE_EVERY_S = 5.0
 
 # KEYS: idem key, alert key prefix, stream, open set, channel.
 # ARGV: alert id, alert json (no cursor), idem ttl, stream maxlen.
@@ -224,13 +225,22 @@ class RedisBus:
                             last = _newer(last, event["cursor"])
                             yield event
                     backoff = 0.2
+                    heard = probed = time.monotonic()
                     while True:
-                        message = await pubsub.get_message(ignore_subscribe_messages=True,
-                                                           timeout=1.0)
-                        if message is None:
-                            # A half-open TCP connection reads nothing forever: probe it.
-                            await asyncio.wait_for(pubsub.ping(), timeout=3)
+                        message = await pubsub.get_message(timeout=1.0)
+                        now = time.monotonic()
+                        if message is None or message.get("type") != "message":
+                            if message is not None:
+                                heard = now  # a pong or a subscribe confirmation
+                            # A half-open TCP connection reads nothing, ever: probe it, and
+                            # give up on it when even the probe goes unanswered.
+                            if now - heard > PROBE_EVERY_S * 3:
+                                raise RedisConnectionError("no answer on the subscription")
+                            if now - probed >= PROBE_EVERY_S:
+                                probed = now
+                                await pubsub.ping()
                             continue
+                        heard = now
                         event = json.loads(message["data"])
                         cursor = event.get("cursor")
                         if cursor is not None:
@@ -238,8 +248,10 @@ class RedisBus:
                                 continue
                             last = _newer(last, cursor)
                         yield event
-            except (RedisError, OSError, TimeoutError, BusUnavailable) as exc:
-                log.warning("Redis subscription lost (%s); reconnecting in %.1f s", exc, backoff)
+            except Exception as exc:
+                # Whatever broke (redis-py can even raise AttributeError on a connection torn
+                # down under it), this node's listener must reconnect, never die.
+                log.warning("Redis subscription lost (%r); reconnecting in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
