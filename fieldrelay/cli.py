@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dispatch-radius", type=float,
                        default=float(_env("DISPATCH_RADIUS", "5000") or 5000),
                        help="metres within which officers are dispatched")
+    serve.add_argument("--alerts-per-minute", type=float,
+                       default=float(_env("ALERTS_PER_MINUTE", "30") or 30),
+                       help="alerts one officer may raise per minute after a burst of 30")
     serve.add_argument("--token-ttl", type=int, default=int(_env("TOKEN_TTL", "3600") or 3600))
     serve.add_argument("--allowed-origin", action="append", default=None,
                        help="extra browser Origin allowed on the WebSocket (repeatable)")
@@ -124,7 +127,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         web_dir=Path(_env("WEB_DIR") or default_web_dir()),
         token_ttl_s=args.token_ttl, reconnect_grace_s=args.reconnect_grace,
         escalate_after_s=args.escalate_after, dispatch_count=args.dispatch_count,
-        dispatch_radius_m=args.dispatch_radius,
+        dispatch_radius_m=args.dispatch_radius, alerts_per_minute=args.alerts_per_minute,
         allowed_origins=tuple(args.allowed_origin or _env_list("ALLOWED_ORIGIN")),
         demo_users=args.demo_users,
     )

@@ -51,6 +51,9 @@ class Config:
     escalate_after_s: float = 30.0
     dispatch_count: int = 3
     dispatch_radius_m: float = 5000.0
+    # Per officer: a burst of alerts at once, then this many a minute (429 beyond).
+    alert_burst: int = 30
+    alerts_per_minute: float = 30.0
     max_sdp_bytes: int = 32 * 1024
     max_json_bytes: int = 16 * 1024
     shutdown_grace_s: float = 5.0

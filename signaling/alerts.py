@@ -26,6 +26,7 @@ from relay.registry import Presence, StreamRegistry
 from signaling.auth import authenticate, read_json
 from signaling.bus import Bus, BusUnavailable, Event
 from signaling.hub import Client, EventHub, dedup_key
+from signaling.keys import ALERTS_BY_OFFICER
 from signaling.outbox import AlertOutbox
 
 log = logging.getLogger(__name__)
@@ -314,6 +315,7 @@ async def post_alert(request: web.Request) -> web.Response:
     """POST /api/alerts: an officer's one-click call (idempotent by Idempotency-Key)."""
     claims = authenticate(request, "officer")
     key = request.headers.get("Idempotency-Key", "")
+    request.app[ALERTS_BY_OFFICER].check(claims.name)
     if not IDEMPOTENCY_KEY.match(key):
         raise BadRequest("send an Idempotency-Key header of 8-128 letters, digits or ._:-")
     body = await read_json(request)

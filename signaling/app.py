@@ -18,10 +18,21 @@ from signaling import alerts, api, auth, pages, sessions, whip, ws
 from signaling.alerts import DESK, AlertDesk, AlertSettings
 from signaling.bus import Bus, MemoryBus
 from signaling.hub import EventHub
-from signaling.keys import CONFIG, HUB, METRICS, REGISTRY, TOKENS, USERS
+from signaling.keys import (
+    ALERTS_BY_OFFICER,
+    CONFIG,
+    HUB,
+    LOGIN_BY_ADDRESS,
+    LOGIN_BY_USER,
+    METRICS,
+    REGISTRY,
+    TOKENS,
+    USERS,
+)
 from signaling.metrics import NodeMetrics
 from signaling.middleware import errors_as_json
 from signaling.outbox import AlertOutbox
+from signaling.ratelimit import RateLimiter
 from signaling.redisbus import RedisBus
 
 log = logging.getLogger(__name__)
@@ -95,6 +106,12 @@ def build_app(config: Config) -> web.Application:
                               config.jwt_audience, config.token_ttl_s)
     hub = EventHub()
     app[HUB] = hub
+    app[LOGIN_BY_USER] = RateLimiter("login attempts for this user", burst=10, per_minute=10)
+    app[LOGIN_BY_ADDRESS] = RateLimiter("login attempts from this address", burst=30,
+                                        per_minute=60)
+    # A phone retrying one press reuses its key, but still spends a token: leave room.
+    app[ALERTS_BY_OFFICER] = RateLimiter("alerts from this officer", burst=config.alert_burst,
+                                         per_minute=config.alerts_per_minute)
     app[METRICS] = NodeMetrics(lambda: app.get(REGISTRY), lambda: len(hub))
     app.cleanup_ctx.append(_alerts_ctx)
     app.cleanup_ctx.append(_relay_ctx)

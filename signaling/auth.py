@@ -10,7 +10,7 @@ from aiohttp import web
 
 from fieldrelay.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
 from fieldrelay.tokens import Claims
-from signaling.keys import CONFIG, TOKENS, USERS
+from signaling.keys import CONFIG, LOGIN_BY_ADDRESS, LOGIN_BY_USER, TOKENS, USERS
 
 
 def bearer_token(request: web.Request, allow_query: bool = False) -> str:
@@ -57,6 +57,8 @@ async def login(request: web.Request) -> web.Response:
     name, password = body.get("username"), body.get("password")
     if not isinstance(name, str) or not isinstance(password, str):
         raise BadRequest('send {"username": "...", "password": "..."}')
+    request.app[LOGIN_BY_ADDRESS].check(request.remote or "unknown")
+    request.app[LOGIN_BY_USER].check(name[:64])
     # scrypt takes tens of milliseconds: keep it off the event loop.
     user = await asyncio.to_thread(request.app[USERS].authenticate, name, password)
     if user is None:

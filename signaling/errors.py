@@ -8,6 +8,7 @@ from fieldrelay.errors import FieldRelayError
 class TooManyRequests(FieldRelayError):
     code = "rate_limited"
     status = 429
+    retry_after = 1
 
 
 # WebSocket close codes (4000-4999 are the application's own).

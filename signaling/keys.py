@@ -10,6 +10,7 @@ from fieldrelay.users import UserStore
 from relay.registry import StreamRegistry
 from signaling.hub import EventHub
 from signaling.metrics import NodeMetrics
+from signaling.ratelimit import RateLimiter
 
 CONFIG = web.AppKey("config", Config)
 USERS = web.AppKey("users", UserStore)
@@ -17,3 +18,7 @@ TOKENS = web.AppKey("tokens", TokenIssuer)
 REGISTRY = web.AppKey("registry", StreamRegistry)
 HUB = web.AppKey("hub", EventHub)
 METRICS = web.AppKey("metrics", NodeMetrics)
+# Brute force against one account, or from one address, and alert floods from one phone.
+LOGIN_BY_USER = web.AppKey("login_by_user", RateLimiter)
+LOGIN_BY_ADDRESS = web.AppKey("login_by_address", RateLimiter)
+ALERTS_BY_OFFICER = web.AppKey("alerts_by_officer", RateLimiter)

@@ -25,7 +25,11 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         return await handler(request)
     except FieldRelayError as exc:
-        return error_body(exc.status, exc.code, exc.detail)
+        response = error_body(exc.status, exc.code, exc.detail)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

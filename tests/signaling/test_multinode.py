@@ -80,13 +80,15 @@ async def test_redis_restart_while_alerts_are_raised_loses_none(
         node_factory: NodeFactory, redis_server: RedisProcess) -> None:
     a = await node_factory(node_id="node-a", redis_url=redis_server.url)
     b = await node_factory(node_id="node-b", redis_url=redis_server.url)
-    officer, commander = await a.login("o1"), await b.login("c1")
+    officers = [await a.login(name) for name in ("o1", "o2", "o3", "o4")]
+    commander = await b.login("c1")
     seen: list[dict[str, Any]] = []
     async with b.http.ws_connect(f"{b.base}/ws?token={commander}") as console:
         reader = asyncio.get_running_loop().create_task(collect(console, seen))
         try:
             ids: list[str] = []
             for i in range(60):
+                officer = officers[i % len(officers)]
                 if i == 20:
                     redis_server.stop()
                 if i == 40:
