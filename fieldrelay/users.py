@@ -87,13 +87,21 @@ class UserStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / "users.json"
+        # Every request checks its user: read the file again only when it changed.
+        self._cache: tuple[tuple[int, int], dict[str, User]] | None = None
 
     def _load(self) -> dict[str, User]:
         try:
-            raw = json.loads(self.path.read_text())
+            stat = self.path.stat()
         except FileNotFoundError:
             return {}
-        return {name: _decode(name, entry) for name, entry in raw.items()}
+        version = (stat.st_mtime_ns, stat.st_size)
+        if self._cache is not None and self._cache[0] == version:
+            return dict(self._cache[1])
+        raw = json.loads(self.path.read_text())
+        users = {name: _decode(name, entry) for name, entry in raw.items()}
+        self._cache = (version, users)
+        return dict(users)
 
     def _save(self, users: dict[str, User]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

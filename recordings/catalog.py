@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recordings.session import OPEN_MARKER, SESSION_ID_RE
-from recordings.store import read_entries
+from recordings.store import LedgerCorrupt, read_entries
 from recordings.verifier import verify_session_dir
 
 
@@ -57,6 +57,21 @@ def summarize(session_id: str, entries: Iterable[dict[str, Any]], is_open: bool)
     }
 
 
+def _damaged(session_id: str) -> dict[str, Any]:
+    return {"id": session_id, "officer": None, "case": None, "node": None, "started_at": None,
+            "ended_at": None, "state": "damaged", "duration_s": None, "media": None,
+            "alerts": 0, "segments": 0, "bytes": 0, "seal_reason": None}
+
+
+def _summarize_folder(folder: Path) -> dict[str, Any]:
+    """A listing row; a ledger that cannot be read still lists, as `damaged`."""
+    try:
+        return summarize(folder.name, read_entries(folder / "ledger.jsonl"),
+                         (folder / OPEN_MARKER).exists())
+    except (LedgerCorrupt, ValueError, TypeError, KeyError):
+        return _damaged(folder.name)
+
+
 class SessionCatalog:
     """Reads the sessions folder; every call blocks on the disk (run it in a thread)."""
 
@@ -79,8 +94,7 @@ class SessionCatalog:
         for folder in self.sessions_dir.iterdir():
             if not SESSION_ID_RE.match(folder.name) or not (folder / "ledger.jsonl").is_file():
                 continue
-            row = summarize(folder.name, read_entries(folder / "ledger.jsonl"),
-                            (folder / OPEN_MARKER).exists())
+            row = _summarize_folder(folder)
             if officer and row["officer"] != officer:
                 continue
             started = parse_time(row["started_at"]) if row["started_at"] else 0.0
@@ -111,8 +125,13 @@ class SessionCatalog:
         folder = self.folder(session_id)
         if folder is None:
             return None
-        entries = list(read_entries(folder / "ledger.jsonl"))
-        row = summarize(session_id, entries, (folder / OPEN_MARKER).exists())
+        try:
+            entries = list(read_entries(folder / "ledger.jsonl"))
+            row = summarize(session_id, entries, (folder / OPEN_MARKER).exists())
+        except (LedgerCorrupt, ValueError, TypeError, KeyError):
+            row = _damaged(session_id)
+            row.update(segments=[], events=[])
+            return row
         row["segments"] = [
             {k: e.get(k) for k in ("index", "file", "size", "sha256", "start", "end",
                                    "media_start_ms", "media_end_ms", "partial")}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recordings.ledger import canonical
 from recordings.segments import ClosedSegment, SegmentWriter, container_for, file_sha256
 from recordings.signing import NodeKey
 from recordings.store import LedgerFile, read_entries
@@ -26,6 +27,8 @@ SESSION_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[a-z0-9._-]{1,64}-[0-9a-f]{8}$"
 OPEN_MARKER = "OPEN"
 # About 20 s of 30 fps video plus audio: beyond this the disk is not keeping up.
 QUEUE_FRAMES = 1500
+# Room kept free for events and the seal: they are never dropped for media's sake.
+QUEUE_RESERVE = 1000
 RETRY_AFTER_S = 2.0
 
 StatusCallback = Callable[[bool, str], None]
@@ -205,7 +208,9 @@ class EvidenceSession:
         self._format, self._ext = container_for(media.video)
         self._loop = loop
         self._on_status = on_status
-        self._queue: queue.Queue[_Frame | _Event | _Seal | None] = queue.Queue(QUEUE_FRAMES)
+        self._queue: queue.Queue[_Frame | _Event | _Seal | None] = queue.Queue(
+            QUEUE_FRAMES + QUEUE_RESERVE)
+        self.dropped_events = 0
         self._thread = threading.Thread(target=self._run, name=f"evidence-{session_id}",
                                         daemon=True)
         self._ledger: LedgerFile | None = None
@@ -225,25 +230,36 @@ class EvidenceSession:
     def frame(self, kind: str, data: bytes, pts_ms: int, keyframe: bool, cut: bool,
               size: tuple[int, int] | None) -> bool:
         """Queue a frame for the segment files; False when it had to be dropped."""
-        try:
-            self._queue.put_nowait(_Frame(kind, data, pts_ms, keyframe, time.time(), cut, size))
-        except queue.Full:
+        if self._sealed or self._queue.qsize() >= QUEUE_FRAMES:
             self.dropped_frames += 1
             return False
+        self._queue.put_nowait(_Frame(kind, data, pts_ms, keyframe, time.time(), cut, size))
         return True
 
     def event(self, name: str, **fields: Any) -> None:
-        """Record a session event in the chain, in order with the media around it."""
+        """Record a session event in the chain, in order with the media around it.
+
+        Raises ValueError for fields the ledger cannot hold (NaN, infinities, non-JSON), so
+        bad input is refused where it arrives and never reaches the writer thread.
+        """
         entry = {"kind": "event", "session": self.id, "event": name, "at": utc_iso(time.time()),
                  **fields}
-        try:
-            self._queue.put_nowait(_Event(entry))
-        except queue.Full:
-            # Events are rare and must not be lost: wait on a thread, not on the loop.
-            self._loop.run_in_executor(None, self._queue.put, _Event(entry))
+        canonical(entry)  # raises on what the chain could not store
+        if self._sealed:
+            log.warning("event %s for sealed session %s dropped", name, self.id)
+            return
+        if self._queue.qsize() >= QUEUE_FRAMES + QUEUE_RESERVE - 2:  # two slots: the seal
+            self.dropped_events += 1
+            log.error("evidence session %s dropped event %s: the writer is stuck", self.id, name)
+            return
+        self._queue.put_nowait(_Event(entry))
 
     async def seal(self, reason: str) -> None:
-        """Close the last segment, seal the chain and wait until it is on disk."""
+        """Close the last segment, seal the chain and wait until it is on disk.
+
+        The seal is queued before the first await, so cancelling the caller cannot leave a
+        session half-sealed; the wait itself is shielded.
+        """
         if self._sealed:
             return
         self._sealed = True
@@ -256,10 +272,10 @@ class EvidenceSession:
         def finished() -> None:
             self._loop.call_soon_threadsafe(resolve)
 
-        await self._loop.run_in_executor(None, self._queue.put, _Seal("sealed", reason, finished))
-        await self._loop.run_in_executor(None, self._queue.put, None)
+        # Frames stop at QUEUE_FRAMES, so the reserve always has room for these two.
+        self._queue.put_nowait(_Seal("sealed", reason, finished))
+        self._queue.put_nowait(None)
         await asyncio.shield(done)
-        await self._loop.run_in_executor(None, self._thread.join)
 
     # -- the writer thread -----------------------------------------------------------
 
@@ -294,10 +310,16 @@ class EvidenceSession:
                     _seal_chain(self.evidence, self._ledger, self.id, item.state, item.reason,
                                 self._segments)
                     (self.folder / OPEN_MARKER).unlink(missing_ok=True)
-            except Exception as exc:  # a full or broken disk must not end the live stream
+            except OSError as exc:  # a full or broken disk must not end the live stream
                 if isinstance(item, _Event):
                     self._pending_events.append(item.fields)
                 self._fail(str(exc))
+            except Exception as exc:
+                # Not the disk: retrying would fail the same way for ever, so drop this item.
+                log.exception("evidence session %s could not write %s", self.id,
+                              type(item).__name__)
+                if not isinstance(item, _Event):
+                    self._fail(repr(exc))
             finally:
                 if isinstance(item, _Seal):
                     item.done()
@@ -305,16 +327,18 @@ class EvidenceSession:
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / OPEN_MARKER).write_text("recording\n")
-        self._ledger = LedgerFile(self.folder, self.evidence.key)
+        ledger = LedgerFile(self.folder, self.evidence.key)
         start = utc_iso(self.started_at)
-        self._ledger.append({
+        ledger.append({
             "kind": "session.start", "session": self.id, "officer": self.officer,
             "node": self.evidence.node_id, "at": start, "case": self.case,
             "media": {"video": self.media.video,
                       "audio": "audio/opus" if self.media.audio else None},
             "container": self._format,
         })
-        self._ledger.sign_head()
+        # Only a chain whose start is on disk may take other entries.
+        self._ledger = ledger
+        ledger.sign_head()
         self.evidence.node_ledger.append({"kind": "session.opened", "session": self.id,
                                           "officer": self.officer, "at": start})
 

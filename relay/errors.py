@@ -20,3 +20,8 @@ class CodecMismatch(FieldRelayError):
 
 class UnknownResource(NotFound):
     code = "unknown_resource"
+
+
+class TooManyViewers(FieldRelayError):
+    code = "too_many_viewers"
+    status = 429

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection
-from aiortc.sdp import candidate_from_sdp
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from fieldrelay.tasks import TaskGroupOwner
 from recordings.recorder import SessionRecorder
 from recordings.session import Evidence, SessionMedia
 from relay import peers
-from relay.errors import BadSdp, NotLive, UnknownResource
+from relay.errors import BadSdp, NotLive, TooManyViewers, UnknownResource
 from relay.forward import RelayCounters, Viewer
 from relay.recorder_tap import RecorderTap
 from relay.stream import Publication, Stream
@@ -24,6 +24,9 @@ from relay.stream import Publication, Stream
 log = logging.getLogger(__name__)
 
 MAX_TRICKLE_CANDIDATES = 32
+# A peer connection that has not connected by then is closed (and its slot freed).
+CONNECT_DEADLINE_S = 30.0
+MAX_VIEWERS_PER_STREAM = 64
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,35 @@ class StreamRegistry:
         self._grace: dict[str, asyncio.Task[None]] = {}
         self._tasks = TaskGroupOwner("stream registry")
         self._closed = False
+        # One lock per officer: publish, DELETE and grace expiry never interleave.
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, officer: str) -> asyncio.Lock:
+        lock = self._locks.get(officer)
+        if lock is None:
+            lock = self._locks[officer] = asyncio.Lock()
+        return lock
+
+    def _deadline(self, pc: RTCPeerConnection, what: str) -> None:
+        async def close_unless_connected() -> None:
+            await asyncio.sleep(CONNECT_DEADLINE_S)
+            if pc.connectionState not in ("connected", "closed"):
+                log.info("%s did not connect within %.0f s: closing it", what,
+                         CONNECT_DEADLINE_S)
+                await pc.close()  # its state handler then cleans up as for a drop
+
+        self._tasks.spawn(close_unless_connected(), name=f"deadline-{what}")
 
     # -- publishing -----------------------------------------------------------------
 
     async def publish(self, officer: str, offer_sdp: str) -> tuple[Publication, str]:
         """Accept a WHIP offer from an officer; returns the publication and the SDP answer."""
         description = peers.parse_offer(offer_sdp)
+        async with self._lock(officer):
+            return await self._publish(officer, offer_sdp, description)
+
+    async def _publish(self, officer: str, offer_sdp: str,
+                       description: SessionDescription) -> tuple[Publication, str]:
         existing = self.streams.get(officer)
         codecs: dict[str, peers.MediaCodec] = {}
         for media in description.media:
@@ -131,6 +157,7 @@ class StreamRegistry:
             elif state in ("failed", "closed"):
                 self._publication_lost(publication)
 
+        self._deadline(pc, f"publication-{publication.id}")
         return publication, self._advertise(answer)
 
     def _new_stream(self, officer: str, codecs: dict[str, peers.MediaCodec]) -> Stream:
@@ -156,6 +183,10 @@ class StreamRegistry:
 
     async def unpublish(self, officer: str, publication_id: str) -> None:
         """End a publication on the officer's request (WHIP DELETE): the stream ends now."""
+        async with self._lock(officer):
+            await self._unpublish(officer, publication_id)
+
+    async def _unpublish(self, officer: str, publication_id: str) -> None:
         stream = self.streams.get(officer)
         if (stream is not None and stream.publication is None
                 and stream.last_publication_id == publication_id):
@@ -189,9 +220,10 @@ class StreamRegistry:
 
     async def _expire(self, stream: Stream) -> None:
         await asyncio.sleep(self.settings.reconnect_grace_s)
-        if self.streams.get(stream.officer) is stream and stream.publication is None:
-            self._grace.pop(stream.officer, None)
-            await self._end_stream(stream.officer, "grace_expired")
+        async with self._lock(stream.officer):
+            if self.streams.get(stream.officer) is stream and stream.publication is None:
+                self._grace.pop(stream.officer, None)
+                await self._end_stream(stream.officer, "grace_expired")
 
     def _cancel_grace(self, officer: str) -> None:
         task = self._grace.pop(officer, None)
@@ -199,6 +231,7 @@ class StreamRegistry:
             task.cancel()
 
     async def _end_stream(self, officer: str, reason: str) -> None:
+        """End an officer's stream and seal its evidence; the caller holds the officer's lock."""
         stream = self.streams.pop(officer, None)
         if stream is None:
             return
@@ -228,6 +261,8 @@ class StreamRegistry:
         stream = self.streams.get(officer)
         if stream is None:
             raise NotLive(f"officer {officer!r} is not live")
+        if len(stream.viewers) >= MAX_VIEWERS_PER_STREAM:
+            raise TooManyViewers(f"{officer!r} already has {MAX_VIEWERS_PER_STREAM} viewers")
         description = peers.parse_offer(offer_sdp)
         kinds = [m.kind for m in description.media if m.kind in stream.codecs]
         if not kinds:
@@ -258,6 +293,7 @@ class StreamRegistry:
             if pc.connectionState in ("failed", "closed") and viewer.id in self._viewers:
                 self._tasks.spawn(self._close_viewer(viewer.id), name=f"unview-{viewer.id}")
 
+        self._deadline(pc, f"viewer-{viewer.id}")
         return viewer.id, self._advertise(answer)
 
     async def unview(self, officer: str, viewer_id: str, by: str) -> None:
@@ -308,6 +344,8 @@ class StreamRegistry:
             line = line.strip()
             if line.startswith("a=mid:"):
                 mid = line[6:]
+            elif line == "a=end-of-candidates":
+                await pc.addIceCandidate(None)
             elif line.startswith("a=candidate:"):
                 added += 1
                 if added > MAX_TRICKLE_CANDIDATES:
@@ -337,8 +375,11 @@ class StreamRegistry:
     async def aclose(self) -> None:
         """End every stream and close every peer connection; idempotent."""
         self._closed = True
+        for task in list(self._grace.values()):
+            task.cancel()  # shutdown seals them itself, below
         for officer in list(self.streams):
-            await self._end_stream(officer, "shutdown")
+            async with self._lock(officer):
+                await self._end_stream(officer, "shutdown")
         for viewer_id in list(self._viewers):
             await self._close_viewer(viewer_id)
         await self._tasks.aclose()

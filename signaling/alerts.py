@@ -65,6 +65,7 @@ class AlertDesk:
         self._registry = registry
         self._tasks = TaskGroupOwner("alert desk")
         self._outbox_ready = asyncio.Event()
+        self._raise_lock = asyncio.Lock()
         self.node_url = config.public_url or f"http://{config.host}:{config.port}"
 
     async def start(self) -> None:
@@ -88,19 +89,21 @@ class AlertDesk:
         """Store a new alert durably (bus, or outbox if the bus is down) and fan it out."""
         kind, lat, lon, note = model.validate_request(body)
         idem = f"{officer}:{key}"
-        pending = await asyncio.to_thread(self.outbox.find, idem)
-        if pending is not None:
-            return pending, False
         alert = model.raise_alert(officer, self.config.node_id, kind, lat, lon, note)
-        try:
-            stored, created = await self.bus.store_alert(alert, idem)
-        except BusUnavailable as exc:
-            log.warning("bus unavailable (%s): alert %s kept in the outbox", exc.detail,
-                        alert["id"])
-            await asyncio.to_thread(self.outbox.add, alert, idem)
-            self._outbox_ready.set()
-            self._deliver(alert_event(alert))  # this node's consoles see it now
-            return alert, True
+        # One press at a time per node: a retry racing its original must find it.
+        async with self._raise_lock:
+            pending = await asyncio.to_thread(self.outbox.find, idem)
+            if pending is not None:
+                return pending, False
+            try:
+                stored, created = await self.bus.store_alert(alert, idem)
+            except BusUnavailable as exc:
+                log.warning("bus unavailable (%s): alert %s kept in the outbox", exc.detail,
+                            alert["id"])
+                await asyncio.to_thread(self.outbox.add, alert, idem)
+                self._outbox_ready.set()
+                self._deliver(alert_event(alert))  # this node's consoles see it now
+                return alert, True
         if lat is not None and lon is not None:
             await self._store_position(officer, lat, lon, alert["raised_at"])
         return stored, created
@@ -130,7 +133,8 @@ class AlertDesk:
         cursor = after if CURSOR.match(after) else None
         if cursor is None:
             alert = await self.bus.get_alert(after)
-            cursor = alert.get("cursor") if alert else None
+            # From where that alert was raised: later updates of older alerts follow it.
+            cursor = (alert.get("raised_cursor") or alert.get("cursor")) if alert else None
         if cursor is None:
             raise BadRequest("resume needs the id of an alert this system knows")
         sent = 0
@@ -239,12 +243,15 @@ class AlertDesk:
             await asyncio.sleep(min(1.0, self.settings.escalate_after_s / 4))
             try:
                 waiting = [a for a in await self.bus.open_alerts() if a["state"] == "raised"]
+                now = time.time()
+                for alert in waiting:
+                    if now - alert["raised_at"] >= self.settings.escalate_after_s:
+                        await self._escalate(alert["id"])
             except BusUnavailable:
                 continue
-            now = time.time()
-            for alert in waiting:
-                if now - alert["raised_at"] >= self.settings.escalate_after_s:
-                    await self._escalate(alert["id"])
+            except Exception:
+                # Escalation must outlive any one bad alert or bus hiccup.
+                log.exception("escalation pass failed; trying again")
 
     async def _escalate(self, alert_id: str) -> None:
         try:
@@ -253,7 +260,10 @@ class AlertDesk:
             return
         if escalated is None:
             return  # acknowledged meanwhile, or another node escalated it first
-        await self._dispatch(escalated)
+        try:
+            await self._dispatch(escalated)
+        except BusUnavailable as exc:
+            log.error("alert %s escalated but the dispatch failed: %s", alert_id, exc.detail)
 
     async def _dispatch(self, alert: Alert) -> None:
         """Send the nearest live officers to the alert's position."""
@@ -282,28 +292,38 @@ class AlertDesk:
         while True:
             await self._outbox_ready.wait()
             try:
-                pending = await asyncio.to_thread(self.outbox.pending)
-                done = set()
-                for alert, idem in pending:
-                    await self.bus.store_alert(alert, idem)
-                    done.add(alert["id"])
-                await asyncio.to_thread(self.outbox.remove, done)
-                if done:
-                    log.info("flushed %d alert(s) from the outbox to the bus", len(done))
-                self._outbox_ready.clear()
+                await self._flush_once()
             except BusUnavailable:
                 await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("outbox flush failed; trying again")
+                await asyncio.sleep(1.0)
+
+    async def _flush_once(self) -> None:
+        """Hand every outbox alert to the bus (idempotent: a retry after a partial flush
+        finds the ones already stored under their keys)."""
+        pending = await asyncio.to_thread(self.outbox.pending)
+        done = set()
+        for alert, idem in pending:
+            await self.bus.store_alert(alert, idem)
+            done.add(alert["id"])
+        await asyncio.to_thread(self.outbox.remove, done)
+        if done:
+            log.info("flushed %d alert(s) from the outbox to the bus", len(done))
+        self._outbox_ready.clear()
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.settings.presence_ttl_s / 3)
             registry = self._registry()
-            for p in registry.presence() if registry else []:
-                try:
+            try:
+                for p in registry.presence() if registry else []:
                     await self.bus.set_presence(p.officer, self._presence_info(p),
                                                 self.settings.presence_ttl_s)
-                except BusUnavailable:
-                    break
+            except BusUnavailable:
+                continue
+            except Exception:
+                log.exception("presence heartbeat failed; trying again")
 
 
 # -- HTTP -------------------------------------------------------------------------------

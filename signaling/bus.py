@@ -136,8 +136,9 @@ class MemoryBus:
         """Nothing to release."""
 
     def _cursor(self) -> str:
+        # Sequence only: a wall clock stepping back must never reorder the log.
         self._seq += 1
-        return f"{int(time.time() * 1000)}-{self._seq}"
+        return f"0-{self._seq}"
 
     def _fan_out(self, event: Event) -> None:
         for queue in list(self._listeners):
@@ -148,6 +149,8 @@ class MemoryBus:
     async def _durable(self, kind: str, alert: Alert, idempotency: str | None = None) -> Event:
         cursor = self._cursor()
         stored = {**alert, "cursor": cursor}
+        if kind == "alert":
+            stored["raised_cursor"] = cursor
         event = {"type": kind, "alert": stored, "cursor": cursor}
         if self._journal is not None:
             await asyncio.to_thread(_append_journal, self._journal, {**event, "idem": idempotency})

@@ -46,7 +46,8 @@ if existing then
   if stored then return {0, stored} end
 end
 local cursor = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 't', 'alert', 'a', ARGV[2])
-local js = string.sub(ARGV[2], 1, -2) .. ',"cursor":"' .. cursor .. '"}'
+local js = string.sub(ARGV[2], 1, -2) .. ',"cursor":"' .. cursor .. '","raised_cursor":"'
+           .. cursor .. '"}'
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('SET', KEYS[2] .. ARGV[1], js)
 redis.call('SADD', KEYS[4], ARGV[1])
@@ -102,6 +103,8 @@ class RedisBus:
             yield
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise BusUnavailable(f"Redis is unreachable: {exc}") from None
+        except RedisError as exc:  # READONLY in a failover, OOM, ...: not usable right now
+            raise BusUnavailable(f"Redis refused: {exc}") from None
 
     async def store_alert(self, alert: Alert, idempotency: str) -> tuple[Alert, bool]:
         async with self._guard():

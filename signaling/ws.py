@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import time
 from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -70,14 +72,19 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             _read(ws, client, claims.role, desk), name="ws-reader")
         watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
         shutdown = asyncio.get_running_loop().create_task(hub.closing.wait(), name="ws-shutdown")
+        expiry = asyncio.get_running_loop().create_task(
+            asyncio.sleep(max(0.0, claims.expires_at - time.time())), name="ws-expiry")
         try:
-            done, _ = await asyncio.wait({reader, writer, watchdog, shutdown},
+            done, _ = await asyncio.wait({reader, writer, watchdog, shutdown, expiry},
                                          return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, watchdog, shutdown):
+            for task in (reader, watchdog, shutdown, expiry):
                 task.cancel()
-            await asyncio.wait({reader, watchdog, shutdown})
-        if watchdog in done:
+            await asyncio.wait({reader, watchdog, shutdown, expiry})
+        if expiry in done:
+            # The token ran out: the page refreshes it and reconnects with resume.
+            await ws.close(code=WS_UNAUTHORIZED, message=b"token expired: log in again")
+        elif watchdog in done:
             await ws.close(code=WS_TOO_SLOW, message=b"too slow: reconnect and resume")
         elif reader in done and not reader.cancelled() and reader.result() is not None:
             await ws.close(code=WS_BAD_MESSAGE, message=str(reader.result()).encode()[:120])
@@ -123,8 +130,10 @@ async def _read(ws: web.WebSocketResponse, client: Client, role: str,
                     alerts.validate_request({"lat": lat, "lon": lon})
                     if lat is None or lon is None:
                         return "a position needs lat and lon"
-                    if accuracy is not None and not isinstance(accuracy, (int, float)):
-                        return "accuracy must be a number of metres"
+                    if accuracy is not None and (
+                            isinstance(accuracy, bool) or not isinstance(accuracy, (int, float))
+                            or not math.isfinite(accuracy) or accuracy < 0):
+                        return "accuracy must be a finite number of metres"
                     await desk.position(client.user, float(lat), float(lon),
                                         None if accuracy is None else float(accuracy))
             except FieldRelayError as exc:
