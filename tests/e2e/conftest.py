@@ -146,13 +146,17 @@ async def browser() -> AsyncIterator[Browser]:
             await b.close()
 
 
-async def new_media_context(browser: Browser, **kwargs: Any) -> BrowserContext:
+async def new_media_context(browser: Browser, *, permissions: tuple[str, ...] = (),
+                            **kwargs: Any) -> BrowserContext:
     """A context allowed to use the (fake) camera and microphone, recording ICE candidates.
 
     Every page that opens an RTCPeerConnection needs a media permission, recvonly viewers
     included: without it Chromium does not enumerate interfaces and ICE never connects.
+    `permissions` adds more (e.g. "geolocation", with `geolocation={...}` in kwargs).
     """
-    ctx = await browser.new_context(permissions=["microphone", "camera"], **kwargs)
+    media = ["microphone", "camera"]
+    granted = [*media, *(p for p in permissions if p not in media)]
+    ctx = await browser.new_context(permissions=granted, **kwargs)
     await ctx.add_init_script(RECORD_CANDIDATES_JS)
     return ctx
 

@@ -1,9 +1,13 @@
-// `/command`: a wall of tiles, one per officer, each playing the officer's live feed over WHEP.
+// `/command`: a wall of tiles, one per officer, each playing the officer's live feed over WHEP,
+// and the alert panel (alerts-panel.js).
 //
 // Tile states (on .tile[data-state]):
 //   offline → connecting → live ⇄ reconnecting … → offline
+//   remote: the officer is live on another node; the tile links to that node's /command.
 // Presence drives subscription: live=true subscribes, live=false unsubscribes and keeps the
 // tile. A viewer connection that fails while the officer is still live is retried with backoff.
+// An officer with an open alert gets .tile[data-alert=<state>]; a new alert or an escalation
+// enlarges the tile (data-focused="true") as soon as the officer is live.
 
 import {
   ApiError,
@@ -16,6 +20,7 @@ import {
   refreshToken,
   sleep,
 } from "./api.js";
+import { AlertPanel } from "./alerts-panel.js";
 import { renderLogin } from "./login.js";
 import { clockTime, debugHook, formatDuration, setupHeader, showConn, toast } from "./ui.js";
 import { WhipClient } from "./whip.js";
@@ -31,6 +36,13 @@ const LABELS = {
   connecting: "Connecting",
   live: "Live",
   reconnecting: "Reconnecting",
+  remote: "Live elsewhere",
+};
+
+const ALERT_STRIP = {
+  raised: "waiting for acknowledgement",
+  escalated: "escalated — nobody acknowledged",
+  acknowledged: "acknowledged",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -49,6 +61,13 @@ class Tile {
     this.officerDropped = false;
     this.since = 0;
     this.node = "";
+    this.url = "";
+    /** Live on another node: nothing to subscribe to here, link to that node instead. */
+    this.remote = false;
+    /** The officer's most urgent open alert, or null. */
+    this.alert = null;
+    /** Enlarged on the wall (shown once the officer is live). */
+    this.wantFocus = false;
     this.state = "offline";
     this.overlayText = "";
     this.client = null;
@@ -71,12 +90,16 @@ class Tile {
     this.overlay = root.querySelector(".overlay-text");
     this.meta = root.querySelector(".tile-meta");
     this.clock = root.querySelector(".tile-clock");
+    this.remoteLink = root.querySelector(".tile-remote");
+    this.alertStrip = root.querySelector(".tile-alert");
+    this.focusBtn = root.querySelector(".tile-focus");
     this.audioBtn = root.querySelector(".tile-audio");
     root.querySelector(".tile-name").textContent = name;
     root.querySelector(".tile-name").title = name;
 
     this.audioBtn.addEventListener("click", () => this.setMuted(!this.video.muted));
     root.querySelector(".tile-full").addEventListener("click", () => this.fullscreen());
+    this.focusBtn.addEventListener("click", () => this.setFocus(!this.focused, { scroll: true }));
     this.video.addEventListener("dblclick", () => this.fullscreen());
 
     Object.defineProperty(hook.viewers, name, {
@@ -89,21 +112,33 @@ class Tile {
   }
 
   /** Apply a presence event or an /api/officers row. */
-  update({ live, state, since, node, recording }) {
+  update({ live, state, since, node, url, recording }) {
     if (since !== undefined) this.since = Number(since) || 0;
     if (recording !== undefined) this.recording = recording !== false;
     if (node !== undefined) this.node = node || "";
+    if (url !== undefined) this.url = url || "";
     const wasLive = this.live;
     const wasDropped = this.officerDropped;
+    const wasRemote = this.remote;
     this.live = !!live;
     this.officerDropped = this.live && state === "reconnecting";
+    this.remote = this.live && !!this.node && !!this.wall.node && this.node !== this.wall.node;
 
     if (!this.live) {
       if (wasLive || this.client) this.unwatch();
       else this.render();
       return;
     }
-    if (!wasLive || !this.client) {
+    if (this.remote) {
+      // WHEP here would 404: the stream is on another node. Say where, and link to it.
+      if (this.client || !wasRemote) {
+        this.drop();
+        this.video.srcObject = null;
+      }
+      this.setState("remote");
+      return;
+    }
+    if (!wasLive || !this.client || wasRemote) {
       this.watch();
     } else if (this.officerDropped && !wasDropped) {
       // Keep our viewer: the node re-attaches it when the phone publishes again.
@@ -125,11 +160,19 @@ class Tile {
   render() {
     this.root.dataset.state = this.state;
     this.badge.dataset.state = this.state;
-    this.badge.textContent = LABELS[this.state];
+    this.badge.textContent = this.state === "remote" ? `Live on ${this.node}` : LABELS[this.state];
+    const remote = this.state === "remote";
+    this.remoteLink.hidden = !remote || !this.url;
+    if (remote && this.url) {
+      this.remoteLink.href = new URL("/command", this.url).href;
+      this.remoteLink.textContent = `Open ${this.node}'s command view ↗`;
+    }
+    this.renderFocus();
     const notRecording = this.live && !this.recording;
     this.norec.hidden = !notRecording;
     this.root.dataset.recording = notRecording ? "no" : "yes";
     let text = this.overlayText;
+    if (remote) text = `${this.name} is live on ${this.node}`;
     if (!text && this.state === "offline") {
       text = this.since ? `Offline since ${clockTime(this.since)}` : "Offline";
     }
@@ -149,6 +192,58 @@ class Tile {
     const show = this.live && this.since > 0;
     this.clock.hidden = !show;
     if (show) this.clock.textContent = formatDuration(Date.now() / 1000 - this.since);
+    this.renderAlert();
+  }
+
+  /** The officer's open alert (or null): colours the tile and labels it. */
+  setAlert(alert) {
+    const before = this.alert?.state;
+    this.alert = alert;
+    if (!alert) this.wantFocus = false; // closed: back to its place on the wall
+    if (before !== alert?.state) this.render();
+    else this.renderAlert();
+  }
+
+  renderAlert() {
+    const a = this.alert;
+    if (!a) {
+      delete this.root.dataset.alert;
+      this.alertStrip.hidden = true;
+      return;
+    }
+    this.root.dataset.alert = a.state;
+    const kind = (a.kind || "alert") === "sos" ? "SOS" : String(a.kind).replace("_", " ").toUpperCase();
+    let text = `${kind} · ${ALERT_STRIP[a.state] || a.state}`;
+    if (a.state === "acknowledged" && a.acknowledged_by) text = `${kind} · acknowledged by ${a.acknowledged_by}`;
+    if (a.state !== "acknowledged") text += ` · ${formatDuration(Date.now() / 1000 - a.raised_at)}`;
+    this.alertStrip.textContent = text;
+    this.alertStrip.hidden = false;
+  }
+
+  get focused() {
+    return this.wantFocus && this.live;
+  }
+
+  /** Enlarge (or shrink) the tile. Shown enlarged only while the officer is live. */
+  setFocus(on, { scroll = false } = {}) {
+    this.wantFocus = on;
+    this.scrollOnFocus = scroll;
+    this.renderFocus();
+  }
+
+  renderFocus() {
+    const focused = this.focused;
+    const was = this.root.dataset.focused === "true";
+    this.root.dataset.focused = String(focused);
+    this.focusBtn.setAttribute("aria-pressed", String(focused));
+    this.focusBtn.title = focused ? "Back to normal size" : "Enlarge";
+    this.focusBtn.setAttribute("aria-label", `${this.focusBtn.title}: ${this.name}`);
+    if (focused !== was && this.wall.tiles.has(this.name)) this.wall.renderSummary();
+    if (focused && !was) {
+      if (this.scrollOnFocus) {
+        requestAnimationFrame(() => this.root.scrollIntoView({ block: "nearest", behavior: "smooth" }));
+      }
+    }
   }
 
   setMuted(muted) {
@@ -301,7 +396,10 @@ class Wall {
     this.iceServers = [];
     this.socket = null;
     this.stopRefresh = () => {};
+    /** This page's node id (GET /api/config): presence on another node is shown as a link. */
+    this.node = "";
     this.wallEl = $("wall");
+    this.alerts = new AlertPanel(this);
     hook.wall = this;
     window.addEventListener("pagehide", () => {
       for (const t of this.tiles.values()) t.close();
@@ -336,6 +434,7 @@ class Wall {
     try {
       const config = await getConfig();
       this.iceServers = config.ice_servers || [];
+      this.node = config.node || "";
       if (config.node) {
         $("node-id").textContent = config.node;
         $("node-id").title = "Server node";
@@ -349,11 +448,23 @@ class Wall {
       onMessage: (msg) => this.onMessage(msg),
       onState: (st, info) => {
         showConn($("ws-state"), st, info);
-        if (st === "open") this.loadOfficers();
+        if (st === "open") this.linkUp();
       },
       onFatal: () => this.sessionExpired(),
     }).start();
-    await this.loadOfficers();
+    await Promise.all([this.loadOfficers(), this.alerts.load()]);
+  }
+
+  /** The event link is (back) up: catch up on missed alerts first, then refresh the lists. */
+  linkUp() {
+    // A reconnect: ask for every alert event missed while away (each arrives once; the panel
+    // also drops repeats). Then re-read the open list, which also covers the first connect.
+    hook.linkUps = (hook.linkUps || 0) + 1;
+    const resume = this.linkWasUp ? this.alerts.resumeMessage() : null;
+    if (resume) this.socket?.send(resume);
+    this.linkWasUp = true;
+    this.alerts.load();
+    this.loadOfficers();
   }
 
   async loadOfficers() {
@@ -373,12 +484,29 @@ class Wall {
   }
 
   onMessage(msg) {
+    if (this.alerts.onMessage(msg)) return;
     if (msg.type === "presence" && msg.officer) {
       this.upsert(msg.officer, msg).presenceAt = performance.now();
-    } else if (msg.type === "hello" && msg.node && $("node-id").hidden) {
-      $("node-id").textContent = msg.node;
-      $("node-id").hidden = false;
+    } else if (msg.type === "hello" && msg.node) {
+      this.node = this.node || msg.node;
+      if ($("node-id").hidden) {
+        $("node-id").textContent = msg.node;
+        $("node-id").hidden = false;
+      }
     }
+  }
+
+  /** The alert panel reports an officer's most urgent open alert (or null). */
+  setAlert(officer, alert) {
+    const tile = this.tiles.get(officer) || (alert ? this.upsert(officer, { live: false }) : null);
+    tile?.setAlert(alert);
+  }
+
+  /** Enlarge an officer's tile (now if live, else as soon as presence says live). */
+  showOfficer(officer, { scroll = true } = {}) {
+    const tile = this.tiles.get(officer) || this.upsert(officer, { live: false });
+    tile.setFocus(true, { scroll });
+    if (scroll && !tile.live) tile.root.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
   upsert(name, info) {
@@ -402,6 +530,7 @@ class Wall {
     $("count-all").textContent = all;
     $("wall-empty").hidden = all > 0;
     this.wallEl.dataset.count = String(Math.min(all, 9));
+    this.wallEl.dataset.focus = String([...this.tiles.values()].filter((t) => t.focused).length);
   }
 
   sessionExpired() {
@@ -411,6 +540,8 @@ class Wall {
     for (const t of this.tiles.values()) t.close();
     this.tiles.clear();
     this.wallEl.replaceChildren();
+    this.alerts.clear();
+    this.linkWasUp = false;
     this.showLogin();
   }
 

@@ -1,4 +1,5 @@
-// `/officer`: one big Go Live button that publishes the phone's camera over WHIP.
+// `/officer`: Go Live publishes the phone's camera over WHIP; the SOS button (sos.js) is the
+// one-click call: it goes live, shares the position and alerts the command center.
 //
 // States (shown on #state[data-state]):
 //   stopped → connecting → live ⇄ reconnecting → live … → stopped
@@ -16,7 +17,10 @@ import {
   refreshToken,
   sleep,
 } from "./api.js";
+import { PositionTracker } from "./geo.js";
 import { renderLogin } from "./login.js";
+import { DispatchPanel, SosCall } from "./sos.js";
+import { unlockOnGesture } from "./sound.js";
 import { debugHook, formatDuration, setupHeader, showConn, toast } from "./ui.js";
 import { WhipClient } from "./whip.js";
 import { ReconnectingSocket } from "./ws.js";
@@ -25,6 +29,8 @@ import { ReconnectingSocket } from "./ws.js";
 const DISCONNECT_GRACE_MS = 2500;
 /** How long a new publication may take to connect before it counts as failed. */
 const CONNECT_TIMEOUT_MS = 10000;
+/** While live (or while an alert is open) the position goes to the node this often. */
+const POSITION_EVERY_MS = 5000;
 
 const CAMERA = {
   video: {
@@ -75,11 +81,18 @@ class OfficerPage {
     this.wakeLock = null;
     this.socket = null;
     this.stopRefresh = () => {};
+    this.tracker = new PositionTracker({
+      everyMs: POSITION_EVERY_MS,
+      send: (fix) => !!this.socket?.send({ type: "position", lat: fix.lat, lon: fix.lon, accuracy: fix.accuracy }),
+    });
+    this.sos = new SosCall(this);
+    this.dispatch = new DispatchPanel();
+    unlockOnGesture();
 
     el.goLive.addEventListener("click", () => this.goLive());
     el.stop.addEventListener("click", () => this.stop());
     window.addEventListener("beforeunload", (ev) => {
-      if (this.active) ev.preventDefault();
+      if (this.active || this.sos.open) ev.preventDefault();
     });
     window.addEventListener("pagehide", () => this.stop());
     document.addEventListener("visibilitychange", () => {
@@ -115,11 +128,27 @@ class OfficerPage {
     if (!this.socket) {
       this.socket = new ReconnectingSocket({
         onMessage: (msg) => this.onMessage(msg),
-        onState: (st, info) => showConn(el.ws, st, info),
+        onState: (st, info) => {
+          showConn(el.ws, st, info);
+          if (st === "open") this.linkUp();
+        },
         onFatal: () => this.showLogin(),
       }).start();
     }
     this.render();
+    this.sos.resume();
+  }
+
+  /** The event link is (back) up: report where we are and catch up on our alert. */
+  linkUp() {
+    this.tracker.flush();
+    if (this.linkWasUp) this.sos.refresh();
+    this.linkWasUp = true;
+  }
+
+  /** Used by the SOS button: go live unless already live or on the way. */
+  ensureLive() {
+    if (!this.active) this.goLive();
   }
 
   /** Ask for credentials again without touching a running stream. */
@@ -145,7 +174,15 @@ class OfficerPage {
   }
 
   onMessage(msg) {
-    if (msg.type === "hello" || msg.type === "presence") return;
+    if (msg.type === "hello" || msg.type === "presence" || msg.type === "pong") return;
+    if (msg.type === "alert" || msg.type === "alert.updated") {
+      this.sos.onAlertEvent(msg.alert);
+      return;
+    }
+    if (msg.type === "dispatch") {
+      this.dispatch.show(msg);
+      return;
+    }
     const text = msg.text || msg.message || msg.detail;
     if (text) toast(String(text), { ms: 8000 });
   }
@@ -190,6 +227,7 @@ class OfficerPage {
     if (this.active) return;
     const gen = ++this.generation;
     this.setState("connecting");
+    this.tracker.start();
     try {
       await this.openCamera();
     } catch (err) {
@@ -211,6 +249,7 @@ class OfficerPage {
     this.client = null;
     this.closeCamera();
     this.releaseScreen();
+    if (!this.sos.open) this.tracker.stop(); // an open alert keeps sharing the position
     if (wasActive || client) this.setState("stopped");
     if (client) await client.stop(); // DELETE: ends the publication and seals the session
   }

@@ -3,10 +3,12 @@
 // States: "connecting" → "open" → ("reconnecting" → "open")* → "closed".
 // The token is read at every (re)connect, so a refreshed token is used after a drop.
 
-import { backoff, getSession } from "./api.js";
+import { ApiError, backoff, getSession, refreshToken } from "./api.js";
 
-/** Close codes after which reconnecting cannot help (policy violation, auth failures). */
-const FATAL_CODES = new Set([1008, 4401, 4403]);
+/** Close codes after which reconnecting cannot help (policy violation, forbidden). */
+const FATAL_CODES = new Set([1008, 4403]);
+/** The node closes with this when the token the socket was opened with has expired. */
+const UNAUTHORIZED = 4401;
 
 export class ReconnectingSocket {
   /**
@@ -69,6 +71,7 @@ export class ReconnectingSocket {
     const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
     const url = `${proto}//${window.location.host}/ws?token=${encodeURIComponent(session.token)}`;
     const ws = new WebSocket(url);
+    ws.token = session.token;
     this.ws = ws;
 
     ws.addEventListener("open", () => {
@@ -91,14 +94,57 @@ export class ReconnectingSocket {
       this.ws = null;
       if (this._stopped) return;
       if (FATAL_CODES.has(ev.code)) {
-        this._stopped = true;
-        this._set("closed");
-        this.onFatal(ev.code, ev.reason);
+        this._fatal(ev.code, ev.reason);
         return;
       }
-      const delay = backoff(this.attempt++, 500, 5000);
-      this._set("reconnecting", { retryInMs: delay });
-      this._timer = setTimeout(() => this._connect(), delay);
+      if (ev.code === UNAUTHORIZED) {
+        this._reauthorize(ws.token, ev.reason);
+        return;
+      }
+      this._retry();
     });
+  }
+
+  _fatal(code, reason) {
+    this._stopped = true;
+    this._set("closed");
+    this.onFatal(code, reason);
+  }
+
+  /**
+   * The token this socket was opened with expired (the node closes at its expiry, even when
+   * the page has refreshed it since). Reconnect with the current token, refreshing it first
+   * if it is still the old one; only a refused refresh is fatal.
+   */
+  async _reauthorize(usedToken, reason) {
+    this._set("reconnecting", { retryInMs: 0 });
+    const current = getSession();
+    if (!current || current.token === usedToken) {
+      try {
+        await refreshToken();
+      } catch (err) {
+        if (this._stopped) return;
+        if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+          this._fatal(UNAUTHORIZED, reason);
+        } else {
+          this._retry(); // the node is unreachable for now: the token may still be refreshed
+        }
+        return;
+      }
+    }
+    if (this._stopped) return;
+    // At once the first time; with backoff if the node keeps refusing fresh tokens.
+    if (this.attempt === 0) {
+      this.attempt++;
+      this._connect();
+    } else {
+      this._retry();
+    }
+  }
+
+  _retry() {
+    const delay = backoff(this.attempt++, 500, 5000);
+    this._set("reconnecting", { retryInMs: delay });
+    this._timer = setTimeout(() => this._connect(), delay);
   }
 }
