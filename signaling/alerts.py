@@ -104,9 +104,21 @@ class AlertDesk:
                 self._outbox_ready.set()
                 self._deliver(alert_event(alert))  # this node's consoles see it now
                 return alert, True
-        if lat is not None and lon is not None:
+        if created and lat is not None and lon is not None:
+            # A retried press carries the first press's position: never move a phone back.
             await self._store_position(officer, lat, lon, alert["raised_at"])
         return stored, created
+
+    async def get(self, alert_id: str) -> Alert | None:
+        """One alert, from the bus or this node's outbox."""
+        try:
+            alert = await self.bus.get_alert(alert_id)
+        except BusUnavailable:
+            alert = None
+        if alert is None:
+            alert = next((a for a, _ in await asyncio.to_thread(self.outbox.pending)
+                          if a["id"] == alert_id), None)
+        return alert
 
     async def act(self, alert_id: str, action: str, by: str) -> Alert:
         """A commander acknowledges, resolves or calls a false alarm."""
@@ -351,6 +363,15 @@ async def list_alerts(request: web.Request) -> web.Response:
     return web.json_response({"alerts": await request.app[DESK].open_alerts()})
 
 
+async def get_alert(request: web.Request) -> web.Response:
+    """GET /api/alerts/<id>: commanders, and the officer who raised it (after a reload)."""
+    claims = authenticate(request, *COMMAND_ROLES, "officer")
+    alert = await request.app[DESK].get(request.match_info["id"])
+    if alert is None or (claims.role == "officer" and alert["officer"] != claims.name):
+        raise NotFound("no such alert")
+    return web.json_response(alert)
+
+
 async def act_on_alert(request: web.Request) -> web.Response:
     """POST /api/alerts/<id>/ack|resolve|false-alarm."""
     claims = authenticate(request, *COMMAND_ROLES)
@@ -363,4 +384,5 @@ def routes() -> list[web.RouteDef]:
     """The alert routes."""
     return [web.post("/api/alerts", post_alert),
             web.get("/api/alerts", list_alerts),
+            web.get("/api/alerts/{id}", get_alert),
             web.post("/api/alerts/{id}/{action}", act_on_alert)]

@@ -69,6 +69,13 @@ async def test_raise_is_idempotent_and_ack_reaches_console_and_officer(
     async with live_node.http.get(f"{live_node.base}/api/alerts?state=open",
                                   headers=bearer(commander)) as r:
         assert [a["id"] for a in (await r.json())["alerts"]] == [alert["id"]]
+    async with live_node.http.get(f"{live_node.base}/api/alerts/{alert['id']}",
+                                  headers=bearer(officer)) as r:
+        assert r.status == 200 and (await r.json())["acknowledged_by"] == "c1"
+    other = await live_node.login("o2")
+    async with live_node.http.get(f"{live_node.base}/api/alerts/{alert['id']}",
+                                  headers=bearer(other)) as r:
+        assert r.status == 404  # another officer's alert does not exist for them
 
 
 async def test_bad_alert_requests(live_node: LiveNode) -> None:
