@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 import jwt
 
 from fieldrelay.errors import Unauthorized
+from fieldrelay.files import write_private
 
 ALGORITHM = "HS256"
 
@@ -31,14 +31,8 @@ def load_or_create_secret(data_dir: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, secret)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_private(path, secret)
     return secret
 
 

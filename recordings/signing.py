@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from fieldrelay.files import write_private
 
 # The signed message and its check are implemented once, in the standalone verifier.
 from recordings.verifier import head_message, verify_head
@@ -31,17 +32,11 @@ class NodeKey:
             if not isinstance(loaded, Ed25519PrivateKey):
                 raise ValueError(f"{path} is not an Ed25519 private key")
             return cls(loaded)
-        keys.mkdir(parents=True, exist_ok=True)
         private = Ed25519PrivateKey.generate()
         pem = private.private_bytes(serialization.Encoding.PEM,
                                     serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_private(path, pem)
         node = cls(private)
         (keys / "node-ed25519.pub.pem").write_bytes(node.public_pem())
         return node

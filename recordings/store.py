@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from fieldrelay.files import append_durably
 from recordings.ledger import GENESIS, canonical, make_entry
 from recordings.signing import NodeKey
 
@@ -92,7 +93,7 @@ class LedgerFile:
         """Write one entry durably (fsync) and return it; on failure the file is as before."""
         with self._lock:
             entry = make_entry(self._seq, self._prev, fields)
-            _append_line(self.path, canonical(entry) + b"\n")
+            append_durably(self.path, canonical(entry) + b"\n")
             self._seq, self._prev = self._seq + 1, str(entry["hash"])
             return entry
 
@@ -103,31 +104,6 @@ class LedgerFile:
             if seq < 0:
                 return None
             record = {"seq": seq, "hash": entry_hash, "sig": self._key.sign_head(seq, entry_hash)}
-            _append_line(self.heads_path, json.dumps(record, sort_keys=True).encode() + b"\n")
+            append_durably(self.heads_path, json.dumps(record, sort_keys=True).encode() + b"\n")
             return record
 
-
-def _append_line(path: Path, line: bytes) -> None:
-    """Append a whole line and fsync it, or leave the file exactly as it was and raise.
-
-    A full disk can accept part of a write; a torn line in the middle of a chain would
-    read as tampering, so a failed append is cut back off before the error goes up.
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        before = os.fstat(fd).st_size
-        try:
-            view = memoryview(line)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        except OSError:
-            try:
-                os.ftruncate(fd, before)
-                os.fsync(fd)
-            except OSError:
-                pass  # the torn tail is cut when the file is next opened
-            raise
-    finally:
-        os.close(fd)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 
 from fieldrelay.alerts import Alert, is_open
 from fieldrelay.errors import FieldRelayError
+from fieldrelay.files import append_durably, read_json_lines
 
 Event = dict[str, Any]
 Updater = Callable[[Alert], Alert | None]
@@ -125,7 +125,7 @@ class MemoryBus:
         if self._journal is None:
             return
         self._journal.parent.mkdir(parents=True, exist_ok=True)
-        for event in await asyncio.to_thread(_read_journal, self._journal):
+        for event in await asyncio.to_thread(read_json_lines, self._journal):
             self._alerts[event["alert"]["id"]] = event["alert"]
             if event.get("idem"):
                 self._idem[event["idem"]] = event["alert"]["id"]
@@ -153,7 +153,8 @@ class MemoryBus:
             stored["raised_cursor"] = cursor
         event = {"type": kind, "alert": stored, "cursor": cursor}
         if self._journal is not None:
-            await asyncio.to_thread(_append_journal, self._journal, {**event, "idem": idempotency})
+            line = json.dumps({**event, "idem": idempotency}, sort_keys=True).encode() + b"\n"
+            await asyncio.to_thread(append_durably, self._journal, line, 0o600)
         self._alerts[alert["id"]] = stored
         if idempotency is not None:
             self._idem[idempotency] = alert["id"]
@@ -225,25 +226,3 @@ class MemoryBus:
         finally:
             self._listeners.discard(queue)
 
-
-def _append_journal(path: Path, event: Event) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, json.dumps(event, sort_keys=True).encode() + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_journal(path: Path) -> list[Event]:
-    try:
-        lines = path.read_bytes().split(b"\n")
-    except FileNotFoundError:
-        return []
-    events = []
-    for line in lines:
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # empty, or torn by a crash before its fsync returned
-    return events

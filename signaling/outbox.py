@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay.alerts import Alert
+from fieldrelay.files import append_durably, read_json_lines
 
 
 class AlertOutbox:
@@ -20,28 +21,13 @@ class AlertOutbox:
         self._lock = threading.Lock()
 
     def _read(self) -> list[dict[str, Any]]:
-        try:
-            lines = self.path.read_bytes().split(b"\n")
-        except FileNotFoundError:
-            return []
-        rows = []
-        for line in lines:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # empty, or torn by a crash before its fsync returned (never 201'd)
-        return rows
+        return [row for row in read_json_lines(self.path) if isinstance(row, dict)]
 
     def add(self, alert: Alert, idempotency: str) -> None:
         """Store an alert durably (fsync) before the node answers 201 for it."""
         line = json.dumps({"alert": alert, "idem": idempotency}, sort_keys=True).encode() + b"\n"
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            append_durably(self.path, line, 0o600)
 
     def pending(self) -> list[tuple[Alert, str]]:
         """Every alert not yet handed to the bus, oldest first."""
