@@ -10,7 +10,8 @@ Same WHIP/WHEP HTTP shape as a fieldrelay node, minus authentication:
 Media goes the way aiortc's examples do it: the node decodes each published track, and
 every viewer gets `MediaRelay().subscribe(track)`, so aiortc re-encodes the video and
 the audio once per viewer. `--record DIR` also writes each publication to DIR/<name>-<id>.mkv
-with `MediaRecorder` (libx264 + AAC); without it a `MediaBlackhole` drains the tracks.
+with `MediaRecorder` (libx264 + AAC) fed with its own copy of each frame (see `OwnFrames`);
+without it a `MediaBlackhole` drains the tracks.
 
 ICE offers 127.0.0.1 only and no ICE servers are used, so it runs in a loopback-only
 network namespace:
@@ -21,6 +22,7 @@ network namespace:
 from __future__ import annotations
 
 import argparse
+import fractions
 import itertools
 import logging
 import secrets
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aioice.ice
+import av
 from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaBlackhole, MediaRecorder, MediaRelay
@@ -41,6 +44,40 @@ def loopback_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 
 
 aioice.ice.get_host_addresses = loopback_host_addresses
+
+
+class OwnFrames(MediaStreamTrack):
+    """The frames of `source`, each copied, so the recorder never shares one with a viewer.
+
+    MediaRelay hands every subscriber the same frame object, and PyAV's encode() rebases the
+    frame's pts and time_base in place to the encoder's time base. Shared between MediaRecorder
+    (libx264, time base 1/30) and the viewers' libvpx encoders, the frames' timestamps get
+    rewritten under the viewers' feet: libvpx fails with "Invalid data found when processing
+    input", that viewer's video sender stops, and the .mkv gets garbage timestamps.
+    """
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self.source = source
+
+    async def recv(self) -> av.VideoFrame | av.AudioFrame:
+        frame = await self.source.recv()
+        assert isinstance(frame, (av.VideoFrame, av.AudioFrame))
+        seconds = frame.time  # pts and time_base read in one step: a viewer may be rebasing them
+        assert seconds is not None
+        copy: av.VideoFrame | av.AudioFrame
+        if isinstance(frame, av.VideoFrame):
+            copy = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"),
+                                              format="yuv420p")
+            copy.time_base = fractions.Fraction(1, 90000)
+        else:
+            copy = av.AudioFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name,
+                                              layout=frame.layout.name)
+            copy.sample_rate = frame.sample_rate
+            copy.time_base = fractions.Fraction(1, frame.sample_rate)
+        copy.pts = round(seconds / copy.time_base)
+        return copy
 
 
 def new_pc() -> RTCPeerConnection:
@@ -83,7 +120,8 @@ class NaiveNode:
         def on_track(track: MediaStreamTrack) -> None:
             pub.tracks.append(track)
             assert pub.sink is not None
-            pub.sink.addTrack(self.relay.subscribe(track))
+            source = self.relay.subscribe(track)
+            pub.sink.addTrack(OwnFrames(source) if self.record_dir is not None else source)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
