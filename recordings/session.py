@@ -276,6 +276,8 @@ class EvidenceSession:
         self._queue.put_nowait(_Seal("sealed", reason, finished))
         self._queue.put_nowait(None)
         await asyncio.shield(done)
+        # The thread has only the stop signal left to read; join it so none outlives its session.
+        await asyncio.to_thread(self._thread.join, 5.0)
 
     # -- the writer thread -----------------------------------------------------------
 
