@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,8 +34,9 @@ class Client:
     dropped: int = 0
     sent: int = 0
     # Keys of alert states already queued to this client: replay and live delivery overlap,
-    # and each alert state must reach a console exactly once.
-    seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    # and each alert state must reach a console exactly once. A plain dict keeps insertion
+    # order and, holding only strings, stays out of the garbage collector's way.
+    seen: dict[str, None] = field(default_factory=dict)
 
     def offer(self, text: str, key: str | None = None) -> bool:
         """Queue a message; a client that cannot keep up is told to reconnect and resume."""
@@ -45,7 +45,7 @@ class Client:
                 return True
             self.seen[key] = None
             if len(self.seen) > SEEN_KEYS:
-                self.seen.popitem(last=False)
+                del self.seen[next(iter(self.seen))]
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:

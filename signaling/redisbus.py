@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -211,7 +210,7 @@ class RedisBus:
 
     async def events(self) -> AsyncIterator[Event]:
         """Events from every node; after any reconnect, missed durable events are replayed."""
-        seen: OrderedDict[str, None] = OrderedDict()
+        seen: dict[str, None] = {}
         last: str | None = None
         backoff = 0.2
         while True:
@@ -259,12 +258,12 @@ class RedisBus:
                 backoff = min(backoff * 2, 5.0)
 
 
-def _first_time(seen: OrderedDict[str, None], cursor: str) -> bool:
+def _first_time(seen: dict[str, None], cursor: str) -> bool:
     if cursor in seen:
         return False
     seen[cursor] = None
     if len(seen) > SEEN_CURSORS:
-        seen.popitem(last=False)
+        del seen[next(iter(seen))]  # the oldest: dicts keep insertion order
     return True
 
 
