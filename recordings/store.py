@@ -84,11 +84,6 @@ class LedgerFile:
             last = max(last, int(record.get("seq", -1)))
         return last
 
-    @property
-    def head(self) -> tuple[int, str]:
-        """(seq, hash) of the newest entry; (-1, GENESIS) when empty."""
-        return self._seq - 1, self._prev
-
     def append(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Write one entry durably (fsync) and return it; on failure the file is as before."""
         with self._lock:

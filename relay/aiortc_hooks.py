@@ -165,12 +165,6 @@ def tap_receiver(
     target._handle_rtcp_packet = handle_rtcp
 
 
-def decoder_started(receiver: RTCRtpReceiver) -> bool:
-    """True when the receiver's decoder thread has been handed any frame (tests use this)."""
-    jitter = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
-    return not isinstance(jitter, _PacketTap)
-
-
 def frame_assembler(kind: str) -> JitterBuffer:
     """A jitter buffer that joins a tapped stream's packets back into whole encoded frames.
 

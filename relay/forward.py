@@ -102,7 +102,7 @@ class Viewer:
         hooks.passthrough_sender(
             sender,
             on_ready=lambda params: self._on_ready(track, params),
-            on_keyframe_request=self._on_viewer_keyframe_request,
+            on_keyframe_request=self._request_keyframe,
             retransmit=lambda seq: self._retransmit(track, seq),
         )
 
@@ -117,12 +117,6 @@ class Viewer:
         task, self._task = self._task, None
         await cancel_and_wait(task)
         self._queue.clear()
-
-    @property
-    def waiting_for_keyframe(self) -> bool:
-        """True while the video track holds back for a keyframe."""
-        video = self._tracks.get("video")
-        return bool(video and video.ready and video.rewriter.waiting)
 
     def push(self, item: Incoming) -> None:
         """Queue a packet for this viewer, dropping this viewer's backlog when full."""
@@ -167,9 +161,6 @@ class Viewer:
         if track.kind == "video":
             # Only now can a keyframe reach this viewer; one asked for earlier is lost.
             self._request_keyframe()
-
-    def _on_viewer_keyframe_request(self) -> None:
-        self._request_keyframe()
 
     async def _run(self) -> None:
         while True:

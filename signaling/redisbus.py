@@ -270,7 +270,3 @@ def _first_time(seen: dict[str, None], cursor: str) -> bool:
 def _newer(a: str, b: str) -> str:
     return b if cursor_after(b, a) else a
 
-
-def now_ms() -> int:
-    """Milliseconds since the epoch (for cursors made up on this node)."""
-    return int(time.time() * 1000)
