@@ -27,6 +27,10 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"FIELDRELAY_{name}", default)
 
 
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+
+
 def _env_list(name: str) -> list[str]:
     raw = _env(name)
     return [x.strip() for x in raw.split(",") if x.strip()] if raw else []
@@ -80,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo-users", action="store_true",
                        default=_env("DEMO_USERS", "") in ("1", "true", "yes"),
                        help="create officer, commander and reviewer users on first start")
+    serve.add_argument("--map-tiles", default=_env("MAP_TILES", OSM_TILES),
+                       help="map tile URL template with {z}/{x}/{y}; empty for no tiles "
+                            "(the map still shows officers and alerts)")
+    serve.add_argument("--map-attribution", default=_env("MAP_ATTRIBUTION", OSM_ATTRIBUTION),
+                       help="attribution text shown on the map for those tiles")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
 
     user = sub.add_parser("user", help="manage users")
@@ -130,6 +139,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         dispatch_radius_m=args.dispatch_radius, alerts_per_minute=args.alerts_per_minute,
         allowed_origins=tuple(args.allowed_origin or _env_list("ALLOWED_ORIGIN")),
         demo_users=args.demo_users,
+        map_tiles=args.map_tiles,
+        map_attribution=args.map_attribution if args.map_tiles else "",
     )
 
 

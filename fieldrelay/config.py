@@ -58,6 +58,10 @@ class Config:
     max_json_bytes: int = 16 * 1024
     shutdown_grace_s: float = 5.0
     demo_users: bool = False
+    # Map tiles for the pages ({z}/{x}/{y} URL template); empty shows the map without tiles,
+    # which keeps markers and alerts usable on a network with no tile server.
+    map_tiles: str = ""
+    map_attribution: str = ""
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

@@ -33,7 +33,9 @@ async def client_config(request: web.Request) -> web.Response:
     authenticate(request)
     config = request.app[CONFIG]
     return web.json_response({"node": config.node_id,
-                              "ice_servers": [{"urls": u} for u in config.ice_servers]})
+                              "ice_servers": [{"urls": u} for u in config.ice_servers],
+                              "map": {"tiles": config.map_tiles,
+                                      "attribution": config.map_attribution}})
 
 
 async def officers(request: web.Request) -> web.Response:
