@@ -76,7 +76,7 @@ def _members(folder: Path, session_id: str) -> Iterator[tuple[Path, str]]:
     for name in ("ledger.jsonl", "heads.jsonl"):
         if (folder / name).is_file():
             yield folder / name, f"{base}/{name}"
-    for path in sorted(folder.glob("seg-*")):
+    for path in sorted(folder.glob("seg-*")) + sorted(folder.glob("tb-*")):
         if path.is_file():
             yield path, f"{base}/{path.name}"
 
@@ -192,7 +192,7 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
     except FileNotFoundError:
         raise NotFound(f"{key_path} is missing: a bundle cannot be checked without it") from None
     members = list(_members(folder, session_id))
-    segments = [(p, n) for p, n in members if p.name.startswith("seg-")]
+    segments = [(p, n) for p, n in members if p.name.startswith(("seg-", "tb-"))]
     media_bytes = sum(p.stat().st_size for p, _ in segments)
     total = sum(p.stat().st_size for p, _ in members)
     now = datetime.datetime.now(datetime.UTC)

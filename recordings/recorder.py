@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from recordings.segments import vp8_dimensions
-from recordings.session import EvidenceSession
+from recordings.session import MAIN, EvidenceSession, SessionMedia
 
 CLOCK_RATES = {"video": 90000, "audio": 48000}
 
@@ -45,6 +45,19 @@ class _Clock:
         return self.base_ms + (self.unwrapped * 1000) // self.clock_rate
 
 
+class Timeline:
+    """The session's clock origin, shared by every track so they line up in playback."""
+
+    def __init__(self) -> None:
+        self.origin: float | None = None
+
+    def start(self, now: float) -> float:
+        """The origin, set by the first track that records anything."""
+        if self.origin is None:
+            self.origin = now
+        return self.origin
+
+
 class SessionRecorder:
     """Decides where segments start and where each frame sits in time, then hands off.
 
@@ -57,9 +70,14 @@ class SessionRecorder:
     def __init__(self, session: EvidenceSession, video_mime: str | None,
                  request_keyframe: Callable[[], None], segment_s: float = 6.0,
                  keyframe_interval_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 timeline: Timeline | None = None, track: str = MAIN,
+                 media: SessionMedia | None = None) -> None:
         self.session = session
         self.video_mime = video_mime
+        self.timeline = timeline or Timeline()
+        self.track = track
+        self._media = media
         self._request_keyframe = request_keyframe
         self._segment_ms = int(segment_s * 1000)
         self._keyframe_interval_s = keyframe_interval_s
@@ -93,7 +111,7 @@ class SessionRecorder:
         if self._t0 is None:
             if self.video_mime is not None and not keyframe:
                 return  # evidence starts at the first picture that can be decoded alone
-            self._t0 = now
+            self._t0 = self.timeline.start(now)
         pts = self._pts(kind, rtp_ts, source, now)
         cut = False
         if kind == "video" and keyframe:
@@ -111,7 +129,8 @@ class SessionRecorder:
         elif (self._need_cut or self._segment_start_ms is None
               or pts - self._segment_start_ms >= self._segment_ms):
             cut, self._need_cut, self._segment_start_ms = True, False, pts  # audio only
-        if not self.session.frame(kind, data, pts, keyframe, cut, self._size):
+        if not self.session.frame(kind, data, pts, keyframe, cut, self._size, self.track,
+                                  self._media):
             self._need_cut = True  # the disk fell behind: restart cleanly at a keyframe
             self._request_keyframe()
             return

@@ -46,6 +46,12 @@ def new_session_id(officer: str, now: float) -> str:
     return f"{stamp}-{officer}-{secrets.token_hex(4)}"
 
 
+MAIN = "main"
+TALKBACK = "talkback"
+# File name prefix of each track's segments; the main track's is the original format's.
+TRACK_PREFIX = {MAIN: "seg", TALKBACK: "tb"}
+
+
 @dataclass
 class _Frame:
     kind: str
@@ -55,6 +61,13 @@ class _Frame:
     wall: float
     cut: bool
     size: tuple[int, int] | None
+    track: str = MAIN
+    media: SessionMedia | None = None
+
+
+@dataclass
+class _EndTrack:
+    track: str
 
 
 @dataclass
@@ -70,6 +83,14 @@ class _Seal:
 
 
 @dataclass
+class SessionMedia:
+    """What a session records: the video codec (or None) and whether there is Opus audio."""
+
+    video: str | None
+    audio: bool
+
+
+@dataclass
 class _SegmentState:
     writer: SegmentWriter
     index: int
@@ -77,14 +98,8 @@ class _SegmentState:
     end_wall: float
     media_start_ms: int
     media_end_ms: int
-
-
-@dataclass
-class SessionMedia:
-    """What a session records: the video codec (or None) and whether there is Opus audio."""
-
-    video: str | None
-    audio: bool
+    track: str = MAIN
+    media: SessionMedia | None = None
 
 
 class Evidence:
@@ -154,24 +169,33 @@ def _ledger_unrecorded_segments(ledger: LedgerFile, entries: list[dict[str, Any]
     """Hash and ledger segment files the chain does not name yet (cut short by a crash or a
     failing disk), marked partial; returns the session's segment count."""
     recorded = {e["file"] for e in entries if e.get("kind") == "segment"}
-    segments = len(recorded)
+    segments = sum(1 for e in entries if e.get("kind") == "segment" and "track" not in e)
+    talkback = len(recorded) - segments
     last_at = str(entries[-1].get("at", entries[-1].get("end", ""))) if entries else ""
-    for path in sorted(folder.glob("seg-*")):
+    for path in sorted(folder.glob("seg-*")) + sorted(folder.glob("tb-*")):
         if path.name in recorded or not path.is_file():
             continue
+        track = TALKBACK if path.name.startswith("tb-") else MAIN
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        segments += 1
+        if track == MAIN:
+            segments += 1
+        else:
+            talkback += 1
         mtime = utc_iso(path.stat().st_mtime)
-        ledger.append({
+        entry = {
             "kind": "segment", "session": session, "officer": officer, "case": case,
-            "index": segments, "file": path.name, "size": path.stat().st_size,
-            "sha256": file_sha256(path), "start": last_at or mtime, "end": mtime,
+            "index": segments if track == MAIN else talkback, "file": path.name,
+            "size": path.stat().st_size, "sha256": file_sha256(path),
+            "start": last_at or mtime, "end": mtime,
             "media_start_ms": None, "media_end_ms": None, "partial": True,
-        })
+        }
+        if track != MAIN:
+            entry["track"] = track
+        ledger.append(entry)
         ledger.sign_head()
     return segments
 
@@ -208,7 +232,7 @@ class EvidenceSession:
         self._format, self._ext = container_for(media.video)
         self._loop = loop
         self._on_status = on_status
-        self._queue: queue.Queue[_Frame | _Event | _Seal | None] = queue.Queue(
+        self._queue: queue.Queue[_Frame | _Event | _EndTrack | _Seal | None] = queue.Queue(
             QUEUE_FRAMES + QUEUE_RESERVE)
         self.dropped_events = 0
         self._thread = threading.Thread(target=self._run, name=f"evidence-{session_id}",
@@ -216,6 +240,9 @@ class EvidenceSession:
         self._ledger: LedgerFile | None = None
         self._segment: _SegmentState | None = None
         self._segments = 0
+        # Other tracks (talkback) have their own open segment and numbering.
+        self._track_segments: dict[str, _SegmentState] = {}
+        self._track_counts: dict[str, int] = {}
         self._pending_events: list[dict[str, Any]] = []
         self._failed_at: float | None = None
         self._sealed = False
@@ -228,13 +255,24 @@ class EvidenceSession:
         self._thread.start()
 
     def frame(self, kind: str, data: bytes, pts_ms: int, keyframe: bool, cut: bool,
-              size: tuple[int, int] | None) -> bool:
-        """Queue a frame for the segment files; False when it had to be dropped."""
+              size: tuple[int, int] | None, track: str = MAIN,
+              media: SessionMedia | None = None) -> bool:
+        """Queue a frame for the segment files; False when it had to be dropped.
+
+        `track` other than the main one (talkback) goes to that track's own segment
+        files, whose streams `media` names.
+        """
         if self._sealed or self._queue.qsize() >= QUEUE_FRAMES:
             self.dropped_frames += 1
             return False
-        self._queue.put_nowait(_Frame(kind, data, pts_ms, keyframe, time.time(), cut, size))
+        self._queue.put_nowait(_Frame(kind, data, pts_ms, keyframe, time.time(), cut, size,
+                                      track, media))
         return True
+
+    def end_track(self, track: str) -> None:
+        """Close a side track's open segment now (its span ended), so it is ledgered."""
+        if not self._sealed and self._queue.qsize() < QUEUE_FRAMES + QUEUE_RESERVE - 2:
+            self._queue.put_nowait(_EndTrack(track))
 
     def event(self, name: str, **fields: Any) -> None:
         """Record a session event in the chain, in order with the media around it.
@@ -300,10 +338,17 @@ class EvidenceSession:
                     self._open()
                 self._flush_pending()
                 if isinstance(item, _Frame):
-                    self._write_frame(item)
+                    if item.track == MAIN:
+                        self._write_frame(item)
+                    else:
+                        self._write_track_frame(item)
                 elif isinstance(item, _Event):
                     self._append(item.fields)
+                elif isinstance(item, _EndTrack):
+                    self._close_track(item.track)
                 else:
+                    for track in list(self._track_segments):
+                        self._close_track(track)
                     self._close_segment()
                     assert self._ledger is not None
                     self._segments = _ledger_unrecorded_segments(
@@ -361,6 +406,11 @@ class EvidenceSession:
                 self._close_segment()
             except Exception:  # the file stays; the seal ledgers it as partial
                 self._segment = None
+        for track in list(self._track_segments):
+            try:
+                self._close_track(track)
+            except Exception:
+                self._track_segments.pop(track, None)
         if self.recording:
             self._pending_events.append({"kind": "event", "session": self.id,
                                          "event": "recording.failed", "at": utc_iso(time.time()),
@@ -404,6 +454,43 @@ class EvidenceSession:
             "sha256": closed.sha256, "start": utc_iso(segment.start_wall),
             "end": utc_iso(segment.end_wall), "media_start_ms": segment.media_start_ms,
             "media_end_ms": segment.media_end_ms, "partial": False,
+        })
+        assert self._ledger is not None
+        self._ledger.sign_head()
+
+    def _write_track_frame(self, frame: _Frame) -> None:
+        """A side track's frame: its own files, never cut by or cutting the main track."""
+        if self._failed_at is not None:
+            return  # the disk is failing; the main track decides when to try again
+        segment = self._track_segments.get(frame.track)
+        media = frame.media or SessionMedia(video=None, audio=True)
+        if frame.cut or segment is None:
+            if segment is None and not frame.keyframe and media.video:
+                return
+            self._close_track(frame.track)
+            index = self._track_counts.get(frame.track, 0) + 1
+            self._track_counts[frame.track] = index
+            _, ext = container_for(media.video)
+            path = self.folder / f"{TRACK_PREFIX[frame.track]}-{index:06d}.{ext}"
+            writer = SegmentWriter(path, media.video, media.audio, frame.size)
+            segment = _SegmentState(writer, index, frame.wall, frame.wall, frame.pts_ms,
+                                    frame.pts_ms, frame.track, media)
+            self._track_segments[frame.track] = segment
+        segment.writer.write(frame.kind, frame.data, frame.pts_ms, frame.keyframe)
+        segment.end_wall = frame.wall
+        segment.media_end_ms = max(segment.media_end_ms, frame.pts_ms)
+
+    def _close_track(self, track: str) -> None:
+        segment = self._track_segments.pop(track, None)
+        if segment is None:
+            return
+        closed: ClosedSegment = segment.writer.close()
+        self._append({
+            "kind": "segment", "session": self.id, "officer": self.officer, "case": self.case,
+            "index": segment.index, "file": closed.path.name, "size": closed.size,
+            "sha256": closed.sha256, "start": utc_iso(segment.start_wall),
+            "end": utc_iso(segment.end_wall), "media_start_ms": segment.media_start_ms,
+            "media_end_ms": segment.media_end_ms, "partial": False, "track": segment.track,
         })
         assert self._ledger is not None
         self._ledger.sign_head()

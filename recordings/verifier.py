@@ -39,6 +39,9 @@ GENESIS = "0" * 64
 CHUNK = 1 << 20  # files are hashed 1 MiB at a time, so memory stays flat for any segment size
 SESSION_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[a-z0-9._-]{1,64}-[0-9a-f]{8}")
 SEGMENT_NAME = re.compile(r"seg-([0-9]{6})\.(webm|ts)")
+# Talkback (the command center's voice and picture played at the scene) has its own files.
+TALKBACK_NAME = re.compile(r"tb-([0-9]{6})\.(webm|ts)")
+MEDIA_PREFIXES = ("seg-", "tb-")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 PUBLIC_KEY_FILE = "node-ed25519.pub.pem"
 SEAL_STATES = ("sealed", "interrupted")
@@ -435,7 +438,8 @@ def _inspect_session(folder: Path, key: Ed25519PublicKey, *, exported: bool,
             # Indexes may skip a number (a segment lost to a disk failure); the chain already
             # proves no entry was removed, so only the file name matters here.
             name, size, sha = entry.get("file"), entry.get("size"), entry.get("sha256")
-            if not isinstance(name, str) or not SEGMENT_NAME.fullmatch(name) or name in files:
+            pattern = TALKBACK_NAME if entry.get("track") == "talkback" else SEGMENT_NAME
+            if not isinstance(name, str) or not pattern.fullmatch(name) or name in files:
                 return fail(f"{here} names {name!r}, which is not a segment file of its own")
             if not (_is_int(size) and isinstance(size, int) and size >= 0
                     and isinstance(sha, str) and SHA256_HEX.fullmatch(sha)):
@@ -448,9 +452,10 @@ def _inspect_session(folder: Path, key: Ed25519PublicKey, *, exported: bool,
             if entry.get("state") not in SEAL_STATES:
                 return fail(f"{here} seals the session with an unknown state "
                             f"{entry.get('state')!r}")
-            if entry.get("segments") != len(segments):
+            main = sum(1 for _, _, e in segments if "track" not in e)
+            if entry.get("segments") != main:
                 s.notes.append(f"{where}: its seal ({here}) counts {entry.get('segments')!r} "
-                               f"segments where the ledger lists {len(segments)} (a segment "
+                               f"segments where the ledger lists {main} (a segment "
                                "may have been lost to a recording failure).")
 
     heads = _check_heads(_read_lines(folder / "heads.jsonl"), entries, key, "heads.jsonl",
@@ -501,12 +506,15 @@ def _inspect_session(folder: Path, key: Ed25519PublicKey, *, exported: bool,
             return s
         s.jobs.append(job)
     # While recording, the segment being written is not in the ledger until it closes.
-    newest = max((int(name[4:10]) for name in listed), default=0)
+    newest = {prefix: max((int(name[len(prefix):len(prefix) + 6]) for name in listed
+                           if name.startswith(prefix)), default=0)
+              for prefix in MEDIA_PREFIXES}
     for child in sorted(folder.iterdir()):
-        if not child.name.startswith("seg-") or child.name in listed:
+        prefix = next((p for p in MEDIA_PREFIXES if child.name.startswith(p)), None)
+        if prefix is None or child.name in listed:
             continue
-        number = re.match(r"seg-([0-9]{6})", child.name)
-        if is_open and number and int(number.group(1)) > newest:
+        number = re.match(re.escape(prefix) + r"([0-9]{6})", child.name)
+        if is_open and number and int(number.group(1)) > newest[prefix]:
             s.notes.append(f"{where}: {child.name} is still being recorded (not yet in the "
                            "ledger), so it is not evidence yet.")
             continue
@@ -771,7 +779,8 @@ def _extract(zip_path: Path, root: Path, meter: _Meter) -> str | None:
                         "changed after export.")
             seen.add(info.filename)
         meter.total = sum(i.file_size for i in infos) + sum(
-            i.file_size for i in infos if PurePosixPath(i.filename).name.startswith("seg-"))
+            i.file_size for i in infos
+            if PurePosixPath(i.filename).name.startswith(MEDIA_PREFIXES))
         for info in infos:
             parts = _member_parts(info)
             assert parts is not None

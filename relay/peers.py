@@ -88,6 +88,14 @@ def _capabilities(kind: str) -> list[RTCRtpCodecCapability]:
     return list(caps.codecs)
 
 
+def capability(kind: str, mime: str) -> RTCRtpCodecCapability:
+    """aiortc's own capability for a codec it supports (by lower-case MIME type)."""
+    for cap in _capabilities(kind):
+        if cap.mimeType.lower() == mime:
+            return cap
+    raise ValueError(f"aiortc does not support {mime}")
+
+
 def codec_matches(cap: RTCRtpCodecCapability, offered: RTCRtpCodecParameters) -> bool:
     if cap.mimeType.lower() != offered.mimeType.lower() or cap.clockRate != offered.clockRate:
         return False

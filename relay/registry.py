@@ -20,6 +20,7 @@ from relay.errors import BadSdp, NotLive, TooManyViewers, UnknownResource
 from relay.forward import RelayCounters, Viewer
 from relay.recorder_tap import RecorderTap
 from relay.stream import Publication, Stream
+from relay.talkback import Floor, TalkbackRelay, TalkbackSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class StreamRegistry:
     """Owns every peer connection of this node and the streams they form."""
 
     def __init__(self, settings: RelaySettings, evidence: Evidence,
-                 on_presence: Callable[[Presence], None] = lambda p: None) -> None:
+                 on_presence: Callable[[Presence], None] = lambda p: None,
+                 on_floor: Callable[[Floor], None] = lambda f: None) -> None:
         self.settings = settings
         self.evidence = evidence
         self.counters = RelayCounters()
@@ -80,6 +82,11 @@ class StreamRegistry:
         self._closed = False
         # One lock per officer: publish, DELETE and grace expiry never interleave.
         self._locks: dict[str, asyncio.Lock] = {}
+        self.talkback = TalkbackRelay(
+            TalkbackSettings(settings.ice_servers, settings.viewer_queue_packets,
+                             settings.pli_interval_s, settings.segment_s,
+                             settings.keyframe_interval_s),
+            self.counters, self.streams.get, self._advertise, on_floor)
 
     def _lock(self, officer: str) -> asyncio.Lock:
         lock = self._locks.get(officer)
@@ -243,6 +250,7 @@ class StreamRegistry:
             await publication.aclose()
         for viewer_id in list(stream.viewers):
             await self._close_viewer(viewer_id, stream)
+        await self.talkback.officer_ended(officer, stream)
         await stream.aclose()
         if stream.session is not None:
             stream.tap = None
@@ -336,6 +344,10 @@ class StreamRegistry:
             raise UnknownResource("no such viewer of this officer")
         await self._trickle(entry.pc, sdpfrag)
 
+    async def trickle_pc(self, pc: RTCPeerConnection, sdpfrag: str) -> None:
+        """Add trickled candidates to any peer connection of this node (talkback too)."""
+        await self._trickle(pc, sdpfrag)
+
     async def _trickle(self, pc: RTCPeerConnection, sdpfrag: str) -> None:
         """Add remote candidates from an RFC 8840 SDP fragment."""
         added = 0
@@ -382,4 +394,5 @@ class StreamRegistry:
                 await self._end_stream(officer, "shutdown")
         for viewer_id in list(self._viewers):
             await self._close_viewer(viewer_id)
+        await self.talkback.aclose()
         await self._tasks.aclose()

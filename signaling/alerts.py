@@ -66,6 +66,9 @@ class AlertDesk:
         self._tasks = TaskGroupOwner("alert desk")
         self._outbox_ready = asyncio.Event()
         self._raise_lock = asyncio.Lock()
+        # Other desks (instructions, go-live requests, talkback) take the event types
+        # this desk does not know.
+        self.other_events: list[Callable[[Event], None]] = []
         self.node_url = config.public_url or f"http://{config.host}:{config.port}"
 
     async def start(self) -> None:
@@ -233,6 +236,9 @@ class AlertDesk:
         elif kind == "dispatch":
             self.hub.send_to_user(event, event["officer"])
             self.hub.send_to_roles(event, COMMAND_ROLES)
+        else:
+            for handler in self.other_events:
+                handler(event)
 
     def _record(self, alert: Alert) -> None:
         """Every alert transition is an event in the officer's evidence session, if live here."""

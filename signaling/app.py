@@ -14,9 +14,11 @@ from fieldrelay.users import UserStore
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
-from signaling import alerts, api, auth, pages, sessions, whip, ws
+from relay.talkback import Floor
+from signaling import alerts, api, auth, commands, pages, sessions, talkback, whip, ws
 from signaling.alerts import DESK, AlertDesk, AlertSettings
 from signaling.bus import Bus, MemoryBus
+from signaling.commands import COMMANDS, CommandDesk
 from signaling.hub import EventHub
 from signaling.keys import (
     ALERTS_BY_OFFICER,
@@ -63,10 +65,12 @@ async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
     desk = AlertDesk(config, settings, new_bus(config), AlertOutbox(config.data_dir), app[HUB],
                      lambda: app.get(REGISTRY))
     app[DESK] = desk
+    app[COMMANDS] = CommandDesk(desk, app[USERS], lambda: app.get(REGISTRY))
     await desk.start()
     try:
         yield
     finally:
+        await app[COMMANDS].aclose()
         await desk.aclose()
 
 
@@ -77,13 +81,17 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
 
     def on_presence(p: Presence) -> None:
         desk.presence_changed(p)
+        app[COMMANDS].presence_changed(p)
+
+    def on_floor(floor: Floor) -> None:
+        app[COMMANDS].floor_changed(floor)
 
     evidence = Evidence(config.data_dir, config.node_id)
     recovered = await asyncio.to_thread(evidence.recover)
     if recovered:
         log.warning("sealed %d session(s) left open by a crash: %s", len(recovered),
                     ", ".join(recovered))
-    registry = StreamRegistry(relay_settings(config), evidence, on_presence)
+    registry = StreamRegistry(relay_settings(config), evidence, on_presence, on_floor)
     app[REGISTRY] = registry
     try:
         yield
@@ -127,6 +135,8 @@ def build_app(config: Config) -> web.Application:
         *whip.routes(),
         *sessions.routes(),
         *alerts.routes(),
+        *commands.routes(),
+        *talkback.routes(),
         *pages.routes(config.web_dir),
     ])
     return app

@@ -21,9 +21,11 @@ from typing import Any, Protocol
 from fieldrelay.alerts import Alert, is_open
 from fieldrelay.errors import FieldRelayError
 from fieldrelay.files import append_durably, read_json_lines
+from fieldrelay.instructions import Instruction
 
 Event = dict[str, Any]
 Updater = Callable[[Alert], Alert | None]
+InstructionUpdater = Callable[[Instruction], Instruction | None]
 EARTH_RADIUS_M = 6371008.8
 
 
@@ -100,6 +102,19 @@ class Bus(Protocol):
     def events(self) -> AsyncIterator[Event]:
         """Every event from every node, this one included, as it happens."""
 
+    async def store_instruction(self, instruction: Instruction) -> None:
+        """Store a new instruction and fan out `{"type": "instruction", ...}`."""
+
+    async def update_instruction(self, instruction_id: str,
+                                 change: InstructionUpdater) -> Instruction | None:
+        """Apply `change` atomically; store and fan out `instruction.updated` (None: no change)."""
+
+    async def get_instruction(self, instruction_id: str) -> Instruction | None: ...
+
+    async def recent_instructions(self, officer: str | None,
+                                  limit: int = 50) -> list[Instruction]:
+        """The newest instructions (to one officer, or to anyone), newest first."""
+
 
 class MemoryBus:
     """The single-node bus: everything in this process.
@@ -119,12 +134,20 @@ class MemoryBus:
         self._listeners: set[asyncio.Queue[Event]] = set()
         self._queue_size = listener_queue
         self._lock = asyncio.Lock()
+        self._instructions: dict[str, Instruction] = {}
+
+    def _instruction_journal(self) -> Path | None:
+        return self._journal.with_name("instructions.jsonl") if self._journal else None
 
     async def start(self) -> None:
         """Read the journal back, if there is one."""
         if self._journal is None:
             return
         self._journal.parent.mkdir(parents=True, exist_ok=True)
+        journal = self._instruction_journal()
+        assert journal is not None
+        for instruction in await asyncio.to_thread(read_json_lines, journal):
+            self._instructions[instruction["id"]] = instruction  # the last version wins
         for event in await asyncio.to_thread(read_json_lines, self._journal):
             self._alerts[event["alert"]["id"]] = event["alert"]
             if event.get("idem"):
@@ -226,3 +249,34 @@ class MemoryBus:
         finally:
             self._listeners.discard(queue)
 
+
+    async def _keep_instruction(self, instruction: Instruction) -> None:
+        journal = self._instruction_journal()
+        if journal is not None:
+            line = json.dumps(instruction, sort_keys=True).encode() + b"\n"
+            await asyncio.to_thread(append_durably, journal, line, 0o600)
+        self._instructions[instruction["id"]] = instruction
+
+    async def store_instruction(self, instruction: Instruction) -> None:
+        async with self._lock:
+            await self._keep_instruction(instruction)
+        self._fan_out({"type": "instruction", "instruction": instruction})
+
+    async def update_instruction(self, instruction_id: str,
+                                 change: InstructionUpdater) -> Instruction | None:
+        async with self._lock:
+            current = self._instructions.get(instruction_id)
+            updated = change(current) if current is not None else None
+            if updated is None:
+                return None
+            await self._keep_instruction(updated)
+        self._fan_out({"type": "instruction.updated", "instruction": updated})
+        return updated
+
+    async def get_instruction(self, instruction_id: str) -> Instruction | None:
+        return self._instructions.get(instruction_id)
+
+    async def recent_instructions(self, officer: str | None,
+                                  limit: int = 50) -> list[Instruction]:
+        found = [i for i in self._instructions.values() if officer is None or officer in i["to"]]
+        return sorted(found, key=lambda i: i["id"], reverse=True)[:limit]

@@ -21,7 +21,15 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fieldrelay.alerts import Alert, is_open
-from signaling.bus import BusUnavailable, Event, Nearby, Updater, cursor_after
+from fieldrelay.instructions import Instruction
+from signaling.bus import (
+    BusUnavailable,
+    Event,
+    InstructionUpdater,
+    Nearby,
+    Updater,
+    cursor_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,26 @@ return js
 """
 
 
+# KEYS: instruction key, index of all, channel, then one index key per recipient.
+# ARGV: expected json ('' for a new one), new json, id, score, ttl, event type.
+_INSTRUCTION = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if current then return false end
+elseif current ~= ARGV[1] then
+  return false
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[5])
+if ARGV[1] == '' then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+  for i = 4, #KEYS do redis.call('ZADD', KEYS[i], ARGV[4], ARGV[3]) end
+end
+redis.call('PUBLISH', KEYS[3], '{"type":"' .. ARGV[6] .. '","instruction":' .. ARGV[2] .. '}')
+return 1
+"""
+INSTRUCTION_TTL_S = 7 * 24 * 3600
+
+
 def _dump(alert: Alert) -> str:
     return json.dumps({k: v for k, v in alert.items() if k != "cursor"}, sort_keys=True,
                       separators=(",", ":"))
@@ -85,6 +113,7 @@ class RedisBus:
             socket_keepalive=True, health_check_interval=15, retry_on_timeout=False)
         self._store = self._redis.register_script(_STORE)
         self._update = self._redis.register_script(_UPDATE)
+        self._instruction = self._redis.register_script(_INSTRUCTION)
 
     async def start(self) -> None:
         """Check that Redis answers (a node may still start while it does not)."""
@@ -256,6 +285,51 @@ class RedisBus:
                 log.warning("Redis subscription lost (%r); reconnecting in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+
+    async def _put_instruction(self, expected: str, instruction: Instruction,
+                               event: str) -> bool:
+        body = json.dumps(instruction, sort_keys=True, separators=(",", ":"))
+        keys = [PREFIX + "instr:" + instruction["id"], PREFIX + "instr:all", CHANNEL]
+        keys += [PREFIX + "instr:to:" + o for o in instruction["to"]] if not expected else []
+        done = await self._instruction(
+            keys=keys, args=[expected, body, instruction["id"], int(instruction["sent_at"] * 1000),
+                             INSTRUCTION_TTL_S, event])
+        return bool(done)
+
+    async def store_instruction(self, instruction: Instruction) -> None:
+        async with self._guard():
+            if not await self._put_instruction("", instruction, "instruction"):
+                raise BusUnavailable(f"instruction {instruction['id']} exists already")
+
+    async def update_instruction(self, instruction_id: str,
+                                 change: InstructionUpdater) -> Instruction | None:
+        key = PREFIX + "instr:" + instruction_id
+        async with self._guard():
+            for _ in range(20):  # optimistic: another node may have written a receipt first
+                raw = await self._redis.get(key)
+                if raw is None:
+                    return None
+                updated = change(json.loads(raw))
+                if updated is None:
+                    return None
+                if await self._put_instruction(str(raw), updated, "instruction.updated"):
+                    return updated
+        raise BusUnavailable("the instruction kept changing under concurrent updates")
+
+    async def get_instruction(self, instruction_id: str) -> Instruction | None:
+        async with self._guard():
+            raw = await self._redis.get(PREFIX + "instr:" + instruction_id)
+        return json.loads(raw) if raw else None
+
+    async def recent_instructions(self, officer: str | None,
+                                  limit: int = 50) -> list[Instruction]:
+        index = PREFIX + ("instr:all" if officer is None else "instr:to:" + officer)
+        async with self._guard():
+            rows: Any = await self._redis.zrevrange(index, 0, limit - 1)
+            ids = [str(i) for i in rows]
+            raws = await self._redis.mget([PREFIX + "instr:" + i for i in ids]) if ids else []
+        return [json.loads(r) for r in raws if r]
 
 
 def _first_time(seen: dict[str, None], cursor: str) -> bool:

@@ -13,7 +13,8 @@ SDP = "application/sdp"
 SDPFRAG = "application/trickle-ice-sdpfrag"
 
 
-async def _read_body(request: web.Request, content_type: str) -> str:
+async def read_body(request: web.Request, content_type: str) -> str:
+    """The SDP (or SDP fragment) body, size-limited and UTF-8."""
     if request.content_type != content_type:
         raise UnsupportedMediaType(f"send the body as Content-Type: {content_type}")
     limit = request.app[CONFIG].max_sdp_bytes
@@ -28,7 +29,8 @@ async def _read_body(request: web.Request, content_type: str) -> str:
         raise BadSdp("the SDP is not UTF-8 text") from None
 
 
-def _created(location: str, answer: str) -> web.Response:
+def created(location: str, answer: str) -> web.Response:
+    """201 with the resource's Location and the SDP answer."""
     return web.Response(status=201, body=answer.encode(), content_type=SDP,
                         headers={"Location": location})
 
@@ -36,15 +38,15 @@ def _created(location: str, answer: str) -> web.Response:
 async def publish(request: web.Request) -> web.Response:
     """POST /whip: an officer publishes its own stream, named after its user name."""
     claims = authenticate(request, "officer")
-    offer = await _read_body(request, SDP)
+    offer = await read_body(request, SDP)
     publication, answer = await request.app[REGISTRY].publish(claims.name, offer)
-    return _created(f"/whip/{publication.id}", answer)
+    return created(f"/whip/{publication.id}", answer)
 
 
 async def patch_publication(request: web.Request) -> web.Response:
     """PATCH /whip/<id>: trickled ICE candidates from the publishing officer."""
     claims = authenticate(request, "officer")
-    frag = await _read_body(request, SDPFRAG)
+    frag = await read_body(request, SDPFRAG)
     if "a=ice-ufrag:" in frag and "a=candidate:" not in frag:
         raise web.HTTPMethodNotAllowed("PATCH", ["DELETE", "PATCH"],
                                        text="ICE restart is not supported; publish again")
@@ -62,16 +64,16 @@ async def unpublish(request: web.Request) -> web.Response:
 async def view(request: web.Request) -> web.Response:
     """POST /whep/<officer>: a commander starts watching an officer who is live."""
     claims = authenticate(request, "commander")
-    offer = await _read_body(request, SDP)
+    offer = await read_body(request, SDP)
     officer = request.match_info["officer"]
     viewer_id, answer = await request.app[REGISTRY].view(officer, offer, by=claims.name)
-    return _created(f"/whep/{officer}/{viewer_id}", answer)
+    return created(f"/whep/{officer}/{viewer_id}", answer)
 
 
 async def patch_view(request: web.Request) -> web.Response:
     """PATCH /whep/<officer>/<id>: trickled ICE candidates from the viewer."""
     claims = authenticate(request, "commander")
-    frag = await _read_body(request, SDPFRAG)
+    frag = await read_body(request, SDPFRAG)
     await request.app[REGISTRY].trickle_viewer(request.match_info["officer"],
                                                request.match_info["id"], claims.name, frag)
     return web.Response(status=204)

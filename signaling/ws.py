@@ -15,6 +15,7 @@ from fieldrelay import alerts
 from fieldrelay.errors import FieldRelayError
 from signaling.alerts import DESK, AlertDesk
 from signaling.auth import authenticate
+from signaling.commands import COMMANDS, CommandDesk
 from signaling.errors import WS_BAD_MESSAGE, WS_FORBIDDEN, WS_TOO_SLOW, WS_UNAUTHORIZED
 from signaling.hub import Client
 from signaling.keys import CONFIG, HUB
@@ -68,8 +69,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 client.offer(json.dumps({"type": "presence", **info}))
             for officer, pos in (await desk.positions()).items():
                 client.offer(json.dumps({"type": "position", "officer": officer, **pos}))
+        commands = request.app[COMMANDS]
+        await commands.on_connect(client)
         reader = asyncio.get_running_loop().create_task(
-            _read(ws, client, claims.role, desk), name="ws-reader")
+            _read(ws, client, claims.role, desk, commands), name="ws-reader")
         watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
         shutdown = asyncio.get_running_loop().create_task(hub.closing.wait(), name="ws-shutdown")
         expiry = asyncio.get_running_loop().create_task(
@@ -105,7 +108,7 @@ async def _write(ws: web.WebSocketResponse, client: Client) -> None:
 
 
 async def _read(ws: web.WebSocketResponse, client: Client, role: str,
-                desk: AlertDesk) -> str | None:
+                desk: AlertDesk, commands: CommandDesk) -> str | None:
     """Read client messages until close; a reason string when a message is malformed."""
     async for msg in ws:
         if msg.type == WSMsgType.TEXT:
@@ -136,6 +139,8 @@ async def _read(ws: web.WebSocketResponse, client: Client, role: str,
                         return "accuracy must be a finite number of metres"
                     await desk.position(client.user, float(lat), float(lon),
                                         None if accuracy is None else float(accuracy))
+                else:
+                    await commands.on_message(client, data)
             except FieldRelayError as exc:
                 client.offer(json.dumps({"type": "error", "error": exc.code,
                                          "detail": exc.detail}))
