@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from fieldrelay.alerts import apply, escalate, raise_alert
+from fieldrelay.instructions import new_instruction, receipt, stage_of
 from signaling.bus import Bus, MemoryBus
 from signaling.redisbus import RedisBus
 from tests.conftest import RedisProcess
@@ -119,3 +120,47 @@ async def test_transient_events_reach_listeners(bus: Bus) -> None:
         await bus.publish({"type": "position", "officer": "o1", "lat": 1.0, "lon": 2.0})
         await until(lambda: len(received) == 1)
     assert received[0]["officer"] == "o1" and "cursor" not in received[0]
+
+
+async def test_instructions_are_stored_fanned_out_and_receipts_only_move_forward(
+        bus: Bus) -> None:
+    async with listening(bus) as received:
+        first = new_instruction("c1", ["o1", "o2"], "Wait for backup at the gate", now=1000.0)
+        second = new_instruction("c1", ["o2"], "Hold position", now=1001.0)
+        await bus.store_instruction(first)
+        await bus.store_instruction(second)
+        await until(lambda: len(received) == 2)
+        assert [e["type"] for e in received] == ["instruction", "instruction"]
+        assert received[0]["instruction"]["text"] == "Wait for backup at the gate"
+
+        understood = await bus.update_instruction(
+            first["id"], lambda i: receipt(i, "o1", "understood", now=1005.0))
+        assert understood is not None
+        assert understood["receipts"]["o1"] == {"delivered": 1005.0, "read": 1005.0,
+                                                "understood": 1005.0}
+        # An older stage arriving late changes nothing and is not fanned out.
+        assert await bus.update_instruction(first["id"],
+                                            lambda i: receipt(i, "o1", "delivered")) is None
+        await until(lambda: len(received) == 3)
+        await asyncio.sleep(0.2)
+        assert [e["type"] for e in received] == ["instruction", "instruction",
+                                                 "instruction.updated"]
+
+    stored = await bus.get_instruction(first["id"])
+    assert stored is not None and stage_of(stored, "o1") == "understood"
+    assert stage_of(stored, "o2") is None
+    assert [i["id"] for i in await bus.recent_instructions("o2")] == [second["id"], first["id"]]
+    assert [i["id"] for i in await bus.recent_instructions("o1")] == [first["id"]]
+    assert len(await bus.recent_instructions(None)) == 2
+    assert await bus.update_instruction("nope", lambda i: i) is None
+
+
+async def test_concurrent_receipts_from_two_officers_both_count(bus: Bus) -> None:
+    instruction = new_instruction("c1", ["o1", "o2"], "Clear the street")
+    await bus.store_instruction(instruction)
+    await asyncio.gather(
+        bus.update_instruction(instruction["id"], lambda i: receipt(i, "o1", "read")),
+        bus.update_instruction(instruction["id"], lambda i: receipt(i, "o2", "understood")))
+    stored = await bus.get_instruction(instruction["id"])
+    assert stored is not None
+    assert (stage_of(stored, "o1"), stage_of(stored, "o2")) == ("read", "understood")
