@@ -21,7 +21,11 @@ import {
   sleep,
 } from "./api.js";
 import { AlertPanel } from "./alerts-panel.js";
+import { requestGoLive } from "./golive.js";
+import { InstructionDesk } from "./instructions.js";
 import { renderLogin } from "./login.js";
+import { OfficerMap } from "./map.js";
+import { TalkControl } from "./talkback.js";
 import { clockTime, debugHook, formatDuration, setupHeader, showConn, toast } from "./ui.js";
 import { WhipClient } from "./whip.js";
 import { ReconnectingSocket } from "./ws.js";
@@ -94,10 +98,24 @@ class Tile {
     this.alertStrip = root.querySelector(".tile-alert");
     this.focusBtn = root.querySelector(".tile-focus");
     this.audioBtn = root.querySelector(".tile-audio");
+    this.talkBtn = root.querySelector(".tile-talk");
+    this.floorChip = root.querySelector(".tile-floor");
+    this.goliveBtn = root.querySelector(".tile-golive");
+    /** What became of this console's request to go live: "", "asked", "accepted", "declined". */
+    this.golive = "";
+    this.goliveBy = "";
     root.querySelector(".tile-name").textContent = name;
     root.querySelector(".tile-name").title = name;
 
     this.audioBtn.addEventListener("click", () => this.setMuted(!this.video.muted));
+    this.talkBtn.addEventListener("click", () => this.toggleTalk());
+    root.querySelector(".tile-instruct").addEventListener("click", () => this.wall.instructions.compose(name));
+    this.goliveBtn.addEventListener("click", async () => {
+      this.goliveBtn.disabled = true;
+      const request = await requestGoLive(name);
+      this.goliveBtn.disabled = false;
+      if (request) this.setGoLive("asked", request.by);
+    });
     root.querySelector(".tile-full").addEventListener("click", () => this.fullscreen());
     this.focusBtn.addEventListener("click", () => this.setFocus(!this.focused, { scroll: true }));
     this.video.addEventListener("dblclick", () => this.fullscreen());
@@ -124,6 +142,7 @@ class Tile {
     this.officerDropped = this.live && state === "reconnecting";
     this.remote = this.live && !!this.node && !!this.wall.node && this.node !== this.wall.node;
 
+    if (this.live) this.golive = "";
     if (!this.live) {
       if (wasLive || this.client) this.unwatch();
       else this.render();
@@ -186,6 +205,40 @@ class Tile {
     this.audioBtn.setAttribute("aria-pressed", String(!muted));
     this.audioBtn.title = muted ? `Unmute ${this.name}` : `Mute ${this.name}`;
     this.audioBtn.setAttribute("aria-label", this.audioBtn.title);
+    this.renderTalk();
+    this.goliveBtn.hidden = this.live;
+    if (!this.live && this.golive) {
+      const said = { asked: "Asked to go live — waiting for the officer", accepted: "Accepted — going live…", declined: "Declined going live" };
+      this.overlay.textContent = said[this.golive] || this.overlay.textContent;
+    }
+  }
+
+  /** Talkback: who holds this officer's floor, and what the talk button does now. */
+  renderTalk() {
+    const talk = this.wall.talk;
+    if (!talk) return;
+    const holder = talk.holder(this.name);
+    const mine = talk.officer === this.name;
+    const canTalk = this.live && this.state !== "remote";
+    this.talkBtn.setAttribute("aria-pressed", String(mine));
+    this.talkBtn.disabled = !canTalk || (!!holder && !mine);
+    this.talkBtn.title = mine ? `Stop talking to ${this.name}` : holder ? `${holder} is talking to ${this.name}` : `Talk to ${this.name}`;
+    this.talkBtn.setAttribute("aria-label", this.talkBtn.title);
+    this.root.dataset.talk = mine ? (talk.pending ? "connecting" : "me") : holder ? "other" : "none";
+    this.floorChip.hidden = !holder;
+    this.floorChip.textContent = mine ? (talk.pending ? "Connecting talkback…" : "You are talking — the scene hears you") : `${holder} is talking`;
+  }
+
+  async toggleTalk() {
+    const talk = this.wall.talk;
+    if (talk.officer === this.name) await talk.stop();
+    else await talk.start(this.name);
+  }
+
+  setGoLive(state, by = "") {
+    this.golive = state;
+    this.goliveBy = by;
+    this.render();
   }
 
   renderClock() {
@@ -400,6 +453,16 @@ class Wall {
     this.node = "";
     this.wallEl = $("wall");
     this.alerts = new AlertPanel(this);
+    this.talk = null;
+    this.map = null;
+    this.instructions = new InstructionDesk({
+      form: $("instr-form"),
+      target: $("instr-target"),
+      text: $("instr-text"),
+      list: $("instr-list"),
+      empty: $("instr-empty"),
+    });
+    hook.instructions = this.instructions;
     hook.wall = this;
     window.addEventListener("pagehide", () => {
       for (const t of this.tiles.values()) t.close();
@@ -431,9 +494,22 @@ class Wall {
       },
     });
     this.stopRefresh = keepTokenFresh(() => this.sessionExpired());
+    this.talk = new TalkControl({
+      iceServers: () => this.iceServers,
+      me: session.name,
+      onChange: (officer) => this.tiles.get(officer)?.renderTalk(),
+    });
+    hook.talk = this.talk;
+    Object.defineProperty(hook, "talkPc", { get: () => this.talk?.client?.pc ?? null, configurable: true });
+    const camera = $("talk-camera");
+    camera.checked = this.talk.camera;
+    camera.onchange = () => {
+      this.talk.camera = camera.checked;
+    };
     try {
       const config = await getConfig();
       this.iceServers = config.ice_servers || [];
+      this.startMap(config.map || {});
       this.node = config.node || "";
       if (config.node) {
         $("node-id").textContent = config.node;
@@ -444,6 +520,7 @@ class Wall {
       if (err instanceof ApiError && err.status === 401) return this.sessionExpired();
       toast(`Could not load settings: ${err.message}`, { kind: "error" });
     }
+    if (!this.map) this.startMap({});
     this.socket = new ReconnectingSocket({
       onMessage: (msg) => this.onMessage(msg),
       onState: (st, info) => {
@@ -452,7 +529,17 @@ class Wall {
       },
       onFatal: () => this.sessionExpired(),
     }).start();
-    await Promise.all([this.loadOfficers(), this.alerts.load()]);
+    await Promise.all([this.loadOfficers(), this.alerts.load(), this.instructions.load()]);
+  }
+
+  startMap({ tiles = "", attribution = "" }) {
+    if (this.map) return;
+    try {
+      this.map = new OfficerMap($("map"), { tiles, attribution, onSelect: (name) => this.showOfficer(name) });
+      hook.map = this.map;
+    } catch (err) {
+      $("map").textContent = `The map could not start: ${err.message}`;
+    }
   }
 
   /** The event link is (back) up: catch up on missed alerts first, then refresh the lists. */
@@ -465,6 +552,7 @@ class Wall {
     this.linkWasUp = true;
     this.alerts.load();
     this.loadOfficers();
+    this.instructions.load();
   }
 
   async loadOfficers() {
@@ -475,6 +563,7 @@ class Wall {
         // A presence event that arrived while this request was in flight is newer: keep it.
         if ((this.tiles.get(o.name)?.presenceAt ?? 0) > asked) continue;
         this.upsert(o.name, o);
+        if (o.position) this.map?.setPosition(o.name, o.position.lat, o.position.lon, o.position.at);
       }
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return this.sessionExpired();
@@ -484,8 +573,17 @@ class Wall {
   }
 
   onMessage(msg) {
+    if (msg.type === "position" && msg.officer) this.map?.setPosition(msg.officer, msg.lat, msg.lon, msg.at);
     if (this.alerts.onMessage(msg)) return;
-    if (msg.type === "presence" && msg.officer) {
+    if (this.instructions.onMessage(msg)) return;
+    if (msg.type === "talkback" && msg.officer) {
+      this.talk?.onFloor(msg);
+    } else if ((msg.type === "golive" || msg.type === "golive.answer") && msg.officer) {
+      const tile = this.tiles.get(msg.officer);
+      if (msg.type === "golive") tile?.setGoLive("asked", msg.by);
+      else tile?.setGoLive(msg.accept ? "accepted" : "declined", msg.by);
+      if (msg.type === "golive.answer") toast(`${msg.officer} ${msg.accept ? "accepted" : "declined"} going live${msg.by ? ` (asked by ${msg.by})` : ""}.`);
+    } else if (msg.type === "presence" && msg.officer) {
       this.upsert(msg.officer, msg).presenceAt = performance.now();
     } else if (msg.type === "hello" && msg.node) {
       this.node = this.node || msg.node;
@@ -500,12 +598,14 @@ class Wall {
   setAlert(officer, alert) {
     const tile = this.tiles.get(officer) || (alert ? this.upsert(officer, { live: false }) : null);
     tile?.setAlert(alert);
+    this.map?.setAlert(officer, alert);
   }
 
   /** Enlarge an officer's tile (now if live, else as soon as presence says live). */
   showOfficer(officer, { scroll = true } = {}) {
     const tile = this.tiles.get(officer) || this.upsert(officer, { live: false });
     tile.setFocus(true, { scroll });
+    this.map?.focus(officer);
     if (scroll && !tile.live) tile.root.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
@@ -519,6 +619,8 @@ class Wall {
       this.wallEl.insertBefore(tile.root, after ? this.tiles.get(after).root : null);
     }
     tile.update(info);
+    this.map?.setPresence(name, { live: tile.live, state: tile.officerDropped ? "reconnecting" : "live" });
+    this.instructions.setOfficers(this.tiles.keys());
     this.renderSummary();
     return tile;
   }
@@ -529,11 +631,12 @@ class Wall {
     $("count-live").textContent = live;
     $("count-all").textContent = all;
     $("wall-empty").hidden = all > 0;
-    this.wallEl.dataset.count = String(Math.min(all, 9));
+    this.wallEl.dataset.count = String(Math.min(all, 16));
     this.wallEl.dataset.focus = String([...this.tiles.values()].filter((t) => t.focused).length);
   }
 
   sessionExpired() {
+    this.talk?.stop();
     this.stopRefresh();
     this.socket?.close();
     this.socket = null;

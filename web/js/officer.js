@@ -18,9 +18,12 @@ import {
   sleep,
 } from "./api.js";
 import { PositionTracker } from "./geo.js";
+import { GoLivePrompt } from "./golive.js";
+import { InstructionInbox } from "./instructions.js";
 import { renderLogin } from "./login.js";
 import { DispatchPanel, SosCall } from "./sos.js";
 import { unlockOnGesture } from "./sound.js";
+import { TalkbackReceiver } from "./talkback.js";
 import { debugHook, formatDuration, setupHeader, showConn, toast } from "./ui.js";
 import { WhipClient } from "./whip.js";
 import { ReconnectingSocket } from "./ws.js";
@@ -87,6 +90,32 @@ class OfficerPage {
     });
     this.sos = new SosCall(this);
     this.dispatch = new DispatchPanel();
+    this.talkback = new TalkbackReceiver({
+      iceServers: () => this.iceServers,
+      panel: $("talkback"),
+      media: $("talkback-media"),
+      who: $("talkback-who"),
+      hide: $("talkback-hide"),
+    });
+    this.inbox = new InstructionInbox({
+      card: $("instruction"),
+      from: $("instruction-from"),
+      text: $("instruction-text"),
+      time: $("instruction-time"),
+      ok: $("instruction-ok"),
+      more: $("instruction-more"),
+      send: (msg) => !!this.socket?.send(msg),
+    });
+    this.golive = new GoLivePrompt({
+      panel: $("golive"),
+      title: $("golive-title"),
+      detail: $("golive-detail"),
+      accept: $("golive-accept"),
+      decline: $("golive-decline"),
+      goLive: () => this.ensureLive(),
+      send: (msg) => !!this.socket?.send(msg),
+      isLive: () => this.active,
+    });
     unlockOnGesture();
 
     el.goLive.addEventListener("click", () => this.goLive());
@@ -101,6 +130,7 @@ class OfficerPage {
 
     hook.officer = this;
     Object.defineProperty(hook, "publisher", { get: () => this.client?.pc ?? null, configurable: true });
+    Object.defineProperty(hook, "talkbackPc", { get: () => this.talkback.client?.pc ?? null, configurable: true });
   }
 
   get active() {
@@ -183,6 +213,11 @@ class OfficerPage {
       this.dispatch.show(msg);
       return;
     }
+    if (msg.type === "talkback") {
+      this.talkback.onFloor(msg);
+      return;
+    }
+    if (this.inbox.onMessage(msg) || this.golive.onMessage(msg)) return;
     const text = msg.text || msg.message || msg.detail;
     if (text) toast(String(text), { ms: 8000 });
   }
@@ -194,6 +229,9 @@ class OfficerPage {
     this.state = state;
     if (state === "live" && prev !== "live") this.liveSince = this.liveSince || Date.now();
     if (state === "stopped" || state === "error") this.liveSince = 0;
+    // Hear command from the moment the stream is up; a reconnect keeps the listener trying.
+    if (state === "live") this.talkback.connect();
+    if (state === "stopped" || state === "error") this.talkback.disconnect();
     const [label, defaultDetail] = LABELS[state];
     el.state.dataset.state = state;
     el.label.textContent = label;

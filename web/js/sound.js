@@ -72,6 +72,8 @@ const PATTERNS = {
   alert: { wave: "square", gain: 0.22, beeps: [[880, 0, 0.16], [1175, 0.2, 0.16], [880, 0.5, 0.16], [1175, 0.7, 0.16], [880, 1.0, 0.16], [1175, 1.2, 0.22]] },
   escalated: { wave: "sawtooth", gain: 0.32, beeps: Array.from({ length: 10 }, (_, i) => [i % 2 ? 1568 : 1175, i * 0.14, 0.12]) },
   dispatch: { wave: "square", gain: 0.25, beeps: [[988, 0, 0.25], [740, 0.3, 0.25], [988, 0.6, 0.25], [740, 0.9, 0.4]] },
+  instruction: { wave: "sine", gain: 0.3, beeps: [[660, 0, 0.18], [880, 0.22, 0.18], [1320, 0.44, 0.3]] },
+  golive: { wave: "triangle", gain: 0.3, beeps: [[784, 0, 0.2], [784, 0.3, 0.2], [1047, 0.6, 0.35]] },
 };
 
 /** Play one pattern. Returns false when sound is blocked or unavailable. */
