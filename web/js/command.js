@@ -632,6 +632,7 @@ class Wall {
     $("count-all").textContent = all;
     $("wall-empty").hidden = all > 0;
     this.wallEl.dataset.count = String(Math.min(all, 16));
+    this.wallEl.dataset.dense = String(all >= 10);
     this.wallEl.dataset.focus = String([...this.tiles.values()].filter((t) => t.focused).length);
   }
 
