@@ -144,3 +144,50 @@ async def test_alert_during_redis_outage_goes_to_the_outbox_and_then_everywhere(
             for reader in readers:
                 reader.cancel()
             await asyncio.wait(readers)
+
+
+async def test_instruction_from_a_console_on_b_reaches_a_phone_on_a_and_back(
+        node_factory: NodeFactory, redis_server: RedisProcess) -> None:
+    a = await node_factory(node_id="node-a", redis_url=redis_server.url)
+    b = await node_factory(node_id="node-b", redis_url=redis_server.url)
+    officer, commander = await a.login("o1"), await b.login("c1")
+    on_phone: list[dict[str, Any]] = []
+    on_console: list[dict[str, Any]] = []
+    pub = await publish(a.http, a.base, officer, audio=False)
+    async with a.http.ws_connect(f"{a.base}/ws?token={officer}") as phone, \
+            b.http.ws_connect(f"{b.base}/ws?token={commander}") as console:
+        readers = [asyncio.get_running_loop().create_task(collect(phone, on_phone)),
+                   asyncio.get_running_loop().create_task(collect(console, on_console))]
+        try:
+            async with b.http.post(f"{b.base}/api/instructions",
+                                   json={"to": ["o1"], "text": "Hold the door"},
+                                   headers=bearer(commander)) as r:
+                assert r.status == 201
+                sent = await r.json()
+            await wait_until(lambda: any(e["type"] == "instruction" for e in on_phone), 5,
+                             "the instruction on the phone on A")
+            await phone.send_json({"type": "instruction.understood", "id": sent["id"]})
+
+            def understood() -> bool:
+                return any(e["type"] == "instruction.updated"
+                           and "understood" in e["instruction"]["receipts"]["o1"]
+                           for e in on_console)
+
+            await wait_until(understood, 5, "understood on B's console")
+            # Asking an officer live on A to go live is refused from B too.
+            async with b.http.post(f"{b.base}/api/officers/o1/golive",
+                                   headers=bearer(commander)) as r:
+                assert r.status == 409
+        finally:
+            for task in readers:
+                task.cancel()
+            await asyncio.wait(readers)
+            async with a.http.delete(f"{a.base}{pub.location}", headers=bearer(officer)) as r:
+                assert r.status == 200
+            await pub.pc.close()
+    folder = next(a.registry.evidence.sessions_dir.iterdir())
+    events = [json.loads(line).get("event") for line in
+              (folder / "ledger.jsonl").read_text().splitlines()]
+    assert [e for e in events if e and e.startswith("instruction.")] == [
+        "instruction.sent", "instruction.delivered", "instruction.read",
+        "instruction.understood"]
