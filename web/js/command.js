@@ -21,6 +21,7 @@ import {
   sleep,
 } from "./api.js";
 import { AlertPanel } from "./alerts-panel.js";
+import { TileCase } from "./case.js";
 import { renderLogin } from "./login.js";
 import { clockTime, debugHook, formatDuration, setupHeader, showConn, toast } from "./ui.js";
 import { WhipClient } from "./whip.js";
@@ -108,6 +109,7 @@ class Tile {
       configurable: true,
     });
     hook.tiles[name] = this;
+    this.caseCtl = new TileCase(root, name);
     this.render();
   }
 
@@ -519,6 +521,7 @@ class Wall {
       this.wallEl.insertBefore(tile.root, after ? this.tiles.get(after).root : null);
     }
     tile.update(info);
+    tile.caseCtl.update(info.case);
     this.renderSummary();
     return tile;
   }
