@@ -14,7 +14,7 @@ from fieldrelay.users import UserStore
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
-from signaling import alerts, api, auth, pages, sessions, whip, ws
+from signaling import alerts, api, auth, pages, review, whip, ws
 from signaling.alerts import DESK, AlertDesk, AlertSettings
 from signaling.bus import Bus, MemoryBus
 from signaling.hub import EventHub
@@ -115,6 +115,7 @@ def build_app(config: Config) -> web.Application:
     app[METRICS] = NodeMetrics(lambda: app.get(REGISTRY), lambda: len(hub))
     app.cleanup_ctx.append(_alerts_ctx)
     app.cleanup_ctx.append(_relay_ctx)
+    app.cleanup_ctx.append(review.review_ctx)
     app.on_shutdown.append(_close_websockets)
     app.add_routes([
         web.get("/healthz", api.healthz),
@@ -125,7 +126,7 @@ def build_app(config: Config) -> web.Application:
         web.get("/api/officers", api.officers),
         web.get("/ws", ws.websocket),
         *whip.routes(),
-        *sessions.routes(),
+        *review.routes(),
         *alerts.routes(),
         *pages.routes(config.web_dir),
     ])
