@@ -216,7 +216,7 @@ def _detail(desk: ReviewDesk, sid: str) -> dict[str, Any]:
 def _integrity(desk: ReviewDesk, sid: str) -> dict[str, Any]:
     """The running or last verify of a session, as GET /verify reports it."""
     job = desk.jobs.get(sid)
-    if job is not None and job.state == "running":
+    if job is not None and job.state != "idle":
         return job.public()
     stored = desk.index.integrity_of(sid)
     if stored is None or stored["state"] not in ("verified", "broken"):
@@ -375,13 +375,13 @@ async def _verify_task(desk: ReviewDesk, claims: Claims, sid: str, job: VerifyJo
     except VerifyCancelled:
         job.state = "idle"
         return
-    job.checked_at = utc_now()
-    job.progress = 1.0
-    job.broken = broken_detail(first_break, segments) if first_break else None
-    job.state = "broken" if first_break else "verified"
-    await asyncio.to_thread(desk.index.set_integrity, sid, job.state, job.checked_at, head,
-                            job.broken)
-    await desk.record(claims, "verify", sid, job.state, head=head, broken=job.broken)
+    checked_at = utc_now()
+    broken = broken_detail(first_break, segments) if first_break else None
+    state = "broken" if first_break else "verified"
+    # The index first: once the job reports done, every listing shows the same verdict.
+    await asyncio.to_thread(desk.index.set_integrity, sid, state, checked_at, head, broken)
+    job.checked_at, job.progress, job.broken, job.state = checked_at, 1.0, broken, state
+    await desk.record(claims, "verify", sid, state, head=head, broken=broken)
 
 
 async def start_verify(request: web.Request) -> web.Response:
