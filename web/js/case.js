@@ -21,20 +21,24 @@ export async function setCase(officer, value) {
   return api(`/api/officers/${encodeURIComponent(officer)}/case`, { method: "PUT", body: { case: cleanCase(value) } });
 }
 
-/** An officer's current case number, or "" when the node has none (or cannot say). */
+/**
+ * An officer's current case number `{case, live}`: the live session's, or the one waiting for
+ * the next session; `{case: ""}` when the node has none.
+ */
 export async function getCase(officer) {
   try {
     const r = await api(`/api/officers/${encodeURIComponent(officer)}/case`);
-    return r?.case || "";
+    return { case: r?.case || "", live: !!r?.live };
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 404 || err.status === 405)) return "";
+    if (err instanceof ApiError && (err.status === 404 || err.status === 405)) return { case: "", live: false };
     throw err;
   }
 }
 
 function appliedText(r) {
   if (!r?.case) return "No case number.";
-  if (r.applied === "live") return "Recorded in this live session.";
+  if (r.applied === "live" || r.live === true) return "Recorded in this live session.";
+  if (r.live === false) return "Will be recorded when you go live.";
   if (r.applied === "next_session") return "Will be recorded when you go live.";
   return "Saved.";
 }
@@ -91,11 +95,13 @@ export function mountOfficerCase(root, officer) {
 
   async function refresh() {
     try {
-      saved = await getCase(officer);
+      const r = await getCase(officer);
+      saved = r.case;
       if (document.activeElement !== input) input.value = saved;
       root.dataset.case = saved;
+      root.dataset.dirty = "false";
       save.disabled = true;
-      show(saved ? "Current case number." : "");
+      show(saved ? appliedText(r) : "", saved ? "ok" : "");
     } catch {
       save.disabled = !input.value.trim();
     }
@@ -140,13 +146,30 @@ export class TileCase {
     });
     bar.querySelector(".tile-id").append(this.btn);
     bar.after(this.form);
+    this.live = false;
     this.render();
+    this.load();
   }
 
-  update(value) {
-    if (value === undefined) return;
-    this.value = value || "";
-    this.render();
+  /** From presence or an officer row: a case if it carries one; a new live session re-reads it. */
+  update(value, live) {
+    if (value !== undefined) {
+      this.value = value || "";
+      this.render();
+    }
+    if (live !== undefined) {
+      if (live && !this.live) this.load();
+      this.live = !!live;
+    }
+  }
+
+  async load() {
+    try {
+      const r = await getCase(this.officer);
+      if (this.form.hidden) this.update(r.case);
+    } catch {
+      /* the tile still works; the case shows once set from here */
+    }
   }
 
   render() {

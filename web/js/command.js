@@ -521,7 +521,7 @@ class Wall {
       this.wallEl.insertBefore(tile.root, after ? this.tiles.get(after).root : null);
     }
     tile.update(info);
-    tile.caseCtl.update(info.case);
+    tile.caseCtl.update(info.case, info.live);
     this.renderSummary();
     return tile;
   }

@@ -60,15 +60,40 @@ function when(iso) {
   return Number.isFinite(t) ? new Date(t).toLocaleString() : String(iso || "");
 }
 
-const ACTIONS = {
-  view: "opened",
-  play: "played",
-  export: "exported",
-  verify: "verified",
-  hold: "changed the legal hold",
-  list: "listed",
-  audit: "read the audit trail",
-};
+/** One audit record in words: "placed a legal hold: “reason”", "exported the court bundle (2 segments, 507 KB)". */
+export function auditText(e) {
+  const d = e.detail;
+  const out = e.outcome;
+  if (out === "denied") return `was refused ${e.action || "access"}${typeof d === "string" && d ? `: ${d}` : ""}`;
+  switch (e.action) {
+    case "view":
+      return "opened the session";
+    case "play":
+      return "played the recording";
+    case "export":
+      if (out === "refused") return `export refused${typeof d === "string" ? `: ${d}` : ""}`;
+      return d && typeof d === "object"
+        ? `exported the court bundle (${d.segments} segment${d.segments === 1 ? "" : "s"}, ${mib(Number(d.bytes) || 0)})`
+        : "exported the court bundle";
+    case "verify":
+      if (out === "started") return "started an integrity check";
+      if (out === "verified") return "integrity check: verified";
+      if (out === "broken") {
+        const b = e.broken || d;
+        const where = b && typeof b === "object" ? b.file || (b.seq !== undefined ? `ledger entry ${b.seq}` : "") : "";
+        return `integrity check: BROKEN${where ? ` at ${where}` : ""}`;
+      }
+      return `integrity check: ${out || "done"}`;
+    case "hold":
+      return `${out === "off" ? "released the legal hold" : "placed a legal hold"}${d ? `: “${d}”` : ""}`;
+    case "audit":
+      return "read the access log";
+    default: {
+      const extra = d === null || d === undefined ? "" : typeof d === "string" ? d : JSON.stringify(d);
+      return [e.action, out && out !== "ok" ? `(${out})` : "", extra].filter(Boolean).join(" ");
+    }
+  }
+}
 
 export class EvidenceActions {
   constructor(el, { onHoldChanged = () => {} } = {}) {
@@ -163,11 +188,8 @@ export class EvidenceActions {
       for (const e of [...entries].reverse()) {
         const tr = document.createElement("tr");
         tr.dataset.action = e.action || "";
-        if (e.outcome && e.outcome !== "ok") tr.dataset.outcome = e.outcome;
-        const what = [ACTIONS[e.action] || e.action, e.outcome && e.outcome !== "ok" ? `(${e.outcome})` : "", e.detail || ""]
-          .filter(Boolean)
-          .join(" ");
-        for (const text of [when(e.at), `${e.who || "?"}${e.role ? ` · ${e.role}` : ""}`, what]) {
+        if (e.outcome === "denied" || e.outcome === "broken" || e.outcome === "refused") tr.dataset.outcome = e.outcome;
+        for (const text of [when(e.at), `${e.who || "?"}${e.role ? ` · ${e.role}` : ""}`, auditText(e)]) {
           const td = document.createElement("td");
           td.textContent = text;
           tr.append(td);

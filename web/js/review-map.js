@@ -21,6 +21,8 @@ export class TrackMap {
       zoomSnap: 0.25,
     });
     el.dataset.tiles = tiles ? "yes" : "no";
+    // The map is narrow: keep only the data's attribution so it and the scale both fit.
+    this.map.attributionControl?.setPrefix(false);
     if (tiles) {
       L.tileLayer(tiles, { maxZoom: 19, attribution }).addTo(this.map);
     }
@@ -92,8 +94,8 @@ export class TrackMap {
     return pos;
   }
 
-  /** The container became visible or changed size. */
+  /** The container became visible or changed size: show the whole track again. */
   resized() {
-    this.map.invalidateSize();
+    this.fit();
   }
 }

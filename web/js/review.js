@@ -11,7 +11,6 @@ import { EvidenceActions } from "./review-evidence.js";
 import {
   alertPoints,
   gpsTrack,
-  integrityView,
   mainSegments,
   mediaLengthMs,
   recordingGaps,
@@ -124,7 +123,11 @@ class ReviewPage {
       { onHoldChanged: (id, on) => this.list.patch(id, { legal_hold: on }) },
     );
     $("back").addEventListener("click", () => this.close());
-    window.addEventListener("resize", () => this.map?.resized());
+    let resizeTimer = 0;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => this.map?.resized(), 150);
+    });
     document.addEventListener("keydown", (ev) => this.onKey(ev));
   }
 
@@ -304,10 +307,6 @@ class ReviewPage {
     }
   }
 
-  /** The integrity state shown now (for tests and the list). */
-  get integrityState() {
-    return integrityView(this.integrity.view).state;
-  }
 }
 
 new ReviewPage().start();

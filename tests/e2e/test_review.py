@@ -1,0 +1,281 @@
+"""Evidence review in real Chromium: a session recorded in the same test is found, played,
+sought to its alert, verified, exported, put on legal hold and its audit trail read.
+
+An officer's phone page (fake camera) sets a case number, goes live, walks a few metres north
+and presses SOS; a commander acknowledges; the officer stops. Then a reviewer opens /review.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from tests.conftest import NodeProcess
+from tests.e2e.conftest import ARTIFACTS, new_media_context, screenshot
+from tests.e2e.test_live_wall import DESKTOP, PHONE, login_via_ui, watch_errors
+
+OFFICER = "officer1"
+COMMANDER = "cmd1"
+REVIEWER = "rev1"
+CASE = "2026-EX-0114"
+# Urumqi, People's Square, then a walk north (about 11 m per step).
+START = {"latitude": 43.7930, "longitude": 87.6177}
+STEP_DEG = 0.0001
+WALK_STEPS = 12
+SOS_AT_STEP = 5
+TIMEOUT_MS = 20_000
+
+
+def http(node: NodeProcess, token: str, method: str, path: str,
+         body: dict[str, Any] | None = None) -> Any:
+    """One JSON request to the node with a bearer token."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{node.url}{path}", data=data, method=method,
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)
+
+
+async def media_time_ms(page: Page) -> float:
+    return float(await page.evaluate("document.getElementById('player').currentTime * 1000"))
+
+
+async def record_session(browser: Browser, node: NodeProcess,
+                         errors: list[str]) -> dict[str, float]:
+    """The officer's phone records a session with a case number, a walk and an SOS.
+
+    Returns test-clock offsets (seconds after the phone went live) of the SOS press and the stop.
+    """
+    ctx = await new_media_context(browser, permissions=("geolocation",), geolocation=START, **PHONE)
+    try:
+        officer = await ctx.new_page()
+        watch_errors(officer, OFFICER, errors)
+        await officer.goto(f"{node.url}/officer")
+        await login_via_ui(officer, OFFICER)
+
+        # The case number is set before going live: it waits for the next session.
+        field = officer.locator("#case-field")
+        await expect(field).to_be_visible()
+        await expect(officer.locator("#case-save")).to_be_disabled()
+        await officer.fill("#case-input", CASE)
+        await expect(officer.locator("#case-status")).to_contain_text("press Set")
+        await officer.click("#case-save")
+        await expect(officer.locator("#case-status")).to_have_text(
+            "Will be recorded when you go live.")
+        await expect(field).to_have_attribute("data-case", CASE)
+        await screenshot(officer, "officer-case-set")
+
+        await officer.click("#go-live")
+        await expect(officer.locator("#state")).to_have_attribute("data-state", "live",
+                                                                  timeout=TIMEOUT_MS)
+        live_at = time.monotonic()
+        offsets: dict[str, float] = {}
+        commander = node.login(COMMANDER)
+        for step in range(WALK_STEPS):
+            await ctx.set_geolocation({"latitude": START["latitude"] + step * STEP_DEG,
+                                       "longitude": START["longitude"]})
+            await officer.wait_for_timeout(300)
+            # Report this fix now rather than at the page's 5 s heartbeat, so the track has points.
+            await officer.evaluate("window.__fieldrelay.officer.tracker.flush()")
+            if step == SOS_AT_STEP:
+                offsets["sos"] = time.monotonic() - live_at
+                await officer.click("#sos")
+                await expect(officer.locator("#sos-state")).to_have_attribute(
+                    "data-state", "sent", timeout=TIMEOUT_MS)
+            if step == SOS_AT_STEP + 2:
+                alert = http(node, commander, "GET", "/api/alerts?state=open")["alerts"][0]
+                http(node, commander, "POST", f"/api/alerts/{alert['id']}/ack")
+                await expect(officer.locator("#sos-state")).to_have_attribute(
+                    "data-state", "acknowledged", timeout=TIMEOUT_MS)
+            await officer.wait_for_timeout(700)
+        # While live, the case field says it went into this session.
+        await officer.evaluate("window.__fieldrelay.officer.caseField.refresh()")
+        await expect(officer.locator("#case-status")).to_have_text("Recorded in this live session.")
+        offsets["stop"] = time.monotonic() - live_at
+        await officer.click("#stop")
+        await expect(officer.locator("#state")).to_have_attribute("data-state", "stopped")
+        return offsets
+    finally:
+        await ctx.close()
+
+
+@pytest.mark.browser
+@pytest.mark.media
+async def test_review_plays_a_recorded_session_seeks_to_its_alert_verifies_and_exports(
+    loopback_only: None, node_process: NodeProcess, browser: Browser, tmp_path: Path
+) -> None:
+    node_process.add_user(OFFICER, "officer")
+    node_process.add_user(COMMANDER, "commander")
+    node_process.add_user(REVIEWER, "reviewer")
+    node_process.start("--escalate-after", "60")
+    errors: list[str] = []
+    try:
+        offsets = await record_session(browser, node_process, errors)
+
+        ctx = await browser.new_context(accept_downloads=True, **DESKTOP)
+        try:
+            await review_session(ctx, node_process, offsets, errors, tmp_path)
+        finally:
+            await ctx.close()
+        assert errors == []
+    except BaseException:
+        print("---- node log ----\n" + node_process.log()[-6000:])
+        raise
+
+
+async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets: dict[str, float],
+                         errors: list[str], tmp_path: Path) -> None:
+    """The reviewer's whole pass over the recorded session."""
+    page = await ctx.new_page()
+    watch_errors(page, REVIEWER, errors)
+    await page.goto(f"{node_process.url}/review")
+    await login_via_ui(page, REVIEWER)
+
+    # The list: one session, with its officer, case, duration, one alert.
+    rows = page.locator("#sessions .rv-row")
+    await expect(rows).to_have_count(1, timeout=TIMEOUT_MS)
+    row = rows.first
+    await expect(row.locator(".rv-row-officer")).to_have_text(OFFICER)
+    await expect(row.locator(".rv-row-case")).to_have_text(CASE)
+    await expect(row.locator(".rv-pill-alerts")).to_have_text("1 alert")
+    await expect(row.locator(".rv-row-dur")).to_have_text(re.compile(r"^00:[0-5][0-9]$"))
+    session_id = await row.get_attribute("data-session")
+    assert session_id and OFFICER in session_id
+
+    # Filters: a wrong case number finds nothing, the right one finds it again.
+    await page.fill("#f-case", "NO-SUCH-CASE")
+    await expect(page.locator("#list-state")).to_have_text("No session matches these filters.")
+    await expect(rows).to_have_count(0)
+    await page.fill("#f-case", CASE)
+    await page.check("#f-alerts")
+    await expect(rows).to_have_count(1)
+    assert f"case={CASE}" in page.url and "alerts=1" in page.url
+
+    # Open it: the player loads the whole session.
+    await row.locator(".rv-row-btn").click()
+    await expect(page.locator("#d-officer")).to_have_text(OFFICER)
+    await expect(page.locator("#d-case")).to_have_text(f"Case {CASE}")
+    await page.wait_for_function(
+        "document.getElementById('player').readyState >= 1", timeout=TIMEOUT_MS)
+    duration = await page.evaluate("document.getElementById('player').duration")
+    assert offsets["stop"] - 4 < duration < offsets["stop"] + 2, (duration, offsets)
+
+    # It plays: currentTime advances.
+    await page.evaluate("document.getElementById('player').play()")
+    before = await media_time_ms(page)
+    await page.wait_for_timeout(1500)
+    after = await media_time_ms(page)
+    assert after - before > 700, (before, after)
+
+    # The timeline holds the alert and its acknowledgement, the case and the viewer events.
+    alert_row = page.locator('#events .rv-event[data-name="alert.raised"]')
+    await expect(alert_row).to_have_count(1)
+    await expect(alert_row).to_contain_text("SOS raised")
+    await expect(page.locator('#events .rv-event[data-name="alert.acknowledged"]')).to_contain_text(
+        f"acknowledged by {COMMANDER}")
+    alert_t = float(await alert_row.get_attribute("data-t") or "nan")
+    # The node placed the alert on the media timeline about when the phone pressed SOS.
+    assert abs(alert_t / 1000 - offsets["sos"]) < 3.0, (alert_t, offsets)
+    detail = await page.evaluate("window.__fieldrelay.detail")
+    raised = [e for e in detail["events"] if e["event"] == "alert.raised"]
+    assert len(raised) == 1 and raised[0]["t_ms"] == alert_t
+
+    # Let it play past the alert, then click the alert: the player goes back to it.
+    await page.evaluate(f"document.getElementById('player').currentTime = {duration - 1.5}")
+    await page.wait_for_function(
+        f"document.getElementById('player').currentTime * 1000 > {alert_t + 2000}")
+    await alert_row.locator("button").click()
+    await page.wait_for_function(
+        f"Math.abs(document.getElementById('player').currentTime * 1000 - {alert_t}) < 700",
+        timeout=5000)
+    await expect(alert_row).to_have_attribute("aria-current", "true")
+    # ... and keeps playing from there.
+    at = await media_time_ms(page)
+    await page.wait_for_timeout(800)
+    assert await media_time_ms(page) > at + 300
+
+    # The map follows playback: the marker sits where the officer was at the alert.
+    await expect(page.locator("#map .rv-map-me")).to_have_count(1)
+    assert await page.locator("#map path.leaflet-interactive").count() >= 2  # track + walked
+    marker_t = float(await page.locator("#map").get_attribute("data-marker-t") or "nan")
+    assert abs(marker_t - alert_t) < 3000, (marker_t, alert_t)
+    pos = await page.locator("#map-pos").text_content()
+    assert pos and pos.startswith("43.79"), pos
+    gps = detail["gps"]
+    assert len(gps) >= 5 and gps[-1]["lat"] > gps[0]["lat"], gps
+
+    # Integrity: the background verify reaches "verified".
+    integrity = page.locator("#integrity")
+    await expect(integrity).to_have_attribute("data-state", "verified", timeout=TIMEOUT_MS)
+    await expect(page.locator("#integrity-label")).to_have_text("Verified")
+    await expect(row.locator(".rv-pill-int")).to_have_text("Verified")
+
+    await page.wait_for_timeout(400)
+    await screenshot(page, "review-playing")
+    await page.locator(".rv-timeline").screenshot(path=str(ARTIFACTS / "review-timeline.png"))
+    await page.locator(".rv-mapbox").screenshot(path=str(ARTIFACTS / "review-map.png"))
+
+    # Export: a zip with the media, the ledger, the key and the standalone verifier.
+    async with page.expect_download() as dl_info:
+        await page.click("#export")
+    download = await dl_info.value
+    assert download.suggested_filename == f"{session_id}.zip"
+    bundle = tmp_path / download.suggested_filename
+    await download.save_as(bundle)
+    with zipfile.ZipFile(bundle) as z:
+        names = z.namelist()
+    assert any(n.endswith("verify.py") for n in names), names
+    assert any(n.endswith(".webm") for n in names), names
+    assert any("ledger" in n for n in names), names
+    await expect(page.locator("#export-note")).to_contain_text(f"Saved {session_id}.zip")
+
+    # Legal hold, with a reason; the list shows it.
+    await page.click("#hold-toggle")
+    await page.click("#hold-submit")
+    await expect(page.locator("#hold-error")).to_be_visible()
+    await page.fill("#hold-reason", "Court order 2026-114: appeal pending")
+    await page.click("#hold-submit")
+    await expect(page.locator("#hold")).to_have_attribute("data-hold", "on")
+    await expect(page.locator("#hold-detail")).to_contain_text("appeal pending")
+    await expect(row.locator(".rv-pill-hold")).to_be_visible()
+    listed = http(node_process, node_process.login(REVIEWER), "GET",
+                  f"/api/sessions?case={CASE}")["sessions"]
+    assert listed[0]["legal_hold"] is True
+
+    # The access log: this reviewer's view, playback, verify, export and hold are all in it.
+    await page.click("#audit summary")
+    audit_rows = page.locator("#audit-table tbody tr")
+    await expect(audit_rows.first).to_be_visible()
+    actions = set(await audit_rows.evaluate_all("rs => rs.map(r => r.dataset.action)"))
+    assert {"view", "play", "verify", "export", "hold"} <= actions, actions
+    async with page.expect_download() as csv_info:
+        await page.click("#audit-csv")
+    csv_dl = await csv_info.value
+    text = await asyncio.to_thread(Path(await csv_dl.path()).read_text)
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert {r["action"] for r in table} >= {"view", "play", "export"}, text[:400]
+    assert all(r["who"] == REVIEWER for r in table if r["action"] == "export")
+    await screenshot(page, "review-hold-audit")
+
+    # A phone: one column, the session replaces the list, "← List" goes back.
+    await page.set_viewport_size(PHONE["viewport"])
+    await expect(page.locator("#back")).to_be_visible()
+    await expect(page.locator(".rv-browse")).to_be_hidden()
+    await page.evaluate("window.scrollTo(0, 0)")
+    await screenshot(page, "review-phone-session")
+    await page.click("#back")
+    await expect(page.locator(".rv-browse")).to_be_visible()
+    await screenshot(page, "review-phone-list")
+
