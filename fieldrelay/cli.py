@@ -119,6 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("session_id")
     export.add_argument("-o", "--output", type=Path, required=True, help="the zip to write")
     _data_dir_arg(export)
+
+    reindex = sub.add_parser("reindex", help="rebuild the search index from the evidence files")
+    _data_dir_arg(reindex)
+
+    retention = sub.add_parser("retention", help="remove sessions older than the retention "
+                                                 "period, except those on legal hold")
+    retention.add_argument("--older-than", type=float,
+                           default=float(_env("RETENTION_DAYS", "90") or 90),
+                           help="days since a session ended (FIELDRELAY_RETENTION_DAYS)")
+    retention.add_argument("--dry-run", action="store_true",
+                           help="only say what would be removed")
+    _data_dir_arg(retention)
     return parser
 
 
@@ -266,6 +278,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the search index from the session ledgers, the node ledger and the audit log."""
+    from recordings.index import reindex
+
+    count, path = reindex(args.data_dir)
+    print(f"indexed {count} session{'s' if count != 1 else ''} into {path}")
+    return EXIT_OK
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Remove expired sessions not on legal hold, each with a tombstone in the node ledger."""
+    from recordings.retention import run_retention
+
+    if args.older_than < 0:
+        print("fieldrelay retention: --older-than must be 0 or more days", file=sys.stderr)
+        return EXIT_USAGE
+    removed = run_retention(args.data_dir, args.older_than, f"cli:{getpass.getuser()}",
+                            args.dry_run, print)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(removed)} session{'s' if len(removed) != 1 else ''} that ended more "
+          f"than {args.older_than:g} days ago")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fieldrelay` console script."""
     args = build_parser().parse_args(argv)
@@ -280,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_verify(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "reindex":
+            return cmd_reindex(args)
+        if args.command == "retention":
+            return cmd_retention(args)
     except BadRequest as exc:
         print(f"fieldrelay: {exc.detail}", file=sys.stderr)
         return EXIT_USAGE

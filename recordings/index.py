@@ -337,3 +337,12 @@ class SessionIndex:
             "integrity_checked_at": r["integrity_at"], "legal_hold": bool(r["legal_hold"]),
             "hold_reason": r["hold_reason"],
         }
+
+
+def reindex(data_dir: Path) -> tuple[int, Path]:
+    """Delete and rebuild `<data>/index/sessions.sqlite`; returns (sessions, index path)."""
+    from recordings.audit import last_verifies
+    from recordings.retention import current_holds
+
+    index = SessionIndex(data_dir)
+    return index.rebuild(current_holds(data_dir), last_verifies(data_dir)), index.path

@@ -144,3 +144,23 @@ def apply_retention(data_dir: Path, node_ledger: LedgerFile, older_than_days: fl
             say(f"removed {c.session} (ended {c.ended_at})")
         removed.append(c.session)
     return removed
+
+
+def run_retention(data_dir: Path, older_than_days: float, by: str, dry_run: bool,
+                  say: Report) -> list[str]:
+    """Apply retention to a data dir and keep the index and media cache in step."""
+    from recordings.index import SessionIndex
+    from recordings.media import drop_cache
+    from recordings.signing import NodeKey
+
+    if not (data_dir / "keys").is_dir():
+        say(f"{data_dir} holds no evidence (no keys/ folder): nothing to do")
+        return []
+    node_ledger = LedgerFile(data_dir / "ledger", NodeKey.load_or_create(data_dir), shared=True)
+    removed = apply_retention(data_dir, node_ledger, older_than_days, by, dry_run, say)
+    if not dry_run:
+        index = SessionIndex(data_dir)
+        for session in removed:
+            drop_cache(data_dir, session)
+            index.forget(session)
+    return removed

@@ -38,10 +38,11 @@ async def get_json(node: LiveNode, path: str, token: str, status: int = 200) -> 
 
 
 async def record(node: LiveNode, officer: str, seconds: float, *, case: str | None = None,
-                 alert: bool = False, gps: bool = False) -> str:
+                 alert: bool = False, gps: bool = False,
+                 before_offer: Callable[[Any], None] | None = None) -> str:
     """Publish for a while (optionally with a case, an alert and GPS fixes); returns its id."""
     token = await node.login(officer)
-    pub = await publish(node.http, node.base, token)
+    pub = await publish(node.http, node.base, token, before_offer=before_offer)
     try:
         deadline = asyncio.get_running_loop().time() + 15
         while officer not in node.registry.streams or node.registry.streams[
