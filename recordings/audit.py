@@ -123,6 +123,6 @@ def last_verifies(data_dir: Path) -> dict[str, dict[str, Any]]:
     for e in read_entries(data_dir / AUDIT_DIR / AUDIT_FILE):
         if e.get("action") == "verify" and e.get("outcome") in ("verified", "broken") \
                 and isinstance(e.get("session"), str):
-            out[e["session"]] = {"state": e["outcome"], "at": e.get("at"),
+            out[e["session"]] = {"state": e["outcome"], "at": e.get("checked_at", e.get("at")),
                                  "head": e.get("head"), "broken": e.get("broken")}
     return out

@@ -381,7 +381,8 @@ async def _verify_task(desk: ReviewDesk, claims: Claims, sid: str, job: VerifyJo
     # The index first: once the job reports done, every listing shows the same verdict.
     await asyncio.to_thread(desk.index.set_integrity, sid, state, checked_at, head, broken)
     job.checked_at, job.progress, job.broken, job.state = checked_at, 1.0, broken, state
-    await desk.record(claims, "verify", sid, state, head=head, broken=broken)
+    await desk.record(claims, "verify", sid, state, head=head, broken=broken,
+                      checked_at=checked_at)
 
 
 async def start_verify(request: web.Request) -> web.Response:
