@@ -29,6 +29,7 @@ OFFICER = "officer1"
 COMMANDER = "cmd1"
 REVIEWER = "rev1"
 CASE = "2026-EX-0114"
+NEW_CASE = "2026-EX-0115"
 # Urumqi, People's Square, then a walk north (about 11 m per step).
 START = {"latitude": 43.7930, "longitude": 87.6177}
 STEP_DEG = 0.0001
@@ -54,11 +55,13 @@ async def media_time_ms(page: Page) -> float:
 
 async def record_session(browser: Browser, node: NodeProcess,
                          errors: list[str]) -> dict[str, float]:
-    """The officer's phone records a session with a case number, a walk and an SOS.
+    """The officer's phone records a session with a case number, a walk and an SOS; a commander
+    watches it on the wall, changes the case number from the tile and acknowledges the SOS.
 
     Returns test-clock offsets (seconds after the phone went live) of the SOS press and the stop.
     """
     ctx = await new_media_context(browser, permissions=("geolocation",), geolocation=START, **PHONE)
+    command_ctx = await new_media_context(browser, **DESKTOP)
     try:
         officer = await ctx.new_page()
         watch_errors(officer, OFFICER, errors)
@@ -77,12 +80,20 @@ async def record_session(browser: Browser, node: NodeProcess,
         await expect(field).to_have_attribute("data-case", CASE)
         await screenshot(officer, "officer-case-set")
 
+        # The wall shows the case waiting on the officer's tile.
+        command = await command_ctx.new_page()
+        watch_errors(command, COMMANDER, errors)
+        await command.goto(f"{node.url}/command")
+        await login_via_ui(command, COMMANDER)
+        tile = command.locator(f'.tile[data-officer="{OFFICER}"]')
+        await expect(tile.locator(".tile-case")).to_have_text(f"Case {CASE}")
+
         await officer.click("#go-live")
         await expect(officer.locator("#state")).to_have_attribute("data-state", "live",
                                                                   timeout=TIMEOUT_MS)
         live_at = time.monotonic()
         offsets: dict[str, float] = {}
-        commander = node.login(COMMANDER)
+        await expect(tile).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
         for step in range(WALK_STEPS):
             await ctx.set_geolocation({"latitude": START["latitude"] + step * STEP_DEG,
                                        "longitude": START["longitude"]})
@@ -94,14 +105,22 @@ async def record_session(browser: Browser, node: NodeProcess,
                 await officer.click("#sos")
                 await expect(officer.locator("#sos-state")).to_have_attribute(
                     "data-state", "sent", timeout=TIMEOUT_MS)
+            if step == 2:
+                # The commander corrects the case number from the wall, mid-stream.
+                await tile.locator(".tile-case").click()
+                await tile.locator(".tile-case-input").fill(NEW_CASE)
+                await tile.locator(".tile-case-save").click()
+                await expect(tile.locator(".tile-case")).to_have_text(f"Case {NEW_CASE}")
+                await expect(tile.locator(".tile-case-form")).to_be_hidden()
             if step == SOS_AT_STEP + 2:
-                alert = http(node, commander, "GET", "/api/alerts?state=open")["alerts"][0]
-                http(node, commander, "POST", f"/api/alerts/{alert['id']}/ack")
+                await command.locator(".alert-item .ack").click()
                 await expect(officer.locator("#sos-state")).to_have_attribute(
                     "data-state", "acknowledged", timeout=TIMEOUT_MS)
+                await screenshot(command, "command-tile-case")
             await officer.wait_for_timeout(700)
-        # While live, the case field says it went into this session.
+        # The phone shows the commander's case number, recorded in this live session.
         await officer.evaluate("window.__fieldrelay.officer.caseField.refresh()")
+        await expect(officer.locator("#case-input")).to_have_value(NEW_CASE)
         await expect(officer.locator("#case-status")).to_have_text("Recorded in this live session.")
         offsets["stop"] = time.monotonic() - live_at
         await officer.click("#stop")
@@ -109,6 +128,7 @@ async def record_session(browser: Browser, node: NodeProcess,
         return offsets
     finally:
         await ctx.close()
+        await command_ctx.close()
 
 
 @pytest.mark.browser
@@ -148,13 +168,13 @@ async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets
     await expect(rows).to_have_count(1, timeout=TIMEOUT_MS)
     row = rows.first
     await expect(row.locator(".rv-row-officer")).to_have_text(OFFICER)
-    await expect(row.locator(".rv-row-case")).to_have_text(CASE)
+    await expect(row.locator(".rv-row-case")).to_have_text(NEW_CASE)
     await expect(row.locator(".rv-pill-alerts")).to_have_text("1 alert")
     await expect(row.locator(".rv-row-dur")).to_have_text(re.compile(r"^00:[0-5][0-9]$"))
     session_id = await row.get_attribute("data-session")
     assert session_id and OFFICER in session_id
 
-    # Filters: a wrong case number finds nothing, the right one finds it again.
+    # Filters: a wrong case number finds nothing; the case it started with finds it again.
     await page.fill("#f-case", "NO-SUCH-CASE")
     await expect(page.locator("#list-state")).to_have_text("No session matches these filters.")
     await expect(rows).to_have_count(0)
@@ -166,7 +186,7 @@ async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets
     # Open it: the player loads the whole session.
     await row.locator(".rv-row-btn").click()
     await expect(page.locator("#d-officer")).to_have_text(OFFICER)
-    await expect(page.locator("#d-case")).to_have_text(f"Case {CASE}")
+    await expect(page.locator("#d-case")).to_have_text(f"Case {NEW_CASE}")
     await page.wait_for_function(
         "document.getElementById('player').readyState >= 1", timeout=TIMEOUT_MS)
     duration = await page.evaluate("document.getElementById('player').duration")
@@ -185,6 +205,10 @@ async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets
     await expect(alert_row).to_contain_text("SOS raised")
     await expect(page.locator('#events .rv-event[data-name="alert.acknowledged"]')).to_contain_text(
         f"acknowledged by {COMMANDER}")
+    case_row = page.locator('#events .rv-event[data-name="case.set"]')
+    await expect(case_row).to_have_text(re.compile(f"Case number set to {NEW_CASE} by {COMMANDER}"))
+    joined = page.locator('#events .rv-event[data-name="viewer.joined"]').first
+    await expect(joined).to_contain_text(f"{COMMANDER} started watching")
     alert_t = float(await alert_row.get_attribute("data-t") or "nan")
     # The node placed the alert on the media timeline about when the phone pressed SOS.
     assert abs(alert_t / 1000 - offsets["sos"]) < 3.0, (alert_t, offsets)
@@ -222,8 +246,10 @@ async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets
     await expect(page.locator("#integrity-label")).to_have_text("Verified")
     await expect(row.locator(".rv-pill-int")).to_have_text("Verified")
 
+    await page.evaluate("window.scrollTo(0, 0)")
     await page.wait_for_timeout(400)
     await screenshot(page, "review-playing")
+    await page.screenshot(path=str(ARTIFACTS / "review-playing-full.png"), full_page=True)
     await page.locator(".rv-timeline").screenshot(path=str(ARTIFACTS / "review-timeline.png"))
     await page.locator(".rv-mapbox").screenshot(path=str(ARTIFACTS / "review-map.png"))
 
@@ -251,7 +277,7 @@ async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets
     await expect(page.locator("#hold-detail")).to_contain_text("appeal pending")
     await expect(row.locator(".rv-pill-hold")).to_be_visible()
     listed = http(node_process, node_process.login(REVIEWER), "GET",
-                  f"/api/sessions?case={CASE}")["sessions"]
+                  f"/api/sessions?case={NEW_CASE}")["sessions"]
     assert listed[0]["legal_hold"] is True
 
     # The access log: this reviewer's view, playback, verify, export and hold are all in it.
@@ -278,4 +304,17 @@ async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets
     await page.click("#back")
     await expect(page.locator(".rv-browse")).to_be_visible()
     await screenshot(page, "review-phone-list")
+
+    # Someone alters a recorded file on disk: checking again turns the badge to broken, naming it.
+    await page.set_viewport_size(DESKTOP["viewport"])
+    segment = sorted((node_process.data_dir / "sessions" / session_id).glob("seg-*.webm"))[-1]
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    await row.locator(".rv-row-btn").click()
+    await expect(page.locator("#integrity")).to_have_attribute("data-state", "broken",
+                                                             timeout=TIMEOUT_MS)
+    await expect(page.locator("#integrity-label")).to_have_text(f"Broken at {segment.name}")
+    await expect(row.locator(".rv-pill-int")).to_have_text("Broken")
+    await screenshot(page, "review-broken")
 

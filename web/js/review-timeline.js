@@ -4,7 +4,8 @@
 import { GROUPS } from "./review-events.js";
 import { formatDuration } from "./ui.js";
 
-const HIDDEN_BY_DEFAULT = new Set(["viewer"]);
+/** Event groups hidden until the reviewer asks for them (none: every access is part of the story). */
+const HIDDEN_BY_DEFAULT = new Set();
 
 function pct(ms, total) {
   return `${Math.max(0, Math.min(100, (ms / total) * 100)).toFixed(3)}%`;

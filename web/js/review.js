@@ -98,6 +98,7 @@ class ReviewPage {
     // The list row follows the badge once a check finishes.
     new MutationObserver(() => {
       const st = $("integrity").dataset.state;
+      $("player").closest(".rv-player").dataset.integrity = st;
       if (this.detail && (st === "verified" || st === "broken")) this.list.patch(this.detail.id, { integrity: st });
     }).observe($("integrity"), { attributes: true, attributeFilter: ["data-state"] });
     this.evidence = new EvidenceActions(
