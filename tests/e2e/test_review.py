@@ -139,7 +139,8 @@ async def test_review_plays_a_recorded_session_seeks_to_its_alert_verifies_and_e
     node_process.add_user(OFFICER, "officer")
     node_process.add_user(COMMANDER, "commander")
     node_process.add_user(REVIEWER, "reviewer")
-    node_process.start("--escalate-after", "60")
+    # No tile server (as on an air-gapped court network): the track must still show.
+    node_process.start("--escalate-after", "60", "--map-tiles", "")
     errors: list[str] = []
     try:
         offsets = await record_session(browser, node_process, errors)
@@ -232,6 +233,8 @@ async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets
 
     # The map follows playback: the marker sits where the officer was at the alert.
     await expect(page.locator("#map .rv-map-me")).to_have_count(1)
+    await expect(page.locator("#map")).to_have_attribute("data-tiles", "no")
+    assert await page.locator("#map .leaflet-tile").count() == 0
     assert await page.locator("#map path.leaflet-interactive").count() >= 2  # track + walked
     marker_t = float(await page.locator("#map").get_attribute("data-marker-t") or "nan")
     assert abs(marker_t - alert_t) < 3000, (marker_t, alert_t)
