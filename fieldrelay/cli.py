@@ -256,12 +256,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the export bundle of one sealed or interrupted session."""
     from fieldrelay.errors import FieldRelayError
-    from recordings.export import export_session
+    from recordings.provenance import export_with_playable
     from recordings.verifier import TextProgress
 
     bar = TextProgress(sys.stderr)
     try:
-        result = export_session(args.data_dir, args.session_id, args.output, progress=bar)
+        result = export_with_playable(args.data_dir, args.session_id, args.output, progress=bar)
     except FieldRelayError as exc:
         bar.close()
         print(f"fieldrelay export: {exc.detail}", file=sys.stderr)

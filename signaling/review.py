@@ -26,10 +26,11 @@ from fieldrelay.tokens import Claims
 from recordings.audit import AuditLog, public_entry, to_csv, utc_now
 from recordings.cases import valid_case
 from recordings.catalog import parse_time
-from recordings.export import export_session, session_folder
+from recordings.export import session_folder
 from recordings.index import SessionIndex
 from recordings.media import session_media as build_media
 from recordings.media import track_of
+from recordings.provenance import export_with_playable
 from recordings.retention import current_holds, set_hold
 from recordings.session import Evidence
 from recordings.store import LedgerCorrupt, read_entries
@@ -292,7 +293,8 @@ async def session_export(request: web.Request) -> web.StreamResponse:
     out = await asyncio.to_thread(_export_file, desk.data_dir)
     try:
         try:
-            result = await asyncio.to_thread(export_session, desk.data_dir, sid, out)
+            result = await asyncio.to_thread(export_with_playable, desk.data_dir, sid, out,
+                                             None, desk.stop)
         except Conflict as exc:
             await desk.record(claims, "export", sid, "refused", detail=exc.detail)
             raise

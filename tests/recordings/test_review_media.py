@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from aiortc import RTCRtpSender
 
 from recordings.media import RemuxCancelled, plan_media, remux, session_media
+from recordings.provenance import read_credentials
 from recordings.signing import NodeKey
 from recordings.store import LedgerFile, read_entries
 from signaling.keys import CONFIG
@@ -55,6 +57,17 @@ async def test_h264_session_plays_as_one_mp4(
                              headers={**bearer(reviewer), "Range": "bytes=10-"}) as resp:
         assert resp.status == 206 and await resp.read() == data[10:]
     assert cached.stat().st_mtime_ns == stamp
+
+    # Its export bundle carries the same file as MP4 with the C2PA manifest inside.
+    async with node.http.post(f"{node.base}/api/sessions/{sid}/export",
+                              headers=bearer(reviewer)) as resp:
+        assert resp.status == 200
+        bundle = zipfile.ZipFile(io.BytesIO(await resp.read()))
+    assert [n for n in bundle.namelist() if n.startswith("playable/")] == [f"playable/{sid}.mp4"]
+    signed = bundle.read(f"playable/{sid}.mp4")
+    store = read_credentials(signed, "video/mp4")
+    assert store["validation_state"] == "Valid", store.get("validation_results")
+    assert decode(signed)[0] == video
 
 
 def opus_only_webm(seconds: float) -> bytes:
