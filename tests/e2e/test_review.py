@@ -321,3 +321,45 @@ async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets
     await expect(row.locator(".rv-pill-int")).to_have_text("Broken")
     await screenshot(page, "review-broken")
 
+
+
+@pytest.mark.browser
+async def test_review_page_states_for_no_sessions_an_unknown_session_and_other_roles(
+    loopback_only: None, node_process: NodeProcess, browser: Browser
+) -> None:
+    node_process.add_user(REVIEWER, "reviewer")
+    node_process.add_user(COMMANDER, "commander")
+    node_process.start("--map-tiles", "")
+    errors: list[str] = []
+    ctx = await browser.new_context(**DESKTOP)
+    try:
+        page = await ctx.new_page()
+        watch_errors(page, REVIEWER, errors)
+        await page.goto(f"{node_process.url}/review")
+        await login_via_ui(page, REVIEWER)
+        await expect(page.locator("#list-state")).to_have_attribute("data-state", "empty")
+        await expect(page.locator("#list-state")).to_contain_text("No recordings yet")
+        await expect(page.locator("#detail-empty")).to_be_visible()
+
+        # A link to a session that does not exist (or was removed) says so and stays on the list.
+        await page.goto(f"{node_process.url}/review?session=20260101T000000Z-ghost-deadbeef")
+        await expect(page.locator("#toast")).to_contain_text("does not exist")
+        await expect(page.locator("#detail")).to_be_hidden()
+        await expect(page.locator("#app")).to_have_attribute("data-view", "list")
+        assert "session=" not in page.url
+
+        # A time range that ends before it starts holds nothing; Clear filters resets it.
+        await page.fill("#f-from", "2026-11-27T10:00")
+        await page.fill("#f-to", "2026-11-27T09:00")
+        await expect(page.locator("#list-state")).to_have_attribute("data-state", "empty")
+        await page.click("#f-clear")
+        await expect(page.locator("#f-from")).to_have_value("")
+
+        # A commander who signs in here is sent to the wall: recordings are for reviewers.
+        await page.click("#logout")
+        await page.goto(f"{node_process.url}/review")
+        await login_via_ui(page, COMMANDER)
+        await page.wait_for_url(f"{node_process.url}/command")
+        assert errors == []
+    finally:
+        await ctx.close()

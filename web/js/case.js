@@ -51,7 +51,7 @@ export function mountOfficerCase(root, officer) {
   root.innerHTML = `
     <form class="case-form" autocomplete="off" novalidate>
       <label class="case-label" for="case-input">Case no.</label>
-      <input id="case-input" class="case-input" name="case" maxlength="${MAX_LEN}" placeholder="e.g. 2026-EX-0114"
+      <input id="case-input" class="case-input" name="case" maxlength="${MAX_LEN}" placeholder="e.g. 2026-EX-14"
              autocapitalize="characters" spellcheck="false" enterkeyhint="done">
       <button id="case-save" class="btn btn-sm case-save" type="submit">Set</button>
       <span id="case-status" class="case-status" role="status" aria-live="polite"></span>

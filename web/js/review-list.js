@@ -7,6 +7,8 @@ import { formatDuration } from "./ui.js";
 
 const FILTERS = ["officer", "case", "from", "to", "alerts"];
 const DEBOUNCE_MS = 300;
+/** New sessions (and a live one's growing duration) show up without a reload; listing is not audited. */
+const REFRESH_MS = 20000;
 
 const STATE_LABEL = { live: "Recording", sealed: "Sealed", interrupted: "Interrupted", damaged: "Damaged" };
 const INT_LABEL = { verified: "Verified", broken: "Broken", checking: "Checking", unknown: "Not checked" };
@@ -51,6 +53,11 @@ export class SessionList {
       el.form.reset();
       this.load();
     });
+    setInterval(() => {
+      if (document.visibilityState === "visible" && !el.list.hasAttribute("aria-busy")) {
+        this.load().catch(() => {});
+      }
+    }, REFRESH_MS);
   }
 
   input(name) {
@@ -107,7 +114,10 @@ export class SessionList {
     try {
       const { sessions = [] } = await api(`/api/sessions${q.toString() ? "?" + q : ""}`);
       if (seq !== this.seq) return;
+      // Unchanged: keep the DOM (and the reviewer's focus and scroll) as it is.
+      if (this.rendered && JSON.stringify(sessions) === JSON.stringify(this.rows)) return;
       this.rows = sessions;
+      this.rendered = true;
       this.render();
     } catch (err) {
       if (seq !== this.seq) return;

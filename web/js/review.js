@@ -153,12 +153,14 @@ class ReviewPage {
       if (err instanceof ApiError && err.status === 401) return this.showLogin();
       toast(`Could not load settings: ${err.message}`, { kind: "error" });
     }
+    // A shared link names a session: read it before the list rewrites the address bar.
+    const wanted = new URLSearchParams(location.search).get("session");
+    if (wanted) this.list.selected = wanted;
     try {
       await this.list.load();
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return this.showLogin();
     }
-    const wanted = new URLSearchParams(location.search).get("session");
     if (wanted) this.open(wanted);
   }
 
