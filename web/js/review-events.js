@@ -205,7 +205,12 @@ export function integrityView(v) {
     return { state: "checking", progress: Number.isFinite(p) ? (p > 1 ? p / 100 : p) : null };
   }
   if (st === "broken" || v.ok === false || (v.broken && st !== "verified")) {
-    return { state: "broken", where: brokenWhere(v.broken ?? v.first_break), detail: brokenDetail(v.broken ?? v.first_break) };
+    return {
+      state: "broken",
+      where: brokenWhere(v.broken ?? v.first_break),
+      detail: brokenDetail(v.broken ?? v.first_break),
+      checkedAt: v.checked_at || null,
+    };
   }
   if (st === "verified" || st === "ok" || st === "intact" || v.ok === true) {
     return { state: "verified", checkedAt: v.finished_at || v.checked_at || v.at || null };

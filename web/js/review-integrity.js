@@ -17,6 +17,7 @@ export class IntegrityBadge {
     this.session = null;
     this.abort = null;
     this.view = { state: "unknown" };
+    this.previous = null;
     again.addEventListener("click", () => this.check(this.session, { force: true }));
   }
 
@@ -25,6 +26,8 @@ export class IntegrityBadge {
     this.stop();
     this.session = sessionId;
     const v = integrityView(known);
+    // Re-checked on every opening (files can change after a check); the last verdict shows meanwhile.
+    this.previous = v.state === "verified" || v.state === "broken" ? v : null;
     this.render(v.state === "checking" ? v : { state: "checking", progress: 0 });
     this.check(sessionId, { force: v.state !== "checking" });
   }
@@ -66,17 +69,22 @@ export class IntegrityBadge {
     let sub = "";
     switch (v.state) {
       case "verified":
+        this.previous = v;
         title = "Verified";
         sub = "Every file, hash link and signature checks out" + (v.checkedAt ? ` · ${when(v.checkedAt)}` : "");
         break;
       case "broken":
+        this.previous = v;
         title = v.where ? `Broken at ${v.where}` : "Broken";
         sub = v.detail || "This recording does not match its sealed ledger.";
         break;
       case "checking": {
         const p = v.progress;
         title = p === null || p === undefined ? "Checking…" : `Checking ${Math.floor(p * 100)}%`;
-        sub = "Hashing every segment against the signed ledger";
+        const prev = this.previous;
+        sub = prev
+          ? `Last check: ${prev.state === "verified" ? "verified" : `BROKEN${prev.where ? " at " + prev.where : ""}`}${prev.checkedAt ? ` · ${when(prev.checkedAt)}` : ""}`
+          : "Hashing every segment against the signed ledger";
         bar.style.width = `${Math.round((p || 0) * 100)}%`;
         break;
       }
