@@ -140,6 +140,14 @@ class SessionIndex:
                        " started_ts=?, ended_at=?, ended_ts=?, state=?, media=?, alerts=?,"
                        " segments=?, bytes=?, seal_reason=?, head_seq=?, head_hash=?,"
                        " ledger_bytes=?, is_open=? WHERE id=?", (*values, session_id))
+        if row["state"] == "damaged":
+            # No verify is needed to know that a ledger which cannot be read is not intact.
+            db.execute("UPDATE sessions SET integrity = 'broken', integrity_detail = ?"
+                       " WHERE id = ?",
+                       (json.dumps({"file": "ledger.jsonl", "segment": None, "seq": None,
+                                    "reason": "the session's ledger cannot be read as a "
+                                              "chain: it was damaged or edited"}),
+                        session_id))
         db.execute("DELETE FROM session_cases WHERE session = ?", (session_id,))
         db.executemany("INSERT INTO session_cases (session, case_number) VALUES (?, ?)",
                        [(session_id, c) for c in cases])
