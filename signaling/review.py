@@ -345,7 +345,7 @@ def broken_detail(sentence: str, segments: list[dict[str, Any]]) -> dict[str, An
     return {"file": file, "segment": segment, "seq": seq, "reason": sentence}
 
 
-def _run_verify(data_dir: Path, sid: str, job: VerifyJob) -> tuple[str | None, str | None,
+def run_verify(data_dir: Path, sid: str, job: VerifyJob) -> tuple[str | None, str | None,
                                                                      list[dict[str, Any]]]:
     """(first break or None, head hash, segment entries); blocks for the whole verify."""
     folder = data_dir / "sessions" / sid
@@ -369,7 +369,7 @@ def _run_verify(data_dir: Path, sid: str, job: VerifyJob) -> tuple[str | None, s
 async def _verify_task(desk: ReviewDesk, claims: Claims, sid: str, job: VerifyJob) -> None:
     try:
         first_break, head, segments = await asyncio.to_thread(
-            _run_verify, desk.data_dir, sid, job)
+            run_verify, desk.data_dir, sid, job)
     except asyncio.CancelledError:
         job.cancel.set()
         job.state = "idle"

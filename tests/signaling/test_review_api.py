@@ -18,9 +18,12 @@ import av
 import pytest
 from aiortc import RTCSessionDescription
 
-from signaling.keys import CONFIG
-from tests.live import LiveNode
+from recordings.store import read_entries
+from signaling.keys import CONFIG, USERS
+from signaling.review import VerifyCancelled, VerifyJob, broken_detail, run_verify
+from tests.live import PASSWORD, LiveNode
 from tests.media import PatternVideoTrack, local_pc, publish
+from tests.recordings.test_verify import new_data_dir, record_session
 
 pytestmark = pytest.mark.media
 
@@ -234,6 +237,37 @@ async def test_review_api_end_to_end(node_factory: Callable[..., Awaitable[LiveN
     # Reading the trail is itself on the trail.
     assert [r["action"] for r in table] == [e["action"] for e in trail] + ["audit"]
     await get_json(node, f"/api/sessions/{first}/audit", commander, status=403)
+
+    # An admin may review too.
+    node.server.app[USERS].add("a1", "admin", PASSWORD)
+    admin = await node.login("a1")
+    assert len((await get_json(node, "/api/sessions", admin))["sessions"]) == 2
+    await get_json(node, f"/api/sessions/{first}", admin)
+
+
+def test_a_verify_stops_when_cancelled(tmp_path: Path) -> None:
+    rec = new_data_dir(tmp_path / "data")
+    sid = record_session(rec, "o1", seed=1)
+    job = VerifyJob()
+    first_break, head, segments = run_verify(rec.data, sid, job)
+    assert first_break is None and job.progress == 1.0 and len(segments) == 3
+    assert head == list(read_entries(rec.folder(0) / "ledger.jsonl"))[-1]["hash"]
+    job = VerifyJob()
+    job.cancel.set()
+    with pytest.raises(VerifyCancelled):
+        run_verify(rec.data, sid, job)
+
+
+def test_broken_detail_names_the_segment() -> None:
+    segments = [{"file": "seg-000001.webm", "index": 1, "seq": 1},
+                {"file": "seg-000002.webm", "index": 2, "seq": 3}]
+    sentence = ("Session x: segment file seg-000002.webm does not match its ledger entry "
+                "(line 4, entry 3): its content was changed after recording.")
+    assert broken_detail(sentence, segments) == {
+        "file": "seg-000002.webm", "segment": 2, "seq": 3, "reason": sentence}
+    other = "Session x: in ledger.jsonl at line 3, entry 2 was altered after it was written"
+    assert broken_detail(other, segments) == {"file": None, "segment": None, "seq": 2,
+                                              "reason": other}
 
 
 async def test_case_number_waits_for_the_next_session(live_node: LiveNode) -> None:
