@@ -298,6 +298,12 @@ async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets
     assert all(r["who"] == REVIEWER for r in table if r["action"] == "export")
     await screenshot(page, "review-hold-audit")
 
+    # A small laptop or a tablet: player and map side by side, the timeline under them.
+    await page.set_viewport_size({"width": 1024, "height": 768})
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.wait_for_timeout(300)
+    await screenshot(page, "review-tablet")
+
     # A phone: one column, the session replaces the list, "← List" goes back.
     await page.set_viewport_size(PHONE["viewport"])
     await expect(page.locator("#back")).to_be_visible()

@@ -160,7 +160,7 @@ export class SessionList {
     const kase = q(".rv-row-case");
     kase.textContent = r.case || "No case";
     kase.dataset.empty = String(!r.case);
-    const dur = r.duration_ms ? r.duration_ms / 1000 : r.duration_s;
+    const dur = Number.isFinite(r.duration_s) ? r.duration_s : (r.duration_ms || 0) / 1000;
     q(".rv-row-dur").textContent = Number.isFinite(dur) ? formatDuration(dur) : "—";
     const when = q(".rv-row-when");
     when.textContent = dateTime(r.started_at);

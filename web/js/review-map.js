@@ -71,9 +71,10 @@ export class TrackMap {
     if (!this.track.length) return;
     const bounds = L.latLngBounds(this.track.map((p) => [p.lat, p.lon]));
     if (bounds.getNorthEast().distanceTo(bounds.getSouthWest()) < 30) {
-      this.map.setView(bounds.getCenter(), 17);
+      this.map.setView(bounds.getCenter(), 17, { animate: false });
     } else {
-      this.map.fitBounds(bounds, { padding: [28, 28], maxZoom: 18 });
+      // No animation: a zoom in flight would draw the marker and the track out of step.
+      this.map.fitBounds(bounds, { padding: [28, 28], maxZoom: 18, animate: false });
     }
   }
 

@@ -213,7 +213,8 @@ class ReviewPage {
     const kase = $("d-case");
     kase.textContent = detail.case ? `Case ${detail.case}` : "No case number";
     kase.dataset.empty = String(!detail.case);
-    const dur = detail.duration_ms ? detail.duration_ms / 1000 : detail.duration_s;
+    // The session's own length (start to seal), as the list shows it; the timeline shows the media's.
+    const dur = Number.isFinite(detail.duration_s) ? detail.duration_s : (detail.duration_ms || 0) / 1000;
     const state = { live: "still recording", sealed: "sealed", interrupted: "interrupted (sealed after a crash)", damaged: "ledger damaged" }[detail.state] || detail.state;
     $("d-when").textContent = `${dateTime(detail.started_at)} · ${Number.isFinite(dur) ? formatDuration(dur) : "—"} · ${state}`;
     document.title = `FieldRelay — Review ${detail.officer || ""}`;
