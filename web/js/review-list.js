@@ -47,11 +47,11 @@ export class SessionList {
     el.form.addEventListener("change", () => this.changed());
     el.form.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      this.load();
+      this.load().catch(() => {});
     });
     el.clear.addEventListener("click", () => {
       el.form.reset();
-      this.load();
+      this.load().catch(() => {});
     });
     setInterval(() => {
       if (document.visibilityState === "visible" && !el.list.hasAttribute("aria-busy")) {
@@ -81,7 +81,8 @@ export class SessionList {
 
   changed() {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.load(), DEBOUNCE_MS);
+    // A 401 here is the token's expiry, which keepTokenFresh already turns into the login form.
+    this.timer = setTimeout(() => this.load().catch(() => {}), DEBOUNCE_MS);
   }
 
   /** Keep the filters (as typed) and the open session in the address bar. */
