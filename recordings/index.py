@@ -205,15 +205,17 @@ class SessionIndex:
     def sync(self) -> None:
         """Re-read every session whose ledger or OPEN marker changed since it was indexed."""
         on_disk: dict[str, tuple[int, bool]] = {}
-        if self.sessions_dir.is_dir():
-            for folder in self.sessions_dir.iterdir():
-                if not SESSION_ID_RE.match(folder.name):
-                    continue
-                try:
-                    size = (folder / "ledger.jsonl").stat().st_size
-                except FileNotFoundError:
-                    continue
-                on_disk[folder.name] = (size, (folder / OPEN_MARKER).exists())
+        base = str(self.sessions_dir)
+        try:
+            names = [e.name for e in os.scandir(base) if SESSION_ID_RE.match(e.name)]
+        except FileNotFoundError:
+            names = []
+        for name in names:  # plain os calls: this runs for every listing
+            try:
+                size = os.stat(f"{base}/{name}/ledger.jsonl").st_size
+            except FileNotFoundError:
+                continue
+            on_disk[name] = (size, os.path.exists(f"{base}/{name}/{OPEN_MARKER}"))
         with self._db() as db:
             known = {r["id"]: (r["ledger_bytes"], bool(r["is_open"])) for r in
                      db.execute("SELECT id, ledger_bytes, is_open FROM sessions")}
