@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fractions
 import heapq
+import logging
 import os
 import shutil
 import tempfile
@@ -29,6 +30,8 @@ from av.stream import Stream
 from fieldrelay.errors import NotFound
 from recordings.export import session_folder
 from recordings.store import read_entries
+
+log = logging.getLogger(__name__)
 
 CACHE_DIR = Path("cache") / "media"
 FORMATS = {"webm": ("webm", "video/webm"), "mp4": ("mp4", "video/mp4")}
@@ -127,26 +130,50 @@ class _Remuxer:
         for piece in self.plan.pieces:
             if piece.track != track or not piece.path.is_file():
                 continue
-            with av.open(str(piece.path)) as src:
-                ins = [s for s in src.streams if s.type in ("video", "audio")]
-                outs = {s.index: self._stream_for(track, s) for s in ins}
-                first = True
-                anchor = next((s for s in ins if s.type == "video"), ins[0] if ins else None)
-                for packet in src.demux(ins):
-                    if packet.pts is None or packet.dts is None or packet.size == 0:
-                        continue
-                    if first and piece.media_start_ms is not None and (
-                            anchor is None or packet.stream.index == anchor.index):
-                        shift_ms = piece.media_start_ms - _ms(packet, packet.pts)
-                        first = False
-                    elif first and piece.media_start_ms is None:
-                        first = False  # a partial segment: it follows the one before
-                    out = outs.get(packet.stream.index)
-                    if out is None:
-                        continue
+            try:
+                for packet, out, shift in self._piece(piece, track, shift_ms):
+                    shift_ms = shift
                     order += 1
-                    yield _ms(packet, packet.dts) + shift_ms - self.plan.base_ms, order, \
-                        packet, out
+                    assert packet.dts is not None
+                    yield (_ms(packet, packet.dts) + shift_ms - self.plan.base_ms, order,
+                           packet, out)
+            except av.error.FFmpegError as exc:
+                # A file cut short by a crash ends early; what was read still plays.
+                log.warning("%s: %s ends early: %s", self.plan.session, piece.path.name, exc)
+
+    def _piece(self, piece: Piece, track: str,
+               shift_ms: float) -> Iterator[tuple[Packet[Stream], _Out, float]]:
+        """A segment's packets with the shift that puts them on the session timeline.
+
+        The shift comes from the segment's first video packet (its first packet when it has
+        no video); packets before that one wait for it. A partial segment has no recorded
+        start and keeps the shift of the one before it.
+        """
+        with av.open(str(piece.path)) as src:
+            ins = [s for s in src.streams if s.type in ("video", "audio")]
+            outs = {s.index: self._stream_for(track, s) for s in ins}
+            anchor = next((s for s in ins if s.type == "video"), ins[0] if ins else None)
+            known = piece.media_start_ms is None
+            waiting: list[tuple[Packet[Stream], _Out]] = []
+            for packet in src.demux(ins):
+                if packet.pts is None or packet.dts is None or packet.size == 0:
+                    continue
+                out = outs.get(packet.stream.index)
+                if not known and anchor is not None and packet.stream.index == anchor.index:
+                    assert piece.media_start_ms is not None
+                    shift_ms = piece.media_start_ms - _ms(packet, packet.pts)
+                    known = True
+                    for held, held_out in waiting:
+                        yield held, held_out, shift_ms
+                    waiting = []
+                if out is None:
+                    continue
+                if known:
+                    yield packet, out, shift_ms
+                else:
+                    waiting.append((packet, out))
+            for held, held_out in waiting:
+                yield held, held_out, shift_ms
 
     def run(self) -> None:
         tracks = sorted({p.track for p in self.plan.pieces}, key=lambda t: t != "main")

@@ -162,3 +162,14 @@ def test_remux_is_whole_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(RemuxCancelled):
         remux(plan, out, stop)
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_segment_cut_short_by_a_crash_still_plays_up_to_the_cut(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    whole = webm_segment(2)
+    sid = write_session(data, [("seg-000001.webm", webm_segment(1), 0, None),
+                               ("seg-000002.webm", whole[: len(whole) * 2 // 3], 1000, None),
+                               ("seg-000003.webm", webm_segment(3), 2000, None)])
+    path, _ = session_media(data, sid)
+    video, audio, last = decode(path.read_bytes())
+    assert 30 < video < 45 and audio > 100 and 2.9 < last < 3.1
