@@ -253,8 +253,12 @@ async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets
     await page.wait_for_timeout(400)
     await screenshot(page, "review-playing")
     await page.screenshot(path=str(ARTIFACTS / "review-playing-full.png"), full_page=True)
+    # Tall enough that nothing scrolls under the sticky top bar for the close-ups.
+    await page.set_viewport_size({"width": 1440, "height": 1300})
+    await page.evaluate("window.scrollTo(0, 0)")
     await page.locator(".rv-timeline").screenshot(path=str(ARTIFACTS / "review-timeline.png"))
     await page.locator(".rv-mapbox").screenshot(path=str(ARTIFACTS / "review-map.png"))
+    await page.set_viewport_size(DESKTOP["viewport"])
 
     # Export: a zip with the media, the ledger, the key and the standalone verifier.
     async with page.expect_download() as dl_info:

@@ -240,6 +240,7 @@ class ReviewPage {
     $("map-empty").hidden = !!track.length;
     $("map").hidden = !track.length;
     $("map-pos").hidden = !track.length;
+    $("map-legend").hidden = !track.length;
     if (!track.length) return;
     if (!this.map) {
       try {
