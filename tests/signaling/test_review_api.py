@@ -20,7 +20,7 @@ from aiortc import RTCSessionDescription
 
 from recordings.store import read_entries
 from signaling.keys import CONFIG, USERS
-from signaling.review import VerifyCancelled, VerifyJob, broken_detail, run_verify
+from signaling.review import REVIEW, VerifyCancelled, VerifyJob, broken_detail, run_verify
 from tests.live import PASSWORD, LiveNode
 from tests.media import PatternVideoTrack, local_pc, publish
 from tests.recordings.test_verify import new_data_dir, record_session
@@ -328,3 +328,25 @@ async def test_whip_case_header(live_node: LiveNode) -> None:
     reviewer = await node.login("r1")
     (row,) = (await get_json(node, "/api/sessions?officer=o3", reviewer))["sessions"]
     assert row["case"] == "WHIP-42"
+
+
+async def test_shutdown_cancels_a_running_verify(
+        node_factory: Callable[..., Awaitable[LiveNode]], tmp_path: Path) -> None:
+    # The first node of node_factory keeps its data in tmp_path/data0: fill it beforehand
+    # with a session big enough that hashing it takes a while.
+    rec = new_data_dir(tmp_path / "data0")
+    sid = record_session(rec, "o1", seed=1, pad=150 * 1024 * 1024)
+    node = await node_factory()
+    reviewer = await node.login("r1")
+    async with node.http.post(f"{node.base}/api/sessions/{sid}/verify",
+                              headers=bearer(reviewer)) as resp:
+        assert resp.status == 202
+    status = await get_json(node, f"/api/sessions/{sid}/verify", reviewer)
+    assert status["state"] == "running" and status["progress"] < 1.0
+    desk = node.server.app[REVIEW]
+    job = desk.jobs[sid]
+    assert len(desk.tasks) == 1
+    await node.server.close()
+    assert len(desk.tasks) == 0 and job.cancel.is_set() and job.state == "idle"
+    # Nothing was recorded as verified, and the audit chain says it only started.
+    assert [e["outcome"] for e in desk.audit.entries(sid)] == ["started"]
