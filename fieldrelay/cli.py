@@ -271,11 +271,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"fieldrelay export: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAIL
     bar.close()
+    _audit_cli_export(args.data_dir, result.session, result.path)
     print(f"wrote {result.path}: session {result.session}, {result.segments} segment files "
           f"({result.media_bytes} bytes of media)")
     print(f"check it with: fieldrelay verify {result.path}   (or: python3 verify.py "
           f"{result.path.name}, see README.txt inside)")
     return EXIT_OK
+
+
+def _audit_cli_export(data_dir: Path, session: str, path: Path) -> None:
+    """An export from the shell is an access by a person too: it goes on the audit chain."""
+    from recordings.audit import AuditLog
+    from recordings.signing import NodeKey
+
+    AuditLog(data_dir, NodeKey.load_or_create(data_dir)).append(
+        f"cli:{getpass.getuser()}", "admin", "export", session, "ok", detail=str(path))
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:

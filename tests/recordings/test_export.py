@@ -19,7 +19,7 @@ from recordings import verifier
 from recordings.export import export_session
 from recordings.media import session_media
 from recordings.provenance import read_credentials
-from recordings.store import LedgerFile
+from recordings.store import LedgerFile, read_entries
 from tests.recordings.test_verify import (
     REPO,
     Recorded,
@@ -252,6 +252,9 @@ def test_export_carries_a_c2pa_signed_playable_copy(rec: Recorded, tmp_path: Pat
         sidecar = zf.read(f"playable/{sid}.webm.c2pa")
         readme = zf.read("README.txt").decode()
     assert "C2PA content credentials signed by the node's key" in readme
+    (entry,) = read_entries(rec.data / "audit" / "audit.jsonl")
+    assert (entry["who"].startswith("cli:"), entry["action"], entry["session"],
+            entry["outcome"]) == (True, "export", sid, "ok")
     # The copy is the very remux the review API plays.
     assert media == session_media(rec.data, sid)[0].read_bytes()
     store = read_credentials(media, "video/webm", sidecar)
