@@ -15,11 +15,12 @@ import re
 import time
 import urllib.request
 import zipfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import NodeProcess
 from tests.e2e.conftest import ARTIFACTS, new_media_context, screenshot
@@ -53,11 +54,12 @@ async def media_time_ms(page: Page) -> float:
     return float(await page.evaluate("document.getElementById('player').currentTime * 1000"))
 
 
-async def record_session(browser: Browser, node: NodeProcess,
-                         errors: list[str]) -> dict[str, float]:
+async def record_session(browser: Browser, node: NodeProcess, errors: list[str],
+                         while_live: Callable[[], Awaitable[None]]) -> dict[str, float]:
     """The officer's phone records a session with a case number, a walk and an SOS; a commander
     watches it on the wall, changes the case number from the tile and acknowledges the SOS.
 
+    `while_live` runs near the end of the walk, while the session is still being recorded.
     Returns test-clock offsets (seconds after the phone went live) of the SOS press and the stop.
     """
     ctx = await new_media_context(browser, permissions=("geolocation",), geolocation=START, **PHONE)
@@ -117,6 +119,8 @@ async def record_session(browser: Browser, node: NodeProcess,
                 await expect(officer.locator("#sos-state")).to_have_attribute(
                     "data-state", "acknowledged", timeout=TIMEOUT_MS)
                 await screenshot(command, "command-tile-case")
+            if step == WALK_STEPS - 2:
+                await while_live()
             await officer.wait_for_timeout(700)
         # The phone shows the commander's case number, recorded in this live session.
         await officer.evaluate("window.__fieldrelay.officer.caseField.refresh()")
@@ -143,11 +147,16 @@ async def test_review_plays_a_recorded_session_seeks_to_its_alert_verifies_and_e
     node_process.start("--escalate-after", "60", "--map-tiles", "")
     errors: list[str] = []
     try:
-        offsets = await record_session(browser, node_process, errors)
-
         ctx = await browser.new_context(accept_downloads=True, **DESKTOP)
         try:
-            await review_session(ctx, node_process, offsets, errors, tmp_path)
+            page = await ctx.new_page()
+            watch_errors(page, REVIEWER, errors)
+            await page.goto(f"{node_process.url}/review")
+            await login_via_ui(page, REVIEWER)
+            await expect(page.locator("#list-state")).to_contain_text("No recordings yet")
+            offsets = await record_session(browser, node_process, errors,
+                                           lambda: review_while_live(page, node_process))
+            await review_session(page, node_process, offsets, tmp_path)
         finally:
             await ctx.close()
         assert errors == []
@@ -156,13 +165,28 @@ async def test_review_plays_a_recorded_session_seeks_to_its_alert_verifies_and_e
         raise
 
 
-async def review_session(ctx: BrowserContext, node_process: NodeProcess, offsets: dict[str, float],
-                         errors: list[str], tmp_path: Path) -> None:
-    """The reviewer's whole pass over the recorded session."""
-    page = await ctx.new_page()
-    watch_errors(page, REVIEWER, errors)
+async def review_while_live(page: Page, node_process: NodeProcess) -> None:
+    """A session still being recorded lists as such and opens as a snapshot; no export yet."""
     await page.goto(f"{node_process.url}/review")
-    await login_via_ui(page, REVIEWER)
+    row = page.locator("#sessions .rv-row").first
+    await expect(row).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
+    await expect(row.locator(".rv-pill-state")).to_have_text("Recording")
+    await row.locator(".rv-row-btn").click()
+    await expect(page.locator("#live-note")).to_be_visible()
+    await expect(page.locator("#d-when")).to_contain_text("still recording")
+    await expect(page.locator("#export")).to_be_disabled()
+    await expect(page.locator("#export-note")).to_contain_text("once the session is sealed")
+
+
+async def review_session(page: Page, node_process: NodeProcess, offsets: dict[str, float],
+                         tmp_path: Path) -> None:
+    """The reviewer's whole pass over the recorded session."""
+    # The session opened while live is sealed now: loading what is new says so.
+    await page.click("#reload-detail")
+    await expect(page.locator("#live-note")).to_be_hidden()
+    await expect(page.locator("#d-when")).to_contain_text("sealed")
+    await expect(page.locator("#export")).to_be_enabled()
+    await page.goto(f"{node_process.url}/review")
 
     # The list: one session, with its officer, case, duration, one alert.
     rows = page.locator("#sessions .rv-row")

@@ -97,6 +97,12 @@ export class IntegrityBadge {
     }
     label.textContent = title;
     detail.textContent = sub;
+    // Screen readers hear the verdict once, not every percent of the progress.
+    if (v.state !== this.announced) {
+      this.announced = v.state;
+      const announce = root.querySelector("#integrity-announce");
+      if (announce) announce.textContent = v.state === "checking" ? "Checking integrity" : `Integrity: ${title}`;
+    }
     root.title = `${title}. ${sub}`;
     again.hidden = v.state === "checking";
   }

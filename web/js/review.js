@@ -124,6 +124,7 @@ class ReviewPage {
       { onHoldChanged: (id, on) => this.list.patch(id, { legal_hold: on }) },
     );
     $("back").addEventListener("click", () => this.close());
+    $("reload-detail").addEventListener("click", () => this.reload());
     let resizeTimer = 0;
     window.addEventListener("resize", () => {
       clearTimeout(resizeTimer);
@@ -218,6 +219,7 @@ class ReviewPage {
     const state = { live: "still recording", sealed: "sealed", interrupted: "interrupted (sealed after a crash)", damaged: "ledger damaged" }[detail.state] || detail.state;
     $("d-when").textContent = `${dateTime(detail.started_at)} · ${Number.isFinite(dur) ? formatDuration(dur) : "—"} · ${state}`;
     document.title = `FieldRelay — Review ${detail.officer || ""}`;
+    $("live-note").hidden = detail.state !== "live";
 
     const items = timelineItems(detail);
     const lengthMs = detail.duration_ms || mediaLengthMs(detail);
@@ -262,6 +264,18 @@ class ReviewPage {
     const pos = this.map?.follow(ms);
     if (pos) {
       $("map-pos").textContent = `${pos.lat.toFixed(5)}, ${pos.lon.toFixed(5)}${pos.accuracy ? ` ±${Math.round(pos.accuracy)} m` : ""}`;
+    }
+  }
+
+  /** A live session grew: read it again and come back to the same moment. */
+  async reload() {
+    if (!this.detail) return;
+    const at = this.player.ms;
+    const wasPlaying = !$("player").paused;
+    await this.open(this.detail.id);
+    if (this.detail) {
+      this.player.seek(at);
+      if (!wasPlaying) $("player").pause();
     }
   }
 
