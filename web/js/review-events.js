@@ -13,7 +13,7 @@ export const GROUPS = {
 };
 
 const ALERT_KIND = (e) => {
-  const k = e.alert_kind || e.kind_of_alert || "alert";
+  const k = e.alert_kind || (e.kind && e.kind !== "event" ? e.kind : "") || "alert";
   return k === "sos" ? "SOS" : String(k).replace(/_/g, " ");
 };
 const BY = (e) => (e.by ? ` by ${e.by}` : "");
@@ -183,7 +183,8 @@ export function positionAt(track, tMs) {
 /** Positions where alerts were raised, for the map. */
 export function alertPoints(items) {
   return items
-    .filter((it) => it.name === "alert.raised" && Number.isFinite(Number(it.raw.lat)) && Number.isFinite(Number(it.raw.lon)) && it.raw.lat !== null)
+    .filter((it) => it.name === "alert.raised" && it.raw.lat != null && it.raw.lon != null)
+    .filter((it) => Number.isFinite(Number(it.raw.lat)) && Number.isFinite(Number(it.raw.lon)))
     .map((it) => ({ t_ms: it.t_ms, lat: Number(it.raw.lat), lon: Number(it.raw.lon), label: it.label }));
 }
 
