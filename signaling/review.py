@@ -217,8 +217,10 @@ def _detail(desk: ReviewDesk, sid: str) -> dict[str, Any]:
 def _integrity(desk: ReviewDesk, sid: str) -> dict[str, Any]:
     """The running or last verify of a session, as GET /verify reports it."""
     job = desk.jobs.get(sid)
-    if job is not None and job.state != "idle":
+    if job is not None and job.state == "running":
         return job.public()
+    # A finished job wrote the index before it said so; the index also knows when the
+    # session grew since (then it is no longer verified).
     stored = desk.index.integrity_of(sid)
     if stored is None or stored["state"] not in ("verified", "broken"):
         return {"state": "idle", "progress": 0.0, "broken": None, "checked_at": None}
