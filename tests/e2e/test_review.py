@@ -209,11 +209,13 @@ async def review_session(page: Page, node_process: NodeProcess, offsets: dict[st
     assert f"case={CASE}" in page.url and "alerts=1" in page.url
 
     # Open it: the player loads the whole session.
+    opened = time.monotonic()
     await row.locator(".rv-row-btn").click()
+    await page.wait_for_function(
+        "document.getElementById('player').readyState >= 2", timeout=TIMEOUT_MS)
+    print(f"\nREVIEW_OPEN_TO_FIRST_FRAME_MS={round((time.monotonic() - opened) * 1000)}")
     await expect(page.locator("#d-officer")).to_have_text(OFFICER)
     await expect(page.locator("#d-case")).to_have_text(f"Case {NEW_CASE}")
-    await page.wait_for_function(
-        "document.getElementById('player').readyState >= 1", timeout=TIMEOUT_MS)
     duration = await page.evaluate("document.getElementById('player').duration")
     assert offsets["stop"] - 4 < duration < offsets["stop"] + 2, (duration, offsets)
 
@@ -245,10 +247,13 @@ async def review_session(page: Page, node_process: NodeProcess, offsets: dict[st
     await page.evaluate(f"document.getElementById('player').currentTime = {duration - 1.5}")
     await page.wait_for_function(
         f"document.getElementById('player').currentTime * 1000 > {alert_t + 2000}")
+    clicked = time.monotonic()
     await alert_row.locator("button").click()
     await page.wait_for_function(
         f"Math.abs(document.getElementById('player').currentTime * 1000 - {alert_t}) < 700",
         timeout=5000)
+    await page.wait_for_function("document.getElementById('player').readyState >= 3")
+    print(f"REVIEW_EVENT_SEEK_TO_PLAYABLE_MS={round((time.monotonic() - clicked) * 1000)}")
     await expect(alert_row).to_have_attribute("aria-current", "true")
     # ... and keeps playing from there.
     at = await media_time_ms(page)
