@@ -261,6 +261,7 @@ class SessionIndex:
                                (outcome.get("state"), outcome.get("at"), outcome.get("head"),
                                 json.dumps(detail) if detail else None, sid,
                                 outcome.get("head")))
+            # A write-ahead log left by the old file must never be replayed into the new one.
             for suffix in ("-wal", "-shm"):
                 Path(str(self.path) + suffix).unlink(missing_ok=True)
             os.replace(tmp, self.path)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import re
+import sqlite3
 import tempfile
 import threading
 from collections.abc import AsyncIterator
@@ -27,7 +28,7 @@ from recordings.audit import AuditLog, public_entry, to_csv, utc_now
 from recordings.cases import valid_case
 from recordings.catalog import parse_time
 from recordings.export import session_folder
-from recordings.index import SessionIndex
+from recordings.index import SessionIndex, reindex
 from recordings.media import session_media as build_media
 from recordings.media import track_of
 from recordings.provenance import export_with_playable
@@ -167,7 +168,12 @@ async def list_sessions(request: web.Request) -> web.Response:
     case = request.query.get("case") or None
 
     def search() -> list[dict[str, Any]]:
-        index.sync()
+        try:
+            index.sync()
+        except sqlite3.DatabaseError:
+            # The index is only a cache of the evidence: a damaged one is rebuilt, not fatal.
+            log.exception("the search index %s is damaged; rebuilding it", index.path)
+            reindex(index.data_dir)
         return index.search(request.query.get("officer") or None, since, until, case,
                             request.query.get("alerts") in ("1", "true", "yes"))
 

@@ -128,3 +128,15 @@ def test_reindex_of_an_empty_data_dir(tmp_path: Path) -> None:
     count, path = reindex(tmp_path)
     assert count == 0 and path.is_file()
     assert SessionIndex(tmp_path).search() == []
+
+
+async def test_a_damaged_index_is_rebuilt_on_the_next_listing(
+        node_factory: Callable[..., Awaitable[LiveNode]]) -> None:
+    node = await node_factory()
+    sid = await record(node, "o1", 1.0)
+    reviewer = await node.login("r1")
+    index = SessionIndex(node.server.app[CONFIG].data_dir)
+    drop_index(index.path)
+    index.path.write_bytes(b"this is not a database" * 100)
+    rows = (await get_json(node, "/api/sessions", reviewer))["sessions"]
+    assert [r["id"] for r in rows] == [sid]
