@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -113,6 +114,8 @@ async def review_ctx(app: web.Application) -> AsyncIterator[None]:
     desk = ReviewDesk(config.data_dir, evidence)
     app[REVIEW] = desk
     await asyncio.to_thread(desk.index.sync)
+    # Exports a crash interrupted left their work files here.
+    await asyncio.to_thread(shutil.rmtree, config.data_dir / "cache" / "exports", True)
     evidence.observers.append(desk.index.note_entry)
     try:
         yield

@@ -75,6 +75,12 @@ async def test_index_follows_the_recorder_and_reindex_rebuilds_it(
                 break
             await asyncio.sleep(0.05)
         assert [r["id"] for r in index.search(case="C-7")] == [row["id"]]
+        # A live session is not exported yet; the refusal is on the audit chain.
+        async with node.http.post(f"{node.base}/api/sessions/{row['id']}/export",
+                                  headers=bearer(reviewer)) as resp:
+            assert resp.status == 409 and (await resp.json())["error"] == "conflict"
+        trail = (await get_json(node, f"/api/sessions/{row['id']}/audit", reviewer))["entries"]
+        assert [(e["action"], e["outcome"]) for e in trail] == [("export", "refused")]
         async with node.http.put(f"{node.base}/api/officers/o1/case", json={"case": "C-8"},
                                  headers=bearer(officer)) as resp:
             assert resp.status == 200
