@@ -3,8 +3,10 @@ talkback segments as extra streams, all decoded by PyAV."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import itertools
 import threading
 import zipfile
 from collections.abc import Awaitable, Callable
@@ -22,6 +24,7 @@ from recordings.signing import NodeKey
 from recordings.store import LedgerFile, read_entries
 from signaling.keys import CONFIG
 from tests.live import LiveNode
+from tests.media import publish
 from tests.recordings.test_verify import webm_segment
 from tests.signaling.test_review_api import bearer, decode, record
 
@@ -173,3 +176,49 @@ def test_a_segment_cut_short_by_a_crash_still_plays_up_to_the_cut(tmp_path: Path
     path, _ = session_media(data, sid)
     video, audio, last = decode(path.read_bytes())
     assert 30 < video < 45 and audio > 100 and 2.9 < last < 3.1
+
+
+@pytest.mark.media
+async def test_a_reconnect_gap_keeps_its_length_in_the_single_file(live_node: LiveNode) -> None:
+    node = live_node
+    officer = await node.login("o1")
+    first = await publish(node.http, node.base, officer)
+    stream = node.registry.streams["o1"]
+    session = stream.session
+    assert session is not None
+    await asyncio.sleep(2.0)
+    await first.pc.close()  # the phone drops without DELETE
+    for _ in range(400):
+        if stream.state == "reconnecting":
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.5)
+    second = await publish(node.http, node.base, officer)
+    try:
+        assert node.registry.streams["o1"].session is session
+        await asyncio.sleep(2.0)
+        async with node.http.delete(f"{node.base}{second.location}",
+                                    headers=bearer(officer)) as r:
+            assert r.status == 200
+    finally:
+        await second.pc.close()
+    reviewer = await node.login("r1")
+    async with node.http.get(f"{node.base}/api/sessions/{session.id}",
+                             headers=bearer(reviewer)) as resp:
+        detail = await resp.json()
+    gap_event = next(e for e in detail["events"] if e["event"] == "publisher.reconnected")
+    async with node.http.get(f"{node.base}/api/sessions/{session.id}/media",
+                             headers=bearer(reviewer)) as resp:
+        data = await resp.read()
+    times = []
+    with av.open(io.BytesIO(data)) as c:
+        for frame in c.decode(video=0):
+            times.append(float(frame.time or 0))
+    assert times == sorted(times)
+    jumps = [(b - a, a) for a, b in itertools.pairwise(times)]
+    gap_s, gap_at = max(jumps)
+    # One hole where the phone was away, as long as the ledger says, and where it says.
+    assert abs(gap_s * 1000 - gap_event["gap_ms"]) < 600, (gap_s, gap_event)
+    assert abs(gap_at * 1000 + gap_s * 1000 - gap_event["t_ms"]) < 600, (gap_at, gap_event)
+    assert sorted(j for j, _ in jumps)[-2] < 0.3  # nowhere else
+    assert abs(times[-1] * 1000 - detail["duration_ms"]) < 300
