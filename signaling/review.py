@@ -460,6 +460,18 @@ async def session_audit(request: web.Request) -> web.Response:
     return web.json_response({"entries": entries})
 
 
+async def all_audit(request: web.Request) -> web.Response:
+    """GET /api/audit[?format=csv]: the whole audit trail, denied attempts included (admins)."""
+    claims = authenticate(request, "admin")
+    desk = request.app[REVIEW]
+    entries = [public_entry(e) for e in await asyncio.to_thread(desk.audit.entries)]
+    await desk.record(claims, "audit", None, "ok")
+    if request.query.get("format") == "csv":
+        return web.Response(text=to_csv(entries), content_type="text/csv",
+                            headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+    return web.json_response({"entries": entries})
+
+
 # --- case numbers ---------------------------------------------------------------------------------
 
 async def apply_case(app: web.Application, officer: str, case: str,
@@ -532,5 +544,6 @@ def routes() -> list[web.RouteDef]:
             web.get("/api/sessions/{id}/verify", verify_status),
             web.put("/api/sessions/{id}/hold", put_hold),
             web.get("/api/sessions/{id}/audit", session_audit),
+            web.get("/api/audit", all_audit),
             web.put("/api/officers/{name}/case", put_case),
             web.get("/api/officers/{name}/case", get_case)]

@@ -209,6 +209,7 @@ async def test_review_api_end_to_end(node_factory: Callable[..., Awaitable[LiveN
 
     # Refusals: other roles (audited), traversal and guessed ids.
     commander, officer = await node.login("c1"), await node.login("o1")
+    await get_json(node, "/api/sessions", commander, status=403)
     for token in (commander, officer):
         await get_json(node, f"/api/sessions/{first}", token, status=403)
         async with node.http.get(url, headers=bearer(token)) as resp:
@@ -243,6 +244,12 @@ async def test_review_api_end_to_end(node_factory: Callable[..., Awaitable[LiveN
     admin = await node.login("a1")
     assert len((await get_json(node, "/api/sessions", admin))["sessions"]) == 2
     await get_json(node, f"/api/sessions/{first}", admin)
+    # The whole trail is for admins: it holds refusals that name no session.
+    await get_json(node, "/api/audit", reviewer, status=403)
+    everything = (await get_json(node, "/api/audit", admin))["entries"]
+    assert [e["seq"] for e in everything] == list(range(len(everything)))
+    assert ("c1", "list", "denied") in [(e["who"], e["action"], e["outcome"])
+                                        for e in everything]
 
 
 def test_a_verify_stops_when_cancelled(tmp_path: Path) -> None:
