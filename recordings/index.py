@@ -77,15 +77,23 @@ class SessionIndex:
         self.data_dir = data_dir
         self.path = data_dir / INDEX_FILE
         self.sessions_dir = data_dir / "sessions"
+        self._ready: set[Path] = set()  # files whose schema this instance has set up
 
     @contextmanager
     def _db(self, path: Path | None = None) -> Iterator[sqlite3.Connection]:
         target = path or self.path
         target.parent.mkdir(parents=True, exist_ok=True)
+        # A file deleted behind our back comes back empty: it needs its schema again.
+        fresh = target not in self._ready or not target.exists()
         with closing(sqlite3.connect(target, timeout=30)) as conn:
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+            # The index is rebuilt from the evidence at will: a commit need not survive a
+            # power cut, so it does not wait for the disk (WAL with synchronous=NORMAL).
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if fresh:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                self._ready.add(target)
             with conn:
                 yield conn
 
