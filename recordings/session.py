@@ -351,7 +351,10 @@ class EvidenceSession:
         ledger = LedgerFile(self.folder, self.evidence.key)
         start = utc_iso(self.started_at)
         if self.case is None:
-            self.case = self.evidence.pending_cases.take(self.officer)
+            try:
+                self.case = self.evidence.pending_cases.take(self.officer)
+            except OSError as exc:  # a case number is never worth not recording
+                log.error("session %s starts without its waiting case number: %s", self.id, exc)
         first = ledger.append({
             "kind": "session.start", "session": self.id, "officer": self.officer,
             "node": self.evidence.node_id, "at": start, "case": self.case,
