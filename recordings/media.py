@@ -34,6 +34,8 @@ from recordings.store import read_entries
 log = logging.getLogger(__name__)
 
 CACHE_DIR = Path("cache") / "media"
+# The cache is a convenience beside the evidence: it gives way beyond this size.
+CACHE_BYTES = 20 * 1024**3
 FORMATS = {"webm": ("webm", "video/webm"), "mp4": ("mp4", "video/mp4")}
 
 
@@ -222,17 +224,37 @@ def cached_file(data_dir: Path, plan: MediaPlan) -> Path:
     return data_dir / CACHE_DIR / plan.session / f"{plan.key}.{plan.ext}"
 
 
-def session_media(data_dir: Path, session_id: str,
-                  stop: threading.Event | None = None) -> tuple[Path, MediaPlan]:
+def session_media(data_dir: Path, session_id: str, stop: threading.Event | None = None,
+                  cache_bytes: int = CACHE_BYTES) -> tuple[Path, MediaPlan]:
     """The session's single file, remuxed now unless the cache has it for its newest segment."""
     plan = session_plan(data_dir, session_id)
     path = cached_file(data_dir, plan)
-    if not path.is_file():
-        remux(plan, path, stop)
-        for old in path.parent.iterdir():
-            if old != path and not old.name.startswith(".remux."):
-                old.unlink(missing_ok=True)
+    if path.is_file():
+        os.utime(path)  # recently played: the last to be evicted
+        return path, plan
+    remux(plan, path, stop)
+    for old in path.parent.iterdir():
+        if old != path and not old.name.startswith(".remux."):
+            old.unlink(missing_ok=True)
+    evict(data_dir / CACHE_DIR, cache_bytes, keep=path)
     return path, plan
+
+
+def evict(cache: Path, limit: int, keep: Path) -> list[Path]:
+    """Delete the least recently used cached files until the cache fits in `limit` bytes."""
+    files = [(f.stat().st_mtime, f.stat().st_size, f) for f in cache.glob("*/*")
+             if f.is_file() and not f.name.startswith(".remux.")]
+    total = sum(size for _, size, _ in files)
+    removed = []
+    for _, size, f in sorted(files, key=lambda x: x[0]):
+        if total <= limit:
+            break
+        if f == keep:
+            continue
+        f.unlink(missing_ok=True)
+        total -= size
+        removed.append(f)
+    return removed
 
 
 def drop_cache(data_dir: Path, session_id: str) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import io
 import itertools
+import os
 import threading
 import zipfile
 from collections.abc import Awaitable, Callable
@@ -55,11 +56,11 @@ async def test_h264_session_plays_as_one_mp4(
     # The cached file is reused for the next request (no second remux).
     cache = node.server.app[CONFIG].data_dir / "cache" / "media" / sid
     (cached,) = list(cache.iterdir())
-    stamp = cached.stat().st_mtime_ns
+    inode = cached.stat().st_ino  # a remux would replace the file
     async with node.http.get(f"{node.base}/api/sessions/{sid}/media",
                              headers={**bearer(reviewer), "Range": "bytes=10-"}) as resp:
         assert resp.status == 206 and await resp.read() == data[10:]
-    assert cached.stat().st_mtime_ns == stamp
+    assert cached.stat().st_ino == inode
 
     # Its export bundle carries the same file as MP4 with the C2PA manifest inside.
     async with node.http.post(f"{node.base}/api/sessions/{sid}/export",
@@ -222,3 +223,32 @@ async def test_a_reconnect_gap_keeps_its_length_in_the_single_file(live_node: Li
     assert abs(gap_at * 1000 + gap_s * 1000 - gap_event["t_ms"]) < 600, (gap_at, gap_event)
     assert sorted(j for j, _ in jumps)[-2] < 0.3  # nowhere else
     assert abs(times[-1] * 1000 - detail["duration_ms"]) < 300
+
+
+def test_the_cache_gives_way_least_recently_played_first(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    key = NodeKey.load_or_create(data)
+    ids = []
+    for n in range(3):
+        sid = f"20261127T10150{n}Z-o1-0000abc{n}"
+        folder = data / "sessions" / sid
+        ledger = LedgerFile(folder, key)
+        ledger.append({"kind": "session.start", "session": sid, "officer": "o1", "node": "n",
+                       "at": "2026-11-27T10:15:00.000Z", "case": None,
+                       "media": {"video": "video/vp8", "audio": "audio/opus"},
+                       "container": "webm"})
+        blob = webm_segment(n)
+        (folder / "seg-000001.webm").write_bytes(blob)
+        ledger.append({"kind": "segment", "session": sid, "officer": "o1", "case": None,
+                       "index": 1, "file": "seg-000001.webm", "size": len(blob),
+                       "sha256": hashlib.sha256(blob).hexdigest(),
+                       "start": "2026-11-27T10:15:00.000Z", "end": "2026-11-27T10:15:01.000Z",
+                       "media_start_ms": 0, "media_end_ms": 990, "partial": False})
+        ids.append(sid)
+    first, _ = session_media(data, ids[0])
+    second, _ = session_media(data, ids[1])
+    limit = first.stat().st_size + second.stat().st_size + 3000  # room for two, not three
+    os.utime(second, (1, 1))  # played long ago
+    session_media(data, ids[0], cache_bytes=limit)  # a hit: first is fresh again
+    third, _ = session_media(data, ids[2], cache_bytes=limit)
+    assert first.is_file() and third.is_file() and not second.exists()
