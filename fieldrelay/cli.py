@@ -119,6 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("session_id")
     export.add_argument("-o", "--output", type=Path, required=True, help="the zip to write")
     _data_dir_arg(export)
+
+    reindex = sub.add_parser("reindex", help="rebuild the search index from the evidence files")
+    _data_dir_arg(reindex)
+
+    retention = sub.add_parser("retention", help="remove sessions older than the retention "
+                                                 "period, except those on legal hold")
+    retention.add_argument("--older-than", type=float,
+                           default=float(_env("RETENTION_DAYS", "90") or 90),
+                           help="days since a session ended (FIELDRELAY_RETENTION_DAYS)")
+    retention.add_argument("--dry-run", action="store_true",
+                           help="only say what would be removed")
+    _data_dir_arg(retention)
     return parser
 
 
@@ -244,12 +256,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the export bundle of one sealed or interrupted session."""
     from fieldrelay.errors import FieldRelayError
-    from recordings.export import export_session
+    from recordings.provenance import export_with_playable
     from recordings.verifier import TextProgress
 
     bar = TextProgress(sys.stderr)
     try:
-        result = export_session(args.data_dir, args.session_id, args.output, progress=bar)
+        result = export_with_playable(args.data_dir, args.session_id, args.output, progress=bar)
     except FieldRelayError as exc:
         bar.close()
         print(f"fieldrelay export: {exc.detail}", file=sys.stderr)
@@ -259,10 +271,44 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"fieldrelay export: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAIL
     bar.close()
+    _audit_cli_export(args.data_dir, result.session, result.path)
     print(f"wrote {result.path}: session {result.session}, {result.segments} segment files "
           f"({result.media_bytes} bytes of media)")
     print(f"check it with: fieldrelay verify {result.path}   (or: python3 verify.py "
           f"{result.path.name}, see README.txt inside)")
+    return EXIT_OK
+
+
+def _audit_cli_export(data_dir: Path, session: str, path: Path) -> None:
+    """An export from the shell is an access by a person too: it goes on the audit chain."""
+    from recordings.audit import AuditLog
+    from recordings.signing import NodeKey
+
+    AuditLog(data_dir, NodeKey.load_or_create(data_dir)).append(
+        f"cli:{getpass.getuser()}", "admin", "export", session, "ok", detail=str(path))
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the search index from the session ledgers, the node ledger and the audit log."""
+    from recordings.index import reindex
+
+    count, path = reindex(args.data_dir)
+    print(f"indexed {count} session{'s' if count != 1 else ''} into {path}")
+    return EXIT_OK
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Remove expired sessions not on legal hold, each with a tombstone in the node ledger."""
+    from recordings.retention import run_retention
+
+    if args.older_than < 0:
+        print("fieldrelay retention: --older-than must be 0 or more days", file=sys.stderr)
+        return EXIT_USAGE
+    removed = run_retention(args.data_dir, args.older_than, f"cli:{getpass.getuser()}",
+                            args.dry_run, print)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(removed)} session{'s' if len(removed) != 1 else ''} that ended more "
+          f"than {args.older_than:g} days ago")
     return EXIT_OK
 
 
@@ -280,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_verify(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "reindex":
+            return cmd_reindex(args)
+        if args.command == "retention":
+            return cmd_retention(args)
     except BadRequest as exc:
         print(f"fieldrelay: {exc.detail}", file=sys.stderr)
         return EXIT_USAGE

@@ -12,7 +12,7 @@ import datetime
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,18 @@ VERIFIER_SOURCE = Path(verifier.__file__)
 CHUNK = 1 << 20
 # Video segments are already compressed: storing them keeps export fast and the bytes plain.
 STORED_SUFFIXES = (".webm", ".ts", ".mp4")
+
+
+PLAYABLE_README = """
+
+The playable copy
+-----------------
+{names}
+    The whole session as one file, joined from the segments without re-encoding, for easy
+    viewing. It carries C2PA content credentials signed by the node's key (inside an .mp4,
+    or beside a .webm as its .c2pa file); C2PA tools such as c2patool show them. It is a
+    convenience copy: the evidence remains the segment files and the ledger above.
+"""
 
 
 @dataclass(frozen=True)
@@ -174,13 +186,21 @@ def _zip_info(name: str, date_time: tuple[int, int, int, int, int, int],
     return info
 
 
+def check_exportable(data_dir: Path, session_id: str) -> dict[str, Any]:
+    """The start entry of a session that can be exported; NotFound or Conflict otherwise."""
+    start, _ = _sealed_entries(session_folder(data_dir, session_id), session_id)
+    return start
+
+
 def export_session(data_dir: Path, session_id: str, out_zip: Path,
-                   progress: Progress | None = None) -> ExportResult:
+                   progress: Progress | None = None,
+                   extras: Sequence[tuple[Path, str]] = ()) -> ExportResult:
     """Write the export bundle of one sealed or interrupted session to `out_zip`.
 
     Raises NotFound for a malformed or unknown session id (or a data dir without its public
     key) and Conflict for a session that is still being recorded or has no seal, or for an
-    `out_zip` inside the sessions folder. The zip is
+    `out_zip` inside the sessions folder. `extras` are (file, name in the zip) added after
+    the evidence, such as the signed playable copy under `playable/`. The zip is
     written beside `out_zip` under a temporary name and renamed when complete, so a bundle
     is never seen half-written.
     """
@@ -199,6 +219,9 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
     stamp = (now.year, now.month, now.day, now.hour, now.minute, now.second)
     text = readme(session_id, start, seal, len(segments), media_bytes, public_pem,
                   now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if extras:
+        text += PLAYABLE_README.format(names="\n".join(f"    {n}" for _, n in extras))
+    total += sum(p.stat().st_size for p, _ in extras)
 
     out_zip = Path(out_zip)
     if out_zip.resolve().is_relative_to((data_dir / "sessions").resolve()):
@@ -215,7 +238,7 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
             zf.writestr(_zip_info("verify.py", stamp, zipfile.ZIP_DEFLATED),
                         VERIFIER_SOURCE.read_bytes())
             zf.writestr(_zip_info(PUBLIC_KEY_FILE, stamp, zipfile.ZIP_DEFLATED), public_pem)
-            for path, name in members:
+            for path, name in [*members, *extras]:
                 info = zipfile.ZipInfo.from_file(path, name, strict_timestamps=False)
                 info.compress_type = (zipfile.ZIP_STORED if path.suffix in STORED_SUFFIXES
                                       else zipfile.ZIP_DEFLATED)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recordings.cases import PendingCases
 from recordings.ledger import canonical
 from recordings.segments import ClosedSegment, SegmentWriter, container_for, file_sha256
 from recordings.signing import NodeKey
@@ -32,6 +33,7 @@ QUEUE_RESERVE = 1000
 RETRY_AFTER_S = 2.0
 
 StatusCallback = Callable[[bool, str], None]
+EntryObserver = Callable[[str, dict[str, Any]], None]
 
 
 def utc_iso(t: float) -> str:
@@ -109,9 +111,20 @@ class Evidence:
         self.data_dir = data_dir
         self.node_id = node_id
         self.key = NodeKey.load_or_create(data_dir)
-        self.node_ledger = LedgerFile(data_dir / "ledger", self.key)
+        self.node_ledger = LedgerFile(data_dir / "ledger", self.key, shared=True)
         self.sessions_dir = data_dir / "sessions"
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        self.pending_cases = PendingCases(data_dir)
+        # Called on the writer thread with each entry appended to a session chain.
+        self.observers: list[EntryObserver] = []
+
+    def notify(self, session_id: str, entry: dict[str, Any]) -> None:
+        """Tell every observer (the search index) about a new session entry; never raises."""
+        for observer in list(self.observers):
+            try:
+                observer(session_id, entry)
+            except Exception:  # the index is rebuilt from the files; recording goes on
+                log.exception("observer failed on session %s", session_id)
 
     def open_session(self, officer: str, media: SessionMedia, on_status: StatusCallback,
                      loop: asyncio.AbstractEventLoop) -> EvidenceSession:
@@ -206,6 +219,7 @@ def _seal_chain(evidence: Evidence, ledger: LedgerFile, session: str, state: str
                           "state": state, "segments": segments, "reason": reason})
     ledger.sign_head()
     _note_sealed(evidence, session, seal)
+    evidence.notify(session, seal)
 
 
 def _note_sealed(evidence: Evidence, session: str, seal: dict[str, Any]) -> None:
@@ -292,6 +306,11 @@ class EvidenceSession:
             return
         self._queue.put_nowait(_Event(entry))
 
+    def set_case(self, case: str, by: str) -> None:
+        """Give the live session a case number: later segments carry it, the chain records it."""
+        self.case = case
+        self.event("case.set", case=case, by=by)
+
     async def seal(self, reason: str) -> None:
         """Close the last segment, seal the chain and wait until it is on disk.
 
@@ -376,7 +395,12 @@ class EvidenceSession:
         (self.folder / OPEN_MARKER).write_text("recording\n")
         ledger = LedgerFile(self.folder, self.evidence.key)
         start = utc_iso(self.started_at)
-        ledger.append({
+        if self.case is None:
+            try:
+                self.case = self.evidence.pending_cases.take(self.officer)
+            except OSError as exc:  # a case number is never worth not recording
+                log.error("session %s starts without its waiting case number: %s", self.id, exc)
+        first = ledger.append({
             "kind": "session.start", "session": self.id, "officer": self.officer,
             "node": self.evidence.node_id, "at": start, "case": self.case,
             "media": {"video": self.media.video,
@@ -388,10 +412,11 @@ class EvidenceSession:
         ledger.sign_head()
         self.evidence.node_ledger.append({"kind": "session.opened", "session": self.id,
                                           "officer": self.officer, "at": start})
+        self.evidence.notify(self.id, first)
 
     def _append(self, fields: dict[str, Any]) -> None:
         assert self._ledger is not None
-        self._ledger.append(fields)
+        self.evidence.notify(self.id, self._ledger.append(fields))
 
     def _flush_pending(self) -> None:
         while self._pending_events:

@@ -5,10 +5,12 @@ Every method here blocks on the disk; async callers run them in a worker thread.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,7 @@ class LedgerFile:
     The node chain lives in `<data>/ledger/`, each session's chain in `<data>/sessions/<id>/`.
     """
 
-    def __init__(self, directory: Path, key: NodeKey) -> None:
+    def __init__(self, directory: Path, key: NodeKey, shared: bool = False) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "ledger.jsonl"
@@ -63,6 +65,34 @@ class LedgerFile:
         self._drop_torn_tail(self.heads_path)
         for entry in read_entries(self.path):
             self._seq, self._prev = int(entry["seq"]) + 1, str(entry["hash"])
+        self._size = self._file_size()
+        # The node chain may also take entries from the CLI (retention) while a node runs.
+        self._shared_between_processes = shared
+
+    def _file_size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    @contextmanager
+    def _shared(self) -> Iterator[None]:
+        """Hold the chain's file lock and catch up with entries another process appended
+        (the CLI's retention runs beside a live node on the node chain)."""
+        if not self._shared_between_processes:
+            yield
+            return
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if self._file_size() != self._size:
+                self._seq, self._prev = 0, GENESIS
+                for entry in read_entries(self.path):
+                    self._seq, self._prev = int(entry["seq"]) + 1, str(entry["hash"])
+            yield
+            self._size = self._file_size()
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _drop_torn_tail(path: Path) -> None:
@@ -86,7 +116,7 @@ class LedgerFile:
 
     def append(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Write one entry durably (fsync) and return it; on failure the file is as before."""
-        with self._lock:
+        with self._lock, self._shared():
             entry = make_entry(self._seq, self._prev, fields)
             append_durably(self.path, canonical(entry) + b"\n")
             self._seq, self._prev = self._seq + 1, str(entry["hash"])
@@ -94,7 +124,7 @@ class LedgerFile:
 
     def sign_head(self) -> dict[str, Any] | None:
         """Sign the current head and append the signature to heads.jsonl."""
-        with self._lock:
+        with self._lock, self._shared():
             seq, entry_hash = self._seq - 1, self._prev
             if seq < 0:
                 return None

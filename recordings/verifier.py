@@ -661,6 +661,10 @@ def verify_data_dir(path: Path, progress: Progress | None = None,
     report.breaks.extend(node_breaks)
     report.checked.entries += entries
     report.checked.signatures += signatures
+    audit_breaks, entries, signatures = _check_audit(path, key, report)
+    report.breaks.extend(audit_breaks)
+    report.checked.entries += entries
+    report.checked.signatures += signatures
     _finish(report, sessions, _Meter(progress), mismatches)
     return report
 
@@ -707,6 +711,13 @@ def _check_node(data: Path, key: Ed25519PublicKey, sessions: Sequence[_Session],
     mismatches: dict[str, str] = {}
     named: set[str] = set()
     gone: set[str] = set()
+    # Retention may remove a session, but only after a tombstone in this chain says so.
+    removed = {str(e.get("session")): e for e in entries if e.get("kind") == "session.removed"}
+    for tombstoned in sorted(removed):
+        if tombstoned in by_id:
+            report.notes.append(f"Session {tombstoned} was removed by retention (node "
+                                "ledger), but its folder is still there: the removal was "
+                                "interrupted.")
     for seq, (line, entry) in enumerate(zip(ledger.numbers, entries, strict=True)):
         kind, sid = entry.get("kind"), entry.get("session")
         if kind not in ("session.opened", "session.sealed"):
@@ -717,6 +728,13 @@ def _check_node(data: Path, key: Ed25519PublicKey, sessions: Sequence[_Session],
             continue
         named.add(sid)
         session = by_id.get(sid)
+        if session is None and sid in removed:
+            if sid not in gone:
+                gone.add(sid)
+                report.notes.append(f"Session {sid} was removed by retention: the node ledger "
+                                    f"holds its tombstone (by {removed[sid].get('by')!r} at "
+                                    f"{removed[sid].get('at')}).")
+            continue
         if session is None:
             if sid not in gone:
                 gone.add(sid)
@@ -741,6 +759,43 @@ def _check_node(data: Path, key: Ed25519PublicKey, sessions: Sequence[_Session],
         if s.folder.name not in named:
             report.notes.append(f"Session {s.folder.name} is not listed in the node ledger.")
     return breaks, mismatches, len(entries), heads.signatures
+
+
+def _check_audit(data: Path, key: Ed25519PublicKey,
+                 report: Report) -> tuple[list[str], int, int]:
+    """The audit chain (`audit/audit.jsonl`) and its signed heads, as FORMAT.md "Audit" says.
+
+    Returns (breaks, entries checked, signatures checked).
+    """
+    where = "The audit log"
+    ledger = _read_lines(data / "audit" / "audit.jsonl")
+    if not ledger.exists:
+        return [], 0, 0
+    if ledger.bad is not None:
+        return [f"{where}: audit/audit.jsonl {ledger.bad}: the log was damaged or edited."], 0, 0
+    if ledger.torn is not None:
+        report.notes.append(f"{where}: audit/audit.jsonl line {ledger.torn} was cut off "
+                            "mid-write (the node stopped while writing it).")
+    entries = ledger.items
+    brk = check_chain(entries)
+    if brk is not None:
+        return [f"{where}: in audit/audit.jsonl at line {ledger.numbers[brk.line - 1]}, "
+                f"{brk.reason}."], 0, 0
+    for line, entry in zip(ledger.numbers, entries, strict=True):
+        if entry.get("v") != FORMAT or entry.get("kind") != "access":
+            return [f"{where}: audit/audit.jsonl line {line} is not an access record of "
+                    f"format {FORMAT}."], 0, 0
+    heads = _check_heads(_read_lines(data / "audit" / "heads.jsonl"), entries, key,
+                         "audit/heads.jsonl", may_be_torn=True)
+    if heads.problem is not None:
+        return [f"{where}: {heads.problem}."], len(entries), 0
+    last = len(entries) - 1
+    if heads.signed_to < last:
+        first = heads.signed_to + 1
+        lines = _span(ledger.numbers[first], ledger.numbers[last], "line", "lines")
+        report.notes.append(f"{where}: {_span(first, last)} (audit/audit.jsonl {lines}) "
+                            f"{'is' if first == last else 'are'} not yet signed.")
+    return [], len(entries), heads.signatures
 
 
 # --- An export bundle: a zip, or its extracted folder -------------------------------------------

@@ -15,7 +15,7 @@ from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
 from relay.talkback import Floor
-from signaling import alerts, api, auth, commands, pages, sessions, talkback, whip, ws
+from signaling import alerts, api, auth, commands, pages, review, talkback, whip, ws
 from signaling.alerts import DESK, AlertDesk, AlertSettings
 from signaling.bus import Bus, MemoryBus
 from signaling.commands import COMMANDS, CommandDesk
@@ -123,6 +123,7 @@ def build_app(config: Config) -> web.Application:
     app[METRICS] = NodeMetrics(lambda: app.get(REGISTRY), lambda: len(hub))
     app.cleanup_ctx.append(_alerts_ctx)
     app.cleanup_ctx.append(_relay_ctx)
+    app.cleanup_ctx.append(review.review_ctx)
     app.on_shutdown.append(_close_websockets)
     app.add_routes([
         web.get("/healthz", api.healthz),
@@ -133,7 +134,7 @@ def build_app(config: Config) -> web.Application:
         web.get("/api/officers", api.officers),
         web.get("/ws", ws.websocket),
         *whip.routes(),
-        *sessions.routes(),
+        *review.routes(),
         *alerts.routes(),
         *commands.routes(),
         *talkback.routes(),

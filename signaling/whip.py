@@ -6,6 +6,7 @@ from aiohttp import web
 
 from fieldrelay.errors import PayloadTooLarge, UnsupportedMediaType
 from relay.errors import BadSdp
+from signaling import review
 from signaling.auth import authenticate
 from signaling.keys import CONFIG, REGISTRY
 
@@ -39,6 +40,7 @@ async def publish(request: web.Request) -> web.Response:
     """POST /whip: an officer publishes its own stream, named after its user name."""
     claims = authenticate(request, "officer")
     offer = await read_body(request, SDP)
+    await review.case_from_whip(request, claims.name)
     publication, answer = await request.app[REGISTRY].publish(claims.name, offer)
     return created(f"/whip/{publication.id}", answer)
 

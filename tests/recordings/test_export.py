@@ -12,10 +12,14 @@ from pathlib import Path
 
 import cryptography
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from recordings import verifier
 from recordings.export import export_session
-from recordings.store import LedgerFile
+from recordings.media import session_media
+from recordings.provenance import read_credentials
+from recordings.store import LedgerFile, read_entries
 from tests.recordings.test_verify import (
     REPO,
     Recorded,
@@ -54,7 +58,8 @@ def test_export_writes_the_bundle(rec: Recorded, tmp_path: Path) -> None:
         assert names == ["README.txt", "verify.py", "node-ed25519.pub.pem",
                          f"sessions/{sid}/ledger.jsonl", f"sessions/{sid}/heads.jsonl",
                          f"sessions/{sid}/seg-000001.webm", f"sessions/{sid}/seg-000002.webm",
-                         f"sessions/{sid}/seg-000003.webm"]
+                         f"sessions/{sid}/seg-000003.webm", f"playable/{sid}.webm",
+                         f"playable/{sid}.webm.c2pa"]
         assert zf.read("verify.py") == Path(verifier.__file__).read_bytes()
         assert zf.read("node-ed25519.pub.pem") == rec.public_pem
         for name in ("ledger.jsonl", "heads.jsonl", "seg-000002.webm"):
@@ -236,3 +241,35 @@ def test_a_bundle_given_an_open_marker_is_broken(rec: Recorded, tmp_path: Path) 
     assert res.stdout.splitlines()[0] == (
         f"BROKEN: Session {sid}: the bundle holds an OPEN marker, yet only sealed sessions are "
         "exported, so the marker was added afterwards.")
+
+
+def test_export_carries_a_c2pa_signed_playable_copy(rec: Recorded, tmp_path: Path) -> None:
+    sid = rec.sessions[0]
+    out = tmp_path / "bundle.zip"
+    assert export(rec, sid, out).returncode == 0
+    with zipfile.ZipFile(out) as zf:
+        media = zf.read(f"playable/{sid}.webm")
+        sidecar = zf.read(f"playable/{sid}.webm.c2pa")
+        readme = zf.read("README.txt").decode()
+    assert "C2PA content credentials signed by the node's key" in readme
+    (entry,) = read_entries(rec.data / "audit" / "audit.jsonl")
+    assert (entry["who"].startswith("cli:"), entry["action"], entry["session"],
+            entry["outcome"]) == (True, "export", sid, "ok")
+    # The copy is the very remux the review API plays.
+    assert media == session_media(rec.data, sid)[0].read_bytes()
+    store = read_credentials(media, "video/webm", sidecar)
+    assert store["validation_state"] == "Valid", store.get("validation_results")
+    active = store["manifests"][store["active_manifest"]]
+    assert active["signature_info"]["alg"] == "Ed25519"
+    session = next(a for a in active["assertions"] if a["label"] == "org.fieldrelay.session")
+    assert (session["data"]["session"], session["data"]["case"]) == (sid, "case-7")
+    # Signed by the node's own key, certified by the node's CA.
+    leaf = x509.load_pem_x509_certificates(
+        (rec.data / "keys" / "c2pa-chain.pem").read_bytes())[0]
+    assert leaf.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == rec.public_pem
+    changed = bytearray(media)
+    changed[len(changed) // 2] ^= 0x01
+    assert read_credentials(bytes(changed), "video/webm", sidecar)["validation_state"] == \
+        "Invalid"

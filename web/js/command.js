@@ -23,6 +23,7 @@ import {
 import { AlertPanel } from "./alerts-panel.js";
 import { requestGoLive } from "./golive.js";
 import { InstructionDesk } from "./instructions.js";
+import { TileCase } from "./case.js";
 import { renderLogin } from "./login.js";
 import { OfficerMap } from "./map.js";
 import { TalkControl } from "./talkback.js";
@@ -126,6 +127,7 @@ class Tile {
       configurable: true,
     });
     hook.tiles[name] = this;
+    this.caseCtl = new TileCase(root, name);
     this.render();
   }
 
@@ -621,6 +623,7 @@ class Wall {
     tile.update(info);
     this.map?.setPresence(name, { live: tile.live, state: tile.officerDropped ? "reconnecting" : "live" });
     this.instructions.setOfficers(this.tiles.keys());
+    tile.caseCtl.update(info.case, info.live);
     this.renderSummary();
     return tile;
   }

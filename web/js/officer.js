@@ -17,6 +17,7 @@ import {
   refreshToken,
   sleep,
 } from "./api.js";
+import { mountOfficerCase } from "./case.js";
 import { PositionTracker } from "./geo.js";
 import { GoLivePrompt } from "./golive.js";
 import { InstructionInbox } from "./instructions.js";
@@ -148,6 +149,8 @@ class OfficerPage {
     el.app.hidden = false;
     setupHeader(session, { beforeLogout: () => this.stop() });
     this.stopRefresh = keepTokenFresh(() => this.showLogin());
+    if (this.caseField) this.caseField.refresh();
+    else this.caseField = mountOfficerCase($("case-field"), session.name);
     try {
       const config = await getConfig();
       this.iceServers = config.ice_servers || [];
