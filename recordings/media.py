@@ -74,11 +74,17 @@ def track_of(entry: dict[str, Any]) -> str:
     return str(entry.get("track") or "main")
 
 
-def plan_media(session: str, folder: Path, entries: Sequence[dict[str, Any]]) -> MediaPlan | None:
-    """The remux plan for a session's chain, or None when nothing was recorded yet (pure)."""
+def plan_media(session: str, folder: Path, entries: Sequence[dict[str, Any]],
+               only: str | None = None) -> MediaPlan | None:
+    """The remux plan for a session's chain, or None when nothing was recorded yet (pure).
+
+    `only="talkback"` plans the talkback track alone, on the same timeline as the whole
+    file, for players that play one audio stream per element: the page plays it beside the
+    video, in step.
+    """
     start = next((e for e in entries if e.get("kind") == "session.start"), {})
     video = (start.get("media") or {}).get("video")
-    container = "mp4" if video == "video/h264" else "webm"
+    container = "mp4" if video == "video/h264" and only is None else "webm"
     segments = [e for e in entries if e.get("kind") == "segment"]
     main = [e for e in segments if track_of(e) == "main"]
     if not main:
@@ -90,6 +96,11 @@ def plan_media(session: str, folder: Path, entries: Sequence[dict[str, Any]]) ->
               if p.track == "main" and p.media_start_ms is not None]
     base = min(starts) if starts else 0
     key = str(segments[-1]["hash"])[:32] + f"-{len(segments)}"
+    if only is not None:
+        pieces = tuple(p for p in pieces if p.track == only)
+        if not pieces:
+            return None
+        key += f"-{only}"
     return MediaPlan(session, container, FORMATS[container][1], pieces, key, base)
 
 
@@ -210,12 +221,13 @@ def remux(plan: MediaPlan, out_path: Path, stop: threading.Event | None = None) 
         raise
 
 
-def session_plan(data_dir: Path, session_id: str) -> MediaPlan:
+def session_plan(data_dir: Path, session_id: str, only: str | None = None) -> MediaPlan:
     """The remux plan of an existing session; NotFound for unknown ids or no media yet."""
     folder = session_folder(data_dir, session_id)
-    plan = plan_media(session_id, folder, list(read_entries(folder / "ledger.jsonl")))
+    plan = plan_media(session_id, folder, list(read_entries(folder / "ledger.jsonl")), only)
     if plan is None:
-        raise NotFound(f"session {session_id} has no recorded segment yet")
+        what = "segment" if only is None else f"{only} segment"
+        raise NotFound(f"session {session_id} has no recorded {what} yet")
     return plan
 
 
@@ -225,16 +237,20 @@ def cached_file(data_dir: Path, plan: MediaPlan) -> Path:
 
 
 def session_media(data_dir: Path, session_id: str, stop: threading.Event | None = None,
-                  cache_bytes: int = CACHE_BYTES) -> tuple[Path, MediaPlan]:
+                  cache_bytes: int = CACHE_BYTES, only: str | None = None
+                  ) -> tuple[Path, MediaPlan]:
     """The session's single file, remuxed now unless the cache has it for its newest segment."""
-    plan = session_plan(data_dir, session_id)
+    plan = session_plan(data_dir, session_id, only)
     path = cached_file(data_dir, plan)
     if path.is_file():
         os.utime(path)  # recently played: the last to be evicted
         return path, plan
     remux(plan, path, stop)
+    suffix = f"-{only}" if only else ""
     for old in path.parent.iterdir():
-        if old != path and not old.name.startswith(".remux."):
+        # Older copies of the same file only: the whole file and the talkback file coexist.
+        same_kind = old.stem.endswith(suffix) if suffix else not old.stem.endswith("-talkback")
+        if old != path and same_kind and not old.name.startswith(".remux."):
             old.unlink(missing_ok=True)
     evict(data_dir / CACHE_DIR, cache_bytes, keep=path)
     return path, plan

@@ -30,8 +30,8 @@ from recordings.cases import valid_case
 from recordings.catalog import parse_time
 from recordings.export import session_folder
 from recordings.index import SessionIndex, reindex
+from recordings.media import CACHE_BYTES, track_of
 from recordings.media import session_media as build_media
-from recordings.media import track_of
 from recordings.provenance import export_with_playable
 from recordings.retention import current_holds, set_hold
 from recordings.session import Evidence
@@ -276,8 +276,13 @@ async def media(request: web.Request) -> web.StreamResponse:
     claims = await _reviewer(request, "play", allow_query=True)
     sid = _session_id(request)
     desk = request.app[REVIEW]
+    track = request.query.get("track", "all")
+    if track not in ("all", "talkback"):
+        raise BadRequest("track must be all (the whole session) or talkback")
+    only = None if track == "all" else track
     async with desk.remux_lock(sid):
-        path, plan = await asyncio.to_thread(build_media, desk.data_dir, sid, desk.stop)
+        path, plan = await asyncio.to_thread(build_media, desk.data_dir, sid, desk.stop,
+                                             CACHE_BYTES, only)
     size = (await asyncio.to_thread(path.stat)).st_size
     try:
         start = _range_start(request.headers.get("Range"), size)
@@ -288,7 +293,8 @@ async def media(request: web.Request) -> web.StreamResponse:
                        f"{size} bytes (send bytes=START-END)"},
             status=416, headers={"Content-Range": f"bytes */{size}"})
     if not start and request.method == "GET":
-        await desk.record(claims, "play", sid, "ok", detail=plan.ext)
+        await desk.record(claims, "play", sid, "ok",
+                          detail=plan.ext if only is None else f"{only} {plan.ext}")
     return web.FileResponse(path, headers={"Content-Type": plan.mime,
                                            "Cache-Control": "private, no-store",
                                            "Accept-Ranges": "bytes"})

@@ -24,6 +24,7 @@ from tests.e2e.test_live_wall import (
 
 OFFICER = "officer1"
 COMMANDER = "cmd1"
+REVIEWER = "rev1"
 # Vienna, Stephansplatz.
 SCENE = {"latitude": 48.2085, "longitude": 16.3731}
 
@@ -62,6 +63,7 @@ async def test_commander_steps_in_request_map_instruction_and_talkback(
 ) -> None:
     node_process.add_user(OFFICER, "officer")
     node_process.add_user(COMMANDER, "commander")
+    node_process.add_user(REVIEWER, "reviewer")
     node_process.start("--escalate-after", "300", "--map-tiles", "")
     errors: list[str] = []
 
@@ -190,3 +192,33 @@ async def test_commander_steps_in_request_map_instruction_and_talkback(
         assert sum(1 for _ in container.decode(audio=0)) > 10
     report = check(folder)
     assert report.ok, report.first_break
+
+    # Review: the whole session plays, and during the talkback the commander is heard too
+    # (a second element on the same timeline, kept in step with the picture).
+    start_ms = talkback[0]["media_start_ms"] - min(
+        e["media_start_ms"] for e in entries if e["kind"] == "segment" and "track" not in e)
+    review_ctx = await new_media_context(browser, **DESKTOP)
+    try:
+        page = await review_ctx.new_page()
+        watch_errors(page, "review", errors)
+        await page.goto(f"{node_process.url}/review?session={folder.name}")
+        await login_via_ui(page, REVIEWER)
+        await page.wait_for_function("document.getElementById('player').readyState >= 2",
+                                     timeout=15000)
+        await page.wait_for_function(
+            "() => window.__fieldrelay.review.player.talk.readyState >= 1", timeout=15000)
+        await page.evaluate(f"window.__fieldrelay.review.player.seek({start_ms + 300})")
+        await page.wait_for_function(
+            "() => { const p = window.__fieldrelay.review.player;"
+            " return !p.talk.paused && p.talk.currentTime > 0; }", timeout=10000)
+        await page.wait_for_timeout(1000)
+        drift = await page.evaluate(
+            "() => { const p = window.__fieldrelay.review.player;"
+            " return Math.abs(p.talk.currentTime - p.video.currentTime); }")
+        print(f"REVIEW_TALKBACK_DRIFT_S={drift:.3f}")
+        assert drift < 0.3
+        await page.evaluate("document.getElementById('player').pause()")
+        await page.wait_for_function("() => window.__fieldrelay.review.player.talk.paused")
+        assert errors == []
+    finally:
+        await review_ctx.close()

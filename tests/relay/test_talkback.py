@@ -152,6 +152,22 @@ async def test_talkback_reaches_the_phone_holds_one_floor_and_is_recorded(
     bundle = check(live_node.registry.evidence.data_dir)
     assert bundle.ok, bundle.first_break
 
+    # A reviewer's player gets the talkback as its own file, on the whole file's timeline.
+    reviewer = await live_node.login("r1")
+    url = f"{live_node.base}/api/sessions/{folder.name}/media"
+    async with live_node.http.get(f"{url}?track=talkback", headers=bearer(reviewer)) as r:
+        assert r.status == 200, await r.text()
+        (tmp_path / "talkback.webm").write_bytes(await r.read())
+    async with live_node.http.get(f"{url}?track=teleport", headers=bearer(reviewer)) as r:
+        assert r.status == 400
+    base = min(e["media_start_ms"] for e in main)
+    with av.open(str(tmp_path / "talkback.webm")) as container:
+        assert sorted(s.type for s in container.streams) == ["audio", "video"]
+        first = next(p for p in container.demux(audio=0) if p.pts is not None)
+        assert first.pts is not None and first.time_base is not None
+        first_ms = float(first.pts * first.time_base * 1000)
+        assert abs(first_ms - (talkback[0]["media_start_ms"] - base)) < 150, first_ms
+
 
 async def test_talkback_needs_a_live_officer_and_the_right_people(live_node: LiveNode) -> None:
     officer, c1 = await live_node.login("o1"), await live_node.login("c1")

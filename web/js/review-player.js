@@ -8,6 +8,8 @@
 import { authHeaders, errorFrom, getSession, refreshToken } from "./api.js";
 
 const MAX_RELOADS = 3;
+/** The talkback element follows the video; beyond this drift (seconds) it is put back in step. */
+const MAX_DRIFT_S = 0.25;
 
 export class Player {
   constructor({ video, state, text, clock }, { onTime = () => {}, onLength = () => {} } = {}) {
@@ -20,6 +22,17 @@ export class Player {
     this.pendingSeekMs = null;
     this.clockAt = null;
     this.raf = 0;
+    // Browsers play one audio stream per element, so the command center's talkback (its own
+    // track in the evidence) plays from a second element, on the same timeline, in step.
+    this.talk = new Audio();
+    this.talk.preload = "auto";
+    this.talkUrl = "";
+    for (const ev of ["play", "playing", "seeked", "ratechange"]) video.addEventListener(ev, () => this.syncTalk());
+    for (const ev of ["pause", "waiting", "ended", "emptied"]) video.addEventListener(ev, () => this.talk.pause());
+    video.addEventListener("volumechange", () => {
+      this.talk.volume = video.volume;
+      this.talk.muted = video.muted;
+    });
 
     video.addEventListener("loadedmetadata", () => {
       this.setState("ready");
@@ -61,19 +74,34 @@ export class Player {
     this.setState("loading", "Loading the recording…");
     this.video.src = this.src();
     this.video.load();
+    this.talkUrl = detail.segments.some((s) => s.track === "talkback") ? `${this.url}?track=talkback` : "";
+    if (this.talkUrl) this.talk.src = this.src(this.talkUrl);
+    else this.talk.removeAttribute("src");
     this.tick();
+  }
+
+  /** Put the talkback element where the video is, playing or not as the video is. */
+  syncTalk() {
+    if (!this.talkUrl || this.talk.readyState < 1) return;
+    const v = this.video;
+    if (Math.abs(this.talk.currentTime - v.currentTime) > MAX_DRIFT_S) this.talk.currentTime = v.currentTime;
+    this.talk.playbackRate = v.playbackRate;
+    if (v.paused || v.ended || v.readyState < 3) this.talk.pause();
+    else this.talk.play().catch(() => {});
   }
 
   unload() {
     cancelAnimationFrame(this.raf);
     this.video.removeAttribute("src");
     this.video.load();
+    this.talkUrl = "";
+    this.talk.removeAttribute("src");
   }
 
-  src() {
+  src(url = this.url) {
     const token = getSession()?.token || "";
-    const sep = this.url.includes("?") ? "&" : "?";
-    return `${this.url}${sep}token=${encodeURIComponent(token)}`;
+    const sep = url.includes("?") ? "&" : "?";
+    return `${url}${sep}token=${encodeURIComponent(token)}`;
   }
 
   /** Jump to `ms` on the media timeline and play from there. */
@@ -106,6 +134,7 @@ export class Player {
   tick() {
     const ms = this.ms;
     this.onTime(ms);
+    if (this.talkUrl && !this.video.paused) this.syncTalk();
     if (this.clockAt) {
       const at = this.clockAt(ms);
       this.el.clock.textContent = at ? at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }) : "";
