@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--map-attribution", default=_env("MAP_ATTRIBUTION", OSM_ATTRIBUTION),
                        help="attribution text shown on the map for those tiles")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
+    serve.add_argument("--gop-cache-kb", type=int,
+                       default=int(_env("GOP_CACHE_KB", "2048") or 2048),
+                       help="per stream, video kept since the last keyframe so new viewers "
+                            "start at once (0 turns it off)")
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -141,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         demo_users=args.demo_users,
         map_tiles=args.map_tiles,
         map_attribution=args.map_attribution if args.map_tiles else "",
+        gop_cache_bytes=max(0, args.gop_cache_kb) * 1024,
     )
 
 

@@ -62,6 +62,10 @@ class Config:
     # which keeps markers and alerts usable on a network with no tile server.
     map_tiles: str = ""
     map_attribution: str = ""
+    # Each stream keeps its video since the last keyframe, within these bounds, so a new
+    # viewer starts at once; 0 turns the cache off (new viewers then wait for a PLI).
+    gop_cache_packets: int = 1024
+    gop_cache_bytes: int = 2 * 1024 * 1024
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

@@ -41,6 +41,8 @@ class RelaySettings:
     reconnect_grace_s: float = 60.0
     segment_s: float = 6.0
     keyframe_interval_s: float = 2.0
+    gop_cache_packets: int = 1024
+    gop_cache_bytes: int = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,8 @@ class StreamRegistry:
 
     def _new_stream(self, officer: str, codecs: dict[str, peers.MediaCodec]) -> Stream:
         """A stream with its evidence session: recording starts with the first keyframe."""
-        stream = Stream(officer, codecs, self.counters, self.settings.pli_interval_s)
+        stream = Stream(officer, codecs, self.counters, self.settings.pli_interval_s,
+                        self.settings.gop_cache_packets, self.settings.gop_cache_bytes)
         video = codecs.get("video")
         media = SessionMedia(video=video.mime if video else None, audio="audio" in codecs)
 
@@ -269,7 +272,7 @@ class StreamRegistry:
             raise BadSdp("the offer asks for no kind of media this stream carries")
         pc = peers.new_peer_connection(self.settings.ice_servers)
         viewer = Viewer(secrets.token_urlsafe(12), officer, self.settings.viewer_queue_packets,
-                        stream.request_keyframe, self.counters)
+                        stream.request_keyframe, self.counters, stream.cached_gop)
         try:
             for kind in kinds:
                 codec = stream.codecs[kind]

@@ -45,6 +45,7 @@ def relay_settings(config: Config) -> RelaySettings:
         ice_public_ip=config.ice_public_ip, viewer_queue_packets=config.viewer_queue_packets,
         pli_interval_s=config.pli_interval_s, reconnect_grace_s=config.reconnect_grace_s,
         segment_s=config.segment_s, keyframe_interval_s=config.keyframe_interval_s,
+        gop_cache_packets=config.gop_cache_packets, gop_cache_bytes=config.gop_cache_bytes,
     )
 
 
