@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
                        default=int(_env("GOP_CACHE_KB", "2048") or 2048),
                        help="per stream, video kept since the last keyframe so new viewers "
                             "start at once (0 turns it off)")
+    serve.add_argument("--cluster-secret", default=_env("CLUSTER_SECRET"),
+                       help="shared by all nodes (32+ bytes): lets a node pull an officer's "
+                            "stream from the node it is live on; prefer the environment "
+                            "variable FIELDRELAY_CLUSTER_SECRET, which `ps` does not show")
+    serve.add_argument("--cluster-url", default=_env("CLUSTER_URL"),
+                       help="the URL other nodes reach this one at (default: --public-url, "
+                            "else http://HOST:PORT)")
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -146,7 +153,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
         map_tiles=args.map_tiles,
         map_attribution=args.map_attribution if args.map_tiles else "",
         gop_cache_bytes=max(0, args.gop_cache_kb) * 1024,
+        cluster_secret=_cluster_secret(args.cluster_secret),
+        cluster_url=args.cluster_url,
     )
+
+
+def _cluster_secret(secret: str | None) -> str | None:
+    if secret and len(secret.encode()) < 32:
+        raise BadRequest("--cluster-secret must be at least 32 bytes (e.g. openssl rand -hex 32)")
+    return secret or None
 
 
 def create_demo_users(store: UserStore) -> list[tuple[str, str, str]]:

@@ -16,6 +16,7 @@ from fieldrelay.tasks import TaskGroupOwner
 from recordings.recorder import SessionRecorder
 from recordings.session import Evidence, SessionMedia
 from relay import peers
+from relay.cascade import Cascade
 from relay.errors import BadSdp, NotLive, TooManyViewers, UnknownResource
 from relay.forward import RelayCounters, Viewer
 from relay.recorder_tap import RecorderTap
@@ -82,6 +83,8 @@ class StreamRegistry:
         self._closed = False
         # One lock per officer: publish, DELETE and grace expiry never interleave.
         self._locks: dict[str, asyncio.Lock] = {}
+        # Pulls of officers live on other nodes (set by the node when it has a cluster).
+        self.cascade: Cascade | None = None
 
     def _lock(self, officer: str) -> asyncio.Lock:
         lock = self._locks.get(officer)
@@ -259,9 +262,16 @@ class StreamRegistry:
 
     # -- viewing --------------------------------------------------------------------
 
-    async def view(self, officer: str, offer_sdp: str, by: str) -> tuple[str, str]:
-        """Accept a WHEP offer for an officer's stream; returns the viewer id and the answer."""
-        stream = self.streams.get(officer)
+    async def view(self, officer: str, offer_sdp: str, by: str,
+                   cascade: bool = True) -> tuple[str, str]:
+        """Accept a WHEP offer for an officer's stream; returns the viewer id and the answer.
+
+        An officer live on another node is pulled from there (once for all viewers here)
+        unless `cascade` is False: a node pulling from this one gets local streams only.
+        """
+        stream = self._stream_of(officer)
+        if stream is None and cascade and self.cascade is not None:
+            stream = await self.cascade.acquire(officer)
         if stream is None:
             raise NotLive(f"officer {officer!r} is not live")
         if len(stream.viewers) >= MAX_VIEWERS_PER_STREAM:
@@ -282,8 +292,9 @@ class StreamRegistry:
             answer = await peers.answer(pc, offer_sdp)
         except BaseException:
             await pc.close()
+            self._release_pull(officer)
             raise
-        if self.streams.get(officer) is not stream:  # the stream ended while we negotiated
+        if self._stream_of(officer) is not stream:  # the stream ended while we negotiated
             await pc.close()
             raise NotLive(f"officer {officer!r} is not live")
         self._viewers[viewer.id] = _ViewerEntry(officer, by, viewer, pc)
@@ -310,13 +321,30 @@ class StreamRegistry:
         entry = self._viewers.pop(viewer_id, None)
         if entry is None:
             return
-        stream = stream or self.streams.get(entry.officer)
+        stream = stream or self._stream_of(entry.officer)
         if stream is not None:
             stream.remove_viewer(viewer_id)
             if stream.session is not None:
                 stream.session.event("viewer.left", viewer=entry.by, viewer_id=viewer_id)
         await entry.viewer.aclose()
         await entry.pc.close()
+        self._release_pull(entry.officer)
+
+    def _stream_of(self, officer: str) -> Stream | None:
+        """The officer's stream here: published to this node, or pulled from another."""
+        stream = self.streams.get(officer)
+        if stream is None and self.cascade is not None:
+            stream = self.cascade.stream(officer)
+        return stream
+
+    def _release_pull(self, officer: str) -> None:
+        if self.cascade is not None and officer not in self.streams:
+            self.cascade.release_if_idle(officer)
+
+    async def pull_ended(self, officer: str, stream: Stream) -> None:
+        """The cascade lost an officer's pulled stream: its viewers here end too."""
+        for viewer_id in list(stream.viewers):
+            await self._close_viewer(viewer_id, stream)
 
     def viewer(self, viewer_id: str) -> Viewer | None:
         """A viewer by id (tests and metrics use this)."""
@@ -385,4 +413,6 @@ class StreamRegistry:
                 await self._end_stream(officer, "shutdown")
         for viewer_id in list(self._viewers):
             await self._close_viewer(viewer_id)
+        if self.cascade is not None:
+            await self.cascade.aclose()
         await self._tasks.aclose()

@@ -14,7 +14,7 @@ from fieldrelay.users import UserStore
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
-from signaling import alerts, api, auth, pages, sessions, whip, ws
+from signaling import alerts, api, auth, cluster, pages, sessions, whip, ws
 from signaling.alerts import DESK, AlertDesk, AlertSettings
 from signaling.bus import Bus, MemoryBus
 from signaling.hub import EventHub
@@ -86,6 +86,10 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
                     ", ".join(recovered))
     registry = StreamRegistry(relay_settings(config), evidence, on_presence)
     app[REGISTRY] = registry
+    tokens = cluster.node_tokens(config)
+    if tokens is not None:
+        app[cluster.NODE_TOKENS] = tokens
+        registry.cascade = cluster.new_cascade(config, registry, desk, tokens)
     try:
         yield
     finally:
