@@ -3,7 +3,8 @@
 //
 // Tile states (on .tile[data-state]):
 //   offline → connecting → live ⇄ reconnecting … → offline
-//   remote: the officer is live on another node; the tile links to that node's /command.
+//   remote: the officer is live on another node and this node cannot pull it (no cluster
+//   secret); the tile links to that node's /command. With a cluster, it plays through here.
 // Presence drives subscription: live=true subscribes, live=false unsubscribes and keeps the
 // tile. A viewer connection that fails while the officer is still live is retried with backoff.
 // An officer with an open alert gets .tile[data-alert=<state>]; a new alert or an escalation
@@ -122,7 +123,8 @@ class Tile {
     const wasRemote = this.remote;
     this.live = !!live;
     this.officerDropped = this.live && state === "reconnecting";
-    this.remote = this.live && !!this.node && !!this.wall.node && this.node !== this.wall.node;
+    this.remote = this.live && !!this.node && !!this.wall.node && this.node !== this.wall.node
+      && !this.wall.cascade;
 
     if (!this.live) {
       if (wasLive || this.client) this.unwatch();
@@ -398,6 +400,8 @@ class Wall {
     this.stopRefresh = () => {};
     /** This page's node id (GET /api/config): presence on another node is shown as a link. */
     this.node = "";
+    /** The node pulls officers live on other nodes (a cluster): every tile plays here. */
+    this.cascade = false;
     this.wallEl = $("wall");
     this.alerts = new AlertPanel(this);
     hook.wall = this;
@@ -435,6 +439,7 @@ class Wall {
       const config = await getConfig();
       this.iceServers = config.ice_servers || [];
       this.node = config.node || "";
+      this.cascade = !!config.cascade;
       if (config.node) {
         $("node-id").textContent = config.node;
         $("node-id").title = "Server node";
