@@ -125,6 +125,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check signatures against this public key (PEM) instead of the "
                              "one that comes with the evidence")
 
+    cluster = sub.add_parser(
+        "cluster", help="run one node per core on this machine, sharing one Redis",
+        description="Runs N `fieldrelay serve` nodes (node-1 on --base-port, node-2 on the "
+                    "next port, ...) with data dirs DATA_DIR/node-I, one Redis (its own "
+                    "redis-server unless --redis-url) and one cluster secret. Users and the "
+                    "token key in DATA_DIR are copied to every node at start. Arguments "
+                    "after `--` go to every node's `serve`.")
+    cluster.add_argument("--nodes", type=int,
+                         default=int(_env("NODES", str(os.cpu_count() or 1)) or 1),
+                         help="how many nodes (default: one per core)")
+    cluster.add_argument("--base-port", type=int,
+                         default=int(_env("BASE_PORT", "8080") or 8080))
+    cluster.add_argument("--host", default=_env("HOST", "127.0.0.1"))
+    _data_dir_arg(cluster)
+    cluster.add_argument("--redis-url", default=_env("REDIS_URL"),
+                         help="an existing Redis; without it the cluster starts its own "
+                              "redis-server on loopback")
+    cluster.add_argument("--cluster-secret", default=_env("CLUSTER_SECRET"),
+                         help="shared by the nodes for cascades (default: random per run)")
+    cluster.add_argument("serve_args", nargs=argparse.REMAINDER,
+                         help="-- then flags for every node's serve")
+
     export = sub.add_parser("export", help="write a sealed session's bundle (zip) with a "
                                            "standalone verifier")
     export.add_argument("session_id")
@@ -286,6 +308,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """Run one node per core until SIGINT/SIGTERM."""
+    from fieldrelay import cluster
+
+    if not 1 <= args.nodes <= 64:
+        raise BadRequest("--nodes must be between 1 and 64")
+    if not 1 <= args.base_port <= 65535 - args.nodes:
+        raise BadRequest("--base-port leaves no room for that many nodes")
+    extra = tuple(a for a in args.serve_args if a != "--")
+    for flag in ("--port", "--node-id", "--data-dir", "--redis-url", "--cluster-url", "--host"):
+        if any(a == flag or a.startswith(flag + "=") for a in extra):
+            raise BadRequest(f"{flag} is set by the cluster for each node")
+    return cluster.run(args.nodes, args.base_port, args.host, args.data_dir, args.redis_url,
+                       _cluster_secret(args.cluster_secret), extra)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fieldrelay` console script."""
     args = build_parser().parse_args(argv)
@@ -300,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_verify(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "cluster":
+            return cmd_cluster(args)
     except BadRequest as exc:
         print(f"fieldrelay: {exc.detail}", file=sys.stderr)
         return EXIT_USAGE
