@@ -37,7 +37,8 @@ def base_env() -> dict[str, str]:
     """The environment without any of the variables the compose file reads."""
     env = {k: v for k, v in os.environ.items()
            if k not in {"TURN_SECRET", "TURN_EXTERNAL_IP", "NODE_A_PUBLIC_URL",
-                        "NODE_B_PUBLIC_URL", "CLUSTER_SECRET"} and not k.startswith(("COMPOSE_", "DOCKER_"))}
+                        "NODE_B_PUBLIC_URL", "CLUSTER_SECRET"}
+           and not k.startswith(("COMPOSE_", "DOCKER_"))}
     return env
 
 

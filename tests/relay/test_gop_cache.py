@@ -107,6 +107,7 @@ async def join_mid_gop(node: LiveNode) -> tuple[float, int, Viewer]:
             elapsed_ms = (client.first_frame_at - client.started_at) * 1000
             viewer = node.registry.viewer(client.location.rsplit("/", 1)[1])
             assert viewer is not None
+            await client.wait_frames(viewer.started_from_cache + 30, timeout=5)  # live too
             return elapsed_ms, node.registry.counters.keyframe_requests - plis, viewer
         finally:
             await client.close()
@@ -123,6 +124,12 @@ async def test_new_viewer_decodes_from_the_cache_without_a_pli(
     assert viewer.started_from_cache > 30
     assert plis == 0, "the new viewer made the node ask the publisher for a keyframe"
     assert elapsed_ms < 1000
+    async with node.http.get(f"{node.base}/metrics") as resp:
+        text = await resp.text()
+    assert "fieldrelay_gop_cache_starts_total 1.0" in text
+    count = next(line for line in text.splitlines()
+                 if line.startswith("fieldrelay_forward_latency_seconds_count"))
+    assert float(count.split()[-1]) > 30, "live packets were timed through the relay"
 
 
 @pytest.mark.media
