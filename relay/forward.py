@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import logging
 import time
@@ -42,7 +43,8 @@ class Incoming:
 
 
 # Upper bounds (seconds) of the forwarding-latency histogram buckets; the last is +Inf.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.010, 0.020, 0.050, 0.100, float("inf"))
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005,
+                   0.0075, 0.010, 0.015, 0.020, 0.050, 0.100, float("inf"))
 
 
 class LatencyHistogram:
@@ -54,13 +56,10 @@ class LatencyHistogram:
         self.samples = 0
 
     def observe(self, seconds: float) -> None:
-        """Count one forwarded packet (a few comparisons: it runs per packet per viewer)."""
+        """Count one forwarded packet (one bisection: it runs per packet per viewer)."""
         self.total_s += seconds
         self.samples += 1
-        for i, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.counts[i] += 1
-                return
+        self.counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
 
 class RelayCounters:
