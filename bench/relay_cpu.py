@@ -852,6 +852,15 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
               f"warm-up {args.warmup:g} s, window {args.seconds:g} s", file=sys.stderr, flush=True)
         await asyncio.sleep(args.warmup)
 
+        spies = []
+        if args.profile:
+            # py-spy (pip install py-spy) samples the node for the window: collapsed stacks.
+            for p in pids:
+                out = make_dir(Path(args.profile)) / f"{system.name}-{p}.collapsed"
+                spies.append(await asyncio.create_subprocess_exec(
+                    "py-spy", "record", "--pid", str(p), "--duration", str(int(args.seconds)),
+                    "--rate", "100", "--nonblocking", "--format", "raw", "-o", str(out),
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
         lat0 = await asyncio.to_thread(system.latency_buckets)
         t0, cpu0, host0 = time.monotonic(), sum(cpu_seconds(p) for p in pids), host_busy()
         v0 = [await c.stats() for c in viewers]
@@ -862,6 +871,8 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
         p1 = [await c.stats() for c in publishers]
         rss = sum(rss_mib(p) for p in pids)
         lat1 = await asyncio.to_thread(system.latency_buckets)
+        for spy in spies:
+            await asyncio.wait_for(spy.wait(), 60)
         load = open("/proc/loadavg").read().split()[:3]  # noqa: ASYNC230, SIM115 - procfs
         first_frames: list[float] = []
         if args.first_frame:
@@ -1062,6 +1073,8 @@ def main() -> int:
     parser.add_argument("--node-arg", action="append",
                         help="extra flag for fieldrelay serve (repeatable), e.g. "
                              "--node-arg=--gop-cache-kb=0")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="sample each node with py-spy over the window (collapsed stacks)")
     args = parser.parse_args()
     if not 1 <= args.publishers <= MAX_PUBLISHERS or not 1 <= args.viewers <= MAX_VIEWERS:
         parser.error(f"--publishers 1..{MAX_PUBLISHERS}, --viewers 1..{MAX_VIEWERS}")
