@@ -274,6 +274,8 @@ async def run_counting_viewer(url: str, token: str) -> None:
             # Extend the 16-bit number around the last one seen.
             ext = seq if prev is None else prev + ((seq - prev + 0x8000) & 0xFFFF) - 0x8000
             last[kind] = max(prev if prev is not None else ext, ext)
+            if ext in seqs[kind]:
+                return  # a retransmission of a packet already here: not a new frame
             seqs[kind].add(ext)
             if kind == "audio" or packet.marker:
                 counts[kind] += 1
@@ -875,7 +877,7 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
             await asyncio.wait_for(spy.wait(), 60)
         load = open("/proc/loadavg").read().split()[:3]  # noqa: ASYNC230, SIM115 - procfs
         first_frames: list[float] = []
-        if args.first_frame:
+        if args.first_frame and isinstance(system, FieldRelay):
             url, token = system.whep(0)
             joiner = await start_client(system, "joiner", 0, url, token,
                                         ["--count", str(args.first_frame)])
