@@ -104,6 +104,28 @@ class Cascade:
             self.pulls[officer] = pull
             return pull.stream
 
+    def viewer_changed(self, officer: str, viewer: str, viewer_id: str, joined: bool) -> None:
+        """Tell the origin who watches its officer through this node, for its evidence."""
+        pull = self.pulls.get(officer)
+        if pull is not None and not self._closed:
+            self._tasks.spawn(self._report_viewer(pull, viewer, viewer_id, joined),
+                              name=f"cascade-viewer-{viewer_id}")
+
+    async def _report_viewer(self, pull: Pull, viewer: str, viewer_id: str,
+                             joined: bool) -> None:
+        body = {"viewer": viewer, "viewer_id": viewer_id,
+                "event": "joined" if joined else "left"}
+        url = f"{pull.origin.url.rstrip('/')}{pull.location}/viewers"
+        try:
+            async with self._session().post(url, json=body,
+                                            headers=self._headers(pull.officer)) as resp:
+                if resp.status != 204:
+                    log.warning("origin %s did not record viewer %s of %s: %s",
+                                pull.origin.node, viewer, pull.officer, resp.status)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("origin %s unreachable to record viewer %s of %s: %r",
+                        pull.origin.node, viewer, pull.officer, exc)
+
     def release_if_idle(self, officer: str) -> None:
         """End the pull soon if no viewer of this node watches it any more."""
         pull = self.pulls.get(officer)

@@ -301,6 +301,8 @@ class StreamRegistry:
         stream.add_viewer(viewer)
         if stream.session is not None:
             stream.session.event("viewer.joined", viewer=by, viewer_id=viewer.id)
+        elif self.cascade is not None and self.cascade.stream(officer) is stream:
+            self.cascade.viewer_changed(officer, by, viewer.id, joined=True)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -326,6 +328,8 @@ class StreamRegistry:
             stream.remove_viewer(viewer_id)
             if stream.session is not None:
                 stream.session.event("viewer.left", viewer=entry.by, viewer_id=viewer_id)
+            elif self.cascade is not None and self.cascade.stream(entry.officer) is stream:
+                self.cascade.viewer_changed(entry.officer, entry.by, viewer_id, joined=False)
         await entry.viewer.aclose()
         await entry.pc.close()
         self._release_pull(entry.officer)
@@ -345,6 +349,17 @@ class StreamRegistry:
         """The cascade lost an officer's pulled stream: its viewers here end too."""
         for viewer_id in list(stream.viewers):
             await self._close_viewer(viewer_id, stream)
+
+    def record_relayed_viewer(self, officer: str, pull_id: str, by: str, viewer: str,
+                              viewer_id: str, joined: bool) -> None:
+        """A node relaying this officer's stream reports who watches it there (evidence)."""
+        entry = self._viewers.get(pull_id)
+        stream = self.streams.get(officer)
+        if entry is None or entry.officer != officer or entry.by != by or stream is None:
+            raise UnknownResource("no such viewer of this officer")
+        if stream.session is not None:
+            stream.session.event("viewer.joined" if joined else "viewer.left", viewer=viewer,
+                                 viewer_id=viewer_id, via=by.removeprefix("node:"))
 
     def viewer(self, viewer_id: str) -> Viewer | None:
         """A viewer by id (tests and metrics use this)."""

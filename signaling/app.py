@@ -130,6 +130,7 @@ def build_app(config: Config) -> web.Application:
         web.get("/api/officers", api.officers),
         web.get("/ws", ws.websocket),
         *whip.routes(),
+        *cluster.routes(),
         *sessions.routes(),
         *alerts.routes(),
         *pages.routes(config.web_dir),

@@ -15,11 +15,13 @@ import jwt
 from aiohttp import web
 
 from fieldrelay.config import Config
-from fieldrelay.errors import Forbidden, Unauthorized
+from fieldrelay.errors import BadRequest, Forbidden, Unauthorized
+from fieldrelay.users import validate_name
 from relay.cascade import Cascade, CascadeSettings, Origin
 from relay.registry import StreamRegistry
 from signaling.alerts import AlertDesk
-from signaling.auth import authenticate, bearer_token
+from signaling.auth import authenticate, bearer_token, read_json
+from signaling.keys import REGISTRY
 
 ALGORITHM = "HS256"
 ISSUER = "fieldrelay-node"
@@ -79,6 +81,33 @@ def authenticate_viewer(request: web.Request, tokens: NodeTokens | None,
             raise Unauthorized("this node is not part of a cluster (no --cluster-secret)")
         return NODE_PREFIX + tokens.verify(token, officer), True
     return authenticate(request, "commander").name, False
+
+
+async def relayed_viewer(request: web.Request) -> web.Response:
+    """POST /whep/<officer>/<id>/viewers: a node that pulls this stream says who watches it."""
+    officer = request.match_info["officer"]
+    by, is_node = authenticate_viewer(request, request.app.get(NODE_TOKENS), officer)
+    if not is_node:
+        raise Forbidden("only a node relaying this stream reports its viewers")
+    body = await read_json(request)
+    viewer, viewer_id, event = body.get("viewer"), body.get("viewer_id"), body.get("event")
+    if (not isinstance(viewer, str) or not isinstance(viewer_id, str)
+            or event not in ("joined", "left")):
+        raise BadRequest('send {"viewer": NAME, "viewer_id": ID, "event": "joined"|"left"}')
+    try:
+        validate_name(viewer)
+    except BadRequest:
+        raise BadRequest("the viewer is not a valid user name") from None
+    if not 1 <= len(viewer_id) <= 64 or not viewer_id.replace("-", "").replace("_", "").isalnum():
+        raise BadRequest("the viewer id is not valid")
+    request.app[REGISTRY].record_relayed_viewer(officer, request.match_info["id"], by, viewer,
+                                                viewer_id, joined=event == "joined")
+    return web.Response(status=204)
+
+
+def routes() -> list[web.RouteDef]:
+    """The node-to-node routes."""
+    return [web.post("/whep/{officer}/{id}/viewers", relayed_viewer)]
 
 
 def node_tokens(config: Config) -> NodeTokens | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from recordings.store import read_entries
 from signaling.cluster import NodeTokens
 from tests.conftest import RedisProcess, free_port
 from tests.live import LiveNode
@@ -63,6 +64,18 @@ async def test_viewers_on_b_share_one_pull_of_an_officer_live_on_a(
         assert len(b.registry.cascade.pulls["o1"].stream.viewers) == 2
         session = a.registry.streams["o1"].session
         assert session is not None
+
+        def watchers() -> list[tuple[str, str, str | None]]:
+            path = session.folder / "ledger.jsonl"
+            entries = list(read_entries(path)) if path.exists() else []
+            return [(e["event"], e["viewer"], e.get("via")) for e in entries
+                    if e.get("event", "").startswith("viewer.")]
+
+        # A's evidence names the node that pulls and each commander watching through it.
+        await wait_until(lambda: {("viewer.joined", "node:node-b", None),
+                                  ("viewer.joined", "c1", "node-b"),
+                                  ("viewer.joined", "c2", "node-b")} <= set(watchers()),
+                         5, "the viewers on B in A's evidence")
         # The last viewer on B leaving ends the pull, and A's viewer with it.
         await first.close()
         async with b.http.delete(f"{b.base}{first.location}",
@@ -74,6 +87,9 @@ async def test_viewers_on_b_share_one_pull_of_an_officer_live_on_a(
         await second.close()
         await wait_until(lambda: not b.registry.cascade.pulls, 10, "B to drop its pull")  # type: ignore[union-attr]
         await wait_until(lambda: not a.registry.streams["o1"].viewers, 10, "A to lose B")
+        await wait_until(lambda: {("viewer.left", "c1", "node-b"), ("viewer.left", "c2", "node-b"),
+                                  ("viewer.left", "node:node-b", None)} <= set(watchers()),
+                         5, "the viewers leaving in A's evidence")
     finally:
         for client in (first, second):
             if client is not None:
@@ -130,6 +146,14 @@ async def test_pulls_need_the_cluster_secret(node_factory: NodeFactory,
                                             "Content-Type": "application/sdp"}) as r:
                 assert r.status == status, await r.text()
         assert not a.registry.streams["o1"].viewers
+        # Only a node, and only for its own pull, may add viewers to A's evidence.
+        report = {"viewer": "c9", "viewer_id": "x1", "event": "joined"}
+        commander_a = await a.login("c1")
+        for token, status in ((commander_a, 403),
+                              (NodeTokens(SECRET, "node-b").issue("o1"), 404)):
+            async with a.http.post(f"{a.base}/whep/o1/not-a-pull/viewers", json=report,
+                                   headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == status, await r.text()
     finally:
         await pub.pc.close()
 
