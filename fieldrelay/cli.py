@@ -230,6 +230,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run one node until SIGINT/SIGTERM."""
     config = config_from_args(args)
     logs.configure(args.log_level)
+    from fieldrelay.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.demo_users:
         created = create_demo_users(UserStore(config.data_dir))

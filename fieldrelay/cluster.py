@@ -158,9 +158,6 @@ def run(nodes: int, base_port: int, host: str, data_dir: Path, redis_url: str | 
     # The secret goes to the children in their environment, never on a command line.
     env = {**os.environ, "FIELDRELAY_CLUSTER_SECRET": cluster_secret or secrets.token_hex(32),
            "PYTHONUNBUFFERED": "1"}
-    # Every evidence writer is a thread, and glibc gives each thread its own malloc arena:
-    # two arenas keep a node's memory per stream about a quarter lower (BENCHMARKS.md).
-    env.setdefault("MALLOC_ARENA_MAX", "2")
     children = [_Node(p, p.argv(host, redis_url, extra), env) for p in plans]
     stop = False
 
