@@ -106,6 +106,260 @@ async def _serve_stats(stats: Any) -> None:
             _emit(await stats())
 
 
+LOOP_SECONDS = 10
+GOP_FRAMES = 60  # a keyframe every 2 s, as the node asks of phones while it records
+
+
+def noisy_pattern_frames(width: int, height: int, count: int) -> Any:
+    """The moving bars, box and fresh noise the publisher shows, as yuv420p arrays."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    x = np.arange(width + height)
+    bars = ((np.sin(x / 24.0) + 1) * 80 + 30).astype(np.uint8)
+    yy, xx = np.mgrid[0:height, 0:width]
+    diag = (yy + xx).astype(np.intp)
+    cy, cx = np.mgrid[0:height // 2, 0:width // 2]
+    u = (128 + 60 * np.sin(cx / 40.0)).astype(np.uint8)
+    v = (128 + 60 * np.cos(cy / 30.0)).astype(np.uint8)
+    for n in range(count):
+        y = bars[(diag + 4 * n) % bars.size]
+        y += rng.integers(0, 24, size=(height, width), dtype=np.uint8)
+        bx = int((math.sin(n / 20.0) + 1) / 2 * (width - 96))
+        by = int((math.cos(n / 27.0) + 1) / 2 * (height - 96))
+        y[by:by + 96, bx:bx + 96] = 235
+        yield np.concatenate([y, u.reshape(-1, width), v.reshape(-1, width)])
+
+
+def preencode(path: Path, video_kbps: int) -> None:
+    """Encode LOOP_SECONDS of 640x480@30 VP8 (aiortc's encoder settings, a keyframe every
+    GOP_FRAMES) and of a 440 Hz Opus tone once, so publishers only packetize and send."""
+    import av
+    import numpy as np
+
+    width, height, fps = 640, 480, 30
+    out = bytearray()
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
+    codec.bit_rate = video_kbps * 1000
+    codec.time_base = fractions.Fraction(1, fps)
+    codec.gop_size = GOP_FRAMES
+    codec.qmin, codec.qmax = 2, 56
+    rate = str(video_kbps * 1000)
+    codec.options = {"bufsize": rate, "cpu-used": "-6", "deadline": "realtime",
+                     "lag-in-frames": "0", "minrate": rate, "maxrate": rate,
+                     "noise-sensitivity": "4", "overshoot-pct": "15", "partitions": "0",
+                     "static-thresh": "1", "undershoot-pct": "100"}
+    for n, yuv in enumerate(noisy_pattern_frames(width, height, LOOP_SECONDS * fps)):
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame.pts = n
+        frame.time_base = codec.time_base
+        if n % GOP_FRAMES == 0:
+            frame.pict_type = av.video.frame.PictureType.I
+        data = b"".join(bytes(p) for p in codec.encode(frame))
+        out += b"v" + bytes([not data[0] & 1]) + len(data).to_bytes(4, "big") + data
+    opus = av.CodecContext.create("libopus", "w")
+    opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
+    opus.bit_rate = 32000
+    samples = 960
+    for n in range(LOOP_SECONDS * 50):
+        t = (np.arange(samples) + n * samples) / 48000
+        pcm = (np.sin(2 * math.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
+        audio = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        audio.sample_rate, audio.pts = 48000, n * samples
+        audio.time_base = fractions.Fraction(1, 48000)
+        for packet in opus.encode(audio):
+            data = bytes(packet)
+            out += b"a" + b"\0" + len(data).to_bytes(4, "big") + data
+    path.write_bytes(bytes(out))
+
+
+def load_preencoded(path: Path) -> tuple[list[bytes], list[bytes]]:
+    """(video frames, Opus packets) written by `preencode`."""
+    raw = path.read_bytes()
+    video: list[bytes] = []
+    audio: list[bytes] = []
+    pos = 0
+    while pos < len(raw):
+        kind, size = raw[pos:pos + 1], int.from_bytes(raw[pos + 2:pos + 6], "big")
+        (video if kind == b"v" else audio).append(raw[pos + 6:pos + 6 + size])
+        pos += 6 + size
+    return video, audio
+
+
+async def run_preencoded_publisher(url: str, token: str, media: Path) -> None:
+    """A publisher that sends pre-encoded VP8 and Opus in a loop: it only packetizes."""
+    import av
+    from aiortc import (
+        MediaStreamTrack,
+        RTCConfiguration,
+        RTCPeerConnection,
+        RTCRtpSender,
+        RTCSessionDescription,
+    )
+    from aiortc.mediastreams import VIDEO_TIME_BASE
+
+    frames, opus = load_preencoded(media)
+
+    class Looped(MediaStreamTrack):
+        def __init__(self, kind: str, packets: list[bytes], period: float,
+                     ticks: int, time_base: fractions.Fraction) -> None:
+            super().__init__()
+            self.kind = kind
+            self.packets, self.period, self.ticks, self.tb = packets, period, ticks, time_base
+            self.count = 0
+            self.start: float | None = None
+
+        async def recv(self) -> av.Packet:  # type: ignore[type-arg]
+            if self.start is None:
+                self.start = time.monotonic()
+            delay = self.start + self.count * self.period - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            packet = av.Packet(self.packets[self.count % len(self.packets)])
+            packet.pts = self.count * self.ticks
+            packet.time_base = self.tb
+            self.count += 1
+            return packet
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    video = Looped("video", frames, 1 / 30, 3000, VIDEO_TIME_BASE)
+    pc.addTransceiver(Looped("audio", opus, 0.02, 960, fractions.Fraction(1, 48000)),
+                      direction="sendonly")
+    vt = pc.addTransceiver(video, direction="sendonly")
+    caps = RTCRtpSender.getCapabilities("video")
+    vt.setCodecPreferences([c for c in caps.codecs if c.mimeType in ("video/VP8", "video/rtx")])
+    connected = asyncio.Event()
+
+    @pc.on("connectionstatechange")
+    def on_state() -> None:
+        if pc.connectionState == "connected":
+            connected.set()
+
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await _post_sdp(url, token, pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    await asyncio.wait_for(connected.wait(), 30)
+    _emit({"event": "ready"})
+
+    async def stats() -> dict[str, Any]:
+        report = await vt.sender.getStats()
+        sent = sum(s.bytesSent for s in report.values() if s.type == "outbound-rtp")
+        return {"t": time.monotonic(), "frames": video.count, "video_bytes": sent,
+                "first_frame_t": video.start}
+
+    try:
+        await _serve_stats(stats)
+    finally:
+        await pc.close()
+
+
+async def run_counting_viewer(url: str, token: str) -> None:
+    """A viewer that counts frames and lost packets from RTP without decoding (cheap)."""
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+    from aiortc.rtp import RtpPacket
+
+    from relay import aiortc_hooks
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    counts = {"video": 0, "audio": 0}
+    seqs: dict[str, set[int]] = {"video": set(), "audio": set()}
+    last: dict[str, int] = {}
+    first = asyncio.Event()
+
+    def sink(kind: str) -> Any:
+        def on_packet(packet: RtpPacket) -> None:
+            prev = last.get(kind)
+            seq = packet.sequence_number
+            # Extend the 16-bit number around the last one seen.
+            ext = seq if prev is None else prev + ((seq - prev + 0x8000) & 0xFFFF) - 0x8000
+            last[kind] = max(prev if prev is not None else ext, ext)
+            if ext in seqs[kind]:
+                return  # a retransmission of a packet already here: not a new frame
+            seqs[kind].add(ext)
+            if kind == "audio" or packet.marker:
+                counts[kind] += 1
+                if kind == "video":
+                    first.set()
+        return on_packet
+
+    for kind in ("audio", "video"):
+        transceiver = pc.addTransceiver(kind, direction="recvonly")
+        aiortc_hooks.tap_receiver(transceiver.receiver, sink(kind), lambda p: None,
+                                  lambda ssrc, ntp, ts: None)
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await _post_sdp(url, token, pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    await asyncio.wait_for(first.wait(), 30)
+    _emit({"event": "ready"})
+
+    async def stats() -> dict[str, Any]:
+        report = await pc.getStats()
+        received = sum(s.bytesReceived for s in report.values() if s.type == "transport")
+        got = seqs["video"]
+        expected = (max(got) - min(got) + 1) if got else 0
+        return {"t": time.monotonic(), "frames": counts["video"], "audio": counts["audio"],
+                "sizes": [[640, 480]], "bytes": received, "lost": expected - len(got)}
+
+    try:
+        await _serve_stats(stats)
+    finally:
+        await pc.close()
+
+
+async def run_joiner(url: str, token: str, count: int) -> None:
+    """Join `count` times in a row: WHEP POST → first decoded video frame, in ms."""
+    import random
+
+    import aiohttp
+    from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    results = []
+    rng = random.Random(7)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(count):
+            await asyncio.sleep(rng.uniform(0.2, 1.2))  # land anywhere in the GOP
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            got = asyncio.get_running_loop().create_future()
+
+            async def first_video(track: MediaStreamTrack, done: asyncio.Future[float]) -> None:
+                await track.recv()
+                if not done.done():
+                    done.set_result(time.monotonic())
+
+            tasks: list[asyncio.Task[None]] = []
+
+            @pc.on("track")
+            def on_track(track: MediaStreamTrack, done: asyncio.Future[float] = got,
+                         owned: list[asyncio.Task[None]] = tasks) -> None:
+                if track.kind == "video":
+                    owned.append(asyncio.get_running_loop().create_task(first_video(track, done)))
+
+            pc.addTransceiver("audio", direction="recvonly")
+            pc.addTransceiver("video", direction="recvonly")
+            await pc.setLocalDescription(await pc.createOffer())
+            t0 = time.monotonic()
+            async with http.post(url, data=pc.localDescription.sdp,
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/sdp"}) as resp:
+                body = await resp.text()
+                location = resp.headers.get("Location", "")
+                if resp.status != 201:
+                    raise RuntimeError(f"POST {url}: {resp.status} {body[:300]}")
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
+            t1 = await asyncio.wait_for(got, 15)
+            results.append((t1 - t0) * 1000)
+            for task in tasks:
+                task.cancel()
+            await pc.close()
+            if location:
+                base = url.split("/whep/")[0]
+                async with http.delete(base + location,
+                                       headers={"Authorization": f"Bearer {token}"}):
+                    pass
+    _emit({"event": "first_frames", "ms": results})
+
+
 async def run_publisher(url: str, token: str, video_kbps: int) -> None:
     import av
     import numpy as np
@@ -343,6 +597,16 @@ class Result:
     rss_mib: float
     host_busy: float
     notes: list[str] = field(default_factory=list)
+    idle_rss_mib: float = 0.0
+    latency_ms: tuple[float, float] | None = None  # in-node p50, p99
+    lost_packets: int | None = None
+    first_frame_ms: list[float] = field(default_factory=list)
+    load: str = ""
+    nodes: int = 1
+
+    @property
+    def mib_per_stream(self) -> float:
+        return (self.rss_mib - self.idle_rss_mib) / self.publishers
 
     @property
     def cpu_per_stream_s(self) -> float:
@@ -407,6 +671,15 @@ class System:
         with urllib.request.urlopen(self.base + path, timeout=2) as resp:
             return int(resp.status)
 
+    def pids(self) -> list[int]:
+        """The node processes whose CPU and memory are measured."""
+        assert self.proc is not None
+        return [self.proc.pid]
+
+    def latency_buckets(self) -> list[tuple[float, float]] | None:
+        """The in-node forwarding-latency histogram (cumulative), where the node has one."""
+        return None
+
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -424,10 +697,26 @@ class FieldRelay(System):
         super().__init__(workdir, python)
         self.data = workdir / "fieldrelay-data"
         self.tokens: dict[str, str] = {}
+        self.node_args: list[str] = []
 
     def command(self) -> list[str]:
         return [self.python, "-m", "fieldrelay", "serve", "--ice-host", "127.0.0.1",
-                "--port", str(self.port), "--data-dir", str(self.data)]
+                "--port", str(self.port), "--data-dir", str(self.data), *self.node_args]
+
+    def latency_buckets(self) -> list[tuple[float, float]] | None:
+        total: dict[float, float] = {}
+        for base in self.bases():
+            with urllib.request.urlopen(base + "/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+            for line in text.splitlines():
+                if line.startswith("fieldrelay_forward_latency_seconds_bucket"):
+                    le = line.split('le="')[1].split('"')[0]
+                    bound = float("inf") if le == "+Inf" else float(le)
+                    total[bound] = total.get(bound, 0.0) + float(line.split()[-1])
+        return sorted(total.items())
+
+    def bases(self) -> list[str]:
+        return [self.base]
 
     def _cli(self, *args: str, stdin: str) -> None:
         import subprocess
@@ -460,6 +749,48 @@ class FieldRelay(System):
 
     def whep(self, index: int) -> tuple[str, str]:
         return f"{self.base}/whep/o{index + 1}", self.tokens["c1"]
+
+
+class FieldRelayNodes(FieldRelay):
+    """Several fieldrelay nodes on one Redis (started here); publisher i goes to node i mod N,
+    with its viewers, so each node carries its share and nothing cascades."""
+
+    def __init__(self, workdir: Path, python: str, nodes: int) -> None:
+        super().__init__(workdir, python)
+        self.nodes = [FieldRelay(workdir / f"node-{i + 1}", python) for i in range(nodes)]
+        self.redis: asyncio.subprocess.Process | None = None
+
+    async def start(self, publishers: int) -> None:
+        port = free_port()
+        make_dir(self.workdir / "redis")
+        self.redis = await asyncio.create_subprocess_exec(
+            "redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+            "--dir", str(self.workdir / "redis"), stdout=asyncio.subprocess.DEVNULL)
+        await asyncio.sleep(0.5)
+        for i, node in enumerate(self.nodes):
+            make_dir(node.workdir)
+            node.node_args = [*self.node_args, "--redis-url", f"redis://127.0.0.1:{port}/0",
+                              "--node-id", f"node-{i + 1}"]
+            await node.start(publishers)
+
+    def pids(self) -> list[int]:
+        return [p for node in self.nodes for p in node.pids()]
+
+    def bases(self) -> list[str]:
+        return [node.base for node in self.nodes]
+
+    def whip(self, index: int) -> tuple[str, str]:
+        return self.nodes[index % len(self.nodes)].whip(index)
+
+    def whep(self, index: int) -> tuple[str, str]:
+        return self.nodes[index % len(self.nodes)].whep(index)
+
+    async def stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+        if self.redis is not None and self.redis.returncode is None:
+            self.redis.terminate()
+            await self.redis.wait()
 
 
 class Naive(System):
@@ -503,31 +834,56 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
     viewers: list[Client] = []
     try:
         await system.start(args.publishers)
-        assert system.proc is not None
-        pid = system.proc.pid
+        pids = system.pids()
+        await asyncio.sleep(1.0)
+        idle_rss = sum(rss_mib(p) for p in pids)
+        pub_args = (["--media", str(args.media)] if args.media
+                    else ["--video-kbps", str(args.video_kbps)])
         for i in range(args.publishers):
             url, token = system.whip(i)
-            publishers.append(await start_client(system, "publisher", i, url, token,
-                                                 ["--video-kbps", str(args.video_kbps)]))
+            publishers.append(await start_client(system, "publisher", i, url, token, pub_args))
         await await_ready(publishers)
+        view_args = ["--count-only"] if args.viewer_mode == "count" else []
         for i in range(args.publishers):
             for j in range(args.viewers):
                 url, token = system.whep(i)
                 viewers.append(await start_client(system, "viewer", i * args.viewers + j,
-                                                  url, token, []))
+                                                  url, token, view_args))
         await await_ready(viewers)
         print(f"[{system.name}] {len(publishers)} publishers, {len(viewers)} viewers up; "
               f"warm-up {args.warmup:g} s, window {args.seconds:g} s", file=sys.stderr, flush=True)
         await asyncio.sleep(args.warmup)
 
-        t0, cpu0, host0 = time.monotonic(), cpu_seconds(pid), host_busy()
+        spies = []
+        if args.profile:
+            # py-spy (pip install py-spy) samples the node for the window: collapsed stacks.
+            for p in pids:
+                out = make_dir(Path(args.profile)) / f"{system.name}-{p}.collapsed"
+                spies.append(await asyncio.create_subprocess_exec(
+                    "py-spy", "record", "--pid", str(p), "--duration", str(int(args.seconds)),
+                    "--rate", "100", "--nonblocking", "--format", "raw", "-o", str(out),
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
+        lat0 = await asyncio.to_thread(system.latency_buckets)
+        t0, cpu0, host0 = time.monotonic(), sum(cpu_seconds(p) for p in pids), host_busy()
         v0 = [await c.stats() for c in viewers]
         p0 = [await c.stats() for c in publishers]
         await asyncio.sleep(args.seconds)
-        t1, cpu1, host1 = time.monotonic(), cpu_seconds(pid), host_busy()
+        t1, cpu1, host1 = time.monotonic(), sum(cpu_seconds(p) for p in pids), host_busy()
         v1 = [await c.stats() for c in viewers]
         p1 = [await c.stats() for c in publishers]
-        rss = rss_mib(pid)
+        rss = sum(rss_mib(p) for p in pids)
+        lat1 = await asyncio.to_thread(system.latency_buckets)
+        for spy in spies:
+            await asyncio.wait_for(spy.wait(), 60)
+        load = open("/proc/loadavg").read().split()[:3]  # noqa: ASYNC230, SIM115 - procfs
+        first_frames: list[float] = []
+        if args.first_frame and isinstance(system, FieldRelay):
+            url, token = system.whep(0)
+            joiner = await start_client(system, "joiner", 0, url, token,
+                                        ["--count", str(args.first_frame)])
+            msg = await joiner.read_json(SETUP_TIMEOUT + 20 * args.first_frame)
+            first_frames = [float(x) for x in msg["ms"]]
+            await joiner.stop()
 
         def rate(a: dict[str, Any], b: dict[str, Any], key: str) -> float:
             return float(b[key] - a[key]) / float(b["t"] - a["t"])
@@ -547,11 +903,57 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
             viewer_kbps=[rate(a, b, "bytes") * 8 / 1000 for a, b in zip(v0, v1, strict=True)],
             viewer_frames=sum(b["frames"] - a["frames"] for a, b in zip(v0, v1, strict=True)),
             rss_mib=rss, host_busy=(host1[0] - host0[0]) / max(1, host1[1] - host0[1]),
-            notes=notes)
+            notes=notes, idle_rss_mib=idle_rss,
+            latency_ms=percentiles_ms(lat0, lat1) if lat0 and lat1 else None,
+            lost_packets=(sum(b["lost"] - a["lost"] for a, b in zip(v0, v1, strict=True))
+                          if args.viewer_mode == "count" else None),
+            first_frame_ms=first_frames, load=" ".join(load), nodes=args.nodes)
     finally:
         for client in viewers + publishers:
             await client.stop()
         await system.stop()
+
+
+def percentiles_ms(before: list[tuple[float, float]], after: list[tuple[float, float]]
+                   ) -> tuple[float, float]:
+    """p50 and p99 (ms) of the window from two cumulative histograms, interpolated in buckets."""
+    counts = [(bound, a - b) for (bound, a), (_, b) in zip(after, before, strict=True)]
+    total = counts[-1][1] if counts else 0.0
+
+    def pct(q: float) -> float:
+        if total <= 0:
+            return float("nan")
+        target, low, prev = q * total, 0.0, 0.0
+        for bound, cum in counts:
+            if cum >= target:
+                if bound == float("inf"):
+                    return low * 1000
+                frac = (target - prev) / max(cum - prev, 1e-9)
+                return (low + frac * (bound - low)) * 1000
+            low, prev = bound, cum
+        return low * 1000
+
+    return pct(0.50), pct(0.99)
+
+
+def extra_table(results: list[Result]) -> str:
+    """Latency, memory per stream, loss and first frame: the capacity figures."""
+    rows = ["| system | nodes | publishers | in-node added latency p50 / p99 (ms) | "
+            "node RSS idle → loaded (MiB) | MiB per stream | lost packets (viewers) | "
+            "first frame p50 / p99 (ms, n) | load average (1/5/15 min) |",
+            "|" + "---|" * 9]
+    for r in results:
+        lat = (f"{r.latency_ms[0]:.2f} / {r.latency_ms[1]:.2f}" if r.latency_ms
+               else "n/a (transcodes)")
+        ff = "-"
+        if r.first_frame_ms:
+            xs = sorted(r.first_frame_ms)
+            p99 = xs[min(len(xs) - 1, math.ceil(0.99 * len(xs)) - 1)]
+            ff = f"{xs[len(xs) // 2]:.0f} / {p99:.0f} ({len(xs)})"
+        lost = "-" if r.lost_packets is None else str(r.lost_packets)
+        rows.append(f"| {r.system} | {r.nodes} | {r.publishers} | {lat} | {r.idle_rss_mib:.0f} → "
+                    f"{r.rss_mib:.0f} | {r.mib_per_stream:.1f} | {lost} | {ff} | {r.load} |")
+    return "\n".join(rows)
 
 
 def table(results: list[Result]) -> str:
@@ -590,8 +992,19 @@ async def orchestrate(args: argparse.Namespace) -> int:
             workdir = make_dir(Path(args.workdir))
         else:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="relay-cpu-")))
+        args.media = None
+        if args.source == "preencoded":
+            args.media = workdir / "media.bin"
+            print(f"pre-encoding {LOOP_SECONDS} s of VP8 at {args.video_kbps} kbps and Opus…",
+                  file=sys.stderr, flush=True)
+            await asyncio.to_thread(preencode, args.media, args.video_kbps)
         for name in args.systems.split(","):
-            system = systems[name](workdir / name, args.python)
+            if name == "fieldrelay" and args.nodes > 1:
+                system: System = FieldRelayNodes(workdir / name, args.python, args.nodes)
+            else:
+                system = systems[name](workdir / name, args.python)
+            if isinstance(system, FieldRelay):
+                system.node_args = list(args.node_arg or [])
             if isinstance(system, Naive):
                 system.record = args.naive_record
             make_dir(system.workdir)
@@ -600,6 +1013,8 @@ async def orchestrate(args: argparse.Namespace) -> int:
     import aiortc
 
     print(table(results))
+    print()
+    print(extra_table(results))
     print()
     print(f"warm-up {args.warmup:g} s, window {results[0].window_s:.1f} s; "
           f"{os.cpu_count()} CPUs; Python {platform.python_version()}, aiortc {aiortc.__version__}")
@@ -613,16 +1028,25 @@ async def orchestrate(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] in ("_publisher", "_viewer"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("_publisher", "_viewer", "_joiner"):
         role = sys.argv[1]
         p = argparse.ArgumentParser()
         p.add_argument("--url", required=True)
         p.add_argument("--token", required=True)
         p.add_argument("--video-kbps", type=int, default=1000)
+        p.add_argument("--media", type=Path, help="pre-encoded media (publisher)")
+        p.add_argument("--count-only", action="store_true", help="viewer: count, never decode")
+        p.add_argument("--count", type=int, default=10, help="joiner: joins in a row")
         a = p.parse_args(sys.argv[2:])
         _client_setup()
-        if role == "_publisher":
+        if role == "_publisher" and a.media is not None:
+            asyncio.run(run_preencoded_publisher(a.url, a.token, a.media))
+        elif role == "_publisher":
             asyncio.run(run_publisher(a.url, a.token, a.video_kbps))
+        elif role == "_joiner":
+            asyncio.run(run_joiner(a.url, a.token, a.count))
+        elif a.count_only:
+            asyncio.run(run_counting_viewer(a.url, a.token))
         else:
             asyncio.run(run_viewer(a.url, a.token))
         return 0
@@ -639,6 +1063,20 @@ def main() -> int:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--workdir", help="keep node data and logs here (default: a temp dir)")
+    parser.add_argument("--source", choices=("preencoded", "live"), default="preencoded",
+                        help="publishers send pre-encoded VP8+Opus (cheap) or encode live")
+    parser.add_argument("--viewer-mode", choices=("decode", "count"), default="decode",
+                        help="viewers decode every frame, or count frames and loss from RTP")
+    parser.add_argument("--first-frame", type=int, default=0, metavar="K",
+                        help="after the window, K viewers join one after another: WHEP POST "
+                             "to first decoded frame")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="fieldrelay nodes on one Redis; publisher i goes to node i mod N")
+    parser.add_argument("--node-arg", action="append",
+                        help="extra flag for fieldrelay serve (repeatable), e.g. "
+                             "--node-arg=--gop-cache-kb=0")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="sample each node with py-spy over the window (collapsed stacks)")
     args = parser.parse_args()
     if not 1 <= args.publishers <= MAX_PUBLISHERS or not 1 <= args.viewers <= MAX_VIEWERS:
         parser.error(f"--publishers 1..{MAX_PUBLISHERS}, --viewers 1..{MAX_VIEWERS}")

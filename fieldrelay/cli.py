@@ -90,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--map-attribution", default=_env("MAP_ATTRIBUTION", OSM_ATTRIBUTION),
                        help="attribution text shown on the map for those tiles")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
+    serve.add_argument("--gop-cache-kb", type=int,
+                       default=int(_env("GOP_CACHE_KB", "2048") or 2048),
+                       help="per stream, video kept since the last keyframe so new viewers "
+                            "start at once (0 turns it off)")
+    serve.add_argument("--cluster-secret", default=_env("CLUSTER_SECRET"),
+                       help="shared by all nodes (32+ bytes): lets a node pull an officer's "
+                            "stream from the node it is live on; prefer the environment "
+                            "variable FIELDRELAY_CLUSTER_SECRET, which `ps` does not show")
+    serve.add_argument("--cluster-url", default=_env("CLUSTER_URL"),
+                       help="the URL other nodes reach this one at (default: --public-url, "
+                            "else http://HOST:PORT)")
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -113,6 +124,28 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--key", type=Path, default=None,
                         help="check signatures against this public key (PEM) instead of the "
                              "one that comes with the evidence")
+
+    cluster = sub.add_parser(
+        "cluster", help="run one node per core on this machine, sharing one Redis",
+        description="Runs N `fieldrelay serve` nodes (node-1 on --base-port, node-2 on the "
+                    "next port, ...) with data dirs DATA_DIR/node-I, one Redis (its own "
+                    "redis-server unless --redis-url) and one cluster secret. Users and the "
+                    "token key in DATA_DIR are copied to every node at start. Arguments "
+                    "after `--` go to every node's `serve`.")
+    cluster.add_argument("--nodes", type=int,
+                         default=int(_env("NODES", str(os.cpu_count() or 1)) or 1),
+                         help="how many nodes (default: one per core)")
+    cluster.add_argument("--base-port", type=int,
+                         default=int(_env("BASE_PORT", "8080") or 8080))
+    cluster.add_argument("--host", default=_env("HOST", "127.0.0.1"))
+    _data_dir_arg(cluster)
+    cluster.add_argument("--redis-url", default=_env("REDIS_URL"),
+                         help="an existing Redis; without it the cluster starts its own "
+                              "redis-server on loopback")
+    cluster.add_argument("--cluster-secret", default=_env("CLUSTER_SECRET"),
+                         help="shared by the nodes for cascades (default: random per run)")
+    cluster.add_argument("serve_args", nargs=argparse.REMAINDER,
+                         help="-- then flags for every node's serve")
 
     export = sub.add_parser("export", help="write a sealed session's bundle (zip) with a "
                                            "standalone verifier")
@@ -153,7 +186,16 @@ def config_from_args(args: argparse.Namespace) -> Config:
         demo_users=args.demo_users,
         map_tiles=args.map_tiles,
         map_attribution=args.map_attribution if args.map_tiles else "",
+        gop_cache_bytes=max(0, args.gop_cache_kb) * 1024,
+        cluster_secret=_cluster_secret(args.cluster_secret),
+        cluster_url=args.cluster_url,
     )
+
+
+def _cluster_secret(secret: str | None) -> str | None:
+    if secret and len(secret.encode()) < 32:
+        raise BadRequest("--cluster-secret must be at least 32 bytes (e.g. openssl rand -hex 32)")
+    return secret or None
 
 
 def create_demo_users(store: UserStore) -> list[tuple[str, str, str]]:
@@ -200,6 +242,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run one node until SIGINT/SIGTERM."""
     config = config_from_args(args)
     logs.configure(args.log_level)
+    from fieldrelay.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.demo_users:
         created = create_demo_users(UserStore(config.data_dir))
@@ -312,6 +357,22 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """Run one node per core until SIGINT/SIGTERM."""
+    from fieldrelay import cluster
+
+    if not 1 <= args.nodes <= 64:
+        raise BadRequest("--nodes must be between 1 and 64")
+    if not 1 <= args.base_port <= 65535 - args.nodes:
+        raise BadRequest("--base-port leaves no room for that many nodes")
+    extra = tuple(a for a in args.serve_args if a != "--")
+    for flag in ("--port", "--node-id", "--data-dir", "--redis-url", "--cluster-url", "--host"):
+        if any(a == flag or a.startswith(flag + "=") for a in extra):
+            raise BadRequest(f"{flag} is set by the cluster for each node")
+    return cluster.run(args.nodes, args.base_port, args.host, args.data_dir, args.redis_url,
+                       _cluster_secret(args.cluster_secret), extra)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fieldrelay` console script."""
     args = build_parser().parse_args(argv)
@@ -330,6 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_reindex(args)
         if args.command == "retention":
             return cmd_retention(args)
+        if args.command == "cluster":
+            return cmd_cluster(args)
     except BadRequest as exc:
         print(f"fieldrelay: {exc.detail}", file=sys.stderr)
         return EXIT_USAGE

@@ -62,6 +62,15 @@ class Config:
     # which keeps markers and alerts usable on a network with no tile server.
     map_tiles: str = ""
     map_attribution: str = ""
+    # Each stream keeps its video since the last keyframe, within these bounds, so a new
+    # viewer starts at once; 0 turns the cache off (new viewers then wait for a PLI).
+    gop_cache_packets: int = 1024
+    gop_cache_bytes: int = 2 * 1024 * 1024
+    # Shared by every node of a cluster: nodes pull each other's streams (cascade) only
+    # with tokens signed by it. None: this node neither pulls nor serves pulls.
+    cluster_secret: str | None = None
+    # The URL other nodes reach this one at (default: public_url, else http://host:port).
+    cluster_url: str | None = None
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

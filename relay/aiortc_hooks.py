@@ -222,3 +222,19 @@ def set_sender_clock(sender: RTCRtpSender, ntp_timestamp: int, rtp_timestamp: in
     target: Any = sender
     target._RTCRtpSender__ntp_timestamp = ntp_timestamp
     target._RTCRtpSender__rtp_timestamp = rtp_timestamp
+
+
+def observe_rtp(receiver: RTCRtpReceiver, observer: Callable[[RtpPacket], None]) -> None:
+    """Show `observer` every decrypted RTP packet a receiver gets, RTX included, then go on.
+
+    The receiver still jitter-buffers and decodes as usual; benchmarks and tests use this
+    to see the wire (sequence numbers, retransmissions, arrival times) at a viewer.
+    """
+    original = receiver._handle_rtp_packet
+
+    async def handle_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+        observer(packet)
+        await original(packet, arrival_time_ms)
+
+    target: Any = receiver
+    target._handle_rtp_packet = handle_rtp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import logging
 import time
@@ -37,12 +38,36 @@ class Incoming:
     packet: RtpPacket
     keyframe_start: bool
     arrival: float
+    # False for a packet replayed from the GOP cache: its arrival is long past.
+    live: bool = True
+
+
+# Upper bounds (seconds) of the forwarding-latency histogram buckets; the last is +Inf.
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005,
+                   0.0075, 0.010, 0.015, 0.020, 0.050, 0.100, float("inf"))
+
+
+class LatencyHistogram:
+    """Time from a packet reaching the relay to its copy leaving for one viewer."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(LATENCY_BUCKETS)
+        self.total_s = 0.0
+        self.samples = 0
+
+    def observe(self, seconds: float) -> None:
+        """Count one forwarded packet (one bisection: it runs per packet per viewer)."""
+        self.total_s += seconds
+        self.samples += 1
+        self.counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
 
 class RelayCounters:
     """Counters the relay reports; the node wires them to /metrics."""
 
     def __init__(self) -> None:
+        self.forward_latency = LatencyHistogram()
+        self.gop_cache_starts = 0
         self.packets_in = 0
         self.packets_out = 0
         self.bytes_out = 0
@@ -81,7 +106,8 @@ class Viewer:
     """
 
     def __init__(self, viewer_id: str, officer: str, queue_packets: int,
-                 request_keyframe: Callable[[], None], counters: RelayCounters) -> None:
+                 request_keyframe: Callable[[], None], counters: RelayCounters,
+                 cached_gop: Callable[[], list[Incoming]] | None = None) -> None:
         self.id = viewer_id
         self.officer = officer
         self._queue: collections.deque[Incoming] = collections.deque()
@@ -93,6 +119,9 @@ class Viewer:
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
         self.sent = 0
+        self._cached_gop = cached_gop
+        # Video packets this viewer was started with from the stream's GOP cache.
+        self.started_from_cache = 0
 
     def add_track(self, kind: str, sender: RTCRtpSender, clock_rate: int) -> None:
         """Attach a sender for one kind; it starts forwarding once DTLS is up."""
@@ -159,8 +188,20 @@ class Viewer:
         track.ssrc, track.rtx_ssrc = hooks.sender_ssrcs(track.sender)
         track.ready = True
         if track.kind == "video":
-            # Only now can a keyframe reach this viewer; one asked for earlier is lost.
-            self._request_keyframe()
+            cached = self._cached_gop() if self._cached_gop is not None else []
+            if cached:
+                # Start from the last keyframe the node already holds: no PLI, no wait.
+                # Live video was not queued before this moment, so it follows seamlessly.
+                self._queue.extend(cached)
+                # The burst is bounded by the cache: it must not count against the room
+                # this viewer has for falling behind on live packets.
+                self._queue_cap += len(cached)
+                self.started_from_cache = len(cached)
+                self._counters.gop_cache_starts += 1
+                self._wakeup.set()
+            else:
+                # Only now can a keyframe reach this viewer; one asked for earlier is lost.
+                self._request_keyframe()
 
     async def _run(self) -> None:
         while True:
@@ -173,7 +214,9 @@ class Viewer:
         track = self._tracks[item.kind]
         src = item.packet
         mapped = track.rewriter.map(src.ssrc, src.sequence_number, src.timestamp,
-                                    item.keyframe_start, item.arrival)
+                                    item.keyframe_start,
+                                    item.arrival if item.live else time.monotonic(),
+                                    replay=not item.live)
         if mapped is None:
             if track.rewriter.waiting:
                 self._request_keyframe()
@@ -194,6 +237,8 @@ class Viewer:
         except ConnectionError:
             return
         hooks.note_sent(track.sender, len(out.payload))
+        if item.live:
+            self._counters.forward_latency.observe(time.monotonic() - item.arrival)
         self.sent += 1
         self._counters.packets_out += 1
         self._counters.bytes_out += len(out.payload)

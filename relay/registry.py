@@ -16,6 +16,7 @@ from fieldrelay.tasks import TaskGroupOwner
 from recordings.recorder import SessionRecorder
 from recordings.session import Evidence, SessionMedia
 from relay import peers
+from relay.cascade import Cascade
 from relay.errors import BadSdp, NotLive, TooManyViewers, UnknownResource
 from relay.forward import RelayCounters, Viewer
 from relay.recorder_tap import RecorderTap
@@ -42,6 +43,8 @@ class RelaySettings:
     reconnect_grace_s: float = 60.0
     segment_s: float = 6.0
     keyframe_interval_s: float = 2.0
+    gop_cache_packets: int = 1024
+    gop_cache_bytes: int = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class StreamRegistry:
                              settings.pli_interval_s, settings.segment_s,
                              settings.keyframe_interval_s),
             self.counters, self.streams.get, self._advertise, on_floor)
+        # Pulls of officers live on other nodes (set by the node when it has a cluster).
+        self.cascade: Cascade | None = None
 
     def _lock(self, officer: str) -> asyncio.Lock:
         lock = self._locks.get(officer)
@@ -169,7 +174,8 @@ class StreamRegistry:
 
     def _new_stream(self, officer: str, codecs: dict[str, peers.MediaCodec]) -> Stream:
         """A stream with its evidence session: recording starts with the first keyframe."""
-        stream = Stream(officer, codecs, self.counters, self.settings.pli_interval_s)
+        stream = Stream(officer, codecs, self.counters, self.settings.pli_interval_s,
+                        self.settings.gop_cache_packets, self.settings.gop_cache_bytes)
         video = codecs.get("video")
         media = SessionMedia(video=video.mime if video else None, audio="audio" in codecs)
 
@@ -264,9 +270,16 @@ class StreamRegistry:
 
     # -- viewing --------------------------------------------------------------------
 
-    async def view(self, officer: str, offer_sdp: str, by: str) -> tuple[str, str]:
-        """Accept a WHEP offer for an officer's stream; returns the viewer id and the answer."""
-        stream = self.streams.get(officer)
+    async def view(self, officer: str, offer_sdp: str, by: str,
+                   cascade: bool = True) -> tuple[str, str]:
+        """Accept a WHEP offer for an officer's stream; returns the viewer id and the answer.
+
+        An officer live on another node is pulled from there (once for all viewers here)
+        unless `cascade` is False: a node pulling from this one gets local streams only.
+        """
+        stream = self._stream_of(officer)
+        if stream is None and cascade and self.cascade is not None:
+            stream = await self.cascade.acquire(officer)
         if stream is None:
             raise NotLive(f"officer {officer!r} is not live")
         if len(stream.viewers) >= MAX_VIEWERS_PER_STREAM:
@@ -277,7 +290,7 @@ class StreamRegistry:
             raise BadSdp("the offer asks for no kind of media this stream carries")
         pc = peers.new_peer_connection(self.settings.ice_servers)
         viewer = Viewer(secrets.token_urlsafe(12), officer, self.settings.viewer_queue_packets,
-                        stream.request_keyframe, self.counters)
+                        stream.request_keyframe, self.counters, stream.cached_gop)
         try:
             for kind in kinds:
                 codec = stream.codecs[kind]
@@ -287,14 +300,17 @@ class StreamRegistry:
             answer = await peers.answer(pc, offer_sdp)
         except BaseException:
             await pc.close()
+            self._release_pull(officer)
             raise
-        if self.streams.get(officer) is not stream:  # the stream ended while we negotiated
+        if self._stream_of(officer) is not stream:  # the stream ended while we negotiated
             await pc.close()
             raise NotLive(f"officer {officer!r} is not live")
         self._viewers[viewer.id] = _ViewerEntry(officer, by, viewer, pc)
         stream.add_viewer(viewer)
         if stream.session is not None:
             stream.session.event("viewer.joined", viewer=by, viewer_id=viewer.id)
+        elif self.cascade is not None and self.cascade.stream(officer) is stream:
+            self.cascade.viewer_changed(officer, by, viewer.id, joined=True)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -315,13 +331,43 @@ class StreamRegistry:
         entry = self._viewers.pop(viewer_id, None)
         if entry is None:
             return
-        stream = stream or self.streams.get(entry.officer)
+        stream = stream or self._stream_of(entry.officer)
         if stream is not None:
             stream.remove_viewer(viewer_id)
             if stream.session is not None:
                 stream.session.event("viewer.left", viewer=entry.by, viewer_id=viewer_id)
+            elif self.cascade is not None and self.cascade.stream(entry.officer) is stream:
+                self.cascade.viewer_changed(entry.officer, entry.by, viewer_id, joined=False)
         await entry.viewer.aclose()
         await entry.pc.close()
+        self._release_pull(entry.officer)
+
+    def _stream_of(self, officer: str) -> Stream | None:
+        """The officer's stream here: published to this node, or pulled from another."""
+        stream = self.streams.get(officer)
+        if stream is None and self.cascade is not None:
+            stream = self.cascade.stream(officer)
+        return stream
+
+    def _release_pull(self, officer: str) -> None:
+        if self.cascade is not None and officer not in self.streams:
+            self.cascade.release_if_idle(officer)
+
+    async def pull_ended(self, officer: str, stream: Stream) -> None:
+        """The cascade lost an officer's pulled stream: its viewers here end too."""
+        for viewer_id in list(stream.viewers):
+            await self._close_viewer(viewer_id, stream)
+
+    def record_relayed_viewer(self, officer: str, pull_id: str, by: str, viewer: str,
+                              viewer_id: str, joined: bool) -> None:
+        """A node relaying this officer's stream reports who watches it there (evidence)."""
+        entry = self._viewers.get(pull_id)
+        stream = self.streams.get(officer)
+        if entry is None or entry.officer != officer or entry.by != by or stream is None:
+            raise UnknownResource("no such viewer of this officer")
+        if stream.session is not None:
+            stream.session.event("viewer.joined" if joined else "viewer.left", viewer=viewer,
+                                 viewer_id=viewer_id, via=by.removeprefix("node:"))
 
     def viewer(self, viewer_id: str) -> Viewer | None:
         """A viewer by id (tests and metrics use this)."""
@@ -395,4 +441,6 @@ class StreamRegistry:
         for viewer_id in list(self._viewers):
             await self._close_viewer(viewer_id)
         await self.talkback.aclose()
+        if self.cascade is not None:
+            await self.cascade.aclose()
         await self._tasks.aclose()

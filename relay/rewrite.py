@@ -44,6 +44,8 @@ class SequenceRewriter:
         self._last_ts = rng.randrange(TS_MOD)
         self._last_arrival: float | None = None
         self._started = False
+        self._replay_src_ts: int | None = None
+        self._replay_out_ts = 0
 
     def require_keyframe(self) -> None:
         """Drop video until the next keyframe start (after this viewer lost packets)."""
@@ -51,8 +53,14 @@ class SequenceRewriter:
             self.waiting = True
 
     def map(self, ssrc: int, seq: int, timestamp: int, keyframe_start: bool,
-            arrival: float) -> Mapped | None:
-        """The outgoing seq/timestamp for a packet, or None when it must be dropped."""
+            arrival: float, replay: bool = False) -> Mapped | None:
+        """The outgoing seq/timestamp for a packet, or None when it must be dropped.
+
+        `replay` marks packets replayed from the GOP cache: each of their pictures is
+        placed one tick after the previous one, so the viewer decodes the whole burst at
+        once instead of playing it out in real time behind the live edge, and live
+        pictures then continue from the last replayed one at their real spacing.
+        """
         if ssrc != self._ssrc:
             self.waiting = self.video
             if not self.video or keyframe_start:
@@ -65,6 +73,14 @@ class SequenceRewriter:
             return None
         out_seq = (seq + self._seq_offset) % SEQ_MOD
         out_ts = (timestamp + self._ts_offset) % TS_MOD
+        if replay:
+            if timestamp != self._replay_src_ts:
+                if self._replay_src_ts is not None:
+                    out_ts = (self._replay_out_ts + 1) % TS_MOD
+                self._replay_src_ts, self._replay_out_ts = timestamp, out_ts
+            else:
+                out_ts = self._replay_out_ts
+            self._ts_offset = (out_ts - timestamp) % TS_MOD
         if seq_newer((out_seq + 1) % SEQ_MOD, self._next_seq) or out_seq == self._next_seq:
             self._next_seq = (out_seq + 1) % SEQ_MOD
             if ((out_ts - self._last_ts) % TS_MOD) < TS_MOD // 2:

@@ -16,6 +16,7 @@ from recordings.session import EvidenceSession
 from relay import aiortc_hooks as hooks
 from relay.codecs import keyframe_start
 from relay.forward import Incoming, RelayCounters, Viewer
+from relay.gopcache import GopCache
 from relay.peers import MediaCodec
 from relay.recorder_tap import RecorderTap
 
@@ -73,7 +74,8 @@ class Stream:
     """An officer's live media, kept across publisher reconnects so viewers stay attached."""
 
     def __init__(self, officer: str, codecs: dict[str, MediaCodec], counters: RelayCounters,
-                 pli_interval_s: float) -> None:
+                 pli_interval_s: float, gop_cache_packets: int = 0,
+                 gop_cache_bytes: int = 0) -> None:
         self.officer = officer
         self.codecs = codecs
         self.viewers: dict[str, Viewer] = {}
@@ -89,6 +91,7 @@ class Stream:
         self.packets_in = 0
         self._counters = counters
         self._pli_interval_s = pli_interval_s
+        self.gop = GopCache(gop_cache_packets, gop_cache_bytes)
         self._keyframe_wanted = asyncio.Event()
         self._keyframe_task = asyncio.get_running_loop().create_task(
             self._keyframe_loop(), name=f"keyframes-{officer}")
@@ -120,6 +123,8 @@ class Stream:
         self.packets_in += 1
         self._counters.packets_in += 1
         item = Incoming(kind, packet, is_key, time.monotonic())
+        if kind == "video":
+            self.gop.add(item)
         for viewer in self.viewers.values():
             viewer.push(item)
         if self.tap is not None:
@@ -153,6 +158,11 @@ class Stream:
         """Detach a viewer (the caller closes it)."""
         return self.viewers.pop(viewer_id, None)
 
+    def cached_gop(self) -> list[Incoming]:
+        """The video since the last keyframe, for a viewer that starts now."""
+        return self.gop.snapshot()
+
     async def aclose(self) -> None:
         """Stop the keyframe task; viewers and publications are closed by the registry."""
+        self.gop.clear()
         await cancel_and_wait(self._keyframe_task)

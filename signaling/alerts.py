@@ -70,6 +70,8 @@ class AlertDesk:
         # this desk does not know.
         self.other_events: list[Callable[[Event], None]] = []
         self.node_url = config.public_url or f"http://{config.host}:{config.port}"
+        # Where other nodes pull this node's streams from (a cascade).
+        self.relay_url = config.cluster_url or self.node_url
 
     async def start(self) -> None:
         """Start listening, escalating, flushing and heart-beating."""
@@ -174,7 +176,7 @@ class AlertDesk:
     def _presence_info(self, p: Presence) -> dict[str, Any]:
         return {"officer": p.officer, "live": p.live, "state": p.state, "since": p.since,
                 "recording": p.recording, "session": p.session, "node": self.config.node_id,
-                "url": self.node_url}
+                "url": self.node_url, "relay_url": self.relay_url}
 
     async def _share_presence(self, p: Presence) -> None:
         info = self._presence_info(p)

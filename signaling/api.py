@@ -35,7 +35,9 @@ async def client_config(request: web.Request) -> web.Response:
     return web.json_response({"node": config.node_id,
                               "ice_servers": [{"urls": u} for u in config.ice_servers],
                               "map": {"tiles": config.map_tiles,
-                                      "attribution": config.map_attribution}})
+                                      "attribution": config.map_attribution},
+                              # Officers live on other nodes play through this one.
+                              "cascade": bool(config.cluster_secret and config.redis_url)})
 
 
 async def officers(request: web.Request) -> web.Response:

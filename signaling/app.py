@@ -15,7 +15,7 @@ from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
 from relay.talkback import Floor
-from signaling import alerts, api, auth, commands, pages, review, talkback, whip, ws
+from signaling import alerts, api, auth, cluster, commands, pages, review, talkback, whip, ws
 from signaling.alerts import DESK, AlertDesk, AlertSettings
 from signaling.bus import Bus, MemoryBus
 from signaling.commands import COMMANDS, CommandDesk
@@ -47,6 +47,7 @@ def relay_settings(config: Config) -> RelaySettings:
         ice_public_ip=config.ice_public_ip, viewer_queue_packets=config.viewer_queue_packets,
         pli_interval_s=config.pli_interval_s, reconnect_grace_s=config.reconnect_grace_s,
         segment_s=config.segment_s, keyframe_interval_s=config.keyframe_interval_s,
+        gop_cache_packets=config.gop_cache_packets, gop_cache_bytes=config.gop_cache_bytes,
     )
 
 
@@ -93,6 +94,10 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
                     ", ".join(recovered))
     registry = StreamRegistry(relay_settings(config), evidence, on_presence, on_floor)
     app[REGISTRY] = registry
+    tokens = cluster.node_tokens(config)
+    if tokens is not None:
+        app[cluster.NODE_TOKENS] = tokens
+        registry.cascade = cluster.new_cascade(config, registry, desk, tokens)
     try:
         yield
     finally:
@@ -135,6 +140,7 @@ def build_app(config: Config) -> web.Application:
         web.get("/ws", ws.websocket),
         *whip.routes(),
         *review.routes(),
+        *cluster.routes(),
         *alerts.routes(),
         *commands.routes(),
         *talkback.routes(),

@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from relay.forward import LATENCY_BUCKETS
 from relay.registry import StreamRegistry
 
 
@@ -55,6 +61,30 @@ class _RelayCollector(Collector):
             counter = CounterMetricFamily(name, doc)
             counter.add_metric([], value)
             yield counter
+        yield from _capacity_metrics(relay)
+
+
+def _capacity_metrics(relay: StreamRegistry) -> Iterator[Metric]:
+    """Forwarding latency, GOP-cache starts and cascade pulls."""
+    c = relay.counters
+    hist = c.forward_latency
+    buckets, running = [], 0
+    for bound, count in zip(LATENCY_BUCKETS, hist.counts, strict=True):
+        running += count
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+    latency = HistogramMetricFamily(
+        "fieldrelay_forward_latency_seconds",
+        "Packet reaching the relay to its copy leaving for a viewer (live packets)")
+    latency.add_metric([], buckets, sum_value=hist.total_s)
+    yield latency
+    starts = CounterMetricFamily("fieldrelay_gop_cache_starts",
+                                 "Viewers started from the stream's cached keyframe")
+    starts.add_metric([], c.gop_cache_starts)
+    yield starts
+    pulls = GaugeMetricFamily("fieldrelay_cascade_pulls",
+                              "Streams this node pulls from other nodes")
+    pulls.add_metric([], len(relay.cascade.pulls) if relay.cascade is not None else 0)
+    yield pulls
 
 
 class NodeMetrics:

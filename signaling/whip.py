@@ -8,6 +8,7 @@ from fieldrelay.errors import PayloadTooLarge, UnsupportedMediaType
 from relay.errors import BadSdp
 from signaling import review
 from signaling.auth import authenticate
+from signaling.cluster import NODE_TOKENS, authenticate_viewer
 from signaling.keys import CONFIG, REGISTRY
 
 SDP = "application/sdp"
@@ -64,28 +65,29 @@ async def unpublish(request: web.Request) -> web.Response:
 
 
 async def view(request: web.Request) -> web.Response:
-    """POST /whep/<officer>: a commander starts watching an officer who is live."""
-    claims = authenticate(request, "commander")
-    offer = await read_body(request, SDP)
+    """POST /whep/<officer>: a commander (or a node pulling a cascade) watches a live officer."""
     officer = request.match_info["officer"]
-    viewer_id, answer = await request.app[REGISTRY].view(officer, offer, by=claims.name)
+    by, is_node = authenticate_viewer(request, request.app.get(NODE_TOKENS), officer)
+    offer = await read_body(request, SDP)
+    viewer_id, answer = await request.app[REGISTRY].view(officer, offer, by=by,
+                                                         cascade=not is_node)
     return created(f"/whep/{officer}/{viewer_id}", answer)
 
 
 async def patch_view(request: web.Request) -> web.Response:
     """PATCH /whep/<officer>/<id>: trickled ICE candidates from the viewer."""
-    claims = authenticate(request, "commander")
+    officer = request.match_info["officer"]
+    by, _ = authenticate_viewer(request, request.app.get(NODE_TOKENS), officer)
     frag = await read_body(request, SDPFRAG)
-    await request.app[REGISTRY].trickle_viewer(request.match_info["officer"],
-                                               request.match_info["id"], claims.name, frag)
+    await request.app[REGISTRY].trickle_viewer(officer, request.match_info["id"], by, frag)
     return web.Response(status=204)
 
 
 async def unview(request: web.Request) -> web.Response:
-    """DELETE /whep/<officer>/<id>: the commander stops watching."""
-    claims = authenticate(request, "commander")
-    await request.app[REGISTRY].unview(request.match_info["officer"], request.match_info["id"],
-                                       by=claims.name)
+    """DELETE /whep/<officer>/<id>: the commander (or pulling node) stops watching."""
+    officer = request.match_info["officer"]
+    by, _ = authenticate_viewer(request, request.app.get(NODE_TOKENS), officer)
+    await request.app[REGISTRY].unview(officer, request.match_info["id"], by=by)
     return web.Response(status=200)
 
 

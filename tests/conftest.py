@@ -163,7 +163,8 @@ async def node_factory(tmp_path: Path, loopback_only: None
         config = Config(**{"data_dir": data, "ice_hosts": ("127.0.0.1",),
                            "reconnect_grace_s": 5.0, **overrides})
         aiortc_hooks.use_ice_host_addresses(config.ice_hosts)
-        server = TestServer(build_app(config), host="127.0.0.1")
+        # A node that other nodes must reach (a cascade) is given its port up front.
+        server = TestServer(build_app(config), host="127.0.0.1", port=overrides.get("port"))
         await server.start_server()
         servers.append(server)
         http = aiohttp.ClientSession()

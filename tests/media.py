@@ -19,6 +19,9 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AUDIO_PTIME, VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError
+from aiortc.rtp import RtpPacket
+
+from relay import aiortc_hooks as hooks
 
 VIDEO_FPS = 30
 
@@ -164,8 +167,9 @@ class ViewerClient:
 
 
 async def view(http: aiohttp.ClientSession, base: str, token: str, officer: str,
-               kinds: tuple[str, ...] = ("audio", "video")) -> ViewerClient:
-    """Start a WHEP viewer of an officer."""
+               kinds: tuple[str, ...] = ("audio", "video"),
+               on_rtp: Callable[[str, RtpPacket], None] | None = None) -> ViewerClient:
+    """Start a WHEP viewer of an officer; `on_rtp(kind, packet)` sees every packet on the wire."""
     client = ViewerClient(local_pc(), started_at=time.monotonic())
 
     @client.pc.on("track")
@@ -173,7 +177,10 @@ async def view(http: aiohttp.ClientSession, base: str, token: str, officer: str,
         client.tasks.append(asyncio.get_running_loop().create_task(client._consume(track)))
 
     for kind in kinds:
-        client.pc.addTransceiver(kind, direction="recvonly")
+        transceiver = client.pc.addTransceiver(kind, direction="recvonly")
+        if on_rtp is not None:
+            hooks.observe_rtp(transceiver.receiver,
+                              lambda packet, kind=kind: on_rtp(kind, packet))  # type: ignore[misc]
     await client.pc.setLocalDescription(await client.pc.createOffer())
     async with http.post(f"{base}/whep/{officer}", data=client.pc.localDescription.sdp,
                          headers={"Authorization": f"Bearer {token}",

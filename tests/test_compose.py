@@ -18,6 +18,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"
 NODES = ("node-a", "node-b")
+CLUSTER_SECRET = "test-cluster-secret-0123456789abcdef"
 FLAG = re.compile(r"--[a-z][a-z0-9-]*")
 
 
@@ -36,14 +37,16 @@ def base_env() -> dict[str, str]:
     """The environment without any of the variables the compose file reads."""
     env = {k: v for k, v in os.environ.items()
            if k not in {"TURN_SECRET", "TURN_EXTERNAL_IP", "NODE_A_PUBLIC_URL",
-                        "NODE_B_PUBLIC_URL"} and not k.startswith(("COMPOSE_", "DOCKER_"))}
+                        "NODE_B_PUBLIC_URL", "CLUSTER_SECRET"}
+           and not k.startswith(("COMPOSE_", "DOCKER_"))}
     return env
 
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
     """The compose file as Compose resolves it, with a TURN secret set."""
-    res = compose_config({**base_env(), "TURN_SECRET": "test-turn-secret"})
+    res = compose_config({**base_env(), "TURN_SECRET": "test-turn-secret",
+                          "CLUSTER_SECRET": CLUSTER_SECRET})
     assert res.returncode == 0, f"docker-compose config failed:\n{res.stderr}"
     parsed = yaml.safe_load(res.stdout)
     assert isinstance(parsed, dict)
@@ -74,9 +77,23 @@ def test_compose_file_is_valid(config: dict[str, Any]) -> None:
 
 
 def test_compose_refuses_to_run_without_a_turn_secret() -> None:
-    res = compose_config(base_env())
+    res = compose_config({**base_env(), "CLUSTER_SECRET": CLUSTER_SECRET})
     assert res.returncode != 0
     assert "TURN_SECRET" in res.stderr
+
+
+def test_compose_refuses_to_run_without_a_cluster_secret() -> None:
+    res = compose_config({**base_env(), "TURN_SECRET": "test-turn-secret"})
+    assert res.returncode != 0
+    assert "CLUSTER_SECRET" in res.stderr
+
+
+def test_nodes_share_the_cluster_secret_and_reach_each_other_by_service_name(
+        config: dict[str, Any]) -> None:
+    for name in NODES:
+        env = config["services"][name]["environment"]
+        assert env["FIELDRELAY_CLUSTER_SECRET"] == CLUSTER_SECRET
+        assert env["FIELDRELAY_CLUSTER_URL"] == f"http://{name}:8080"
 
 
 def test_redis_keeps_its_data(config: dict[str, Any]) -> None:

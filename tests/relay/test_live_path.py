@@ -80,8 +80,10 @@ async def test_second_viewer_mid_stream_sees_video_within_one_second(
         print(f"second viewer first frame after {elapsed * 1000:.0f} ms")
         assert elapsed < 1.0
         frames_before = first.frames
-        await second.wait_frames(30, timeout=5)
-        assert first.frames > frames_before, "the first viewer kept receiving"
+        # The GOP cache may hand the second viewer a second of video at once: wait for
+        # live frames beyond that burst.
+        await second.wait_frames(second.frames + 30, timeout=5)
+        await first.wait_frames(frames_before + 10, timeout=3)  # the first kept receiving
     finally:
         if second is not None:
             await second.close()

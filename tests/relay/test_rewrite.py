@@ -52,3 +52,16 @@ def test_require_keyframe_drops_until_the_next_keyframe() -> None:
     r.require_keyframe()
     out = feed(r, 1, range(10, 20), 10_000, key_at={15})
     assert out[:5] == [None] * 5 and all(out[5:])
+
+
+def test_replayed_pictures_are_squeezed_and_live_ones_follow_at_their_spacing() -> None:
+    r = SequenceRewriter(90000, video=True, rng=random.Random(5))
+    replayed = [r.map(1, seq, 3000 * (seq // 2), seq == 0, 0.0, replay=True)
+                for seq in range(6)]  # three pictures of two packets each
+    live = [r.map(1, seq, 3000 * (seq // 2), False, 1.0) for seq in range(6, 10)]
+    out = [m for m in replayed + live if m]
+    assert len(out) == 10
+    assert all((b.seq - a.seq) & 0xFFFF == 1 for a, b in itertools.pairwise(out))
+    ts = [m.timestamp for m in out]
+    base = ts[0]
+    assert [(t - base) & 0xFFFFFFFF for t in ts] == [0, 0, 1, 1, 2, 2, 3002, 3002, 6002, 6002]

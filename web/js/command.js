@@ -3,7 +3,8 @@
 //
 // Tile states (on .tile[data-state]):
 //   offline → connecting → live ⇄ reconnecting … → offline
-//   remote: the officer is live on another node; the tile links to that node's /command.
+//   remote: the officer is live on another node and this node cannot pull it (no cluster
+//   secret); the tile links to that node's /command. With a cluster, it plays through here.
 // Presence drives subscription: live=true subscribes, live=false unsubscribes and keeps the
 // tile. A viewer connection that fails while the officer is still live is retried with backoff.
 // An officer with an open alert gets .tile[data-alert=<state>]; a new alert or an escalation
@@ -142,7 +143,8 @@ class Tile {
     const wasRemote = this.remote;
     this.live = !!live;
     this.officerDropped = this.live && state === "reconnecting";
-    this.remote = this.live && !!this.node && !!this.wall.node && this.node !== this.wall.node;
+    this.remote = this.live && !!this.node && !!this.wall.node && this.node !== this.wall.node
+      && !this.wall.cascade;
 
     if (this.live) this.golive = "";
     if (!this.live) {
@@ -221,10 +223,13 @@ class Tile {
     if (!talk) return;
     const holder = talk.holder(this.name);
     const mine = talk.officer === this.name;
-    const canTalk = this.live && this.state !== "remote";
+    // Talkback goes to the node the phone is connected to: from this node's console only.
+    const here = !this.node || !this.wall.node || this.node === this.wall.node;
+    const canTalk = this.live && this.state !== "remote" && here;
     this.talkBtn.setAttribute("aria-pressed", String(mine));
     this.talkBtn.disabled = !canTalk || (!!holder && !mine);
-    this.talkBtn.title = mine ? `Stop talking to ${this.name}` : holder ? `${holder} is talking to ${this.name}` : `Talk to ${this.name}`;
+    this.talkBtn.title = mine ? `Stop talking to ${this.name}` : holder ? `${holder} is talking to ${this.name}`
+      : here ? `Talk to ${this.name}` : `Talk to ${this.name} from ${this.node}'s command view`;
     this.talkBtn.setAttribute("aria-label", this.talkBtn.title);
     this.root.dataset.talk = mine ? (talk.pending ? "connecting" : "me") : holder ? "other" : "none";
     this.floorChip.hidden = !holder;
@@ -453,6 +458,8 @@ class Wall {
     this.stopRefresh = () => {};
     /** This page's node id (GET /api/config): presence on another node is shown as a link. */
     this.node = "";
+    /** The node pulls officers live on other nodes (a cluster): every tile plays here. */
+    this.cascade = false;
     this.wallEl = $("wall");
     this.alerts = new AlertPanel(this);
     this.talk = null;
@@ -513,6 +520,7 @@ class Wall {
       this.iceServers = config.ice_servers || [];
       this.startMap(config.map || {});
       this.node = config.node || "";
+      this.cascade = !!config.cascade;
       if (config.node) {
         $("node-id").textContent = config.node;
         $("node-id").title = "Server node";

@@ -1,0 +1,85 @@
+"""Streams carried at full frame rate with no loss: 1 fieldrelay node against N nodes.
+
+For each node count, this runs bench/relay_cpu.py (fieldrelay only, pre-encoded publishers,
+viewers that count frames and lost packets from RTP without decoding) with 1, 2, 3, ...
+publishers, each with V viewers on the publisher's node, until a run misses: a viewer
+below --min-fps, or any packet lost. The last passing count is that configuration's capacity.
+Publishers and viewers share the machine with the nodes, so on a small machine the load
+generators limit the result too; the script prints the host's load with every step.
+
+    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python bench/capacity.py'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SELF = Path(__file__).resolve()
+RELAY_CPU = SELF.parent / "relay_cpu.py"
+
+
+def run_step(nodes: int, publishers: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """One relay_cpu.py run; its single result row."""
+    cmd = [sys.executable, str(RELAY_CPU), "--systems", "fieldrelay", "--viewer-mode", "count",
+           "--nodes", str(nodes), "--publishers", str(publishers),
+           "--viewers", str(args.viewers), "--seconds", str(args.seconds),
+           "--warmup", str(args.warmup), "--json", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    if res.returncode != 0:
+        return {"error": res.stderr[-800:] or res.stdout[-800:]}
+    rows = json.loads(out.read_text())
+    return dict(rows[0])  # a JSON object written by relay_cpu.py
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", default="1,2", help="node counts to compare")
+    parser.add_argument("--max-publishers", type=int, default=8)
+    parser.add_argument("--viewers", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--min-fps", type=float, default=29.0)
+    args = parser.parse_args()
+    capacity: dict[int, int] = {}
+    with tempfile.TemporaryDirectory(prefix="capacity-") as tmp:
+        for nodes in [int(n) for n in args.nodes.split(",")]:
+            capacity[nodes] = 0
+            for publishers in range(1, args.max_publishers + 1):
+                row = run_step(nodes, publishers, args, Path(tmp) / f"{nodes}-{publishers}.json")
+                if "error" in row:
+                    print(f"nodes={nodes} publishers={publishers}: run failed: {row['error']}")
+                    break
+                fps = [float(x) for x in row["viewer_fps"]]
+                lost = int(row["lost_packets"] or 0)
+                ok = min(fps) >= args.min_fps and lost == 0
+                print(f"nodes={nodes} publishers={publishers} viewers={publishers * args.viewers}"
+                      f" min fps {min(fps):.1f} lost {lost} node CPU-s/stream-s "
+                      f"{row['cpu_per_stream_s']:.3f} host busy "
+                      f"{100 * float(row['host_busy']):.0f}% load {row['load']} "
+                      f"-> {'ok' if ok else 'MISS'}", flush=True)
+                if not ok:
+                    break
+                capacity[nodes] = publishers
+    print()
+    print("| nodes | streams at full frame rate, no loss |")
+    print("|---|---|")
+    for nodes, count in capacity.items():
+        print(f"| {nodes} | {count} |")
+    if 1 in capacity and len(capacity) > 1 and capacity[1]:
+        for nodes, count in capacity.items():
+            if nodes != 1:
+                print(f"{nodes} nodes / 1 node: {count / capacity[1]:.2f}x")
+    print("command: unshare -n bash -c 'ip link set lo up && exec .venv/bin/python "
+          + shlex.join(["bench/capacity.py", *sys.argv[1:]]) + "'")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""`fieldrelay cluster`: one node per core on one machine, sharing one Redis and one secret.
+
+Python runs one core per process, so a machine with N cores runs N nodes. Each node is an
+ordinary `fieldrelay serve` child with its own port, node id and data dir; they share
+Redis (the directory and alerts) and the cluster secret (for cascades between them).
+Users and the login-token key are copied from the cluster's data dir into every node's,
+so one account and one token work on every node.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fieldrelay.tokens import load_or_create_secret
+
+SHARED_FILES = ("users.json", "jwt.secret")
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+STOP_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """How one node of the cluster is started."""
+
+    node_id: str
+    port: int
+    data_dir: Path
+    url: str
+
+    def argv(self, host: str, redis_url: str, extra: tuple[str, ...]) -> list[str]:
+        """The `fieldrelay serve` command line of this node."""
+        return [sys.executable, "-m", "fieldrelay", "serve", "--host", host,
+                "--port", str(self.port), "--data-dir", str(self.data_dir),
+                "--node-id", self.node_id, "--redis-url", redis_url,
+                "--cluster-url", self.url, *extra]
+
+
+def plan(nodes: int, base_port: int, host: str, data_dir: Path) -> list[NodePlan]:
+    """The nodes to run: node-1 on base_port, node-2 on the next port, and so on."""
+    reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in reach:
+        reach = f"[{reach}]"
+    return [NodePlan(f"node-{i + 1}", base_port + i, data_dir / f"node-{i + 1}",
+                     f"http://{reach}:{base_port + i}") for i in range(nodes)]
+
+
+def share_accounts(data_dir: Path, node_dirs: list[Path]) -> list[str]:
+    """Copy users and the token key from the cluster's data dir into each node's."""
+    copied = []
+    for name in SHARED_FILES:
+        source = data_dir / name
+        if not source.exists():
+            continue
+        copied.append(name)
+        for node_dir in node_dirs:
+            node_dir.mkdir(parents=True, exist_ok=True)
+            target = node_dir / name
+            tmp = target.with_suffix(".tmp")
+            shutil.copyfile(source, tmp)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, target)
+    return copied
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server of the cluster's own on loopback, with AOF in the data dir."""
+    redis_dir = data_dir / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+         "--appendonly", "yes", "--dir", str(redis_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+        if proc.poll() is not None:
+            break
+    proc.terminate()
+    proc.wait(10)
+    raise RuntimeError("redis-server did not start (is it installed?)")
+
+
+class _Node:
+    """One supervised `fieldrelay serve` child, restarted with backoff if it dies."""
+
+    def __init__(self, node: NodePlan, argv: list[str], env: dict[str, str]) -> None:
+        self.plan, self._argv, self._env = node, argv, env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._next_start = 0.0
+
+    def start(self) -> None:
+        self.plan.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(self._argv, env=self._env)
+
+    def check(self, now: float) -> None:
+        """Restart the node if it exited (a crash: evidence recovery runs at its start)."""
+        if self.proc is None or self.proc.poll() is None:
+            return
+        if self._next_start == 0.0:
+            delay = RESTART_BACKOFF_S[min(self.restarts, len(RESTART_BACKOFF_S) - 1)]
+            print(f"fieldrelay cluster: {self.plan.node_id} exited with "
+                  f"{self.proc.returncode}; restarting in {delay:.0f} s", flush=True)
+            self._next_start = now + delay
+        elif now >= self._next_start:
+            self.restarts += 1
+            self._next_start = 0.0
+            self.start()
+
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run(nodes: int, base_port: int, host: str, data_dir: Path, redis_url: str | None,
+        cluster_secret: str | None, extra: tuple[str, ...]) -> int:
+    """Run the cluster until SIGINT/SIGTERM; 0 on a clean stop."""
+    plans = plan(nodes, base_port, host, data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    load_or_create_secret(data_dir)  # one login-token key for every node
+    shared = share_accounts(data_dir, [p.data_dir for p in plans])
+    redis_proc = None
+    if redis_url is None:
+        redis_proc, redis_url = start_redis(data_dir)
+        print(f"fieldrelay cluster: started redis-server at {redis_url} "
+              f"(data in {data_dir / 'redis'})", flush=True)
+    # The secret goes to the children in their environment, never on a command line.
+    env = {**os.environ, "FIELDRELAY_CLUSTER_SECRET": cluster_secret or secrets.token_hex(32),
+           "PYTHONUNBUFFERED": "1"}
+    children = [_Node(p, p.argv(host, redis_url, extra), env) for p in plans]
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for child in children:
+            child.start()
+        print(f"fieldrelay cluster: {nodes} node(s) on ports {base_port}-"
+              f"{base_port + nodes - 1}" + (f", sharing {', '.join(shared)} from {data_dir}"
+                                            if shared else ""), flush=True)
+        while not stop:
+            now = time.monotonic()
+            for child in children:
+                child.check(now)
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            child.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for child in children:
+            child.wait(deadline)
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

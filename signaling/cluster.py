@@ -1,0 +1,148 @@
+"""Node-to-node trust for cascades: service tokens signed with the cluster's shared secret.
+
+A node pulling an officer's stream from another node presents a token that names the
+officer, the pulling node and a short expiry, HMAC-signed (HS256, pinned) with the secret
+every node of the cluster is given (--cluster-secret). Without that secret a node neither
+pulls nor accepts pulls: a stream never leaves its node without authentication.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+from fieldrelay.config import Config
+from fieldrelay.errors import BadRequest, Forbidden, Unauthorized
+from fieldrelay.users import validate_name
+from relay.cascade import Cascade, CascadeSettings, Origin
+from relay.registry import StreamRegistry
+from signaling.alerts import AlertDesk
+from signaling.auth import authenticate, bearer_token, read_json
+from signaling.keys import REGISTRY
+
+ALGORITHM = "HS256"
+ISSUER = "fieldrelay-node"
+AUDIENCE = "fieldrelay-cascade"
+TOKEN_TTL_S = 60
+MIN_SECRET_BYTES = 32
+NODE_PREFIX = "node:"
+
+
+class NodeTokens:
+    """Issues and checks the tokens one node shows another to pull a stream."""
+
+    def __init__(self, secret: str, node_id: str) -> None:
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"the cluster secret must be at least {MIN_SECRET_BYTES} bytes")
+        self._secret = secret.encode()
+        self.node_id = node_id
+
+    def issue(self, officer: str) -> str:
+        """A token that lets this node pull one officer's stream for the next minute."""
+        now = int(time.time())
+        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": officer, "node": self.node_id,
+                   "iat": now, "nbf": now, "exp": now + TOKEN_TTL_S}
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str, officer: str) -> str:
+        """The pulling node's id if the token is valid for this officer; Unauthorized if not."""
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token, self._secret, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "node"]})
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"the node token is not valid: {exc}") from None
+        node = payload.get("node")
+        if payload.get("sub") != officer:
+            raise Forbidden("the node token is for another officer's stream")
+        if not isinstance(node, str) or not node or node == self.node_id:
+            raise Unauthorized("the node token names no other node")
+        return node
+
+
+def is_node_token(token: str) -> bool:
+    """True for a token shaped like a node token (its signature is checked separately)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return False
+    return claims.get("aud") == AUDIENCE
+
+
+def authenticate_viewer(request: web.Request, tokens: NodeTokens | None,
+                        officer: str) -> tuple[str, bool]:
+    """Who is asking to view: (name, True) for another node, (commander, False) for a user."""
+    token = bearer_token(request)
+    if is_node_token(token):
+        if tokens is None:
+            raise Unauthorized("this node is not part of a cluster (no --cluster-secret)")
+        return NODE_PREFIX + tokens.verify(token, officer), True
+    return authenticate(request, "commander").name, False
+
+
+async def relayed_viewer(request: web.Request) -> web.Response:
+    """POST /whep/<officer>/<id>/viewers: a node that pulls this stream says who watches it."""
+    officer = request.match_info["officer"]
+    by, is_node = authenticate_viewer(request, request.app.get(NODE_TOKENS), officer)
+    if not is_node:
+        raise Forbidden("only a node relaying this stream reports its viewers")
+    body = await read_json(request)
+    viewer, viewer_id, event = body.get("viewer"), body.get("viewer_id"), body.get("event")
+    if (not isinstance(viewer, str) or not isinstance(viewer_id, str)
+            or event not in ("joined", "left")):
+        raise BadRequest('send {"viewer": NAME, "viewer_id": ID, "event": "joined"|"left"}')
+    try:
+        validate_name(viewer)
+    except BadRequest:
+        raise BadRequest("the viewer is not a valid user name") from None
+    if not 1 <= len(viewer_id) <= 64 or not viewer_id.replace("-", "").replace("_", "").isalnum():
+        raise BadRequest("the viewer id is not valid")
+    request.app[REGISTRY].record_relayed_viewer(officer, request.match_info["id"], by, viewer,
+                                                viewer_id, joined=event == "joined")
+    return web.Response(status=204)
+
+
+def routes() -> list[web.RouteDef]:
+    """The node-to-node routes."""
+    return [web.post("/whep/{officer}/{id}/viewers", relayed_viewer)]
+
+
+def node_tokens(config: Config) -> NodeTokens | None:
+    """The node's token issuer when it has a cluster secret."""
+    if not config.cluster_secret:
+        return None
+    return NodeTokens(config.cluster_secret, config.node_id)
+
+
+def cluster_url(config: Config) -> str:
+    """The URL other nodes use to reach this one."""
+    return config.cluster_url or config.public_url or f"http://{config.host}:{config.port}"
+
+
+def new_cascade(config: Config, registry: StreamRegistry, desk: AlertDesk,
+                tokens: NodeTokens) -> Cascade:
+    """A cascade that finds origins in the presence directory and pulls with node tokens."""
+
+    async def locate(officer: str) -> Origin | None:
+        info = (await desk.presence()).get(officer)
+        if not info or not info.get("live") or info.get("node") == config.node_id:
+            return None
+        url = info.get("relay_url") or info.get("url")
+        node = info.get("node")
+        if not isinstance(url, str) or not isinstance(node, str):
+            return None
+        if not url.startswith(("http://", "https://")):
+            return None
+        return Origin(node, url)
+
+    settings = CascadeSettings(
+        node_id=config.node_id, ice_servers=config.ice_servers,
+        pli_interval_s=config.pli_interval_s, gop_cache_packets=config.gop_cache_packets,
+        gop_cache_bytes=config.gop_cache_bytes)
+    return Cascade(settings, registry.counters, locate, tokens.issue, registry.pull_ended)
+
+
+NODE_TOKENS = web.AppKey("node_tokens", NodeTokens)

@@ -1,0 +1,20 @@
+"""The node's malloc arena cap: applied on glibc, and never over an operator's own setting."""
+
+from __future__ import annotations
+
+import platform
+
+import pytest
+
+from fieldrelay.memory import limit_malloc_arenas
+
+
+def test_an_operators_malloc_arena_max_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    assert limit_malloc_arenas() is False
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_the_cap_is_applied_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_malloc_arenas() is True
