@@ -31,6 +31,12 @@ QUEUE_FRAMES = 1500
 # Room kept free for events and the seal: they are never dropped for media's sake.
 QUEUE_RESERVE = 1000
 RETRY_AFTER_S = 2.0
+# Frames and events wait this long on the event loop and reach the writer thread together:
+# waking the thread (and passing the GIL back and forth) for every frame cost more CPU than
+# the relay's whole packet path. A kill -9 can lose what waits, so keep it short.
+BATCH_S = 0.04
+# A batch this large goes at once (a keyframe's burst, events in a row).
+BATCH_ITEMS = 64
 
 StatusCallback = Callable[[bool, str], None]
 EntryObserver = Callable[[str, dict[str, Any]], None]
@@ -82,6 +88,9 @@ class _Seal:
     state: str
     reason: str
     done: Callable[[], None]
+
+
+_Item = _Frame | _Event | _EndTrack | _Seal | None
 
 
 @dataclass
@@ -246,8 +255,15 @@ class EvidenceSession:
         self._format, self._ext = container_for(media.video)
         self._loop = loop
         self._on_status = on_status
-        self._queue: queue.Queue[_Frame | _Event | _EndTrack | _Seal | None] = queue.Queue(
-            QUEUE_FRAMES + QUEUE_RESERVE)
+        # Batches, in order; a batch holds at least one item, so the item bound bounds it too.
+        self._queue: queue.Queue[list[_Item]] = queue.Queue(QUEUE_FRAMES + QUEUE_RESERVE)
+        # Items gathered on the event loop for the next hand-off, and the timer that sends them.
+        self._batch: list[_Item] = []
+        self._flush_timer: asyncio.TimerHandle | None = None
+        # Items handed to the writer thread and not yet written: with the batch, what the
+        # queue bound counts (items, never batches).
+        self._backlog = 0
+        self._backlog_lock = threading.Lock()
         self.dropped_events = 0
         self._thread = threading.Thread(target=self._run, name=f"evidence-{session_id}",
                                         daemon=True)
@@ -276,17 +292,16 @@ class EvidenceSession:
         `track` other than the main one (talkback) goes to that track's own segment
         files, whose streams `media` names.
         """
-        if self._sealed or self._queue.qsize() >= QUEUE_FRAMES:
+        if self._sealed or self._pending() >= QUEUE_FRAMES:
             self.dropped_frames += 1
             return False
-        self._queue.put_nowait(_Frame(kind, data, pts_ms, keyframe, time.time(), cut, size,
-                                      track, media))
+        self._add(_Frame(kind, data, pts_ms, keyframe, time.time(), cut, size, track, media))
         return True
 
     def end_track(self, track: str) -> None:
         """Close a side track's open segment now (its span ended), so it is ledgered."""
-        if not self._sealed and self._queue.qsize() < QUEUE_FRAMES + QUEUE_RESERVE - 2:
-            self._queue.put_nowait(_EndTrack(track))
+        if not self._sealed and self._pending() < QUEUE_FRAMES + QUEUE_RESERVE - 2:
+            self._add(_EndTrack(track))
 
     def event(self, name: str, **fields: Any) -> None:
         """Record a session event in the chain, in order with the media around it.
@@ -300,11 +315,11 @@ class EvidenceSession:
         if self._sealed:
             log.warning("event %s for sealed session %s dropped", name, self.id)
             return
-        if self._queue.qsize() >= QUEUE_FRAMES + QUEUE_RESERVE - 2:  # two slots: the seal
+        if self._pending() >= QUEUE_FRAMES + QUEUE_RESERVE - 2:  # two slots: the seal
             self.dropped_events += 1
             log.error("evidence session %s dropped event %s: the writer is stuck", self.id, name)
             return
-        self._queue.put_nowait(_Event(entry))
+        self._add(_Event(entry))
 
     def set_case(self, case: str, by: str) -> None:
         """Give the live session a case number: later segments carry it, the chain records it."""
@@ -329,12 +344,36 @@ class EvidenceSession:
         def finished() -> None:
             self._loop.call_soon_threadsafe(resolve)
 
-        # Frames stop at QUEUE_FRAMES, so the reserve always has room for these two.
-        self._queue.put_nowait(_Seal("sealed", reason, finished))
-        self._queue.put_nowait(None)
+        # Frames stop at QUEUE_FRAMES, so the reserve always has room for these two; they go
+        # with what is still gathered, after it.
+        self._batch.append(_Seal("sealed", reason, finished))
+        self._batch.append(None)
+        self._hand_over()
         await asyncio.shield(done)
         # The thread has only the stop signal left to read; join it so none outlives its session.
         await asyncio.to_thread(self._thread.join, 5.0)
+
+    def _pending(self) -> int:
+        return self._backlog + len(self._batch)
+
+    def _add(self, item: _Item) -> None:
+        self._batch.append(item)
+        if len(self._batch) >= BATCH_ITEMS:
+            self._hand_over()
+        elif self._flush_timer is None:
+            self._flush_timer = self._loop.call_later(BATCH_S, self._hand_over)
+
+    def _hand_over(self) -> None:
+        """Give the writer thread everything gathered so far, as one batch."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        with self._backlog_lock:
+            self._backlog += len(batch)
+        self._queue.put_nowait(batch)
 
     # -- the writer thread -----------------------------------------------------------
 
@@ -349,46 +388,55 @@ class EvidenceSession:
         except OSError as exc:
             self._fail(f"cannot create the session on disk: {exc}")
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
+            batch = self._queue.get()
             try:
-                if self._ledger is None:
-                    self._open()
-                self._flush_pending()
-                if isinstance(item, _Frame):
-                    if item.track == MAIN:
-                        self._write_frame(item)
-                    else:
-                        self._write_track_frame(item)
-                elif isinstance(item, _Event):
-                    self._append(item.fields)
-                elif isinstance(item, _EndTrack):
-                    self._close_track(item.track)
-                else:
-                    for track in list(self._track_segments):
-                        self._close_track(track)
-                    self._close_segment()
-                    assert self._ledger is not None
-                    self._segments = _ledger_unrecorded_segments(
-                        self._ledger, list(read_entries(self._ledger.path)), self.folder,
-                        self.id, self.officer, self.case)
-                    _seal_chain(self.evidence, self._ledger, self.id, item.state, item.reason,
-                                self._segments)
-                    (self.folder / OPEN_MARKER).unlink(missing_ok=True)
-            except OSError as exc:  # a full or broken disk must not end the live stream
-                if isinstance(item, _Event):
-                    self._pending_events.append(item.fields)
-                self._fail(str(exc))
-            except Exception as exc:
-                # Not the disk: retrying would fail the same way for ever, so drop this item.
-                log.exception("evidence session %s could not write %s", self.id,
-                              type(item).__name__)
-                if not isinstance(item, _Event):
-                    self._fail(repr(exc))
+                for item in batch:
+                    if item is None:
+                        return
+                    self._write_item(item)
             finally:
-                if isinstance(item, _Seal):
-                    item.done()
+                # Counted until written, so a stuck disk holds the bound on what waits in memory.
+                with self._backlog_lock:
+                    self._backlog -= len(batch)
+
+    def _write_item(self, item: _Frame | _Event | _EndTrack | _Seal) -> None:
+        try:
+            if self._ledger is None:
+                self._open()
+            self._flush_pending()
+            if isinstance(item, _Frame):
+                if item.track == MAIN:
+                    self._write_frame(item)
+                else:
+                    self._write_track_frame(item)
+            elif isinstance(item, _Event):
+                self._append(item.fields)
+            elif isinstance(item, _EndTrack):
+                self._close_track(item.track)
+            else:
+                for track in list(self._track_segments):
+                    self._close_track(track)
+                self._close_segment()
+                assert self._ledger is not None
+                self._segments = _ledger_unrecorded_segments(
+                    self._ledger, list(read_entries(self._ledger.path)), self.folder,
+                    self.id, self.officer, self.case)
+                _seal_chain(self.evidence, self._ledger, self.id, item.state, item.reason,
+                            self._segments)
+                (self.folder / OPEN_MARKER).unlink(missing_ok=True)
+        except OSError as exc:  # a full or broken disk must not end the live stream
+            if isinstance(item, _Event):
+                self._pending_events.append(item.fields)
+            self._fail(str(exc))
+        except Exception as exc:
+            # Not the disk: retrying would fail the same way for ever, so drop this item.
+            log.exception("evidence session %s could not write %s", self.id,
+                          type(item).__name__)
+            if not isinstance(item, _Event):
+                self._fail(repr(exc))
+        finally:
+            if isinstance(item, _Seal):
+                item.done()
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
