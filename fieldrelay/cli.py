@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--map-attribution", default=_env("MAP_ATTRIBUTION", OSM_ATTRIBUTION),
                        help="attribution text shown on the map for those tiles")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
+    serve.add_argument("--turn-url", action="append", default=None,
+                       help="TURN URL handed to logged-in users with short-lived credentials "
+                            "(repeatable; needs --turn-secret)")
+    serve.add_argument("--turn-secret", default=_env("TURN_SECRET"),
+                       help="the shared secret of coturn's static-auth-secret")
+    serve.add_argument("--turn-ttl", type=int, default=int(_env("TURN_TTL", "43200") or 43200),
+                       help="lifetime of a TURN credential in seconds")
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -126,6 +133,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
     """The node's Config from parsed flags (which already fell back to the environment)."""
     if (args.tls_cert is None) != (args.tls_key is None):
         raise BadRequest("--tls-cert and --tls-key go together")
+    turn_urls = tuple(args.turn_url or _env_list("TURN_URL"))
+    if turn_urls and not args.turn_secret:
+        raise BadRequest("--turn-url needs --turn-secret (coturn's static-auth-secret)")
+    if args.turn_ttl <= 0:
+        raise BadRequest("--turn-ttl must be a positive number of seconds")
     return Config(
         host=args.host, port=args.port, data_dir=args.data_dir, redis_url=args.redis_url,
         node_id=args.node_id, public_url=args.public_url, tls_cert=args.tls_cert,
@@ -141,6 +153,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         demo_users=args.demo_users,
         map_tiles=args.map_tiles,
         map_attribution=args.map_attribution if args.map_tiles else "",
+        turn_urls=turn_urls, turn_secret=args.turn_secret or None, turn_ttl_s=args.turn_ttl,
     )
 
 

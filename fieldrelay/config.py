@@ -62,6 +62,12 @@ class Config:
     # which keeps markers and alerts usable on a network with no tile server.
     map_tiles: str = ""
     map_attribution: str = ""
+    # TURN servers (coturn `use-auth-secret`): logged-in users get credentials that are an
+    # HMAC of this shared secret and expire after turn_ttl_s. A shift is long, and coturn
+    # checks the expiry again on every allocation refresh, so the default outlasts one.
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    turn_ttl_s: int = 12 * 3600
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

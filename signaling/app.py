@@ -14,7 +14,7 @@ from fieldrelay.users import UserStore
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
-from signaling import alerts, api, auth, pages, sessions, whip, ws
+from signaling import alerts, api, auth, ice, pages, sessions, whip, ws
 from signaling.alerts import DESK, AlertDesk, AlertSettings
 from signaling.bus import Bus, MemoryBus
 from signaling.hub import EventHub
@@ -127,6 +127,7 @@ def build_app(config: Config) -> web.Application:
         *whip.routes(),
         *sessions.routes(),
         *alerts.routes(),
+        *ice.routes(),
         *pages.routes(config.web_dir),
     ])
     return app

@@ -164,9 +164,10 @@ class ViewerClient:
 
 
 async def view(http: aiohttp.ClientSession, base: str, token: str, officer: str,
-               kinds: tuple[str, ...] = ("audio", "video")) -> ViewerClient:
+               kinds: tuple[str, ...] = ("audio", "video"),
+               pc: RTCPeerConnection | None = None) -> ViewerClient:
     """Start a WHEP viewer of an officer."""
-    client = ViewerClient(local_pc(), started_at=time.monotonic())
+    client = ViewerClient(pc or local_pc(), started_at=time.monotonic())
 
     @client.pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:
