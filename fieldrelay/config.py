@@ -68,6 +68,10 @@ class Config:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
     turn_ttl_s: int = 12 * 3600
+    # Serve HTTPS with a certificate made and kept in the data dir (a LAN trial, no CA).
+    tls_self_signed: bool = False
+    # Reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""
