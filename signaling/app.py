@@ -14,7 +14,7 @@ from fieldrelay.users import UserStore
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
-from signaling import alerts, api, auth, ice, pages, proxy, sessions, whip, ws
+from signaling import alerts, api, auth, denials, ice, pages, proxy, sessions, whip, ws
 from signaling.alerts import DESK, AlertDesk, AlertSettings
 from signaling.bus import Bus, MemoryBus
 from signaling.hub import EventHub
@@ -98,7 +98,8 @@ async def _close_websockets(app: web.Application) -> None:
 
 def build_app(config: Config) -> web.Application:
     """The node's application: API, WHIP/WHEP, WebSocket and pages."""
-    app = web.Application(middlewares=[errors_as_json, proxy.forwarded],
+    app = web.Application(middlewares=[errors_as_json, proxy.forwarded,
+                                       denials.log_evidence_denials],
                           client_max_size=max(config.max_sdp_bytes, config.max_json_bytes))
     app[CONFIG] = config
     app[USERS] = UserStore(config.data_dir)

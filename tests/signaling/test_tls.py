@@ -89,7 +89,7 @@ async def test_self_signed_https_and_wss_with_a_pinned_certificate(
     cert_path = node_process.data_dir / "tls" / tls.CERT_NAME
     deadline = time.monotonic() + 20
     while not FINGERPRINT.search(node_process.log()) and time.monotonic() < deadline:
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     printed = FINGERPRINT.search(node_process.log())
     assert printed, node_process.log()
     pem = cert_path.read_bytes()
