@@ -72,6 +72,13 @@ class Config:
     tls_self_signed: bool = False
     # Reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (addresses or networks).
     trusted_proxies: tuple[str, ...] = ()
+    # What one WebSocket may send: a burst, then this many messages a second (closed beyond).
+    ws_message_burst: int = 60
+    ws_messages_per_s: float = 20.0
+    # One SDP offer or trickle fragment: m-lines, candidates and lines (bytes: max_sdp_bytes).
+    max_sdp_media: int = 4
+    max_sdp_candidates: int = 64
+    max_sdp_lines: int = 1000
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

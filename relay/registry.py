@@ -130,7 +130,7 @@ class StreamRegistry:
                     publication.tap(media.kind, transceiver.receiver)
             answer = await peers.answer(pc, offer_sdp)
         except BaseException:
-            await pc.close()
+            await peers.close(pc)
             raise
         if existing is not None and existing.codecs != codecs:
             await self._end_stream(officer, "codec_changed")
@@ -278,7 +278,7 @@ class StreamRegistry:
                 viewer.add_track(kind, transceiver.sender, codec.clock_rate)
             answer = await peers.answer(pc, offer_sdp)
         except BaseException:
-            await pc.close()
+            await peers.close(pc)
             raise
         if self.streams.get(officer) is not stream:  # the stream ended while we negotiated
             await pc.close()

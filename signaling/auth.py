@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
 
+from fieldrelay import jsonsafe
 from fieldrelay.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
 from fieldrelay.tokens import Claims
 from signaling.keys import CONFIG, LOGIN_BY_ADDRESS, LOGIN_BY_USER, TOKENS, USERS
@@ -42,13 +42,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     raw = await request.content.read(limit + 1)
     if len(raw) > limit:
         raise PayloadTooLarge(f"the JSON body is larger than {limit} bytes")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
+    return jsonsafe.parse_object(raw)
 
 
 async def login(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from fieldrelay.errors import PayloadTooLarge, UnsupportedMediaType
+from relay import sdp_limits
 from relay.errors import BadSdp
 from signaling.auth import authenticate
 from signaling.keys import CONFIG, REGISTRY
@@ -23,9 +24,13 @@ async def _read_body(request: web.Request, content_type: str) -> str:
     if len(raw) > limit:
         raise PayloadTooLarge(f"the SDP is larger than {limit} bytes")
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadSdp("the SDP is not UTF-8 text") from None
+    config = request.app[CONFIG]
+    sdp_limits.check(text, sdp_limits.SdpLimits(config.max_sdp_media, config.max_sdp_candidates,
+                                                config.max_sdp_lines))
+    return text
 
 
 def _created(location: str, answer: str) -> web.Response:
