@@ -11,6 +11,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,18 +43,32 @@ async def _offer(direction: str) -> str:
 
 @dataclass
 class StreamProbe:
-    """The live o1 → c1 stream in its own process, read as (time, frames) samples."""
+    """The live o1 → c1 stream in its own process, read as (time, frames, publication)
+    samples by a thread that drains its output, so a long batch never blocks it."""
 
     proc: subprocess.Popen[str]
     samples: list[tuple[float, int, str]] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start draining the probe's output."""
+        def drain() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                sample = json.loads(line)
+                self.samples.append((sample["t"], sample["frames"], sample["publication"]))
+
+        self.reader = threading.Thread(target=drain, name="stream-probe", daemon=True)
+        self.reader.start()
 
     def read(self) -> tuple[float, int, str]:
-        """The latest sample (blocks for the next line)."""
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line, "the stream probe exited"
-        sample = json.loads(line)
-        self.samples.append((sample["t"], sample["frames"], sample["publication"]))
+        """A sample newer than the last one read (waits up to 5 s for it)."""
+        seen = len(self.samples)
+        deadline = time.monotonic() + 5
+        while len(self.samples) <= seen:
+            assert self.proc.poll() is None, "the stream probe exited"
+            assert time.monotonic() < deadline, "the stream probe is silent"
+            time.sleep(0.05)
         return self.samples[-1]
 
     def fps_since(self, mark: tuple[float, int, str]) -> float:
@@ -68,6 +83,7 @@ def start_probe(node: NodeProcess, officer: str, commander: str) -> StreamProbe:
          node.login(commander), officer],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
     probe = StreamProbe(proc)
+    probe.start()
     deadline = time.monotonic() + 20
     while probe.read()[1] < 30:
         assert time.monotonic() < deadline, "the live stream did not start"
@@ -82,9 +98,10 @@ def stop_probe(probe: StreamProbe) -> None:
     except subprocess.TimeoutExpired:
         probe.proc.kill()
         probe.proc.wait()
-    finally:
-        if probe.proc.stdout is not None:
-            probe.proc.stdout.close()
+    if probe.reader is not None:
+        probe.reader.join(5)
+    if probe.proc.stdout is not None:
+        probe.proc.stdout.close()
 
 
 @pytest.fixture
