@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from fieldrelay import jsonsafe
-from fieldrelay.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
+from fieldrelay.errors import BadRequest, Forbidden, Unauthorized
 from fieldrelay.tokens import Claims
+from signaling.body import read_limited
 from signaling.keys import CONFIG, LOGIN_BY_ADDRESS, LOGIN_BY_USER, TOKENS, USERS
 
 
@@ -36,12 +37,7 @@ def authenticate(request: web.Request, *roles: str, allow_query: bool = False) -
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body, bounded in size, or a 4xx saying what is wrong."""
-    limit = request.app[CONFIG].max_json_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the JSON body is larger than {limit} bytes")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"the JSON body is larger than {limit} bytes")
+    raw = await read_limited(request, request.app[CONFIG].max_json_bytes, "JSON body")
     return jsonsafe.parse_object(raw)
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from fieldrelay.errors import PayloadTooLarge, UnsupportedMediaType
+from fieldrelay.errors import UnsupportedMediaType
 from relay import sdp_limits
 from relay.errors import BadSdp
 from signaling.auth import authenticate
+from signaling.body import read_limited
 from signaling.keys import CONFIG, REGISTRY
 
 SDP = "application/sdp"
@@ -17,12 +18,7 @@ SDPFRAG = "application/trickle-ice-sdpfrag"
 async def _read_body(request: web.Request, content_type: str) -> str:
     if request.content_type != content_type:
         raise UnsupportedMediaType(f"send the body as Content-Type: {content_type}")
-    limit = request.app[CONFIG].max_sdp_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the SDP is larger than {limit} bytes")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"the SDP is larger than {limit} bytes")
+    raw = await read_limited(request, request.app[CONFIG].max_sdp_bytes, "SDP")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
