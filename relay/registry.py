@@ -138,6 +138,15 @@ class StreamRegistry:
         stream = existing or self._new_stream(officer, codecs)
         self.streams[officer] = stream
         self.publications[publication.id] = publication
+        if (stream.session is not None and existing is not None
+                and stream.disconnected_at is None and stream.publication is not None
+                and stream.last_packet_mono is not None):
+            # The phone came back before the node noticed it was gone (ICE consent outlasts
+            # a short radio loss): the gap runs from its last packet, and is said so.
+            silent_s = time.monotonic() - stream.last_packet_mono
+            stream.disconnected_at = time.time() - silent_s
+            stream.session.event("publisher.disconnected", publication=stream.publication.id,
+                                 noticed="on_reconnect", silent_ms=int(silent_s * 1000))
         if stream.session is not None and existing is not None:
             gap = 0.0 if stream.disconnected_at is None else time.time() - stream.disconnected_at
             stream.session.event("publisher.reconnected", gap_ms=int(gap * 1000),

@@ -87,6 +87,9 @@ class Stream:
         self.state = "live"
         self.started_at = time.time()
         self.packets_in = 0
+        # When the publisher's last packet arrived (monotonic): a reconnect measures its gap
+        # from here when the node had not yet noticed the drop.
+        self.last_packet_mono: float | None = None
         self._counters = counters
         self._pli_interval_s = pli_interval_s
         self._keyframe_wanted = asyncio.Event()
@@ -120,6 +123,7 @@ class Stream:
         self.packets_in += 1
         self._counters.packets_in += 1
         item = Incoming(kind, packet, is_key, time.monotonic())
+        self.last_packet_mono = item.arrival
         for viewer in self.viewers.values():
             viewer.push(item)
         if self.tap is not None:
