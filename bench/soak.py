@@ -202,11 +202,23 @@ class Soak:
                     self.activity.errors.append(f"{action} {alert_id}: {r.status}")
 
     async def run(self) -> None:
-        args = self.args
-        async with aiohttp.ClientSession() as http:
+        # Readings use their own connection each time (no keep-alive), so the idle and the
+        # settled readings count the same one connection of their own, and nothing else.
+        async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(force_close=True)) as meter:
             for _ in range(3):
                 await asyncio.sleep(2)
-                await self.sample(http, "idle")
+                await self.sample(meter, "idle")
+            await self.load(meter)
+            await asyncio.sleep(self.args.settle)
+            for _ in range(3):
+                await self.sample(meter, "settled")
+                await asyncio.sleep(2)
+
+    async def load(self, meter: aiohttp.ClientSession) -> None:
+        """Run the load for --minutes with its own client session, closed at the end."""
+        args = self.args
+        async with aiohttp.ClientSession() as http:
             officers = [f"o{i + 1}" for i in range(args.officers)]
             commanders = [f"c{i + 1}" for i in range(max(args.viewers, args.consoles))]
             for name in officers + commanders:
@@ -226,7 +238,7 @@ class Soak:
                     if failed:
                         raise RuntimeError("a load loop failed") from failed[0].exception()
                     phase = "warmup" if time.monotonic() < warmup_end else "load"
-                    s = await self.sample(http, phase)
+                    s = await self.sample(meter, phase)
                     print(f"{s.t - started:7.0f} s {phase:<6} rss {s.rss_mb:6.1f} MB  fds "
                           f"{s.fds:4d}  tasks {s.tasks:4d}  ws {s.ws:3d}  live {s.live}  "
                           f"viewers {s.viewers}", flush=True)
@@ -236,10 +248,6 @@ class Soak:
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.sleep(args.settle)
-            for _ in range(3):
-                await self.sample(http, "settled")
-                await asyncio.sleep(2)
 
     def report(self) -> dict[str, Any]:
         idle = [s for s in self.samples if s.phase == "idle"]

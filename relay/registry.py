@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -88,8 +89,20 @@ class StreamRegistry:
         return lock
 
     def _deadline(self, pc: RTCPeerConnection, what: str) -> None:
+        # Ends as soon as the connection settles, so no task (and no reference to the peer)
+        # outlives a short-lived connection by the whole deadline.
+        settled = asyncio.Event()
+
+        @pc.on("connectionstatechange")
+        def on_settled() -> None:
+            if pc.connectionState in ("connected", "closed", "failed"):
+                settled.set()
+
+        on_settled()
+
         async def close_unless_connected() -> None:
-            await asyncio.sleep(CONNECT_DEADLINE_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled.wait(), CONNECT_DEADLINE_S)
             if pc.connectionState not in ("connected", "closed"):
                 log.info("%s did not connect within %.0f s: closing it", what,
                          CONNECT_DEADLINE_S)
