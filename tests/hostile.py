@@ -62,6 +62,30 @@ def mutated_sdp(draw: st.DrawFn, base: str) -> bytes:
     return raw
 
 
+CANDIDATE = "a=candidate:1 1 udp 2130706431 127.0.0.1 {port} typ host"
+
+
+@st.composite
+def trickle_fragment(draw: st.DrawFn) -> bytes:
+    """An RFC 8840 trickle fragment: a few candidates, some mangled, sometimes hundreds."""
+    lines = ["a=ice-ufrag:abcd", "a=ice-pwd:abcdefghijklmnopqrstuvwx", "a=mid:0"]
+    for _ in range(draw(st.integers(0, 6))):
+        line = CANDIDATE.format(port=draw(st.integers(0, 70000)))
+        if draw(st.booleans()):
+            words = line.split(" ")
+            k = draw(st.integers(0, len(words) - 1))
+            words[k] = draw(SDP_JUNK)
+            line = " ".join(words)
+        lines.append(line)
+    if draw(st.integers(0, 9)) == 0:
+        lines += [CANDIDATE.format(port=9)] * draw(st.integers(65, 400))
+    if draw(st.booleans()):
+        lines.append("a=end-of-candidates")
+    if draw(st.integers(0, 4)) == 0:
+        lines.insert(draw(st.integers(0, len(lines))), draw(SDP_JUNK))
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8", "surrogatepass")
+
+
 # -- JSON ---------------------------------------------------------------------------------
 
 JSON_VALUES = st.recursive(
@@ -217,6 +241,7 @@ class Target:
 
 
 WHIP_OK = {201, 400, 406, 409, 413, 429}
+TRICKLE_OK = {204, 400, 404, 405, 413}
 JSON_ENDPOINTS = [("POST", "/api/login", None, ["username", "password"]),
                   ("POST", "/api/alerts", "officer", ["kind", "lat", "lon", "note", "accuracy"]),
                   ("POST", "/api/alerts/x/ack", "commander", ["note"]),
@@ -251,11 +276,21 @@ def run_barrage(loop: asyncio.AbstractEventLoop, http: aiohttp.ClientSession, ta
             check(status in (200, 404), ("DELETE", location, status))
 
     def offer(path: str, role: str, base_offer: str, data: st.DataObject) -> None:
+        # Draw everything before sending: a draw that overruns hypothesis's buffer ends the
+        # example on the spot, and must not leave an accepted offer behind.
         body = data.draw(mutated_sdp(base_offer))
+        frag = data.draw(trickle_fragment())
         status, location = loop.run_until_complete(send_http(
             http, "POST", target.base + path, body, auth(role, "application/sdp")))
         count(tally, f"POST {path.rsplit('/', 1)[0] if role == 'commander' else path}", status)
         check(status in WHIP_OK, (path, status, body[:300]))
+        if location:
+            # The resource exists: trickle a hostile fragment into it before it goes.
+            status, _ = loop.run_until_complete(send_http(
+                http, "PATCH", target.base + location, frag,
+                auth(role, "application/trickle-ice-sdpfrag")))
+            count(tally, f"PATCH {'/whep' if role == 'commander' else '/whip'}", status)
+            check(status in TRICKLE_OK, ("PATCH", location, status, frag[:300]))
         release(location, role)
 
     @fuzz
