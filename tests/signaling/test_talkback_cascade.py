@@ -8,7 +8,9 @@ import json
 import av
 import pytest
 
+from fieldrelay.errors import Forbidden, Unauthorized
 from recordings.verify import check
+from relay.talkback_push import refusal
 from signaling.cluster import TALKBACK_PUSH, NodeTokens
 from tests.conftest import RedisProcess
 from tests.media import publish
@@ -134,6 +136,16 @@ async def test_either_leg_dropping_frees_the_floor_on_both_nodes(
                          "B's commander leg to end")
         assert not push.pushes
         await pc.close()
+
+        # The officer stops on A: the talk ends there, and B ends the commander's leg.
+        status, _location, pc = await talk(b, c1_b, "o1", video=False)
+        assert status == 201
+        await wait_until(lambda: pc.connectionState == "connected", 10, "the commander on B")
+        async with a.http.delete(f"{a.base}{pub.location}", headers=bearer(officer)) as r:
+            assert r.status == 200
+        await wait_until(lambda: not push.pushes, 15, "B to end the talk")
+        await wait_until(lambda: pc.connectionState == "closed", 15,
+                         "the commander's connection to B to close")
     finally:
         if phone is not None:
             await phone.close()
@@ -182,3 +194,29 @@ async def test_cross_node_talkback_needs_the_cluster_secret_and_a_matching_token
         assert a.registry.talkback.floor("o1").by is None
     finally:
         await pub.pc.close()
+
+
+def test_a_refusal_from_the_officers_node_reaches_the_commander_unchanged() -> None:
+    taken = refusal(409, json.dumps({"error": "floor_taken", "detail": "c2 is talking to o1"}),
+                    "node-a")
+    assert (taken.status, taken.code, taken.detail) == (409, "floor_taken", "c2 is talking to o1")
+    gone = refusal(404, json.dumps({"error": "not_live", "detail": "o1 is gone"}), "node-a")
+    assert (gone.status, gone.code, gone.detail) == (404, "not_live", "o1 is gone")
+    trust = refusal(401, "not json", "node-a")
+    assert trust.status == 403 and "node-a" in trust.detail and "401" in trust.detail
+    assert refusal(400, "{}", "node-a").status == 400
+
+
+def test_talkback_tokens_name_the_commander_and_are_their_own_kind() -> None:
+    node_b, node_a = NodeTokens(SECRET, "node-b"), NodeTokens(SECRET, "node-a")
+    assert node_a.verify_talk(node_b.issue_talk("o1", "c1"), "o1") == ("node-b", "c1")
+    with pytest.raises(Forbidden):
+        node_a.verify_talk(node_b.issue_talk("o1", "c1"), "o2")
+    with pytest.raises(Unauthorized):
+        node_a.verify(node_b.issue_talk("o1", "c1"), "o1")  # not a pull token
+    with pytest.raises(Unauthorized):
+        node_a.verify_talk(node_b.issue("o1"), "o1")  # not a talkback token
+    with pytest.raises(Unauthorized):
+        node_b.verify_talk(node_b.issue_talk("o1", "c1"), "o1")  # a node's own token
+    with pytest.raises(Unauthorized):
+        node_a.verify_talk(node_b.issue_talk("o1", "../etc"), "o1")
