@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import av
 import pytest
@@ -36,6 +37,7 @@ async def test_a_commander_on_b_talks_to_an_officer_live_on_a(
         console_a = await a.http.ws_connect(f"{a.base}/ws?token={c2_a}")
         console_b = await b.http.ws_connect(f"{b.base}/ws?token={c1_b}")
 
+        asked = time.monotonic()
         status, location, pc = await talk(b, c1_b, "o1", video=True)
         assert status == 201, location
         talkers.append(pc)
@@ -49,6 +51,16 @@ async def test_a_commander_on_b_talks_to_an_officer_live_on_a(
         await phone.wait_frames(30, timeout=15)
         await wait_until(lambda: phone.audio_frames > 20, 10, "the commander's voice on A")
         assert phone.sizes == {(320, 240)}
+        assert phone.first_frame_at is not None
+        print(f"\nCASCADE_TALKBACK first frame on the phone on A "
+              f"{(phone.first_frame_at - asked) * 1e3:.0f} ms after the POST on B")
+        carried = b.server.app[TALKBACK_PUSH].pushes["o1"].viewer
+        latency = b.registry.counters.forward_latency
+        assert carried.sent > 30 and latency.samples >= carried.sent
+        print(f"CASCADE_TALKBACK forwarded by B {carried.sent} packets, dropped "
+              f"{carried.dropped}, mean forwarding {latency.total_s / latency.samples * 1e3:.3f}"
+              f" ms; phone on A decoded {phone.frames}"
+              f" video, {phone.audio_frames} audio frames")
 
         # A is the authority: a commander on A is refused, naming c1.
         status, body, _ = await talk(a, c2_a, "o1", video=False)
