@@ -6,6 +6,7 @@ from aiohttp import web
 
 from fieldrelay.errors import Unauthorized
 from relay.errors import NotLive
+from signaling.alerts import DESK
 from signaling.auth import authenticate, bearer_token
 from signaling.cluster import NODE_TOKENS, TALKBACK_PUSH, is_node_token
 from signaling.keys import REGISTRY
@@ -27,6 +28,16 @@ def commander(request: web.Request) -> tuple[str, str | None]:
     return authenticate(request, *COMMAND_ROLES).name, None
 
 
+async def not_here(request: web.Request, officer: str) -> str:
+    """Why a node without a cluster cannot talk to this officer."""
+    info = (await request.app[DESK].presence()).get(officer) or {}
+    node = info.get("node")
+    if info.get("live") and isinstance(node, str):
+        return (f"officer {officer!r} is live on {node}; talking to an officer on another "
+                "node needs the nodes to share a --cluster-secret")
+    return f"officer {officer!r} is not live"
+
+
 async def talk(request: web.Request) -> web.Response:
     """POST /talkback/<officer>: a commander takes the floor (409 while another holds it)."""
     by, via = commander(request)
@@ -39,8 +50,7 @@ async def talk(request: web.Request) -> web.Response:
         # Live on another node (or nowhere): that node holds the floor and records.
         talk_id, answer = await push.talk(officer, offer, by=by)
     else:
-        raise NotLive(f"officer {officer!r} is not live on this node; talking to an officer "
-                      "on another node needs the nodes to share a --cluster-secret")
+        raise NotLive(await not_here(request, officer))
     return created(f"/talkback/{officer}/{talk_id}", answer)
 
 

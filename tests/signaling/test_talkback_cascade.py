@@ -176,7 +176,9 @@ async def test_cross_node_talkback_needs_the_cluster_secret_and_a_matching_token
         await asyncio.sleep(0.3)
         status, body, _ = await talk(b, c1_b, "o1", video=False)
         assert status == 404 and body["error"] == "not_live"
-        assert "--cluster-secret" in body["detail"]
+        assert "node-a" in body["detail"] and "--cluster-secret" in body["detail"]
+        status, body, _ = await talk(b, c1_b, "o3", video=False)
+        assert status == 404 and body["detail"] == "officer 'o3' is not live"
 
         async def talk_with(token: str, officer: str = "o1") -> int:
             from tests.media import ToneAudioTrack, local_pc
