@@ -99,6 +99,8 @@ class TalkbackPush:
                 name = "Opus" if media.kind == "audio" else "VP8"
                 raise BadSdp(f"talkback {media.kind} must be {name}")
         async with self._lock(officer):
+            if self._closed:
+                raise NotLive("this node is shutting down")
             current = self.pushes.get(officer)
             if current is not None:
                 if current.by != by:
