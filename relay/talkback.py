@@ -169,7 +169,7 @@ class TalkbackRelay:
                     publication.tap(media.kind, transceiver.receiver)
                 answer = await peers.answer(pc, offer_sdp)
             except BaseException:
-                await pc.close()
+                await peers.close(pc)
                 raise
             video = "video" in codecs
             channel.holder, channel.video, channel.since = by, video, time.time()
@@ -257,7 +257,7 @@ class TalkbackRelay:
                     viewer.add_track(kind, transceiver.sender, codec.clock_rate)
                 answer = await peers.answer(pc, offer_sdp)
             except BaseException:
-                await pc.close()
+                await peers.close(pc)
                 raise
             channel.listeners[viewer.id] = (viewer, pc)
             channel.stream.add_viewer(viewer)
