@@ -112,9 +112,12 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
     if tokens is not None:
         app[cluster.NODE_TOKENS] = tokens
         registry.cascade = cluster.new_cascade(config, registry, desk, tokens)
+        app[cluster.TALKBACK_PUSH] = cluster.new_talkback_push(config, registry, desk, tokens)
     try:
         yield
     finally:
+        if cluster.TALKBACK_PUSH in app:
+            await app[cluster.TALKBACK_PUSH].aclose()
         await registry.aclose()
 
 
