@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import ipaddress
 import os
 import secrets
 import signal
@@ -101,6 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cluster-url", default=_env("CLUSTER_URL"),
                        help="the URL other nodes reach this one at (default: --public-url, "
                             "else http://HOST:PORT)")
+    serve.add_argument("--turn-url", action="append", default=None,
+                       help="TURN URL handed to logged-in users with short-lived credentials "
+                            "(repeatable; needs --turn-secret)")
+    serve.add_argument("--turn-secret", default=_env("TURN_SECRET"),
+                       help="the shared secret of coturn's static-auth-secret")
+    serve.add_argument("--tls-self-signed", action="store_true",
+                       default=_env("TLS_SELF_SIGNED", "") in ("1", "true", "yes"),
+                       help="serve HTTPS with a self-signed certificate kept in the data dir "
+                            "(for a LAN trial; prints its fingerprint)")
+    serve.add_argument("--trusted-proxy", action="append", default=None,
+                       help="address or network of a reverse proxy whose X-Forwarded-* "
+                            "headers are believed (repeatable)")
+    serve.add_argument("--turn-ttl", type=int, default=int(_env("TURN_TTL", "43200") or 43200),
+                       help="lifetime of a TURN credential in seconds")
 
     user = sub.add_parser("user", help="manage users")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -171,6 +186,19 @@ def config_from_args(args: argparse.Namespace) -> Config:
     """The node's Config from parsed flags (which already fell back to the environment)."""
     if (args.tls_cert is None) != (args.tls_key is None):
         raise BadRequest("--tls-cert and --tls-key go together")
+    if args.tls_self_signed and args.tls_cert is not None:
+        raise BadRequest("--tls-self-signed and --tls-cert exclude each other")
+    trusted_proxies = tuple(args.trusted_proxy or _env_list("TRUSTED_PROXY"))
+    for proxy in trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise BadRequest(f"--trusted-proxy {proxy!r} is not an address or network") from None
+    turn_urls = tuple(args.turn_url or _env_list("TURN_URL"))
+    if turn_urls and not args.turn_secret:
+        raise BadRequest("--turn-url needs --turn-secret (coturn's static-auth-secret)")
+    if args.turn_ttl <= 0:
+        raise BadRequest("--turn-ttl must be a positive number of seconds")
     return Config(
         host=args.host, port=args.port, data_dir=args.data_dir, redis_url=args.redis_url,
         node_id=args.node_id, public_url=args.public_url, tls_cert=args.tls_cert,
@@ -189,6 +217,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         gop_cache_bytes=max(0, args.gop_cache_kb) * 1024,
         cluster_secret=_cluster_secret(args.cluster_secret),
         cluster_url=args.cluster_url,
+        turn_urls=turn_urls, turn_secret=args.turn_secret or None, turn_ttl_s=args.turn_ttl,
+        tls_self_signed=args.tls_self_signed, trusted_proxies=trusted_proxies,
     )
 
 
@@ -209,15 +239,39 @@ def create_demo_users(store: UserStore) -> list[tuple[str, str, str]]:
     return created
 
 
+def _with_self_signed(config: Config) -> Config:
+    """Use (or make) the data dir's self-signed certificate and say how to recognise it."""
+    from urllib.parse import urlsplit
+
+    from fieldrelay import tls
+
+    extra = [config.host, *config.ice_hosts]
+    if config.public_url:
+        extra.append(urlsplit(config.public_url).hostname or "")
+    if config.ice_public_ip:
+        extra.append(config.ice_public_ip)
+    cert = tls.load_or_create(config.data_dir, tuple(extra))
+    made = "made" if cert.created else "kept"
+    print(f"TLS: self-signed certificate {cert.cert} ({made}); check that a browser shows "
+          f"this SHA-256 fingerprint before trusting it:\n  {cert.fingerprint}", flush=True)
+    return config.replace(tls_cert=cert.cert, tls_key=cert.key)
+
+
 async def _serve(config: Config) -> int:
     from aiohttp import web
 
     from signaling.app import build_app
 
+    if config.tls_self_signed:
+        config = _with_self_signed(config)
     ssl_context = None
     if config.tls_cert and config.tls_key:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+        try:
+            ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise BadRequest(f"cannot use --tls-cert {config.tls_cert} with --tls-key "
+                             f"{config.tls_key}: {exc}") from None
     runner = web.AppRunner(build_app(config), shutdown_timeout=config.shutdown_grace_s,
                            access_log=None)
     await runner.setup()

@@ -71,6 +71,23 @@ class Config:
     cluster_secret: str | None = None
     # The URL other nodes reach this one at (default: public_url, else http://host:port).
     cluster_url: str | None = None
+    # TURN servers (coturn `use-auth-secret`): logged-in users get credentials that are an
+    # HMAC of this shared secret and expire after turn_ttl_s. A shift is long, and coturn
+    # checks the expiry again on every allocation refresh, so the default outlasts one.
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    turn_ttl_s: int = 12 * 3600
+    # Serve HTTPS with a certificate made and kept in the data dir (a LAN trial, no CA).
+    tls_self_signed: bool = False
+    # Reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
+    # What one WebSocket may send: a burst, then this many messages a second (closed beyond).
+    ws_message_burst: int = 60
+    ws_messages_per_s: float = 20.0
+    # One SDP offer or trickle fragment: m-lines, candidates and lines (bytes: max_sdp_bytes).
+    max_sdp_media: int = 4
+    max_sdp_candidates: int = 64
+    max_sdp_lines: int = 1000
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from aiortc import (
@@ -20,6 +21,8 @@ from aiortc.sdp import SessionDescription
 from relay import aiortc_hooks as hooks
 from relay.codecs import H264, OPUS, VP8
 from relay.errors import BadSdp, CodecMismatch
+
+log = logging.getLogger(__name__)
 
 MAX_MEDIA_SECTIONS = 2
 
@@ -79,7 +82,21 @@ def parse_offer(sdp: str) -> SessionDescription:
             raise BadSdp(f"the {m.kind} section has no ICE credentials")
         if not m.dtls or not m.dtls.fingerprints:
             raise BadSdp(f"the {m.kind} section has no DTLS fingerprint")
+    check_mids(description)
     return description
+
+
+def check_mids(description: SessionDescription) -> None:
+    """Media ids are unique, and a BUNDLE group names only sections that exist: aiortc
+    builds its answer on the first bundled section and fails inside if that one is missing."""
+    mids = [m.rtp.muxId for m in description.media if m.rtp.muxId]
+    if len(mids) != len(set(mids)):
+        raise BadSdp("two media sections share one a=mid")
+    for group in description.group:
+        if group.semantic == "BUNDLE":
+            unknown = [m for m in group.items if m not in mids]
+            if unknown or not group.items:
+                raise BadSdp(f"the BUNDLE group names unknown media ids: {unknown}")
 
 
 def _capabilities(kind: str) -> list[RTCRtpCodecCapability]:
@@ -136,10 +153,29 @@ async def answer(pc: RTCPeerConnection, offer_sdp: str) -> str:
         raise
     except Exception as exc:  # aiortc raises ValueError/OperationError/InvalidAccessError
         raise BadSdp(f"the SDP offer was refused: {exc}") from None
-    await pc.setLocalDescription(await pc.createAnswer())
+    try:
+        await pc.setLocalDescription(await pc.createAnswer())
+    except Exception as exc:  # an offer aiortc accepted but cannot answer is still bad input
+        raise BadSdp(f"the SDP offer cannot be answered: {exc!r}") from None
     local = pc.localDescription
     assert local is not None
     return str(local.sdp)
+
+
+async def close(pc: RTCPeerConnection) -> None:
+    """Close a peer connection even when a refused offer left a transceiver without a
+    transport (aiortc's close() then stops half-way and would leak the others' sockets)."""
+    try:
+        await pc.close()
+        return
+    except Exception as exc:
+        log.warning("closing a peer connection after a refused offer: %r", exc)
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        if dtls is not None:
+            await dtls.stop()
+            await dtls.transport.stop()
+    pc.remove_all_listeners()
 
 
 def advertise_public_ip(sdp: str, hosts: tuple[str, ...], public_ip: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -100,8 +101,20 @@ class StreamRegistry:
         return lock
 
     def _deadline(self, pc: RTCPeerConnection, what: str) -> None:
+        # Ends as soon as the connection settles, so no task (and no reference to the peer)
+        # outlives a short-lived connection by the whole deadline.
+        settled = asyncio.Event()
+
+        @pc.on("connectionstatechange")
+        def on_settled() -> None:
+            if pc.connectionState in ("connected", "closed", "failed"):
+                settled.set()
+
+        on_settled()
+
         async def close_unless_connected() -> None:
-            await asyncio.sleep(CONNECT_DEADLINE_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled.wait(), CONNECT_DEADLINE_S)
             if pc.connectionState not in ("connected", "closed"):
                 log.info("%s did not connect within %.0f s: closing it", what,
                          CONNECT_DEADLINE_S)
@@ -142,7 +155,7 @@ class StreamRegistry:
                     publication.tap(media.kind, transceiver.receiver)
             answer = await peers.answer(pc, offer_sdp)
         except BaseException:
-            await pc.close()
+            await peers.close(pc)
             raise
         if existing is not None and existing.codecs != codecs:
             await self._end_stream(officer, "codec_changed")
@@ -150,6 +163,15 @@ class StreamRegistry:
         stream = existing or self._new_stream(officer, codecs)
         self.streams[officer] = stream
         self.publications[publication.id] = publication
+        if (stream.session is not None and existing is not None
+                and stream.disconnected_at is None and stream.publication is not None
+                and stream.last_packet_mono is not None):
+            # The phone came back before the node noticed it was gone (ICE consent outlasts
+            # a short radio loss): the gap runs from its last packet, and is said so.
+            silent_s = time.monotonic() - stream.last_packet_mono
+            stream.disconnected_at = time.time() - silent_s
+            stream.session.event("publisher.disconnected", publication=stream.publication.id,
+                                 noticed="on_reconnect", silent_ms=int(silent_s * 1000))
         if stream.session is not None and existing is not None:
             gap = 0.0 if stream.disconnected_at is None else time.time() - stream.disconnected_at
             stream.session.event("publisher.reconnected", gap_ms=int(gap * 1000),
@@ -299,7 +321,7 @@ class StreamRegistry:
                 viewer.add_track(kind, transceiver.sender, codec.clock_rate)
             answer = await peers.answer(pc, offer_sdp)
         except BaseException:
-            await pc.close()
+            await peers.close(pc)
             self._release_pull(officer)
             raise
         if self._stream_of(officer) is not stream:  # the stream ended while we negotiated

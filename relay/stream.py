@@ -89,6 +89,9 @@ class Stream:
         self.state = "live"
         self.started_at = time.time()
         self.packets_in = 0
+        # When the publisher's last packet arrived (monotonic): a reconnect measures its gap
+        # from here when the node had not yet noticed the drop.
+        self.last_packet_mono: float | None = None
         self._counters = counters
         self._pli_interval_s = pli_interval_s
         self.gop = GopCache(gop_cache_packets, gop_cache_bytes)
@@ -123,6 +126,7 @@ class Stream:
         self.packets_in += 1
         self._counters.packets_in += 1
         item = Incoming(kind, packet, is_key, time.monotonic())
+        self.last_packet_mono = item.arrival
         if kind == "video":
             self.gop.add(item)
         for viewer in self.viewers.values():

@@ -137,8 +137,12 @@ class TalkbackRelay:
 
     # -- the commander's side -------------------------------------------------------
 
-    async def talk(self, officer: str, offer_sdp: str, by: str) -> tuple[str, str]:
-        """Take the floor with a WHIP-style offer; returns the talk id and the SDP answer."""
+    async def talk(self, officer: str, offer_sdp: str, by: str,
+                   via: str | None = None) -> tuple[str, str]:
+        """Take the floor with a WHIP-style offer; returns the talk id and the SDP answer.
+
+        `via` names the node that carries the talk of a commander connected there.
+        """
         description = peers.parse_offer(offer_sdp)
         kinds = [m.kind for m in description.media]
         if "audio" not in kinds:
@@ -165,7 +169,7 @@ class TalkbackRelay:
                     publication.tap(media.kind, transceiver.receiver)
                 answer = await peers.answer(pc, offer_sdp)
             except BaseException:
-                await pc.close()
+                await peers.close(pc)
                 raise
             video = "video" in codecs
             channel.holder, channel.video, channel.since = by, video, time.time()
@@ -177,7 +181,8 @@ class TalkbackRelay:
                     main.session, media_kind.video, channel.stream.request_keyframe,
                     self.settings.segment_s, self.settings.keyframe_interval_s,
                     timeline=main.tap.recorder.timeline, track=TALKBACK, media=media_kind))
-                main.session.event("talkback.started", by=by, video=video)
+                main.session.event("talkback.started", by=by, video=video,
+                                   **({"via": via} if via else {}))
 
             @pc.on("connectionstatechange")
             def on_state() -> None:
@@ -187,7 +192,8 @@ class TalkbackRelay:
 
             self._deadline(pc, f"talkback-{publication.id}")
             self._on_floor(channel.floor())
-            log.info("%s is talking to %s%s", by, officer, " with video" if video else "")
+            log.info("%s is talking to %s%s%s", by, officer, " with video" if video else "",
+                     f" via {via}" if via else "")
             return publication.id, self._advertise(answer)
 
     async def stop(self, officer: str, talk_id: str, by: str) -> None:
@@ -251,7 +257,7 @@ class TalkbackRelay:
                     viewer.add_track(kind, transceiver.sender, codec.clock_rate)
                 answer = await peers.answer(pc, offer_sdp)
             except BaseException:
-                await pc.close()
+                await peers.close(pc)
                 raise
             channel.listeners[viewer.id] = (viewer, pc)
             channel.stream.add_viewer(viewer)

@@ -15,7 +15,21 @@ from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.registry import Presence, RelaySettings, StreamRegistry
 from relay.talkback import Floor
-from signaling import alerts, api, auth, cluster, commands, pages, review, talkback, whip, ws
+from signaling import (
+    alerts,
+    api,
+    auth,
+    cluster,
+    commands,
+    denials,
+    ice,
+    pages,
+    proxy,
+    review,
+    talkback,
+    whip,
+    ws,
+)
 from signaling.alerts import DESK, AlertDesk, AlertSettings
 from signaling.bus import Bus, MemoryBus
 from signaling.commands import COMMANDS, CommandDesk
@@ -98,9 +112,12 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
     if tokens is not None:
         app[cluster.NODE_TOKENS] = tokens
         registry.cascade = cluster.new_cascade(config, registry, desk, tokens)
+        app[cluster.TALKBACK_PUSH] = cluster.new_talkback_push(config, registry, desk, tokens)
     try:
         yield
     finally:
+        if cluster.TALKBACK_PUSH in app:
+            await app[cluster.TALKBACK_PUSH].aclose()
         await registry.aclose()
 
 
@@ -111,7 +128,8 @@ async def _close_websockets(app: web.Application) -> None:
 
 def build_app(config: Config) -> web.Application:
     """The node's application: API, WHIP/WHEP, WebSocket and pages."""
-    app = web.Application(middlewares=[errors_as_json],
+    app = web.Application(middlewares=[errors_as_json, proxy.forwarded,
+                                       denials.log_evidence_denials],
                           client_max_size=max(config.max_sdp_bytes, config.max_json_bytes))
     app[CONFIG] = config
     app[USERS] = UserStore(config.data_dir)
@@ -144,6 +162,7 @@ def build_app(config: Config) -> web.Application:
         *alerts.routes(),
         *commands.routes(),
         *talkback.routes(),
+        *ice.routes(),
         *pages.routes(config.web_dir),
     ])
     return app

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
 
-from fieldrelay.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
+from fieldrelay import jsonsafe
+from fieldrelay.errors import BadRequest, Forbidden, Unauthorized
 from fieldrelay.tokens import Claims
+from signaling.body import read_limited
 from signaling.keys import CONFIG, LOGIN_BY_ADDRESS, LOGIN_BY_USER, TOKENS, USERS
 
 
@@ -36,19 +37,8 @@ def authenticate(request: web.Request, *roles: str, allow_query: bool = False) -
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body, bounded in size, or a 4xx saying what is wrong."""
-    limit = request.app[CONFIG].max_json_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the JSON body is larger than {limit} bytes")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"the JSON body is larger than {limit} bytes")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
+    raw = await read_limited(request, request.app[CONFIG].max_json_bytes, "JSON body")
+    return jsonsafe.parse_object(raw)
 
 
 async def login(request: web.Request) -> web.Response:

@@ -17,8 +17,10 @@ from aiohttp import web
 from fieldrelay.config import Config
 from fieldrelay.errors import BadRequest, Forbidden, Unauthorized
 from fieldrelay.users import validate_name
-from relay.cascade import Cascade, CascadeSettings, Origin
+from relay.cascade import Cascade, CascadeSettings, Locate, Origin
+from relay.peers import advertise_public_ip
 from relay.registry import StreamRegistry
+from relay.talkback_push import TalkbackPush
 from signaling.alerts import AlertDesk
 from signaling.auth import authenticate, bearer_token, read_json
 from signaling.keys import REGISTRY
@@ -26,6 +28,10 @@ from signaling.keys import REGISTRY
 ALGORITHM = "HS256"
 ISSUER = "fieldrelay-node"
 AUDIENCE = "fieldrelay-cascade"
+# Talkback tokens carry the commander's name: a separate audience, so neither kind of
+# token is ever taken for the other.
+TALK_AUDIENCE = "fieldrelay-talkback"
+TALK_TOKEN_TTL_S = 30
 TOKEN_TTL_S = 60
 MIN_SECRET_BYTES = 32
 NODE_PREFIX = "node:"
@@ -62,6 +68,35 @@ class NodeTokens:
             raise Unauthorized("the node token names no other node")
         return node
 
+    def issue_talk(self, officer: str, by: str) -> str:
+        """A token that lets this node act for commander `by` on one officer's talkback."""
+        now = int(time.time())
+        payload = {"iss": ISSUER, "aud": TALK_AUDIENCE, "sub": officer, "node": self.node_id,
+                   "by": by, "iat": now, "nbf": now, "exp": now + TALK_TOKEN_TTL_S}
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def verify_talk(self, token: str, officer: str) -> tuple[str, str]:
+        """(node, commander) if the token is a valid talkback token for this officer."""
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token, self._secret, algorithms=[ALGORITHM], audience=TALK_AUDIENCE,
+                issuer=ISSUER, options={"require": ["exp", "iat", "iss", "aud", "sub", "node",
+                                                    "by"]})
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"the node token is not valid for talkback: {exc}") from None
+        node, by = payload.get("node"), payload.get("by")
+        if payload.get("sub") != officer:
+            raise Forbidden("the node token is for another officer's talkback")
+        if not isinstance(node, str) or not node or node == self.node_id:
+            raise Unauthorized("the node token names no other node")
+        if not isinstance(by, str):
+            raise Unauthorized("the node token names no commander")
+        try:
+            validate_name(by)
+        except BadRequest:
+            raise Unauthorized("the node token names no valid commander") from None
+        return node, by
+
 
 def is_node_token(token: str) -> bool:
     """True for a token shaped like a node token (its signature is checked separately)."""
@@ -69,7 +104,7 @@ def is_node_token(token: str) -> bool:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.InvalidTokenError:
         return False
-    return claims.get("aud") == AUDIENCE
+    return claims.get("aud") in (AUDIENCE, TALK_AUDIENCE)
 
 
 def authenticate_viewer(request: web.Request, tokens: NodeTokens | None,
@@ -125,6 +160,16 @@ def cluster_url(config: Config) -> str:
 def new_cascade(config: Config, registry: StreamRegistry, desk: AlertDesk,
                 tokens: NodeTokens) -> Cascade:
     """A cascade that finds origins in the presence directory and pulls with node tokens."""
+    locate = presence_locator(config, desk)
+    settings = CascadeSettings(
+        node_id=config.node_id, ice_servers=config.ice_servers,
+        pli_interval_s=config.pli_interval_s, gop_cache_packets=config.gop_cache_packets,
+        gop_cache_bytes=config.gop_cache_bytes)
+    return Cascade(settings, registry.counters, locate, tokens.issue, registry.pull_ended)
+
+
+def presence_locator(config: Config, desk: AlertDesk) -> Locate:
+    """Finds the other node an officer is live on, from the presence directory."""
 
     async def locate(officer: str) -> Origin | None:
         info = (await desk.presence()).get(officer)
@@ -138,11 +183,21 @@ def new_cascade(config: Config, registry: StreamRegistry, desk: AlertDesk,
             return None
         return Origin(node, url)
 
-    settings = CascadeSettings(
-        node_id=config.node_id, ice_servers=config.ice_servers,
-        pli_interval_s=config.pli_interval_s, gop_cache_packets=config.gop_cache_packets,
-        gop_cache_bytes=config.gop_cache_bytes)
-    return Cascade(settings, registry.counters, locate, tokens.issue, registry.pull_ended)
+    return locate
+
+
+def new_talkback_push(config: Config, registry: StreamRegistry, desk: AlertDesk,
+                      tokens: NodeTokens) -> TalkbackPush:
+    """Talkback to officers live on other nodes, pushed with talkback node tokens."""
+
+    def advertise(sdp: str) -> str:
+        if config.ice_public_ip:
+            return advertise_public_ip(sdp, config.ice_hosts, config.ice_public_ip)
+        return sdp
+
+    return TalkbackPush(registry.talkback.settings, registry.counters,
+                        presence_locator(config, desk), tokens.issue_talk, advertise)
 
 
 NODE_TOKENS = web.AppKey("node_tokens", NodeTokens)
+TALKBACK_PUSH = web.AppKey("talkback_push", TalkbackPush)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -87,6 +88,19 @@ def _capacity_metrics(relay: StreamRegistry) -> Iterator[Metric]:
     yield pulls
 
 
+class _RuntimeCollector(Collector):
+    """Leaks show here first: tasks that outlive their work, and the process's own usage."""
+
+    def collect(self) -> Iterator[Metric]:
+        tasks = GaugeMetricFamily("fieldrelay_asyncio_tasks",
+                                  "asyncio tasks alive in the node's event loop")
+        try:
+            tasks.add_metric([], len(asyncio.all_tasks()))
+        except RuntimeError:  # scraped outside the loop (tests): nothing to count
+            return
+        yield tasks
+
+
 class NodeMetrics:
     """The node's own Prometheus registry (no process-global state)."""
 
@@ -94,6 +108,9 @@ class NodeMetrics:
                  ws_clients: Callable[[], int]) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_RelayCollector(relay, ws_clients))
+        self.registry.register(_RuntimeCollector())
+        # RSS, open file descriptors and CPU seconds of this process (process_* metrics).
+        ProcessCollector(registry=self.registry)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -44,7 +44,7 @@ from signaling.keys import CONFIG, REGISTRY, USERS
 log = logging.getLogger(__name__)
 
 REVIEW_ROLES = ("reviewer", "admin")
-CASE_SETTERS = ("officer", "commander")
+CASE_SETTERS = ("officer", "commander", "admin")
 MAX_HOLD_REASON = 500
 CHUNK = 1 << 16
 RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")

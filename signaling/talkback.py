@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from signaling.auth import authenticate
+from fieldrelay.errors import Unauthorized
+from relay.errors import NotLive
+from signaling.alerts import DESK
+from signaling.auth import authenticate, bearer_token
+from signaling.cluster import NODE_TOKENS, TALKBACK_PUSH, is_node_token
 from signaling.keys import REGISTRY
 from signaling.whip import SDPFRAG, created, read_body
 
@@ -12,31 +16,67 @@ SDP = "application/sdp"
 COMMAND_ROLES = ("commander", "admin")
 
 
+def commander(request: web.Request) -> tuple[str, str | None]:
+    """Who talks: (commander, None) for a user here, (commander, node) for another node."""
+    token = bearer_token(request)
+    if is_node_token(token):
+        tokens = request.app.get(NODE_TOKENS)
+        if tokens is None:
+            raise Unauthorized("this node is not part of a cluster (no --cluster-secret)")
+        node, by = tokens.verify_talk(token, request.match_info["officer"])
+        return by, node
+    return authenticate(request, *COMMAND_ROLES).name, None
+
+
+async def not_here(request: web.Request, officer: str) -> str:
+    """Why a node without a cluster cannot talk to this officer."""
+    info = (await request.app[DESK].presence()).get(officer) or {}
+    node = info.get("node")
+    if info.get("live") and isinstance(node, str):
+        return (f"officer {officer!r} is live on {node}; talking to an officer on another "
+                "node needs the nodes to share a --cluster-secret")
+    return f"officer {officer!r} is not live"
+
+
 async def talk(request: web.Request) -> web.Response:
     """POST /talkback/<officer>: a commander takes the floor (409 while another holds it)."""
-    claims = authenticate(request, *COMMAND_ROLES)
+    by, via = commander(request)
     offer = await read_body(request, SDP)
     officer = request.match_info["officer"]
-    talk_id, answer = await request.app[REGISTRY].talkback.talk(officer, offer, by=claims.name)
+    registry, push = request.app[REGISTRY], request.app.get(TALKBACK_PUSH)
+    if officer in registry.streams or via is not None:
+        talk_id, answer = await registry.talkback.talk(officer, offer, by=by, via=via)
+    elif push is not None:
+        # Live on another node (or nowhere): that node holds the floor and records.
+        talk_id, answer = await push.talk(officer, offer, by=by)
+    else:
+        raise NotLive(await not_here(request, officer))
     return created(f"/talkback/{officer}/{talk_id}", answer)
 
 
 async def patch_talk(request: web.Request) -> web.Response:
     """PATCH /talkback/<officer>/<id>: trickled ICE candidates from the talking commander."""
-    claims = authenticate(request, *COMMAND_ROLES)
+    by, _ = commander(request)
     frag = await read_body(request, SDPFRAG)
-    registry = request.app[REGISTRY]
-    pc = registry.talkback.peer(request.match_info["officer"], request.match_info["id"],
-                                claims.name)
+    registry, push = request.app[REGISTRY], request.app.get(TALKBACK_PUSH)
+    officer, talk_id = request.match_info["officer"], request.match_info["id"]
+    if push is not None and push.owns(officer, talk_id):
+        pc = push.peer(officer, talk_id, by)
+    else:
+        pc = registry.talkback.peer(officer, talk_id, by)
     await registry.trickle_pc(pc, frag)
     return web.Response(status=204)
 
 
 async def stop(request: web.Request) -> web.Response:
     """DELETE /talkback/<officer>/<id>: the commander gives the floor back."""
-    claims = authenticate(request, *COMMAND_ROLES)
-    await request.app[REGISTRY].talkback.stop(request.match_info["officer"],
-                                              request.match_info["id"], claims.name)
+    by, _ = commander(request)
+    officer, talk_id = request.match_info["officer"], request.match_info["id"]
+    push = request.app.get(TALKBACK_PUSH)
+    if push is not None and push.owns(officer, talk_id):
+        await push.stop(officer, talk_id, by)
+    else:
+        await request.app[REGISTRY].talkback.stop(officer, talk_id, by)
     return web.Response(status=200)
 
 

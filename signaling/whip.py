@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from fieldrelay.errors import PayloadTooLarge, UnsupportedMediaType
+from fieldrelay.errors import UnsupportedMediaType
+from relay import sdp_limits
 from relay.errors import BadSdp
 from signaling import review
 from signaling.auth import authenticate
+from signaling.body import read_limited
 from signaling.cluster import NODE_TOKENS, authenticate_viewer
 from signaling.keys import CONFIG, REGISTRY
 
@@ -19,16 +21,15 @@ async def read_body(request: web.Request, content_type: str) -> str:
     """The SDP (or SDP fragment) body, size-limited and UTF-8."""
     if request.content_type != content_type:
         raise UnsupportedMediaType(f"send the body as Content-Type: {content_type}")
-    limit = request.app[CONFIG].max_sdp_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the SDP is larger than {limit} bytes")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"the SDP is larger than {limit} bytes")
+    raw = await read_limited(request, request.app[CONFIG].max_sdp_bytes, "SDP")
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadSdp("the SDP is not UTF-8 text") from None
+    config = request.app[CONFIG]
+    sdp_limits.check(text, sdp_limits.SdpLimits(config.max_sdp_media, config.max_sdp_candidates,
+                                                config.max_sdp_lines))
+    return text
 
 
 def created(location: str, answer: str) -> web.Response:

@@ -11,18 +11,27 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from fieldrelay import alerts
+from fieldrelay import alerts, jsonsafe
 from fieldrelay.errors import FieldRelayError
 from signaling.alerts import DESK, AlertDesk
 from signaling.auth import authenticate
 from signaling.commands import COMMANDS, CommandDesk
-from signaling.errors import WS_BAD_MESSAGE, WS_FORBIDDEN, WS_TOO_SLOW, WS_UNAUTHORIZED
+from signaling.errors import (
+    WS_BAD_MESSAGE,
+    WS_FORBIDDEN,
+    WS_RATE_LIMITED,
+    WS_TOO_SLOW,
+    WS_UNAUTHORIZED,
+    TooManyRequests,
+)
 from signaling.hub import Client
 from signaling.keys import CONFIG, HUB
+from signaling.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024
+TOO_MANY_MESSAGES = "too many messages: slow down and reconnect"
 COMMAND_ROLES = ("commander", "admin")
 
 
@@ -72,7 +81,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         commands = request.app[COMMANDS]
         await commands.on_connect(client)
         reader = asyncio.get_running_loop().create_task(
-            _read(ws, client, claims.role, desk, commands), name="ws-reader")
+            _read(ws, client, claims.role, desk, commands,
+                  RateLimiter("messages", config.ws_message_burst,
+                              config.ws_messages_per_s * 60)), name="ws-reader")
         watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
         shutdown = asyncio.get_running_loop().create_task(hub.closing.wait(), name="ws-shutdown")
         expiry = asyncio.get_running_loop().create_task(
@@ -89,8 +100,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             await ws.close(code=WS_UNAUTHORIZED, message=b"token expired: log in again")
         elif watchdog in done:
             await ws.close(code=WS_TOO_SLOW, message=b"too slow: reconnect and resume")
+        elif reader in done and not reader.cancelled() and reader.exception() is not None:
+            log.error("WebSocket reader of %s failed", claims.name, exc_info=reader.exception())
+            await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"node error; reconnect")
         elif reader in done and not reader.cancelled() and reader.result() is not None:
-            await ws.close(code=WS_BAD_MESSAGE, message=str(reader.result()).encode()[:120])
+            code = WS_RATE_LIMITED if reader.result() == TOO_MANY_MESSAGES else WS_BAD_MESSAGE
+            await ws.close(code=code, message=str(reader.result()).encode()[:120])
     finally:
         hub.disconnect(client)
         writer.cancel()
@@ -108,15 +123,19 @@ async def _write(ws: web.WebSocketResponse, client: Client) -> None:
 
 
 async def _read(ws: web.WebSocketResponse, client: Client, role: str,
-                desk: AlertDesk, commands: CommandDesk) -> str | None:
+                desk: AlertDesk, commands: CommandDesk, limiter: RateLimiter) -> str | None:
     """Read client messages until close; a reason string when a message is malformed."""
     async for msg in ws:
+        try:
+            limiter.check("connection")
+        except TooManyRequests:
+            return TOO_MANY_MESSAGES
         if msg.type == WSMsgType.TEXT:
             try:
-                data = json.loads(msg.data)
-            except json.JSONDecodeError:
+                data = jsonsafe.parse_object(msg.data)
+            except FieldRelayError:
                 return "messages must be JSON objects"
-            if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            if not isinstance(data.get("type"), str):
                 return 'messages must be JSON objects with a "type"'
             kind = data["type"]
             try:

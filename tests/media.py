@@ -168,9 +168,10 @@ class ViewerClient:
 
 async def view(http: aiohttp.ClientSession, base: str, token: str, officer: str,
                kinds: tuple[str, ...] = ("audio", "video"),
-               on_rtp: Callable[[str, RtpPacket], None] | None = None) -> ViewerClient:
+               on_rtp: Callable[[str, RtpPacket], None] | None = None,
+               pc: RTCPeerConnection | None = None) -> ViewerClient:
     """Start a WHEP viewer of an officer; `on_rtp(kind, packet)` sees every packet on the wire."""
-    client = ViewerClient(local_pc(), started_at=time.monotonic())
+    client = ViewerClient(pc or local_pc(), started_at=time.monotonic())
 
     @client.pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:

@@ -112,8 +112,8 @@ def merge_disable_features(switch: str | None, extra: list[str]) -> str:
     return "--disable-features=" + ",".join(f for f in features if f)
 
 
-async def launch_chromium(pw: Playwright) -> Browser:
-    """Launch Chromium per RECIPES.md "Loopback-only media"."""
+async def launch_chromium(pw: Playwright, extra_args: tuple[str, ...] = ()) -> Browser:
+    """Launch Chromium per RECIPES.md "Loopback-only media" (plus `extra_args`)."""
     probe = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     try:
         defaults = disable_features_switches(browser_process_args())
@@ -124,7 +124,7 @@ async def launch_chromium(pw: Playwright) -> Browser:
     browser = await pw.chromium.launch(
         executable_path=CHROMIUM,
         headless=True,
-        args=[*CHROMIUM_ARGS, merged],
+        args=[*CHROMIUM_ARGS, *extra_args, merged],
         ignore_default_args=[default_switch] if default_switch else None,
     )
     # Prove the merge took effect: exactly one --disable-features, carrying both lists.

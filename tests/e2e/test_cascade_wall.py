@@ -9,6 +9,7 @@ from playwright.async_api import Browser, expect
 
 from tests.conftest import NodeProcess, RedisProcess, free_port
 from tests.e2e.conftest import new_media_context, screenshot
+from tests.e2e.test_field_orders import TALKBACK_STATS_JS
 from tests.e2e.test_live_wall import (
     DESKTOP,
     FRAMES_DECODED_JS,
@@ -63,6 +64,30 @@ async def test_wall_plays_an_officer_live_on_another_node_through_its_own_node(
         await expect(tile).to_contain_text("node-a")
         await expect(tile.locator(".tile-remote")).to_be_hidden()
         await screenshot(command, "command-cascade")
+
+        # Talkback from node-b's wall reaches the phone on node-a, through node-b.
+        await command.locator("#talk-camera").check()
+        talk = tile.locator(".tile-talk")
+        await expect(talk).to_be_enabled()
+        await talk.click()
+        await expect(talk).to_have_attribute("aria-pressed", "true")
+        await expect(tile.locator(".tile-floor")).to_have_text(
+            "You are talking — the scene hears you", timeout=10000)
+        await expect(officer.locator("#talkback")).to_be_visible(timeout=5000)
+        await expect(officer.locator("#talkback-who")).to_have_text(COMMANDER)
+        await officer.wait_for_function(
+            f"async () => ({TALKBACK_STATS_JS})().then((s) => s.packets > 0 && s.frames > 0)",
+            timeout=15000)
+        first = await officer.evaluate(TALKBACK_STATS_JS)
+        await officer.wait_for_timeout(1500)
+        later = await officer.evaluate(TALKBACK_STATS_JS)
+        print(f"\nCASCADE_TALKBACK packets {first['packets']} -> {later['packets']}, "
+              f"level {later['level']}, video frames {later['frames']}")
+        assert later["packets"] > first["packets"] > 0 and later["level"] > 0
+        await screenshot(officer, "officer-cascade-talkback")
+        await talk.click()  # stop talking: node-a frees the floor
+        await expect(officer.locator("#talkback")).to_be_hidden(timeout=5000)
+        await expect(tile.locator(".tile-floor")).to_be_hidden()
         assert errors == []
     except BaseException:
         print("---- node-a log ----\n" + node_a.log()[-4000:])

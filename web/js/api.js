@@ -135,6 +135,11 @@ export function getConfig() {
   return api("/api/config");
 }
 
+/** STUN URLs and fresh short-lived TURN credentials: `{ice_servers, expires_at}`. */
+export function getIceServers() {
+  return api("/api/ice-servers");
+}
+
 /**
  * Keep the token fresh: refresh REFRESH_LEAD_S before expiry, retrying on failure until the
  * token actually expires, then call `onExpired`. Returns a function that cancels the timer.

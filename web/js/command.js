@@ -223,8 +223,9 @@ class Tile {
     if (!talk) return;
     const holder = talk.holder(this.name);
     const mine = talk.officer === this.name;
-    // Talkback goes to the node the phone is connected to: from this node's console only.
-    const here = !this.node || !this.wall.node || this.node === this.wall.node;
+    // Talkback goes to the node the phone is connected to: from this node's console, or
+    // through this node when the nodes share a cluster secret (it carries the talk there).
+    const here = !this.node || !this.wall.node || this.node === this.wall.node || this.wall.cascade;
     const canTalk = this.live && this.state !== "remote" && here;
     this.talkBtn.setAttribute("aria-pressed", String(mine));
     this.talkBtn.disabled = !canTalk || (!!holder && !mine);

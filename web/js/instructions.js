@@ -75,7 +75,9 @@ export class InstructionDesk {
     button.disabled = true;
     try {
       const sent = await api("/api/instructions", { method: "POST", body });
-      this.items.set(sent.id, sent);
+      // Receipts may have come over the WebSocket before this answer: keep them.
+      const known = this.items.get(sent.id);
+      this.items.set(sent.id, known ? { ...sent, receipts: mergeReceipts(sent.receipts, known.receipts) } : sent);
       this.text.value = "";
       this.render();
     } catch (err) {

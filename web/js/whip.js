@@ -4,12 +4,14 @@
 // node receives every candidate in the SDP and no PATCH round trips are needed on a LAN or
 // through TURN. Reconnection policy is the page's job: a client is one attempt, closed for good.
 
-import { ApiError, authHeaders, errorFrom } from "./api.js";
+import { ApiError, authHeaders, errorFrom, getIceServers } from "./api.js";
 
 /** Longest wait for ICE gathering before the offer is sent with what has been gathered. */
 const GATHER_TIMEOUT_MS = 2000;
 /** Longest wait for the node to answer the POST. */
 const POST_TIMEOUT_MS = 10000;
+/** Longest wait for fresh ICE servers (TURN credentials) before the known ones are used. */
+const ICE_SERVERS_TIMEOUT_MS = 3000;
 /** Longest wait for the DELETE answer before the connection is closed anyway. */
 const DELETE_WAIT_MS = 1500;
 
@@ -83,8 +85,25 @@ export class WhipClient {
     return pc;
   }
 
+  /**
+   * TURN credentials expire, so every attempt asks the node for fresh ones; the list given
+   * to the constructor stays in use when the node cannot say.
+   */
+  async _freshIceServers() {
+    try {
+      // A link that hangs must not hold up the attempt: the POST has its own deadline.
+      const late = new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), ICE_SERVERS_TIMEOUT_MS));
+      const fresh = await Promise.race([getIceServers(), late]);
+      if (Array.isArray(fresh.ice_servers)) this.iceServers = fresh.ice_servers;
+    } catch {
+      /* keep the configured servers */
+    }
+    this._checkOpen();
+  }
+
   /** Publish every track of `stream` (sendonly). Resolves once the answer is applied. */
   async publish(stream) {
+    await this._freshIceServers();
     const pc = this._createPc();
     for (const kind of ["audio", "video"]) {
       const track = stream.getTracks().find((t) => t.kind === kind);
@@ -95,6 +114,7 @@ export class WhipClient {
 
   /** Subscribe (recvonly audio + video). Resolves to the MediaStream the tracks arrive on. */
   async view() {
+    await this._freshIceServers();
     const pc = this._createPc();
     const stream = new MediaStream();
     pc.addEventListener("track", (ev) => {

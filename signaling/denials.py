@@ -1,0 +1,66 @@
+"""Refused attempts on evidence are evidence too: each 401/403 under an evidence path is
+written as one structured log line (who, from where, what, why)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from fieldrelay.errors import FieldRelayError
+from signaling.keys import TOKENS
+
+log = logging.getLogger("fieldrelay.access")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+EVIDENCE_PREFIXES = ("/api/sessions",)
+DENIED = (401, 403)
+
+
+def is_evidence(path: str) -> bool:
+    """True for paths that read or export recordings."""
+    return any(path == p or path.startswith(p + "/") for p in EVIDENCE_PREFIXES)
+
+
+def _caller(request: web.Request) -> str | None:
+    """The token's user when the token itself is valid (a 403), else None."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    try:
+        return request.app[TOKENS].verify(header[7:].strip()).name
+    except FieldRelayError:
+        return None
+
+
+def denial_record(request: web.Request, status: int, code: str) -> dict[str, Any]:
+    """The facts of one refused request, as logged."""
+    return {"event": "access.denied", "at": round(time.time(), 3), "status": status,
+            "error": code, "method": request.method, "path": request.path,
+            "query": request.query_string[:256], "user": _caller(request),
+            "remote": request.remote, "user_agent": request.headers.get("User-Agent", "")[:200]}
+
+
+@web.middleware
+async def log_evidence_denials(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Log every 401/403 on an evidence path, whichever way the handler refused."""
+    if not is_evidence(request.path):
+        return await handler(request)
+    try:
+        response = await handler(request)
+    except FieldRelayError as exc:
+        if exc.status in DENIED:
+            log.warning("%s", json.dumps(denial_record(request, exc.status, exc.code)))
+        raise
+    except web.HTTPException as exc:
+        if exc.status in DENIED:
+            log.warning("%s", json.dumps(denial_record(request, exc.status, exc.reason)))
+        raise
+    if response.status in DENIED:
+        log.warning("%s", json.dumps(denial_record(request, response.status, "denied")))
+    return response
