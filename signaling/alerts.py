@@ -311,12 +311,17 @@ class AlertDesk:
     async def _flush_loop(self) -> None:
         while True:
             await self._outbox_ready.wait()
+            # Cleared before the outbox is read, never after: an alert that lands in the
+            # outbox while this flush runs sets it again, so it is flushed next, not stranded.
+            self._outbox_ready.clear()
             try:
                 await self._flush_once()
             except BusUnavailable:
+                self._outbox_ready.set()
                 await asyncio.sleep(1.0)
             except Exception:
                 log.exception("outbox flush failed; trying again")
+                self._outbox_ready.set()
                 await asyncio.sleep(1.0)
 
     async def _flush_once(self) -> None:
@@ -330,7 +335,6 @@ class AlertDesk:
         await asyncio.to_thread(self.outbox.remove, done)
         if done:
             log.info("flushed %d alert(s) from the outbox to the bus", len(done))
-        self._outbox_ready.clear()
 
     async def _heartbeat(self) -> None:
         while True:
