@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from aiortc import (
     MediaStreamTrack,
@@ -23,6 +26,41 @@ from relay.codecs import H264, OPUS, VP8
 from relay.errors import BadSdp, CodecMismatch
 
 log = logging.getLogger(__name__)
+
+# A peer connection that has not connected by then is closed (and its slot freed).
+CONNECT_DEADLINE_S = 30.0
+
+
+class Spawner(Protocol):
+    """Whoever owns the deadline task (a TaskGroupOwner)."""
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]: ...
+
+
+def connect_deadline(pc: RTCPeerConnection, what: str, tasks: Spawner) -> None:
+    """Close `pc` if it has not connected within CONNECT_DEADLINE_S.
+
+    The task ends as soon as the connection settles, so no task (and no reference to the
+    peer) outlives a short-lived connection by the whole deadline. Closing fires the peer's
+    state handlers, which clean up as for a drop.
+    """
+    settled = asyncio.Event()
+
+    @pc.on("connectionstatechange")
+    def on_settled() -> None:
+        if pc.connectionState in ("connected", "closed", "failed"):
+            settled.set()
+
+    on_settled()
+
+    async def close_unless_connected() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(settled.wait(), CONNECT_DEADLINE_S)
+        if pc.connectionState not in ("connected", "closed"):
+            log.info("%s did not connect within %.0f s: closing it", what, CONNECT_DEADLINE_S)
+            await pc.close()
+
+    tasks.spawn(close_unless_connected(), name=f"deadline-{what}")
 
 MAX_MEDIA_SECTIONS = 2
 

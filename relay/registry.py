@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -27,8 +26,6 @@ from relay.talkback import Floor, TalkbackRelay, TalkbackSettings
 log = logging.getLogger(__name__)
 
 MAX_TRICKLE_CANDIDATES = 32
-# A peer connection that has not connected by then is closed (and its slot freed).
-CONNECT_DEADLINE_S = 30.0
 MAX_VIEWERS_PER_STREAM = 64
 
 
@@ -101,26 +98,7 @@ class StreamRegistry:
         return lock
 
     def _deadline(self, pc: RTCPeerConnection, what: str) -> None:
-        # Ends as soon as the connection settles, so no task (and no reference to the peer)
-        # outlives a short-lived connection by the whole deadline.
-        settled = asyncio.Event()
-
-        @pc.on("connectionstatechange")
-        def on_settled() -> None:
-            if pc.connectionState in ("connected", "closed", "failed"):
-                settled.set()
-
-        on_settled()
-
-        async def close_unless_connected() -> None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(settled.wait(), CONNECT_DEADLINE_S)
-            if pc.connectionState not in ("connected", "closed"):
-                log.info("%s did not connect within %.0f s: closing it", what,
-                         CONNECT_DEADLINE_S)
-                await pc.close()  # its state handler then cleans up as for a drop
-
-        self._tasks.spawn(close_unless_connected(), name=f"deadline-{what}")
+        peers.connect_deadline(pc, what, self._tasks)
 
     # -- publishing -----------------------------------------------------------------
 

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 # A phone that reloads opens a new listener before the old one times out.
 MAX_LISTENERS = 4
-CONNECT_DEADLINE_S = 30.0
 
 
 class FloorTaken(Conflict):
@@ -294,14 +293,7 @@ class TalkbackRelay:
     # -- lifetime -------------------------------------------------------------------
 
     def _deadline(self, pc: RTCPeerConnection, what: str) -> None:
-        async def close_unless_connected() -> None:
-            await asyncio.sleep(CONNECT_DEADLINE_S)
-            if pc.connectionState not in ("connected", "closed"):
-                log.info("%s did not connect within %.0f s: closing it", what,
-                         CONNECT_DEADLINE_S)
-                await pc.close()
-
-        self._tasks.spawn(close_unless_connected(), name=f"deadline-{what}")
+        peers.connect_deadline(pc, what, self._tasks)
 
     async def officer_ended(self, officer: str, main: Stream | None) -> None:
         """The officer's stream is ending: stop talkback (recorded before the seal)."""

@@ -29,7 +29,7 @@ from relay.cascade import Locate, Origin
 from relay.errors import BadSdp, NotLive, UnknownResource
 from relay.forward import RelayCounters, Viewer
 from relay.stream import Publication, Stream
-from relay.talkback import CONNECT_DEADLINE_S, FloorTaken, TalkbackSettings, talkback_codecs
+from relay.talkback import FloorTaken, TalkbackSettings, talkback_codecs
 
 log = logging.getLogger(__name__)
 
@@ -177,15 +177,7 @@ class TalkbackPush:
                                   name=f"talkback-push-lost-{push.publication.id}")
 
     def _deadline(self, push: _Push, pc: RTCPeerConnection, leg: str) -> None:
-        async def close_unless_connected() -> None:
-            await asyncio.sleep(CONNECT_DEADLINE_S)
-            if pc.connectionState not in ("connected", "closed"):
-                log.info("%s of talkback %s did not connect within %.0f s: closing it",
-                         leg, push.publication.id, CONNECT_DEADLINE_S)
-                await pc.close()
-
-        self._tasks.spawn(close_unless_connected(),
-                          name=f"deadline-talkback-push-{push.publication.id}")
+        peers.connect_deadline(pc, f"{leg} of talkback {push.publication.id}", self._tasks)
 
     async def stop(self, officer: str, talk_id: str, by: str) -> None:
         """Give the floor back on the officer's node (the commander's DELETE)."""

@@ -22,14 +22,13 @@ from fieldrelay.tasks import TaskGroupOwner
 from fieldrelay.users import UserStore
 from relay.registry import Presence, StreamRegistry
 from relay.talkback import Floor
-from signaling.alerts import AlertDesk
+from signaling.alerts import COMMAND_ROLES, AlertDesk
 from signaling.auth import authenticate, read_json
 from signaling.bus import BusUnavailable, Event
 from signaling.hub import Client
 
 log = logging.getLogger(__name__)
 
-COMMAND_ROLES = ("commander", "admin")
 # A request to go live, or a request accepted, counts for this long.
 GOLIVE_TTL_S = 120.0
 # An officer reconnecting is shown what was not yet understood from this far back.

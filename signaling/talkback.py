@@ -6,14 +6,11 @@ from aiohttp import web
 
 from fieldrelay.errors import Unauthorized
 from relay.errors import NotLive
-from signaling.alerts import DESK
+from signaling.alerts import COMMAND_ROLES, DESK
 from signaling.auth import authenticate, bearer_token
 from signaling.cluster import NODE_TOKENS, TALKBACK_PUSH, is_node_token
 from signaling.keys import REGISTRY
-from signaling.whip import SDPFRAG, created, read_body
-
-SDP = "application/sdp"
-COMMAND_ROLES = ("commander", "admin")
+from signaling.whip import SDP, SDPFRAG, created, read_body
 
 
 def commander(request: web.Request) -> tuple[str, str | None]:
