@@ -187,15 +187,50 @@ def load_preencoded(path: Path) -> tuple[list[bytes], list[bytes]]:
     return video, audio
 
 
+async def _publish_and_report(url: str, token: str, audio: Any, video: Any) -> None:
+    """Publish these tracks over WHIP (VP8), say "ready", then answer stats until told to stop.
+
+    `video` counts its frames (`count`) and notes when the first went out (`start`).
+    """
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver(audio, direction="sendonly")
+    vt = pc.addTransceiver(video, direction="sendonly")
+    caps = RTCRtpSender.getCapabilities("video")
+    vt.setCodecPreferences([c for c in caps.codecs if c.mimeType in ("video/VP8", "video/rtx")])
+    connected = asyncio.Event()
+
+    @pc.on("connectionstatechange")
+    def on_state() -> None:
+        if pc.connectionState == "connected":
+            connected.set()
+
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await _post_sdp(url, token, pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    await asyncio.wait_for(connected.wait(), 30)
+    _emit({"event": "ready"})
+
+    async def stats() -> dict[str, Any]:
+        report = await vt.sender.getStats()
+        sent = sum(s.bytesSent for s in report.values() if s.type == "outbound-rtp")
+        # first_frame_t: time.monotonic() (system-wide) when the first video frame went to the
+        # encoder, so another process on this machine can tell how long media has been sent.
+        return {"t": time.monotonic(), "frames": video.count, "video_bytes": sent,
+                "first_frame_t": video.start}
+
+    try:
+        await _serve_stats(stats)
+    finally:
+        await pc.close()
+
+
 async def run_preencoded_publisher(url: str, token: str, media: Path) -> None:
     """A publisher that sends pre-encoded VP8 and Opus in a loop: it only packetizes."""
     import av
     from aiortc import (
         MediaStreamTrack,
-        RTCConfiguration,
-        RTCPeerConnection,
-        RTCRtpSender,
-        RTCSessionDescription,
     )
     from aiortc.mediastreams import VIDEO_TIME_BASE
 
@@ -222,36 +257,9 @@ async def run_preencoded_publisher(url: str, token: str, media: Path) -> None:
             self.count += 1
             return packet
 
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     video = Looped("video", frames, 1 / 30, 3000, VIDEO_TIME_BASE)
-    pc.addTransceiver(Looped("audio", opus, 0.02, 960, fractions.Fraction(1, 48000)),
-                      direction="sendonly")
-    vt = pc.addTransceiver(video, direction="sendonly")
-    caps = RTCRtpSender.getCapabilities("video")
-    vt.setCodecPreferences([c for c in caps.codecs if c.mimeType in ("video/VP8", "video/rtx")])
-    connected = asyncio.Event()
-
-    @pc.on("connectionstatechange")
-    def on_state() -> None:
-        if pc.connectionState == "connected":
-            connected.set()
-
-    await pc.setLocalDescription(await pc.createOffer())
-    answer = await _post_sdp(url, token, pc.localDescription.sdp)
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    await asyncio.wait_for(connected.wait(), 30)
-    _emit({"event": "ready"})
-
-    async def stats() -> dict[str, Any]:
-        report = await vt.sender.getStats()
-        sent = sum(s.bytesSent for s in report.values() if s.type == "outbound-rtp")
-        return {"t": time.monotonic(), "frames": video.count, "video_bytes": sent,
-                "first_frame_t": video.start}
-
-    try:
-        await _serve_stats(stats)
-    finally:
-        await pc.close()
+    await _publish_and_report(
+        url, token, Looped("audio", opus, 0.02, 960, fractions.Fraction(1, 48000)), video)
 
 
 async def run_counting_viewer(url: str, token: str) -> None:
@@ -365,10 +373,6 @@ async def run_publisher(url: str, token: str, video_kbps: int) -> None:
     import numpy as np
     from aiortc import (
         MediaStreamTrack,
-        RTCConfiguration,
-        RTCPeerConnection,
-        RTCRtpSender,
-        RTCSessionDescription,
     )
     from aiortc.codecs import vpx
     from aiortc.mediastreams import AUDIO_PTIME, VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
@@ -439,37 +443,7 @@ async def run_publisher(url: str, token: str, video_kbps: int) -> None:
             self.count += 1
             return frame
 
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    video = NoisyPattern()
-    pc.addTransceiver(Tone(), direction="sendonly")
-    vt = pc.addTransceiver(video, direction="sendonly")
-    caps = RTCRtpSender.getCapabilities("video")
-    vt.setCodecPreferences([c for c in caps.codecs if c.mimeType in ("video/VP8", "video/rtx")])
-    connected = asyncio.Event()
-
-    @pc.on("connectionstatechange")
-    def on_state() -> None:
-        if pc.connectionState == "connected":
-            connected.set()
-
-    await pc.setLocalDescription(await pc.createOffer())
-    answer = await _post_sdp(url, token, pc.localDescription.sdp)
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    await asyncio.wait_for(connected.wait(), 30)
-    _emit({"event": "ready"})
-
-    async def stats() -> dict[str, Any]:
-        report = await vt.sender.getStats()
-        sent = sum(s.bytesSent for s in report.values() if s.type == "outbound-rtp")
-        # first_frame_t: time.monotonic() (system-wide) when the first video frame went to the
-        # encoder, so another process on this machine can tell how long media has been sent.
-        return {"t": time.monotonic(), "frames": video.count, "video_bytes": sent,
-                "first_frame_t": video.start}
-
-    try:
-        await _serve_stats(stats)
-    finally:
-        await pc.close()
+    await _publish_and_report(url, token, Tone(), NoisyPattern())
 
 
 async def run_viewer(url: str, token: str) -> None:
