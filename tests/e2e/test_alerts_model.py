@@ -59,7 +59,8 @@ RUN = """(m, [raised, escalated, acked, resolved, falseAlarm]) => {
     kinds: ["sos", "backup", "medical", "officer_down", "other", "", undefined, "bomb_threat",
             "constructor"].map((k) => m.kindLabel(k)),
     status: all.map((a) => m.statusLabel(a)),
-    strip: [raised, escalated, acked, { ...acked, acknowledged_by: "" }].map((a) => m.stripLabel(a)),
+    strip: [raised, escalated, acked, { ...acked, acknowledged_by: "" }]
+      .map((a) => m.stripLabel(a)),
     call: all.map((a) => m.callState(a)),
     attention: [m.attentionAt(raised), m.attentionAt(escalated), m.attentionAt({})],
     order: [...all].sort((a, b) => (m.comesBefore(a, b) ? -1 : m.comesBefore(b, a) ? 1 : 0))
