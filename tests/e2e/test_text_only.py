@@ -3,12 +3,15 @@
 Officer names, notes and case numbers are typed by people. Leaflet reads a string handed to
 bindTooltip or divIcon({html}) as HTML, so a label like `<img src=x onerror=...>` would become an
 element and run its handler. The review map's alert tooltip and the command map's marker label
-must show such a value literally and create no element from it.
+must show such a value literally and create no element from it. A scan of every page module
+keeps the rule: no HTML built from values, Leaflet content only as elements.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +114,74 @@ async def test_officer_map_marker_label_is_text(map_page: Page) -> None:
     assert out["other"] == [BREAKOUT, "officer2", 3]
     assert out["images"] == 0
     assert out["ran"] == 0
+
+
+# -- the same rule over every page module, without a browser ------------------------------------
+
+WEB_JS = Path(__file__).resolve().parents[2] / "web" / "js"
+# Sinks that read a string as HTML: their argument must be an element built by textElement().
+LEAFLET_CONTENT = re.compile(r"\.(bindTooltip|bindPopup|setTooltipContent|setPopupContent)\(\s*")
+NEVER = re.compile(r"insertAdjacentHTML|outerHTML|document\.write|createContextualFragment")
+INNER_HTML = re.compile(r"\.innerHTML\s*=\s*")
+
+
+def templates(source: str) -> list[str]:
+    """Every template literal in `source` (nested ones too), with its `${...}` parts."""
+    found: list[str] = []
+
+    def literal(i: int) -> int:
+        # source[i] is the opening backtick; returns the index after the closing one.
+        start, i = i, i + 1
+        while source[i] != "`":
+            if source[i] == "\\":
+                i += 2
+            elif source.startswith("${", i):
+                i = substitution(i + 2)
+            else:
+                i += 1
+        found.append(source[start:i + 1])
+        return i + 1
+
+    def substitution(i: int) -> int:
+        depth = 1
+        while depth:
+            ch = source[i]
+            if ch == "`":
+                i = literal(i)
+                continue
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+            i += 1
+        return i
+
+    i = 0
+    try:
+        while (i := source.find("`", i)) != -1:
+            i = literal(i)
+    except IndexError:
+        raise AssertionError("unbalanced backticks (a lone one in a comment?)") from None
+    return found
+
+
+def test_no_page_module_builds_html_from_values() -> None:
+    modules = sorted(WEB_JS.glob("*.js"))
+    assert modules, WEB_JS
+    for path in modules:
+        source = path.read_text()
+        name = path.name
+        assert not NEVER.search(source), f"{name}: an HTML sink; build elements instead"
+        for text in templates(source):
+            assert not (re.search(r"<[a-zA-Z/]", text) and "${" in text), (
+                f"{name}: HTML built from values: {text[:80]!r}")
+        for m in LEAFLET_CONTENT.finditer(source):
+            assert source.startswith("textElement(", m.end()), (
+                f"{name}: {m.group(1)} takes a string as HTML: pass textElement(...)")
+        for m in INNER_HTML.finditer(source):
+            rest = source[m.end():]
+            const = re.match(r"([A-Z_]+);", rest)
+            if const:  # a module constant: check what it holds
+                defined = re.search(rf"const {const.group(1)} = ", source)
+                assert defined, f"{name}: innerHTML = {const.group(1)}, defined elsewhere"
+                rest = source[defined.end():]
+            value = re.match(r'""|`[^`]*`', rest)
+            assert value and "${" not in value.group(0), (
+                f"{name}: innerHTML gets more than fixed markup: {rest[:60]!r}")
