@@ -5,7 +5,8 @@
 //
 // An alert is the node's JSON: {id, officer, kind, state, history, raised_at, updated_at,
 // escalated_at, acknowledged_by, acknowledged_at, closed_by, closed_at, lat, lon, note, cursor}.
-// Its life (fieldrelay/alerts.py): raised → escalated? → acknowledged? → resolved | false_alarm.
+// Its life (the node's alert state machine): raised → escalated? → acknowledged? → resolved |
+// false_alarm.
 
 /** The states of an alert that still needs someone (shown on the panel and the officer's card). */
 const OPEN = new Set(["raised", "escalated", "acknowledged"]);
@@ -14,7 +15,7 @@ const NEEDS_ACK = new Set(["raised", "escalated"]);
 /** Open states, most urgent first. */
 const URGENCY = ["escalated", "raised", "acknowledged"];
 
-/** Every alert kind the node accepts (fieldrelay/alerts.py KINDS) and how it reads. */
+/** Every alert kind the node accepts (its KINDS) and how it reads. */
 export const KIND_LABELS = Object.freeze({
   sos: "SOS",
   backup: "Backup",
