@@ -6,13 +6,22 @@
 // order (the HTTP list vs. the WebSocket): every alert is kept by id and only a later version
 // (more history, then a later updated_at) replaces it; a seen-set drops repeated events.
 
+import {
+  comesBefore,
+  cursorAfter,
+  eventKey,
+  isNewer,
+  isOpen,
+  kindLabel,
+  mostUrgent,
+  needsAck,
+  statusLabel,
+} from "./alerts-model.js";
 import { ApiError, api } from "./api.js";
 import { formatDistance, formatPosition, mapUrl } from "./geo.js";
 import { enableSound, onSoundChange, playAlarm, unlockOnGesture } from "./sound.js";
 import { debugHook, formatDuration, toast } from "./ui.js";
 
-const OPEN = new Set(["raised", "escalated", "acknowledged"]);
-const NEEDS_ACK = new Set(["raised", "escalated"]);
 /** A closed alert stays on screen this long (so the operator sees who closed it). */
 const CLOSED_LINGER_MS = 6000;
 /** Replayed events come in a burst: wait this long before sounding, so an alert that the same
@@ -21,43 +30,15 @@ const ATTENTION_DEBOUNCE_MS = 60;
 /** While an alert waits for acknowledgement its tone repeats this often. */
 const REPEAT_MS = { raised: 10000, escalated: 5000 };
 
-const KIND_LABELS = { sos: "SOS", backup: "Backup", medical: "Medical", officer_down: "Officer down", other: "Alert" };
 const ACTION_LABELS = { ack: ["Acknowledge", "Acknowledging…"], resolve: ["Resolve", "Resolving…"], "false-alarm": ["False alarm", "Closing…"] };
 
 const hook = debugHook();
 hook.alertShownAt = {}; // alert id → epoch ms (high resolution) when its item was first shown
 const $ = (id) => document.getElementById(id);
 
-/** The server's de-duplication key: the same alert in the same state at the same time. */
-export function eventKey(alert) {
-  return `${alert.id}|${alert.state}|${alert.updated_at}`;
-}
-
-/** True when `a` is a later version of the same alert than `b`. */
-function isNewer(a, b) {
-  if (!b) return true;
-  const ha = a.history?.length ?? 0;
-  const hb = b.history?.length ?? 0;
-  if (ha !== hb) return ha > hb;
-  return (a.updated_at ?? 0) > (b.updated_at ?? 0);
-}
-
-/** Cursor order (Redis stream ids "<ms>-<seq>"). */
-function cursorAfter(a, b) {
-  if (!b) return true;
-  const [am, as] = String(a).split("-").map(Number);
-  const [bm, bs] = String(b).split("-").map(Number);
-  return am !== bm ? am > bm : as > bs;
-}
-
 function timeWithSeconds(unixS) {
   if (!unixS) return "";
   return new Date(unixS * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-}
-
-/** When the alert last demanded attention: its raise, or its escalation (a fresh, louder alert). */
-function attentionAt(a) {
-  return Math.max(a.raised_at || 0, a.escalated_at || 0);
 }
 
 class AlertItem {
@@ -108,18 +89,12 @@ class AlertItem {
     const root = this.root;
     root.dataset.state = a.state;
     root.dataset.officer = a.officer;
-    this.q(".alert-kind").textContent = KIND_LABELS[a.kind] || a.kind || "Alert";
+    this.q(".alert-kind").textContent = kindLabel(a.kind);
     this.q(".alert-officer").textContent = a.officer;
     this.q(".alert-officer").title = `Show ${a.officer}'s video`;
 
     const status = this.q(".alert-status");
-    status.textContent = {
-      raised: "Unacknowledged",
-      escalated: "Escalated",
-      acknowledged: `Acknowledged by ${a.acknowledged_by || "?"}`,
-      resolved: `Resolved by ${a.closed_by || "?"}`,
-      false_alarm: `False alarm — ${a.closed_by || "?"}`,
-    }[a.state] || a.state;
+    status.textContent = statusLabel(a);
 
     const time = this.q(".alert-time");
     time.textContent = timeWithSeconds(a.raised_at);
@@ -166,9 +141,9 @@ class AlertItem {
       disp.hidden = true;
     }
 
-    const open = OPEN.has(a.state);
+    const open = isOpen(a);
     const buttons = { ack: this.q(".ack"), resolve: this.q(".resolve"), "false-alarm": this.q(".false-alarm") };
-    buttons.ack.hidden = !NEEDS_ACK.has(a.state);
+    buttons.ack.hidden = !needsAck(a);
     buttons.resolve.hidden = !open;
     buttons["false-alarm"].hidden = !open;
     for (const [action, btn] of Object.entries(buttons)) {
@@ -181,7 +156,7 @@ class AlertItem {
   renderAge(now = Date.now()) {
     const a = this.alert;
     const age = this.q(".alert-age");
-    if (NEEDS_ACK.has(a.state)) {
+    if (needsAck(a)) {
       age.textContent = `waiting ${formatDuration(now / 1000 - a.raised_at)}`;
     } else if (a.state === "acknowledged" && a.acknowledged_at) {
       age.textContent = `answered in ${formatDuration(a.acknowledged_at - a.raised_at)}`;
@@ -293,7 +268,7 @@ export class AlertPanel {
 
     let item = this.items.get(alert.id);
     if (!item) {
-      if (!OPEN.has(alert.state)) return; // closed before we ever showed it: nothing to do
+      if (!isOpen(alert)) return; // closed before we ever showed it: nothing to do
       item = new AlertItem(this, alert);
       this.items.set(alert.id, item);
       item.render();
@@ -305,9 +280,9 @@ export class AlertPanel {
       this.place(item);
     }
 
-    const becameUrgent = NEEDS_ACK.has(alert.state) && (!prev || prev.state !== alert.state);
+    const becameUrgent = needsAck(alert) && (!prev || prev.state !== alert.state);
     if (becameUrgent) this.needAttention(alert);
-    if (!OPEN.has(alert.state)) this.closeLater(item);
+    if (!isOpen(alert)) this.closeLater(item);
     this.syncWall(alert.officer);
     this.renderCount();
   }
@@ -351,7 +326,7 @@ export class AlertPanel {
   tick() {
     const now = Date.now();
     for (const item of this.items.values()) item.renderAge(now);
-    const waiting = [...this.items.values()].map((i) => i.alert.state).filter((s) => NEEDS_ACK.has(s));
+    const waiting = [...this.items.values()].filter((i) => needsAck(i.alert)).map((i) => i.alert.state);
     if (!waiting.length) return;
     const worst = waiting.includes("escalated") ? "escalated" : "raised";
     if (now - this.lastTone >= REPEAT_MS[worst]) this.tone(worst === "escalated" ? "escalated" : "alert");
@@ -361,17 +336,10 @@ export class AlertPanel {
 
   /** Keep the list ordered: waiting for acknowledgement first, then newest first. */
   place(item) {
-    const rank = (a) => [NEEDS_ACK.has(a.state) ? 0 : OPEN.has(a.state) ? 1 : 2, -attentionAt(a), a.id];
-    const before = (x, y) => {
-      const rx = rank(x);
-      const ry = rank(y);
-      for (let i = 0; i < rx.length; i++) if (rx[i] !== ry[i]) return rx[i] < ry[i];
-      return false;
-    };
     const others = [...this.items.values()].filter((o) => o !== item && o.root.isConnected);
     const next = others
-      .filter((o) => before(item.alert, o.alert))
-      .sort((p, q) => (before(p.alert, q.alert) ? -1 : 1))[0];
+      .filter((o) => comesBefore(item.alert, o.alert))
+      .sort((p, q) => (comesBefore(p.alert, q.alert) ? -1 : 1))[0];
     const ref = next ? next.root : null;
     if (item.root.parentNode !== this.list || item.root.nextSibling !== ref) {
       this.list.insertBefore(item.root, ref);
@@ -383,7 +351,7 @@ export class AlertPanel {
     // Shown for a moment only (a replay that opened and closed it): no need to linger.
     const linger = performance.now() - item.shownAt < 1000 ? 0 : CLOSED_LINGER_MS;
     item.removeTimer = setTimeout(() => {
-      if (OPEN.has(item.alert.state)) return;
+      if (isOpen(item.alert)) return;
       item.root.remove();
       this.items.delete(item.alert.id);
       this.renderCount();
@@ -392,19 +360,13 @@ export class AlertPanel {
 
   /** Tell the wall the most urgent open state of one officer's alerts (or null). */
   syncWall(officer) {
-    const order = ["escalated", "raised", "acknowledged"];
-    let best = null;
-    for (const item of this.items.values()) {
-      const a = item.alert;
-      if (a.officer !== officer || !OPEN.has(a.state)) continue;
-      if (!best || order.indexOf(a.state) < order.indexOf(best.state)) best = a;
-    }
-    this.wall.setAlert(officer, best);
+    const mine = [...this.items.values()].map((i) => i.alert).filter((a) => a.officer === officer);
+    this.wall.setAlert(officer, mostUrgent(mine));
   }
 
   renderCount() {
-    const open = [...this.items.values()].filter((i) => OPEN.has(i.alert.state));
-    const waiting = open.filter((i) => NEEDS_ACK.has(i.alert.state));
+    const open = [...this.items.values()].filter((i) => isOpen(i.alert));
+    const waiting = open.filter((i) => needsAck(i.alert));
     const count = $("alerts-count");
     count.textContent = waiting.length ? `${waiting.length} waiting · ${open.length} open` : `${open.length} open`;
     count.dataset.count = String(open.length);

@@ -51,7 +51,7 @@ export function mountOfficerCase(root, officer) {
   root.innerHTML = `
     <form class="case-form" autocomplete="off" novalidate>
       <label class="case-label" for="case-input">Case no.</label>
-      <input id="case-input" class="case-input" name="case" maxlength="${MAX_LEN}" placeholder="e.g. 2026-EX-14"
+      <input id="case-input" class="case-input" name="case" placeholder="e.g. 2026-EX-14"
              autocapitalize="characters" spellcheck="false" enterkeyhint="done">
       <button id="case-save" class="btn btn-sm case-save" type="submit">Set</button>
       <span id="case-status" class="case-status" role="status" aria-live="polite"></span>
@@ -59,6 +59,7 @@ export function mountOfficerCase(root, officer) {
   root.hidden = false;
   const form = root.querySelector("form");
   const input = root.querySelector("#case-input");
+  input.maxLength = MAX_LEN;
   const save = root.querySelector("#case-save");
   const status = root.querySelector("#case-status");
   let saved = "";
@@ -129,11 +130,12 @@ export class TileCase {
     this.form.hidden = true;
     this.form.noValidate = true;
     this.form.innerHTML = `
-      <input class="tile-case-input" maxlength="${MAX_LEN}" placeholder="Case number" autocapitalize="characters" spellcheck="false">
+      <input class="tile-case-input" placeholder="Case number" autocapitalize="characters" spellcheck="false">
       <button class="btn btn-sm tile-case-save" type="submit">Set</button>
       <button class="btn btn-ghost btn-sm tile-case-cancel" type="button">Cancel</button>
       <span class="tile-case-error" role="alert" hidden></span>`;
     this.input = this.form.querySelector("input");
+    this.input.maxLength = MAX_LEN;
     this.input.setAttribute("aria-label", `Case number for ${officer}`);
     this.error = this.form.querySelector(".tile-case-error");
     this.form.querySelector(".tile-case-cancel").addEventListener("click", () => this.close());

@@ -21,6 +21,7 @@ import {
   refreshToken,
   sleep,
 } from "./api.js";
+import { needsAck, stripLabel } from "./alerts-model.js";
 import { AlertPanel } from "./alerts-panel.js";
 import { requestGoLive } from "./golive.js";
 import { InstructionDesk } from "./instructions.js";
@@ -43,12 +44,6 @@ const LABELS = {
   live: "Live",
   reconnecting: "Reconnecting",
   remote: "Live elsewhere",
-};
-
-const ALERT_STRIP = {
-  raised: "waiting for acknowledgement",
-  escalated: "escalated — nobody acknowledged",
-  acknowledged: "acknowledged",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -273,10 +268,9 @@ class Tile {
       return;
     }
     this.root.dataset.alert = a.state;
-    const kind = (a.kind || "alert") === "sos" ? "SOS" : String(a.kind).replace("_", " ").toUpperCase();
-    let text = `${kind} · ${ALERT_STRIP[a.state] || a.state}`;
-    if (a.state === "acknowledged" && a.acknowledged_by) text = `${kind} · acknowledged by ${a.acknowledged_by}`;
-    if (a.state !== "acknowledged") text += ` · ${formatDuration(Date.now() / 1000 - a.raised_at)}`;
+    let text = stripLabel(a);
+    // Only open alerts reach a tile: the clock runs until someone acknowledges.
+    if (needsAck(a)) text += ` · ${formatDuration(Date.now() / 1000 - a.raised_at)}`;
     this.alertStrip.textContent = text;
     this.alertStrip.hidden = false;
   }

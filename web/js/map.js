@@ -4,8 +4,16 @@
 // every officer and alert on a plain grid, so it works on a network with no tile server.
 
 import * as L from "/static/vendor/leaflet/leaflet-src.esm.js";
+import { textElement } from "./map-text.js";
 
 const DEFAULT_VIEW = { center: [48.2082, 16.3738], zoom: 12 };
+
+/** The marker's pin: a dot and the officer's name, built as elements so the name stays text. */
+function pinElement(name, state, alertState) {
+  const pin = textElement("", { className: "pin", data: { state, alert: alertState } });
+  pin.append(textElement("", { className: "pin-dot" }), textElement(name, { className: "pin-label" }));
+  return pin;
+}
 
 export class OfficerMap {
   /**
@@ -71,7 +79,7 @@ export class OfficerMap {
     const e = this.officers.get(name);
     if (!e || e.lat === null) return;
     const state = e.alert ? "alert" : e.state;
-    const html = `<span class="pin" data-state="${state}"${e.alert ? ` data-alert="${e.alert.state}"` : ""}><span class="pin-dot"></span><span class="pin-label"></span></span>`;
+    const html = pinElement(name, state, e.alert?.state);
     const icon = L.divIcon({ className: "map-marker", html, iconSize: [22, 22], iconAnchor: [11, 11] });
     if (!e.marker) {
       e.marker = L.marker([e.lat, e.lon], { icon, title: name, riseOnHover: true, keyboard: true }).addTo(this.map);
@@ -84,7 +92,6 @@ export class OfficerMap {
     if (root) {
       root.dataset.officer = name;
       root.dataset.state = state;
-      root.querySelector(".pin-label").textContent = name;
     }
     e.marker.setZIndexOffset(e.alert ? 1000 : e.live ? 500 : 0);
   }

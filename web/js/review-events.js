@@ -1,6 +1,8 @@
 // What a session's ledger says, turned into what a reviewer reads: event labels, groups, the
 // media-timeline offset of each event, the GPS track and the gaps. Pure functions, no DOM.
 
+import { kindLabel } from "./alerts-model.js";
+
 /** Event groups a reviewer can show or hide, in the order of the chips. */
 export const GROUPS = {
   alert: "Alerts",
@@ -12,10 +14,9 @@ export const GROUPS = {
   session: "Session",
 };
 
-const ALERT_KIND = (e) => {
-  const k = e.alert_kind || (e.kind && e.kind !== "event" ? e.kind : "") || "alert";
-  return k === "sos" ? "SOS" : String(k).replace(/_/g, " ");
-};
+// The alert's kind is `alert_kind`: a ledger entry's own `kind` is "event", so only another
+// `kind` is taken as the alert's.
+const ALERT_KIND = (e) => kindLabel(e.alert_kind || (e.kind && e.kind !== "event" ? e.kind : ""));
 const BY = (e) => (e.by ? ` by ${e.by}` : "");
 const QUOTE = (t) => (t ? `“${String(t).slice(0, 140)}”` : "");
 

@@ -5,6 +5,7 @@
 // where the officer went.
 
 import * as L from "/static/vendor/leaflet/leaflet-src.esm.js";
+import { textElement } from "./map-text.js";
 import { positionAt } from "./review-events.js";
 
 const TRACK = { color: "#3d8bfd", weight: 4, opacity: 0.9, lineJoin: "round" };
@@ -47,19 +48,20 @@ export class TrackMap {
     const start = track[0];
     const end = track[track.length - 1];
     L.circleMarker([start.lat, start.lon], { radius: 6, color: "#eef3f8", weight: 2, fillColor: "#34d17f", fillOpacity: 1 })
-      .bindTooltip("Start")
+      .bindTooltip(textElement("Start"))
       .addTo(this.layer);
     if (track.length > 1) {
       L.circleMarker([end.lat, end.lon], { radius: 6, color: "#eef3f8", weight: 2, fillColor: "#9db0c3", fillOpacity: 1 })
-        .bindTooltip("Last position")
+        .bindTooltip(textElement("Last position"))
         .addTo(this.layer);
     }
     for (const a of alerts) {
       L.circleMarker([a.lat, a.lon], { radius: 9, color: "#fff", weight: 2, fillColor: "#e5281f", fillOpacity: 1, className: "rv-map-alert" })
-        .bindTooltip(a.label)
+        // The label carries officer names, notes and case numbers: text, never HTML.
+        .bindTooltip(textElement(a.label))
         .addTo(this.layer);
     }
-    const icon = L.divIcon({ className: "rv-map-me", iconSize: [22, 22], html: "<span></span>" });
+    const icon = L.divIcon({ className: "rv-map-me", iconSize: [22, 22], html: textElement("") });
     this.marker = L.marker([start.lat, start.lon], { icon, keyboard: false, interactive: false, zIndexOffset: 1000 }).addTo(this.layer);
     this.fit();
     return true;

@@ -10,6 +10,7 @@
 //
 // #sos-state[data-state]: idle | sending | sent | acknowledged | escalated | closed | error
 
+import { callState, isNewer, isOpen } from "./alerts-model.js";
 import { ApiError, authHeaders, backoff, errorFrom, refreshToken, sleep } from "./api.js";
 import { currentPosition, formatDistance, formatPosition, mapUrl } from "./geo.js";
 import { playAlarm, vibrate } from "./sound.js";
@@ -23,7 +24,6 @@ const POST_TIMEOUT_MS = 8000;
 /** A stored open alert older than this is not resumed after a reload. */
 const RESUME_MAX_AGE_MS = 30 * 60 * 1000;
 
-const OPEN = new Set(["raised", "escalated", "acknowledged"]);
 const hook = debugHook();
 const $ = (id) => document.getElementById(id);
 
@@ -35,15 +35,6 @@ function newKey() {
   b[8] = (b[8] & 0x3f) | 0x80;
   const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-/** True when `a` is a later version of the same alert than `b`. */
-export function isNewer(a, b) {
-  if (!b) return true;
-  const ha = a.history?.length ?? 0;
-  const hb = b.history?.length ?? 0;
-  if (ha !== hb) return ha > hb;
-  return (a.updated_at ?? 0) > (b.updated_at ?? 0);
 }
 
 function retryable(err) {
@@ -220,7 +211,7 @@ export class SosCall {
     const before = call.alert?.state;
     call.alert = alert;
     hook.sosAlert = alert;
-    const state = { raised: "sent", escalated: "escalated", acknowledged: "acknowledged" }[alert.state] || "closed";
+    const state = callState(alert);
     if (state !== this.state) {
       if (state === "acknowledged") vibrate([80, 60, 80]);
       if (state === "escalated" && before !== "escalated") vibrate([200, 100, 200]);
@@ -248,7 +239,7 @@ export class SosCall {
       this.sendLoop(call);
       return;
     }
-    if (!OPEN.has(call.alert.state)) return;
+    if (!isOpen(call.alert)) return;
     try {
       const alert = await this.post(call.key, { kind: call.body.kind });
       if (call === this.call && isNewer(alert, call.alert)) this.adopt(alert);
