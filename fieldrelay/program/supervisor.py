@@ -1,4 +1,5 @@
-"""`fieldrelay cluster`: one node per core on one machine, sharing one Redis and one secret.
+"""The supervisor behind `fieldrelay cluster`: one node per core on one machine, sharing one
+Redis and one secret.
 
 Python runs one core per process, so a machine with N cores runs N nodes. Each node is an
 ordinary `fieldrelay serve` child with its own port, node id and data dir; they share
