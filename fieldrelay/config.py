@@ -18,6 +18,7 @@ ENV_PREFIX = "FIELDRELAY_"
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
+
 def default_web_dir() -> Path:
     """The pages shipped beside the packages (an editable install or a source tree)."""
     return Path(__file__).resolve().parent.parent / "web"

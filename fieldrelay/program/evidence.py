@@ -106,7 +106,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 def cmd_retention(args: argparse.Namespace) -> int:
     """Remove expired sessions not on legal hold, each with a tombstone in the node ledger."""
-    days = args.retention_days
+    days = args.older_than
     if days < 0:
         print("fieldrelay retention: --older-than must be 0 or more days", file=sys.stderr)
         return EXIT_USAGE

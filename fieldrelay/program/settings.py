@@ -34,9 +34,14 @@ class Setting:
     kind: type
 
     @property
+    def dest(self) -> str:
+        """The flag's attribute on parsed arguments, as argparse names it (e.g. ice_host)."""
+        return (self.option.flag or self.name).replace("-", "_")
+
+    @property
     def metavar(self) -> str:
         """The flag's placeholder in --help, e.g. ICE_HOST."""
-        return (self.option.flag or self.name).upper().replace("-", "_")
+        return self.dest.upper()
 
 
 def _kind(hint: object) -> type:
@@ -102,14 +107,14 @@ def add_flag(parser: argparse.ArgumentParser, name: str, help: str | None = None
     if s.kind is bool:
         default = s.default if (raw := os.environ.get(s.option.env_var)) is None \
             else raw in TRUE_WORDS
-        parser.add_argument(flag, dest=name, action="store_true", default=default, help=text)
+        parser.add_argument(flag, dest=s.dest, action="store_true", default=default, help=text)
     elif s.kind is tuple:
         # The variable is read after parsing: a repeated flag must replace it, not extend it.
-        parser.add_argument(flag, dest=name, action="append", default=None,
+        parser.add_argument(flag, dest=s.dest, action="append", default=None,
                             metavar=s.metavar, help=text)
     else:
         default = s.default if s.option.scale == 1 else _in_flag_units(s)
-        parser.add_argument(flag, dest=name, type=_converter(s), metavar=s.metavar,
+        parser.add_argument(flag, dest=s.dest, type=_converter(s), metavar=s.metavar,
                             default=env_or(s.option.env_var, default), help=text)
 
 
@@ -128,7 +133,7 @@ def _value(s: Setting, args: argparse.Namespace) -> object:
     if s.option.flag is None:
         raw = env_or(s.option.env_var, s.default)
         return _converter(s)(raw) if isinstance(raw, str) else raw
-    given: object = getattr(args, s.name)
+    given: object = getattr(args, s.dest)
     if s.kind is tuple:
         listed = given if isinstance(given, list) else []
         return tuple(listed or env_list(s.option.env_var)) or s.default
