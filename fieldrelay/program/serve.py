@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from fieldrelay import logs
-from fieldrelay.config import Config
+from fieldrelay.config import ENV_PREFIX, Config
 from fieldrelay.errors import BadRequest
 from fieldrelay.program import memory, settings, supervisor, tls
 from fieldrelay.program.exits import EXIT_OK
@@ -27,6 +27,8 @@ DEMO_ROLES = ("officer", "commander", "reviewer")
 # What the supervisor sets for each node itself; a `--` flag may not override it.
 PER_NODE_FLAGS = ("--port", "--node-id", "--data-dir", "--redis-url", "--cluster-url", "--host")
 MAX_NODES = 64
+# The cluster's own two settings; the rest of its flags are Config's.
+NODES_VAR, BASE_PORT_VAR = f"{ENV_PREFIX}NODES", f"{ENV_PREFIX}BASE_PORT"
 
 
 def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -155,14 +157,11 @@ def add_cluster(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                     "redis-server unless --redis-url) and one cluster secret. Users and the "
                     "token key in DATA_DIR are copied to every node at start. Arguments "
                     "after `--` go to every node's `serve`.")
-    parser.add_argument("--nodes", type=int,
-                        default=env_or("FIELDRELAY_NODES", os.cpu_count() or 1),
-                        help=env_help("how many nodes (default: one per core)",
-                                      "FIELDRELAY_NODES"))
-    parser.add_argument("--base-port", type=int,
-                        default=env_or("FIELDRELAY_BASE_PORT", DEFAULTS.port),
+    parser.add_argument("--nodes", type=int, default=env_or(NODES_VAR, os.cpu_count() or 1),
+                        help=env_help("how many nodes (default: one per core)", NODES_VAR))
+    parser.add_argument("--base-port", type=int, default=env_or(BASE_PORT_VAR, DEFAULTS.port),
                         help=env_help("node-1's port; each next node takes the next one",
-                                      "FIELDRELAY_BASE_PORT"))
+                                      BASE_PORT_VAR))
     add_flag(parser, "host")
     add_flag(parser, "data_dir")
     add_flag(parser, "redis_url", help="an existing Redis; without it the cluster starts its "

@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import os
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from fieldrelay.config import Config, Option, option_of
@@ -105,16 +104,16 @@ def add_flag(parser: argparse.ArgumentParser, name: str, help: str | None = None
         return  # set by its environment variable only
     flag, text = f"--{s.option.flag}", env_help(help or s.option.help, s.option.env_var)
     if s.kind is bool:
-        default = s.default if (raw := os.environ.get(s.option.env_var)) is None \
-            else raw in TRUE_WORDS
-        parser.add_argument(flag, dest=s.dest, action="store_true", default=default, help=text)
+        raw = os.environ.get(s.option.env_var)
+        on = s.default if raw is None else raw in TRUE_WORDS
+        parser.add_argument(flag, dest=s.dest, action="store_true", default=on, help=text)
     elif s.kind is tuple:
         # The variable is read after parsing: a repeated flag must replace it, not extend it.
         parser.add_argument(flag, dest=s.dest, action="append", default=None,
                             metavar=s.metavar, help=text)
     else:
         default = s.default if s.option.scale == 1 else _in_flag_units(s)
-        parser.add_argument(flag, dest=s.dest, type=_converter(s), metavar=s.metavar,
+        parser.add_argument(flag, dest=s.dest, type=s.kind, metavar=s.metavar,
                             default=env_or(s.option.env_var, default), help=text)
 
 
@@ -132,7 +131,7 @@ def values_from_args(args: argparse.Namespace, command: str) -> dict[str, object
 def _value(s: Setting, args: argparse.Namespace) -> object:
     if s.option.flag is None:
         raw = env_or(s.option.env_var, s.default)
-        return _converter(s)(raw) if isinstance(raw, str) else raw
+        return s.kind(raw) if isinstance(raw, str) else raw
     given: object = getattr(args, s.dest)
     if s.kind is tuple:
         listed = given if isinstance(given, list) else []
@@ -144,7 +143,3 @@ def _value(s: Setting, args: argparse.Namespace) -> object:
 
 def _in_flag_units(s: Setting) -> object:
     return s.default // s.option.scale if isinstance(s.default, int) else s.default
-
-
-def _converter(s: Setting) -> Callable[[str], object]:
-    return s.kind
