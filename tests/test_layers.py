@@ -19,8 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("fieldrelay", "recordings", "relay", "signaling")
 LAYERS = ("core", "recordings", "relay", "signaling", "program")
 PROGRAM = ("fieldrelay.program", "fieldrelay.__main__")
+PACKAGE_LAYER = {"fieldrelay": "core", "recordings": "recordings", "relay": "relay",
+                 "signaling": "signaling"}
 # Production code never imports the test suite or the benchmarks: above every layer.
-OUTSIDE = {"tests": "tests/", "bench": "bench/"}
+OUTSIDE = ("tests", "bench")
 DYNAMIC_IMPORTS = {"import_module", "__import__"}
 
 
@@ -113,7 +115,8 @@ def layer_of(module: str) -> int | None:
     top = module.split(".")[0]
     if top in OUTSIDE:
         return len(LAYERS)
-    return {"fieldrelay": 0, "recordings": 1, "relay": 2, "signaling": 3}.get(top)
+    layer = PACKAGE_LAYER.get(top)
+    return None if layer is None else LAYERS.index(layer)
 
 
 def _layer_name(index: int) -> str:
@@ -229,7 +232,7 @@ def function_level_imports(root: Path, packages: tuple[str, ...]) -> list[str]:
     for path in modules_of(root, packages).values():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for func in ast.walk(tree):
-            if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
                 found += [f"{path.relative_to(root)}:{node.lineno}" for node in ast.walk(func)
                           if isinstance(node, ast.Import | ast.ImportFrom)]
     return sorted(set(found))
