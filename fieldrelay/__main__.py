@@ -2,6 +2,6 @@
 
 import sys
 
-from fieldrelay.cli import main
+from fieldrelay.program.cli import main
 
 sys.exit(main())

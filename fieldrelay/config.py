@@ -1,4 +1,10 @@
-"""The node's configuration: one frozen dataclass, built by the CLI and passed down."""
+"""The node's configuration: one frozen dataclass, built by the CLI and passed down.
+
+Config is the one place where a setting and its default are written. A field that the command
+line can set carries an `Option` in its metadata (made by `option()`): its flag, its
+FIELDRELAY_* environment variable and its help text. The program derives the flags from these,
+so neither a default nor a name is written a second time.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROLES = ("officer", "commander", "reviewer", "admin")
+ENV_PREFIX = "FIELDRELAY_"
+# The map the pages show unless told otherwise; an empty template shows the map without tiles.
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
 
 def default_web_dir() -> Path:
@@ -15,72 +25,147 @@ def default_web_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class Option:
+    """How the command line and the environment set one Config field.
+
+    `flag` is the long option without its dashes (None: the environment only sets it), `env`
+    the variable's name after FIELDRELAY_, and `command` the CLI command that has the flag.
+    With `scale` the flag counts in units of that many of the field's (the field holds bytes,
+    the flag KiB); a negative count there means 0.
+    """
+
+    help: str
+    flag: str | None
+    env: str
+    command: str = "serve"
+    scale: int = 1
+
+    @property
+    def env_var(self) -> str:
+        """The full environment variable name, e.g. FIELDRELAY_PORT."""
+        return ENV_PREFIX + self.env
+
+
+def option(help: str, *, flag: str | None, env: str | None = None, command: str = "serve",
+           scale: int = 1) -> dict[str, Option]:
+    """Field metadata: the field is set by `--flag` and FIELDRELAY_<ENV> (by default the flag in
+    capitals with underscores for dashes), e.g. `field(default=8080, metadata=option(...))`."""
+    if env is None:
+        if flag is None:
+            raise ValueError("an option without a flag needs an environment variable")
+        env = flag.upper().replace("-", "_")
+    return {"option": Option(help=help, flag=flag, env=env, command=command, scale=scale)}
+
+
+def option_of(spec: dataclasses.Field[object]) -> Option | None:
+    """The Option of a Config field, or None for a field no flag or variable sets."""
+    meta = spec.metadata.get("option")
+    return meta if isinstance(meta, Option) else None
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything one node needs to run; read from flags and environment only in the CLI."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    data_dir: Path = Path("data")
-    redis_url: str | None = None
-    node_id: str = "node-1"
-    public_url: str | None = None
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    # Addresses offered as ICE host candidates; empty means every non-loopback interface.
-    ice_hosts: tuple[str, ...] = ()
-    ice_public_ip: str | None = None
-    # STUN/TURN URLs handed to peers; none by default so nothing leaves the network.
-    ice_servers: tuple[str, ...] = ()
-    web_dir: Path = field(default_factory=default_web_dir)
-    token_ttl_s: int = 3600
+    host: str = field(default="127.0.0.1",
+                      metadata=option("the address to listen on", flag="host"))
+    port: int = field(default=8080, metadata=option("the TCP port to listen on", flag="port"))
+    data_dir: Path = field(default=Path("data"), metadata=option(
+        "where users, keys and evidence live", flag="data-dir"))
+    redis_url: str | None = field(default=None, metadata=option(
+        "share presence and alerts with other nodes through Redis", flag="redis-url"))
+    node_id: str = field(default="node-1", metadata=option(
+        "this node's name among the nodes", flag="node-id"))
+    public_url: str | None = field(default=None, metadata=option(
+        "the URL browsers use to reach this node", flag="public-url"))
+    tls_cert: Path | None = field(default=None, metadata=option(
+        "the certificate chain (PEM) to serve HTTPS with", flag="tls-cert"))
+    tls_key: Path | None = field(default=None, metadata=option(
+        "the private key (PEM) of --tls-cert", flag="tls-key"))
+    ice_hosts: tuple[str, ...] = field(default=(), metadata=option(
+        "local address offered as an ICE host candidate (repeatable; default: every "
+        "non-loopback interface)", flag="ice-host"))
+    ice_public_ip: str | None = field(default=None, metadata=option(
+        "advertise this 1:1 NAT address beside the host candidates", flag="ice-public-ip"))
+    # Empty by default, so that nothing leaves the network.
+    ice_servers: tuple[str, ...] = field(default=(), metadata=option(
+        "STUN/TURN URL handed to peers (repeatable)", flag="ice-server"))
+    web_dir: Path = field(default=default_web_dir(), metadata=option(
+        "the folder of the pages and their scripts", flag=None, env="WEB_DIR"))
+    token_ttl_s: int = field(default=3600, metadata=option(
+        "lifetime of a login token in seconds", flag="token-ttl"))
     jwt_issuer: str = "fieldrelay"
     jwt_audience: str = "fieldrelay"
-    # Extra Origins allowed on the WebSocket besides the node's own.
-    allowed_origins: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = field(default=(), metadata=option(
+        "extra browser Origin allowed on the WebSocket besides the node's own (repeatable)",
+        flag="allowed-origin"))
     # Per-viewer queue bound in packets: a slow viewer drops its own packets beyond this.
     viewer_queue_packets: int = 512
     # Shortest interval between two keyframe requests to one publisher.
     pli_interval_s: float = 0.5
-    # How long a dropped publisher may take to come back into the same stream.
-    reconnect_grace_s: float = 60.0
+    reconnect_grace_s: float = field(default=60.0, metadata=option(
+        "seconds a dropped publisher may take to come back", flag="reconnect-grace"))
     # Evidence segments are cut on the first keyframe after this many seconds.
     segment_s: float = 6.0
     # While recording, a keyframe is requested whenever this long passes without one.
     keyframe_interval_s: float = 2.0
-    # An alert nobody acknowledges within this time escalates and dispatches officers.
-    escalate_after_s: float = 30.0
-    dispatch_count: int = 3
-    dispatch_radius_m: float = 5000.0
-    # Per officer: a burst of alerts at once, then this many a minute (429 beyond).
+    escalate_after_s: float = field(default=30.0, metadata=option(
+        "seconds before an unacknowledged alert escalates", flag="escalate-after"))
+    dispatch_count: int = field(default=3, metadata=option(
+        "how many of the nearest live officers an escalation dispatches",
+        flag="dispatch-count"))
+    dispatch_radius_m: float = field(default=5000.0, metadata=option(
+        "metres within which officers are dispatched", flag="dispatch-radius"))
+    # Per officer: a burst of alerts at once, then alerts_per_minute (429 beyond).
     alert_burst: int = 30
-    alerts_per_minute: float = 30.0
+    alerts_per_minute: float = field(default=30.0, metadata=option(
+        f"alerts one officer may raise per minute after a burst of {alert_burst}",
+        flag="alerts-per-minute"))
     max_sdp_bytes: int = 32 * 1024
     max_json_bytes: int = 16 * 1024
     shutdown_grace_s: float = 5.0
-    demo_users: bool = False
-    # Map tiles for the pages ({z}/{x}/{y} URL template); empty shows the map without tiles,
-    # which keeps markers and alerts usable on a network with no tile server.
-    map_tiles: str = ""
-    map_attribution: str = ""
+    demo_users: bool = field(default=False, metadata=option(
+        "create officer, commander and reviewer users on first start", flag="demo-users"))
+    # An empty template shows the map without tiles, which keeps markers and alerts usable
+    # on a network with no tile server.
+    map_tiles: str = field(default=OSM_TILES, metadata=option(
+        "map tile URL template with {z}/{x}/{y}; empty for no tiles (the map still shows "
+        "officers and alerts)", flag="map-tiles"))
+    map_attribution: str = field(default=OSM_ATTRIBUTION, metadata=option(
+        "attribution text shown on the map for those tiles", flag="map-attribution"))
+    log_level: str = field(default="INFO", metadata=option(
+        "the lowest level of log lines written to stderr", flag="log-level"))
     # Each stream keeps its video since the last keyframe, within these bounds, so a new
     # viewer starts at once; 0 turns the cache off (new viewers then wait for a PLI).
     gop_cache_packets: int = 1024
-    gop_cache_bytes: int = 2 * 1024 * 1024
-    # Shared by every node of a cluster: nodes pull each other's streams (cascade) only
-    # with tokens signed by it. None: this node neither pulls nor serves pulls.
-    cluster_secret: str | None = None
-    # The URL other nodes reach this one at (default: public_url, else http://host:port).
-    cluster_url: str | None = None
+    gop_cache_bytes: int = field(default=2 * 1024 * 1024, metadata=option(
+        "per stream, KiB of video kept since the last keyframe so new viewers start at once "
+        "(0 turns it off)", flag="gop-cache-kb", scale=1024))
+    # Cascades: nodes pull each other's streams only with tokens signed by this secret.
+    # None: this node neither pulls nor serves pulls.
+    cluster_secret: str | None = field(default=None, metadata=option(
+        "shared by all nodes (32+ bytes): lets a node pull an officer's stream from the node "
+        "it is live on; prefer the environment variable, which `ps` does not show",
+        flag="cluster-secret"))
+    cluster_url: str | None = field(default=None, metadata=option(
+        "the URL other nodes reach this one at (default: --public-url, else "
+        "http://HOST:PORT)", flag="cluster-url"))
     # TURN servers (coturn `use-auth-secret`): logged-in users get credentials that are an
     # HMAC of this shared secret and expire after turn_ttl_s. A shift is long, and coturn
     # checks the expiry again on every allocation refresh, so the default outlasts one.
-    turn_urls: tuple[str, ...] = ()
-    turn_secret: str | None = None
-    turn_ttl_s: int = 12 * 3600
-    # Serve HTTPS with a certificate made and kept in the data dir (a LAN trial, no CA).
-    tls_self_signed: bool = False
-    # Reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (addresses or networks).
-    trusted_proxies: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = field(default=(), metadata=option(
+        "TURN URL handed to logged-in users with short-lived credentials (repeatable; "
+        "needs --turn-secret)", flag="turn-url"))
+    turn_secret: str | None = field(default=None, metadata=option(
+        "the shared secret of coturn's static-auth-secret", flag="turn-secret"))
+    turn_ttl_s: int = field(default=12 * 3600, metadata=option(
+        "lifetime of a TURN credential in seconds", flag="turn-ttl"))
+    tls_self_signed: bool = field(default=False, metadata=option(
+        "serve HTTPS with a self-signed certificate kept in the data dir (for a LAN trial; "
+        "prints its fingerprint)", flag="tls-self-signed"))
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata=option(
+        "address or network of a reverse proxy whose X-Forwarded-* headers are believed "
+        "(repeatable)", flag="trusted-proxy"))
     # What one WebSocket may send: a burst, then this many messages a second (closed beyond).
     ws_message_burst: int = 60
     ws_messages_per_s: float = 20.0
@@ -88,6 +173,10 @@ class Config:
     max_sdp_media: int = 4
     max_sdp_candidates: int = 64
     max_sdp_lines: int = 1000
+    # `fieldrelay retention` removes sessions that ended longer ago than this.
+    retention_days: float = field(default=90.0, metadata=option(
+        "days since a session ended", flag="older-than", env="RETENTION_DAYS",
+        command="retention"))
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from fieldrelay.cluster import plan
+from fieldrelay.program.supervisor import plan
 from tests.conftest import REPO, free_port
 from tests.live import PASSWORD
 

@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from fieldrelay.memory import limit_malloc_arenas
+from fieldrelay.program.memory import limit_malloc_arenas
 
 
 def test_an_operators_malloc_arena_max_wins(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -81,7 +81,7 @@ def test_first_command_installs_the_console_script_it_runs() -> None:
     assert first.startswith("python3 -m venv .venv && .venv/bin/pip install -e . && ")
     assert ".venv/bin/fieldrelay serve" in first
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["fieldrelay"] == "fieldrelay.cli:main"
+    assert project["scripts"]["fieldrelay"] == "fieldrelay.program.cli:main"
     assert "--demo-users" in serve_args()
 
 

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from cryptography import x509
 
-from fieldrelay import tls
+from fieldrelay.program import tls
 from signaling.proxy import client_address
 from tests.conftest import REPO, NodeProcess, free_port
 from tests.live import PASSWORD

@@ -1,4 +1,5 @@
-"""`fieldrelay cluster`: one node per core on one machine, sharing one Redis and one secret.
+"""The supervisor behind `fieldrelay cluster`: one node per core on one machine, sharing one
+Redis and one secret.
 
 Python runs one core per process, so a machine with N cores runs N nodes. Each node is an
 ordinary `fieldrelay serve` child with its own port, node id and data dir; they share
@@ -20,11 +21,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fieldrelay.program.settings import setting
 from fieldrelay.tokens import load_or_create_secret
 
 SHARED_FILES = ("users.json", "jwt.secret")
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_TIMEOUT_S = 20.0
+# The children read the secret from their environment, where `ps` does not show it.
+CLUSTER_SECRET_VAR = setting("cluster_secret").option.env_var
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ def run(nodes: int, base_port: int, host: str, data_dir: Path, redis_url: str | 
         print(f"fieldrelay cluster: started redis-server at {redis_url} "
               f"(data in {data_dir / 'redis'})", flush=True)
     # The secret goes to the children in their environment, never on a command line.
-    env = {**os.environ, "FIELDRELAY_CLUSTER_SECRET": cluster_secret or secrets.token_hex(32),
+    env = {**os.environ, CLUSTER_SECRET_VAR: cluster_secret or secrets.token_hex(32),
            "PYTHONUNBUFFERED": "1"}
     children = [_Node(p, p.argv(host, redis_url, extra), env) for p in plans]
     stop = False

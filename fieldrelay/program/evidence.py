@@ -1,0 +1,117 @@
+"""The commands about evidence: `verify`, `export`, `reindex` and `retention`.
+
+Each is a thin shell over `recordings/`: it parses, calls, and turns the result into a line
+for a person and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from fieldrelay.errors import FieldRelayError
+from fieldrelay.program.exits import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from fieldrelay.program.settings import add_flag
+from recordings import verify
+from recordings.audit import AuditLog
+from recordings.index import reindex
+from recordings.provenance import export_with_playable
+from recordings.retention import run_retention
+from recordings.signing import NodeKey
+from recordings.verifier import TextProgress
+
+
+def add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`fieldrelay verify PATH [--key PEM]`."""
+    parser = commands.add_parser("verify", help="check a session folder, a data dir or an "
+                                                "export bundle, and name the first broken link")
+    parser.add_argument("path", type=Path,
+                        help="a session folder, a data dir, or an export bundle (.zip or "
+                             "its extracted folder)")
+    parser.add_argument("--key", type=Path, default=None,
+                        help="check signatures against this public key (PEM) instead of the "
+                             "one that comes with the evidence")
+    parser.set_defaults(run=cmd_verify)
+
+
+def add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`fieldrelay export SESSION_ID -o FILE.zip`."""
+    parser = commands.add_parser("export", help="write a sealed session's bundle (zip) with a "
+                                                "standalone verifier")
+    parser.add_argument("session_id")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the zip to write")
+    add_flag(parser, "data_dir")
+    parser.set_defaults(run=cmd_export)
+
+
+def add_reindex(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`fieldrelay reindex`."""
+    parser = commands.add_parser("reindex",
+                                 help="rebuild the search index from the evidence files")
+    add_flag(parser, "data_dir")
+    parser.set_defaults(run=cmd_reindex)
+
+
+def add_retention(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`fieldrelay retention [--older-than DAYS] [--dry-run]`."""
+    parser = commands.add_parser("retention", help="remove sessions older than the retention "
+                                                   "period, except those on legal hold")
+    add_flag(parser, "retention_days")
+    parser.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    add_flag(parser, "data_dir")
+    parser.set_defaults(run=cmd_retention)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check evidence; 0 intact, 1 broken, 2 when PATH is not evidence."""
+    return verify.run(args.path, public_key=args.key)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the export bundle of one sealed or interrupted session."""
+    bar = TextProgress(sys.stderr)
+    try:
+        result = export_with_playable(args.data_dir, args.session_id, args.output, progress=bar)
+    except FieldRelayError as exc:
+        bar.close()
+        print(f"fieldrelay export: {exc.detail}", file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as exc:
+        bar.close()
+        print(f"fieldrelay export: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAIL
+    bar.close()
+    _audit_cli_export(args.data_dir, result.session, result.path)
+    print(f"wrote {result.path}: session {result.session}, {result.segments} segment files "
+          f"({result.media_bytes} bytes of media)")
+    print(f"check it with: fieldrelay verify {result.path}   (or: python3 verify.py "
+          f"{result.path.name}, see README.txt inside)")
+    return EXIT_OK
+
+
+def _audit_cli_export(data_dir: Path, session: str, path: Path) -> None:
+    """An export from the shell is an access by a person too: it goes on the audit chain."""
+    AuditLog(data_dir, NodeKey.load_or_create(data_dir)).append(
+        f"cli:{getpass.getuser()}", "admin", "export", session, "ok", detail=str(path))
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the search index from the session ledgers, the node ledger and the audit log."""
+    count, path = reindex(args.data_dir)
+    print(f"indexed {count} session{'s' if count != 1 else ''} into {path}")
+    return EXIT_OK
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Remove expired sessions not on legal hold, each with a tombstone in the node ledger."""
+    days = args.older_than
+    if days < 0:
+        print("fieldrelay retention: --older-than must be 0 or more days", file=sys.stderr)
+        return EXIT_USAGE
+    removed = run_retention(args.data_dir, days, f"cli:{getpass.getuser()}", args.dry_run, print)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(removed)} session{'s' if len(removed) != 1 else ''} that ended more "
+          f"than {days:g} days ago")
+    return EXIT_OK

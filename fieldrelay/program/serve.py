@@ -1,0 +1,187 @@
+"""The commands that run nodes: `fieldrelay serve` (one node) and `fieldrelay cluster` (one
+node per core, each an ordinary `serve` child of the supervisor)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import secrets
+import signal
+import ssl
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from fieldrelay import logs
+from fieldrelay.config import ENV_PREFIX, Config
+from fieldrelay.errors import BadRequest
+from fieldrelay.program import memory, settings, supervisor, tls
+from fieldrelay.program.exits import EXIT_OK
+from fieldrelay.program.settings import DEFAULTS, add_flag, env_help, env_or
+from fieldrelay.users import UserStore
+from signaling.app import build_app
+
+DEMO_ROLES = ("officer", "commander", "reviewer")
+# What the supervisor sets for each node itself; a `--` flag may not override it.
+PER_NODE_FLAGS = ("--port", "--node-id", "--data-dir", "--redis-url", "--cluster-url", "--host")
+MAX_NODES = 64
+# The cluster's own two settings; the rest of its flags are Config's.
+NODES_VAR, BASE_PORT_VAR = f"{ENV_PREFIX}NODES", f"{ENV_PREFIX}BASE_PORT"
+
+
+def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`fieldrelay serve`: every flag comes from a Config field."""
+    parser = commands.add_parser("serve", help="run one node")
+    settings.add_flags(parser, "serve")
+    parser.set_defaults(run=cmd_serve)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The node's Config from parsed flags (which already fell back to the environment)."""
+    config = DEFAULTS.replace(**settings.values_from_args(args, "serve"))
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise BadRequest("--tls-cert and --tls-key go together")
+    if config.tls_self_signed and config.tls_cert is not None:
+        raise BadRequest("--tls-self-signed and --tls-cert exclude each other")
+    for proxy in config.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise BadRequest(f"--trusted-proxy {proxy!r} is not an address or network") from None
+    if config.turn_urls and not config.turn_secret:
+        raise BadRequest("--turn-url needs --turn-secret (coturn's static-auth-secret)")
+    if config.turn_ttl_s <= 0:
+        raise BadRequest("--turn-ttl must be a positive number of seconds")
+    return config.replace(
+        # The attribution belongs to the tiles: a map without tiles credits no one.
+        map_attribution=config.map_attribution if config.map_tiles else "",
+        cluster_secret=checked_cluster_secret(config.cluster_secret),
+        turn_secret=config.turn_secret or None)
+
+
+def checked_cluster_secret(secret: str | None) -> str | None:
+    """The cluster secret, None when empty; BadRequest when it is too short to sign with."""
+    if secret and len(secret.encode()) < 32:
+        raise BadRequest("--cluster-secret must be at least 32 bytes (e.g. openssl rand -hex 32)")
+    return secret or None
+
+
+def create_demo_users(store: UserStore) -> list[tuple[str, str, str]]:
+    """Create the demo users that do not exist yet; returns (name, role, password) created."""
+    created = []
+    for role in DEMO_ROLES:
+        if store.get(role) is None:
+            password = secrets.token_urlsafe(9)
+            store.add(role, role, password)
+            created.append((role, role, password))
+    return created
+
+
+def _print_demo_users(created: list[tuple[str, str, str]]) -> None:
+    if created:
+        print("Demo users (shown once; change them before real use):")
+        for name, role, password in created:
+            print(f"  {role:<10} user {name!r:<12} password {password}")
+        print(flush=True)
+
+
+def _with_self_signed(config: Config) -> Config:
+    """Use (or make) the data dir's self-signed certificate and say how to recognise it."""
+    extra = [config.host, *config.ice_hosts]
+    if config.public_url:
+        extra.append(urlsplit(config.public_url).hostname or "")
+    if config.ice_public_ip:
+        extra.append(config.ice_public_ip)
+    cert = tls.load_or_create(config.data_dir, tuple(extra))
+    made = "made" if cert.created else "kept"
+    print(f"TLS: self-signed certificate {cert.cert} ({made}); check that a browser shows "
+          f"this SHA-256 fingerprint before trusting it:\n  {cert.fingerprint}", flush=True)
+    return config.replace(tls_cert=cert.cert, tls_key=cert.key)
+
+
+def _ssl_context(config: Config) -> ssl.SSLContext | None:
+    if not (config.tls_cert and config.tls_key):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise BadRequest(f"cannot use --tls-cert {config.tls_cert} with --tls-key "
+                         f"{config.tls_key}: {exc}") from None
+    return context
+
+
+async def _serve(config: Config) -> int:
+    if config.tls_self_signed:
+        config = _with_self_signed(config)
+    ssl_context = _ssl_context(config)
+    runner = web.AppRunner(build_app(config), shutdown_timeout=config.shutdown_grace_s,
+                           access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
+        await site.start()
+        scheme = "https" if ssl_context else "http"
+        print(f"fieldrelay {config.node_id} listening on {scheme}://{config.host}:{config.port}"
+              f" (data in {config.data_dir})", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("fieldrelay shutting down", flush=True)
+    finally:
+        await runner.cleanup()
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run one node until SIGINT/SIGTERM."""
+    config = config_from_args(args)
+    logs.configure(config.log_level)
+    memory.limit_malloc_arenas()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    if config.demo_users:
+        _print_demo_users(create_demo_users(UserStore(config.data_dir)))
+    return asyncio.run(_serve(config))
+
+
+def add_cluster(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`fieldrelay cluster`: its node flags are serve's (Config's), with cluster help."""
+    parser = commands.add_parser(
+        "cluster", help="run one node per core on this machine, sharing one Redis",
+        description="Runs N `fieldrelay serve` nodes (node-1 on --base-port, node-2 on the "
+                    "next port, ...) with data dirs DATA_DIR/node-I, one Redis (its own "
+                    "redis-server unless --redis-url) and one cluster secret. Users and the "
+                    "token key in DATA_DIR are copied to every node at start. Arguments "
+                    "after `--` go to every node's `serve`.")
+    parser.add_argument("--nodes", type=int, default=env_or(NODES_VAR, os.cpu_count() or 1),
+                        help=env_help("how many nodes (default: one per core)", NODES_VAR))
+    parser.add_argument("--base-port", type=int, default=env_or(BASE_PORT_VAR, DEFAULTS.port),
+                        help=env_help("node-1's port; each next node takes the next one",
+                                      BASE_PORT_VAR))
+    add_flag(parser, "host")
+    add_flag(parser, "data_dir")
+    add_flag(parser, "redis_url", help="an existing Redis; without it the cluster starts its "
+                                       "own redis-server on loopback")
+    add_flag(parser, "cluster_secret",
+             help="shared by the nodes for cascades (default: random per run)")
+    parser.add_argument("serve_args", nargs=argparse.REMAINDER,
+                        help="-- then flags for every node's serve")
+    parser.set_defaults(run=cmd_cluster)
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """Run one node per core until SIGINT/SIGTERM."""
+    if not 1 <= args.nodes <= MAX_NODES:
+        raise BadRequest(f"--nodes must be between 1 and {MAX_NODES}")
+    if not 1 <= args.base_port <= 65535 - args.nodes:
+        raise BadRequest("--base-port leaves no room for that many nodes")
+    extra = tuple(a for a in args.serve_args if a != "--")
+    for flag in PER_NODE_FLAGS:
+        if any(a == flag or a.startswith(flag + "=") for a in extra):
+            raise BadRequest(f"{flag} is set by the cluster for each node")
+    return supervisor.run(args.nodes, args.base_port, args.host, args.data_dir, args.redis_url,
+                          checked_cluster_secret(args.cluster_secret), extra)
