@@ -20,13 +20,12 @@ from aiortc import RTCPeerConnection
 
 from fieldrelay.errors import Conflict
 from fieldrelay.tasks import TaskGroupOwner
-from recordings.recorder import SessionRecorder
 from recordings.session import TALKBACK, SessionMedia
 from relay import peers
 from relay.codecs import OPUS, VP8
 from relay.errors import BadSdp, NotLive, UnknownResource
 from relay.forward import RelayCounters, Viewer
-from relay.recorder_tap import RecorderTap
+from relay.signals import Floor
 from relay.stream import Publication, Stream
 
 log = logging.getLogger(__name__)
@@ -39,16 +38,6 @@ class FloorTaken(Conflict):
     """Another commander is talking to this officer."""
 
     code = "floor_taken"
-
-
-@dataclass(frozen=True)
-class Floor:
-    """Who is talking to an officer (by is None: nobody)."""
-
-    officer: str
-    by: str | None
-    video: bool
-    since: float
 
 
 @dataclass(frozen=True)
@@ -174,14 +163,13 @@ class TalkbackRelay:
             channel.holder, channel.video, channel.since = by, video, time.time()
             channel.publication = publication
             channel.stream.attach(publication)
-            if main.session is not None and main.tap is not None:
+            if main.tap is not None:  # recorded here (a pulled stream never is)
                 media_kind = SessionMedia(video=VP8 if video else None, audio=True)
-                channel.stream.tap = RecorderTap(SessionRecorder(
-                    main.session, media_kind.video, channel.stream.request_keyframe,
-                    self.settings.segment_s, self.settings.keyframe_interval_s,
-                    timeline=main.tap.recorder.timeline, track=TALKBACK, media=media_kind))
-                main.session.event("talkback.started", by=by, video=video,
-                                   **({"via": via} if via else {}))
+                channel.stream.tap = main.tap.companion(
+                    TALKBACK, media_kind, channel.stream.request_keyframe,
+                    self.settings.segment_s, self.settings.keyframe_interval_s)
+                main.record("talkback.started", by=by, video=video,
+                            **({"via": via} if via else {}))
 
             @pc.on("connectionstatechange")
             def on_state() -> None:
@@ -227,9 +215,9 @@ class TalkbackRelay:
         channel.stream.detach(publication)
         channel.publication, channel.holder, channel.video = None, None, False
         recorded, channel.stream.tap = channel.stream.tap, None
-        if recorded is not None and main is not None and main.session is not None:
-            main.session.end_track(TALKBACK)  # its segment is ledgered before the stop event
-            main.session.event("talkback.stopped", by=holder)
+        if recorded is not None and main is not None:
+            main.end_track(TALKBACK)  # its segment is ledgered before the stop event
+            main.record("talkback.stopped", by=holder)
         await publication.aclose()
         self._on_floor(channel.floor())
 
