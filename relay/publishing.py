@@ -216,9 +216,7 @@ class Publications:
         await self._viewers.close_all(stream)
         await self._talkback.officer_ended(officer, stream)
         await stream.aclose()
-        if stream.session is not None:
-            stream.tap = None
-            await stream.session.seal(reason)
+        await stream.seal(reason)
         self._listeners.presence_changed(
             Presence(officer, live=False, state="offline", since=time.time()))
 
@@ -254,7 +252,7 @@ def _choose_codecs(description: SessionDescription, existing: Stream | None) -> 
 
 def _note_reconnect(stream: Stream, publication: Publication) -> None:
     """The officer's phone is back in the same stream: the gap goes into the evidence."""
-    if (stream.session is not None and stream.disconnected_at is None
+    if (stream.session_id is not None and stream.disconnected_at is None
             and stream.publication is not None and stream.last_packet_mono is not None):
         # The phone came back before the node noticed it was gone (ICE consent outlasts
         # a short radio loss): the gap runs from its last packet, and is said so.

@@ -160,6 +160,12 @@ class Stream:
         if self.session is not None:
             self.session.end_track(track)
 
+    async def seal(self, reason: str) -> None:
+        """Stop recording and seal the evidence session (the stream has ended)."""
+        if self.session is not None:
+            self.tap = None
+            await self.session.seal(reason)
+
     def request_keyframe(self) -> None:
         """Ask for a keyframe soon; requests are merged and rate-limited."""
         self._keyframe_wanted.set()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection
+from aiortc.sdp import SessionDescription
 
 from fieldrelay.errors import Conflict
 from fieldrelay.tasks import TaskGroupOwner
@@ -55,6 +56,19 @@ def talkback_codecs() -> dict[str, peers.MediaCodec]:
     """Opus, and VP8 for the commander's camera: what every browser sends and plays."""
     return {"audio": peers.MediaCodec("audio", peers.capability("audio", OPUS)),
             "video": peers.MediaCodec("video", peers.capability("video", VP8))}
+
+
+def _talkback_codecs_for(description: SessionDescription,
+                         channel_codecs: dict[str, peers.MediaCodec]
+                         ) -> dict[str, peers.MediaCodec]:
+    """The channel's codec of each kind the commander offers (BadSdp unless offered)."""
+    codecs = {m.kind: channel_codecs[m.kind] for m in description.media}
+    for media in description.media:
+        if not any(peers.codec_matches(codecs[media.kind].capability, c)
+                   for c in media.rtp.codecs):
+            name = "Opus" if media.kind == "audio" else "VP8"
+            raise BadSdp(f"talkback {media.kind} must be {name}")
+    return codecs
 
 
 class _Channel:
@@ -142,23 +156,9 @@ class TalkbackRelay:
                 raise FloorTaken(f"{channel.holder} is talking to {officer}")
             if channel.publication is not None:
                 await self._release(channel, main)  # the same commander again: start afresh
-            codecs = {kind: channel.stream.codecs[kind] for kind in kinds}
-            for media in description.media:
-                if not any(peers.codec_matches(codecs[media.kind].capability, c)
-                           for c in media.rtp.codecs):
-                    name = "Opus" if media.kind == "audio" else "VP8"
-                    raise BadSdp(f"talkback {media.kind} must be {name}")
-            pc = peers.new_peer_connection(self.settings.ice_servers)
-            publication = Publication(secrets.token_urlsafe(12), officer, pc, codecs)
-            try:
-                for media in description.media:
-                    transceiver = pc.addTransceiver(media.kind, direction="recvonly")
-                    peers.prefer(transceiver, codecs[media.kind])
-                    publication.tap(media.kind, transceiver.receiver)
-                answer = await peers.answer(pc, offer_sdp)
-            except BaseException:
-                await peers.close(pc)
-                raise
+            codecs = _talkback_codecs_for(description, channel.stream.codecs)
+            publication, answer = await self._negotiate(officer, offer_sdp, description, codecs)
+            pc = publication.pc
             video = "video" in codecs
             channel.holder, channel.video, channel.since = by, video, time.time()
             channel.publication = publication
@@ -182,6 +182,21 @@ class TalkbackRelay:
             log.info("%s is talking to %s%s%s", by, officer, " with video" if video else "",
                      f" via {via}" if via else "")
             return publication.id, self._advertise(answer)
+
+    async def _negotiate(self, officer: str, offer_sdp: str, description: SessionDescription,
+                         codecs: dict[str, peers.MediaCodec]) -> tuple[Publication, str]:
+        pc = peers.new_peer_connection(self.settings.ice_servers)
+        publication = Publication(secrets.token_urlsafe(12), officer, pc, codecs)
+        try:
+            for media in description.media:
+                transceiver = pc.addTransceiver(media.kind, direction="recvonly")
+                peers.prefer(transceiver, codecs[media.kind])
+                publication.tap(media.kind, transceiver.receiver)
+            answer = await peers.answer(pc, offer_sdp)
+        except BaseException:
+            await peers.close(pc)
+            raise
+        return publication, answer
 
     async def stop(self, officer: str, talk_id: str, by: str) -> None:
         """Give the floor back (the commander's DELETE)."""
