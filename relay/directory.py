@@ -6,8 +6,6 @@ other nodes (a cascade) are not in it: their officers are live elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from relay.signals import Presence
 from relay.stream import Stream
 
@@ -39,9 +37,6 @@ class StreamDirectory:
 
     def __len__(self) -> int:
         return len(self._streams)
-
-    def __iter__(self) -> Iterator[Stream]:
-        return iter(list(self._streams.values()))
 
     def officers(self) -> list[str]:
         """Every officer with a stream here."""

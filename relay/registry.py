@@ -59,7 +59,8 @@ class StreamRegistry:
         self.directory = streams
         self.live_evidence = evidence
         self._tasks = TaskGroupOwner("stream registry")
-        # Pulls of officers live on other nodes, when the node is part of a cluster.
+        # Pulls of officers live on other nodes, when the node is part of a cluster. A pull
+        # that ends closes its viewers here (`_pull_ended`, once the viewers exist below).
         self.cascade = (Cascade(cascade.settings, self.counters, cascade.locate,
                                 cascade.node_token, self._pull_ended)
                         if cascade is not None else None)
