@@ -57,6 +57,16 @@ Locate = Callable[[str], Awaitable[Origin | None]]
 NodeToken = Callable[[str], str]
 
 
+@dataclass(frozen=True)
+class CascadeLink:
+    """How this node reaches the others: its pull settings, where an officer is live, and
+    the token a pull of one officer shows there."""
+
+    settings: CascadeSettings
+    locate: Locate
+    node_token: NodeToken
+
+
 @dataclass
 class Pull:
     """One stream pulled from an origin node."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
 from recordings.recorder import SessionRecorder
+from recordings.session import SessionMedia
 from relay import aiortc_hooks as hooks
 
 
@@ -16,6 +19,14 @@ class RecorderTap:
         self.recorder = recorder
         self._assemblers: dict[str, JitterBuffer] = {}
         self._sources: dict[str, int] = {}
+
+    def companion(self, track: str, media: SessionMedia, request_keyframe: Callable[[], None],
+                  segment_s: float, keyframe_interval_s: float) -> RecorderTap:
+        """A tap that records another track (talkback) into the same evidence session, on
+        the same timeline as this one."""
+        return RecorderTap(SessionRecorder(
+            self.recorder.session, media.video, request_keyframe, segment_s,
+            keyframe_interval_s, timeline=self.recorder.timeline, track=track, media=media))
 
     def on_packet(self, kind: str, packet: RtpPacket) -> None:
         """Take one packet; when it completes the frame before it, record that frame."""

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
@@ -138,6 +139,32 @@ class Stream:
         """Relay the publisher's clock mapping to every viewer."""
         for viewer in self.viewers.values():
             viewer.on_sender_report(kind, ntp, rtp_ts)
+
+    @property
+    def session_id(self) -> str | None:
+        """The id of the evidence session this stream records into (None: pulled here)."""
+        return self.session.id if self.session is not None else None
+
+    def record(self, event: str, **fields: Any) -> bool:
+        """Append an event to this stream's evidence session; False if it records nowhere.
+
+        Raises ValueError for fields the ledger cannot hold.
+        """
+        if self.session is None:
+            return False
+        self.session.event(event, **fields)
+        return True
+
+    def end_track(self, track: str) -> None:
+        """Close a side track's open segment (talkback ended), so it is ledgered now."""
+        if self.session is not None:
+            self.session.end_track(track)
+
+    async def seal(self, reason: str) -> None:
+        """Stop recording and seal the evidence session (the stream has ended)."""
+        if self.session is not None:
+            self.tap = None
+            await self.session.seal(reason)
 
     def request_keyframe(self) -> None:
         """Ask for a keyframe soon; requests are merged and rate-limited."""

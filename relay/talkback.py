@@ -17,16 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection
+from aiortc.sdp import SessionDescription
 
 from fieldrelay.errors import Conflict
 from fieldrelay.tasks import TaskGroupOwner
-from recordings.recorder import SessionRecorder
 from recordings.session import TALKBACK, SessionMedia
 from relay import peers
 from relay.codecs import OPUS, VP8
 from relay.errors import BadSdp, NotLive, UnknownResource
 from relay.forward import RelayCounters, Viewer
-from relay.recorder_tap import RecorderTap
+from relay.signals import Floor
 from relay.stream import Publication, Stream
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,6 @@ class FloorTaken(Conflict):
     """Another commander is talking to this officer."""
 
     code = "floor_taken"
-
-
-@dataclass(frozen=True)
-class Floor:
-    """Who is talking to an officer (by is None: nobody)."""
-
-    officer: str
-    by: str | None
-    video: bool
-    since: float
 
 
 @dataclass(frozen=True)
@@ -66,6 +56,19 @@ def talkback_codecs() -> dict[str, peers.MediaCodec]:
     """Opus, and VP8 for the commander's camera: what every browser sends and plays."""
     return {"audio": peers.MediaCodec("audio", peers.capability("audio", OPUS)),
             "video": peers.MediaCodec("video", peers.capability("video", VP8))}
+
+
+def _talkback_codecs_for(description: SessionDescription,
+                         channel_codecs: dict[str, peers.MediaCodec]
+                         ) -> dict[str, peers.MediaCodec]:
+    """The channel's codec of each kind the commander offers (BadSdp unless offered)."""
+    codecs = {m.kind: channel_codecs[m.kind] for m in description.media}
+    for media in description.media:
+        if not any(peers.codec_matches(codecs[media.kind].capability, c)
+                   for c in media.rtp.codecs):
+            name = "Opus" if media.kind == "audio" else "VP8"
+            raise BadSdp(f"talkback {media.kind} must be {name}")
+    return codecs
 
 
 class _Channel:
@@ -153,35 +156,20 @@ class TalkbackRelay:
                 raise FloorTaken(f"{channel.holder} is talking to {officer}")
             if channel.publication is not None:
                 await self._release(channel, main)  # the same commander again: start afresh
-            codecs = {kind: channel.stream.codecs[kind] for kind in kinds}
-            for media in description.media:
-                if not any(peers.codec_matches(codecs[media.kind].capability, c)
-                           for c in media.rtp.codecs):
-                    name = "Opus" if media.kind == "audio" else "VP8"
-                    raise BadSdp(f"talkback {media.kind} must be {name}")
-            pc = peers.new_peer_connection(self.settings.ice_servers)
-            publication = Publication(secrets.token_urlsafe(12), officer, pc, codecs)
-            try:
-                for media in description.media:
-                    transceiver = pc.addTransceiver(media.kind, direction="recvonly")
-                    peers.prefer(transceiver, codecs[media.kind])
-                    publication.tap(media.kind, transceiver.receiver)
-                answer = await peers.answer(pc, offer_sdp)
-            except BaseException:
-                await peers.close(pc)
-                raise
+            codecs = _talkback_codecs_for(description, channel.stream.codecs)
+            publication, answer = await self._negotiate(officer, offer_sdp, description, codecs)
+            pc = publication.pc
             video = "video" in codecs
             channel.holder, channel.video, channel.since = by, video, time.time()
             channel.publication = publication
             channel.stream.attach(publication)
-            if main.session is not None and main.tap is not None:
+            if main.tap is not None:  # recorded here (a pulled stream never is)
                 media_kind = SessionMedia(video=VP8 if video else None, audio=True)
-                channel.stream.tap = RecorderTap(SessionRecorder(
-                    main.session, media_kind.video, channel.stream.request_keyframe,
-                    self.settings.segment_s, self.settings.keyframe_interval_s,
-                    timeline=main.tap.recorder.timeline, track=TALKBACK, media=media_kind))
-                main.session.event("talkback.started", by=by, video=video,
-                                   **({"via": via} if via else {}))
+                channel.stream.tap = main.tap.companion(
+                    TALKBACK, media_kind, channel.stream.request_keyframe,
+                    self.settings.segment_s, self.settings.keyframe_interval_s)
+                main.record("talkback.started", by=by, video=video,
+                            **({"via": via} if via else {}))
 
             @pc.on("connectionstatechange")
             def on_state() -> None:
@@ -194,6 +182,21 @@ class TalkbackRelay:
             log.info("%s is talking to %s%s%s", by, officer, " with video" if video else "",
                      f" via {via}" if via else "")
             return publication.id, self._advertise(answer)
+
+    async def _negotiate(self, officer: str, offer_sdp: str, description: SessionDescription,
+                         codecs: dict[str, peers.MediaCodec]) -> tuple[Publication, str]:
+        pc = peers.new_peer_connection(self.settings.ice_servers)
+        publication = Publication(secrets.token_urlsafe(12), officer, pc, codecs)
+        try:
+            for media in description.media:
+                transceiver = pc.addTransceiver(media.kind, direction="recvonly")
+                peers.prefer(transceiver, codecs[media.kind])
+                publication.tap(media.kind, transceiver.receiver)
+            answer = await peers.answer(pc, offer_sdp)
+        except BaseException:
+            await peers.close(pc)
+            raise
+        return publication, answer
 
     async def stop(self, officer: str, talk_id: str, by: str) -> None:
         """Give the floor back (the commander's DELETE)."""
@@ -227,9 +230,9 @@ class TalkbackRelay:
         channel.stream.detach(publication)
         channel.publication, channel.holder, channel.video = None, None, False
         recorded, channel.stream.tap = channel.stream.tap, None
-        if recorded is not None and main is not None and main.session is not None:
-            main.session.end_track(TALKBACK)  # its segment is ledgered before the stop event
-            main.session.event("talkback.stopped", by=holder)
+        if recorded is not None and main is not None:
+            main.end_track(TALKBACK)  # its segment is ledgered before the stop event
+            main.record("talkback.stopped", by=holder)
         await publication.aclose()
         self._on_floor(channel.floor())
 

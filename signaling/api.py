@@ -6,19 +6,18 @@ import time
 
 from aiohttp import web
 
-from signaling.alerts import DESK
 from signaling.auth import authenticate
+from signaling.hub import COMMAND_ROLES
 from signaling.keys import CONFIG, METRICS, REGISTRY, USERS
-from signaling.ws import COMMAND_ROLES
+from signaling.presence import WHEREABOUTS
 
 
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: liveness and a few headline numbers."""
     config = request.app[CONFIG]
-    registry = request.app.get(REGISTRY)
     return web.json_response({
         "status": "ok", "node": config.node_id, "time": time.time(),
-        "live": len(registry.streams) if registry else 0,
+        "live": request.app[REGISTRY].live_count(),
     })
 
 
@@ -43,8 +42,8 @@ async def client_config(request: web.Request) -> web.Response:
 async def officers(request: web.Request) -> web.Response:
     """GET /api/officers: every officer with live state (commanders)."""
     authenticate(request, *COMMAND_ROLES)
-    desk = request.app[DESK]
-    live, positions = await desk.presence(), await desk.positions()
+    whereabouts = request.app[WHEREABOUTS]
+    live, positions = await whereabouts.presence(), await whereabouts.positions()
     rows = []
     for user in request.app[USERS].all():
         if user.role != "officer":

@@ -1,10 +1,17 @@
-"""Builds the node's aiohttp application from a Config."""
+"""Builds the node's aiohttp application from a Config, top-down and in order.
+
+Every object is built once, here, after the objects it needs: the evidence store and the
+directory of live streams first, then the desks (which read them), then the relay (which
+tells the desks about presence and floors), then what needs the relay. The cleanup
+contexts only start and stop what was built.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -13,8 +20,11 @@ from fieldrelay.tokens import TokenIssuer, load_or_create_secret
 from fieldrelay.users import UserStore
 from recordings.session import Evidence
 from relay import aiortc_hooks
-from relay.registry import Presence, RelaySettings, StreamRegistry
-from relay.talkback import Floor
+from relay.directory import StreamDirectory
+from relay.evidence import LiveEvidence
+from relay.registry import RelaySettings, StreamRegistry
+from relay.signals import RelayListeners
+from relay.talkback_push import TalkbackPush
 from signaling import (
     alerts,
     api,
@@ -30,14 +40,16 @@ from signaling import (
     whip,
     ws,
 )
-from signaling.alerts import DESK, AlertDesk, AlertSettings
+from signaling.alerts import DESK, AlertDesk
 from signaling.bus import Bus, MemoryBus
 from signaling.commands import COMMANDS, CommandDesk
+from signaling.escalation import EscalationSettings
 from signaling.hub import EventHub
 from signaling.keys import (
     ALERTS_BY_OFFICER,
     CONFIG,
     HUB,
+    LIVE_EVIDENCE,
     LOGIN_BY_ADDRESS,
     LOGIN_BY_USER,
     METRICS,
@@ -48,8 +60,10 @@ from signaling.keys import (
 from signaling.metrics import NodeMetrics
 from signaling.middleware import errors_as_json
 from signaling.outbox import AlertOutbox
+from signaling.presence import WHEREABOUTS, PresenceSettings, Whereabouts
 from signaling.ratelimit import RateLimiter
 from signaling.redisbus import RedisBus
+from signaling.routing import BusListener
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +79,13 @@ def relay_settings(config: Config) -> RelaySettings:
     )
 
 
+def escalation_settings(config: Config) -> EscalationSettings:
+    """When alerts escalate and whom they dispatch."""
+    return EscalationSettings(escalate_after_s=config.escalate_after_s,
+                              dispatch_count=config.dispatch_count,
+                              dispatch_radius_m=config.dispatch_radius_m)
+
+
 def new_bus(config: Config) -> Bus:
     """Redis when the node has a --redis-url, otherwise the in-process bus with a journal."""
     if config.redis_url:
@@ -72,53 +93,72 @@ def new_bus(config: Config) -> Bus:
     return MemoryBus(journal=config.data_dir / "alerts" / "journal.jsonl")
 
 
-async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
-    settings = AlertSettings(escalate_after_s=config.escalate_after_s,
-                             dispatch_count=config.dispatch_count,
-                             dispatch_radius_m=config.dispatch_radius_m)
-    desk = AlertDesk(config, settings, new_bus(config), AlertOutbox(config.data_dir), app[HUB],
-                     lambda: app.get(REGISTRY))
-    app[DESK] = desk
-    app[COMMANDS] = CommandDesk(desk, app[USERS], lambda: app.get(REGISTRY))
-    await desk.start()
-    try:
-        yield
-    finally:
-        await app[COMMANDS].aclose()
-        await desk.aclose()
+@dataclass(frozen=True)
+class Node:
+    """Everything one node runs besides its HTTP routes, and the order it starts in."""
+
+    config: Config
+    bus: Bus
+    evidence: LiveEvidence
+    whereabouts: Whereabouts
+    alerts: AlertDesk
+    commands: CommandDesk
+    listener: BusListener
+    registry: StreamRegistry
+    node_tokens: cluster.NodeTokens | None
+    talkback_push: TalkbackPush | None
+
+    async def desks_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """The bus and the desks: up before the relay, down after it."""
+        await self.bus.start()
+        self.listener.start()
+        self.whereabouts.start()
+        await self.alerts.start()
+        try:
+            yield
+        finally:
+            await self.commands.aclose()
+            await self.listener.aclose()
+            await self.whereabouts.aclose()
+            await self.alerts.aclose()
+            await self.bus.aclose()
+
+    async def relay_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """The relay: sessions a crash left open are sealed before any new one opens."""
+        await aiortc_hooks.verify_internals()
+        aiortc_hooks.use_ice_host_addresses(self.config.ice_hosts)
+        recovered = await asyncio.to_thread(self.evidence.store.recover)
+        if recovered:
+            log.warning("sealed %d session(s) left open by a crash: %s", len(recovered),
+                        ", ".join(recovered))
+        try:
+            yield
+        finally:
+            if self.talkback_push is not None:
+                await self.talkback_push.aclose()
+            await self.registry.aclose()
 
 
-async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    config, desk = app[CONFIG], app[DESK]
-    await aiortc_hooks.verify_internals()
-    aiortc_hooks.use_ice_host_addresses(config.ice_hosts)
-
-    def on_presence(p: Presence) -> None:
-        desk.presence_changed(p)
-        app[COMMANDS].presence_changed(p)
-
-    def on_floor(floor: Floor) -> None:
-        app[COMMANDS].floor_changed(floor)
-
-    evidence = Evidence(config.data_dir, config.node_id)
-    recovered = await asyncio.to_thread(evidence.recover)
-    if recovered:
-        log.warning("sealed %d session(s) left open by a crash: %s", len(recovered),
-                    ", ".join(recovered))
-    registry = StreamRegistry(relay_settings(config), evidence, on_presence, on_floor)
-    app[REGISTRY] = registry
+def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
+    """Build the node's parts, each after what it needs (nothing is attached later)."""
+    streams = StreamDirectory()
+    evidence = LiveEvidence(Evidence(config.data_dir, config.node_id), streams)
+    bus = new_bus(config)
+    whereabouts = Whereabouts(config, PresenceSettings(), bus, hub, streams, evidence)
+    desk = AlertDesk(config, escalation_settings(config), bus, AlertOutbox(config.data_dir),
+                     hub, whereabouts, evidence)
+    command_desk = CommandDesk(bus, hub, config.node_id, users, whereabouts, evidence)
+    listener = BusListener(bus, (desk.deliver, whereabouts.deliver, command_desk.deliver))
     tokens = cluster.node_tokens(config)
-    if tokens is not None:
-        app[cluster.NODE_TOKENS] = tokens
-        registry.cascade = cluster.new_cascade(config, registry, desk, tokens)
-        app[cluster.TALKBACK_PUSH] = cluster.new_talkback_push(config, registry, desk, tokens)
-    try:
-        yield
-    finally:
-        if cluster.TALKBACK_PUSH in app:
-            await app[cluster.TALKBACK_PUSH].aclose()
-        await registry.aclose()
+    link = cluster.cascade_link(config, whereabouts, tokens) if tokens is not None else None
+    listeners = RelayListeners(
+        presence=(whereabouts.presence_changed, command_desk.presence_changed),
+        floor=(command_desk.floor_changed,))
+    registry = StreamRegistry(relay_settings(config), streams, evidence, listeners, link)
+    push = (cluster.new_talkback_push(config, registry, whereabouts, tokens)
+            if tokens is not None else None)
+    return Node(config, bus, evidence, whereabouts, desk, command_desk, listener, registry,
+                tokens, push)
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -131,21 +171,26 @@ def build_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[errors_as_json, proxy.forwarded,
                                        denials.log_evidence_denials],
                           client_max_size=max(config.max_sdp_bytes, config.max_json_bytes))
-    app[CONFIG] = config
-    app[USERS] = UserStore(config.data_dir)
+    hub, users = EventHub(), UserStore(config.data_dir)
+    node = build_node(config, hub, users)
+    app[CONFIG], app[USERS], app[HUB] = config, users, hub
     app[TOKENS] = TokenIssuer(load_or_create_secret(config.data_dir), config.jwt_issuer,
                               config.jwt_audience, config.token_ttl_s)
-    hub = EventHub()
-    app[HUB] = hub
     app[LOGIN_BY_USER] = RateLimiter("login attempts for this user", burst=10, per_minute=10)
     app[LOGIN_BY_ADDRESS] = RateLimiter("login attempts from this address", burst=30,
                                         per_minute=60)
     # A phone retrying one press reuses its key, but still spends a token: leave room.
     app[ALERTS_BY_OFFICER] = RateLimiter("alerts from this officer", burst=config.alert_burst,
                                          per_minute=config.alerts_per_minute)
-    app[METRICS] = NodeMetrics(lambda: app.get(REGISTRY), lambda: len(hub))
-    app.cleanup_ctx.append(_alerts_ctx)
-    app.cleanup_ctx.append(_relay_ctx)
+    app[WHEREABOUTS], app[DESK], app[COMMANDS] = node.whereabouts, node.alerts, node.commands
+    app[REGISTRY], app[LIVE_EVIDENCE] = node.registry, node.evidence
+    if node.node_tokens is not None:
+        app[cluster.NODE_TOKENS] = node.node_tokens
+    if node.talkback_push is not None:
+        app[cluster.TALKBACK_PUSH] = node.talkback_push
+    app[METRICS] = NodeMetrics(node.registry, hub)
+    app.cleanup_ctx.append(node.desks_ctx)
+    app.cleanup_ctx.append(node.relay_ctx)
     app.cleanup_ctx.append(review.review_ctx)
     app.on_shutdown.append(_close_websockets)
     app.add_routes([

@@ -17,13 +17,13 @@ from aiohttp import web
 from fieldrelay.config import Config
 from fieldrelay.errors import BadRequest, Forbidden, Unauthorized
 from fieldrelay.users import validate_name
-from relay.cascade import Cascade, CascadeSettings, Locate, Origin
+from relay.cascade import CascadeLink, CascadeSettings, Locate, Origin
 from relay.peers import advertise_public_ip
 from relay.registry import StreamRegistry
 from relay.talkback_push import TalkbackPush
-from signaling.alerts import AlertDesk
 from signaling.auth import authenticate, bearer_token, read_json
 from signaling.keys import REGISTRY
+from signaling.presence import Whereabouts
 
 ALGORITHM = "HS256"
 ISSUER = "fieldrelay-node"
@@ -157,22 +157,21 @@ def cluster_url(config: Config) -> str:
     return config.cluster_url or config.public_url or f"http://{config.host}:{config.port}"
 
 
-def new_cascade(config: Config, registry: StreamRegistry, desk: AlertDesk,
-                tokens: NodeTokens) -> Cascade:
-    """A cascade that finds origins in the presence directory and pulls with node tokens."""
-    locate = presence_locator(config, desk)
+def cascade_link(config: Config, whereabouts: Whereabouts, tokens: NodeTokens) -> CascadeLink:
+    """How the relay pulls from other nodes: origins found in the presence directory,
+    pulls authenticated with node tokens."""
     settings = CascadeSettings(
         node_id=config.node_id, ice_servers=config.ice_servers,
         pli_interval_s=config.pli_interval_s, gop_cache_packets=config.gop_cache_packets,
         gop_cache_bytes=config.gop_cache_bytes)
-    return Cascade(settings, registry.counters, locate, tokens.issue, registry.pull_ended)
+    return CascadeLink(settings, presence_locator(config, whereabouts), tokens.issue)
 
 
-def presence_locator(config: Config, desk: AlertDesk) -> Locate:
+def presence_locator(config: Config, whereabouts: Whereabouts) -> Locate:
     """Finds the other node an officer is live on, from the presence directory."""
 
     async def locate(officer: str) -> Origin | None:
-        info = (await desk.presence()).get(officer)
+        info = (await whereabouts.presence()).get(officer)
         if not info or not info.get("live") or info.get("node") == config.node_id:
             return None
         url = info.get("relay_url") or info.get("url")
@@ -186,7 +185,7 @@ def presence_locator(config: Config, desk: AlertDesk) -> Locate:
     return locate
 
 
-def new_talkback_push(config: Config, registry: StreamRegistry, desk: AlertDesk,
+def new_talkback_push(config: Config, registry: StreamRegistry, whereabouts: Whereabouts,
                       tokens: NodeTokens) -> TalkbackPush:
     """Talkback to officers live on other nodes, pushed with talkback node tokens."""
 
@@ -196,7 +195,7 @@ def new_talkback_push(config: Config, registry: StreamRegistry, desk: AlertDesk,
         return sdp
 
     return TalkbackPush(registry.talkback.settings, registry.counters,
-                        presence_locator(config, desk), tokens.issue_talk, advertise)
+                        presence_locator(config, whereabouts), tokens.issue_talk, advertise)
 
 
 NODE_TOKENS = web.AppKey("node_tokens", NodeTokens)

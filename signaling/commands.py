@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -20,12 +19,12 @@ from fieldrelay.errors import BadRequest, Conflict, NotFound
 from fieldrelay.instructions import Instruction
 from fieldrelay.tasks import TaskGroupOwner
 from fieldrelay.users import UserStore
-from relay.registry import Presence, StreamRegistry
-from relay.talkback import Floor
-from signaling.alerts import COMMAND_ROLES, AlertDesk
+from relay.evidence import LiveEvidence
+from relay.signals import Floor, Presence
 from signaling.auth import authenticate, read_json
-from signaling.bus import BusUnavailable, Event
-from signaling.hub import Client
+from signaling.bus import Bus, BusUnavailable, Event
+from signaling.hub import COMMAND_ROLES, Client, EventHub
+from signaling.presence import Whereabouts
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +38,20 @@ RECORDED_KEYS = 10_000
 class CommandDesk:
     """Instructions, go-live requests and talkback floors for this node's clients."""
 
-    def __init__(self, alerts: AlertDesk, users: UserStore,
-                 registry: Callable[[], StreamRegistry | None]) -> None:
-        self.alerts = alerts
-        self.bus = alerts.bus
-        self.hub = alerts.hub
-        self.node_id = alerts.config.node_id
+    def __init__(self, bus: Bus, hub: EventHub, node_id: str, users: UserStore,
+                 whereabouts: Whereabouts, evidence: LiveEvidence) -> None:
+        self.bus = bus
+        self.hub = hub
+        self.node_id = node_id
         self._users = users
-        self._registry = registry
+        self._whereabouts = whereabouts
+        self._evidence = evidence
         self._tasks = TaskGroupOwner("command desk")
         self._golive: dict[str, Event] = {}
         self._accepted: dict[str, Event] = {}
         self._floors: dict[str, Event] = {}
         # (instruction, officer) → the furthest stage already in that officer's evidence.
         self._recorded: dict[tuple[str, str], str | None] = {}
-        alerts.other_events.append(self._deliver)
 
     async def aclose(self) -> None:
         """Stop the receipt writers."""
@@ -68,7 +66,7 @@ class CommandDesk:
         if group == "all":
             to = sorted(officers)
         elif group == "live":
-            to = sorted(o for o, info in (await self.alerts.presence()).items()
+            to = sorted(o for o, info in (await self._whereabouts.presence()).items()
                         if info.get("live"))
         assert to is not None
         unknown = [o for o in to if o not in officers]
@@ -110,13 +108,12 @@ class CommandDesk:
     def _record_instruction(self, instruction: Instruction, first: bool) -> None:
         """Instruction events in the evidence of each recipient live on this node."""
         for officer in instruction["to"]:
-            session = self._session(officer)
-            if session is None:
+            if not self._evidence.is_recording(officer):
                 continue
             key = (instruction["id"], officer)
             if first and key not in self._recorded:
-                session.event("instruction.sent", instruction=instruction["id"],
-                              by=instruction["by"], text=instruction["text"])
+                self._evidence.record(officer, "instruction.sent", instruction=instruction["id"],
+                                      by=instruction["by"], text=instruction["text"])
                 self._recorded[key] = None
             done = self._recorded.get(key)
             reached = model.stage_of(instruction, officer)
@@ -124,7 +121,8 @@ class CommandDesk:
                 continue
             start = model.STAGES.index(done) + 1 if done else 0
             for stage in model.STAGES[start: model.STAGES.index(reached) + 1]:
-                session.event(f"instruction.{stage}", instruction=instruction["id"], by=officer)
+                self._evidence.record(officer, f"instruction.{stage}",
+                                      instruction=instruction["id"], by=officer)
             self._recorded[key] = reached
         while len(self._recorded) > RECORDED_KEYS:
             del self._recorded[next(iter(self._recorded))]
@@ -136,7 +134,7 @@ class CommandDesk:
         user = self._users.get(officer)
         if user is None or user.role != "officer":
             raise NotFound(f"no officer named {officer!r}")
-        info = (await self.alerts.presence()).get(officer)
+        info = (await self._whereabouts.presence()).get(officer)
         if info is not None and info.get("live"):
             raise Conflict(f"{officer} is live already")
         now = time.time()
@@ -161,11 +159,10 @@ class CommandDesk:
         if time.time() - float(accepted["at"]) > GOLIVE_TTL_S:
             self._accepted.pop(p.officer, None)
             return
-        session = self._session(p.officer)
-        if session is not None:
+        if self._evidence.is_recording(p.officer):
             self._accepted.pop(p.officer, None)
-            session.event("golive.requested", by=accepted["by"], request=accepted["id"],
-                          answered_at=accepted["at"])
+            self._evidence.record(p.officer, "golive.requested", by=accepted["by"],
+                                  request=accepted["id"], answered_at=accepted["at"])
 
     # -- talkback floors --------------------------------------------------------------
 
@@ -181,9 +178,11 @@ class CommandDesk:
         try:
             await self.bus.publish(event)
         except BusUnavailable:
-            self._deliver(event)  # at least this node's clients
+            self.deliver(event)  # at least this node's clients
 
-    def _deliver(self, event: Event) -> None:
+    def deliver(self, event: Event) -> None:
+        """Hand an instruction, go-live or talkback event to this node's clients (and the
+        evidence of officers live here); other kinds are other desks'."""
         kind = event.get("type")
         if kind in ("instruction", "instruction.updated"):
             instruction = event["instruction"]
@@ -255,11 +254,6 @@ class CommandDesk:
             if not isinstance(request_id, str) or not isinstance(accept, bool):
                 raise BadRequest('"id" must name the request and "accept" be true or false')
             await self.answer_golive(client.user, request_id, accept)
-
-    def _session(self, officer: str) -> Any:
-        registry = self._registry()
-        stream = registry.streams.get(officer) if registry else None
-        return stream.session if stream is not None else None
 
 
 # -- HTTP -------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
+# Who sees the command center's events: alerts, presence, positions, floors.
+COMMAND_ROLES = ("commander", "admin")
 SEEN_KEYS = 10_000
 
 

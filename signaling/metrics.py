@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
@@ -16,36 +16,34 @@ from prometheus_client.registry import Collector
 
 from relay.forward import LATENCY_BUCKETS
 from relay.registry import StreamRegistry
+from signaling.hub import EventHub
 
 
 class _RelayCollector(Collector):
-    def __init__(self, relay: Callable[[], StreamRegistry | None],
-                 ws_clients: Callable[[], int]) -> None:
+    def __init__(self, relay: StreamRegistry, hub: EventHub) -> None:
         self._relay = relay
-        self._ws_clients = ws_clients
+        self._hub = hub
 
     def collect(self) -> Iterator[Metric]:
-        relay = self._relay()
+        relay, streams = self._relay, self._relay.directory
         ws = GaugeMetricFamily("fieldrelay_ws_clients", "Connected WebSocket clients")
-        ws.add_metric([], self._ws_clients())
+        ws.add_metric([], len(self._hub))
         yield ws
-        if relay is None:
-            return
         c = relay.counters
         live = GaugeMetricFamily("fieldrelay_publishers_live", "Officers publishing on this node")
-        live.add_metric([], sum(1 for s in relay.streams.values() if s.publication is not None))
+        live.add_metric([], streams.publishing())
         yield live
         recording = GaugeMetricFamily("fieldrelay_sessions_recording",
                                       "Live evidence sessions whose media is being written")
-        recording.add_metric([], sum(1 for s in relay.streams.values() if s.recording))
+        recording.add_metric([], streams.recording())
         yield recording
         not_recording = GaugeMetricFamily(
             "fieldrelay_sessions_not_recording",
             "Live evidence sessions that cannot write their media (disk full or failing)")
-        not_recording.add_metric([], sum(1 for s in relay.streams.values() if not s.recording))
+        not_recording.add_metric([], streams.not_recording())
         yield not_recording
         viewers = GaugeMetricFamily("fieldrelay_viewers", "Viewers attached on this node")
-        viewers.add_metric([], sum(len(s.viewers) for s in relay.streams.values()))
+        viewers.add_metric([], streams.viewers())
         yield viewers
         for name, doc, value in (
             ("fieldrelay_packets_in", "RTP packets received from publishers", c.packets_in),
@@ -84,7 +82,7 @@ def _capacity_metrics(relay: StreamRegistry) -> Iterator[Metric]:
     yield starts
     pulls = GaugeMetricFamily("fieldrelay_cascade_pulls",
                               "Streams this node pulls from other nodes")
-    pulls.add_metric([], len(relay.cascade.pulls) if relay.cascade is not None else 0)
+    pulls.add_metric([], relay.pull_count())
     yield pulls
 
 
@@ -104,10 +102,9 @@ class _RuntimeCollector(Collector):
 class NodeMetrics:
     """The node's own Prometheus registry (no process-global state)."""
 
-    def __init__(self, relay: Callable[[], StreamRegistry | None],
-                 ws_clients: Callable[[], int]) -> None:
+    def __init__(self, relay: StreamRegistry, hub: EventHub) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_RelayCollector(relay, ws_clients))
+        self.registry.register(_RelayCollector(relay, hub))
         self.registry.register(_RuntimeCollector())
         # RSS, open file descriptors and CPU seconds of this process (process_* metrics).
         ProcessCollector(registry=self.registry)

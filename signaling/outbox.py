@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -10,6 +12,10 @@ from typing import Any
 
 from fieldrelay.alerts import Alert
 from fieldrelay.files import append_durably, read_json_lines
+from fieldrelay.tasks import TaskGroupOwner
+from signaling.bus import Bus, BusUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class AlertOutbox:
@@ -52,3 +58,55 @@ class AlertOutbox:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
+
+
+class OutboxFlusher:
+    """Hands the outbox's alerts to the bus once it answers again; owns its task."""
+
+    def __init__(self, outbox: AlertOutbox, bus: Bus) -> None:
+        self.outbox = outbox
+        self.bus = bus
+        self._ready = asyncio.Event()
+        self._tasks = TaskGroupOwner("outbox flush")
+
+    async def start(self) -> None:
+        """Start flushing, at once if alerts were left in the outbox."""
+        self._tasks.spawn(self._loop(), name="outbox-flush")
+        if await asyncio.to_thread(self.outbox.pending):
+            self._ready.set()
+
+    def wake(self) -> None:
+        """An alert landed in the outbox."""
+        self._ready.set()
+
+    async def aclose(self) -> None:
+        """Stop flushing and wait for it."""
+        await self._tasks.aclose()
+
+    async def _loop(self) -> None:
+        while True:
+            await self._ready.wait()
+            # Cleared before the outbox is read, never after: an alert that lands in the
+            # outbox while this flush runs sets it again, so it is flushed next, not stranded.
+            self._ready.clear()
+            try:
+                await self._flush_once()
+            except BusUnavailable:
+                self._ready.set()
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("outbox flush failed; trying again")
+                self._ready.set()
+                await asyncio.sleep(1.0)
+
+    async def _flush_once(self) -> None:
+        """Hand every outbox alert to the bus (idempotent: a retry after a partial flush
+        finds the ones already stored under their keys)."""
+        pending = await asyncio.to_thread(self.outbox.pending)
+        done = set()
+        for alert, idem in pending:
+            await self.bus.store_alert(alert, idem)
+            done.add(alert["id"])
+        await asyncio.to_thread(self.outbox.remove, done)
+        if done:
+            log.info("flushed %d alert(s) from the outbox to the bus", len(done))

@@ -6,10 +6,11 @@ from aiohttp import web
 
 from fieldrelay.errors import Unauthorized
 from relay.errors import NotLive
-from signaling.alerts import COMMAND_ROLES, DESK
 from signaling.auth import authenticate, bearer_token
 from signaling.cluster import NODE_TOKENS, TALKBACK_PUSH, is_node_token
+from signaling.hub import COMMAND_ROLES
 from signaling.keys import REGISTRY
+from signaling.presence import WHEREABOUTS
 from signaling.whip import SDP, SDPFRAG, created, read_body
 
 
@@ -27,7 +28,7 @@ def commander(request: web.Request) -> tuple[str, str | None]:
 
 async def not_here(request: web.Request, officer: str) -> str:
     """Why a node without a cluster cannot talk to this officer."""
-    info = (await request.app[DESK].presence()).get(officer) or {}
+    info = (await request.app[WHEREABOUTS].presence()).get(officer) or {}
     node = info.get("node")
     if info.get("live") and isinstance(node, str):
         return (f"officer {officer!r} is live on {node}; talking to an officer on another "
@@ -41,7 +42,7 @@ async def talk(request: web.Request) -> web.Response:
     offer = await read_body(request, SDP)
     officer = request.match_info["officer"]
     registry, push = request.app[REGISTRY], request.app.get(TALKBACK_PUSH)
-    if officer in registry.streams or via is not None:
+    if registry.is_live(officer) or via is not None:
         talk_id, answer = await registry.talkback.talk(officer, offer, by=by, via=via)
     elif push is not None:
         # Live on another node (or nowhere): that node holds the floor and records.

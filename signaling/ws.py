@@ -24,15 +24,15 @@ from signaling.errors import (
     WS_UNAUTHORIZED,
     TooManyRequests,
 )
-from signaling.hub import Client
+from signaling.hub import COMMAND_ROLES, Client
 from signaling.keys import CONFIG, HUB
+from signaling.presence import WHEREABOUTS, Whereabouts
 from signaling.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024
 TOO_MANY_MESSAGES = "too many messages: slow down and reconnect"
-COMMAND_ROLES = ("commander", "admin")
 
 
 def origin_allowed(request: web.Request) -> bool:
@@ -72,16 +72,16 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     try:
         client.offer(json.dumps({"type": "hello", "user": claims.name, "role": claims.role,
                                  "node": config.node_id}))
-        desk = request.app[DESK]
+        desk, whereabouts = request.app[DESK], request.app[WHEREABOUTS]
         if claims.role in COMMAND_ROLES:
-            for info in (await desk.presence()).values():
+            for info in (await whereabouts.presence()).values():
                 client.offer(json.dumps({"type": "presence", **info}))
-            for officer, pos in (await desk.positions()).items():
+            for officer, pos in (await whereabouts.positions()).items():
                 client.offer(json.dumps({"type": "position", "officer": officer, **pos}))
         commands = request.app[COMMANDS]
         await commands.on_connect(client)
         reader = asyncio.get_running_loop().create_task(
-            _read(ws, client, claims.role, desk, commands,
+            _read(ws, client, claims.role, desk, whereabouts, commands,
                   RateLimiter("messages", config.ws_message_burst,
                               config.ws_messages_per_s * 60)), name="ws-reader")
         watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
@@ -123,7 +123,8 @@ async def _write(ws: web.WebSocketResponse, client: Client) -> None:
 
 
 async def _read(ws: web.WebSocketResponse, client: Client, role: str,
-                desk: AlertDesk, commands: CommandDesk, limiter: RateLimiter) -> str | None:
+                desk: AlertDesk, whereabouts: Whereabouts, commands: CommandDesk,
+                limiter: RateLimiter) -> str | None:
     """Read client messages until close; a reason string when a message is malformed."""
     async for msg in ws:
         try:
@@ -156,8 +157,8 @@ async def _read(ws: web.WebSocketResponse, client: Client, role: str,
                             isinstance(accuracy, bool) or not isinstance(accuracy, (int, float))
                             or not math.isfinite(accuracy) or accuracy < 0):
                         return "accuracy must be a finite number of metres"
-                    await desk.position(client.user, float(lat), float(lon),
-                                        None if accuracy is None else float(accuracy))
+                    await whereabouts.position(client.user, float(lat), float(lon),
+                                               None if accuracy is None else float(accuracy))
                 else:
                     await commands.on_message(client, data)
             except FieldRelayError as exc:

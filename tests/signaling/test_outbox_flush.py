@@ -7,10 +7,15 @@ from pathlib import Path
 
 from fieldrelay.alerts import Alert
 from fieldrelay.config import Config
-from signaling.alerts import AlertDesk, AlertSettings
+from recordings.session import Evidence
+from relay.directory import StreamDirectory
+from relay.evidence import LiveEvidence
+from signaling.alerts import AlertDesk
 from signaling.bus import BusUnavailable, MemoryBus
+from signaling.escalation import EscalationSettings
 from signaling.hub import EventHub
 from signaling.outbox import AlertOutbox
+from signaling.presence import PresenceSettings, Whereabouts
 
 
 class ControlledBus(MemoryBus):
@@ -35,8 +40,12 @@ class ControlledBus(MemoryBus):
 async def test_an_alert_added_during_a_flush_is_flushed_too(tmp_path: Path) -> None:
     bus = ControlledBus()
     outbox = AlertOutbox(tmp_path)
-    desk = AlertDesk(Config(data_dir=tmp_path), AlertSettings(escalate_after_s=3600.0), bus,
-                     outbox, EventHub(), lambda: None)
+    config, hub, streams = Config(data_dir=tmp_path), EventHub(), StreamDirectory()
+    evidence = LiveEvidence(Evidence(tmp_path, config.node_id), streams)
+    whereabouts = Whereabouts(config, PresenceSettings(), bus, hub, streams, evidence)
+    desk = AlertDesk(config, EscalationSettings(escalate_after_s=3600.0), bus, outbox, hub,
+                     whereabouts, evidence)
+    await bus.start()
     await desk.start()
     try:
         bus.down = True
@@ -57,3 +66,4 @@ async def test_an_alert_added_during_a_flush_is_flushed_too(tmp_path: Path) -> N
         assert outbox.pending() == []
     finally:
         await desk.aclose()
+        await bus.aclose()
