@@ -1,4 +1,4 @@
-"""Hostile inputs for the fuzz test and bench/fuzz.py: hypothesis strategies, and senders that
+"""Hostile inputs for bench/fuzz.py and the fuzz test: hypothesis strategies, and senders that
 report what the node answered (an HTTP status, or a WebSocket close code)."""
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from typing import Any
 import aiohttp
 from hypothesis import strategies as st
 
+# The users a barrage needs on its node: o1 publishes and c1 views the live stream that must
+# flow on; o2 and c2 send the hostile input.
+USERS = (("o1", "officer"), ("o2", "officer"), ("c1", "commander"), ("c2", "commander"))
 TIMEOUT_S = 10.0
 HUNG = -1  # no answer within TIMEOUT_S
 
