@@ -344,7 +344,7 @@ class Redis:
     async def latency_latest(self) -> list[Any]:
         client = aioredis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
         try:
-            return list(await client.execute_command("LATENCY", "LATEST"))
+            return list(await client.latency_latest())
         finally:
             await client.aclose()
 
@@ -558,7 +558,7 @@ class CpuMeter:
 def summarize(posts: list[Post], consoles: list[Console]) -> dict[str, Any]:
     measured = [p for p in posts if p.measured]
     ok = [p for p in measured if p.alert_id is not None]
-    by_id = {p.alert_id: p for p in ok}
+    by_id = {p.alert_id: p for p in measured if p.alert_id is not None}
     lat: list[float] = []
     lat_by_path: dict[str, list[float]] = defaultdict(list)
     lat_by_bucket: dict[int, list[float]] = defaultdict(list)
@@ -836,10 +836,10 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
             specs.append({"index": i, "node": i % 2,
                           "url": f"ws://127.0.0.1:{node.port}/ws?token={node.tokens[who]}"})
         n_groups = max(1, args.console_procs)
-        for g in range(n_groups):
-            part = specs[g::n_groups]
+        for k in range(n_groups):
+            part = specs[k::n_groups]
             if part:
-                groups.append(ConsoleGroup(f"consoles{g}", part, workdir, args.python,
+                groups.append(ConsoleGroup(f"consoles{k}", part, workdir, args.python,
                                            in_process=args.console_procs == 0))
         await asyncio.gather(*(g.start() for g in groups))
         print(f"[setup] {args.consoles} consoles open in {len(groups)} group(s); "
@@ -857,6 +857,7 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
         limits = aiohttp.TCPConnector(limit=200)
         async with aiohttp.ClientSession(connector=limits) as http:
             meter: CpuMeter | None = None
+            profile_files: dict[str, Path] = {}
 
             async def measure_after_warmup() -> None:
                 nonlocal meter, profilers, profile_files
@@ -864,7 +865,6 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
                 meter = CpuMeter(pids)
                 profilers, profile_files = start_profilers(args, nodes, args.seconds)
 
-            profile_files: dict[str, Path] = {}
             starter = asyncio.create_task(measure_after_warmup())
             posts = await post_alerts(http, nodes, officers, args.rate, args.seconds,
                                       args.warmup, run_id)

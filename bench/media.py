@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import aiohttp
 import av
@@ -116,7 +117,7 @@ class Publisher:
 
 async def publish(http: aiohttp.ClientSession, base: str, token: str, *, video: bool = True,
                   audio: bool = True, pc: RTCPeerConnection | None = None,
-                  before_offer: Callable[[RTCPeerConnection], None] | None = None) -> Publisher:
+                  before_offer: Callable[[RTCPeerConnection], object] | None = None) -> Publisher:
     """Publish a test pattern (and tone) over WHIP; returns once the answer is applied."""
     pc = pc or local_pc()
     vtrack = PatternVideoTrack() if video else None
@@ -156,6 +157,7 @@ class ViewerClient:
             while True:
                 frame = await track.recv()
                 if track.kind == "video":
+                    frame = cast(av.VideoFrame, frame)  # a received video track decodes
                     self.frames += 1
                     if self.first_frame_at is None:
                         self.first_frame_at = time.monotonic()

@@ -77,7 +77,7 @@ def install_stall_probe() -> None:
         run(self)
         ms = 1000 * (time.perf_counter() - t)
         if ms >= STALL_MS:
-            cb = self._callback
+            cb = self._callback  # type: ignore[attr-defined]  # private, not in typeshed
             owner = getattr(cb, "__self__", None)
             # A task's step names the task (its coroutine), which says more than the method.
             what = repr(owner if isinstance(owner, asyncio.Future) else cb)
