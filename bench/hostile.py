@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 # The users a barrage needs on its node: o1 publishes and c1 views the live stream that must
@@ -259,8 +260,6 @@ def run_barrage(loop: asyncio.AbstractEventLoop, http: aiohttp.ClientSession, ta
     Hypothesis draws every input in this thread while `loop` sends it; with `strict` an
     unclear answer fails (and is shrunk), otherwise it is only counted.
     `between` runs after each target's batch (e.g. to check the live stream)."""
-    from hypothesis import HealthCheck, given, settings
-
     fuzz = settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
     tokens = {"officer": target.officer_token, "commander": target.commander_token}
