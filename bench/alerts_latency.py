@@ -28,7 +28,7 @@ processes' event-loop lag, and the CPU that everything else on the machine used 
 It opens only loopback sockets, but like the other benchmarks it runs only in a network
 namespace whose only interface is lo:
 
-    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python bench/alerts_latency.py'
+    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python -m bench.alerts_latency'
 
 Options: --rate (50/s), --seconds (60), --consoles (200), --officers (100), --commanders
 (consoles/2: each commander has one console on each node), --appendfsync always|everysec,
@@ -65,19 +65,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import aiohttp
+import redis.asyncio as aioredis
 
-from relay_cpu import (  # bench/ is not a package: found through sys.path above
-    cpu_seconds,
-    free_port,
-    host_busy,
-    make_dir,
-    only_loopback,
-)
+from bench.common import PASSWORD, REPO, cpu_seconds, free_port, host_busy, make_dir, only_loopback
+from bench.stall_trace import GC_PAUSE_MS, STALL_MS
 
-SELF = Path(__file__).resolve()
-REPO = SELF.parent.parent
-PASSWORD = "bench-password-123"
 GOAL_P99_MS = 50.0
 SETUP_TIMEOUT = 120.0
 CONNECT_CONCURRENCY = 20
@@ -85,53 +78,6 @@ LOGINS_PER_ADDRESS = 20  # the node allows a burst of 30 logins per address
 NODE_ALERTS_PER_MINUTE = 30.0  # the node's default per-officer sustained alert rate
 FOREIGN_WARN_PCT = 10.0  # other load on the machine (% of one core) that spoils a run
 NODES = ("node-a", "node-b")
-GC_PAUSE_MS = 5.0
-STALL_MS = 10.0
-# --trace-stalls runs `fieldrelay` as `python -m fieldrelay` would, with two probes in front:
-# every event-loop callback that runs STALL_MS or more (what it was) and every garbage
-# collection of GC_PAUSE_MS or more. Each line carries its end time on CLOCK_MONOTONIC.
-STALL_TRACE = f"""
-import asyncio.events, gc, os, runpy, sys, time
-_start = [0.0]
-_types = os.environ.get("ALERTS_BENCH_GC_TYPES")
-def _count():
-    import collections  # diagnosis only: counting every object stalls the node too
-    objects = gc.get_objects()
-    kinds = collections.Counter(type(o).__name__ for o in objects)
-    sizes = collections.Counter()
-    for o in objects:
-        if isinstance(o, (dict, list, set, collections.deque)):
-            sizes[type(o).__name__] += len(o)
-    return sum(kinds.values()), kinds.most_common(6), "entries", sizes.most_common(5)
-def _gc(phase, info):
-    if phase == "start":
-        _start.append(_count() if _types and info["generation"] == 2 else None)
-        _start[0] = time.perf_counter()
-        return
-    ms = 1000 * (time.perf_counter() - _start[0])
-    before = _start.pop() if len(_start) > 1 else None
-    if ms >= {GC_PAUSE_MS}:
-        print(f"GCTRACE {{time.monotonic():.4f}} {{info['generation']}} {{ms:.1f}}",
-              file=sys.stderr, flush=True)
-        if before is not None:
-            print("GCTYPES collected", info["collected"], "before", before, "after", _count(),
-                  file=sys.stderr, flush=True)
-gc.callbacks.append(_gc)
-_run = asyncio.events.Handle._run
-def _timed_run(self):
-    t = time.perf_counter()
-    _run(self)
-    ms = 1000 * (time.perf_counter() - t)
-    if ms >= {STALL_MS}:
-        cb = self._callback
-        what = repr(getattr(cb, "__self__", None) if isinstance(
-            getattr(cb, "__self__", None), asyncio.Future) else cb)
-        print(f"STALL {{time.monotonic():.4f}} {{ms:.1f}} {{what[:300]}}", file=sys.stderr,
-              flush=True)
-asyncio.events.Handle._run = _timed_run
-sys.argv = ["fieldrelay", *sys.argv[1:]]
-runpy.run_module("fieldrelay", run_name="__main__", alter_sys=True)
-"""
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -174,8 +120,6 @@ async def run_consoles(specs: list[dict[str, Any]], ready: Callable[[], Awaitabl
     """Open every console, call `ready`, then record alert events until the expected ids
     (from `wait_expect`) have all arrived everywhere or its grace period has passed.
     Returns the consoles and this process's event-loop lag samples (ms) meanwhile."""
-    import aiohttp
-
     consoles = [Console(s["index"], s["node"], s["url"]) for s in specs]
     hello = [asyncio.Event() for _ in consoles]
     progress = asyncio.Event()  # set whenever some console got an alert event
@@ -241,7 +185,7 @@ async def run_consoles(specs: list[dict[str, Any]], ready: Callable[[], Awaitabl
 
 
 def console_worker() -> int:
-    """`alerts_latency.py _consoles`: consoles in their own process, driven over stdin.
+    """`python -m bench.alerts_latency _consoles`: consoles in their own process, driven over stdin.
 
     stdin: one JSON line {"consoles": [...], "out": FILE}, later {"expect": [...], "grace": S}.
     stdout: {"event": "ready"} once every console said hello, {"event": "done"} at the end.
@@ -311,8 +255,8 @@ class ConsoleGroup:
         err = await asyncio.to_thread(open, self.workdir / f"{self.name}.log", "ab")
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                self.python, str(SELF), "_consoles", stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=err, cwd=REPO,
+                self.python, "-m", "bench.alerts_latency", "_consoles",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err, cwd=REPO,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         finally:
             err.close()
@@ -398,11 +342,9 @@ class Redis:
             writer.close()
 
     async def latency_latest(self) -> list[Any]:
-        import redis.asyncio as aioredis
-
         client = aioredis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
         try:
-            return list(await client.execute_command("LATENCY", "LATEST"))
+            return list(await client.latency_latest())
         finally:
             await client.aclose()
 
@@ -456,7 +398,7 @@ class Node:
                 raise RuntimeError(f"{self.node_id}: user add {name}: {res.stderr}")
 
     def _spawn(self) -> None:
-        entry = (["-c", STALL_TRACE, "serve"] if self.trace_stalls
+        entry = (["-m", "bench.stall_trace", "serve"] if self.trace_stalls
                  else ["-m", "fieldrelay", "serve"])
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
@@ -488,8 +430,6 @@ class Node:
         """POST /api/login for every user. The node limits logins per source address (a burst
         of 30), so every LOGINS_PER_ADDRESS users log in from their own 127.0.x.y, as
         consoles on different machines would."""
-        import aiohttp
-
         gate = asyncio.Semaphore(4)
 
         async def one(http: aiohttp.ClientSession, name: str) -> None:
@@ -618,7 +558,7 @@ class CpuMeter:
 def summarize(posts: list[Post], consoles: list[Console]) -> dict[str, Any]:
     measured = [p for p in posts if p.measured]
     ok = [p for p in measured if p.alert_id is not None]
-    by_id = {p.alert_id: p for p in ok}
+    by_id = {p.alert_id: p for p in measured if p.alert_id is not None}
     lat: list[float] = []
     lat_by_path: dict[str, list[float]] = defaultdict(list)
     lat_by_bucket: dict[int, list[float]] = defaultdict(list)
@@ -837,7 +777,7 @@ def report(args: argparse.Namespace, s: dict[str, Any], window: Window,
     lines.append(f"{os.cpu_count()} CPUs; Linux {platform.release()}; Python "
                  f"{platform.python_version()}; {redis_version()}; fieldrelay {git_commit()}")
     lines.append("command: unshare -n bash -c 'ip link set lo up && exec .venv/bin/python "
-                 + shlex.join(["bench/alerts_latency.py", *sys.argv[1:]]) + "'")
+                 + shlex.join(["-m", "bench.alerts_latency", *sys.argv[1:]]) + "'")
     return "\n".join(lines)
 
 
@@ -865,8 +805,6 @@ def start_profilers(args: argparse.Namespace, nodes: list[Node], seconds: float
 
 
 async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
-    import aiohttp
-
     redis = Redis(workdir, args.appendfsync)
     extra = ["--escalate-after", str(args.escalate_after)] if args.escalate_after else []
     nodes = [Node(nid, workdir, args.python, "", extra) for nid in NODES]
@@ -898,10 +836,10 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
             specs.append({"index": i, "node": i % 2,
                           "url": f"ws://127.0.0.1:{node.port}/ws?token={node.tokens[who]}"})
         n_groups = max(1, args.console_procs)
-        for g in range(n_groups):
-            part = specs[g::n_groups]
+        for k in range(n_groups):
+            part = specs[k::n_groups]
             if part:
-                groups.append(ConsoleGroup(f"consoles{g}", part, workdir, args.python,
+                groups.append(ConsoleGroup(f"consoles{k}", part, workdir, args.python,
                                            in_process=args.console_procs == 0))
         await asyncio.gather(*(g.start() for g in groups))
         print(f"[setup] {args.consoles} consoles open in {len(groups)} group(s); "
@@ -919,6 +857,7 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
         limits = aiohttp.TCPConnector(limit=200)
         async with aiohttp.ClientSession(connector=limits) as http:
             meter: CpuMeter | None = None
+            profile_files: dict[str, Path] = {}
 
             async def measure_after_warmup() -> None:
                 nonlocal meter, profilers, profile_files
@@ -926,7 +865,6 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
                 meter = CpuMeter(pids)
                 profilers, profile_files = start_profilers(args, nodes, args.seconds)
 
-            profile_files: dict[str, Path] = {}
             starter = asyncio.create_task(measure_after_warmup())
             posts = await post_alerts(http, nodes, officers, args.rate, args.seconds,
                                       args.warmup, run_id)
@@ -1032,9 +970,9 @@ def main() -> int:
               f"node's limit of {NODE_ALERTS_PER_MINUTE:g}/min after a burst of 30; expect 429s "
               f"(use more --officers)", file=sys.stderr)
     if not only_loopback():
-        sys.exit("alerts_latency.py runs only in a network namespace whose only interface is "
+        sys.exit("bench.alerts_latency runs only in a network namespace whose only interface is "
                  "lo. Run:\n  unshare -n bash -c 'ip link set lo up && exec .venv/bin/python "
-                 "bench/alerts_latency.py'")
+                 "-m bench.alerts_latency'")
     budget = (args.warmup + args.seconds + args.grace + args.wait_quiet + 2 * SETUP_TIMEOUT
               + 120)
     with contextlib.ExitStack() as stack:

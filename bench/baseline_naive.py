@@ -16,7 +16,7 @@ without it a `MediaBlackhole` drains the tracks.
 ICE offers 127.0.0.1 only and no ICE servers are used, so it runs in a loopback-only
 network namespace:
 
-    python bench/baseline_naive.py --port 8090
+    python -m bench.baseline_naive --port 8090
 """
 
 from __future__ import annotations

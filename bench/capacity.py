@@ -7,7 +7,7 @@ below --min-fps, or any packet lost. The last passing count is that configuratio
 Publishers and viewers share the machine with the nodes, so on a small machine the load
 generators limit the result too; the script prints the host's load with every step.
 
-    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python bench/capacity.py'
+    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python -m bench.capacity'
 """
 
 from __future__ import annotations
@@ -21,17 +21,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-SELF = Path(__file__).resolve()
-RELAY_CPU = SELF.parent / "relay_cpu.py"
+from bench.common import REPO
 
 
 def run_step(nodes: int, publishers: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One relay_cpu.py run; its single result row."""
-    cmd = [sys.executable, str(RELAY_CPU), "--systems", "fieldrelay", "--viewer-mode", "count",
-           "--nodes", str(nodes), "--publishers", str(publishers),
+    cmd = [sys.executable, "-m", "bench.relay_cpu", "--systems", "fieldrelay",
+           "--viewer-mode", "count", "--nodes", str(nodes), "--publishers", str(publishers),
            "--viewers", str(args.viewers), "--seconds", str(args.seconds),
            "--warmup", str(args.warmup), "--json", str(out)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False, cwd=REPO)
     if res.returncode != 0:
         return {"error": res.stderr[-800:] or res.stdout[-800:]}
     rows = json.loads(out.read_text())
@@ -77,7 +76,7 @@ def main() -> int:
             if nodes != 1:
                 print(f"{nodes} nodes / 1 node: {count / capacity[1]:.2f}x")
     print("command: unshare -n bash -c 'ip link set lo up && exec .venv/bin/python "
-          + shlex.join(["bench/capacity.py", *sys.argv[1:]]) + "'")
+          + shlex.join(["-m", "bench.capacity", *sys.argv[1:]]) + "'")
     return 0
 
 

@@ -13,7 +13,7 @@ loss = sent - recorded.
 
 It carries WebRTC media, so it only runs in a network namespace that has loopback only:
 
-    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python bench/crash_loss.py'
+    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python -m bench.crash_loss'
 
 Options: --trials N (24), --seed S (printed, so a run can be repeated), --min-wait/--max-wait
 (1.5/12 s), --video-kbps (1000), --json FILE, --workdir DIR (keeps data dirs and logs).
@@ -40,18 +40,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import aiortc
+import av
 
-from relay_cpu import (  # bench/ is not a package: found through sys.path above
-    REPO,
-    Client,
-    FieldRelay,
-    await_ready,
-    free_port,
-    make_dir,
-    only_loopback,
-    start_client,
-)
+from bench.common import REPO, free_port, make_dir, only_loopback
+from bench.nodes import Client, FieldRelay, await_ready, start_client
 
 MAX_TRIALS = 500
 LOSS_BOUND_S = 0.5
@@ -131,8 +124,6 @@ def verify(python: str, path: Path) -> tuple[int, str]:
 
 def decode_video(folder: Path) -> tuple[float, int, float, list[str]]:
     """(last - first video pts in seconds, frames, largest gap between frames in ms, errors)."""
-    import av
-
     times: list[float] = []
     errors: list[str] = []
     for seg in sorted(folder.glob("seg-*")):
@@ -294,9 +285,6 @@ async def orchestrate(args: argparse.Namespace) -> int:
                      f"sent {fmt(t.sent_s, '.3f')} s, recorded {fmt(t.recorded_s, '.3f')} s, "
                      f"loss {fmt(t.loss_s, '.3f')} s, {t.seal}, verify {t.verify_session_rc}"),
                   file=sys.stderr, flush=True)
-    import aiortc
-    import av
-
     print(table(trials))
     print()
     print(summary(trials))
@@ -307,7 +295,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
     if args.seed_given is None:
         argv += ["--seed", str(args.seed)]
     print("command: unshare -n bash -c 'ip link set lo up && exec .venv/bin/python "
-          + shlex.join(["bench/crash_loss.py", *argv]) + "'")
+          + shlex.join(["-m", "bench.crash_loss", *argv]) + "'")
     if args.json:
         rows = [asdict(t) | {"loss_s": t.loss_s, "interrupted": t.interrupted} for t in trials]
         Path(args.json).write_text(json.dumps(rows, indent=2))  # noqa: ASYNC240 - at the end
@@ -337,7 +325,7 @@ def main() -> int:
     if not only_loopback():
         sys.exit("crash_loss.py carries WebRTC media, so it runs only in a network namespace "
                  "whose only interface is lo. Run:\n  unshare -n bash -c 'ip link set lo up && "
-                 "exec .venv/bin/python bench/crash_loss.py'")
+                 "exec .venv/bin/python -m bench.crash_loss'")
     return asyncio.run(orchestrate(args))
 
 

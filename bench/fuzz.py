@@ -9,7 +9,7 @@ rate during each batch, and exits 1 if any answer was a 5xx, a hang, or an uncle
 
 It carries WebRTC media, so it only runs in a network namespace that has loopback only:
 
-    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python bench/fuzz.py'
+    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python -m bench.fuzz'
 """
 
 from __future__ import annotations
@@ -22,15 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import aiohttp
 
-import aiohttp  # noqa: E402
-
-from relay import aiortc_hooks  # noqa: E402
-from tests import hostile  # noqa: E402
-from tests.conftest import NodeProcess, free_port, only_loopback  # noqa: E402
-from tests.signaling.test_fuzz import USERS, _offer, start_probe, stop_probe  # noqa: E402
+from bench import hostile
+from bench.common import NodeProcess, free_port, only_loopback
+from bench.media import offer_sdp
+from bench.stream_probe import start_probe, stop_probe
+from relay import aiortc_hooks
 
 
 def main() -> int:
@@ -47,7 +45,7 @@ def main() -> int:
     aiortc_hooks.use_ice_host_addresses(("127.0.0.1",))
     with tempfile.TemporaryDirectory(prefix="fieldrelay-fuzz-") as tmp:
         node = NodeProcess(Path(tmp) / "data", free_port())
-        for name, role in USERS:
+        for name, role in hostile.USERS:
             node.add_user(name, role)
         node.start("--alerts-per-minute", "10000000")
         probe = start_probe(node, "o1", "c1")
@@ -58,8 +56,8 @@ def main() -> int:
         started = time.monotonic()
         try:
             target = hostile.Target(node.url, node.login("o2"), node.login("c2"), "o1",
-                                    loop.run_until_complete(_offer("sendonly")),
-                                    loop.run_until_complete(_offer("recvonly")))
+                                    loop.run_until_complete(offer_sdp("sendonly")),
+                                    loop.run_until_complete(offer_sdp("recvonly")))
             mark = [probe.read()]
             publication = mark[0][2]
 

@@ -5,27 +5,24 @@ Writes `--sessions` small sealed session chains (no media) into a temporary data
 every ledger's size), then remuxes one 60 s VP8+Opus session of ten 6 s segments into one
 WebM, cold and from the cache.
 
-    .venv/bin/python bench/review_index.py [--sessions 2000]
+    .venv/bin/python -m bench.review_index [--sessions 2000]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import av
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from bench.media import webm_segment
 from recordings.index import SessionIndex, reindex
 from recordings.media import session_media
 from recordings.signing import NodeKey
 from recordings.store import LedgerFile
-from tests.recordings.test_verify import webm_segment
 
 
 def stamp(i: int) -> tuple[str, str]:

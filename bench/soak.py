@@ -14,7 +14,7 @@ from the end of the warm-up (--warmup, a fifth of the run by default) to the end
 
 It carries WebRTC media, so it only runs in a network namespace that has loopback only:
 
-    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python bench/soak.py --minutes 30'
+    unshare -n bash -c 'ip link set lo up && exec .venv/bin/python -m bench.soak --minutes 30'
 """
 
 from __future__ import annotations
@@ -31,14 +31,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import aiohttp
 
-import aiohttp  # noqa: E402
-
-from relay import aiortc_hooks  # noqa: E402
-from tests.conftest import NodeProcess, free_port, only_loopback  # noqa: E402
-from tests.media import PatternVideoTrack, local_pc, publish, view  # noqa: E402
+from bench.common import NodeProcess, free_port, only_loopback
+from bench.media import PatternVideoTrack, local_pc, publish, view
+from relay import aiortc_hooks
 
 
 @dataclass

@@ -1,19 +1,15 @@
-"""Shared fixtures: loopback-only guard, free ports, and a real node in its own process."""
+"""Shared fixtures: loopback-only guard, free ports, and a real node in its own process.
+
+The node process and the port and loopback helpers live in bench/common.py: the benchmarks
+use them too, and bench/ never imports tests/."""
 
 from __future__ import annotations
 
-import json
-import os
-import resource
-import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +17,17 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bench.common import NodeProcess as NodeProcess
+from bench.common import free_port as free_port
+from bench.common import only_loopback
 from fieldrelay.config import Config
 from fieldrelay.users import UserStore
 from relay import aiortc_hooks
 from signaling.app import build_app
-from tests.live import PASSWORD, LiveNode
+from tests.live import PASSWORD as PASSWORD
+from tests.live import LiveNode
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def only_loopback() -> bool:
-    """True inside a network namespace whose only interface is lo."""
-    return [name for _, name in socket.if_nameindex()] == ["lo"]
 
 
 @pytest.fixture
@@ -40,98 +35,6 @@ def loopback_only() -> None:
     """Skip media tests outside the private namespace, so no packet can leave the machine."""
     if not only_loopback():
         pytest.skip("carries WebRTC media: run inside `unshare -n` (tests/run does)")
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class NodeProcess:
-    """A `fieldrelay serve` subprocess and the means to talk to it."""
-
-    data_dir: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run a `fieldrelay` CLI command against this node's data dir."""
-        return subprocess.run(
-            [sys.executable, "-m", "fieldrelay", *args, "--data-dir", str(self.data_dir)],
-            input=stdin, capture_output=True, text=True, timeout=60, check=False,
-        )
-
-    def add_user(self, name: str, role: str, password: str = PASSWORD) -> None:
-        """Create a user through the CLI."""
-        res = self.cli("user", "add", name, "--role", role, "--password-stdin", stdin=password)
-        assert res.returncode == 0, res.stderr
-
-    def login(self, name: str, password: str = PASSWORD) -> str:
-        """Log in over HTTP and return the bearer token."""
-        body = json.dumps({"username": name, "password": password}).encode()
-        req = urllib.request.Request(f"{self.url}/api/login", data=body,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            token = str(json.load(resp)["token"])
-        self.tokens[name] = token
-        return token
-
-    def start(self, *extra: str, file_size_limit: int | None = None) -> None:
-        """Start the node and wait until /healthz answers.
-
-        `file_size_limit` caps every file the node writes (RLIMIT_FSIZE): writes beyond it
-        fail with EFBIG, the way they fail on a full disk.
-        """
-
-        def limit() -> None:
-            if file_size_limit is not None:
-                resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
-
-        self.log_path = self.data_dir.parent / f"node-{self.port}.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process lifetime
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fieldrelay", "serve", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--ice-host", "127.0.0.1", *extra],
-            stdout=log, stderr=subprocess.STDOUT, cwd=REPO, preexec_fn=limit,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                time.sleep(0.1)
-        raise RuntimeError("node did not become healthy within 20 s")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
-        """Stop the node with a signal and return its exit code."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return int(self.proc.returncode)
-
-    def log(self) -> str:
-        """What the node printed so far."""
-        return self.log_path.read_text() if self.log_path else ""
 
 
 @pytest.fixture

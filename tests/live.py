@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+# The password NodeProcess (bench/common.py) gives its users too.
+from bench.common import PASSWORD as PASSWORD
 from relay.registry import StreamRegistry
 from signaling.keys import REGISTRY
-
-PASSWORD = "correct-horse-battery"
 
 
 @dataclass

@@ -37,8 +37,9 @@ def call(node: NodeProcess, token: str, method: str, path: str,
 
 
 def raise_alert(node: NodeProcess, token: str) -> dict[str, Any]:
-    return call(node, token, "POST", "/api/alerts", {"kind": "sos", "lat": 43.79, "lon": 87.61},
-                {"Idempotency-Key": uuid.uuid4().hex})
+    return dict(call(node, token, "POST", "/api/alerts",
+                     {"kind": "sos", "lat": 43.79, "lon": 87.61},
+                     {"Idempotency-Key": uuid.uuid4().hex}))
 
 
 @pytest.mark.browser
@@ -140,7 +141,7 @@ async def test_console_resumes_after_a_dropped_link_and_shows_each_alert_once(
     errors: list[str] = []
 
     # The page's WebSocket goes through this route, so the test can cut it.
-    link = {"down": False, "current": None}
+    link: dict[str, Any] = {"down": False, "current": None}
     sent: list[dict[str, Any]] = []
 
     async def through(ws: WebSocketRoute) -> None:

@@ -48,7 +48,7 @@ async def test_ten_second_cut_reconnects_page_and_wall_in_one_session(
             officer = in_namespace(link, "tests.net_officer", base, "o1")
 
             def states() -> list[str]:
-                return [str(x["state"]) for x in officer.lines if "state" in x]  # type: ignore[union-attr]
+                return [str(x["state"]) for x in officer.lines if "state" in x]
 
             await _until(lambda: "live" in states(), 40, "the officer page to go live")
 

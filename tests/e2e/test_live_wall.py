@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -14,13 +15,14 @@ OFFICER = "officer1"
 COMMANDER = "cmd1"
 DEADLINE_S = 5.0
 
-PHONE = {
+# Browser.new_context keyword arguments.
+PHONE: dict[str, Any] = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 2,
     "is_mobile": True,
     "has_touch": True,
 }
-DESKTOP = {"viewport": {"width": 1440, "height": 900}}
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1440, "height": 900}}
 
 # framesDecoded of the tile's WHEP connection (-1 while there is none).
 FRAMES_DECODED_JS = """

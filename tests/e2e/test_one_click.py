@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -62,15 +63,15 @@ COUNT_ALERT_POSTS_JS = """
 """
 
 
-async def open_alerts(page: Page) -> list[dict]:
+async def open_alerts(page: Page) -> list[dict[str, Any]]:
     """GET /api/alerts?state=open with the page's own session."""
-    return await page.evaluate("""async () => {
+    return list(await page.evaluate("""async () => {
       const s = JSON.parse(sessionStorage.getItem("fieldrelay.session"));
       const r = await fetch("/api/alerts?state=open", {
         headers: { Authorization: `Bearer ${s.token}` },
       });
       return (await r.json()).alerts;
-    }""")
+    }"""))
 
 
 async def wait_for_video(command: Page, name: str, clicked: float) -> None:

@@ -92,12 +92,12 @@ def decode_session(folder: Path) -> tuple[list[tuple[float, float]], list[tuple[
                 video.append((float(frame.pts * frame.time_base),
                               float(frame.to_ndarray(format="gray").mean())))
         with av.open(str(seg)) as container:
-            for frame in container.decode(audio=0):
-                assert frame.pts is not None and frame.time_base is not None
-                pcm = frame.to_ndarray().astype(np.float64)
-                if frame.format.name.startswith("flt"):
+            for chunk in container.decode(audio=0):
+                assert chunk.pts is not None and chunk.time_base is not None
+                pcm = chunk.to_ndarray().astype(np.float64)
+                if chunk.format.name.startswith("flt"):
                     pcm = pcm * 32768  # float samples: bring them to the int16 scale
-                audio.append((float(frame.pts * frame.time_base), float(np.sqrt((pcm**2).mean()))))
+                audio.append((float(chunk.pts * chunk.time_base), float(np.sqrt((pcm**2).mean()))))
     return video, audio
 
 

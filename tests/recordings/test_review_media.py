@@ -212,7 +212,7 @@ async def test_a_reconnect_gap_keeps_its_length_in_the_single_file(live_node: Li
                              headers=bearer(reviewer)) as resp:
         data = await resp.read()
     times = []
-    with av.open(io.BytesIO(data)) as c:
+    with av.open(io.BytesIO(data), "r") as c:
         for frame in c.decode(video=0):
             times.append(float(frame.time or 0))
     assert times == sorted(times)

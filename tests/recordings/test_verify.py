@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import functools
 import hashlib
 import io
 import itertools
@@ -23,48 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 import pytest
 
+from bench.media import webm_segment as webm_segment
 from recordings import verifier
 from recordings.ledger import GENESIS, check_chain, make_entry
 from recordings.signing import NodeKey
 from recordings.store import LedgerFile, read_entries
 
 REPO = Path(__file__).resolve().parents[2]
-FPS = 15
-
-
-@functools.cache
-def webm_segment(seed: int, seconds: float = 1.0) -> bytes:
-    """A real WebM file: VP8 video (64x48, 15 fps) and Opus audio, about `seconds` long."""
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="webm") as out:
-        video = out.add_stream("libvpx", rate=FPS)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        audio = out.add_stream("libopus", rate=48000)
-        audio.layout = "stereo"
-        for i in range(int(FPS * seconds)):
-            img = np.full((48, 64, 3), (seed * 37 + i * 7) % 256, dtype=np.uint8)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in video.encode(frame):
-                out.mux(packet)
-        for packet in video.encode():
-            out.mux(packet)
-        t, samples = 0, 960
-        while t < 48000 * seconds:
-            wave = np.sin(2 * np.pi * (300 + seed * 20) * (np.arange(samples) + t) / 48000)
-            pcm = (wave * 0.3).astype(np.float32)
-            chunk = av.AudioFrame.from_ndarray(np.stack([pcm, pcm]).reshape(1, -1),
-                                               format="flt", layout="stereo")
-            chunk.sample_rate, chunk.pts = 48000, t
-            for packet in audio.encode(chunk):
-                out.mux(packet)
-            t += samples
-        for packet in audio.encode():
-            out.mux(packet)
-    return buf.getvalue()
 
 
 def test_the_fixture_segments_are_real_vp8_and_opus_webm() -> None:

@@ -14,7 +14,8 @@ from relay.codecs import h264_keyframe_start, keyframe_start, vp8_keyframe_start
 
 def encoded_payloads(mime: str, frames: int) -> list[tuple[bool, list[bytes]]]:
     """(forced keyframe?, RTP payloads) per frame, from aiortc's real encoder."""
-    params = {"packetization-mode": "1", "profile-level-id": "42e01f"} if "264" in mime else {}
+    params: dict[str, int | str | None] = (
+        {"packetization-mode": "1", "profile-level-id": "42e01f"} if "264" in mime else {})
     codec = RTCRtpCodecParameters(mimeType=mime, clockRate=90000, payloadType=96,
                                   parameters=params)
     encoder = get_encoder(codec)

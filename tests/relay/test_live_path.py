@@ -29,7 +29,7 @@ async def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> 
 def decoder_threads(monkeypatch: pytest.MonkeyPatch) -> list[threading.Thread]:
     """Every thread in which aiortc created a decoder, node or client."""
     calls: list[threading.Thread] = []
-    original = aiortc.rtcrtpreceiver.get_decoder
+    original = aiortc.rtcrtpreceiver.get_decoder  # type: ignore[attr-defined]
 
     def spy(codec: Any) -> Any:
         calls.append(threading.current_thread())
@@ -54,7 +54,8 @@ async def test_frames_reach_viewer_without_a_decoder_on_the_node(
 
         stream = live_node.registry.streams["o1"]
         node_receivers = stream.publication.receivers.values()  # type: ignore[union-attr]
-        node_decoder_threads = {r._RTCRtpReceiver__decoder_thread for r in node_receivers}
+        node_decoder_threads = {r._RTCRtpReceiver__decoder_thread  # type: ignore[union-attr]
+                                for r in node_receivers}
         assert decoder_threads, "the viewer client decodes, so the spy must have fired"
         assert not node_decoder_threads & set(decoder_threads), "the node created a decoder"
         assert stream.packets_in > 100

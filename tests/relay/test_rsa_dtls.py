@@ -7,11 +7,12 @@ import datetime
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.rtcdtlstransport import RTCCertificate
+from aiortc.rtcdtlstransport import RTCCertificate, SRTPProtectionProfile
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
 
 from relay import peers
 from tests.live import LiveNode
@@ -35,7 +36,7 @@ def rsa_peer() -> RTCPeerConnection:
     certificate = RTCCertificate(key=key, cert=cert)  # type: ignore[arg-type]
     original = certificate._create_ssl_context
 
-    def create(srtp_profiles: object) -> object:
+    def create(srtp_profiles: list[SRTPProtectionProfile]) -> SSL.Context:
         ctx = original(srtp_profiles)
         ctx.set_cipher_list(RSA_ONLY)
         return ctx

@@ -66,7 +66,7 @@ async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str,
                      timeout: float = 10) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
         while True:
-            event = json.loads((await ws.receive()).data)
+            event: dict[str, Any] = json.loads((await ws.receive()).data)
             if event["type"] == kind:
                 return event
 

@@ -147,7 +147,7 @@ def bad_token(node: Node, kind: str) -> str | None:
     if kind == "expired":
         return issuer.issue("r1", "reviewer", ttl_s=-30)[0]
     if kind == "alg_none":
-        return jwt.encode(claims, None, algorithm="none")
+        return jwt.encode(claims, "", algorithm="none")  # "" is no key to PyJWT
     if kind == "wrong_signature":
         return jwt.encode(claims, b"another-secret-of-32-bytes-length", algorithm="HS256")
     if kind == "wrong_audience":

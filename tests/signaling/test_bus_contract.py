@@ -11,7 +11,7 @@ import pytest
 
 from fieldrelay.alerts import apply, escalate, raise_alert
 from fieldrelay.instructions import new_instruction, receipt, stage_of
-from signaling.bus import Bus, MemoryBus
+from signaling.bus import Bus, MemoryBus, Updater
 from signaling.redisbus import RedisBus
 from tests.conftest import RedisProcess
 
@@ -77,7 +77,7 @@ async def test_updates_are_atomic_and_replayable_after_a_cursor(bus: Bus) -> Non
     assert await bus.update_alert(a["id"], escalate) is None  # no longer waiting
     # Two commanders acknowledge at once: exactly one wins.
     results = await asyncio.gather(
-        *(bus.update_alert(b["id"], lambda x, who=who: _try(apply, x, "ack", who))
+        *(bus.update_alert(b["id"], _ack_by(who))
           for who in ("c1", "c2")))
     assert sum(r is not None for r in results) == 1
     closed = await bus.update_alert(a["id"], lambda x: apply(x, "resolve", "c1"))
@@ -88,6 +88,10 @@ async def test_updates_are_atomic_and_replayable_after_a_cursor(bus: Bus) -> Non
         ("alert", b["id"], "raised"), ("alert.updated", a["id"], "acknowledged"),
         ("alert.updated", b["id"], "acknowledged"), ("alert.updated", a["id"], "resolved")]
     assert (await bus.get_alert(a["id"]))["state"] == "resolved"  # type: ignore[index]
+
+
+def _ack_by(who: str) -> Updater:
+    return lambda x: _try(apply, x, "ack", who)
 
 
 def _try(fn: Any, *args: Any) -> Any:

@@ -83,7 +83,7 @@ def decode(data: bytes) -> tuple[int, int, float]:
     """(video frames, audio frames, last video time in s) PyAV decodes from a file."""
     video = audio = 0
     last = 0.0
-    with av.open(io.BytesIO(data)) as c:
+    with av.open(io.BytesIO(data), "r") as c:
         for frame in c.decode(*c.streams):
             if isinstance(frame, av.VideoFrame):
                 video += 1

@@ -56,7 +56,7 @@ async def test_delete_racing_a_republish_never_resurrects_a_sealed_stream(
     await asyncio.sleep(0.5)
     deleting = live_node.http.delete(f"{live_node.base}{first.location}", headers=bearer(officer))
     republish = publish(live_node.http, live_node.base, officer)
-    results: list[Any] = await asyncio.gather(deleting, republish, return_exceptions=True)
+    results: tuple[Any, ...] = await asyncio.gather(deleting, republish, return_exceptions=True)
     second = results[1]
     try:
         stream = live_node.registry.streams.get("o1")

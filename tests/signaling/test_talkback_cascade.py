@@ -130,7 +130,7 @@ async def test_either_leg_dropping_frees_the_floor_on_both_nodes(
         # The commander's connection to B drops: B releases A's floor.
         status, _location, pc = await talk(b, c1_b, "o1", video=False)
         assert status == 201
-        await wait_until(lambda: phone.audio_frames > 20, 10, "talkback on A")  # type: ignore[union-attr]
+        await wait_until(lambda: phone.audio_frames > 20, 10, "talkback on A")
         await pc.close()
         await wait_until(lambda: a.registry.talkback.floor("o1").by is None, 10,
                          "A's floor released after the commander left B")

@@ -67,12 +67,12 @@ async def fetch_ice_servers(node: LiveNode, token: str | None) -> tuple[int, dic
 
 def turn_entry(body: dict[str, Any]) -> dict[str, Any]:
     """The one entry with TURN credentials."""
-    entries = [s for s in body["ice_servers"] if "username" in s]
+    entries: list[dict[str, Any]] = [s for s in body["ice_servers"] if "username" in s]
     assert len(entries) == 1, body
     return entries[0]
 
 
-class _Sink:
+class _Sink(asyncio.DatagramProtocol):
     """A datagram protocol that keeps what reaches it through the relay."""
 
     def __init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Hostile inputs for the fuzz test and bench/fuzz.py: hypothesis strategies, and senders that
+"""Hostile inputs for bench/fuzz.py and the fuzz test: hypothesis strategies, and senders that
 report what the node answered (an HTTP status, or a WebSocket close code)."""
 
 from __future__ import annotations
@@ -10,8 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+# The users a barrage needs on its node: o1 publishes and c1 views the live stream that must
+# flow on; o2 and c2 send the hostile input.
+USERS = (("o1", "officer"), ("o2", "officer"), ("c1", "commander"), ("c2", "commander"))
 TIMEOUT_S = 10.0
 HUNG = -1  # no answer within TIMEOUT_S
 
@@ -256,8 +260,6 @@ def run_barrage(loop: asyncio.AbstractEventLoop, http: aiohttp.ClientSession, ta
     Hypothesis draws every input in this thread while `loop` sends it; with `strict` an
     unclear answer fails (and is shrunk), otherwise it is only counted.
     `between` runs after each target's batch (e.g. to check the live stream)."""
-    from hypothesis import HealthCheck, given, settings
-
     fuzz = settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
     tokens = {"officer": target.officer_token, "commander": target.commander_token}
