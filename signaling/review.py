@@ -29,11 +29,11 @@ from recordings.audit import AuditLog, public_entry, to_csv, utc_now
 from recordings.cases import valid_case
 from recordings.catalog import parse_time
 from recordings.export import session_folder
+from recordings.holds import current_holds, set_hold
 from recordings.index import SessionIndex, reindex
 from recordings.media import CACHE_BYTES, track_of
 from recordings.media import session_media as build_media
 from recordings.provenance import export_with_playable
-from recordings.retention import current_holds, set_hold
 from recordings.session import Evidence
 from recordings.store import LedgerCorrupt, read_entries
 from recordings.timeline import Timeline
