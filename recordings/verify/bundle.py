@@ -37,7 +37,7 @@ def _bundle_break(kind: str, reason: str, member: str | None = None) -> Broken:
 
 
 def _check_members(zf: zipfile.ZipFile, name: str) -> None:
-    """Every member stays inside the bundle's folder and appears once."""
+    """Rule "bundle": every member stays inside the bundle's folder and appears once."""
     seen: set[str] = set()
     for info in zf.infolist():
         if _member_parts(info) is None:
@@ -51,7 +51,7 @@ def _check_members(zf: zipfile.ZipFile, name: str) -> None:
 
 
 def _unpack(zf: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path, meter: Meter) -> None:
-    """One member under `root`, checked against the checksum the zip recorded."""
+    """Rule "bundle": one member under `root`, matching the checksum the zip recorded."""
     parts = _member_parts(info)
     assert parts is not None  # _check_members refused the others
     dest = root.joinpath(*parts)

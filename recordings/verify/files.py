@@ -25,7 +25,7 @@ def _listed_break(s: SessionCheck, item: Listed, kind: str, why: str) -> Broken:
 
 
 def check_listed_files(s: SessionCheck, segments: Sequence[Listed]) -> bool:
-    """Every listed segment file exists with its recorded size; queues it to be hashed.
+    """Rule "files": every listed segment file exists with its size; queues it to be hashed.
 
     False when a file has another size: it is broken already, and read once all the same,
     to tell whether it is a copy of a known file.
@@ -54,7 +54,7 @@ def check_listed_files(s: SessionCheck, segments: Sequence[Listed]) -> bool:
 
 
 def check_unlisted_files(s: SessionCheck, segments: Sequence[Listed]) -> None:
-    """No `seg-*` or `tb-*` file is present that the ledger does not list.
+    """Rule "files": no `seg-*` or `tb-*` file is present that the ledger does not list.
 
     While recording, the segment being written is not in the ledger until it closes.
     """
@@ -77,7 +77,7 @@ def check_unlisted_files(s: SessionCheck, segments: Sequence[Listed]) -> None:
 
 
 def hash_session(s: SessionCheck, meter: Meter, known: Mapping[str, str]) -> None:
-    """Each listed segment file's SHA-256 against its ledger entry; stops at the first change."""
+    """Rule "files": each listed file's SHA-256 against its entry; stops at the first change."""
     for i, job in enumerate(s.jobs):
         try:
             digest = meter.sha256(job.path)
