@@ -29,20 +29,16 @@ def _fingerprint(public_pem: bytes) -> str:
         return "(the key file is not a readable Ed25519 public key)"
 
 
-def readme(session_id: str, start: dict[str, Any], seal: dict[str, Any], segments: int,
-           media_bytes: int, public_pem: bytes, exported_at: str) -> str:
-    """README.txt: what the bundle holds, how to check it offline, and what the result means."""
-    case = start.get("case") or "none"
-    return f"""fieldrelay evidence bundle
+README = """fieldrelay evidence bundle
 ==========================
 
 Session    {session_id}
-Officer    {start.get("officer", "unknown")}
+Officer    {officer}
 Case       {case}
-Started    {start.get("at", "unknown")} (UTC, the recording node's clock)
-Ended      {seal.get("at", "unknown")}: {seal.get("state")} ({seal.get("reason")})
+Started    {started} (UTC, the recording node's clock)
+Ended      {ended}: {state} ({reason})
 Media      {segments} segment files, {media_bytes} bytes
-Node key   SHA-256 fingerprint {_fingerprint(public_pem)}
+Node key   SHA-256 fingerprint {fingerprint}
 Exported   {exported_at} (UTC)
 
 This README is a convenience and is not evidence itself: nothing in it is signed. The evidence
@@ -105,6 +101,17 @@ verifier prints the fingerprint of the key it used: compare it with the fingerpr
 node's operator publishes, or run `verify.py <bundle> --key <their public key file>`. A
 bundle whose key file was replaced would otherwise check out against the forger's own key.
 """
+
+
+def readme(session_id: str, start: dict[str, Any], seal: dict[str, Any], segments: int,
+           media_bytes: int, public_pem: bytes, exported_at: str) -> str:
+    """README.txt: what the bundle holds, how to check it offline, and what the result means."""
+    return README.format(
+        session_id=session_id, officer=start.get("officer", "unknown"),
+        case=start.get("case") or "none", started=start.get("at", "unknown"),
+        ended=seal.get("at", "unknown"), state=seal.get("state"), reason=seal.get("reason"),
+        segments=segments, media_bytes=media_bytes, fingerprint=_fingerprint(public_pem),
+        exported_at=exported_at)
 
 
 def playable_readme(names: Sequence[str]) -> str:
