@@ -11,7 +11,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-from recordings.session import utc_iso
+from recordings.layout import utc_iso
 from recordings.store import LedgerFile, read_entries
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from recordings.audit import last_verifies
 from recordings.catalog import parse_time, summarize
 from recordings.holds import current_holds
-from recordings.session import OPEN_MARKER, SESSION_ID_RE
+from recordings.layout import OPEN_MARKER, SESSION_ID_RE
 from recordings.store import LedgerCorrupt, read_entries
 
 log = logging.getLogger(__name__)

@@ -1,11 +1,35 @@
-"""Where a session's evidence lives: `<data>/sessions/<id>/`, for ids of the one valid form."""
+"""The names evidence uses on disk: session ids and folders, the OPEN marker, each track's
+segment files, and the UTC times written in entries (FORMAT.md)."""
 
 from __future__ import annotations
 
+import datetime
+import re
+import secrets
 from pathlib import Path
 
 from fieldrelay.errors import NotFound
 from recordings.verify.chain import SESSION_ID
+
+SESSION_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[a-z0-9._-]{1,64}-[0-9a-f]{8}$")
+# Present in a session folder while it is recorded; one found at start-up marks a crash.
+OPEN_MARKER = "OPEN"
+MAIN = "main"
+TALKBACK = "talkback"
+# File name prefix of each track's segments; the main track's is the original format's.
+TRACK_PREFIX = {MAIN: "seg", TALKBACK: "tb"}
+
+
+def utc_iso(t: float) -> str:
+    """A server-clock time as UTC ISO 8601 with milliseconds."""
+    moment = datetime.datetime.fromtimestamp(t, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def new_session_id(officer: str, now: float) -> str:
+    """A session id: UTC start, officer, and 32 random bits."""
+    stamp = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{officer}-{secrets.token_hex(4)}"
 
 
 def session_folder(data_dir: Path, session_id: str) -> Path:

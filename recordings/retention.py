@@ -18,8 +18,8 @@ from typing import Any
 from recordings.catalog import parse_time
 from recordings.holds import current_holds
 from recordings.index import SessionIndex
+from recordings.layout import OPEN_MARKER, SESSION_ID_RE, utc_iso
 from recordings.media import drop_cache
-from recordings.session import OPEN_MARKER, SESSION_ID_RE, utc_iso
 from recordings.signing import NodeKey
 from recordings.store import LedgerCorrupt, LedgerFile, read_entries
 

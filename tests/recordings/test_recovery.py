@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recordings.session import OPEN_MARKER, Evidence, new_session_id
+from recordings.layout import OPEN_MARKER, new_session_id
+from recordings.session import Evidence
 from recordings.store import LedgerFile, read_entries
 from recordings.verify import verify_data_dir
 
