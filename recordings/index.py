@@ -19,8 +19,10 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from recordings.audit import last_verifies
 from recordings.catalog import parse_time, summarize
-from recordings.session import OPEN_MARKER, SESSION_ID_RE
+from recordings.holds import current_holds
+from recordings.layout import OPEN_MARKER, SESSION_ID_RE
 from recordings.store import LedgerCorrupt, read_entries
 
 log = logging.getLogger(__name__)
@@ -360,8 +362,5 @@ class SessionIndex:
 
 def reindex(data_dir: Path) -> tuple[int, Path]:
     """Delete and rebuild `<data>/index/sessions.sqlite`; returns (sessions, index path)."""
-    from recordings.audit import last_verifies
-    from recordings.retention import current_holds
-
     index = SessionIndex(data_dir)
     return index.rebuild(current_holds(data_dir), last_verifies(data_dir)), index.path

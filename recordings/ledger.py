@@ -2,8 +2,8 @@
 
 Pure logic only: building entries, hashing them and checking a chain. Reading and
 appending the ledger file lives in `recordings.store`. Hashing and checking are implemented
-once, in `recordings.verifier` (the file every export bundle ships as its standalone
-`verify.py`), and re-exported here.
+once, in `recordings.verify.chain` (part of every bundle's standalone `verify.py`), and
+re-exported here.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from recordings.verifier import FORMAT, GENESIS, Break, canonical, check_chain, entry_hash
+from recordings.verify.chain import FORMAT, GENESIS, LinkBreak, canonical, check_chain, entry_hash
 
-__all__ = ["FORMAT", "GENESIS", "Break", "canonical", "check_chain", "entry_hash", "make_entry"]
+__all__ = [
+    "FORMAT", "GENESIS", "LinkBreak", "canonical", "check_chain", "entry_hash", "make_entry",
+]
 
 
 def make_entry(seq: int, prev: str, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from av.packet import Packet
 from av.stream import Stream
 
 from fieldrelay.errors import NotFound
-from recordings.export import session_folder
+from recordings.layout import session_folder
 from recordings.store import read_entries
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from recordings.layout import MAIN
 from recordings.segments import vp8_dimensions
-from recordings.session import MAIN, EvidenceSession, SessionMedia
+from recordings.session import EvidenceSession
+from recordings.tracks import SessionMedia
 
 CLOCK_RATES = {"video": 90000, "audio": 48000}
 

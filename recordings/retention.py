@@ -1,10 +1,9 @@
-"""Retention and legal hold: old sessions go, held ones stay, and the node chain says which.
+"""Retention: old sessions go, held ones stay, and the node chain says which.
 
-A legal hold is a `session.hold` entry in the node chain (the newest one per session wins).
-Removing a session first appends a `session.removed` tombstone naming the session's sealed
-head, then moves the folder out of `sessions/` in one rename and deletes it: a crash in
-between leaves either a tombstoned folder (deleted on the next run) or nothing to explain.
-Every function blocks on the disk.
+Legal holds are kept in `recordings.holds`. Removing a session first appends a
+`session.removed` tombstone naming the session's sealed head, then moves the folder out of
+`sessions/` in one rename and deletes it: a crash in between leaves either a tombstoned
+folder (deleted on the next run) or nothing to explain. Every function blocks on the disk.
 """
 
 from __future__ import annotations
@@ -17,34 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from recordings.catalog import parse_time
-from recordings.session import OPEN_MARKER, SESSION_ID_RE, utc_iso
+from recordings.holds import current_holds
+from recordings.index import SessionIndex
+from recordings.layout import OPEN_MARKER, SESSION_ID_RE, utc_iso
+from recordings.media import drop_cache
+from recordings.signing import NodeKey
 from recordings.store import LedgerCorrupt, LedgerFile, read_entries
 
 TRASH_DIR = "trash"
-
-
-def current_holds(data_dir: Path) -> dict[str, dict[str, Any]]:
-    """The newest `session.hold` node entry of each session (held or released)."""
-    holds: dict[str, dict[str, Any]] = {}
-    for entry in read_entries(data_dir / "ledger" / "ledger.jsonl"):
-        if entry.get("kind") == "session.hold" and isinstance(entry.get("session"), str):
-            holds[entry["session"]] = entry
-    return holds
 
 
 def removed_sessions(data_dir: Path) -> set[str]:
     """Sessions the node chain tombstoned."""
     return {str(e.get("session")) for e in read_entries(data_dir / "ledger" / "ledger.jsonl")
             if e.get("kind") == "session.removed"}
-
-
-def set_hold(node_ledger: LedgerFile, session: str, hold: bool, reason: str | None,
-             by: str) -> dict[str, Any]:
-    """Put a session on legal hold or release it: a signed node chain entry."""
-    entry = node_ledger.append({"kind": "session.hold", "session": session, "hold": hold,
-                                "reason": reason, "by": by, "at": utc_iso(_now())})
-    node_ledger.sign_head()
-    return entry
 
 
 @dataclass(frozen=True)
@@ -149,10 +134,6 @@ def apply_retention(data_dir: Path, node_ledger: LedgerFile, older_than_days: fl
 def run_retention(data_dir: Path, older_than_days: float, by: str, dry_run: bool,
                   say: Report) -> list[str]:
     """Apply retention to a data dir and keep the index and media cache in step."""
-    from recordings.index import SessionIndex
-    from recordings.media import drop_cache
-    from recordings.signing import NodeKey
-
     if not (data_dir / "keys").is_dir():
         say(f"{data_dir} holds no evidence (no keys/ folder): nothing to do")
         return []

@@ -1,14 +1,16 @@
-"""Evidence sessions: one writer thread per session turns frames and events into sealed files."""
+"""Evidence sessions: one writer thread per session turns frames and events into sealed files.
+
+`Evidence` is a data dir's store (the node key, the node chain, the sessions); an
+`EvidenceSession` queues frames and events on the event loop and writes them on its thread.
+The segment files of each track are `recordings.tracks`; sealing and crash recovery are
+`recordings.recovery`; names and times on disk are `recordings.layout`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
-import os
 import queue
-import re
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -17,15 +19,27 @@ from pathlib import Path
 from typing import Any
 
 from recordings.cases import PendingCases
+from recordings.layout import MAIN, OPEN_MARKER, TALKBACK, new_session_id, utc_iso
 from recordings.ledger import canonical
-from recordings.segments import ClosedSegment, SegmentWriter, container_for, file_sha256
+from recordings.recovery import (
+    EntryObserver,
+    ledger_unrecorded_segments,
+    recover_session,
+    seal_chain,
+)
+from recordings.segments import ClosedSegment, container_for
 from recordings.signing import NodeKey
 from recordings.store import LedgerFile, read_entries
+from recordings.tracks import Frame, OpenSegment, SessionMedia, Tracks
+
+# TALKBACK and SessionMedia live in layout and tracks; the relay takes them from here.
+__all__ = [
+    "BATCH_ITEMS", "BATCH_S", "QUEUE_FRAMES", "QUEUE_RESERVE", "RETRY_AFTER_S", "TALKBACK",
+    "Evidence", "EvidenceSession", "SessionMedia",
+]
 
 log = logging.getLogger(__name__)
 
-SESSION_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[a-z0-9._-]{1,64}-[0-9a-f]{8}$")
-OPEN_MARKER = "OPEN"
 # About 20 s of 30 fps video plus audio: beyond this the disk is not keeping up.
 QUEUE_FRAMES = 1500
 # Room kept free for events and the seal: they are never dropped for media's sake.
@@ -39,38 +53,6 @@ BATCH_S = 0.04
 BATCH_ITEMS = 64
 
 StatusCallback = Callable[[bool, str], None]
-EntryObserver = Callable[[str, dict[str, Any]], None]
-
-
-def utc_iso(t: float) -> str:
-    """A server-clock time as UTC ISO 8601 with milliseconds."""
-    moment = datetime.datetime.fromtimestamp(t, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def new_session_id(officer: str, now: float) -> str:
-    """A session id: UTC start, officer, and 32 random bits."""
-    stamp = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{officer}-{secrets.token_hex(4)}"
-
-
-MAIN = "main"
-TALKBACK = "talkback"
-# File name prefix of each track's segments; the main track's is the original format's.
-TRACK_PREFIX = {MAIN: "seg", TALKBACK: "tb"}
-
-
-@dataclass
-class _Frame:
-    kind: str
-    data: bytes
-    pts_ms: int
-    keyframe: bool
-    wall: float
-    cut: bool
-    size: tuple[int, int] | None
-    track: str = MAIN
-    media: SessionMedia | None = None
 
 
 @dataclass
@@ -90,27 +72,7 @@ class _Seal:
     done: Callable[[], None]
 
 
-_Item = _Frame | _Event | _EndTrack | _Seal | None
-
-
-@dataclass
-class SessionMedia:
-    """What a session records: the video codec (or None) and whether there is Opus audio."""
-
-    video: str | None
-    audio: bool
-
-
-@dataclass
-class _SegmentState:
-    writer: SegmentWriter
-    index: int
-    start_wall: float
-    end_wall: float
-    media_start_ms: int
-    media_end_ms: int
-    track: str = MAIN
-    media: SessionMedia | None = None
+_Item = Frame | _Event | _EndTrack | _Seal | None
 
 
 class Evidence:
@@ -148,94 +110,9 @@ class Evidence:
         recovered = []
         for folder in sorted(self.sessions_dir.iterdir()):
             if folder.is_dir() and (folder / OPEN_MARKER).exists():
-                _recover_session(self, folder)
+                recover_session(folder, self.key, self.node_ledger, self.node_id, self.notify)
                 recovered.append(folder.name)
         return recovered
-
-
-def _recover_session(evidence: Evidence, folder: Path) -> None:
-    ledger = LedgerFile(folder, evidence.key)
-    entries = list(read_entries(ledger.path))
-    session = folder.name
-    seal = next((e for e in entries if e.get("kind") == "session.seal"), None)
-    if seal is not None:
-        # The crash came after the seal was written: finish the steps that follow it.
-        if ledger.last_signed_seq() < int(seal["seq"]):
-            ledger.sign_head()
-        sealed = any(e.get("kind") == "session.sealed" and e.get("session") == session
-                     for e in read_entries(evidence.node_ledger.path))
-        if not sealed:
-            _note_sealed(evidence, session, seal)
-        (folder / OPEN_MARKER).unlink(missing_ok=True)
-        return
-    start = next((e for e in entries if e.get("kind") == "session.start"), None)
-    if start is None:
-        # The crash came before the first entry: open the chain so the seal has a start.
-        start = ledger.append({
-            "kind": "session.start", "session": session,
-            "officer": session.split("-", 1)[1].rsplit("-", 1)[0], "node": evidence.node_id,
-            "at": utc_iso(folder.stat().st_mtime), "case": None,
-            "media": {"video": None, "audio": None}, "container": None, "recovered": True})
-        entries = [start]
-    officer = str(start["officer"])
-    case = start.get("case")
-    segments = _ledger_unrecorded_segments(ledger, entries, folder, session, officer, case)
-    _seal_chain(evidence, ledger, session, "interrupted", "recovered_after_crash", segments)
-    (folder / OPEN_MARKER).unlink(missing_ok=True)
-    log.warning("evidence session %s was left open by a crash and is sealed as interrupted",
-                session)
-
-
-def _ledger_unrecorded_segments(ledger: LedgerFile, entries: list[dict[str, Any]], folder: Path,
-                                session: str, officer: str, case: object) -> int:
-    """Hash and ledger segment files the chain does not name yet (cut short by a crash or a
-    failing disk), marked partial; returns the session's segment count."""
-    recorded = {e["file"] for e in entries if e.get("kind") == "segment"}
-    segments = sum(1 for e in entries if e.get("kind") == "segment" and "track" not in e)
-    talkback = len(recorded) - segments
-    last_at = str(entries[-1].get("at", entries[-1].get("end", ""))) if entries else ""
-    for path in sorted(folder.glob("seg-*")) + sorted(folder.glob("tb-*")):
-        if path.name in recorded or not path.is_file():
-            continue
-        track = TALKBACK if path.name.startswith("tb-") else MAIN
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if track == MAIN:
-            segments += 1
-        else:
-            talkback += 1
-        mtime = utc_iso(path.stat().st_mtime)
-        entry = {
-            "kind": "segment", "session": session, "officer": officer, "case": case,
-            "index": segments if track == MAIN else talkback, "file": path.name,
-            "size": path.stat().st_size, "sha256": file_sha256(path),
-            "start": last_at or mtime, "end": mtime,
-            "media_start_ms": None, "media_end_ms": None, "partial": True,
-        }
-        if track != MAIN:
-            entry["track"] = track
-        ledger.append(entry)
-        ledger.sign_head()
-    return segments
-
-
-def _seal_chain(evidence: Evidence, ledger: LedgerFile, session: str, state: str, reason: str,
-                segments: int) -> None:
-    seal = ledger.append({"kind": "session.seal", "session": session, "at": utc_iso(time.time()),
-                          "state": state, "segments": segments, "reason": reason})
-    ledger.sign_head()
-    _note_sealed(evidence, session, seal)
-    evidence.notify(session, seal)
-
-
-def _note_sealed(evidence: Evidence, session: str, seal: dict[str, Any]) -> None:
-    evidence.node_ledger.append({"kind": "session.sealed", "session": session,
-                                 "at": seal["at"], "state": seal["state"],
-                                 "head_seq": seal["seq"], "head_hash": seal["hash"]})
-    evidence.node_ledger.sign_head()
 
 
 class EvidenceSession:
@@ -252,7 +129,7 @@ class EvidenceSession:
         self.recording = True
         self.dropped_frames = 0
         self.failures = 0
-        self._format, self._ext = container_for(media.video)
+        self._format = container_for(media.video)[0]
         self._loop = loop
         self._on_status = on_status
         # Batches, in order; a batch holds at least one item, so the item bound bounds it too.
@@ -268,11 +145,8 @@ class EvidenceSession:
         self._thread = threading.Thread(target=self._run, name=f"evidence-{session_id}",
                                         daemon=True)
         self._ledger: LedgerFile | None = None
-        self._segment: _SegmentState | None = None
-        self._segments = 0
         # Other tracks (talkback) have their own open segment and numbering.
-        self._track_segments: dict[str, _SegmentState] = {}
-        self._track_counts: dict[str, int] = {}
+        self._tracks = Tracks(self.folder, media, self._ledger_segment)
         self._pending_events: list[dict[str, Any]] = []
         self._failed_at: float | None = None
         self._sealed = False
@@ -295,7 +169,7 @@ class EvidenceSession:
         if self._sealed or self._pending() >= QUEUE_FRAMES:
             self.dropped_frames += 1
             return False
-        self._add(_Frame(kind, data, pts_ms, keyframe, time.time(), cut, size, track, media))
+        self._add(Frame(kind, data, pts_ms, keyframe, time.time(), cut, size, track, media))
         return True
 
     def end_track(self, track: str) -> None:
@@ -399,12 +273,12 @@ class EvidenceSession:
                 with self._backlog_lock:
                     self._backlog -= len(batch)
 
-    def _write_item(self, item: _Frame | _Event | _EndTrack | _Seal) -> None:
+    def _write_item(self, item: Frame | _Event | _EndTrack | _Seal) -> None:
         try:
             if self._ledger is None:
                 self._open()
             self._flush_pending()
-            if isinstance(item, _Frame):
+            if isinstance(item, Frame):
                 if item.track == MAIN:
                     self._write_frame(item)
                 else:
@@ -412,17 +286,15 @@ class EvidenceSession:
             elif isinstance(item, _Event):
                 self._append(item.fields)
             elif isinstance(item, _EndTrack):
-                self._close_track(item.track)
+                self._tracks.close_side(item.track)
             else:
-                for track in list(self._track_segments):
-                    self._close_track(track)
-                self._close_segment()
+                self._tracks.close_all()
                 assert self._ledger is not None
-                self._segments = _ledger_unrecorded_segments(
+                segments = ledger_unrecorded_segments(
                     self._ledger, list(read_entries(self._ledger.path)), self.folder,
                     self.id, self.officer, self.case)
-                _seal_chain(self.evidence, self._ledger, self.id, item.state, item.reason,
-                            self._segments)
+                seal_chain(self._ledger, self.evidence.node_ledger, self.evidence.notify,
+                           self.id, item.state, item.reason, segments)
                 (self.folder / OPEN_MARKER).unlink(missing_ok=True)
         except OSError as exc:  # a full or broken disk must not end the live stream
             if isinstance(item, _Event):
@@ -474,16 +346,7 @@ class EvidenceSession:
     def _fail(self, reason: str) -> None:
         log.error("evidence session %s is not recording: %s", self.id, reason)
         self.failures += 1
-        if self._segment is not None:
-            try:
-                self._close_segment()
-            except Exception:  # the file stays; the seal ledgers it as partial
-                self._segment = None
-        for track in list(self._track_segments):
-            try:
-                self._close_track(track)
-            except Exception:
-                self._track_segments.pop(track, None)
+        self._tracks.drop_after_failure()
         if self.recording:
             self._pending_events.append({"kind": "event", "session": self.id,
                                          "event": "recording.failed", "at": utc_iso(time.time()),
@@ -491,79 +354,35 @@ class EvidenceSession:
         self._failed_at = time.monotonic()
         self._status(False, reason)
 
-    def _write_frame(self, frame: _Frame) -> None:
+    def _write_frame(self, frame: Frame) -> None:
         if self._failed_at is not None:
             # Retry on a keyframe once the disk had a moment; until then frames are lost.
             if not frame.keyframe or time.monotonic() - self._failed_at < RETRY_AFTER_S:
                 return
             frame.cut = True
-        if frame.cut or self._segment is None:
-            if self._segment is None and not frame.keyframe and self.media.video:
-                return
-            self._close_segment()
-            self._segments += 1
-            path = self.folder / f"seg-{self._segments:06d}.{self._ext}"
-            writer = SegmentWriter(path, self.media.video, self.media.audio, frame.size)
-            self._segment = _SegmentState(writer, self._segments, frame.wall, frame.wall,
-                                          frame.pts_ms, frame.pts_ms)
-        segment = self._segment
-        segment.writer.write(frame.kind, frame.data, frame.pts_ms, frame.keyframe)
-        segment.end_wall = frame.wall
-        segment.media_end_ms = max(segment.media_end_ms, frame.pts_ms)
+        if not self._tracks.write_main(frame):
+            return
         if self._failed_at is not None:
             self._failed_at = None
             self._append({"kind": "event", "session": self.id, "event": "recording.resumed",
                           "at": utc_iso(time.time())})
             self._status(True, "recording")
 
-    def _close_segment(self) -> None:
-        segment, self._segment = self._segment, None
-        if segment is None:
-            return
-        closed: ClosedSegment = segment.writer.close()
-        self._append({
-            "kind": "segment", "session": self.id, "officer": self.officer, "case": self.case,
-            "index": segment.index, "file": closed.path.name, "size": closed.size,
-            "sha256": closed.sha256, "start": utc_iso(segment.start_wall),
-            "end": utc_iso(segment.end_wall), "media_start_ms": segment.media_start_ms,
-            "media_end_ms": segment.media_end_ms, "partial": False,
-        })
-        assert self._ledger is not None
-        self._ledger.sign_head()
-
-    def _write_track_frame(self, frame: _Frame) -> None:
-        """A side track's frame: its own files, never cut by or cutting the main track."""
+    def _write_track_frame(self, frame: Frame) -> None:
         if self._failed_at is not None:
             return  # the disk is failing; the main track decides when to try again
-        segment = self._track_segments.get(frame.track)
-        media = frame.media or SessionMedia(video=None, audio=True)
-        if frame.cut or segment is None:
-            if segment is None and not frame.keyframe and media.video:
-                return
-            self._close_track(frame.track)
-            index = self._track_counts.get(frame.track, 0) + 1
-            self._track_counts[frame.track] = index
-            _, ext = container_for(media.video)
-            path = self.folder / f"{TRACK_PREFIX[frame.track]}-{index:06d}.{ext}"
-            writer = SegmentWriter(path, media.video, media.audio, frame.size)
-            segment = _SegmentState(writer, index, frame.wall, frame.wall, frame.pts_ms,
-                                    frame.pts_ms, frame.track, media)
-            self._track_segments[frame.track] = segment
-        segment.writer.write(frame.kind, frame.data, frame.pts_ms, frame.keyframe)
-        segment.end_wall = frame.wall
-        segment.media_end_ms = max(segment.media_end_ms, frame.pts_ms)
+        self._tracks.write_side(frame)
 
-    def _close_track(self, track: str) -> None:
-        segment = self._track_segments.pop(track, None)
-        if segment is None:
-            return
+    def _ledger_segment(self, segment: OpenSegment) -> None:
+        """Close a segment file and append its signed entry."""
         closed: ClosedSegment = segment.writer.close()
+        track = {} if segment.track == MAIN else {"track": segment.track}
         self._append({
             "kind": "segment", "session": self.id, "officer": self.officer, "case": self.case,
             "index": segment.index, "file": closed.path.name, "size": closed.size,
             "sha256": closed.sha256, "start": utc_iso(segment.start_wall),
             "end": utc_iso(segment.end_wall), "media_start_ms": segment.media_start_ms,
-            "media_end_ms": segment.media_end_ms, "partial": False, "track": segment.track,
+            "media_end_ms": segment.media_end_ms, "partial": False, **track,
         })
         assert self._ledger is not None
         self._ledger.sign_head()

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fieldrelay.files import write_private
 
 # The signed message and its check are implemented once, in the standalone verifier.
-from recordings.verifier import head_message, verify_head
+from recordings.verify.chain import head_message, verify_head
 
 __all__ = ["NodeKey", "head_message", "verify_head"]
 

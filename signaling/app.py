@@ -107,6 +107,7 @@ class Node:
     registry: StreamRegistry
     node_tokens: cluster.NodeTokens | None
     talkback_push: TalkbackPush | None
+    review_desk: review.ReviewDesk
 
     async def desks_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The bus and the desks: up before the relay, down after it."""
@@ -138,6 +139,14 @@ class Node:
                 await self.talkback_push.aclose()
             await self.registry.aclose()
 
+    async def review_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """The review desk: after the relay, so crash recovery has sealed what it indexes."""
+        await self.review_desk.start()
+        try:
+            yield
+        finally:
+            await self.review_desk.aclose()
+
 
 def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     """Build the node's parts, each after what it needs (nothing is attached later)."""
@@ -158,7 +167,7 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     push = (cluster.new_talkback_push(config, registry, whereabouts, tokens)
             if tokens is not None else None)
     return Node(config, bus, evidence, whereabouts, desk, command_desk, listener, registry,
-                tokens, push)
+                tokens, push, review.ReviewDesk(config.data_dir, evidence.store))
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -184,6 +193,7 @@ def build_app(config: Config) -> web.Application:
                                          per_minute=config.alerts_per_minute)
     app[WHEREABOUTS], app[DESK], app[COMMANDS] = node.whereabouts, node.alerts, node.commands
     app[REGISTRY], app[LIVE_EVIDENCE] = node.registry, node.evidence
+    app[review.REVIEW] = node.review_desk
     if node.node_tokens is not None:
         app[cluster.NODE_TOKENS] = node.node_tokens
     if node.talkback_push is not None:
@@ -191,7 +201,7 @@ def build_app(config: Config) -> web.Application:
     app[METRICS] = NodeMetrics(node.registry, hub)
     app.cleanup_ctx.append(node.desks_ctx)
     app.cleanup_ctx.append(node.relay_ctx)
-    app.cleanup_ctx.append(review.review_ctx)
+    app.cleanup_ctx.append(node.review_ctx)
     app.on_shutdown.append(_close_websockets)
     app.add_routes([
         web.get("/healthz", api.healthz),

@@ -7,7 +7,7 @@ from aiohttp import web
 from fieldrelay.errors import UnsupportedMediaType
 from relay import sdp_limits
 from relay.errors import BadSdp
-from signaling import review
+from signaling import case_numbers
 from signaling.auth import authenticate
 from signaling.body import read_limited
 from signaling.cluster import NODE_TOKENS, authenticate_viewer
@@ -42,7 +42,7 @@ async def publish(request: web.Request) -> web.Response:
     """POST /whip: an officer publishes its own stream, named after its user name."""
     claims = authenticate(request, "officer")
     offer = await read_body(request, SDP)
-    await review.case_from_whip(request, claims.name)
+    await case_numbers.case_from_whip(request, claims.name)
     publication, answer = await request.app[REGISTRY].publish(claims.name, offer)
     return created(f"/whip/{publication.id}", answer)
 

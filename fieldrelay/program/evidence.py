@@ -16,11 +16,11 @@ from fieldrelay.program.exits import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from fieldrelay.program.settings import add_flag
 from recordings import verify
 from recordings.audit import AuditLog
+from recordings.export import export_with_playable
 from recordings.index import reindex
-from recordings.provenance import export_with_playable
 from recordings.retention import run_retention
 from recordings.signing import NodeKey
-from recordings.verifier import TextProgress
+from recordings.verify import TextProgress
 
 
 def add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -15,10 +15,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from recordings import verifier
+from recordings import verify
+from recordings.credentials import read_credentials
 from recordings.export import export_session
 from recordings.media import session_media
-from recordings.provenance import read_credentials
 from recordings.store import LedgerFile, read_entries
 from tests.recordings.test_verify import (
     REPO,
@@ -60,13 +60,13 @@ def test_export_writes_the_bundle(rec: Recorded, tmp_path: Path) -> None:
                          f"sessions/{sid}/seg-000001.webm", f"sessions/{sid}/seg-000002.webm",
                          f"sessions/{sid}/seg-000003.webm", f"playable/{sid}.webm",
                          f"playable/{sid}.webm.c2pa"]
-        assert zf.read("verify.py") == Path(verifier.__file__).read_bytes()
+        assert zf.read("verify.py") == verify.standalone_source()
         assert zf.read("node-ed25519.pub.pem") == rec.public_pem
         for name in ("ledger.jsonl", "heads.jsonl", "seg-000002.webm"):
             assert zf.read(f"sessions/{sid}/{name}") == (rec.folder(0) / name).read_bytes()
         assert zf.getinfo(f"sessions/{sid}/seg-000001.webm").compress_type == zipfile.ZIP_STORED
         readme = zf.read("README.txt").decode()
-    fingerprint = verifier.key_fingerprint(verifier.load_public_key(rec.public_pem))
+    fingerprint = verify.key_fingerprint(verify.load_public_key(rec.public_pem))
     for promise in (f"Session    {sid}", "Officer    o1", "Case       case-7",
                     "sealed (stopped)", "3 segment files", fingerprint,
                     "python3 -m venv v && v/bin/pip install cryptography",
@@ -123,7 +123,7 @@ def test_an_interrupted_session_is_exported(rec: Recorded, tmp_path: Path) -> No
     (folder / "OPEN").unlink()
     result = export_session(rec.data, rec.sessions[2], tmp_path / "b.zip")
     assert result.segments == 1
-    assert verifier.verify_bundle(tmp_path / "b.zip").ok
+    assert verify.verify_bundle(tmp_path / "b.zip").ok
 
 
 def clean_python(tmp_path: Path) -> tuple[Path, dict[str, str]]:

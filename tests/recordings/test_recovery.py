@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recordings.session import OPEN_MARKER, Evidence, new_session_id
+from recordings.layout import OPEN_MARKER, new_session_id
+from recordings.session import Evidence
 from recordings.store import LedgerFile, read_entries
-from recordings.verifier import verify_data_dir
+from recordings.verify import verify_data_dir
 
 
 def open_folder(evidence: Evidence, officer: str = "o1") -> Path:

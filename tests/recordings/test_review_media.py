@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from aiortc import RTCRtpSender
 
+from recordings.credentials import read_credentials
 from recordings.media import RemuxCancelled, plan_media, remux, session_media
-from recordings.provenance import read_credentials
 from recordings.signing import NodeKey
 from recordings.store import LedgerFile, read_entries
 from signaling.keys import CONFIG

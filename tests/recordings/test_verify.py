@@ -25,10 +25,11 @@ import av
 import pytest
 
 from bench.media import webm_segment as webm_segment
-from recordings import verifier
+from recordings import verify
 from recordings.ledger import GENESIS, check_chain, make_entry
 from recordings.signing import NodeKey
 from recordings.store import LedgerFile, read_entries
+from recordings.verify import standalone
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,7 +148,7 @@ def test_an_intact_session_folder_and_data_dir_verify(rec: Recorded) -> None:
     # 2 sessions x 6 entries + the node chain's 4; 2 x 5 session heads + 2 node heads.
     assert "Checked 2 sessions, 6 segment files" in out
     assert "16 ledger entries and 12 signatures" in out
-    fingerprint = verifier.key_fingerprint(verifier.load_public_key(rec.public_pem))
+    fingerprint = verify.key_fingerprint(verify.load_public_key(rec.public_pem))
     assert fingerprint in out
 
 
@@ -446,7 +447,7 @@ def test_a_replaced_key_shows_in_the_fingerprint_and_fails_against_the_published
     (tmp_path / "copy" / "node-ed25519.pub.pem").write_bytes(forger.public_pem())
     code, out = verdict(copy)
     assert code == 0
-    forged_print = verifier.key_fingerprint(verifier.load_public_key(forger.public_pem()))
+    forged_print = verify.key_fingerprint(verify.load_public_key(forger.public_pem()))
     assert forged_print in out  # ...but the fingerprint printed is not the node's,
     code, out = verdict(copy, "--key", published)  # and the published key finds it.
     assert code == 1
@@ -505,27 +506,27 @@ def test_a_file_that_is_not_a_zip_is_a_broken_bundle(tmp_path: Path) -> None:
 
 def test_progress_is_reported_in_bytes_up_to_the_total(rec: Recorded) -> None:
     calls: list[tuple[int, int]] = []
-    report = verifier.verify_data_dir(rec.data, progress=lambda d, t: calls.append((d, t)))
+    report = verify.verify_data_dir(rec.data, progress=lambda d, t: calls.append((d, t)))
     assert report.ok and report.first_break is None
     media = sum(p.stat().st_size for p in rec.data.glob("sessions/*/seg-*"))
     assert report.checked.bytes == media
     assert calls[-1] == (media, media)
     assert all(a[0] <= b[0] for a, b in itertools.pairwise(calls))
-    report = verifier.verify_session_dir(rec.folder(0), rec.public_pem)
+    report = verify.verify_session_dir(rec.folder(0), rec.public_pem)
     assert report.ok and report.checked.segments == 3 and report.checked.signatures == 5
 
 
 def test_large_files_are_hashed_in_chunks(rec: Recorded) -> None:
-    sid = record_session(rec, "o4", segments=1, seed=4, pad=3 * verifier.CHUNK + 17)
+    sid = record_session(rec, "o4", segments=1, seed=4, pad=3 * verify.CHUNK + 17)
     folder = rec.data / "sessions" / sid
     size = (folder / "seg-000001.webm").stat().st_size
     calls: list[tuple[int, int]] = []
-    report = verifier.verify_session_dir(folder, rec.public_pem,
+    report = verify.verify_session_dir(folder, rec.public_pem,
                                          progress=lambda d, t: calls.append((d, t)))
     assert report.ok, report.first_break
-    assert report.checked.bytes == size > 3 * verifier.CHUNK
+    assert report.checked.bytes == size > 3 * verify.CHUNK
     steps = [b - a for (a, _), (b, _) in itertools.pairwise([(0, 0), *calls])]
-    assert len(calls) >= 4 and max(steps) <= verifier.CHUNK
+    assert len(calls) >= 4 and max(steps) <= verify.CHUNK
     assert calls[-1] == (size, size)
 
 
@@ -535,17 +536,17 @@ def test_the_text_progress_bar(rec: Recorded) -> None:
             return True
 
     quiet = io.StringIO()
-    bar = verifier.TextProgress(quiet)
+    bar = verify.TextProgress(quiet)
     bar(10, 100)
     assert quiet.getvalue() == ""  # a pipe and a small total: nothing
     lines = io.StringIO()
-    bar = verifier.TextProgress(lines, min_total=50)
+    bar = verify.TextProgress(lines, min_total=50)
     for done in range(0, 101, 5):
         bar(done, 100)
     assert lines.getvalue().splitlines()[-1] == "checking: 100% (100 bytes of 100 bytes)"
     assert len(lines.getvalue().splitlines()) == 11
     tty = Tty()
-    bar = verifier.TextProgress(tty)
+    bar = verify.TextProgress(tty)
     bar(50, 100)
     bar(100, 100)
     bar.close()
@@ -573,18 +574,44 @@ def test_duplicate_fields_in_a_ledger_line_are_refused(rec: Recorded) -> None:
     lines = ledger_lines(folder)
     lines[2] = lines[2].replace(b'{"accuracy"', b'{"lat":1.0,"accuracy"', 1)
     write_lines(folder / "ledger.jsonl", lines)
-    report = verifier.verify_session_dir(folder, rec.public_pem)
+    report = verify.verify_session_dir(folder, rec.public_pem)
     assert report.first_break == (f"Session {rec.sessions[0]}: ledger.jsonl line 3 is not a "
                                   "readable entry: the ledger was damaged or edited.")
 
 
 def test_the_verifier_imports_only_the_standard_library_and_cryptography() -> None:
-    tree = ast.parse(Path(verifier.__file__).read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0
-            imported.add(str(node.module).split(".")[0])
+    for path in standalone.part_paths():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0
+                if not str(node.module).startswith("recordings.verify"):
+                    imported.add(str(node.module).split(".")[0])
+                else:
+                    # Only the joined parts: the bundle's file has nothing else of this package.
+                    part = str(node.module).rsplit(".", 1)[1]
+                    assert part in standalone.PARTS, (path.name, part)
+        assert imported - set(sys.stdlib_module_names) <= {"cryptography"}, path.name
+
+
+def test_the_standalone_verifier_is_one_file_of_the_parts_with_one_name_each() -> None:
+    source = verify.standalone_source().decode()
+    tree = ast.parse(source)
+    imported = {str(n.module).split(".")[0] for n in ast.walk(tree)
+                if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                 for a in n.names}
     assert imported - set(sys.stdlib_module_names) == {"cryptography"}
+    defined: dict[str, str] = {}
+    for path in standalone.part_paths():
+        for node in ast.parse(path.read_text()).body:
+            names = [node.name] if isinstance(node, ast.FunctionDef | ast.ClassDef) else [
+                t.id for t in getattr(node, "targets", [getattr(node, "target", None)])
+                if isinstance(t, ast.Name)]
+            for name in names:
+                assert name not in defined, f"{name} in {defined[name]} and {path.name}"
+                defined[name] = path.name
+    assert source.startswith('"""Checks fieldrelay evidence')
+    assert source.rstrip().endswith("sys.exit(main())")

@@ -19,8 +19,10 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from recordings.store import read_entries
+from recordings.verify import RULE_CHAIN, RULE_FILES, Break
 from signaling.keys import CONFIG, USERS
-from signaling.review import REVIEW, VerifyCancelled, VerifyJob, broken_detail, run_verify
+from signaling.review import REVIEW
+from signaling.verify_jobs import VerifyCancelled, VerifyJob, broken_detail, run_verify
 from tests.live import PASSWORD, LiveNode
 from tests.media import PatternVideoTrack, local_pc, publish
 from tests.recordings.test_verify import new_data_dir, record_session
@@ -256,8 +258,8 @@ def test_a_verify_stops_when_cancelled(tmp_path: Path) -> None:
     rec = new_data_dir(tmp_path / "data")
     sid = record_session(rec, "o1", seed=1)
     job = VerifyJob()
-    first_break, head, segments = run_verify(rec.data, sid, job)
-    assert first_break is None and job.progress == 1.0 and len(segments) == 3
+    first_break, head = run_verify(rec.data, sid, job)
+    assert first_break is None and job.progress == 1.0
     assert head == list(read_entries(rec.folder(0) / "ledger.jsonl"))[-1]["hash"]
     job = VerifyJob()
     job.cancel.set()
@@ -266,15 +268,22 @@ def test_a_verify_stops_when_cancelled(tmp_path: Path) -> None:
 
 
 def test_broken_detail_names_the_segment() -> None:
-    segments = [{"file": "seg-000001.webm", "index": 1, "seq": 1},
-                {"file": "seg-000002.webm", "index": 2, "seq": 3}]
-    sentence = ("Session x: segment file seg-000002.webm does not match its ledger entry "
-                "(line 4, entry 3): its content was changed after recording.")
-    assert broken_detail(sentence, segments) == {
-        "file": "seg-000002.webm", "segment": 2, "seq": 3, "reason": sentence}
-    other = "Session x: in ledger.jsonl at line 3, entry 2 was altered after it was written"
-    assert broken_detail(other, segments) == {"file": None, "segment": None, "seq": 2,
-                                              "reason": other}
+    changed = Break(RULE_FILES, "segment.changed", "segment file seg-000002.webm does not match "
+                    "its ledger entry (line 4, entry 3): its content was changed after recording",
+                    session="x", file="seg-000002.webm", line=4, entry=3, segment=2)
+    assert broken_detail(changed) == {
+        "file": "seg-000002.webm", "segment": 2, "seq": 3,
+        "reason": "Session x: segment file seg-000002.webm does not match its ledger entry "
+                  "(line 4, entry 3): its content was changed after recording."}
+    altered = Break(RULE_CHAIN, "chain.altered", "in ledger.jsonl at line 3, entry 2 was altered "
+                    "after it was written", session="x", file="ledger.jsonl", line=3, entry=2)
+    assert broken_detail(altered) == {
+        "file": None, "segment": None, "seq": 2,
+        "reason": "Session x: in ledger.jsonl at line 3, entry 2 was altered after it was "
+                  "written."}
+    unlisted = Break(RULE_FILES, "segment.unlisted", "seg-000004.webm is not listed in the ledger",
+                     session="x", file="seg-000004.webm")
+    assert broken_detail(unlisted)["file"] is None
 
 
 async def test_case_number_waits_for_the_next_session(live_node: LiveNode) -> None:
@@ -351,9 +360,9 @@ async def test_shutdown_cancels_a_running_verify(
     status = await get_json(node, f"/api/sessions/{sid}/verify", reviewer)
     assert status["state"] == "running" and status["progress"] < 1.0
     desk = node.server.app[REVIEW]
-    job = desk.jobs[sid]
-    assert len(desk.tasks) == 1
+    job = desk.verifies.jobs[sid]
+    assert len(desk.verifies.tasks) == 1
     await node.server.close()
-    assert len(desk.tasks) == 0 and job.cancel.is_set() and job.state == "idle"
+    assert len(desk.verifies.tasks) == 0 and job.cancel.is_set() and job.state == "idle"
     # Nothing was recorded as verified, and the audit chain says it only started.
     assert [e["outcome"] for e in desk.audit.entries(sid)] == ["started"]

@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import logging
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fieldrelay.files import write_private
-from recordings.export import ExportResult, check_exportable, export_session
-from recordings.media import MediaPlan, RemuxCancelled, session_media
-from recordings.store import read_entries
-from recordings.verifier import Progress
+from recordings.media import MediaPlan
 
 CA_KEY_FILE = "c2pa-ca-ed25519.pem"
 CHAIN_FILE = "c2pa-chain.pem"
@@ -39,7 +34,6 @@ CERT_DAYS = 5 * 365
 MIME = {"mp4": "video/mp4", "webm": "video/webm"}
 CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
 
-log = logging.getLogger(__name__)
 _chain_lock = threading.Lock()
 
 
@@ -181,32 +175,3 @@ def read_credentials(media: bytes, mime: str, sidecar: bytes | None = None) -> d
         return store
     finally:
         reader.close()
-
-
-def export_with_playable(data_dir: Path, session_id: str, out_zip: Path,
-                         progress: Progress | None = None,
-                         stop: threading.Event | None = None) -> ExportResult:
-    """The export bundle plus the session as one C2PA-signed file under `playable/`.
-
-    The evidence matters more than the convenience copy: if the copy cannot be made, the
-    bundle is written without it and the reason is logged.
-    """
-    check_exportable(data_dir, session_id)
-    start = next((e for e in read_entries(data_dir / "sessions" / session_id / "ledger.jsonl")
-                  if e.get("kind") == "session.start"), {})
-    work = data_dir / "cache" / "exports"
-    work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="playable.", dir=work) as tmp:
-        extras: list[tuple[Path, str]] = []
-        try:
-            media_path, plan = session_media(data_dir, session_id, stop)
-            signed = sign_media(data_dir, plan, media_path, start, Path(tmp))
-            extras.append((signed.media, f"playable/{signed.media.name}"))
-            if signed.sidecar is not None:
-                extras.append((signed.sidecar, f"playable/{signed.sidecar.name}"))
-        except RemuxCancelled:
-            raise
-        except Exception:
-            log.exception("session %s: no playable copy in its bundle", session_id)
-            extras = []
-        return export_session(data_dir, session_id, out_zip, progress, extras)

@@ -1,7 +1,8 @@
 """`fieldrelay verify PATH`: find out what PATH is, check it, print the verdict.
 
-The checking itself lives in `recordings.verifier`, the file every export bundle ships as its
-standalone `verify.py`, so the CLI and a court's clerk run the very same code.
+The checking itself is the rest of this package, which every export bundle ships joined into
+its standalone `verify.py` (see `standalone`), so the CLI and a court's clerk run the very same
+code.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from recordings.verifier import NotEvidence, Report, TextProgress, print_verdict, verify_path
+from recordings.verify.output import TextProgress, print_verdict
+from recordings.verify.paths import verify_path
+from recordings.verify.verdict import NotEvidence, Report
 
 EXIT_INTACT, EXIT_BROKEN, EXIT_USAGE = 0, 1, 2
 
