@@ -7,7 +7,6 @@ into the same stream (and the same evidence session) before the stream ends and 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from relay.forward import RelayCounters
 from relay.grace import GracePeriods
 from relay.recorder_tap import RecorderTap
 from relay.signals import Presence, RelayListeners
-from relay.stream import Publication, Stream
+from relay.stream import Publication, Stream, accept_publication
 from relay.talkback import TalkbackRelay
 from relay.viewing import Viewers
 
@@ -81,26 +80,12 @@ class Publications:
         async with self._lock(officer):
             existing = self._streams.get(officer)
             codecs = _choose_codecs(description, existing)
-            publication, answer = await self._negotiate(officer, offer_sdp, description, codecs)
+            publication, answer = await accept_publication(
+                officer, offer_sdp, description, codecs, self.settings.ice_servers)
             stream = await self._feed(publication, existing)
             self._watch(stream, publication)
             return publication, self._advertise(answer)
 
-    async def _negotiate(self, officer: str, offer_sdp: str, description: SessionDescription,
-                         codecs: Codecs) -> tuple[Publication, str]:
-        pc = peers.new_peer_connection(self.settings.ice_servers)
-        publication = Publication(secrets.token_urlsafe(12), officer, pc, codecs)
-        try:
-            for media in description.media:
-                if media.kind in codecs:
-                    transceiver = pc.addTransceiver(media.kind, direction="recvonly")
-                    peers.prefer(transceiver, codecs[media.kind])
-                    publication.tap(media.kind, transceiver.receiver)
-            answer = await peers.answer(pc, offer_sdp)
-        except BaseException:
-            await peers.close(pc)
-            raise
-        return publication, answer
 
     async def _feed(self, publication: Publication, existing: Stream | None) -> Stream:
         """Make the publication its officer's source: the same stream after a reconnect

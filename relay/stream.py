@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtp import RtpPacket
+from aiortc.sdp import SessionDescription
 
 from fieldrelay.tasks import cancel_and_wait
 from recordings.session import EvidenceSession
 from relay import aiortc_hooks as hooks
+from relay import peers
 from relay.codecs import keyframe_start
 from relay.forward import Incoming, RelayCounters, Viewer
 from relay.gopcache import GopCache
@@ -70,6 +73,26 @@ class Publication:
         self.stream = None
         await self.pc.close()
 
+
+
+async def accept_publication(officer: str, offer_sdp: str, description: SessionDescription,
+                             codecs: dict[str, MediaCodec],
+                             ice_servers: tuple[str, ...]) -> tuple[Publication, str]:
+    """A receive-only peer for an offer (an officer's WHIP, or a commander's talkback): each
+    offered kind with a codec is tapped; returns the publication and the SDP answer."""
+    pc = peers.new_peer_connection(ice_servers)
+    publication = Publication(secrets.token_urlsafe(12), officer, pc, codecs)
+    try:
+        for media in description.media:
+            if media.kind in codecs:
+                transceiver = pc.addTransceiver(media.kind, direction="recvonly")
+                peers.prefer(transceiver, codecs[media.kind])
+                publication.tap(media.kind, transceiver.receiver)
+        answer = await peers.answer(pc, offer_sdp)
+    except BaseException:
+        await peers.close(pc)
+        raise
+    return publication, answer
 
 class Stream:
     """An officer's live media, kept across publisher reconnects so viewers stay attached."""

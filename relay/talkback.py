@@ -27,7 +27,7 @@ from relay.codecs import OPUS, VP8
 from relay.errors import BadSdp, NotLive, UnknownResource
 from relay.forward import RelayCounters, Viewer
 from relay.signals import Floor
-from relay.stream import Publication, Stream
+from relay.stream import Publication, Stream, accept_publication
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,8 @@ class TalkbackRelay:
             if channel.publication is not None:
                 await self._release(channel, main)  # the same commander again: start afresh
             codecs = _talkback_codecs_for(description, channel.stream.codecs)
-            publication, answer = await self._negotiate(officer, offer_sdp, description, codecs)
+            publication, answer = await accept_publication(
+                officer, offer_sdp, description, codecs, self.settings.ice_servers)
             pc = publication.pc
             video = "video" in codecs
             channel.holder, channel.video, channel.since = by, video, time.time()
@@ -183,20 +184,6 @@ class TalkbackRelay:
                      f" via {via}" if via else "")
             return publication.id, self._advertise(answer)
 
-    async def _negotiate(self, officer: str, offer_sdp: str, description: SessionDescription,
-                         codecs: dict[str, peers.MediaCodec]) -> tuple[Publication, str]:
-        pc = peers.new_peer_connection(self.settings.ice_servers)
-        publication = Publication(secrets.token_urlsafe(12), officer, pc, codecs)
-        try:
-            for media in description.media:
-                transceiver = pc.addTransceiver(media.kind, direction="recvonly")
-                peers.prefer(transceiver, codecs[media.kind])
-                publication.tap(media.kind, transceiver.receiver)
-            answer = await peers.answer(pc, offer_sdp)
-        except BaseException:
-            await peers.close(pc)
-            raise
-        return publication, answer
 
     async def stop(self, officer: str, talk_id: str, by: str) -> None:
         """Give the floor back (the commander's DELETE)."""
