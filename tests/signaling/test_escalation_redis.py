@@ -92,9 +92,9 @@ async def test_escalation_dispatches_the_nearest_live_officers_through_redis_geo
             phones[name] = Socket(await b.http.ws_connect(f"{b.base}/ws?token={tokens[name]}"))
             await phones[name].ws.send_json({"type": "position", "lat": SCENE[0] + dlat,
                                              "lon": SCENE[1]})
-        async with redis.Redis.from_url(redis_server.url) as r:
+        async with redis.Redis.from_url(redis_server.url, decode_responses=True) as store:
             async def in_geo() -> set[str]:
-                return {m.decode() for m in await r.zrange(GEO, 0, -1)}
+                return {str(m) for m in await store.zrange(GEO, 0, -1)}
             async with asyncio.timeout(10):
                 while await in_geo() != set(NORTH_DEG):
                     await asyncio.sleep(0.05)
