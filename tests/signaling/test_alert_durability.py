@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.cleanup import finish
 from tests.conftest import NodeProcess, RedisProcess, free_port
 
 Event = dict[str, Any]
@@ -52,7 +53,7 @@ class Console:
             await self._ws.close()
         if self._reader is not None:
             self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+            await finish(self._reader)
 
     def raised(self) -> Counter[str]:
         """How many times each alert's creation arrived here."""

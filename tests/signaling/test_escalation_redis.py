@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as redis
 
 from signaling.redisbus import GEO
+from tests.cleanup import finish
 from tests.conftest import RedisProcess
 from tests.live import LiveNode
 from tests.media import Publisher, publish
@@ -51,7 +52,7 @@ class Socket:
     async def aclose(self) -> None:
         await self.ws.close()
         self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        await finish(self.task)
 
 
 async def until(predicate: Callable[[], bool], what: str, timeout: float = 15) -> None:
