@@ -124,7 +124,19 @@ class AlertDesk:
 
     async def replay(self, client: Client, after: str) -> int:
         """Send a reconnecting console every alert event after `after` (an alert id or a
-        cursor), each once; returns how many were sent."""
+        cursor), each once; returns how many were sent.
+
+        While the bus is down, the alerts held in this node's outbox are still sent (they
+        exist nowhere else yet), and then BusUnavailable tells the console that the rest
+        must wait for the bus."""
+        try:
+            sent = await self._replay_stored(client, after)
+        except BusUnavailable:
+            await self._replay_outbox(client)
+            raise
+        return sent + await self._replay_outbox(client)
+
+    async def _replay_stored(self, client: Client, after: str) -> int:
         cursor = after if CURSOR.match(after) else None
         if cursor is None:
             alert = await self.bus.get_alert(after)
@@ -140,6 +152,10 @@ class AlertDesk:
                 cursor = event["cursor"]
             if len(events) < 500:
                 break
+        return sent
+
+    async def _replay_outbox(self, client: Client) -> int:
+        sent = 0
         for alert, _ in await asyncio.to_thread(self.outbox.pending):
             event = alert_event(alert)
             sent += client.offer(json.dumps(event), dedup_key(event))

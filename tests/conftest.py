@@ -1,7 +1,8 @@
 """Shared fixtures: loopback-only guard, free ports, and a real node in its own process.
 
-The node process and the port and loopback helpers live in bench/common.py: the benchmarks
-use them too, and bench/ never imports tests/."""
+The node process and the port helpers live in bench/common.py: the benchmarks use them too,
+and bench/ never imports tests/. No test of this suite may skip (tests/no_skips.py): a test
+that cannot run here fails and says why."""
 
 from __future__ import annotations
 
@@ -19,22 +20,34 @@ from aiohttp.test_utils import TestServer
 
 from bench.common import NodeProcess as NodeProcess
 from bench.common import free_port as free_port
-from bench.common import only_loopback
 from fieldrelay.config import Config
 from fieldrelay.users import UserStore
 from relay import aiortc_hooks
 from signaling.app import build_app
 from tests.live import PASSWORD as PASSWORD
 from tests.live import LiveNode
+from tests.namespace import namespace_problem
+from tests.no_skips import pytest_make_collect_report as pytest_make_collect_report
+from tests.no_skips import pytest_runtest_makereport as pytest_runtest_makereport
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def loopback_only() -> None:
-    """Skip media tests outside the private namespace, so no packet can leave the machine."""
-    if not only_loopback():
-        pytest.skip("carries WebRTC media: run inside `unshare -n` (tests/run does)")
+    """Fail a media test outside a private namespace with only `lo` up, so no packet can
+    leave the machine; interfaces that are down (sit0, tunl0) carry nothing and are allowed."""
+    wrong = namespace_problem()
+    if wrong is not None:
+        pytest.fail(f"carries WebRTC media, but {wrong}: run it through tests/run, which "
+                    "starts pytest in a private namespace with only `lo` up", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _media_runs_in_the_private_namespace(request: pytest.FixtureRequest) -> None:
+    """Every test marked media or browser gets the namespace guard, asked for or not."""
+    if request.node.get_closest_marker("media") or request.node.get_closest_marker("browser"):
+        request.getfixturevalue("loopback_only")
 
 
 @pytest.fixture

@@ -82,5 +82,7 @@ def test_cluster_runs_two_nodes_with_one_login_and_stops_cleanly(tmp_path: Path)
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
             raise AssertionError(f"a node still answers on {port}")
+        except urllib.error.HTTPError as exc:  # an answer, even an error, is a node still up
+            raise AssertionError(f"a node still answers on {port}: {exc.code}") from None
         except (urllib.error.URLError, ConnectionError, OSError):
             pass

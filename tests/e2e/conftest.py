@@ -136,8 +136,9 @@ async def launch_chromium(pw: Playwright, extra_args: tuple[str, ...] = ()) -> B
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """A loopback-ready headless Chromium, closed at teardown."""
+async def browser(loopback_only: None) -> AsyncIterator[Browser]:
+    """A loopback-ready headless Chromium (only inside the private namespace), closed at
+    teardown."""
     async with async_playwright() as pw:
         b = await launch_chromium(pw)
         try:

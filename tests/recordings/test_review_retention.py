@@ -38,7 +38,9 @@ async def test_retention_keeps_held_and_live_sessions_and_verify_passes(
         assert resp.status == 200
     async with node.http.get(f"{node.base}/api/sessions/{old}/media",
                              headers=bearer(reviewer)) as resp:
-        assert resp.status == 200  # leaves a cached remux behind
+        assert resp.status == 200
+    cached = data / "cache" / "media" / old
+    assert any(cached.glob("*.*")), "playing the session left no cached remux behind"
     officer = await node.login("o3")
     pub = await publish(node.http, node.base, officer)
     try:
@@ -62,7 +64,7 @@ async def test_retention_keeps_held_and_live_sessions_and_verify_passes(
         assert f"removed {old}" in out and "removed 1 session that ended" in out
         assert not (data / "sessions" / old).exists()
         assert (data / "sessions" / held).is_dir() and (data / "sessions" / live.id).is_dir()
-        assert not (data / "cache" / "media" / old).exists()
+        assert not cached.exists()
 
         # The live node keeps appending to the node chain after the CLI did.
         await asyncio.sleep(1.0)

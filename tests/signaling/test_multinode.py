@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import RedisProcess
+from tests.conftest import RedisProcess, free_port
 from tests.live import LiveNode
 from tests.media import publish
 
@@ -47,7 +47,10 @@ async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -
 
 async def test_presence_and_alerts_cross_nodes(node_factory: NodeFactory,
                                                redis_server: RedisProcess) -> None:
-    a = await node_factory(node_id="node-a", redis_url=redis_server.url)
+    # A advertises a public URL unlike its listening address: presence must carry exactly it.
+    port = free_port()
+    a = await node_factory(node_id="node-a", redis_url=redis_server.url, port=port,
+                           public_url=f"http://localhost:{port}")
     b = await node_factory(node_id="node-b", redis_url=redis_server.url)
     officer, commander = await a.login("o1"), await b.login("c1")
     seen: list[dict[str, Any]] = []
@@ -58,8 +61,7 @@ async def test_presence_and_alerts_cross_nodes(node_factory: NodeFactory,
             await wait_until(lambda: any(e["type"] == "presence" and e["officer"] == "o1"
                                          and e["live"] for e in seen), 10, "presence on B")
             live = next(e for e in seen if e["type"] == "presence" and e["live"])
-            assert (live["node"] == "node-a" and live["url"] == a.base.replace(
-                f":{a.server.port}", ":8080")) or live["node"] == "node-a"
+            assert (live["node"], live["url"]) == ("node-a", f"http://localhost:{port}")
             async with b.http.get(f"{b.base}/api/officers", headers=bearer(commander)) as r:
                 rows = {row["name"]: row for row in (await r.json())["officers"]}
             assert rows["o1"]["live"] and rows["o1"]["node"] == "node-a"

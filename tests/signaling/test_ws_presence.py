@@ -53,8 +53,8 @@ async def test_commander_sees_officer_go_live_and_stop(live_node: LiveNode) -> N
             live = await next_event(ws, "presence")
             assert (live["officer"], live["live"], live["state"]) == ("o1", True, "live")
             async with live_node.http.delete(f"{live_node.base}{pub.location}",
-                                             headers={"Authorization": f"Bearer {officer}"}):
-                pass
+                                             headers={"Authorization": f"Bearer {officer}"}) as r:
+                assert r.status == 200
             gone = await next_event(ws, "presence")
             assert (gone["officer"], gone["live"], gone["state"]) == ("o1", False, "offline")
         finally:
