@@ -157,3 +157,24 @@ async def test_aiortc_publisher_and_viewer_through_coturn_only(
     finally:
         await viewer.close()
         await pub.pc.close()
+
+
+async def test_turn_credentials_last_an_hour_and_every_fetch_is_fresh(
+        node_factory: Callable[..., Awaitable[LiveNode]], turn_server: TurnServer) -> None:
+    # A leaked credential (a phone's, a proxy log's) stops working within the hour; pages
+    # ask again before every publish, view and reconnect, so a long shift keeps working.
+    node = await node_factory(turn_urls=(turn_server.url,), turn_secret=turn_server.secret)
+    token = await node.login("o1")
+    before = time.time()
+    status, first = await fetch_ice_servers(node, token)
+    assert status == 200
+    assert before + 3600 - 2 <= first["expires_at"] <= time.time() + 3600
+    await asyncio.sleep(1.1)
+    async with node.http.get(f"{node.base}/api/ice-servers",
+                             headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.headers["Cache-Control"] == "no-store"
+        second = await resp.json()
+    assert second["expires_at"] > first["expires_at"]
+    assert turn_entry(second)["username"] != turn_entry(first)["username"]
+    await _allocate(turn_server, turn_entry(second)["username"],
+                    turn_entry(second)["credential"])
