@@ -170,6 +170,9 @@ def node_tokens(config: Config) -> NodeTokens | None:
     """The node's token issuer when it has a cluster secret."""
     if not config.cluster_secret:
         return None
+    if not config.cluster_peers:
+        log.warning("no --cluster-peer: node tokens go to any URL a sealed directory entry "
+                    "names; list the other nodes' URLs to pin them")
     return NodeTokens(config.cluster_secret, config.node_id)
 
 
@@ -220,7 +223,8 @@ def peer_urls(config: Config) -> frozenset[str] | None:
     for url in config.cluster_peers:
         normal = normal_url(url)
         if normal is None:
-            raise ValueError(f"--cluster-peer {url!r} is not an http(s) URL")
+            raise BadRequest(f"--cluster-peer {url!r} is not an http(s) URL without "
+                             "credentials, query or fragment")
         urls.add(normal)
     return frozenset(urls)
 
