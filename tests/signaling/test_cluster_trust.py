@@ -3,6 +3,7 @@ bound to one node and taken once, and cluster peers come from a configured list.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -21,10 +22,10 @@ from aiohttp.test_utils import TestServer
 from signaling.busseal import BusSeal
 from signaling.cluster import ALGORITHM, AUDIENCE, ISSUER
 from signaling.replay import ReplayCache
-from tests.conftest import RedisProcess
+from tests.conftest import RedisProcess, free_port
 from tests.live import LiveNode
-from tests.media import local_pc
-from tests.signaling.test_cascade import SECRET, cluster_node
+from tests.media import local_pc, publish, view
+from tests.signaling.test_cascade import SECRET, cluster_node, wait_until
 
 pytestmark = pytest.mark.media
 
@@ -203,3 +204,29 @@ def test_the_replay_cache_forgets_expired_ids_and_stays_bounded() -> None:
     assert cache.first_use("d", 1040) and len(cache) == 3
     now[0] = 1100.0
     assert cache.first_use("e", 1160) and len(cache) == 1
+
+
+async def test_a_cascade_between_pinned_peers_plays(
+        node_factory: NodeFactory, redis_server: RedisProcess) -> None:
+    ports = {"node-a": free_port(), "node-b": free_port()}
+    urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+    nodes = {}
+    for name, port in ports.items():
+        nodes[name] = await node_factory(
+            node_id=name, redis_url=redis_server.url, port=port, cluster_url=urls[name],
+            cluster_secret=SECRET, cluster_peers=tuple(urls.values()))
+    a, b = nodes["node-a"], nodes["node-b"]
+    pub = await publish(a.http, a.base, await a.login("o1"))
+    watcher = None
+    try:
+        await wait_until(lambda: "o1" in a.registry.streams
+                         and a.registry.streams["o1"].state == "live", 10, "o1 live on A")
+        await asyncio.sleep(0.3)
+        watcher = await view(b.http, b.base, await b.login("c1"), "o1")
+        await watcher.wait_frames(20, timeout=10)
+        assert b.registry.pull_count() == 1
+        assert await rejected_metric(b) == 0
+    finally:
+        if watcher is not None:
+            await watcher.close()
+        await pub.pc.close()
