@@ -178,3 +178,28 @@ async def test_turn_credentials_last_an_hour_and_every_fetch_is_fresh(
     assert turn_entry(second)["username"] != turn_entry(first)["username"]
     await _allocate(turn_server, turn_entry(second)["username"],
                     turn_entry(second)["credential"])
+
+
+async def test_an_allocation_outlives_its_credential_so_a_long_session_keeps_its_relay(
+        turn_server: TurnServer) -> None:
+    # With credentials of an hour, a phone streaming longer keeps its relay: coturn refreshes
+    # an allocation made before the expiry (and a reconnect fetches fresh credentials).
+    cred = turn.issue(turn_server.secret, "o1", ttl_s=2, now=time.time())
+    transport, _ = await aioice.turn.create_turn_endpoint(
+        _Sink, ("127.0.0.1", turn_server.port), cred.username, cred.credential, lifetime=600)
+    try:
+        await asyncio.sleep(3.0)  # the credential has expired
+        # aioice refreshes only every 5/6 of the lifetime: send the REFRESH it would send.
+        client = vars(transport)["_TurnTransport__inner_protocol"]
+        assert isinstance(client, aioice.turn.TurnClientProtocol)
+        request = aioice.stun.Message(message_method=aioice.stun.Method.REFRESH,
+                                      message_class=aioice.stun.Class.REQUEST)
+        request.attributes["LIFETIME"] = 600
+        response, _ = await client.request_with_retry(request)
+        assert response.attributes["LIFETIME"] > 0
+        # A new allocation with the expired credential is refused.
+        with pytest.raises(aioice.stun.TransactionFailed):
+            await _allocate(turn_server, cred.username, cred.credential)
+    finally:
+        transport.close()
+        await asyncio.sleep(0.1)
