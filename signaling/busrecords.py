@@ -1,6 +1,11 @@
 """How the Redis bus writes and reads its records: compact JSON, sealed with the cluster
 secret when there is one. A record that fails its seal is dropped (None), logged (at most
-once in a while: a forged record is read again and again) and counted by the seal."""
+once in a while: a forged record is read again and again) and counted by the seal.
+
+Replays of sealed records are refused too, as far as a reader can tell: short-lived records
+and events expire inside their seal, a published event is taken once (its one-use id), and an
+alert must have been sealed about when Redis filed it (its cursor is Redis's clock), so a
+sealed alert copied into a new stream entry later is refused."""
 
 from __future__ import annotations
 
@@ -12,13 +17,22 @@ from typing import Any
 from fieldrelay.alerts import Alert
 from fieldrelay.instructions import Instruction
 from signaling.bus import Event
-from signaling.busseal import MAC, BusSeal, unsealed
+from signaling.busseal import CLOCK_SKEW_S, MAC, BusSeal, Sealed, unsealed
+from signaling.replay import ReplayCache
 
 log = logging.getLogger(__name__)
 
 REFUSAL_LOG_EVERY_S = 10.0
 ALERT_EVENTS = ("alert", "alert.updated")
 INSTRUCTION_EVENTS = ("instruction", "instruction.updated")
+# A published event is delivered within milliseconds; a copy replayed later is stale.
+EVENT_TTL_S = 30.0
+# An alert is sealed just before Redis files it: its seal's time and its cursor's agree
+# within the clocks' difference (the node's and Redis's). Generous: a node whose clock is off
+# by more also fails node tokens and logins, and says so; a copy older than this is refused.
+ALERT_FILED_WITHIN_S = 600.0
+# Published events' one-use ids, kept until they expire (thousands of officers' positions).
+EVENT_IDS = 250_000
 
 
 def dump(obj: dict[str, Any]) -> str:
@@ -40,10 +54,14 @@ class BusRecords:
         self._seal = seal
         self._logged_at = -REFUSAL_LOG_EVERY_S
         self._unlogged = 0
+        self._event_ids = ReplayCache(EVENT_IDS)
 
-    def sealed(self, context: str, body: dict[str, Any]) -> dict[str, Any]:
+    def sealed(self, context: str, body: dict[str, Any],
+               ttl_s: float | None = None) -> dict[str, Any]:
         """`body` as written: with its seal for `context` when the node has a secret."""
-        return self._seal.seal(context, body) if self._seal is not None else body
+        if self._seal is None:
+            return body
+        return self._seal.seal(context, body, time.time(), ttl_s)
 
     def opened(self, context: str, raw: str | bytes | None, what: str) -> dict[str, Any] | None:
         """A record read back: parsed and its seal checked (None when absent or refused)."""
@@ -53,10 +71,20 @@ class BusRecords:
         """A parsed record without its seal, or None (logged) when the seal fails."""
         if self._seal is None:
             return unsealed(body) if isinstance(body, dict) else None
-        opened = self._seal.check(context, body)
+        opened = self._check(context, body, what)
+        return opened.body if opened is not None else None
+
+    def _check(self, context: str, body: object, what: str) -> Sealed | None:
+        assert self._seal is not None
+        opened = self._seal.check(context, body, time.time())
         if opened is None:
             self._refused(what)
         return opened
+
+    def _replayed(self, what: str) -> None:
+        assert self._seal is not None
+        self._seal.refuse()
+        self._refused(what)
 
     def _refused(self, what: str) -> None:
         now = time.monotonic()
@@ -75,23 +103,35 @@ class BusRecords:
         """The stored form of an alert, sealed (Redis adds the cursors, which are not)."""
         return dump(self.sealed("alert", {k: v for k, v in alert.items() if k != "cursor"}))
 
-    def alert(self, raw: str | bytes | None) -> Alert | None:
-        """An alert read back (a key or a stream entry), its seal checked."""
+    def alert(self, raw: str | bytes | None, cursor: str | None = None,
+              filed: bool = True) -> Alert | None:
+        """An alert read back (a key, or a stream entry with its id), its seal checked; with
+        `filed`, also that Redis filed it about when it was sealed (not a copy)."""
         if raw is None:
             return None
         body = _parsed(raw)
         if not isinstance(body, dict):
             return self.checked("alert", body, "a malformed alert")
-        return self.alert_of(body)
+        return self.alert_of(body, cursor, filed)
 
-    def alert_of(self, body: dict[str, Any]) -> Alert | None:
+    def alert_of(self, body: dict[str, Any], cursor: str | None = None,
+                 filed: bool = True) -> Alert | None:
         """A parsed alert, its seal checked; the cursors the store scripts added kept."""
         body = dict(body)
         added = {"cursor": body.pop("cursor")} if "cursor" in body else {}
         if added and body.get("raised_cursor") == added["cursor"]:
             added["raised_cursor"] = body.pop("raised_cursor")  # set by the store script
-        opened = self.checked("alert", body, f"alert {str(body.get('id'))[:80]!r}")
-        return {**opened, **added} if opened is not None else None
+        what = f"alert {str(body.get('id'))[:80]!r}"
+        if self._seal is None:
+            return {**unsealed(body), **added}
+        opened = self._check("alert", body, what)
+        if opened is None:
+            return None
+        filing = cursor or added.get("cursor")
+        if filed and isinstance(filing, str) and not _filed_when_sealed(filing, opened.at):
+            self._replayed(f"{what} filed long after it was sealed (a replayed copy)")
+            return None
+        return {**opened.body, **added}
 
     # -- other records ----------------------------------------------------------------------
 
@@ -111,8 +151,10 @@ class BusRecords:
         """A published message, its seal checked: alerts and instructions published by the
         store scripts carry the seal of the record they hold, any other event its own."""
         event = _parsed(data)
-        if not isinstance(event, dict) or self._seal is None or MAC in event:
+        if self._seal is None:
             return self.checked("event", event, "a published event")
+        if not isinstance(event, dict) or MAC in event:
+            return self._event(event)
         kind = event.get("type")
         if kind in ALERT_EVENTS and isinstance(event.get("alert"), dict):
             alert = self.alert_of(event["alert"])
@@ -121,4 +163,21 @@ class BusRecords:
             instruction = self.checked("instruction", event.get("instruction"),
                                        "a published instruction")
             return {**event, "instruction": instruction} if instruction is not None else None
-        return self.checked("event", event, f"a published {str(kind)[:40]!r} event")
+        return self._event(event)
+
+    def _event(self, event: object) -> Event | None:
+        """A published event: sealed, not expired, and not seen before."""
+        opened = self._check("event", event, "a published event")
+        if opened is None:
+            return None
+        if not self._event_ids.first_use(opened.nonce, (opened.expires or opened.at
+                                                        + EVENT_TTL_S) + CLOCK_SKEW_S):
+            self._replayed("a published event seen before (a replayed copy)")
+            return None
+        return opened.body
+
+
+def _filed_when_sealed(cursor: str, sealed_at: float) -> bool:
+    """True when a stream cursor (`<ms>-<seq>`, Redis's clock) is about the seal's time."""
+    ms, _, _ = cursor.partition("-")
+    return ms.isdigit() and abs(int(ms) / 1000 - sealed_at) <= ALERT_FILED_WITHIN_S

@@ -35,7 +35,7 @@ from signaling.bus import (
     cursor_after,
     haversine_m,
 )
-from signaling.busrecords import ALERT_EVENTS, BusRecords, dump
+from signaling.busrecords import ALERT_EVENTS, EVENT_TTL_S, BusRecords, dump
 from signaling.busseal import BusSeal
 from signaling.redisscripts import _INSTRUCTION, _STORE, _UPDATE, INSTRUCTION_TTL_S
 
@@ -102,7 +102,8 @@ class RedisBus:
                     keys=[idem, PREFIX + "alert:", STREAM, OPEN, CHANNEL],
                     args=[alert["id"], self._records.alert_body(alert), IDEMPOTENCY_TTL_S,
                           STREAM_MAXLEN])
-                opened = self._records.alert(stored)
+                # Just written by this node: its own clock against Redis's is no replay.
+                opened = self._records.alert(stored, filed=not int(created))
                 if opened is not None:
                     return opened, bool(int(created))
                 # A forged record under this key must not swallow a real alert: forget it.
@@ -125,7 +126,7 @@ class RedisBus:
                     args=[raw, self._records.alert_body(updated), alert_id,
                           "1" if is_open(updated) else "0", STREAM_MAXLEN])
                 if stored:
-                    return self._records.alert(stored)
+                    return self._records.alert(stored, filed=False)
         raise BusUnavailable("the alert kept changing under concurrent updates")
 
     async def get_alert(self, alert_id: str) -> Alert | None:
@@ -144,7 +145,7 @@ class RedisBus:
             rows: Any = await self._redis.xrange(STREAM, min=f"({cursor}", max="+", count=limit)
         events = []
         for entry_id, fields in rows:
-            alert = self._records.alert(fields.get("a"))
+            alert = self._records.alert(fields.get("a"), entry_id)
             if alert is None or fields.get("t") not in ALERT_EVENTS:
                 continue
             alert["cursor"] = entry_id
@@ -160,7 +161,8 @@ class RedisBus:
     async def set_presence(self, officer: str, info: dict[str, Any], ttl_s: float) -> None:
         key = PREFIX + "presence:" + officer
         async with self._guard():
-            await self._redis.set(key, dump(self._records.sealed(key, info)), px=int(ttl_s * 1000))
+            await self._redis.set(key, dump(self._records.sealed(key, info, ttl_s)),
+                                  px=int(ttl_s * 1000))
 
     async def clear_presence(self, officer: str) -> None:
         async with self._guard():
@@ -183,8 +185,8 @@ class RedisBus:
         key = PREFIX + "pos:" + officer
         async with self._guard(), self._redis.pipeline(transaction=True) as pipe:
             pipe.geoadd(GEO, (lon, lat, officer))
-            pipe.set(key, dump(self._records.sealed(key, {"lat": lat, "lon": lon, "at": at})),
-                     px=int(ttl_s * 1000))
+            record = self._records.sealed(key, {"lat": lat, "lon": lon, "at": at}, ttl_s)
+            pipe.set(key, dump(record), px=int(ttl_s * 1000))
             await pipe.execute()
 
     async def positions(self) -> dict[str, dict[str, float]]:
@@ -225,7 +227,8 @@ class RedisBus:
 
     async def publish(self, event: Event) -> None:
         async with self._guard():
-            await self._redis.publish(CHANNEL, dump(self._records.sealed("event", event)))
+            sealed = self._records.sealed("event", event, EVENT_TTL_S)
+            await self._redis.publish(CHANNEL, dump(sealed))
 
     async def events(self) -> AsyncIterator[Event]:
         """Events from every node; after any reconnect, missed durable events are replayed."""

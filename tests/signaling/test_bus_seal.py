@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,68 @@ async def test_forged_published_events_never_reach_the_listener(
     finally:
         task.cancel()
         await asyncio.wait([task])
+
+
+async def test_replayed_sealed_records_are_refused(
+        redis_pair: tuple[RedisBus, aioredis.Redis]) -> None:
+    bus, raw = redis_pair
+    seal, old = BusSeal(SECRET), time.time() - 600
+    # A presence record sealed ten minutes ago, for 30 s, set again: stale.
+    await raw.set(PREFIX + "presence:o5", json.dumps(seal.seal(
+        PREFIX + "presence:o5", {"officer": "o5", "live": True}, old, ttl_s=30)))
+    assert await bus.presence() == {}
+    # An alert sealed ten minutes ago, copied into a new stream entry and key: not filed then.
+    copied = seal.seal("alert", forged_alert("old-1"), old)
+    await raw.xadd(STREAM, {"t": "alert", "a": json.dumps(copied)})
+    newest: Any = await raw.xrevrange(STREAM, count=1)
+    entry = newest[0][0]
+    await raw.set(PREFIX + "alert:old-1", json.dumps({**copied, "cursor": entry}))
+    assert await bus.events_after("0-0") == []
+    assert await bus.get_alert("old-1") is None
+    assert bus.rejected_messages == 3
+
+    received: list[dict[str, Any]] = []
+
+    async def pump() -> None:
+        async for event in bus.events():
+            received.append(event)
+
+    task = asyncio.get_running_loop().create_task(pump())
+    spy = raw.pubsub()
+    try:
+        await spy.subscribe(CHANNEL)
+        await asyncio.sleep(0.3)
+        await bus.publish({"type": "dispatch", "officer": "o2", "alert": "a1"})
+        async with asyncio.timeout(5):
+            while not received:
+                await asyncio.sleep(0.01)
+            captured = None
+            while captured is None:
+                message = await spy.get_message(ignore_subscribe_messages=True, timeout=1)
+                captured = message["data"] if message else None
+        # Whoever listens on Redis publishes the same sealed event again: taken once only.
+        before = bus.rejected_messages
+        await raw.publish(CHANNEL, captured)
+        await raw.publish(CHANNEL, json.dumps(seal.seal("event", {"type": "dispatch",
+                                                                  "officer": "o2"}, old, 30)))
+        await asyncio.sleep(0.5)
+        assert [e["type"] for e in received] == ["dispatch"]
+        assert "_n" not in received[0] and "_mac" not in received[0]
+        assert bus.rejected_messages == before + 2
+    finally:
+        await spy.aclose()
+        task.cancel()
+        await asyncio.wait([task])
+
+
+def test_a_seal_holds_only_for_its_context_body_and_lifetime() -> None:
+    seal = BusSeal(SECRET)
+    sealed = seal.seal("presence:o1", {"officer": "o1", "live": True}, 1000.0, ttl_s=30)
+    opened = seal.check("presence:o1", sealed, 1010.0)
+    assert opened is not None and opened.body == {"officer": "o1", "live": True}
+    assert seal.check("presence:o2", sealed, 1010.0) is None
+    assert seal.check("presence:o1", {**sealed, "live": False}, 1010.0) is None
+    assert seal.check("presence:o1", sealed, 1000.0 + 30 + 31) is None
+    assert BusSeal("another-secret-0123456789abcdefghij").check(
+        "presence:o1", sealed, 1010.0) is None
+    assert seal.rejected == 3

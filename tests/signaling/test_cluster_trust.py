@@ -142,15 +142,15 @@ async def test_only_configured_peers_get_node_tokens_each_bound_to_its_node(
                            cluster_peers=(peer.url + "/",))
     seal = BusSeal(SECRET)
     await put_presence(redis_server, seal.seal(PRESENCE_KEY,
-                                               presence_record("node-a", evil.url)))
+                                               presence_record("node-a", evil.url), time.time()))
     commander = await b.login("c1")
     with caplog.at_level(logging.WARNING, logger="signaling.cluster"):
         assert (await watch(b, commander)).status == 404
     assert evil.requests == []
     assert any("not a configured --cluster-peer" in r.getMessage() for r in caplog.records)
     # A listed peer is contacted, with a token that only node-a takes, once.
-    await put_presence(redis_server, seal.seal(PRESENCE_KEY, presence_record("node-a",
-                                                                             peer.url)))
+    await put_presence(redis_server, seal.seal(PRESENCE_KEY, presence_record("node-a", peer.url),
+                                               time.time()))
     assert (await watch(b, commander)).status == 404  # the "peer" refuses (404) the pull
     assert [(m, p) for m, p, _ in peer.requests] == [("POST", "/whep/o1")]
     claims = jwt.decode(peer.tokens[0], options={"verify_signature": False})
