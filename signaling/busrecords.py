@@ -78,21 +78,21 @@ class BusRecords:
         assert self._seal is not None
         opened = self._seal.check(context, body, time.time())
         if opened is None:
-            self._refused(what)
+            self._refused(what, "its seal is missing, wrong or expired (not written lately by "
+                                "a node with the cluster secret)")
         return opened
 
-    def _replayed(self, what: str) -> None:
+    def _replayed(self, what: str, why: str) -> None:
         assert self._seal is not None
         self._seal.refuse()
-        self._refused(what)
+        self._refused(what, why)
 
-    def _refused(self, what: str) -> None:
+    def _refused(self, what: str, why: str) -> None:
         now = time.monotonic()
         if now - self._logged_at < REFUSAL_LOG_EVERY_S:
             self._unlogged += 1
             return
-        log.warning("dropped %s from Redis: its seal is missing or wrong (not written by a "
-                    "node with the cluster secret)%s", what,
+        log.warning("dropped %s from Redis: %s%s", what, why,
                     f"; {self._unlogged} more dropped since the last warning"
                     if self._unlogged else "")
         self._logged_at, self._unlogged = now, 0
@@ -129,7 +129,7 @@ class BusRecords:
             return None
         filing = cursor or added.get("cursor")
         if filed and isinstance(filing, str) and not _filed_when_sealed(filing, opened.at):
-            self._replayed(f"{what} filed long after it was sealed (a replayed copy)")
+            self._replayed(what, "Redis filed it long after it was sealed (a copy replayed)")
             return None
         return {**opened.body, **added}
 
@@ -172,7 +172,7 @@ class BusRecords:
             return None
         if not self._event_ids.first_use(opened.nonce, (opened.expires or opened.at
                                                         + EVENT_TTL_S) + CLOCK_SKEW_S):
-            self._replayed("a published event seen before (a replayed copy)")
+            self._replayed("a published event", "it was seen before (a copy replayed)")
             return None
         return opened.body
 
