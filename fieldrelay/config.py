@@ -151,14 +151,15 @@ class Config:
         "the URL other nodes reach this one at (default: --public-url, else "
         "http://HOST:PORT)", flag="cluster-url"))
     # TURN servers (coturn `use-auth-secret`): logged-in users get credentials that are an
-    # HMAC of this shared secret and expire after turn_ttl_s. A shift is long, and coturn
-    # checks the expiry again on every allocation refresh, so the default outlasts one.
+    # HMAC of this shared secret and expire after turn_ttl_s. An hour: a leaked credential
+    # soon stops working, and the pages fetch fresh ones before every publish, view and
+    # reconnect (coturn keeps an allocation made before the expiry alive until it closes).
     turn_urls: tuple[str, ...] = field(default=(), metadata=option(
         "TURN URL handed to logged-in users with short-lived credentials (repeatable; "
         "needs --turn-secret)", flag="turn-url"))
     turn_secret: str | None = field(default=None, metadata=option(
         "the shared secret of coturn's static-auth-secret", flag="turn-secret"))
-    turn_ttl_s: int = field(default=12 * 3600, metadata=option(
+    turn_ttl_s: int = field(default=3600, metadata=option(
         "lifetime of a TURN credential in seconds", flag="turn-ttl"))
     tls_self_signed: bool = field(default=False, metadata=option(
         "serve HTTPS with a self-signed certificate kept in the data dir (for a LAN trial; "
@@ -177,6 +178,11 @@ class Config:
     retention_days: float = field(default=90.0, metadata=option(
         "days since a session ended", flag="older-than", env="RETENTION_DAYS",
         command="retention"))
+    # Cluster trust: node tokens and bus messages go only to and come only from these peers.
+    cluster_peers: tuple[str, ...] = field(default=(), metadata=option(
+        "URL of another node of the cluster (repeatable); with any given, this node sends "
+        "node tokens only to these URLs and refuses directory entries naming other URLs",
+        flag="cluster-peer"))
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

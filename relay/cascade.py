@@ -54,13 +54,14 @@ class CascadeSettings:
 
 
 Locate = Callable[[str], Awaitable[Origin | None]]
-NodeToken = Callable[[str], str]
+# (officer, origin node id) -> a one-use token that only that node takes.
+NodeToken = Callable[[str, str], str]
 
 
 @dataclass(frozen=True)
 class CascadeLink:
     """How this node reaches the others: its pull settings, where an officer is live, and
-    the token a pull of one officer shows there."""
+    the token a pull of one officer shows there (a fresh one for each request)."""
 
     settings: CascadeSettings
     locate: Locate
@@ -127,8 +128,8 @@ class Cascade:
                 "event": "joined" if joined else "left"}
         url = f"{pull.origin.url.rstrip('/')}{pull.location}/viewers"
         try:
-            async with self._session().post(url, json=body,
-                                            headers=self._headers(pull.officer)) as resp:
+            headers = self._headers(pull.officer, pull.origin)
+            async with self._session().post(url, json=body, headers=headers) as resp:
                 if resp.status != 204:
                     log.warning("origin %s did not record viewer %s of %s: %s",
                                 pull.origin.node, viewer, pull.officer, resp.status)
@@ -208,8 +209,10 @@ class Cascade:
                 timeout=aiohttp.ClientTimeout(total=PULL_TIMEOUT_S))
         return self._http
 
-    def _headers(self, officer: str, content_type: str | None = None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self._node_token(officer)}"}
+    def _headers(self, officer: str, origin: Origin, content_type: str | None = None
+                 ) -> dict[str, str]:
+        # One token per request: the origin takes each token once.
+        headers = {"Authorization": f"Bearer {self._node_token(officer, origin.node)}"}
         if content_type:
             headers["Content-Type"] = content_type
         return headers
@@ -218,7 +221,8 @@ class Cascade:
         url = f"{origin.url.rstrip('/')}/whep/{officer}"
         try:
             async with self._session().post(url, data=sdp.encode(),
-                                            headers=self._headers(officer, "application/sdp"),
+                                            headers=self._headers(officer, origin,
+                                                                 "application/sdp"),
                                             allow_redirects=False) as resp:
                 body = (await resp.content.read(64 * 1024)).decode("utf-8", "replace")
                 return resp.status, resp.headers.get("Location", ""), body
@@ -232,7 +236,7 @@ class Cascade:
             return
         with contextlib.suppress(aiohttp.ClientError, TimeoutError):
             async with self._session().delete(f"{origin.url.rstrip('/')}{location}",
-                                              headers=self._headers(officer)):
+                                              headers=self._headers(officer, origin)):
                 pass
 
     async def aclose(self) -> None:

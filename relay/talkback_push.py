@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 PUSH_TIMEOUT_S = 10.0
 MAX_REFUSAL_BYTES = 16 * 1024
 
-# (officer, commander) -> a short-lived node token that names both.
-TalkToken = Callable[[str, str], str]
+# (officer, commander, officer's node id) -> a short-lived one-use node token that names all
+# three; only that node takes it, once.
+TalkToken = Callable[[str, str, str], str]
 
 
 class OriginRefused(Forbidden):
@@ -221,9 +222,9 @@ class TalkbackPush:
                 timeout=aiohttp.ClientTimeout(total=PUSH_TIMEOUT_S))
         return self._http
 
-    def _headers(self, officer: str, by: str, content_type: str | None = None
-                 ) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self._talk_token(officer, by)}"}
+    def _headers(self, officer: str, by: str, origin: Origin,
+                 content_type: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self._talk_token(officer, by, origin.node)}"}
         if content_type:
             headers["Content-Type"] = content_type
         return headers
@@ -233,7 +234,7 @@ class TalkbackPush:
         url = f"{origin.url.rstrip('/')}/talkback/{officer}"
         try:
             async with self._session().post(url, data=sdp.encode(),
-                                            headers=self._headers(officer, by,
+                                            headers=self._headers(officer, by, origin,
                                                                   "application/sdp"),
                                             allow_redirects=False) as resp:
                 body = (await resp.content.read(64 * 1024)).decode("utf-8", "replace")
@@ -247,7 +248,7 @@ class TalkbackPush:
             return
         try:
             async with self._session().delete(f"{origin.url.rstrip('/')}{location}",
-                                              headers=self._headers(officer, by)) as resp:
+                                              headers=self._headers(officer, by, origin)) as resp:
                 if resp.status not in (200, 404):
                     log.warning("%s did not release talkback of %s to %s: %s",
                                 origin.node, by, officer, resp.status)

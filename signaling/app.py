@@ -89,7 +89,7 @@ def escalation_settings(config: Config) -> EscalationSettings:
 def new_bus(config: Config) -> Bus:
     """Redis when the node has a --redis-url, otherwise the in-process bus with a journal."""
     if config.redis_url:
-        return RedisBus(config.redis_url, config.node_id)
+        return RedisBus(config.redis_url, config.node_id, cluster.bus_seal(config))
     return MemoryBus(journal=config.data_dir / "alerts" / "journal.jsonl")
 
 
@@ -198,7 +198,7 @@ def build_app(config: Config) -> web.Application:
         app[cluster.NODE_TOKENS] = node.node_tokens
     if node.talkback_push is not None:
         app[cluster.TALKBACK_PUSH] = node.talkback_push
-    app[METRICS] = NodeMetrics(node.registry, hub)
+    app[METRICS] = NodeMetrics(node.registry, hub, node.bus)
     app.cleanup_ctx.append(node.desks_ctx)
     app.cleanup_ctx.append(node.relay_ctx)
     app.cleanup_ctx.append(node.review_ctx)

@@ -68,6 +68,10 @@ class Bus(Protocol):
 
     async def aclose(self) -> None: ...
 
+    @property
+    def rejected_messages(self) -> int:
+        """Records and messages dropped because they failed their seal (a metric)."""
+
     async def store_alert(self, alert: Alert, idempotency: str) -> tuple[Alert, bool]:
         """Store a new alert durably and fan it out; (alert, True) when created, or the
         alert stored earlier under the same idempotency key and False."""
@@ -157,6 +161,11 @@ class MemoryBus:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+    @property
+    def rejected_messages(self) -> int:
+        """Nothing reaches this bus from outside the process: nothing is ever refused."""
+        return 0
 
     def _cursor(self) -> str:
         # Sequence only: a wall clock stepping back must never reorder the log.

@@ -1,15 +1,22 @@
 """Node-to-node trust for cascades: service tokens signed with the cluster's shared secret.
 
 A node pulling an officer's stream from another node presents a token that names the
-officer, the pulling node and a short expiry, HMAC-signed (HS256, pinned) with the secret
-every node of the cluster is given (--cluster-secret). Without that secret a node neither
-pulls nor accepts pulls: a stream never leaves its node without authentication.
+officer, the pulling node, the node it is meant for (`to`), a one-use id (`jti`) and a short
+expiry, HMAC-signed (HS256, pinned) with the secret every node of the cluster is given
+(--cluster-secret). A node takes a token only if it names this node, and only once: one seen
+elsewhere (a node, or a listener a forged directory entry pointed at) is useless here, and
+one seen on the way cannot be replayed. Without that secret a node neither pulls nor accepts
+pulls: a stream never leaves its node without authentication. Other nodes are reached only at
+URLs of the configured peer list (--cluster-peer) when there is one.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from aiohttp import web
@@ -22,8 +29,12 @@ from relay.peers import advertise_public_ip
 from relay.registry import StreamRegistry
 from relay.talkback_push import TalkbackPush
 from signaling.auth import authenticate, bearer_token, read_json
+from signaling.busseal import BusSeal
 from signaling.keys import REGISTRY
 from signaling.presence import Whereabouts
+from signaling.replay import ReplayCache
+
+log = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
 ISSUER = "fieldrelay-node"
@@ -38,63 +49,73 @@ NODE_PREFIX = "node:"
 
 
 class NodeTokens:
-    """Issues and checks the tokens one node shows another to pull a stream."""
+    """Issues and checks the tokens one node shows another to pull a stream or to talk."""
 
-    def __init__(self, secret: str, node_id: str) -> None:
+    def __init__(self, secret: str, node_id: str, seen: ReplayCache | None = None) -> None:
         if len(secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"the cluster secret must be at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret.encode()
         self.node_id = node_id
+        # Ids of tokens already taken here; a token is never longer-lived than this holds it.
+        self._seen = seen if seen is not None else ReplayCache()
 
-    def issue(self, officer: str) -> str:
-        """A token that lets this node pull one officer's stream for the next minute."""
+    def _issue(self, audience: str, officer: str, to: str, ttl_s: int,
+               **extra: str) -> str:
         now = int(time.time())
-        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": officer, "node": self.node_id,
-                   "iat": now, "nbf": now, "exp": now + TOKEN_TTL_S}
+        payload = {"iss": ISSUER, "aud": audience, "sub": officer, "node": self.node_id,
+                   "to": to, "jti": secrets.token_urlsafe(18), "iat": now, "nbf": now,
+                   "exp": now + ttl_s, **extra}
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
-    def verify(self, token: str, officer: str) -> str:
-        """The pulling node's id if the token is valid for this officer; Unauthorized if not."""
+    def _verify(self, token: str, audience: str, officer: str, *claims: str) -> dict[str, Any]:
+        """The payload of a valid, unused token for this node and officer (used up now)."""
         try:
             payload: dict[str, Any] = jwt.decode(
-                token, self._secret, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "node"]})
+                token, self._secret, algorithms=[ALGORITHM], audience=audience, issuer=ISSUER,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "node", "to", "jti",
+                                     *claims]})
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"the node token is not valid: {exc}") from None
         node = payload.get("node")
+        if payload.get("to") != self.node_id:
+            raise Unauthorized("the node token is meant for another node")
         if payload.get("sub") != officer:
-            raise Forbidden("the node token is for another officer's stream")
+            raise Forbidden("the node token is for another officer")
         if not isinstance(node, str) or not node or node == self.node_id:
             raise Unauthorized("the node token names no other node")
+        jti, exp = payload.get("jti"), payload.get("exp")
+        if not isinstance(jti, str) or not isinstance(exp, int):
+            raise Unauthorized("the node token has no usable id")
+        if not self._seen.first_use(jti, float(exp)):
+            raise Unauthorized("the node token was used already")
+        return payload
+
+    def issue(self, officer: str, to: str) -> str:
+        """A one-use token that lets this node pull one officer's stream from node `to`."""
+        return self._issue(AUDIENCE, officer, to, TOKEN_TTL_S)
+
+    def verify(self, token: str, officer: str) -> str:
+        """The pulling node's id if the token is valid for this officer, meant for this node
+        and not used before; Unauthorized (or Forbidden) if not."""
+        node: str = self._verify(token, AUDIENCE, officer)["node"]
         return node
 
-    def issue_talk(self, officer: str, by: str) -> str:
-        """A token that lets this node act for commander `by` on one officer's talkback."""
-        now = int(time.time())
-        payload = {"iss": ISSUER, "aud": TALK_AUDIENCE, "sub": officer, "node": self.node_id,
-                   "by": by, "iat": now, "nbf": now, "exp": now + TALK_TOKEN_TTL_S}
-        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+    def issue_talk(self, officer: str, by: str, to: str) -> str:
+        """A one-use token that lets this node act for commander `by` on one officer's
+        talkback at node `to`."""
+        return self._issue(TALK_AUDIENCE, officer, to, TALK_TOKEN_TTL_S, by=by)
 
     def verify_talk(self, token: str, officer: str) -> tuple[str, str]:
         """(node, commander) if the token is a valid talkback token for this officer."""
-        try:
-            payload: dict[str, Any] = jwt.decode(
-                token, self._secret, algorithms=[ALGORITHM], audience=TALK_AUDIENCE,
-                issuer=ISSUER, options={"require": ["exp", "iat", "iss", "aud", "sub", "node",
-                                                    "by"]})
-        except jwt.InvalidTokenError as exc:
-            raise Unauthorized(f"the node token is not valid for talkback: {exc}") from None
-        node, by = payload.get("node"), payload.get("by")
-        if payload.get("sub") != officer:
-            raise Forbidden("the node token is for another officer's talkback")
-        if not isinstance(node, str) or not node or node == self.node_id:
-            raise Unauthorized("the node token names no other node")
+        payload = self._verify(token, TALK_AUDIENCE, officer, "by")
+        by = payload.get("by")
         if not isinstance(by, str):
             raise Unauthorized("the node token names no commander")
         try:
             validate_name(by)
         except BadRequest:
             raise Unauthorized("the node token names no valid commander") from None
+        node: str = payload["node"]
         return node, by
 
 
@@ -149,7 +170,15 @@ def node_tokens(config: Config) -> NodeTokens | None:
     """The node's token issuer when it has a cluster secret."""
     if not config.cluster_secret:
         return None
+    if not config.cluster_peers:
+        log.warning("no --cluster-peer: node tokens go to any URL a sealed directory entry "
+                    "names; list the other nodes' URLs to pin them")
     return NodeTokens(config.cluster_secret, config.node_id)
+
+
+def bus_seal(config: Config) -> BusSeal | None:
+    """What seals this node's bus records, when the cluster has a secret."""
+    return BusSeal(config.cluster_secret) if config.cluster_secret else None
 
 
 def cluster_url(config: Config) -> str:
@@ -167,8 +196,43 @@ def cascade_link(config: Config, whereabouts: Whereabouts, tokens: NodeTokens) -
     return CascadeLink(settings, presence_locator(config, whereabouts), tokens.issue)
 
 
+def normal_url(url: str) -> str | None:
+    """A cluster URL in one spelling (scheme and host in lower case, the default port and any
+    trailing slash dropped), or None when it is not an http(s) URL without credentials."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username \
+            or parts.password or parts.query or parts.fragment:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != {"http": 80, "https": 443}[parts.scheme]:
+        host = f"{host}:{port}"
+    return f"{parts.scheme}://{host}{parts.path.rstrip('/')}"
+
+
+def peer_urls(config: Config) -> frozenset[str] | None:
+    """The configured cluster peers (--cluster-peer) in one spelling; None: none configured."""
+    if not config.cluster_peers:
+        return None
+    urls = set()
+    for url in config.cluster_peers:
+        normal = normal_url(url)
+        if normal is None:
+            raise BadRequest(f"--cluster-peer {url!r} is not an http(s) URL without "
+                             "credentials, query or fragment")
+        urls.add(normal)
+    return frozenset(urls)
+
+
 def presence_locator(config: Config, whereabouts: Whereabouts) -> Locate:
-    """Finds the other node an officer is live on, from the presence directory."""
+    """Finds the other node an officer is live on, from the presence directory; with a peer
+    list, only at a URL of that list (any other is refused and logged: no token goes there)."""
+    peers = peer_urls(config)
 
     async def locate(officer: str) -> Origin | None:
         info = (await whereabouts.presence()).get(officer)
@@ -178,9 +242,17 @@ def presence_locator(config: Config, whereabouts: Whereabouts) -> Locate:
         node = info.get("node")
         if not isinstance(url, str) or not isinstance(node, str):
             return None
-        if not url.startswith(("http://", "https://")):
+        normal = normal_url(url)
+        if normal is None:
+            log.warning("presence of %s names %r, not an http(s) URL: not contacted",
+                        officer, url[:200])
             return None
-        return Origin(node, url)
+        if peers is not None and normal not in peers:
+            log.warning("presence of %s names node %r at %s, which is not a configured "
+                        "--cluster-peer: refused, no node token sent there",
+                        officer, node[:64], normal[:200])
+            return None
+        return Origin(node, normal)
 
     return locate
 

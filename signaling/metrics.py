@@ -16,13 +16,15 @@ from prometheus_client.registry import Collector
 
 from relay.forward import LATENCY_BUCKETS
 from relay.registry import StreamRegistry
+from signaling.bus import Bus
 from signaling.hub import EventHub
 
 
 class _RelayCollector(Collector):
-    def __init__(self, relay: StreamRegistry, hub: EventHub) -> None:
+    def __init__(self, relay: StreamRegistry, hub: EventHub, bus: Bus | None) -> None:
         self._relay = relay
         self._hub = hub
+        self._bus = bus
 
     def collect(self) -> Iterator[Metric]:
         relay, streams = self._relay, self._relay.directory
@@ -61,6 +63,12 @@ class _RelayCollector(Collector):
             counter.add_metric([], value)
             yield counter
         yield from _capacity_metrics(relay)
+        if self._bus is not None:
+            rejected = CounterMetricFamily(
+                "fieldrelay_bus_rejected_messages",
+                "Bus records and messages dropped because their cluster-secret seal failed")
+            rejected.add_metric([], self._bus.rejected_messages)
+            yield rejected
 
 
 def _capacity_metrics(relay: StreamRegistry) -> Iterator[Metric]:
@@ -102,9 +110,9 @@ class _RuntimeCollector(Collector):
 class NodeMetrics:
     """The node's own Prometheus registry (no process-global state)."""
 
-    def __init__(self, relay: StreamRegistry, hub: EventHub) -> None:
+    def __init__(self, relay: StreamRegistry, hub: EventHub, bus: Bus | None = None) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_RelayCollector(relay, hub))
+        self.registry.register(_RelayCollector(relay, hub, bus))
         self.registry.register(_RuntimeCollector())
         # RSS, open file descriptors and CPU seconds of this process (process_* metrics).
         ProcessCollector(registry=self.registry)

@@ -3,13 +3,17 @@
 Alerts are appended to a stream (XADD) and published in one Lua script, so an alert is
 never fanned out without being stored. A node's listener replays the stream after every
 reconnect, so a Redis restart or a dropped subscription loses nothing.
+
+With a cluster secret (a `BusSeal`) every record and message this node writes is sealed,
+and whatever fails its seal on the way in (a presence record, an alert, a stream entry, a
+published event) is dropped, logged and counted: Redis is not trusted with the cluster.
+Without one, records are written and read as they are (a Redis only the nodes can reach).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -29,7 +33,11 @@ from signaling.bus import (
     Nearby,
     Updater,
     cursor_after,
+    haversine_m,
 )
+from signaling.busrecords import ALERT_EVENTS, EVENT_TTL_S, BusRecords, dump
+from signaling.busseal import BusSeal
+from signaling.redisscripts import _INSTRUCTION, _STORE, _UPDATE, INSTRUCTION_TTL_S
 
 log = logging.getLogger(__name__)
 
@@ -44,70 +52,14 @@ REPLAY_SLACK_MS = 5000
 SEEN_CURSORS = 20_000
 PROBE_EVERY_S = 5.0
 
-# KEYS: idem key, alert key prefix, stream, open set, channel.
-# ARGV: alert id, alert json (no cursor), idem ttl, stream maxlen.
-_STORE = """
-local existing = redis.call('GET', KEYS[1])
-if existing then
-  local stored = redis.call('GET', KEYS[2] .. existing)
-  if stored then return {0, stored} end
-end
-local cursor = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 't', 'alert', 'a', ARGV[2])
-local js = string.sub(ARGV[2], 1, -2) .. ',"cursor":"' .. cursor .. '","raised_cursor":"'
-           .. cursor .. '"}'
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
-redis.call('SET', KEYS[2] .. ARGV[1], js)
-redis.call('SADD', KEYS[4], ARGV[1])
-redis.call('PUBLISH', KEYS[5], '{"type":"alert","cursor":"' .. cursor .. '","alert":' .. js .. '}')
-return {1, js}
-"""
-
-# KEYS: alert key, stream, open set, channel. ARGV: expected json, new json (no cursor),
-# alert id, still open (1/0), stream maxlen.
-_UPDATE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-local cursor = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
-                          't', 'alert.updated', 'a', ARGV[2])
-local js = string.sub(ARGV[2], 1, -2) .. ',"cursor":"' .. cursor .. '"}'
-redis.call('SET', KEYS[1], js)
-if ARGV[4] == '0' then redis.call('SREM', KEYS[3], ARGV[3]) end
-redis.call('PUBLISH', KEYS[4],
-           '{"type":"alert.updated","cursor":"' .. cursor .. '","alert":' .. js .. '}')
-return js
-"""
-
-
-# KEYS: instruction key, index of all, channel, then one index key per recipient.
-# ARGV: expected json ('' for a new one), new json, id, score, ttl, event type.
-_INSTRUCTION = """
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '' then
-  if current then return false end
-elseif current ~= ARGV[1] then
-  return false
-end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[5])
-if ARGV[1] == '' then
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-  for i = 4, #KEYS do redis.call('ZADD', KEYS[i], ARGV[4], ARGV[3]) end
-end
-redis.call('PUBLISH', KEYS[3], '{"type":"' .. ARGV[6] .. '","instruction":' .. ARGV[2] .. '}')
-return 1
-"""
-INSTRUCTION_TTL_S = 7 * 24 * 3600
-
-
-def _dump(alert: Alert) -> str:
-    return json.dumps({k: v for k, v in alert.items() if k != "cursor"}, sort_keys=True,
-                      separators=(",", ":"))
-
-
 class RedisBus:
     """The bus shared by several nodes through one Redis."""
 
-    def __init__(self, url: str, node_id: str) -> None:
+    def __init__(self, url: str, node_id: str, seal: BusSeal | None = None) -> None:
         self.url = url
         self.node_id = node_id
+        self._seal = seal
+        self._records = BusRecords(seal)
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=3, socket_connect_timeout=2,
             socket_keepalive=True, health_check_interval=15, retry_on_timeout=False)
@@ -115,12 +67,20 @@ class RedisBus:
         self._update = self._redis.register_script(_UPDATE)
         self._instruction = self._redis.register_script(_INSTRUCTION)
 
+    @property
+    def rejected_messages(self) -> int:
+        """Records and messages dropped because their seal failed."""
+        return self._seal.rejected if self._seal is not None else 0
+
     async def start(self) -> None:
         """Check that Redis answers (a node may still start while it does not)."""
+        if self._seal is None:
+            log.warning("bus messages are not authenticated (no cluster secret): this node "
+                        "trusts everything on its Redis")
         try:
             await self._redis.ping()
         except RedisError as exc:
-            log.warning("Redis at %s is not reachable yet: %s", self.url, exc)
+            log.warning("Redis is not reachable yet: %s", exc)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
@@ -135,48 +95,59 @@ class RedisBus:
             raise BusUnavailable(f"Redis refused: {exc}") from None
 
     async def store_alert(self, alert: Alert, idempotency: str) -> tuple[Alert, bool]:
+        idem = PREFIX + "idem:" + idempotency
         async with self._guard():
-            created, stored = await self._store(
-                keys=[PREFIX + "idem:" + idempotency, PREFIX + "alert:", STREAM, OPEN, CHANNEL],
-                args=[alert["id"], _dump(alert), IDEMPOTENCY_TTL_S, STREAM_MAXLEN])
-        return json.loads(stored), bool(int(created))
+            for _ in range(2):
+                created, stored = await self._store(
+                    keys=[idem, PREFIX + "alert:", STREAM, OPEN, CHANNEL],
+                    args=[alert["id"], self._records.alert_body(alert), IDEMPOTENCY_TTL_S,
+                          STREAM_MAXLEN])
+                # Just written by this node: its own clock against Redis's is no replay.
+                opened = self._records.alert(stored, filed=not int(created))
+                if opened is not None:
+                    return opened, bool(int(created))
+                # A forged record under this key must not swallow a real alert: forget it.
+                await self._redis.delete(idem)
+        raise BusUnavailable("the alert could not be stored with a valid seal")
 
     async def update_alert(self, alert_id: str, change: Updater) -> Alert | None:
         key = PREFIX + "alert:" + alert_id
         async with self._guard():
             for _ in range(20):  # optimistic: retry when another node changed it first
                 raw = await self._redis.get(key)
-                if raw is None:
+                current = self._records.alert(raw)
+                if raw is None or current is None:
                     return None
-                updated = change(json.loads(raw))
+                updated = change(current)
                 if updated is None:
                     return None
                 stored = await self._update(
                     keys=[key, STREAM, OPEN, CHANNEL],
-                    args=[raw, _dump(updated), alert_id, "1" if is_open(updated) else "0",
-                          STREAM_MAXLEN])
+                    args=[raw, self._records.alert_body(updated), alert_id,
+                          "1" if is_open(updated) else "0", STREAM_MAXLEN])
                 if stored:
-                    result: Alert = json.loads(stored)
-                    return result
+                    return self._records.alert(stored, filed=False)
         raise BusUnavailable("the alert kept changing under concurrent updates")
 
     async def get_alert(self, alert_id: str) -> Alert | None:
         async with self._guard():
             raw = await self._redis.get(PREFIX + "alert:" + alert_id)
-        return json.loads(raw) if raw else None
+        return self._records.alert(raw)
 
     async def open_alerts(self) -> list[Alert]:
         async with self._guard():
             ids = sorted(str(i) for i in await self._redis.smembers(OPEN))
             raws = await self._redis.mget([PREFIX + "alert:" + i for i in ids]) if ids else []
-        return [json.loads(r) for r in raws if r]
+        return [a for a in map(self._records.alert, raws) if a is not None]
 
     async def events_after(self, cursor: str, limit: int = 1000) -> list[Event]:
         async with self._guard():
             rows: Any = await self._redis.xrange(STREAM, min=f"({cursor}", max="+", count=limit)
         events = []
         for entry_id, fields in rows:
-            alert = json.loads(fields["a"])
+            alert = self._records.alert(fields.get("a"), entry_id)
+            if alert is None or fields.get("t") not in ALERT_EVENTS:
+                continue
             alert["cursor"] = entry_id
             events.append({"type": fields["t"], "cursor": entry_id, "alert": alert})
         return events
@@ -188,8 +159,9 @@ class RedisBus:
         return str(rows[0][0]) if rows else "0-0"
 
     async def set_presence(self, officer: str, info: dict[str, Any], ttl_s: float) -> None:
+        key = PREFIX + "presence:" + officer
         async with self._guard():
-            await self._redis.set(PREFIX + "presence:" + officer, json.dumps(info),
+            await self._redis.set(key, dump(self._records.sealed(key, info, ttl_s)),
                                   px=int(ttl_s * 1000))
 
     async def clear_presence(self, officer: str) -> None:
@@ -200,23 +172,33 @@ class RedisBus:
         async with self._guard():
             keys = [k async for k in self._redis.scan_iter(PREFIX + "presence:*", count=500)]
             raws = await self._redis.mget(keys) if keys else []
-        return {k.removeprefix(PREFIX + "presence:"): json.loads(r)
-                for k, r in zip(keys, raws, strict=True) if r}
+        found = {}
+        for key, raw in zip(keys, raws, strict=True):
+            officer = key.removeprefix(PREFIX + "presence:")
+            info = self._records.opened(key, raw, f"the presence record of {officer[:80]!r}")
+            if info is not None:
+                found[officer] = info
+        return found
 
     async def set_position(self, officer: str, lat: float, lon: float, at: float,
                            ttl_s: float) -> None:
+        key = PREFIX + "pos:" + officer
         async with self._guard(), self._redis.pipeline(transaction=True) as pipe:
             pipe.geoadd(GEO, (lon, lat, officer))
-            pipe.set(PREFIX + "pos:" + officer, json.dumps({"lat": lat, "lon": lon, "at": at}),
-                     px=int(ttl_s * 1000))
+            record = self._records.sealed(key, {"lat": lat, "lon": lon, "at": at}, ttl_s)
+            pipe.set(key, dump(record), px=int(ttl_s * 1000))
             await pipe.execute()
 
     async def positions(self) -> dict[str, dict[str, float]]:
         async with self._guard():
             keys = [k async for k in self._redis.scan_iter(PREFIX + "pos:*", count=500)]
             raws = await self._redis.mget(keys) if keys else []
-        return {k.removeprefix(PREFIX + "pos:"): json.loads(r)
-                for k, r in zip(keys, raws, strict=True) if r}
+        found = {}
+        for key, raw in zip(keys, raws, strict=True):
+            pos = self._records.position(key, raw)
+            if pos is not None:
+                found[key.removeprefix(PREFIX + "pos:")] = pos
+        return found
 
     async def nearest(self, lat: float, lon: float, count: int, radius_m: float,
                       exclude: set[str]) -> list[Nearby]:
@@ -228,14 +210,25 @@ class RedisBus:
             names = [r[0] for r in rows]
             fresh = await self._redis.mget([PREFIX + "pos:" + n for n in names]) if names else []
         found = []
-        for (name, dist, (rlon, rlat)), alive in zip(rows, fresh, strict=True):
-            if alive and name not in exclude:
+        for (name, dist, (rlon, rlat)), raw in zip(rows, fresh, strict=True):
+            if name in exclude or raw is None:
+                continue
+            if self._seal is None:
                 found.append(Nearby(name, float(dist), float(rlat), float(rlon)))
+                continue
+            # The GEO set carries no seal: trust only the sealed position of the officer.
+            pos = self._records.position(PREFIX + "pos:" + name, raw)
+            if pos is not None:
+                d = haversine_m(lat, lon, pos["lat"], pos["lon"])
+                if d <= radius_m:
+                    found.append(Nearby(name, d, pos["lat"], pos["lon"]))
+        found.sort(key=lambda n: n.distance_m)
         return found[:count]
 
     async def publish(self, event: Event) -> None:
         async with self._guard():
-            await self._redis.publish(CHANNEL, json.dumps(event))
+            sealed = self._records.sealed("event", event, EVENT_TTL_S)
+            await self._redis.publish(CHANNEL, dump(sealed))
 
     async def events(self) -> AsyncIterator[Event]:
         """Events from every node; after any reconnect, missed durable events are replayed."""
@@ -272,7 +265,10 @@ class RedisBus:
                                 await pubsub.ping()
                             continue
                         heard = now
-                        event = json.loads(message["data"])
+                        received = self._records.received(message["data"])
+                        if received is None:
+                            continue
+                        event = received
                         cursor = event.get("cursor")
                         if cursor is not None:
                             if not _first_time(seen, cursor):
@@ -289,7 +285,7 @@ class RedisBus:
 
     async def _put_instruction(self, expected: str, instruction: Instruction,
                                event: str) -> bool:
-        body = json.dumps(instruction, sort_keys=True, separators=(",", ":"))
+        body = dump(self._records.sealed("instruction", dict(instruction)))
         keys = [PREFIX + "instr:" + instruction["id"], PREFIX + "instr:all", CHANNEL]
         keys += [PREFIX + "instr:to:" + o for o in instruction["to"]] if not expected else []
         done = await self._instruction(
@@ -310,7 +306,8 @@ class RedisBus:
                 raw = await self._redis.get(key)
                 if raw is None:
                     return None
-                updated = change(json.loads(raw))
+                current = self._records.instruction(raw)
+                updated = change(current) if current is not None else None
                 if updated is None:
                     return None
                 if await self._put_instruction(str(raw), updated, "instruction.updated"):
@@ -320,7 +317,7 @@ class RedisBus:
     async def get_instruction(self, instruction_id: str) -> Instruction | None:
         async with self._guard():
             raw = await self._redis.get(PREFIX + "instr:" + instruction_id)
-        return json.loads(raw) if raw else None
+        return self._records.instruction(raw)
 
     async def recent_instructions(self, officer: str | None,
                                   limit: int = 50) -> list[Instruction]:
@@ -329,7 +326,7 @@ class RedisBus:
             rows: Any = await self._redis.zrevrange(index, 0, limit - 1)
             ids = [str(i) for i in rows]
             raws = await self._redis.mget([PREFIX + "instr:" + i for i in ids]) if ids else []
-        return [json.loads(r) for r in raws if r]
+        return [i for i in map(self._records.instruction, raws) if i is not None]
 
 
 def _first_time(seen: dict[str, None], cursor: str) -> bool:

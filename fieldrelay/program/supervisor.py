@@ -161,7 +161,8 @@ def run(nodes: int, base_port: int, host: str, data_dir: Path, redis_url: str | 
               f"(data in {data_dir / 'redis'})", flush=True)
     # The secret goes to the children in their environment, never on a command line.
     env = {**os.environ, CLUSTER_SECRET_VAR: cluster_secret or secrets.token_hex(32),
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1",  # and node tokens go only to the cluster's own nodes:
+           setting("cluster_peers").option.env_var: ",".join(p.url for p in plans)}
     children = [_Node(p, p.argv(host, redis_url, extra), env) for p in plans]
     stop = False
 

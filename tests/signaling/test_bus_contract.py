@@ -12,18 +12,22 @@ import pytest
 from fieldrelay.alerts import apply, escalate, raise_alert
 from fieldrelay.instructions import new_instruction, receipt, stage_of
 from signaling.bus import Bus, MemoryBus, Updater
+from signaling.busseal import BusSeal
 from signaling.redisbus import RedisBus
 from tests.conftest import RedisProcess
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-sealed"])
 async def bus(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Bus]:
     if request.param == "memory":
         yield MemoryBus()
         return
     server = RedisProcess(tmp_path / "redis", __import__("tests.conftest").conftest.free_port())
     server.start()
-    redis_bus = RedisBus(server.url, "test")
+    # Sealed: every record carries its cluster-secret HMAC, and the contract holds the same.
+    seal = BusSeal("bus-contract-secret-0123456789abcdef") if request.param == "redis-sealed" \
+        else None
+    redis_bus = RedisBus(server.url, "test", seal)
     await redis_bus.start()
     try:
         yield redis_bus

@@ -139,8 +139,8 @@ async def test_pulls_need_the_cluster_secret(node_factory: NodeFactory,
                                         "Content-Type": "application/sdp"}) as r:
             assert r.status == 404 and (await r.json())["error"] == "not_live"
         # A refuses a node token signed with another secret, or for another officer.
-        for token, status in ((NodeTokens("x" * 40, "node-b").issue("o1"), 401),
-                              (NodeTokens(SECRET, "node-b").issue("o2"), 403)):
+        for token, status in ((NodeTokens("x" * 40, "node-b").issue("o1", "node-a"), 401),
+                              (NodeTokens(SECRET, "node-b").issue("o2", "node-a"), 403)):
             async with a.http.post(f"{a.base}/whep/o1", data=offer,
                                    headers={"Authorization": f"Bearer {token}",
                                             "Content-Type": "application/sdp"}) as r:
@@ -150,7 +150,7 @@ async def test_pulls_need_the_cluster_secret(node_factory: NodeFactory,
         report = {"viewer": "c9", "viewer_id": "x1", "event": "joined"}
         commander_a = await a.login("c1")
         for token, status in ((commander_a, 403),
-                              (NodeTokens(SECRET, "node-b").issue("o1"), 404)):
+                              (NodeTokens(SECRET, "node-b").issue("o1", "node-a"), 404)):
             async with a.http.post(f"{a.base}/whep/o1/not-a-pull/viewers", json=report,
                                    headers={"Authorization": f"Bearer {token}"}) as r:
                 assert r.status == status, await r.text()

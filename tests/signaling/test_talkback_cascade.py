@@ -197,12 +197,13 @@ async def test_cross_node_talkback_needs_the_cluster_secret_and_a_matching_token
 
         node_b = NodeTokens(SECRET, "node-b")
         # A token for another officer, another secret, or a pull token is refused.
-        assert await talk_with(node_b.issue_talk("o2", "c1")) == 403
-        assert await talk_with(NodeTokens("y" * 40, "node-b").issue_talk("o1", "c1")) == 401
-        assert await talk_with(node_b.issue("o1")) == 401
+        assert await talk_with(node_b.issue_talk("o2", "c1", "node-a")) == 403
+        other_secret = NodeTokens("y" * 40, "node-b")
+        assert await talk_with(other_secret.issue_talk("o1", "c1", "node-a")) == 401
+        assert await talk_with(node_b.issue("o1", "node-a")) == 401
         # A talkback token does not pull the officer's stream either.
         async with a.http.post(f"{a.base}/whep/o1", data="v=0\r\n",
-                               headers={**bearer(node_b.issue_talk("o1", "c1")),
+                               headers={**bearer(node_b.issue_talk("o1", "c1", "node-a")),
                                         "Content-Type": "application/sdp"}) as r:
             assert r.status == 401
         assert a.registry.talkback.floor("o1").by is None
@@ -223,14 +224,14 @@ def test_a_refusal_from_the_officers_node_reaches_the_commander_unchanged() -> N
 
 def test_talkback_tokens_name_the_commander_and_are_their_own_kind() -> None:
     node_b, node_a = NodeTokens(SECRET, "node-b"), NodeTokens(SECRET, "node-a")
-    assert node_a.verify_talk(node_b.issue_talk("o1", "c1"), "o1") == ("node-b", "c1")
+    assert node_a.verify_talk(node_b.issue_talk("o1", "c1", "node-a"), "o1") == ("node-b", "c1")
     with pytest.raises(Forbidden):
-        node_a.verify_talk(node_b.issue_talk("o1", "c1"), "o2")
+        node_a.verify_talk(node_b.issue_talk("o1", "c1", "node-a"), "o2")
     with pytest.raises(Unauthorized):
-        node_a.verify(node_b.issue_talk("o1", "c1"), "o1")  # not a pull token
+        node_a.verify(node_b.issue_talk("o1", "c1", "node-a"), "o1")  # not a pull token
     with pytest.raises(Unauthorized):
-        node_a.verify_talk(node_b.issue("o1"), "o1")  # not a talkback token
+        node_a.verify_talk(node_b.issue("o1", "node-a"), "o1")  # not a talkback token
     with pytest.raises(Unauthorized):
-        node_b.verify_talk(node_b.issue_talk("o1", "c1"), "o1")  # a node's own token
+        node_b.verify_talk(node_b.issue_talk("o1", "c1", "node-b"), "o1")  # a node's own token
     with pytest.raises(Unauthorized):
-        node_a.verify_talk(node_b.issue_talk("o1", "../etc"), "o1")
+        node_a.verify_talk(node_b.issue_talk("o1", "../etc", "node-a"), "o1")

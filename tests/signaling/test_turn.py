@@ -157,3 +157,49 @@ async def test_aiortc_publisher_and_viewer_through_coturn_only(
     finally:
         await viewer.close()
         await pub.pc.close()
+
+
+async def test_turn_credentials_last_an_hour_and_every_fetch_is_fresh(
+        node_factory: Callable[..., Awaitable[LiveNode]], turn_server: TurnServer) -> None:
+    # A leaked credential (a phone's, a proxy log's) stops working within the hour; pages
+    # ask again before every publish, view and reconnect, so a long shift keeps working.
+    node = await node_factory(turn_urls=(turn_server.url,), turn_secret=turn_server.secret)
+    token = await node.login("o1")
+    before = time.time()
+    status, first = await fetch_ice_servers(node, token)
+    assert status == 200
+    assert before + 3600 - 2 <= first["expires_at"] <= time.time() + 3600
+    await asyncio.sleep(1.1)
+    async with node.http.get(f"{node.base}/api/ice-servers",
+                             headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.headers["Cache-Control"] == "no-store"
+        second = await resp.json()
+    assert second["expires_at"] > first["expires_at"]
+    assert turn_entry(second)["username"] != turn_entry(first)["username"]
+    await _allocate(turn_server, turn_entry(second)["username"],
+                    turn_entry(second)["credential"])
+
+
+async def test_an_allocation_outlives_its_credential_so_a_long_session_keeps_its_relay(
+        turn_server: TurnServer) -> None:
+    # With credentials of an hour, a phone streaming longer keeps its relay: coturn refreshes
+    # an allocation made before the expiry (and a reconnect fetches fresh credentials).
+    cred = turn.issue(turn_server.secret, "o1", ttl_s=2, now=time.time())
+    transport, _ = await aioice.turn.create_turn_endpoint(
+        _Sink, ("127.0.0.1", turn_server.port), cred.username, cred.credential, lifetime=600)
+    try:
+        await asyncio.sleep(3.0)  # the credential has expired
+        # aioice refreshes only every 5/6 of the lifetime: send the REFRESH it would send.
+        client = vars(transport)["_TurnTransport__inner_protocol"]
+        assert isinstance(client, aioice.turn.TurnClientProtocol)
+        request = aioice.stun.Message(message_method=aioice.stun.Method.REFRESH,
+                                      message_class=aioice.stun.Class.REQUEST)
+        request.attributes["LIFETIME"] = 600
+        response, _ = await client.request_with_retry(request)
+        assert response.attributes["LIFETIME"] > 0
+        # A new allocation with the expired credential is refused.
+        with pytest.raises(aioice.stun.TransactionFailed):
+            await _allocate(turn_server, cred.username, cred.credential)
+    finally:
+        transport.close()
+        await asyncio.sleep(0.1)

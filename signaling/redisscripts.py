@@ -1,0 +1,54 @@
+"""The Lua scripts of the Redis bus: each stores and fans out in one step, so nothing is
+published without being stored."""
+
+# KEYS: idem key, alert key prefix, stream, open set, channel.
+# ARGV: alert id, alert json (no cursor), idem ttl, stream maxlen.
+_STORE = """
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  local stored = redis.call('GET', KEYS[2] .. existing)
+  if stored then return {0, stored} end
+end
+local cursor = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 't', 'alert', 'a', ARGV[2])
+local js = string.sub(ARGV[2], 1, -2) .. ',"cursor":"' .. cursor .. '","raised_cursor":"'
+           .. cursor .. '"}'
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[2] .. ARGV[1], js)
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('PUBLISH', KEYS[5], '{"type":"alert","cursor":"' .. cursor .. '","alert":' .. js .. '}')
+return {1, js}
+"""
+
+# KEYS: alert key, stream, open set, channel. ARGV: expected json, new json (no cursor),
+# alert id, still open (1/0), stream maxlen.
+_UPDATE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local cursor = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
+                          't', 'alert.updated', 'a', ARGV[2])
+local js = string.sub(ARGV[2], 1, -2) .. ',"cursor":"' .. cursor .. '"}'
+redis.call('SET', KEYS[1], js)
+if ARGV[4] == '0' then redis.call('SREM', KEYS[3], ARGV[3]) end
+redis.call('PUBLISH', KEYS[4],
+           '{"type":"alert.updated","cursor":"' .. cursor .. '","alert":' .. js .. '}')
+return js
+"""
+
+
+# KEYS: instruction key, index of all, channel, then one index key per recipient.
+# ARGV: expected json ('' for a new one), new json, id, score, ttl, event type.
+_INSTRUCTION = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if current then return false end
+elseif current ~= ARGV[1] then
+  return false
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[5])
+if ARGV[1] == '' then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+  for i = 4, #KEYS do redis.call('ZADD', KEYS[i], ARGV[4], ARGV[3]) end
+end
+redis.call('PUBLISH', KEYS[3], '{"type":"' .. ARGV[6] .. '","instruction":' .. ARGV[2] .. '}')
+return 1
+"""
+INSTRUCTION_TTL_S = 7 * 24 * 3600
