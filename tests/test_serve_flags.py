@@ -23,6 +23,7 @@ SERVE_FLAGS = {
     "dispatch-count", "dispatch-radius", "alerts-per-minute", "token-ttl", "allowed-origin",
     "demo-users", "map-tiles", "map-attribution", "log-level", "gop-cache-kb", "cluster-secret",
     "cluster-url", "turn-url", "turn-secret", "tls-self-signed", "trusted-proxy", "turn-ttl",
+    "password-cost", "session-max",
 }
 ENV_ONLY = {"WEB_DIR"}
 

@@ -19,10 +19,8 @@ from fieldrelay.program.settings import DEFAULTS, add_flag
 from fieldrelay.tokens import TokenIssuer, load_or_create_secret
 from fieldrelay.users import UserStore
 
-SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-
-def add_user(commands: SubParsers) -> None:
+def add_user(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`fieldrelay user add|remove|passwd|role ...`."""
     user = commands.add_parser("user", help="manage users")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -55,14 +53,14 @@ def add_user(commands: SubParsers) -> None:
     role.set_defaults(run=cmd_user_role)
 
 
-def add_token(commands: SubParsers) -> None:
+def add_token(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`fieldrelay token NAME [--ttl SECONDS]`: the default lifetime is a login token's."""
     token = commands.add_parser("token", help="print a signed token for an existing user")
     token.add_argument("name")
     token.add_argument("--ttl", type=int, default=DEFAULTS.token_ttl_s,
                        help="lifetime in seconds (at most the session limit, --session-max)")
     add_flag(token, "data_dir")
-    add_flag(token, "session_max")
+    add_flag(token, "session_max_s")
     token.set_defaults(run=cmd_token)
 
 
