@@ -127,13 +127,9 @@ async def login(request: web.Request) -> web.Response:
         raise BadRequest('send {"username": "...", "password": "..."}')
     gate, address, key = request.app[LOGIN_GATE], request.remote or "unknown", name[:64]
     gate.begin(key, address)
-    gate.waiting += 1
-    try:
-        # scrypt takes a large part of a second and 128 MiB: a few at a time, off the loop.
-        async with gate.hashing:
-            user = await asyncio.to_thread(request.app[USERS].authenticate, name, password)
-    finally:
-        gate.waiting -= 1
+    # scrypt takes a large part of a second and 128 MiB: a few at a time, off the loop.
+    async with gate.slot():
+        user = await asyncio.to_thread(request.app[USERS].authenticate, name, password)
     if user is None:
         gate.failed(address)
         raise Unauthorized("wrong user name or password")

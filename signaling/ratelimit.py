@@ -4,9 +4,10 @@ login gate (back-off on wrong passwords per user and address)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from signaling.errors import TooManyRequests
@@ -116,9 +117,9 @@ class LoginGate:
             self._failures[key] = entry
             _refuse(entry.locked_until - now, "wrong passwords for this user from your "
                                               "address")
-        self.by_address.has_room(address)
         if self.waiting >= self.max_waiting:
             _refuse(2.0, "logins at once; the node is busy checking passwords")
+        self.by_address.has_room(address)
         entry = entry or _Failures(0, now, 0.0)
         entry.count += 1
         entry.last_at = now
@@ -128,6 +129,16 @@ class LoginGate:
         self._failures[key] = entry
         if len(self._failures) > self.max_keys:
             self._failures.popitem(last=False)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the password-hashing slots (waiting for one is counted)."""
+        self.waiting += 1
+        try:
+            async with self.hashing:
+                yield
+        finally:
+            self.waiting -= 1
 
     def failed(self, address: str) -> None:
         """The attempt admitted by `begin` was wrong: it also counts against the address."""

@@ -69,8 +69,10 @@ class TicketBook:
         return entry.claims
 
     def grant(self, claims: Claims, path: str, until: float) -> str:
-        """A grant (a cookie value) for `claims` on `path` until `until` (unix seconds)."""
-        until = min(until, float(claims.expires_at))
+        """A grant (a cookie value) for `claims` on `path` until `until` (unix seconds).
+
+        It may outlive the token the ticket came from (the page refreshes that token while a
+        recording plays), but it is checked against the live user like a token each time."""
         return self._put(self._grants, _Pass(replace(claims, expires_at=int(until)), path,
                                              until))
 

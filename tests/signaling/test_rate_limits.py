@@ -124,3 +124,25 @@ async def test_alert_flood_from_one_officer_is_limited(live_node: LiveNode) -> N
                          "Idempotency-Key": f"flood-{i:05d}"}) as r:
             statuses.append(r.status)
     assert statuses.count(201) == 30 and statuses[-1] == 429
+
+
+async def test_login_gate_hashes_a_few_at_a_time_and_turns_away_a_flood() -> None:
+    gate = LoginGate(free_failures=5, backoff_s=1.0, backoff_max_s=60.0,
+                     failures_per_address=1000, concurrency=1)
+    running, most = 0, 0
+
+    async def one() -> None:
+        nonlocal running, most
+        async with gate.slot():
+            running += 1
+            most = max(most, running)
+            await asyncio.sleep(0.01)
+            running -= 1
+
+    tasks = [asyncio.create_task(one()) for _ in range(gate.max_waiting)]
+    await asyncio.sleep(0)  # every one is waiting for the slot now
+    with pytest.raises(TooManyRequests):
+        gate.begin("o1", "10.0.0.1")
+    await asyncio.gather(*tasks)
+    assert most == 1 and gate.waiting == 0
+    gate.begin("o1", "10.0.0.1")
