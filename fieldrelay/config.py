@@ -192,7 +192,7 @@ class Config:
     login_backoff_s: float = 1.0
     login_backoff_max_s: float = 900.0
     # Wrong passwords from one address, over every user name (password spraying).
-    login_failures_per_address: int = 50
+    login_failures_per_address: int = 30
     # Password hashes computed at once (each holds 128 MiB at cost 17); logins beyond wait.
     login_concurrency: int = 2
     # A one-use ticket for one path (a <video src>, the WebSocket) lasts this long unused.
