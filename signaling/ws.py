@@ -85,7 +85,6 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                               config.ws_messages_per_s * 60)), name="ws-reader")
         watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
         shutdown = asyncio.get_running_loop().create_task(hub.closing.wait(), name="ws-shutdown")
-        # Expiry, and revocation noticed within seconds: the socket outlives no token.
         expiry = asyncio.get_running_loop().create_task(
             token_watch(request.app, claims), name="ws-token-watch")
         try:
@@ -96,8 +95,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 task.cancel()
             await asyncio.wait({reader, watchdog, shutdown, expiry})
         if expiry in done:
-            # The token ran out or was revoked: the page refreshes it (or logs in again)
-            # and reconnects with resume.
+            # Expired or revoked (checked every few s): the page refreshes or logs in again.
             await ws.close(code=WS_UNAUTHORIZED, message=expiry.result().encode()[:120])
         elif watchdog in done:
             await ws.close(code=WS_TOO_SLOW, message=b"too slow: reconnect and resume")
