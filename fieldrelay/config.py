@@ -183,6 +183,26 @@ class Config:
         "URL of another node of the cluster (repeatable); with any given, this node sends "
         "node tokens only to these URLs and refuses directory entries naming other URLs",
         flag="cluster-peer"))
+    # Accounts: password cost, session lifetime and revocation, login back-off, tickets.
+    password_cost: int = field(default=17, metadata=option(
+        "scrypt cost of new password hashes as log2(N), 10-20 (17: 128 MiB, about 0.4 s; "
+        "older hashes are raised to it at the next login; lower only for tests)",
+        flag="password-cost"))
+    session_max_s: int = field(default=12 * 3600, metadata=option(
+        "seconds since the password was given after which no token of that login is valid "
+        "and none is refreshed (log in again)", flag="session-max"))
+    # How often an open WebSocket checks that its user, role and token version still hold.
+    ws_recheck_s: float = 2.0
+    # Wrong passwords per (user, address) before each further one doubles the wait.
+    login_free_failures: int = 5
+    login_backoff_s: float = 1.0
+    login_backoff_max_s: float = 900.0
+    # Wrong passwords from one address, over every user name (password spraying).
+    login_failures_per_address: int = 30
+    # Password hashes computed at once (each holds 128 MiB at cost 17); logins beyond wait.
+    login_concurrency: int = 2
+    # A one-use ticket for one path (a <video src>, the WebSocket) lasts this long unused.
+    ticket_ttl_s: float = 30.0
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

@@ -1,4 +1,9 @@
-"""Short-lived JWTs: HS256 pinned, exp/aud/iss always checked."""
+"""Short-lived JWTs: HS256 pinned, exp/aud/iss always checked.
+
+Besides who and what role, a token carries `auth_time` (when its password was given: a
+refresh keeps it, so a login has a total lifetime) and `ver` (the user's token version when it
+was issued: the user store bumps it to end every token of a user at once).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,10 @@ class Claims:
     name: str
     role: str
     expires_at: int
+    # When the user gave the password (unix seconds); 0 for tokens older than the claim.
+    auth_time: int = 0
+    # The user's token version at issue; tokens issued before versions existed carry 0.
+    version: int = 0
 
 
 def load_or_create_secret(data_dir: Path) -> bytes:
@@ -45,12 +54,20 @@ class TokenIssuer:
         self._audience = audience
         self.ttl_s = ttl_s
 
-    def issue(self, name: str, role: str, ttl_s: int | None = None) -> tuple[str, int]:
-        """A signed token and its expiry (unix seconds)."""
+    def issue(self, name: str, role: str, ttl_s: int | None = None, *, version: int = 0,
+              auth_time: int | None = None, not_after: int | None = None) -> tuple[str, int]:
+        """A signed token and its expiry (unix seconds), never later than `not_after`.
+
+        `auth_time` is when the password was given (now, for a login); a refresh passes the
+        original one on.
+        """
         now = int(time.time())
         exp = now + (ttl_s if ttl_s is not None else self.ttl_s)
+        if not_after is not None:
+            exp = min(exp, not_after)
         payload = {"sub": name, "role": role, "iat": now, "nbf": now, "exp": exp,
-                   "iss": self._issuer, "aud": self._audience}
+                   "iss": self._issuer, "aud": self._audience,
+                   "auth_time": now if auth_time is None else auth_time, "ver": version}
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM), exp
 
     def verify(self, token: str) -> Claims:
@@ -67,4 +84,8 @@ class TokenIssuer:
         name, role = payload.get("sub"), payload.get("role")
         if not isinstance(name, str) or not isinstance(role, str):
             raise Unauthorized("the token names no user or role")
-        return Claims(name=name, role=role, expires_at=int(payload["exp"]))
+        auth_time, version = payload.get("auth_time", payload["iat"]), payload.get("ver", 0)
+        if not isinstance(auth_time, int) or not isinstance(version, int):
+            raise Unauthorized("the token's auth_time and ver must be integers")
+        return Claims(name=name, role=role, expires_at=int(payload["exp"]),
+                      auth_time=auth_time, version=version)

@@ -50,10 +50,10 @@ from signaling.keys import (
     CONFIG,
     HUB,
     LIVE_EVIDENCE,
-    LOGIN_BY_ADDRESS,
-    LOGIN_BY_USER,
+    LOGIN_GATE,
     METRICS,
     REGISTRY,
+    TICKETS,
     TOKENS,
     USERS,
 )
@@ -61,9 +61,10 @@ from signaling.metrics import NodeMetrics
 from signaling.middleware import errors_as_json
 from signaling.outbox import AlertOutbox
 from signaling.presence import WHEREABOUTS, PresenceSettings, Whereabouts
-from signaling.ratelimit import RateLimiter
+from signaling.ratelimit import LoginGate, RateLimiter
 from signaling.redisbus import RedisBus
 from signaling.routing import BusListener
+from signaling.tickets import TicketBook
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +181,15 @@ def build_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[errors_as_json, proxy.forwarded,
                                        denials.log_evidence_denials],
                           client_max_size=max(config.max_sdp_bytes, config.max_json_bytes))
-    hub, users = EventHub(), UserStore(config.data_dir)
+    hub, users = EventHub(), UserStore(config.data_dir, config.password_cost)
     node = build_node(config, hub, users)
     app[CONFIG], app[USERS], app[HUB] = config, users, hub
     app[TOKENS] = TokenIssuer(load_or_create_secret(config.data_dir), config.jwt_issuer,
                               config.jwt_audience, config.token_ttl_s)
-    app[LOGIN_BY_USER] = RateLimiter("login attempts for this user", burst=10, per_minute=10)
-    app[LOGIN_BY_ADDRESS] = RateLimiter("login attempts from this address", burst=30,
-                                        per_minute=60)
+    app[LOGIN_GATE] = LoginGate(config.login_free_failures, config.login_backoff_s,
+                                config.login_backoff_max_s, config.login_failures_per_address,
+                                config.login_concurrency)
+    app[TICKETS] = TicketBook(config.ticket_ttl_s)
     # A phone retrying one press reuses its key, but still spends a token: leave room.
     app[ALERTS_BY_OFFICER] = RateLimiter("alerts from this officer", burst=config.alert_burst,
                                          per_minute=config.alerts_per_minute)
@@ -208,6 +210,7 @@ def build_app(config: Config) -> web.Application:
         web.get("/metrics", api.metrics),
         web.post("/api/login", auth.login),
         web.post("/api/token/refresh", auth.refresh),
+        web.post("/api/tickets", auth.ticket),
         web.get("/api/config", api.client_config),
         web.get("/api/officers", api.officers),
         web.get("/ws", ws.websocket),

@@ -11,6 +11,13 @@ class TooManyRequests(FieldRelayError):
     retry_after = 1
 
 
+class NotJson(FieldRelayError):
+    """A body that must be JSON came in another content type."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
 # WebSocket close codes (4000-4999 are the application's own).
 WS_UNAUTHORIZED = 4401
 WS_FORBIDDEN = 4403

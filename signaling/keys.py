@@ -11,7 +11,8 @@ from relay.evidence import LiveEvidence
 from relay.registry import StreamRegistry
 from signaling.hub import EventHub
 from signaling.metrics import NodeMetrics
-from signaling.ratelimit import RateLimiter
+from signaling.ratelimit import LoginGate, RateLimiter
+from signaling.tickets import TicketBook
 
 CONFIG = web.AppKey("config", Config)
 USERS = web.AppKey("users", UserStore)
@@ -21,7 +22,7 @@ REGISTRY = web.AppKey("registry", StreamRegistry)
 LIVE_EVIDENCE = web.AppKey("live_evidence", LiveEvidence)
 HUB = web.AppKey("hub", EventHub)
 METRICS = web.AppKey("metrics", NodeMetrics)
-# Brute force against one account, or from one address, and alert floods from one phone.
-LOGIN_BY_USER = web.AppKey("login_by_user", RateLimiter)
-LOGIN_BY_ADDRESS = web.AppKey("login_by_address", RateLimiter)
+# Wrong passwords per user and address (and password hashes at once), alert floods per phone.
+LOGIN_GATE = web.AppKey("login_gate", LoginGate)
+TICKETS = web.AppKey("tickets", TicketBook)
 ALERTS_BY_OFFICER = web.AppKey("alerts_by_officer", RateLimiter)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import math
-import time
 from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -14,7 +13,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from fieldrelay import alerts, jsonsafe
 from fieldrelay.errors import FieldRelayError
 from signaling.alerts import DESK, AlertDesk
-from signaling.auth import authenticate
+from signaling.auth import authenticate, token_watch
 from signaling.commands import COMMANDS, CommandDesk
 from signaling.errors import (
     WS_BAD_MESSAGE,
@@ -87,7 +86,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
         shutdown = asyncio.get_running_loop().create_task(hub.closing.wait(), name="ws-shutdown")
         expiry = asyncio.get_running_loop().create_task(
-            asyncio.sleep(max(0.0, claims.expires_at - time.time())), name="ws-expiry")
+            token_watch(request.app, claims), name="ws-token-watch")
         try:
             done, _ = await asyncio.wait({reader, writer, watchdog, shutdown, expiry},
                                          return_when=asyncio.FIRST_COMPLETED)
@@ -96,8 +95,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 task.cancel()
             await asyncio.wait({reader, watchdog, shutdown, expiry})
         if expiry in done:
-            # The token ran out: the page refreshes it and reconnects with resume.
-            await ws.close(code=WS_UNAUTHORIZED, message=b"token expired: log in again")
+            # Expired or revoked (checked every few s): the page refreshes or logs in again.
+            await ws.close(code=WS_UNAUTHORIZED, message=expiry.result().encode()[:120])
         elif watchdog in done:
             await ws.close(code=WS_TOO_SLOW, message=b"too slow: reconnect and resume")
         elif reader in done and not reader.cancelled() and reader.exception() is not None:

@@ -6,6 +6,7 @@ that cannot run here fails and says why."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -31,6 +32,10 @@ from tests.no_skips import pytest_make_collect_report as pytest_make_collect_rep
 from tests.no_skips import pytest_runtest_makereport as pytest_runtest_makereport
 
 REPO = Path(__file__).resolve().parent.parent
+# Password hashes at scrypt 2^12 instead of 2^17: tests make hundreds of users and logins.
+# The real setting (--password-cost), for the nodes and CLI commands the tests start too.
+TEST_PASSWORD_COST = 12
+os.environ.setdefault("FIELDRELAY_PASSWORD_COST", str(TEST_PASSWORD_COST))
 
 
 @pytest.fixture
@@ -71,12 +76,13 @@ async def node_factory(tmp_path: Path, loopback_only: None
 
     async def start(**overrides: Any) -> LiveNode:
         data = tmp_path / f"data{len(servers)}"
-        users = UserStore(data)
+        users = UserStore(data, TEST_PASSWORD_COST)
         for name, role in (("o1", "officer"), ("o2", "officer"), ("o3", "officer"),
                            ("o4", "officer"), ("c1", "commander"), ("c2", "commander"),
                            ("r1", "reviewer")):
             users.add(name, role, PASSWORD)
         config = Config(**{"data_dir": data, "ice_hosts": ("127.0.0.1",),
+                           "password_cost": TEST_PASSWORD_COST,
                            "reconnect_grace_s": 5.0, **overrides})
         aiortc_hooks.use_ice_host_addresses(config.ice_hosts)
         # A node that other nodes must reach (a cascade) is given its port up front.

@@ -144,7 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     memory.limit_malloc_arenas()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.demo_users:
-        _print_demo_users(create_demo_users(UserStore(config.data_dir)))
+        _print_demo_users(create_demo_users(UserStore(config.data_dir, config.password_cost)))
     return asyncio.run(_serve(config))
 
 

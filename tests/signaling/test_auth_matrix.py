@@ -18,10 +18,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from fieldrelay.config import ROLES, Config
-from fieldrelay.tokens import TokenIssuer
+from fieldrelay.tokens import Claims, TokenIssuer
 from fieldrelay.users import UserStore
 from signaling.app import build_app
-from signaling.keys import TOKENS, USERS
+from signaling.keys import TICKETS, TOKENS, USERS
+from tests.conftest import TEST_PASSWORD_COST
 from tests.live import PASSWORD
 
 PUBLIC = "public"
@@ -56,6 +57,7 @@ TABLE = [
     Row("GET", "/review", "/review", PUBLIC),
     Row("GET", "/static", "/static/js/api.js", PUBLIC),
     Row("POST", "/api/token/refresh", "/api/token/refresh", ANY),
+    Row("POST", "/api/tickets", "/api/tickets", ANY, b'{"path": "/ws"}'),
     Row("GET", "/api/config", "/api/config", ANY),
     Row("GET", "/api/ice-servers", "/api/ice-servers", ANY),
     Row("GET", "/ws", "/ws", ANY),
@@ -100,7 +102,8 @@ TABLE = [
 ]
 USERS_BY_ROLE = {"officer": "o1", "commander": "c1", "reviewer": "r1", "admin": "a1"}
 BAD_TOKENS = ("none", "expired", "alg_none", "wrong_signature", "wrong_audience",
-              "wrong_issuer", "deleted_user", "forged_role", "garbage")
+              "wrong_issuer", "deleted_user", "forged_role", "garbage", "password_changed",
+              "role_changed", "old_version", "session_over", "ticket_as_token")
 
 
 @dataclass
@@ -114,16 +117,18 @@ class Node:
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
     data = tmp_path / "data"
-    users = UserStore(data)
+    users = UserStore(data, TEST_PASSWORD_COST)
     for role, name in USERS_BY_ROLE.items():
         users.add(name, role, PASSWORD)
-    users.add("gone", "reviewer", PASSWORD)
-    server = TestServer(build_app(Config(data_dir=data)), host="127.0.0.1")
+    for name in ("gone", "renewed", "demoted"):
+        users.add(name, "reviewer", PASSWORD)
+    server = TestServer(build_app(Config(data_dir=data, password_cost=TEST_PASSWORD_COST)),
+                        host="127.0.0.1")
     await server.start_server()
     http = aiohttp.ClientSession()
     base = f"http://127.0.0.1:{server.port}"
     tokens = {}
-    for name in [*USERS_BY_ROLE.values(), "gone"]:
+    for name in [*USERS_BY_ROLE.values(), "gone", "renewed", "demoted"]:
         async with http.post(f"{base}/api/login",
                              json={"username": name, "password": PASSWORD}) as resp:
             tokens[name] = (await resp.json())["token"]
@@ -163,6 +168,28 @@ def bad_token(node: Node, kind: str) -> str | None:
         return jwt.encode({**claims, "sub": "o1"}, real_secret, algorithm="HS256")
     if kind == "garbage":
         return "not.a.jwt"
+    store = node.server.app[USERS]
+    if kind == "password_changed":
+        store.set_password("renewed", "another-password")
+        return node.tokens["renewed"]
+    if kind == "role_changed":
+        # Back to the same role: the token's role matches again, its version does not.
+        store.set_role("demoted", "officer")
+        store.set_role("demoted", "reviewer")
+        return node.tokens["demoted"]
+    if kind == "old_version":
+        r1 = store.get("r1")
+        assert r1 is not None
+        return jwt.encode({**claims, "ver": r1.token_version - 1}, real_secret,
+                          algorithm="HS256")
+    if kind == "session_over":
+        # Signed and unexpired, but its login was longer ago than the session limit.
+        return jwt.encode({**claims, "auth_time": now - config.session_max_s - 1},
+                          real_secret, algorithm="HS256")
+    if kind == "ticket_as_token":
+        # A real, unspent ticket for /ws stands for no one as a bearer token or as ?token=.
+        return node.server.app[TICKETS].issue(
+            Claims("r1", "reviewer", now + 600, auth_time=now), "/ws")[0]
     raise AssertionError(kind)
 
 

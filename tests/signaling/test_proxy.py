@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from fieldrelay.config import Config
 from fieldrelay.users import UserStore
 from signaling.app import build_app
+from tests.conftest import TEST_PASSWORD_COST
 from tests.live import PASSWORD
 
 Start = Callable[..., Any]
@@ -25,8 +26,9 @@ async def server(tmp_path: Path) -> AsyncIterator[Start]:
 
     async def start(**overrides: Any) -> str:
         data = tmp_path / f"d{len(servers)}"
-        UserStore(data).add("o1", "officer", PASSWORD)
-        srv = TestServer(build_app(Config(data_dir=data, **overrides)), host="127.0.0.1")
+        UserStore(data, TEST_PASSWORD_COST).add("o1", "officer", PASSWORD)
+        config = Config(data_dir=data, password_cost=TEST_PASSWORD_COST, **overrides)
+        srv = TestServer(build_app(config), host="127.0.0.1")
         await srv.start_server()
         servers.append(srv)
         return f"http://127.0.0.1:{srv.port}"

@@ -130,6 +130,23 @@ export async function refreshToken() {
   return saveSession(resp);
 }
 
+/**
+ * A one-use ticket for `path` (`/ws` or a session's `/media`): the URL carries it instead of
+ * the bearer token, so no token lands in a log. It lasts a few seconds: ask right before use.
+ */
+export async function getTicket(path) {
+  const resp = await api("/api/tickets", { method: "POST", body: { path } });
+  return resp.ticket;
+}
+
+/** `url` (same origin) with a fresh one-use ticket for its path in the query. */
+export async function withTicket(url) {
+  const [path] = url.split("?");
+  const ticket = await getTicket(path);
+  const sep = url.includes("?") ? "&" : "?";
+  return `${url}${sep}ticket=${encodeURIComponent(ticket)}`;
+}
+
 /** The node's config: `{node, ice_servers}`. */
 export function getConfig() {
   return api("/api/config");
@@ -166,7 +183,14 @@ export function keepTokenFresh(onExpired) {
 
   async function tick() {
     try {
-      await refreshToken();
+      const before = getSession()?.expires_at;
+      const s = await refreshToken();
+      if (s.expires_at && s.expires_at === before) {
+        // The login's session limit is reached: no refresh extends it; log in again then.
+        clearTimeout(timer);
+        if (!cancelled) timer = setTimeout(onExpired, Math.max(0, s.expires_at * 1000 - Date.now()));
+        return;
+      }
       plan();
     } catch (err) {
       const s = getSession();

@@ -1,11 +1,13 @@
 // The session player: one <video> over the node's remuxed whole-session file.
 //
-// A <video> cannot send an Authorization header, so the media URL carries the token as
-// `?token=` (the node accepts it on the media endpoint only). Tokens are short-lived: when the
-// element fails, the page asks the node why with a proper header, and if the session is still
-// there it reloads with a fresh token at the same position.
+// A <video> cannot send an Authorization header, and a token in its URL would land in logs,
+// so the media URL carries a one-use ticket (asked for with the header). The node spends it
+// on the first request and answers with a redirect that sets a cookie for this one path,
+// which the element's later range requests carry. When the element fails (the grant ran out,
+// a network drop), the page asks the node why with a proper header, and if the session is
+// still there it reloads with a fresh ticket at the same position.
 
-import { authHeaders, errorFrom, getSession, refreshToken } from "./api.js";
+import { authHeaders, errorFrom, refreshToken, withTicket } from "./api.js";
 
 const MAX_RELOADS = 3;
 /** The talkback element follows the video; beyond this drift (seconds) it is put back in step. */
@@ -27,6 +29,7 @@ export class Player {
     this.talk = new Audio();
     this.talk.preload = "auto";
     this.talkUrl = "";
+    this.attachSeq = 0;
     for (const ev of ["play", "playing", "seeked", "ratechange"]) video.addEventListener(ev, () => this.syncTalk());
     for (const ev of ["pause", "waiting", "ended", "emptied"]) video.addEventListener(ev, () => this.talk.pause());
     video.addEventListener("volumechange", () => {
@@ -72,12 +75,28 @@ export class Player {
       return;
     }
     this.setState("loading", "Loading the recording…");
-    this.video.src = this.src();
-    this.video.load();
     this.talkUrl = detail.segments.some((s) => s.track === "talkback") ? `${this.url}?track=talkback` : "";
-    if (this.talkUrl) this.talk.src = this.src(this.talkUrl);
-    else this.talk.removeAttribute("src");
     this.tick();
+    return this.attach();
+  }
+
+  /** Point both elements at their URLs, each with a fresh ticket (a newer load wins). */
+  async attach() {
+    const seq = ++this.attachSeq;
+    const url = this.url;
+    const talkUrl = this.talkUrl;
+    let src, talkSrc;
+    try {
+      [src, talkSrc] = await Promise.all([withTicket(url), talkUrl ? withTicket(talkUrl) : ""]);
+    } catch (err) {
+      if (seq === this.attachSeq) this.setState("error", err.message || "Cannot reach the server.");
+      return;
+    }
+    if (seq !== this.attachSeq) return;
+    this.video.src = src;
+    this.video.load();
+    if (talkSrc) this.talk.src = talkSrc;
+    else this.talk.removeAttribute("src");
   }
 
   /** Put the talkback element where the video is, playing or not as the video is. */
@@ -91,17 +110,12 @@ export class Player {
   }
 
   unload() {
+    this.attachSeq++;
     cancelAnimationFrame(this.raf);
     this.video.removeAttribute("src");
     this.video.load();
     this.talkUrl = "";
     this.talk.removeAttribute("src");
-  }
-
-  src(url = this.url) {
-    const token = getSession()?.token || "";
-    const sep = url.includes("?") ? "&" : "?";
-    return `${url}${sep}token=${encodeURIComponent(token)}`;
   }
 
   /** Jump to `ms` on the media timeline and play from there. */
@@ -163,8 +177,7 @@ export class Player {
           await refreshToken().catch(() => {});
           this.pendingSeekMs = at;
           this.setState("loading", "Reconnecting to the recording…");
-          this.video.src = this.src();
-          this.video.load();
+          await this.attach();
           return;
         }
       } else {

@@ -1,9 +1,10 @@
 // A WebSocket to /ws that reconnects with backoff and reports its state.
 //
 // States: "connecting" → "open" → ("reconnecting" → "open")* → "closed".
-// The token is read at every (re)connect, so a refreshed token is used after a drop.
+// Every (re)connect asks for a one-use ticket with the current token (so a refreshed token
+// is used after a drop) and puts the ticket, never the token, in the URL.
 
-import { ApiError, backoff, getSession, refreshToken } from "./api.js";
+import { ApiError, backoff, getSession, getTicket, refreshToken } from "./api.js";
 
 /** Close codes after which reconnecting cannot help (policy violation, forbidden). */
 const FATAL_CODES = new Set([1008, 4403]);
@@ -58,7 +59,7 @@ export class ReconnectingSocket {
     this.onState(state, info);
   }
 
-  _connect() {
+  async _connect() {
     if (this._stopped) return;
     const session = getSession();
     if (!session) {
@@ -68,8 +69,18 @@ export class ReconnectingSocket {
       return;
     }
     this._set(this.attempt === 0 ? "connecting" : "reconnecting");
+    let ticket;
+    try {
+      ticket = await getTicket("/ws");
+    } catch (err) {
+      if (this._stopped) return;
+      if (err instanceof ApiError && err.status === 401) this._reauthorize(session.token, err.detail);
+      else this._retry(); // the node is unreachable for now
+      return;
+    }
+    if (this._stopped || this.ws) return;
     const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${proto}//${window.location.host}/ws?token=${encodeURIComponent(session.token)}`;
+    const url = `${proto}//${window.location.host}/ws?ticket=${encodeURIComponent(ticket)}`;
     const ws = new WebSocket(url);
     ws.token = session.token;
     this.ws = ws;
