@@ -226,7 +226,8 @@ def redis_url_with_password(url: str, password: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "unix":
         query = urlencode([*parse_qsl(parts.query), ("password", password)])
-        return urlunsplit(parts._replace(query=query))
+        # Not urlunsplit: with an empty host it drops the `//` that redis-py needs.
+        return f"unix://{parts.netloc}{parts.path}?{query}"
     user, _, host = parts.netloc.rpartition("@")
     return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
 
