@@ -208,13 +208,15 @@ def test_dockerfile_default_command_uses_only_real_serve_flags() -> None:
     assert not set(flags_in(command)) - serve_flags()
 
 
-def _ranges(args: list[str], option: str) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address,
-                                                       ipaddress.IPv4Address | ipaddress.IPv6Address]]:
-    found = []
+def _ranges(args: list[str], option: str) -> list[tuple[int, int, int]]:
+    """Each `option=LOW[-HIGH]` as (IP version, low, high)."""
+    found: list[tuple[int, int, int]] = []
     for arg in args:
         if arg.startswith(f"{option}="):
             low, _, high = arg.split("=", 1)[1].partition("-")
-            found.append((ipaddress.ip_address(low), ipaddress.ip_address(high or low)))
+            first, last = ipaddress.ip_address(low), ipaddress.ip_address(high or low)
+            assert first.version == last.version, arg
+            found.append((first.version, int(first), int(last)))
     return found
 
 
@@ -225,13 +227,15 @@ def test_coturn_relays_to_the_nodes_only_and_never_over_tcp(config: dict[str, An
     subnet = ipaddress.ip_network(config["networks"]["default"]["ipam"]["config"][0]["subnet"])
 
     def covered(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-        return any(low.version == network.version and low <= network[0]  # type: ignore[operator]
-                   and network[-1] <= high for low, high in denied)
+        return any(version == network.version and low <= int(network[0])
+                   and int(network[-1]) <= high for version, low, high in denied)
 
     for private in (*map(ipaddress.ip_network, PRIVATE), subnet):
         assert covered(private), f"coturn may relay into {private}"
     nodes = {config["services"][n]["networks"]["default"]["ipv4_address"] for n in NODES}
-    assert {str(low) for low, high in _ranges(args, "--allowed-peer-ip") if low == high} == nodes
+    allowed = {str(ipaddress.ip_address(low)) for _, low, high in _ranges(args, "--allowed-peer-ip")
+               if low == high}
+    assert allowed == nodes
     assert all(ipaddress.ip_address(n) in subnet for n in nodes)
     assert "networks" not in config["services"]["redis"] or not any(
         "ipv4_address" in str(v) for v in config["services"]["redis"]["networks"].values())
