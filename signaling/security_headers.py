@@ -100,15 +100,20 @@ class Policy:
         return any(address in network for network in self.proxies)
 
 
-@functools.lru_cache(maxsize=8)
 def policy(config: Config) -> Policy:
-    """The node's policy; its parts depend on the Config only, so it is made once per node."""
-    tiles = tile_source(config.map_tiles)
+    """The node's policy, from the three settings it depends on."""
+    return _policy(config.map_tiles, config.public_url, tuple(config.trusted_proxies))
+
+
+# Made once per node (a process runs one, tests a few), not once per response.
+@functools.lru_cache(maxsize=16)
+def _policy(map_tiles: str, public_url: str | None, trusted_proxies: tuple[str, ...]) -> Policy:
+    tiles = tile_source(map_tiles)
     # Leaflet cancels a tile it removes by pointing it at a blank data: GIF; a data: image
     # carries nothing out, so it is allowed when there are tiles to cancel.
     img = (tiles, "data:") if tiles else ()
-    node_hosts = tuple(urlsplit(url).netloc for url in (config.public_url,) if url)
-    proxies = tuple(ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies)
+    node_hosts = (urlsplit(public_url).netloc,) if public_url else ()
+    proxies = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
     return Policy(img, node_hosts, proxies)
 
 

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from fieldrelay.program.supervisor import plan
+from fieldrelay.program.supervisor import child_environment, plan
 from tests.conftest import REPO, free_port
 from tests.live import PASSWORD
 
@@ -41,6 +41,17 @@ def test_plan_gives_each_node_its_port_dir_and_reachable_url(tmp_path: Path) -> 
         ("node-2", 9001, "node-2", "http://127.0.0.1:9001"),
         ("node-3", 9002, "node-3", "http://127.0.0.1:9002"),
     ]
+
+
+def test_children_get_the_resolved_secrets_and_not_the_files_they_came_from() -> None:
+    env = child_environment({"PATH": "/bin", "FIELDRELAY_CLUSTER_SECRET_FILE": "/s/c",
+                             "FIELDRELAY_REDIS_PASSWORD_FILE": "/s/r",
+                             "FIELDRELAY_REDIS_PASSWORD": "pw",
+                             "FIELDRELAY_TURN_SECRET_FILE": "/s/t"},
+                            "redis://:pw@127.0.0.1:6379/0", "c" * 40)
+    assert env == {"PATH": "/bin", "FIELDRELAY_TURN_SECRET_FILE": "/s/t",
+                   "FIELDRELAY_REDIS_URL": "redis://:pw@127.0.0.1:6379/0",
+                   "FIELDRELAY_CLUSTER_SECRET": "c" * 40, "PYTHONUNBUFFERED": "1"}
 
 
 def _children(pid: int) -> list[int]:

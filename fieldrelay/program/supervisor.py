@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fieldrelay.logs import mask_url_passwords
-from fieldrelay.program.settings import SECRET_FILES, redis_url_with_password, setting
+from fieldrelay.program.settings import redis_url_with_password, setting
 from fieldrelay.tokens import load_or_create_secret
 
 SHARED_FILES = ("users.json", "jwt.secret")
@@ -34,8 +34,8 @@ STOP_TIMEOUT_S = 20.0
 CLUSTER_SECRET_VAR = setting("cluster_secret").option.env_var
 REDIS_URL_VAR = setting("redis_url").option.env_var
 # Resolved by the supervisor into the two variables above; a child must not read them again.
-RESOLVED_VARS = (*(setting(f).option.env_var for f in SECRET_FILES.values()),
-                 setting("redis_password").option.env_var)
+RESOLVED_VARS = tuple(setting(name).option.env_var for name in (
+    "cluster_secret_file", "redis_password_file", "redis_password"))
 
 
 @dataclass(frozen=True)
