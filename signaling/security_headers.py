@@ -125,7 +125,9 @@ async def add_headers(request: web.Request, response: web.StreamResponse) -> Non
     """`on_response_prepare`: the security headers, on every response of the node."""
     rules = policy(request.app[CONFIG])
     behind_proxy = rules.from_proxy(request)
-    host = (_forwarded(request, "X-Forwarded-Host") if behind_proxy else "") or request.host
+    # The Host header itself: aiohttp's request.host falls back to a blocking getfqdn().
+    host = ((_forwarded(request, "X-Forwarded-Host") if behind_proxy else "")
+            or request.headers.get("Host", ""))
     response.headers["Content-Security-Policy"] = rules.content_security_policy(host)
     for name, value in FIXED_HEADERS.items():
         response.headers[name] = value

@@ -3,6 +3,7 @@ handshake; HSTS over TLS or behind a trusted proxy that says https, never otherw
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -141,3 +142,18 @@ async def test_hsts_over_tls(https_base: tuple[str, Path]) -> None:
     async with aiohttp.ClientSession() as http, http.get(f"{base}/", ssl=trust) as resp:
         assert_secure(resp.headers, "https")
         assert resp.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+async def test_a_request_without_host_gets_the_headers_too(node_factory: Start) -> None:
+    node = await node_factory()
+    host, port = node.base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"GET /healthz HTTP/1.0\r\n\r\n")
+        head = (await asyncio.wait_for(reader.read(65536), 5)).decode().split("\r\n\r\n")[0]
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    headers = dict(line.split(": ", 1) for line in head.split("\r\n")[1:])
+    assert head.startswith("HTTP/1.0 200"), head
+    assert assert_secure(headers, "HTTP/1.0")["connect-src"] == ["'self'"]
