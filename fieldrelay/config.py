@@ -14,9 +14,6 @@ from pathlib import Path
 
 ROLES = ("officer", "commander", "reviewer", "admin")
 ENV_PREFIX = "FIELDRELAY_"
-# The map the pages show unless told otherwise; an empty template shows the map without tiles.
-OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
 
 def default_web_dir() -> Path:
@@ -126,12 +123,14 @@ class Config:
     shutdown_grace_s: float = 5.0
     demo_users: bool = field(default=False, metadata=option(
         "create officer, commander and reviewer users on first start", flag="demo-users"))
-    # An empty template shows the map without tiles, which keeps markers and alerts usable
-    # on a network with no tile server.
-    map_tiles: str = field(default=OSM_TILES, metadata=option(
-        "map tile URL template with {z}/{x}/{y}; empty for no tiles (the map still shows "
-        "officers and alerts)", flag="map-tiles"))
-    map_attribution: str = field(default=OSM_ATTRIBUTION, metadata=option(
+    # No tiles unless configured: every tile request tells the tile host where the map looks,
+    # that is where officers are. Without tiles the map is a plain grid that still shows
+    # officers and alerts, and the pages' image policy names only the configured tile host.
+    map_tiles: str = field(default="", metadata=option(
+        "map tile URL template with {z}/{x}/{y}, e.g. https://tile.openstreetmap.org/{z}/{x}/"
+        "{y}.png (default: none, a grid map; tile requests reveal where officers are)",
+        flag="map-tiles"))
+    map_attribution: str = field(default="", metadata=option(
         "attribution text shown on the map for those tiles", flag="map-attribution"))
     log_level: str = field(default="INFO", metadata=option(
         "the lowest level of log lines written to stderr", flag="log-level"))
@@ -203,6 +202,21 @@ class Config:
     login_concurrency: int = 2
     # A one-use ticket for one path (a <video src>, the WebSocket) lasts this long unused.
     ticket_ttl_s: float = 30.0
+
+    # Secrets kept off command lines (`ps` and /proc show every argument to every local user):
+    # each can come from a file (a Docker secret, a systemd credential) or its variable.
+    turn_secret_file: Path | None = field(default=None, metadata=option(
+        "a file holding the TURN secret, kept off the command line", flag="turn-secret-file"))
+    cluster_secret_file: Path | None = field(default=None, metadata=option(
+        "a file holding the cluster secret, kept off the command line",
+        flag="cluster-secret-file"))
+    redis_password_file: Path | None = field(default=None, metadata=option(
+        "a file holding the password of the Redis of the Redis URL (requirepass or an ACL "
+        "user's)",
+        flag="redis-password-file"))
+    # The same password from the environment only, like redis-cli's REDISCLI_AUTH.
+    redis_password: str | None = field(default=None, metadata=option(
+        "the password of --redis-url's Redis", flag=None, env="REDIS_PASSWORD"))
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

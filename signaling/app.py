@@ -36,6 +36,7 @@ from signaling import (
     pages,
     proxy,
     review,
+    security_headers,
     talkback,
     whip,
     ws,
@@ -181,6 +182,7 @@ def build_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[errors_as_json, proxy.forwarded,
                                        denials.log_evidence_denials],
                           client_max_size=max(config.max_sdp_bytes, config.max_json_bytes))
+    app.on_response_prepare.append(security_headers.add_headers)
     hub, users = EventHub(), UserStore(config.data_dir, config.password_cost)
     node = build_node(config, hub, users)
     app[CONFIG], app[USERS], app[HUB] = config, users, hub

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldrelay.config import OSM_ATTRIBUTION, Config
+from fieldrelay.config import Config
 from fieldrelay.program import settings
 from fieldrelay.program.cli import build_parser
 from fieldrelay.program.serve import config_from_args
@@ -25,8 +25,9 @@ SERVE_FLAGS = {
     "cluster-url", "turn-url", "turn-secret", "tls-self-signed", "trusted-proxy", "turn-ttl",
     "cluster-peer",
     "password-cost", "session-max",
+    "turn-secret-file", "cluster-secret-file", "redis-password-file",
 }
-ENV_ONLY = {"WEB_DIR"}
+ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD"}
 
 
 @pytest.fixture(autouse=True)
@@ -116,8 +117,19 @@ def test_the_gop_cache_flag_counts_kib() -> None:
         assert config_from_args(args).gop_cache_bytes == cache
 
 
+def test_the_map_has_no_tiles_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every tile request tells the tile host where officers are: none leaves by default.
+    assert (Config().map_tiles, Config().map_attribution) == ("", "")
+    config = config_from_args(build_parser().parse_args(["serve"]))
+    assert (config.map_tiles, config.map_attribution) == ("", "")
+    tiles = "https://tiles.example.org/{z}/{x}/{y}.png"
+    config = config_from_args(build_parser().parse_args(
+        ["serve", "--map-tiles", tiles, "--map-attribution", "© Example"]))
+    assert (config.map_tiles, config.map_attribution) == (tiles, "© Example")
+
+
 def test_the_map_credits_no_one_without_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Config().map_attribution == OSM_ATTRIBUTION
+    monkeypatch.setenv("FIELDRELAY_MAP_ATTRIBUTION", "© Someone")
     args = build_parser().parse_args(["serve", "--map-tiles", ""])
     assert (config_from_args(args).map_tiles, config_from_args(args).map_attribution) == ("", "")
     monkeypatch.setenv("FIELDRELAY_MAP_TILES", "")

@@ -25,10 +25,12 @@ from signaling.app import build_app
 
 DEMO_ROLES = ("officer", "commander", "reviewer")
 # What the supervisor sets for each node itself; a `--` flag may not override it.
-PER_NODE_FLAGS = ("--port", "--node-id", "--data-dir", "--redis-url", "--cluster-url", "--host")
+PER_NODE_FLAGS = ("--port", "--node-id", "--data-dir", "--redis-url", "--cluster-url", "--host",
+                  "--redis-password-file", "--cluster-secret-file")
 MAX_NODES = 64
 # The cluster's own two settings; the rest of its flags are Config's.
 NODES_VAR, BASE_PORT_VAR = f"{ENV_PREFIX}NODES", f"{ENV_PREFIX}BASE_PORT"
+REDIS_PASSWORD_VAR = settings.setting("redis_password").option.env_var
 
 
 def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +42,7 @@ def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The node's Config from parsed flags (which already fell back to the environment)."""
-    config = DEFAULTS.replace(**settings.values_from_args(args, "serve"))
+    config = settings.with_secrets(DEFAULTS.replace(**settings.values_from_args(args, "serve")))
     if (config.tls_cert is None) != (config.tls_key is None):
         raise BadRequest("--tls-cert and --tls-key go together")
     if config.tls_self_signed and config.tls_cert is not None:
@@ -140,7 +142,7 @@ async def _serve(config: Config) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run one node until SIGINT/SIGTERM."""
     config = config_from_args(args)
-    logs.configure(config.log_level)
+    logs.configure(config.log_level, secrets=settings.secret_values(config))
     memory.limit_malloc_arenas()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.demo_users:
@@ -166,8 +168,10 @@ def add_cluster(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_flag(parser, "data_dir")
     add_flag(parser, "redis_url", help="an existing Redis; without it the cluster starts its "
                                        "own redis-server on loopback")
+    add_flag(parser, "redis_password_file")
     add_flag(parser, "cluster_secret",
              help="shared by the nodes for cascades (default: random per run)")
+    add_flag(parser, "cluster_secret_file")
     parser.add_argument("serve_args", nargs=argparse.REMAINDER,
                         help="-- then flags for every node's serve")
     parser.set_defaults(run=cmd_cluster)
@@ -183,5 +187,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     for flag in PER_NODE_FLAGS:
         if any(a == flag or a.startswith(flag + "=") for a in extra):
             raise BadRequest(f"{flag} is set by the cluster for each node")
-    return supervisor.run(args.nodes, args.base_port, args.host, args.data_dir, args.redis_url,
-                          checked_cluster_secret(args.cluster_secret), extra)
+    shared = settings.with_secrets(DEFAULTS.replace(
+        redis_url=args.redis_url, redis_password=env_or(REDIS_PASSWORD_VAR, None),
+        redis_password_file=args.redis_password_file, cluster_secret=args.cluster_secret,
+        cluster_secret_file=args.cluster_secret_file))
+    return supervisor.run(args.nodes, args.base_port, args.host, args.data_dir,
+                          shared.redis_url, checked_cluster_secret(shared.cluster_secret), extra)

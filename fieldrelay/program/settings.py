@@ -4,6 +4,10 @@ Each flag's default is its environment variable when that is set, else Config's 
 flag, its variable, its help and its default are all read from the one `option()` in Config.
 An empty variable counts as unset where Config's default is a number or a path (it cannot be
 one), and keeps its empty text for a text setting (an empty --map-tiles means no tiles).
+
+Secrets never need the command line, where `ps` shows them to every local user: each has a
+variable and a `--...-file` flag (`with_secrets` reads the files), and a secret given as a flag
+all the same is taken with a warning.
 """
 
 from __future__ import annotations
@@ -11,15 +15,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from fieldrelay.config import Config, Option, option_of
+from fieldrelay.errors import BadRequest
 
 DEFAULTS = Config()
 TRUE_WORDS = ("1", "true", "yes")
 # Config's annotations are strings (postponed evaluation): resolved once, here.
 _HINTS = typing.get_type_hints(Config)
+# Each secret and the field of the file that may hold it instead.
+SECRET_FILES = {"turn_secret": "turn_secret_file", "cluster_secret": "cluster_secret_file",
+                "redis_password": "redis_password_file"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +116,11 @@ def add_flag(parser: argparse.ArgumentParser, name: str, help: str | None = None
     if s.option.flag is None:
         return  # set by its environment variable only
     flag, text = f"--{s.option.flag}", env_help(help or s.option.help, s.option.env_var)
-    if s.kind is bool:
+    if s.name in SECRET_FILES or s.name == "redis_url":
+        parser.add_argument(flag, dest=s.dest, type=s.kind, metavar=s.metavar,
+                            default=env_or(s.option.env_var, s.default), help=text,
+                            action=_SecretFlag)
+    elif s.kind is bool:
         raw = os.environ.get(s.option.env_var)
         on = s.default if raw is None else raw in TRUE_WORDS
         parser.add_argument(flag, dest=s.dest, action="store_true", default=on, help=text)
@@ -143,3 +160,79 @@ def _value(s: Setting, args: argparse.Namespace) -> object:
 
 def _in_flag_units(s: Setting) -> object:
     return s.default // s.option.scale if isinstance(s.default, int) else s.default
+
+
+class _SecretFlag(argparse.Action):
+    """Stores a flag that is or holds a secret, warning when the secret is on the command line,
+    where every user of the machine can read it (ps, /proc/PID/cmdline)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        name = self.dest if self.dest != "redis_url" else "redis_password"
+        if name == "redis_password" and not (isinstance(values, str) and _has_password(values)):
+            return
+        s, file = setting(name), setting(SECRET_FILES[name])
+        print(f"fieldrelay: warning: {option_string} puts a secret on the command line, where "
+              f"every local user can read it; use {s.option.env_var} or --{file.option.flag}",
+              file=sys.stderr, flush=True)
+
+
+def _has_password(url: str) -> bool:
+    parts = urlsplit(url)
+    return bool(parts.password) or any(k == "password" for k, _ in parse_qsl(parts.query))
+
+
+def read_secret(path: Path, flag: str) -> str:
+    """The secret held in a file: its text without trailing line breaks (as `echo` or an
+    editor leaves them). BadRequest, naming the file but never its content, if there is none."""
+    try:
+        text = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise BadRequest(f"--{flag} {path}: cannot read it ({reason})") from None
+    if not text:
+        raise BadRequest(f"--{flag} {path} is empty")
+    return text
+
+
+def with_secrets(config: Config) -> Config:
+    """The Config with every secret file read into its secret, and the Redis password joined to
+    the Redis URL; BadRequest when a secret is given twice or a password has no Redis."""
+    changes: dict[str, object] = {}
+    for name, file_field in SECRET_FILES.items():
+        path = getattr(config, file_field)
+        given = getattr(config, name) or None
+        if path is not None:
+            flag = setting(file_field).option.flag or file_field
+            if given is not None:
+                raise BadRequest(f"--{flag} and {setting(name).option.env_var} (or its flag) "
+                                 f"both give the secret; give it once")
+            given = read_secret(path, flag)
+        changes[name], changes[file_field] = given, None
+    password = changes.pop("redis_password")
+    if isinstance(password, str):
+        if not config.redis_url:
+            raise BadRequest("a Redis password needs --redis-url")
+        changes["redis_url"] = redis_url_with_password(config.redis_url, password)
+    return config.replace(**changes, redis_password=password)
+
+
+def redis_url_with_password(url: str, password: str) -> str:
+    """`url` with `password` in it (percent-encoded, as redis-py reads it); BadRequest if the
+    URL has a password already."""
+    if _has_password(url):
+        raise BadRequest("--redis-url has a password already; give it in one place")
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = urlencode([*parse_qsl(parts.query), ("password", password)])
+        # Not urlunsplit: with an empty host it drops the `//` that redis-py needs.
+        return f"unix://{parts.netloc}{parts.path}?{query}"
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
+
+
+def secret_values(config: Config) -> tuple[str, ...]:
+    """The secrets in a Config, for the logs to mask wherever they appear."""
+    return tuple(s for s in (config.turn_secret, config.cluster_secret, config.redis_password)
+                 if s)

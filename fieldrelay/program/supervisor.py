@@ -5,7 +5,9 @@ Python runs one core per process, so a machine with N cores runs N nodes. Each n
 ordinary `fieldrelay serve` child with its own port, node id and data dir; they share
 Redis (the directory and alerts) and the cluster secret (for cascades between them).
 Users and the login-token key are copied from the cluster's data dir into every node's,
-so one account and one token work on every node.
+so one account and one token work on every node. Secrets (the cluster secret, the Redis URL
+with its password) reach the children in their environment, never on their command lines,
+which every local user can read.
 """
 
 from __future__ import annotations
@@ -21,14 +23,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fieldrelay.program.settings import setting
+from fieldrelay.logs import mask_url_passwords
+from fieldrelay.program.settings import redis_url_with_password, setting
 from fieldrelay.tokens import load_or_create_secret
 
 SHARED_FILES = ("users.json", "jwt.secret")
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_TIMEOUT_S = 20.0
-# The children read the secret from their environment, where `ps` does not show it.
+# The children read the secrets from their environment, where `ps` does not show them.
 CLUSTER_SECRET_VAR = setting("cluster_secret").option.env_var
+REDIS_URL_VAR = setting("redis_url").option.env_var
+# Resolved by the supervisor into the two variables above; a child must not read them again.
+RESOLVED_VARS = tuple(setting(name).option.env_var for name in (
+    "cluster_secret_file", "redis_password_file", "redis_password"))
 
 
 @dataclass(frozen=True)
@@ -40,12 +47,22 @@ class NodePlan:
     data_dir: Path
     url: str
 
-    def argv(self, host: str, redis_url: str, extra: tuple[str, ...]) -> list[str]:
-        """The `fieldrelay serve` command line of this node."""
+    def argv(self, host: str, extra: tuple[str, ...]) -> list[str]:
+        """The `fieldrelay serve` command line of this node (the Redis URL, which may hold a
+        password, and the cluster secret are in its environment: `child_environment`)."""
         return [sys.executable, "-m", "fieldrelay", "serve", "--host", host,
                 "--port", str(self.port), "--data-dir", str(self.data_dir),
-                "--node-id", self.node_id, "--redis-url", redis_url,
-                "--cluster-url", self.url, *extra]
+                "--node-id", self.node_id, "--cluster-url", self.url, *extra]
+
+
+def child_environment(base: dict[str, str], redis_url: str,
+                      cluster_secret: str) -> dict[str, str]:
+    """The environment of every node: `base` with the Redis URL and the cluster secret, and
+    without the secret-file variables the supervisor has already read."""
+    env = {k: v for k, v in base.items() if k not in RESOLVED_VARS}
+    env.update({REDIS_URL_VAR: redis_url, CLUSTER_SECRET_VAR: cluster_secret,
+                "PYTHONUNBUFFERED": "1"})
+    return env
 
 
 def plan(nodes: int, base_port: int, host: str, data_dir: Path) -> list[NodePlan]:
@@ -81,22 +98,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A redis-server of the cluster's own on loopback, with AOF in the data dir."""
+def start_redis(data_dir: Path, password: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server of the cluster's own on loopback, with AOF in the data dir; its URL
+    (without the password). Loopback is open to every local user, so it wants `password`,
+    which it reads from its stdin: not on its command line."""
     redis_dir = data_dir / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     proc = subprocess.Popen(
         ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-         "--appendonly", "yes", "--dir", str(redis_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--appendonly", "yes", "--dir", str(redis_dir), "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None
+    proc.stdin.write(f"requirepass {password}\n".encode())
+    proc.stdin.close()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return proc, f"redis://127.0.0.1:{port}/0"
+                s.sendall(f"AUTH {password}\r\n".encode())
+                if s.recv(16).startswith(b"+OK"):
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return proc, f"redis://127.0.0.1:{port}/0"
         except OSError:
             time.sleep(0.05)
         if proc.poll() is not None:
@@ -156,14 +180,19 @@ def run(nodes: int, base_port: int, host: str, data_dir: Path, redis_url: str | 
     shared = share_accounts(data_dir, [p.data_dir for p in plans])
     redis_proc = None
     if redis_url is None:
-        redis_proc, redis_url = start_redis(data_dir)
-        print(f"fieldrelay cluster: started redis-server at {redis_url} "
+        password = secrets.token_hex(32)
+        redis_proc, redis_url = start_redis(data_dir, password)
+        print(f"fieldrelay cluster: started redis-server at {redis_url} with a password "
               f"(data in {data_dir / 'redis'})", flush=True)
-    # The secret goes to the children in their environment, never on a command line.
-    env = {**os.environ, CLUSTER_SECRET_VAR: cluster_secret or secrets.token_hex(32),
-           "PYTHONUNBUFFERED": "1",  # and node tokens go only to the cluster's own nodes:
-           setting("cluster_peers").option.env_var: ",".join(p.url for p in plans)}
-    children = [_Node(p, p.argv(host, redis_url, extra), env) for p in plans]
+        redis_url = redis_url_with_password(redis_url, password)
+    else:
+        print(f"fieldrelay cluster: nodes share Redis at {mask_url_passwords(redis_url)}",
+              flush=True)
+    env = child_environment(dict(os.environ), redis_url,
+                            cluster_secret or secrets.token_hex(32))
+    # Node tokens go only to the cluster's own nodes.
+    env[setting("cluster_peers").option.env_var] = ",".join(p.url for p in plans)
+    children = [_Node(p, p.argv(host, extra), env) for p in plans]
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:

@@ -203,7 +203,7 @@ async def test_commander_steps_in_request_map_instruction_and_talkback(
         watch_errors(page, "review", errors)
         await page.goto(f"{node_process.url}/review?session={folder.name}")
         await login_via_ui(page, REVIEWER)
-        await page.wait_for_function("document.getElementById('player').readyState >= 2",
+        await page.wait_for_function("() => document.getElementById('player').readyState >= 2",
                                      timeout=15000)
         await page.wait_for_function(
             "() => window.__fieldrelay.review.player.talk.readyState >= 1", timeout=15000)

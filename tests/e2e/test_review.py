@@ -212,7 +212,7 @@ async def review_session(page: Page, node_process: NodeProcess, offsets: dict[st
     opened = time.monotonic()
     await row.locator(".rv-row-btn").click()
     await page.wait_for_function(
-        "document.getElementById('player').readyState >= 2", timeout=TIMEOUT_MS)
+        "() => document.getElementById('player').readyState >= 2", timeout=TIMEOUT_MS)
     print(f"\nREVIEW_OPEN_TO_FIRST_FRAME_MS={round((time.monotonic() - opened) * 1000)}")
     await expect(page.locator("#d-officer")).to_have_text(OFFICER)
     await expect(page.locator("#d-case")).to_have_text(f"Case {NEW_CASE}")
@@ -246,13 +246,13 @@ async def review_session(page: Page, node_process: NodeProcess, offsets: dict[st
     # Let it play past the alert, then click the alert: the player goes back to it.
     await page.evaluate(f"document.getElementById('player').currentTime = {duration - 1.5}")
     await page.wait_for_function(
-        f"document.getElementById('player').currentTime * 1000 > {alert_t + 2000}")
+        f"() => document.getElementById('player').currentTime * 1000 > {alert_t + 2000}")
     clicked = time.monotonic()
     await alert_row.locator("button").click()
     await page.wait_for_function(
-        f"Math.abs(document.getElementById('player').currentTime * 1000 - {alert_t}) < 700",
+        f"() => Math.abs(document.getElementById('player').currentTime * 1000 - {alert_t}) < 700",
         timeout=5000)
-    await page.wait_for_function("document.getElementById('player').readyState >= 3")
+    await page.wait_for_function("() => document.getElementById('player').readyState >= 3")
     print(f"REVIEW_EVENT_SEEK_TO_PLAYABLE_MS={round((time.monotonic() - clicked) * 1000)}")
     await expect(alert_row).to_have_attribute("aria-current", "true")
     # ... and keeps playing from there.
