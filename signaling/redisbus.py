@@ -80,7 +80,7 @@ class RedisBus:
         try:
             await self._redis.ping()
         except RedisError as exc:
-            log.warning("Redis is not reachable yet: %s", exc)
+            log.warning("Redis at %s is not reachable yet: %s", self.url, exc)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
