@@ -130,6 +130,9 @@ def test_nodes_read_their_secrets_from_files_and_reach_each_other_by_service_nam
         assert {k: env[k] for k in NODE_SECRET_VARS} == NODE_SECRET_VARS
         assert {s["source"] for s in node["secrets"]} == SECRET_FILES
         assert env["FIELDRELAY_CLUSTER_URL"] == f"http://{name}:8080"
+        # Node tokens go only to the cluster's own nodes (pinned peers), every one of them.
+        peers = env["FIELDRELAY_CLUSTER_PEER"].split(",")
+        assert sorted(peers) == sorted(f"http://{n}:8080" for n in NODES)
 
 
 def test_redis_keeps_its_data(config: dict[str, Any]) -> None:
