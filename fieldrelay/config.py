@@ -177,6 +177,11 @@ class Config:
     retention_days: float = field(default=90.0, metadata=option(
         "days since a session ended", flag="older-than", env="RETENTION_DAYS",
         command="retention"))
+    # Legal holds (audit hardening): lifting a hold is for admins; with this on, a lift takes
+    # effect only once a second, different admin confirms it.
+    hold_two_person_release: bool = field(default=False, metadata=option(
+        "a legal hold is lifted only when a second admin confirms the first one's release",
+        flag="hold-two-person-release"))
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,13 @@ from aiohttp import web
 
 from fieldrelay.tokens import Claims
 from recordings.audit import AuditLog
+from recordings.audit_merge import MinuteMerger
 from recordings.index import SessionIndex
 from recordings.session import Evidence
 from signaling.verify_jobs import VerifyJobs
+
+# who, role, action, session, outcome, detail: what a merged record and its summary say.
+MergeKey = tuple[str, str, str, str | None, str, str | None]
 
 
 class ReviewDesk:
@@ -32,6 +38,11 @@ class ReviewDesk:
         self.verifies = VerifyJobs(data_dir, self.index, self.record)
         self.stop = threading.Event()
         self._remux_locks: dict[str, asyncio.Lock] = {}
+        self._merger: MinuteMerger[MergeKey] = MinuteMerger()
+        # Which minute a record falls in; tests set it to cross a minute on purpose.
+        self.clock: Callable[[], float] = time.time
+        # One hold change at a time, so two admins cannot both be "the first" of a release.
+        self.hold_lock = asyncio.Lock()
 
     def remux_lock(self, session_id: str) -> asyncio.Lock:
         """One remux per session at a time; later requests wait and reuse the cached file."""
@@ -40,9 +51,36 @@ class ReviewDesk:
     async def record(self, claims: Claims | None, action: str, session: str | None,
                      outcome: str, detail: object = None, **extra: Any) -> None:
         """Append an access record (off the event loop)."""
+        await self.flush_merged()
         who, role = (claims.name, claims.role) if claims else ("anonymous", "none")
         await asyncio.to_thread(self.audit.append, who, role, action, session, outcome,
                                 detail, **extra)
+
+    async def record_merged(self, claims: Claims | None, action: str, session: str | None,
+                            outcome: str, detail: str | None = None, *,
+                            merge_session: bool = True, **extra: Any) -> None:
+        """Append an access record, or only count it when the same user already has one of
+        this action, outcome and detail (and session, with `merge_session`) this minute.
+
+        The first record of a minute is durable before this returns; the count of its repeats
+        follows as one record with `repeats` and `minute` once the minute is over. Refusals
+        merge across sessions (`merge_session=False`), so a client cycling through made-up
+        ids still adds at most one record per action and minute.
+        """
+        await self.flush_merged()
+        who, role = (claims.name, claims.role) if claims else ("anonymous", "none")
+        key = (who, role, action, session if merge_session else None, outcome,
+               detail if merge_session else None)
+        if self._merger.note(key, self.clock()):
+            await asyncio.to_thread(self.audit.append, who, role, action, session, outcome,
+                                    detail, **{k: v for k, v in extra.items() if v is not None})
+
+    async def flush_merged(self, everything: bool = False) -> None:
+        """Write the repeat counts of minutes that are over (all of them with `everything`)."""
+        for merged in self._merger.take_due(self.clock(), everything):
+            who, role, action, session, outcome, detail = merged.key
+            await asyncio.to_thread(self.audit.append, who, role, action, session, outcome,
+                                    detail, repeats=merged.repeats, minute=merged.minute)
 
     async def start(self) -> None:
         """Catch the index up with the files, then keep it current as ledgers grow."""
@@ -57,6 +95,7 @@ class ReviewDesk:
             self.evidence.observers.remove(self.index.note_entry)
         self.stop.set()
         await self.verifies.aclose()
+        await self.flush_merged(everything=True)
 
 
 REVIEW = web.AppKey("review", ReviewDesk)
