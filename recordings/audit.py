@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fieldrelay.files import append_durably
+from fieldrelay.files import PRIVATE_FILE, append_durably, private_dir
 from recordings.ledger import GENESIS, canonical, make_entry
 from recordings.signing import NodeKey
 from recordings.store import read_entries
@@ -85,9 +85,9 @@ class AuditLog:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         with self._lock:
-            fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield

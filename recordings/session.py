@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fieldrelay.files import private_dir, replace_private
 from recordings.cases import PendingCases
 from recordings.layout import MAIN, OPEN_MARKER, TALKBACK, new_session_id, utc_iso
 from recordings.ledger import canonical
@@ -84,7 +85,7 @@ class Evidence:
         self.key = NodeKey.load_or_create(data_dir)
         self.node_ledger = LedgerFile(data_dir / "ledger", self.key, shared=True)
         self.sessions_dir = data_dir / "sessions"
-        self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.sessions_dir)
         self.pending_cases = PendingCases(data_dir)
         # Called on the writer thread with each entry appended to a session chain.
         self.observers: list[EntryObserver] = []
@@ -311,8 +312,8 @@ class EvidenceSession:
                 item.done()
 
     def _open(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / OPEN_MARKER).write_text("recording\n")
+        private_dir(self.folder)
+        replace_private(self.folder / OPEN_MARKER, b"recording\n")
         ledger = LedgerFile(self.folder, self.evidence.key)
         start = utc_iso(self.started_at)
         if self.case is None:
