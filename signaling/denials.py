@@ -35,10 +35,11 @@ def is_evidence(path: str) -> bool:
 def _caller(request: web.Request) -> str | None:
     """The token's user when the token itself is valid (a 403), else None."""
     header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    token = header[7:].strip() if header.startswith("Bearer ") else request.query.get("token")
+    if not token:
         return None
     try:
-        return request.app[TOKENS].verify(header[7:].strip()).name
+        return request.app[TOKENS].verify(token).name
     except FieldRelayError:
         return None
 

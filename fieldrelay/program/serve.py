@@ -140,9 +140,9 @@ async def _serve(config: Config) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run one node until SIGINT/SIGTERM."""
     config = config_from_args(args)
+    os.umask(0o077)  # whatever the node or a library creates (evidence, keys): owner only
     logs.configure(config.log_level)
     memory.limit_malloc_arenas()
-    os.umask(0o077)  # evidence, keys and logs the node or a library creates: owner only
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.demo_users:
         _print_demo_users(create_demo_users(UserStore(config.data_dir)))
