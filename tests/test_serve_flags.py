@@ -24,6 +24,7 @@ SERVE_FLAGS = {
     "demo-users", "map-tiles", "map-attribution", "log-level", "gop-cache-kb", "cluster-secret",
     "cluster-url", "turn-url", "turn-secret", "tls-self-signed", "trusted-proxy", "turn-ttl",
 }
+SERVE_FLAGS |= {"hold-two-person-release"}  # legal holds: the two-person release
 ENV_ONLY = {"WEB_DIR"}
 
 
