@@ -73,5 +73,9 @@ class MinuteMerger(Generic[K]):
                     due.append(Merged(key, minute_iso(slot.minute), slot.repeats))
         return due
 
+    def requeue(self, merged: list[Merged[K]]) -> None:
+        """Give back summaries that could not be written; the next `take_due` returns them."""
+        self._pending[:0] = merged
+
     def __len__(self) -> int:
         return len(self._slots)

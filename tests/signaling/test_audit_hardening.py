@@ -5,6 +5,7 @@ the token in a log line."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import logging
@@ -19,6 +20,7 @@ from yarl import URL
 
 from recordings.audit import csv_cell, to_csv
 from recordings.audit_merge import MinuteMerger
+from signaling import review_desk
 from signaling.keys import USERS
 from signaling.review import REVIEW
 from tests.live import PASSWORD, LiveNode
@@ -45,6 +47,12 @@ def test_merger_writes_the_first_of_a_minute_and_counts_the_rest() -> None:
     assert merger.note("a", t0 + 125) is True
     assert [(d.key, d.repeats) for d in merger.take_due(t0 + 125)] == [("a", 1)]
     assert [(d.key, d.repeats) for d in merger.take_due(t0 + 125, everything=True)] == []
+    # A summary the disk refused is given back and comes again.
+    merger.note("c", t0 + 200)
+    merger.note("c", t0 + 201)
+    failed = merger.take_due(t0 + 300)
+    merger.requeue(failed)
+    assert merger.take_due(t0 + 300) == failed and merger.take_due(t0 + 300) == []
 
 
 @pytest.mark.parametrize("cell", ["=HYPERLINK(\"http://evil.example/\",\"click\")", "+1",
@@ -112,6 +120,29 @@ async def test_every_media_read_is_audited_and_repeats_merge_per_minute(
         assert resp.status == 206
     await desk.flush_merged(everything=True)
     assert [e.get("repeats") for e in _trail(node, sid) if e["action"] == "play"][-1] == 1
+
+
+async def test_an_idle_node_writes_the_count_once_the_minute_is_over(
+        node_factory: NodeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(review_desk, "FLUSH_EVERY_S", 0.05)
+    node, sid = await _node_with_a_session(node_factory, tmp_path)
+    desk = node.server.app[REVIEW]
+    now = [time.time()]
+    desk.clock = lambda: now[0]
+    reviewer = await node.login("r1")
+    for first in (0, 10, 20):
+        async with node.http.get(f"{node.base}/api/sessions/{sid}/media",
+                                 headers={**bearer(reviewer), "Range": f"bytes={first}-"}) as r:
+            assert r.status == 206
+    await asyncio.sleep(0.3)
+    assert [e.get("repeats") for e in _trail(node, sid) if e["action"] == "play"] == [None]
+    now[0] += 60  # no request after this: the desk's own flush writes the count
+    for _ in range(100):
+        plays = [e.get("repeats") for e in _trail(node, sid) if e["action"] == "play"]
+        if plays == [None, 2]:
+            break
+        await asyncio.sleep(0.05)
+    assert plays == [None, 2]
 
 
 async def test_refusals_merge_so_they_cannot_grow_the_audit_log(
