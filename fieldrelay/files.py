@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,21 @@ def private_dir(path: Path) -> Path:
             if not folder.is_dir():
                 raise
     return path
+
+
+def claim_dir(path: Path) -> bool:
+    """Make `path` (created if missing) a folder only its owner can enter, when it is ours.
+
+    A shared folder (sticky or writable by all, like /tmp) or one another user owns is left
+    as it is: True when the folder is private now.
+    """
+    private_dir(path)
+    st = path.stat()
+    if st.st_uid != os.geteuid() or st.st_mode & (stat.S_ISVTX | stat.S_IWOTH):
+        return False
+    if stat.S_IMODE(st.st_mode) != PRIVATE_DIR:
+        path.chmod(PRIVATE_DIR)
+    return True
 
 
 def touch_private(path: Path) -> Path:

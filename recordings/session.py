@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fieldrelay.files import private_dir, replace_private
+from fieldrelay.files import claim_dir, private_dir, replace_private
 from recordings.cases import PendingCases
 from recordings.layout import MAIN, OPEN_MARKER, TALKBACK, new_session_id, utc_iso
 from recordings.ledger import canonical
@@ -82,6 +82,10 @@ class Evidence:
     def __init__(self, data_dir: Path, node_id: str) -> None:
         self.data_dir = data_dir
         self.node_id = node_id
+        if not (data_dir / "sessions").exists():
+            # A data dir that holds no evidence yet (made by `fieldrelay user add`, or by
+            # hand) becomes the service user's alone before the first key or entry lands.
+            claim_dir(data_dir)
         self.key = NodeKey.load_or_create(data_dir)
         self.node_ledger = LedgerFile(data_dir / "ledger", self.key, shared=True)
         self.sessions_dir = data_dir / "sessions"

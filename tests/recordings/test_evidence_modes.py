@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import NodeProcess, free_port
+from fieldrelay.files import claim_dir
 from recordings.verify.standalone import standalone_source
 from signaling.keys import CONFIG
 from tests.live import LiveNode
@@ -74,8 +75,8 @@ async def test_a_recorded_reviewed_session_is_private_and_verify_warns_on_wider_
     assert (data / "index" / "sessions.sqlite").is_file()
     assert list((data / "cache").rglob("*.webm"))
 
-    # Intact and private: no warning (the data dir itself is made 0700 by serve's umask).
-    data.chmod(0o700)
+    # Intact and private (the fresh data dir was made the service user's): no warning.
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
     code, out = await cli("verify", data)
     assert code == 0 and out.startswith("INTACT") and "Warning" not in out, out
 
@@ -97,12 +98,29 @@ async def test_a_recorded_reviewed_session_is_private_and_verify_warns_on_wider_
 
 def test_serve_runs_with_an_owner_only_umask(open_umask: None, tmp_path: Path) -> None:
     node = NodeProcess(data_dir=tmp_path / "data", port=free_port())
+    node.add_user("r1", "reviewer")  # the CLI makes the data dir first, with umask 022
     node.start()
     try:
-        node.add_user("r1", "reviewer")
+        node.add_user("r2", "reviewer")
         node.login("r1")
     finally:
         assert node.stop() == 0
     data = node.data_dir
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert wide(data, tuple(p.name for p in data.iterdir())) == []
+
+
+def test_a_fresh_data_dir_is_claimed_but_a_shared_folder_is_left_alone(
+        open_umask: None, tmp_path: Path) -> None:
+    ours = tmp_path / "data"
+    ours.mkdir()
+    assert stat.S_IMODE(ours.stat().st_mode) == 0o755
+    assert claim_dir(ours) is True and stat.S_IMODE(ours.stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp
+    assert claim_dir(shared) is False and stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    deep = tmp_path / "a" / "b" / "c"
+    assert claim_dir(deep) is True
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (deep.parent.parent, deep.parent, deep)] \
+        == [0o700, 0o700, 0o700]
