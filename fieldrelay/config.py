@@ -217,6 +217,11 @@ class Config:
     # The same password from the environment only, like redis-cli's REDISCLI_AUTH.
     redis_password: str | None = field(default=None, metadata=option(
         "the password of --redis-url's Redis", flag=None, env="REDIS_PASSWORD"))
+    # Legal holds (audit hardening): lifting a hold is for admins; with this on, a lift takes
+    # effect only once a second, different admin confirms it.
+    hold_two_person_release: bool = field(default=False, metadata=option(
+        "a legal hold is lifted only when a second admin confirms the first one's release",
+        flag="hold-two-person-release"))
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fieldrelay.files import append_durably
+from fieldrelay.files import PRIVATE_FILE, append_durably, private_dir
 from recordings.ledger import GENESIS, canonical, make_entry
 from recordings.signing import NodeKey
 from recordings.store import read_entries
@@ -29,6 +29,10 @@ AUDIT_DIR = "audit"
 AUDIT_FILE = "audit.jsonl"
 HEADS_FILE = "heads.jsonl"
 CSV_FIELDS = ("seq", "at", "who", "role", "action", "session", "outcome", "detail")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection,
+# OWASP): a requested path or a hold reason must never become a live HYPERLINK on an
+# admin's machine.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def utc_now() -> str:
@@ -37,17 +41,28 @@ def utc_now() -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def csv_cell(value: object) -> str:
+    """One CSV cell as text a spreadsheet shows and never evaluates (pure).
+
+    A cell starting with = + - @, a tab or a carriage return gets a leading apostrophe, which
+    spreadsheets take as "this is text" and do not display.
+    """
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def to_csv(entries: Iterable[Mapping[str, Any]]) -> str:
-    """Audit entries as CSV with a header row (pure)."""
+    """Audit entries as CSV with a header row, every cell safe to open in a spreadsheet (pure)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
     for e in entries:
         detail = e.get("detail")
-        writer.writerow([e.get("seq"), e.get("at"), e.get("who"), e.get("role"), e.get("action"),
-                         e.get("session") or "", e.get("outcome"),
-                         detail if isinstance(detail, str) or detail is None
-                         else json.dumps(detail, sort_keys=True)])
+        if detail is not None and not isinstance(detail, str):
+            detail = json.dumps(detail, sort_keys=True)
+        writer.writerow([csv_cell(v) for v in (
+            e.get("seq"), e.get("at"), e.get("who"), e.get("role"), e.get("action"),
+            e.get("session") or "", e.get("outcome"), detail)])
     return out.getvalue()
 
 
@@ -70,9 +85,9 @@ class AuditLog:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         with self._lock:
-            fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield

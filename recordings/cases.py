@@ -12,6 +12,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from fieldrelay.files import private_dir
+
 MAX_CASE_CHARS = 64
 
 
@@ -42,7 +44,7 @@ class PendingCases:
         return {str(k): str(v) for k, v in raw.items() if isinstance(v, str)}
 
     def _write(self, cases: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd, tmp = tempfile.mkstemp(prefix=".pending.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as f:

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from fieldrelay.files import write_private
+from fieldrelay.files import replace_private, write_private
 from recordings.media import MediaPlan
 
 CA_KEY_FILE = "c2pa-ca-ed25519.pem"
@@ -104,7 +104,7 @@ def node_chain(data_dir: Path, node_id: str) -> tuple[bytes, bytes]:
         chain = issue_chain(_load_ed25519(keys / NODE_KEY_FILE), _load_ed25519(ca_path),
                             node_id, datetime.datetime.now(datetime.UTC))
         tmp = chain_path.with_suffix(".tmp")
-        tmp.write_bytes(chain)
+        replace_private(tmp, chain)
         tmp.replace(chain_path)
         return chain, node_pem
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay.errors import Conflict, NotFound
+from fieldrelay.files import private_dir
 from recordings.bundle_readme import playable_readme, readme
 from recordings.credentials import sign_media
 from recordings.layout import session_folder
@@ -55,7 +56,7 @@ def export_with_playable(data_dir: Path, session_id: str, out_zip: Path,
     """
     start = check_exportable(data_dir, session_id)
     work = data_dir / "cache" / "exports"
-    work.mkdir(parents=True, exist_ok=True)
+    private_dir(work)
     with tempfile.TemporaryDirectory(prefix="playable.", dir=work) as tmp:
         extras: list[tuple[Path, str]] = []
         try:

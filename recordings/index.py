@@ -19,6 +19,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from fieldrelay.files import private_dir, touch_private
 from recordings.audit import last_verifies
 from recordings.catalog import parse_time, summarize
 from recordings.holds import current_holds
@@ -84,7 +85,7 @@ class SessionIndex:
     @contextmanager
     def _db(self, path: Path | None = None) -> Iterator[sqlite3.Connection]:
         target = path or self.path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        touch_private(private_dir(target.parent) / target.name)
         # A file deleted behind our back comes back empty: it needs its schema again.
         fresh = target not in self._ready or not target.exists()
         with closing(sqlite3.connect(target, timeout=30)) as conn:
@@ -244,7 +245,7 @@ class SessionIndex:
         newest verify outcome of each session from the audit log (used only while the
         session's head is still the one that was verified).
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd, tmp = tempfile.mkstemp(prefix=".sessions.", suffix=".sqlite", dir=self.path.parent)
         os.close(fd)
         count = 0

@@ -28,6 +28,7 @@ from av.packet import Packet
 from av.stream import Stream
 
 from fieldrelay.errors import NotFound
+from fieldrelay.files import private_dir
 from recordings.layout import session_folder
 from recordings.store import read_entries
 
@@ -208,7 +209,7 @@ class _Remuxer:
 
 def remux(plan: MediaPlan, out_path: Path, stop: threading.Event | None = None) -> None:
     """Write the plan's single file to `out_path` (whole or not at all)."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(out_path.parent)
     fd, tmp = tempfile.mkstemp(prefix=".remux.", suffix=f".{plan.ext}", dir=out_path.parent)
     os.close(fd)
     try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fieldrelay.files import private_dir
 from recordings.catalog import parse_time
 from recordings.holds import current_holds
 from recordings.index import SessionIndex
@@ -87,7 +88,7 @@ def remove_session(data_dir: Path, node_ledger: LedgerFile, session: str, by: st
         "head_seq": head["seq"], "head_hash": head["hash"], "by": by, "reason": reason})
     node_ledger.sign_head()
     trash = data_dir / TRASH_DIR
-    trash.mkdir(parents=True, exist_ok=True)
+    private_dir(trash)
     moved = trash / session
     folder.rename(moved)
     shutil.rmtree(moved)

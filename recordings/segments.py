@@ -14,6 +14,8 @@ import av.container
 from av.audio.stream import AudioStream
 from av.stream import Stream
 
+from fieldrelay.files import touch_private
+
 MS = fractions.Fraction(1, 1000)
 TS_CLOCK = fractions.Fraction(1, 90000)
 # Matroska clusters this short keep a kill -9 loss well under half a second.
@@ -72,6 +74,8 @@ class SegmentWriter:
         if fmt == "webm":
             options["cluster_time_limit"] = str(CLUSTER_MS)
         self._time_base = TS_CLOCK if fmt == "mpegts" else MS
+        # PyAV opens the file by name with the umask's mode: made 0600 first, it keeps that.
+        touch_private(path)
         self._container: av.container.OutputContainer = av.open(
             str(path), "w", format=fmt, options=options)
         self._video: Stream | None = None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fieldrelay.files import claim_dir, private_dir, replace_private
 from recordings.cases import PendingCases
 from recordings.layout import MAIN, OPEN_MARKER, TALKBACK, new_session_id, utc_iso
 from recordings.ledger import canonical
@@ -81,10 +82,14 @@ class Evidence:
     def __init__(self, data_dir: Path, node_id: str) -> None:
         self.data_dir = data_dir
         self.node_id = node_id
+        if not (data_dir / "sessions").exists():
+            # A data dir that holds no evidence yet (made by `fieldrelay user add`, or by
+            # hand) becomes the service user's alone before the first key or entry lands.
+            claim_dir(data_dir)
         self.key = NodeKey.load_or_create(data_dir)
         self.node_ledger = LedgerFile(data_dir / "ledger", self.key, shared=True)
         self.sessions_dir = data_dir / "sessions"
-        self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.sessions_dir)
         self.pending_cases = PendingCases(data_dir)
         # Called on the writer thread with each entry appended to a session chain.
         self.observers: list[EntryObserver] = []
@@ -311,8 +316,8 @@ class EvidenceSession:
                 item.done()
 
     def _open(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / OPEN_MARKER).write_text("recording\n")
+        private_dir(self.folder)
+        replace_private(self.folder / OPEN_MARKER, b"recording\n")
         ledger = LedgerFile(self.folder, self.evidence.key)
         start = utc_iso(self.started_at)
         if self.case is None:

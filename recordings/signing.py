@@ -8,7 +8,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fieldrelay.files import write_private
+from fieldrelay.files import replace_private, write_private
 
 # The signed message and its check are implemented once, in the standalone verifier.
 from recordings.verify.chain import head_message, verify_head
@@ -38,7 +38,7 @@ class NodeKey:
                                     serialization.NoEncryption())
         write_private(path, pem)
         node = cls(private)
-        (keys / "node-ed25519.pub.pem").write_bytes(node.public_pem())
+        replace_private(keys / "node-ed25519.pub.pem", node.public_pem())
         return node
 
     def public_pem(self) -> bytes:

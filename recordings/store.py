@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fieldrelay.files import append_durably
+from fieldrelay.files import PRIVATE_FILE, append_durably, private_dir
 from recordings.ledger import GENESIS, canonical, make_entry
 from recordings.signing import NodeKey
 
@@ -55,7 +55,7 @@ class LedgerFile:
 
     def __init__(self, directory: Path, key: NodeKey, shared: bool = False) -> None:
         self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         self.path = self.dir / "ledger.jsonl"
         self.heads_path = self.dir / "heads.jsonl"
         self._key = key
@@ -82,7 +82,7 @@ class LedgerFile:
         if not self._shared_between_processes:
             yield
             return
-        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if self._file_size() != self._size:

@@ -24,7 +24,7 @@ from fieldrelay.tokens import Claims
 from recordings.audit import public_entry, to_csv
 from recordings.catalog import parse_time
 from recordings.export import export_with_playable
-from recordings.holds import current_holds, set_hold
+from recordings.holds import current_holds
 from recordings.index import reindex
 from recordings.layout import session_folder
 from recordings.media import CACHE_BYTES, track_of
@@ -35,11 +35,11 @@ from recordings.verify import SESSION_ID
 from signaling.auth import authenticate, read_json
 from signaling.keys import CONFIG
 from signaling.review_desk import REVIEW, ReviewDesk
+from signaling.review_holds import change_hold, hold_view, parse_hold
 
 log = logging.getLogger(__name__)
 
 REVIEW_ROLES = ("reviewer", "admin")
-MAX_HOLD_REASON = 500
 CHUNK = 1 << 16
 RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -52,8 +52,11 @@ async def _reviewer(request: web.Request, action: str, allow_query: bool = False
     if claims.role not in REVIEW_ROLES:
         raw = request.match_info.get("id")
         sid = raw if raw and session_id_ok(raw) else None
-        await request.app[REVIEW].record(claims, action, sid, "denied",
-                                         detail=None if sid or not raw else raw[:100])
+        # Refusals merge per user, action and minute: retrying (or inventing ids) cannot grow
+        # the signed audit log without bound.
+        await request.app[REVIEW].record_merged(claims, action, sid, "denied",
+                                                detail=None if sid or not raw else raw[:100],
+                                                merge_session=False)
         raise Forbidden(f"evidence is for reviewers; you are {claims.role}")
     return claims
 
@@ -135,10 +138,7 @@ def _detail(desk: ReviewDesk, sid: str) -> dict[str, Any]:
     row["media_url"] = f"/api/sessions/{sid}/media"
     row["media_type"] = "video/mp4" if video == "video/h264" else "video/webm"
     row["integrity"] = desk.verifies.integrity(sid)
-    hold = current_holds(desk.data_dir).get(sid)
-    row["hold"] = {"hold": bool(hold and hold.get("hold")),
-                   "reason": hold.get("reason") if hold else None,
-                   "by": hold.get("by") if hold else None, "at": hold.get("at") if hold else None}
+    row["hold"] = hold_view(current_holds(desk.data_dir).get(sid))
     return row
 
 
@@ -190,16 +190,21 @@ async def media(request: web.Request) -> web.StreamResponse:
                                              CACHE_BYTES, only)
     size = (await asyncio.to_thread(path.stat)).st_size
     try:
-        start = _range_start(request.headers.get("Range"), size)
+        _range_start(request.headers.get("Range"), size)  # FileResponse serves it
     except _BadRange:
         return web.json_response(
             {"error": "range_not_satisfiable",
              "detail": f"the Range {request.headers.get('Range')!r} does not fit the file of "
                        f"{size} bytes (send bytes=START-END)"},
             status=416, headers={"Content-Range": f"bytes */{size}"})
-    if not start and request.method == "GET":
-        await desk.record(claims, "play", sid, "ok",
-                          detail=plan.ext if only is None else f"{only} {plan.ext}")
+    if request.method == "GET":
+        # Every read that sends bytes is audited, whatever its Range (bytes=1- is the whole
+        # file too); a player's many range reads merge into one record per user, session and
+        # minute, with a count of the rest.
+        asked = request.headers.get("Range")
+        await desk.record_merged(claims, "play", sid, "ok",
+                                 detail=plan.ext if only is None else f"{only} {plan.ext}",
+                                 range=asked.strip()[:100] if asked else None)
     return web.FileResponse(path, headers={"Content-Type": plan.mime,
                                            "Cache-Control": "private, no-store",
                                            "Accept-Ranges": "bytes"})
@@ -272,25 +277,15 @@ async def verify_status(request: web.Request) -> web.Response:
 # --- legal hold and audit trail -------------------------------------------------------------------
 
 async def put_hold(request: web.Request) -> web.Response:
-    """PUT /api/sessions/<id>/hold {"hold": bool, "reason"}: legal hold on or off (audited)."""
+    """PUT /api/sessions/<id>/hold {"hold": bool, "reason"}: legal hold on (reviewers) or off
+    (admins, with a reason; with the two-person release a first lift answers 202 and waits for
+    a second admin). Audited either way."""
     claims = await _reviewer(request, "hold")
     sid = _session_id(request)
-    body = await read_json(request)
-    hold, reason = body.get("hold"), body.get("reason")
-    if not isinstance(hold, bool):
-        raise BadRequest('send {"hold": true|false, "reason": "..."}')
-    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_HOLD_REASON
-                               or not reason.isprintable()):
-        raise BadRequest(f"reason must be printable text of at most {MAX_HOLD_REASON} "
-                         "characters")
-    desk = request.app[REVIEW]
-    entry = await asyncio.to_thread(set_hold, desk.evidence.node_ledger, sid, hold,
-                                    reason or None, claims.name)
-    await asyncio.to_thread(desk.index.set_hold, sid, hold, reason or None, claims.name,
-                            entry["at"])
-    await desk.record(claims, "hold", sid, "on" if hold else "off", detail=reason or None)
-    return web.json_response({"hold": hold, "reason": reason or None, "by": claims.name,
-                              "at": entry["at"]})
+    hold, reason = parse_hold(await read_json(request))
+    body, status = await change_hold(request.app[REVIEW], claims, sid, hold, reason,
+                                     request.app[CONFIG].hold_two_person_release)
+    return web.json_response(body, status=status)
 
 
 async def session_audit(request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ SERVE_FLAGS = {
     "password-cost", "session-max",
     "turn-secret-file", "cluster-secret-file", "redis-password-file",
 }
+SERVE_FLAGS |= {"hold-two-person-release"}  # legal holds: the two-person release
 ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD"}
 
 

@@ -142,6 +142,7 @@ async def _serve(config: Config) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run one node until SIGINT/SIGTERM."""
     config = config_from_args(args)
+    os.umask(0o077)  # whatever the node or a library creates (evidence, keys): owner only
     logs.configure(config.log_level, secrets=settings.secret_values(config))
     memory.limit_malloc_arenas()
     config.data_dir.mkdir(parents=True, exist_ok=True)

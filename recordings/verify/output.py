@@ -42,6 +42,7 @@ def format_report(report: Report, *, counts: bool = True) -> str:
                      f"fingerprint is {report.key_fingerprint}; compare it with the key the "
                      "node's operator published.")
     lines.extend(f"Note: {note}" for note in report.notes)
+    lines.extend(f"Warning: {warning}" for warning in report.warnings)
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from recordings.verify.bundle import verify_bundle, verify_bundle_dir
 from recordings.verify.chain import PUBLIC_KEY_FILE
 from recordings.verify.datadir import verify_data_dir
+from recordings.verify.modes import mode_warnings
 from recordings.verify.reading import Progress
 from recordings.verify.sessions import check_session_dir
 from recordings.verify.verdict import NotEvidence, Report
@@ -28,11 +29,15 @@ def verify_path(path: Path, progress: Progress | None = None,
     if not path.is_dir():
         raise NotEvidence(f"{path} does not exist")
     if (path / "sessions").is_dir() and (path / "keys").is_dir():
-        return verify_data_dir(path, progress, public_pem)
+        report = verify_data_dir(path, progress, public_pem)
+        report.warnings.extend(mode_warnings(path, data_dir=True))
+        return report
     if (path / "sessions").is_dir() and (path / PUBLIC_KEY_FILE).is_file():
         return verify_bundle_dir(path, progress, public_pem)
     if (path / "ledger.jsonl").is_file() and path.resolve().parent.name == "sessions":
-        return _verify_lone_session(path, progress, public_pem)
+        report = _verify_lone_session(path, progress, public_pem)
+        report.warnings.extend(mode_warnings(path, data_dir=False))
+        return report
     raise NotEvidence(f"{path} is not a session folder, a data dir or an export bundle")
 
 

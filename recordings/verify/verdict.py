@@ -85,12 +85,16 @@ class Checked:
 
 @dataclass
 class Report:
-    """The verdict: `ok`, every break in the order found, notes and counts."""
+    """The verdict: `ok`, every break in the order found, notes, warnings and counts.
+
+    A warning (evidence other local users may read) never makes the evidence broken.
+    """
 
     target: str
     checked: Checked = field(default_factory=Checked)
     breaks: list[Break] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     key_fingerprint: str | None = None
 
     @property

@@ -2,7 +2,7 @@
 // the audit trail, place or release a legal hold, and read who accessed it. Every one of these
 // is audited by the node.
 
-import { api, ApiError, authHeaders, errorFrom } from "./api.js";
+import { api, ApiError, authHeaders, errorFrom, getSession } from "./api.js";
 import { toast } from "./ui.js";
 
 /** The filename in a Content-Disposition header, or `fallback`. */
@@ -69,7 +69,7 @@ export function auditText(e) {
     case "view":
       return "opened the session";
     case "play":
-      return "played the recording";
+      return e.repeats ? `read the recording ${e.repeats} more time${e.repeats === 1 ? "" : "s"} in that minute` : "played the recording";
     case "export":
       if (out === "refused") return `export refused${typeof d === "string" ? `: ${d}` : ""}`;
       return d && typeof d === "object"
@@ -84,8 +84,14 @@ export function auditText(e) {
         return `integrity check: BROKEN${where ? ` at ${where}` : ""}`;
       }
       return `integrity check: ${out || "done"}`;
-    case "hold":
-      return `${out === "off" ? "released the legal hold" : "placed a legal hold"}${d ? `: “${d}”` : ""}`;
+    case "hold": {
+      const what = {
+        off: e.requested_by ? `confirmed ${e.requested_by}'s release of the legal hold` : "released the legal hold",
+        release_requested: "asked to release the legal hold (a second admin must confirm)",
+        refused: "could not confirm their own release request",
+      }[out] || "placed a legal hold";
+      return `${what}${typeof d === "string" && d ? `: “${d}”` : ""}`;
+    }
     case "audit":
       return "read the access log";
     default: {
@@ -98,6 +104,8 @@ export function auditText(e) {
 export class EvidenceActions {
   constructor(el, { onHoldChanged = () => {} } = {}) {
     this.el = el;
+    // The release request's line; looked up here when the page did not hand it over.
+    this.el.holdPending = el.holdPending || document.getElementById("hold-pending");
     this.onHoldChanged = onHoldChanged;
     this.session = null;
     this.hold = { hold: false };
@@ -210,23 +218,50 @@ export class EvidenceActions {
   renderHold(h) {
     this.hold = h || { hold: false };
     const on = !!this.hold.hold;
+    const pending = on ? this.hold.pending_release || null : null;
     this.el.hold.dataset.hold = on ? "on" : "off";
+    this.el.hold.dataset.pending = pending ? "yes" : "no";
     this.el.holdLabel.textContent = on ? "On legal hold" : "No legal hold";
     const by = [this.hold.by, this.hold.at ? when(this.hold.at) : ""].filter(Boolean).join(", ");
     this.el.holdDetail.textContent = on
       ? `${this.hold.reason ? `“${this.hold.reason}”` : "No reason given"}${by ? ` — ${by}` : ""}. Retention will not delete it.`
       : "Retention may delete this session when it expires.";
-    this.el.holdToggle.textContent = on ? "Release hold…" : "Place on hold…";
+    // Text only: names and reasons come from users.
+    this.el.holdPending.hidden = !pending;
+    this.el.holdPending.textContent = pending
+      ? `Release requested by ${pending.by || "?"}${pending.at ? `, ${when(pending.at)}` : ""}: “${pending.reason || ""}”. The hold stays until a second admin confirms.`
+      : "";
+    const me = getSession() || {};
+    const toggle = this.el.holdToggle;
+    toggle.disabled = false;
+    toggle.title = "";
+    if (!on) {
+      toggle.textContent = "Place on hold…";
+    } else if (me.role !== "admin") {
+      // Lifting lets retention delete the evidence: the node allows it to admins only.
+      toggle.textContent = "Release hold…";
+      toggle.disabled = true;
+      toggle.title = "Only an admin can release a legal hold.";
+    } else if (pending && pending.by === me.name) {
+      toggle.textContent = "Awaiting a second admin";
+      toggle.disabled = true;
+      toggle.title = "You asked for this release; another admin must confirm it.";
+    } else {
+      toggle.textContent = pending ? "Confirm release…" : "Release hold…";
+    }
   }
 
   openHoldForm() {
     const on = !!this.hold.hold;
+    const pending = on && !!this.hold.pending_release;
     this.el.holdForm.hidden = false;
     this.el.holdToggle.hidden = true;
-    this.el.holdReasonLabel.textContent = on
-      ? "Why is the hold released? (recorded in the audit trail)"
-      : "Why must this session be kept? (recorded in the audit trail)";
-    this.el.holdSubmit.textContent = on ? "Release hold" : "Place on hold";
+    this.el.holdReasonLabel.textContent = !on
+      ? "Why must this session be kept? (recorded in the audit trail)"
+      : pending
+        ? "Why do you confirm the release? (recorded in the audit trail)"
+        : "Why is the hold released? (recorded in the audit trail)";
+    this.el.holdSubmit.textContent = !on ? "Place on hold" : pending ? "Confirm release" : "Release hold";
     this.el.holdSubmit.dataset.release = String(on);
     this.el.holdReason.value = "";
     this.el.holdError.hidden = true;
@@ -254,8 +289,10 @@ export class EvidenceActions {
       if (this.session?.id !== id) return;
       this.renderHold(h || { hold: want, reason });
       this.closeHoldForm();
-      this.onHoldChanged(id, !!(h ? h.hold : want));
-      toast(want ? "Legal hold placed." : "Legal hold released.");
+      const held = !!(h ? h.hold : want);
+      this.onHoldChanged(id, held);
+      if (want) toast("Legal hold placed.");
+      else toast(held ? "Release requested: a second admin must confirm it." : "Legal hold released.");
     } catch (err) {
       this.el.holdError.textContent = err.message;
       this.el.holdError.hidden = false;
