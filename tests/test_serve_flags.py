@@ -23,6 +23,8 @@ SERVE_FLAGS = {
     "dispatch-count", "dispatch-radius", "alerts-per-minute", "token-ttl", "allowed-origin",
     "demo-users", "map-tiles", "map-attribution", "log-level", "gop-cache-kb", "cluster-secret",
     "cluster-url", "turn-url", "turn-secret", "tls-self-signed", "trusted-proxy", "turn-ttl",
+    "header-timeout", "body-timeout", "keepalive-timeout", "max-connections",
+    "max-connections-per-address", "reserve-connections",
 }
 ENV_ONLY = {"WEB_DIR"}
 

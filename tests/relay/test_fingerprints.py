@@ -8,10 +8,10 @@ import re
 import pytest
 from aiortc import RTCCertificate
 
+from bench.media import offer_sdp
 from relay import sdp_limits
 from relay.errors import BadSdp
 from tests.live import LiveNode
-from bench.media import offer_sdp
 from tests.media import publish
 
 pytestmark = pytest.mark.media

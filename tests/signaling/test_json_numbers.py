@@ -21,8 +21,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("raw", [
-    '{"lat": %s, "lon": 1}' % HUGE, '{"lat": %s, "lon": 1}' % WIDE,
-    '{"lat": -%s, "lon": 1}' % WIDE, '{"a": [1, 2, %s]}' % HUGE,
+    f'{{"lat": {HUGE}, "lon": 1}}', f'{{"lat": {WIDE}, "lon": 1}}',
+    f'{{"lat": -{WIDE}, "lon": 1}}', f'{{"a": [1, 2, {HUGE}]}}',
     '{"lat": NaN}', '{"lat": -Infinity}'])
 def test_numbers_out_of_range_are_a_bad_request(raw: str) -> None:
     with pytest.raises(BadRequest):
@@ -45,7 +45,7 @@ async def test_every_json_endpoint_answers_400_to_huge_integers(live_node: LiveN
                  ("/api/instructions", bearer(commander), "to")]
     for path, headers, key in endpoints:
         for number in (HUGE, WIDE):
-            body = '{"%s": %s, "lon": 1, "password": "%s"}' % (key, number, PASSWORD)
+            body = f'{{"{key}": {number}, "lon": 1, "password": "{PASSWORD}"}}'
             async with live_node.http.post(f"{live_node.base}{path}", data=body,
                                            headers=headers) as resp:
                 assert resp.status == 400, (path, await resp.text())
@@ -56,7 +56,7 @@ async def test_the_websocket_closes_4400_on_huge_integers(live_node: LiveNode) -
     officer = await live_node.login("o1")
     for number in (HUGE, WIDE):
         async with live_node.http.ws_connect(f"{live_node.base}/ws?token={officer}") as phone:
-            await phone.send_str('{"type":"position","lat":%s,"lon":1}' % number)
+            await phone.send_str(f'{{"type":"position","lat":{number},"lon":1}}')
             async with asyncio.timeout(5):
                 while not phone.closed:
                     await phone.receive()
