@@ -31,6 +31,10 @@ async def read_limited(request: web.Request, limit: int, what: str) -> bytes:
             return await _read_all(request, limit, what)
     except TimeoutError:
         raise BodyTimeout(f"the {what} did not arrive within {timeout:g} s") from None
+    except ConnectionResetError:
+        # The client went (or was cut off as the stalest at the connection cap): no one
+        # reads this answer, but it is not the node's failure either.
+        raise BodyTimeout(f"the connection closed before the {what} arrived") from None
 
 
 async def _read_all(request: web.Request, limit: int, what: str) -> bytes:

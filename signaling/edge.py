@@ -11,8 +11,12 @@ the node's file descriptors and block every SOS. So each connection passes throu
 - at most `max_connections` are open in all and `max_connections_per_address` from one
   address (trusted proxies are exempt). Beyond either cap, `reserve_connections` more are
   taken, at most RESERVE_PER_ADDRESS of them from one address, and they carry one request
-  each, to the alert and login paths only (429 or 503 for any other). Past the reserve, a
-  connection is answered at once (429 for one address, 503 for the node) and closed.
+  each, to the alert and login paths only (429 or 503 for any other). Past the reserve, the
+  connection (of that address, for its cap) that has held a slot longest with nothing for
+  the app to do (idle, or still sending headers or body) is cut to make room; only when
+  every one is busy is the newcomer answered at once (429 for one address, 503 for the
+  node) and closed. So slow clients can never keep an SOS out, busy ones only beyond the
+  reserve.
 
 The guard wraps the protocol factory (`web.Server`, what `AppRunner.server` is) at the
 asyncio level, so nothing inside aiohttp is touched; its middleware learns from
@@ -103,6 +107,7 @@ class Counts:
     reserve_by_address: dict[str, int] = field(default_factory=dict)
     refused: int = 0
     timed_out: int = 0
+    evicted: int = 0
 
 
 def _add(counts: dict[str, int], key: str, n: int) -> None:
@@ -134,25 +139,54 @@ class ConnectionGuard:
         return any(ip in n for n in self.limits.exempt)
 
     def admit(self, conn: GuardedConnection) -> bytes | None:
-        """Count `conn` in (normal or reserve) and return None, or return the refusal."""
+        """Count `conn` in (normal or reserve) and return None, or return the refusal. When
+        the reserve is full too, the stalest connection that is only costing a slot (idle,
+        or still sending its headers or body) is cut to make room."""
+        refusal = self._place(conn)
+        if refusal is not None and self._evict(conn.address if refusal is ADDRESS_FULL
+                                               else None):
+            refusal = self._place(conn)
+        if refusal is not None:
+            self.counts.refused += 1
+            self._log_refusal(conn.address, "address" if refusal is ADDRESS_FULL else "node")
+            return refusal
+        assert conn.transport is not None
+        self._open[conn.transport] = conn
+        return None
+
+    def _place(self, conn: GuardedConnection) -> bytes | None:
         counts, limits, address = self.counts, self.limits, conn.address
-        per_address = counts.by_address.get(address, 0)
-        address_full = per_address >= limits.max_per_address and not self._exempt(address)
+        address_full = (counts.by_address.get(address, 0) >= limits.max_per_address
+                        and not self._exempt(address))
         node_full = counts.total - counts.reserve >= limits.max_connections
         if address_full or node_full:
             if (counts.reserve >= limits.reserve
                     or counts.reserve_by_address.get(address, 0) >= RESERVE_PER_ADDRESS):
-                counts.refused += 1
-                self._log_refusal(address, "address" if address_full else "node")
                 return ADDRESS_FULL if address_full else NODE_FULL
             conn.reserve = "address" if address_full else "node"
             counts.reserve += 1
             _add(counts.reserve_by_address, address, 1)
         counts.total += 1
         _add(counts.by_address, address, 1)
-        assert conn.transport is not None
-        self._open[conn.transport] = conn
         return None
+
+    def _evict(self, address: str | None) -> bool:
+        """Cut the connection (from `address`, or any) that has cost a slot longest without
+        a request the app is working on; False when every one is busy."""
+        stalest: GuardedConnection | None = None
+        stalest_since = 0.0
+        for conn in self._open.values():
+            since = conn.idle_since
+            if since is None or (address is not None and conn.address != address):
+                continue
+            if stalest is None or since < stalest_since:
+                stalest, stalest_since = conn, since
+        if stalest is None:
+            return False
+        self.counts.evicted += 1
+        self.release(stalest)
+        stalest.expire("was the stalest when the cap was hit")
+        return True
 
     def release(self, conn: GuardedConnection) -> None:
         """Count a closed connection out."""
@@ -180,7 +214,7 @@ class ConnectionGuard:
         conn = self._open.get(request.transport) if request.transport is not None else None
         if conn is None:  # not through the guard (a test server), or already gone
             return await handler(request)
-        conn.request_started()
+        conn.request_started(request)
         response: web.StreamResponse
         try:
             if conn.reserve and not reserved(request.path):
@@ -210,7 +244,8 @@ class GuardedConnection(asyncio.Protocol):
         self.address = ""
         # Why it is in the reserve ("address" or "node" cap hit), or None.
         self.reserve: str | None = None
-        self._in_request = False
+        self._request: web.BaseRequest | None = None
+        self._phase_since = time.monotonic()
         self._header_clock: asyncio.TimerHandle | None = None
         self._stall_clock: asyncio.TimerHandle | None = None
 
@@ -231,7 +266,7 @@ class GuardedConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._inner is None:
             return
-        if not self._in_request and self._header_clock is None:
+        if self._request is None and self._header_clock is None:
             self._start_header_clock()  # the first byte of the next request
         self._inner.data_received(data)
 
@@ -244,7 +279,7 @@ class GuardedConnection(asyncio.Protocol):
         # The client stopped reading what we send: it has body_timeout_s to read on.
         if self._stall_clock is None:
             self._stall_clock = asyncio.get_running_loop().call_later(
-                self._guard.limits.body_timeout_s, self._expire, "stopped reading")
+                self._guard.limits.body_timeout_s, self.expire, "stopped reading")
         self._inner.pause_writing()
 
     def resume_writing(self) -> None:
@@ -261,18 +296,28 @@ class GuardedConnection(asyncio.Protocol):
             inner, self._inner = self._inner, None
             inner.connection_lost(exc)
 
-    def request_started(self) -> None:
+    def request_started(self, request: web.BaseRequest) -> None:
         """The app has a request's headers: its body and handling have their own bounds."""
-        self._in_request = True
+        self._request, self._phase_since = request, time.monotonic()
         self._cancel_header_clock()
 
     def request_ended(self) -> None:
         """The app is done with a request; the next byte starts the next header clock."""
-        self._in_request = False
+        self._request, self._phase_since = None, time.monotonic()
+
+    @property
+    def idle_since(self) -> float | None:
+        """Since when this connection has held a slot with nothing for the app to do (idle,
+        sending headers, or sending a body not yet whole); None while the app works on a
+        request or a WebSocket."""
+        request = self._request
+        if request is None or (request.body_exists and not request.content.is_eof()):
+            return self._phase_since
+        return None
 
     def _start_header_clock(self) -> None:
         self._header_clock = asyncio.get_running_loop().call_later(
-            self._guard.limits.header_timeout_s, self._expire, "sent no whole request header")
+            self._guard.limits.header_timeout_s, self.expire, "sent no whole request header")
 
     def _cancel_header_clock(self) -> None:
         if self._header_clock is not None:
@@ -284,8 +329,9 @@ class GuardedConnection(asyncio.Protocol):
             self._stall_clock.cancel()
             self._stall_clock = None
 
-    def _expire(self, why: str) -> None:
-        # Abort, not close: close() would wait to flush to a client that does not read.
+    def expire(self, why: str) -> None:
+        """Cut the connection now (abort, not close: close() would wait to flush to a client
+        that does not read)."""
         self._header_clock = self._stall_clock = None
         self._guard.counts.timed_out += 1
         log.debug("closing a connection from %s: it %s in time", self.address, why)

@@ -170,19 +170,40 @@ async def test_the_reserve_carries_alerts_and_logins_while_the_cap_is_hit(start:
     assert await login(node, "o1")
     status, alert = await sos(node, token, "reserve-sos-1")
     assert status == 201 and alert["kind"] == "sos", alert
-    # One address holds at most RESERVE_PER_ADDRESS of the reserve; past it, a refusal at once.
+    # One address holds at most RESERVE_PER_ADDRESS of the reserve...
     slow = [await connect(node) for _ in range(edge.RESERVE_PER_ADDRESS)]
     await until(lambda: node.guard.counts.reserve == edge.RESERVE_PER_ADDRESS)
-    refused, _ = await connect(node, b"")
-    assert (await closed_within(refused, 5)).startswith(b"HTTP/1.1 503")
-    # ...while another address still gets its SOS through the rest of the reserve.
-    status, _ = await sos(node, token, "reserve-sos-2", local="127.0.0.2")
+    # ...and past it, the stalest slow connection is cut to make room for the next one.
+    status, _ = await sos(node, token, "reserve-sos-2")
+    assert status == 201
+    assert node.guard.counts.evicted == 1
+    assert await closed_within(held[0][0], 5) == b""
+    # Another address still gets its SOS through the rest of the reserve.
+    status, _ = await sos(node, token, "reserve-sos-3", local="127.0.0.2")
     assert status == 201
     for _, writer in held + slow:
         writer.close()
         await writer.wait_closed()
     await until(lambda: node.guard.counts.total == 0)
     assert (await request(node, "GET", "/healthz"))[0] == 200
+
+
+async def test_busy_connections_are_not_cut_and_the_next_is_refused(start: Start) -> None:
+    node = await start(max_connections=2, reserve_connections=0, header_timeout_s=30.0)
+    token = await login(node, "c1")
+    async with aiohttp.ClientSession() as http:
+        sockets = [await http.ws_connect(f"http://127.0.0.1:{node.port}/ws?token={token}")
+                   for _ in range(2)]
+        await until(lambda: node.guard.counts.total == 2)
+        refused, _ = await connect(node, b"")
+        answer = await closed_within(refused, 5)
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"] == "busy"
+        assert node.guard.counts.evicted == 0
+        for ws in sockets:
+            await ws.send_json({"type": "ping"})
+            assert (await ws.receive_json())["type"] in ("hello", "pong")
+            await ws.close()
 
 
 async def test_one_address_is_capped_and_others_are_not(start: Start) -> None:
