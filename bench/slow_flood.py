@@ -14,11 +14,13 @@ Whatever the node cuts off (or refuses) is opened again at once, so the count st
 After --ramp seconds, officer o2 raises --alerts SOS alerts (POST /api/alerts, each on a new
 connection from 127.0.0.1, as a phone whose old connection was cut would) at --rate a second.
 
-Measured: each SOS's latency (POST sent → 201 read) and delivery (POST sent → the console's
-alert event), its status; the connections held by the flood (sampled every 0.5 s while the
-alerts run); what the node answered the slow clients with (0 = cut without an answer) and
-how long it let each kind live; the viewer's frame rate during the alerts. Exit 1 when an SOS
-is not answered 201, when anything is answered 5xx, or when SOS p99 is above --p99-ms.
+Measured (besides the node's CPU, the machine's load average and this process's own event
+loop lag, which the latencies include): each SOS's latency (POST sent → 201 read) and
+delivery (POST sent → the console's alert event), its status; the connections held by the
+flood (sampled at each SOS); what the node answered the slow clients with (0 = cut without
+an answer) and how long it let each kind live; the viewer's frame rate during the alerts.
+Exit 1 when an SOS is not answered 201, when anything is answered 5xx, or when SOS p99 is
+above --p99-ms.
 
 It opens only loopback sockets and carries WebRTC media, so it runs only in a network
 namespace whose only interface is lo:
@@ -32,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import resource
 import statistics
 import sys
@@ -43,7 +46,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import NodeProcess, free_port, only_loopback
+from bench.common import NodeProcess, cpu_seconds, free_port, only_loopback
 from bench.slow_clients import CUT
 from bench.stream_probe import StreamProbe, start_probe, stop_probe
 
@@ -166,6 +169,15 @@ def pct(values: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
+async def watch_lag(lags: list[float], stop: asyncio.Event) -> None:
+    """How late this process's event loop wakes from 10 ms sleeps: the generator's own lag,
+    which a measured latency includes."""
+    while not stop.is_set():
+        began = time.monotonic()
+        await asyncio.sleep(0.01)
+        lags.append(time.monotonic() - began - 0.01)
+
+
 async def run(args: argparse.Namespace, node: NodeProcess, probe: StreamProbe,
               officer: str, commander: str) -> dict[str, Any]:
     """The flood, the alerts and the measurements; returns the report."""
@@ -175,6 +187,8 @@ async def run(args: argparse.Namespace, node: NodeProcess, probe: StreamProbe,
     addresses = [f"127.0.0.{2 + i}" for i in range(args.addresses)]
     results: list[tuple[int, float, float, str | None]] = []
     samples: list[int] = []
+    lags: list[float] = []
+    assert node.proc is not None
     async with asyncio.TaskGroup() as tasks:
         console_task = tasks.create_task(console(node.url, commander, seen, ready))
         await ready.wait()
@@ -183,19 +197,28 @@ async def run(args: argparse.Namespace, node: NodeProcess, probe: StreamProbe,
                    for i in range(args.connections)]
         await asyncio.sleep(args.ramp)
         mark = await asyncio.to_thread(probe.read)
+        window = asyncio.Event()
+        tasks.create_task(watch_lag(lags, window))
+        cpu, load = cpu_seconds(node.proc.pid), os.getloadavg()[0]
         began = time.monotonic()
         for i in range(args.alerts):
             await asyncio.sleep(max(0.0, began + i / args.rate - time.monotonic()))
             status, sent, alert_id = await raise_sos(node.url, officer, f"flood-{i:06d}")
             results.append((status, sent, time.monotonic(), alert_id))
             samples.append(flood.held)
+        node_cpu = (cpu_seconds(node.proc.pid) - cpu) / (time.monotonic() - began)
+        window.set()
         fps = await asyncio.to_thread(probe.fps_since, mark)
         await asyncio.sleep(1.0)  # the last alerts' events
         stop.set()
         for holder in holders:
             holder.cancel()
         console_task.cancel()
-    return report(args, flood, results, samples, seen, fps)
+    figures = report(args, flood, results, samples, seen, fps)
+    figures.update(node_cpu_pct=round(100 * node_cpu), load_before=load,
+                   load_after=os.getloadavg()[0],
+                   generator_lag_ms={"p99": pct(lags, 99), "max": pct(lags, 100)})
+    return figures
 
 
 def report(args: argparse.Namespace, flood: Flood,
