@@ -77,7 +77,11 @@ def main() -> int:
             hostile.run_barrage(loop, http, target, args.examples, strict=False, tally=tally,
                                 between=rate, slow_limit_s=BODY_TIMEOUT_S)
             same = probe.read()[2] == publication
-            tracebacks = node.log().count("Traceback")
+            log_text = node.log()
+            tracebacks = log_text.count("Traceback")
+            if tracebacks:
+                first = log_text.index("Traceback")
+                print("the node's first traceback:\n" + log_text[max(0, first - 400):first + 3000])
         finally:
             loop.run_until_complete(http.close())
             loop.close()

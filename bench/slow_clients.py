@@ -66,7 +66,7 @@ async def send_slow(base: str, client: SlowClient, limit_s: float) -> int:
                     continue
                 if not line:
                     return CUT
-                return int(line.split(b" ")[1]) if line.startswith(b"HTTP/1.1 ") else CUT
+                return int(line.split(b" ")[1]) if line.startswith(b"HTTP/1.") else CUT
     except TimeoutError:
         return HUNG
     except ConnectionError:

@@ -100,7 +100,7 @@ async def one_slow(kind: str, port: int, local: str, flood: Flood) -> None:
                 continue
             if not line:
                 break
-            if line.startswith(b"HTTP/1.1 "):
+            if line.startswith(b"HTTP/1."):
                 code = int(line.split(b" ")[1])
                 if kind != "idle" or code != 200:
                     break

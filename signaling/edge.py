@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from fieldrelay.config import Config
 from signaling.middleware import error_body
@@ -56,6 +57,31 @@ RETRY_AFTER_S = 5
 LISTEN_BACKLOG = 1024
 # A refusal is logged at most this often.
 LOG_EVERY_S = 60.0
+
+
+class _MalformedHttpIsNoError(logging.Filter):
+    """aiohttp logs every malformed request it answers 400 with a traceback at ERROR: one
+    line a request from anyone who sends garbage, and noise that hides real failures. Keep
+    it as one DEBUG line; everything else passes as it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = "malformed HTTP (answered %s): %s", (
+                error.code, str(error.message).splitlines()[0] if error.message else "")
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def http_logger() -> logging.Logger:
+    """The logger to give aiohttp's server (`AppRunner(logger=...)`): its own errors, with
+    malformed requests turned into DEBUG lines."""
+    logger = logging.getLogger(f"{__name__}.http")
+    if not any(isinstance(f, _MalformedHttpIsNoError) for f in logger.filters):
+        logger.addFilter(_MalformedHttpIsNoError())
+    return logger
 
 
 @dataclass(frozen=True)

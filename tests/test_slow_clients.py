@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -263,3 +264,13 @@ def test_limits_that_cannot_work_are_a_usage_error(flags: list[str]) -> None:
     parser = cli.build_parser()
     with pytest.raises(BadRequest):
         config_from_args(parser.parse_args(["serve", *flags]))
+
+
+async def test_malformed_http_is_answered_400_without_a_logged_traceback(
+        start: Start, caplog: pytest.LogCaptureFixture) -> None:
+    node = await start()
+    reader, _ = await connect(node, b"GET /healthz HTTP/1.1\r\nHost: node\r\n"
+                                    b"Content-Length: X\r\n\r\n")
+    assert (await closed_within(reader, 5)).split(b" ")[1] == b"400"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info], \
+        caplog.text

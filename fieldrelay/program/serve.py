@@ -164,7 +164,8 @@ async def start_node(config: Config, ssl_context: ssl.SSLContext | None = None) 
     # Outermost, so a refused reserve request costs nothing further down.
     app.middlewares.insert(0, guard.middleware)
     runner = web.AppRunner(app, shutdown_timeout=config.shutdown_grace_s, access_log=None,
-                           keepalive_timeout=config.keepalive_timeout_s)
+                           keepalive_timeout=config.keepalive_timeout_s,
+                           logger=edge.http_logger())
     await runner.setup()
     try:
         server = await edge.listen(runner, guard, config.host, config.port, ssl_context)
