@@ -195,7 +195,7 @@ class Config:
     max_connections_per_address: int = field(default=200, metadata=option(
         "open connections from one client address (trusted proxies are exempt)",
         flag="max-connections-per-address"))
-    reserve_connections: int = field(default=32, metadata=option(
+    reserve_connections: int = field(default=64, metadata=option(
         "connections kept for alerts and logins once a connection cap is hit",
         flag="reserve-connections"))
 

@@ -31,9 +31,13 @@ async def read_limited(request: web.Request, limit: int, what: str) -> bytes:
             return await _read_all(request, limit, what)
     except TimeoutError:
         raise BodyTimeout(f"the {what} did not arrive within {timeout:g} s") from None
-    except ConnectionResetError:
-        # The client went (or was cut off as the stalest at the connection cap): no one
-        # reads this answer, but it is not the node's failure either.
+    except (ConnectionResetError, RuntimeError) as exc:
+        # The client went (or was cut off as the stalest at the connection cap): aiohttp's
+        # reader then raises ConnectionResetError, or RuntimeError("Connection closed.") once
+        # the transport is gone. No one reads this answer, but it is no failure of the node.
+        transport = request.transport
+        if isinstance(exc, RuntimeError) and transport is not None and not transport.is_closing():
+            raise
         raise BodyTimeout(f"the connection closed before the {what} arrived") from None
 
 

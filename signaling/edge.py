@@ -92,7 +92,7 @@ class EdgeLimits:
     body_timeout_s: float = 30.0
     max_connections: int = 2000
     max_per_address: int = 200
-    reserve: int = 32
+    reserve: int = 64
     exempt: tuple[Network, ...] = ()
 
     @classmethod
@@ -152,6 +152,7 @@ class ConnectionGuard:
         self.counts = Counts()
         self._open: dict[asyncio.BaseTransport, GuardedConnection] = {}
         self._logged_at = 0.0
+        self._no_eviction_before = 0.0
 
     def wrap(self, factory: ProtocolFactory) -> ProtocolFactory:
         """A protocol factory for `loop.create_server` that puts the guard before `factory`."""
@@ -198,16 +199,24 @@ class ConnectionGuard:
 
     def _evict(self, address: str | None) -> bool:
         """Cut the connection (from `address`, or any) that has cost a slot longest without
-        a request the app is working on; False when every one is busy."""
+        a request the app is working on, if that is longer than the header timeout; False
+        when there is none. The minimum age keeps slow clients from cutting each other in a
+        tight loop (each cut one reconnects at once), and a failed search says when the next
+        one could succeed, so refusals in a flood cost no search at all."""
+        now = time.monotonic()
+        if now < self._no_eviction_before:
+            return False
+        oldest_allowed = now - self.limits.header_timeout_s
         stalest: GuardedConnection | None = None
-        stalest_since = 0.0
+        stalest_since = now
         for conn in self._open.values():
             since = conn.idle_since
             if since is None or (address is not None and conn.address != address):
                 continue
-            if stalest is None or since < stalest_since:
+            if since < stalest_since:
                 stalest, stalest_since = conn, since
-        if stalest is None:
+        if stalest is None or stalest_since > oldest_allowed:
+            self._no_eviction_before = stalest_since + self.limits.header_timeout_s
             return False
         self.counts.evicted += 1
         self.release(stalest)
