@@ -42,7 +42,10 @@ def slow_client(draw: st.DrawFn, officer_token: str, kind: str) -> SlowClient:
     every = draw(st.floats(0.1, 2.0))
     if kind == "headers":
         cut = draw(st.integers(0, len(head) - 4))
-        return SlowClient("headers", head[:cut], b"X-Slow: " + b"a" * 4000, every)
+        # The rest of the request's own header lines, then one that never ends: a valid
+        # request that is never whole.
+        return SlowClient("headers", head[:cut], head[cut:-2] + b"X-Slow: " + b"a" * 4000,
+                          every)
     sent = draw(st.integers(0, min(length - 1, 64)))
     # One byte short of the whole body, however long the node waits.
     return SlowClient("body", head + b" " * sent, b" " * (length - sent - 1), every)
