@@ -5,24 +5,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.slow_clients import HUNG as HUNG
+from bench.slow_clients import SlowClient, send_slow, slow_client, slow_ok
+
 # The users a barrage needs on its node: o1 publishes and c1 views the live stream that must
 # flow on; o2 and c2 send the hostile input.
 USERS = (("o1", "officer"), ("o2", "officer"), ("c1", "commander"), ("c2", "commander"))
 TIMEOUT_S = 10.0
-HUNG = -1  # no answer within TIMEOUT_S
 
 # -- SDP ----------------------------------------------------------------------------------
 
 SDP_OPS = ("drop", "duplicate", "swap", "value", "insert", "truncate", "flip", "repeat",
-           "noise")
+           "noise", "fingerprint")
+# What a=fingerprint may say instead: RFC 8122 syntax broken, the wrong length for its hash
+# function, or only hash functions DTLS here cannot check.
+FINGERPRINTS = st.one_of(
+    st.sampled_from(["sha-256 ZZ", "sha-256 AB:CD", "sha-256", "sha-256 " + "AB" * 32,
+                     "sha-256 " + ":".join(["AB"] * 33), "sha-256 " + ":".join(["ab"] * 32),
+                     "sha-1 " + ":".join(["AB"] * 20), "md5 " + ":".join(["AB"] * 16),
+                     "sha-512 " + ":".join(["0F"] * 64), 'sha"256 AB', "SHA-256 :AB:"]),
+    st.builds(lambda h, n, sep: h + " " + sep.join(["C3"] * n),
+              st.sampled_from(["sha-256", "sha-384", "sha-512", "sha-1", "x-y"]),
+              st.integers(0, 70), st.sampled_from([":", "", "::", " "])))
 SDP_JUNK = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["", "0", "-1", "99999999999999999999", "IN IP4 999.1.1.1", "a=", "m=",
@@ -59,6 +73,9 @@ def mutated_sdp(draw: st.DrawFn, base: str) -> bytes:
             lines[i] = lines[i][:k] + draw(st.characters()) + lines[i][k + 1:]
         elif op == "repeat":
             lines[i:i] = [lines[i]] * draw(st.integers(2, 400))
+        elif op == "fingerprint":
+            new = "a=fingerprint:" + draw(FINGERPRINTS)
+            lines = [new if line.startswith("a=fingerprint:") else line for line in lines]
     text = "\r\n".join(lines) + "\r\n"
     raw = text.encode("utf-8", "surrogatepass")
     if draw(st.booleans()) and draw(st.integers(0, 9)) == 0:
@@ -104,12 +121,19 @@ def _object_with(keys: list[str]) -> st.SearchStrategy[dict[str, Any]]:
                            max_size=6)
 
 
+# Integers no field holds: past Python's 4,300-digit int() limit, past a float, or long.
+BIG_INTEGERS = st.builds(lambda sign, digits, wrap: wrap.format(sign + digits),
+                         st.sampled_from(["", "-"]),
+                         st.integers(20, 6000).map(lambda n: "9" * n),
+                         st.sampled_from(["{}", "[{}]", "[1, {}]", '{{"n": {}}}']))
+
+
 @st.composite
 def hostile_json(draw: st.DrawFn, keys: list[str]) -> bytes:
     """A JSON body that is wrong in one way or another: bad syntax, deep nesting, bad UTF-8,
     wrong types, lone surrogates, huge numbers, or a plausible object with odd values."""
     kind = draw(st.sampled_from(["object", "value", "syntax", "deep", "utf8", "surrogate",
-                                 "number", "big"]))
+                                 "number", "big", "bigint"]))
     if kind == "object":
         return json.dumps(draw(_object_with(keys))).encode()
     if kind == "value":
@@ -127,6 +151,9 @@ def hostile_json(draw: st.DrawFn, keys: list[str]) -> bytes:
         return b'{"kind": "sos", "note": "\\ud800", "username": "\\udfff"}'
     if kind == "number":
         return b'{"kind": "sos", "lat": 1e999, "lon": -1e999, "accuracy": NaN}'
+    if kind == "bigint":
+        key = draw(st.sampled_from([*keys, "x"]))
+        return f'{{"{key}": {draw(BIG_INTEGERS)}, "lon": 1, "kind": "sos"}}'.encode()
     return b'{"note": "' + b"x" * draw(st.integers(15_000, 40_000)) + b'"}'
 
 
@@ -144,7 +171,7 @@ class Frame:
 def hostile_frames(draw: st.DrawFn) -> Frame:
     """Garbage, near-valid messages, binary frames, oversized frames and floods."""
     kind = draw(st.sampled_from(["text", "json", "message", "binary", "oversized", "flood",
-                                 "deep"]))
+                                 "deep", "bigint"]))
     if kind == "text":
         return Frame(draw(st.text(max_size=200)))
     if kind == "json":
@@ -159,6 +186,10 @@ def hostile_frames(draw: st.DrawFn) -> Frame:
         return Frame("x" * draw(st.integers(16 * 1024 + 1, 200_000)))
     if kind == "deep":
         return Frame("[" * draw(st.integers(100, 16_000)))
+    if kind == "bigint":
+        field = draw(st.sampled_from(["lat", "lon", "accuracy", "after"]))
+        return Frame(f'{{"type": "position", "lat": 1, "lon": 1, "{field}": '
+                     f'{draw(BIG_INTEGERS)}}}')
     return Frame('{"type":"ping"}', count=draw(st.integers(100, 400)))
 
 
@@ -244,8 +275,12 @@ class Target:
     view_offer: str
 
 
+# Slow clients held at once: under the node's per-address connection cap.
+SLOW_GROUP = 100
 WHIP_OK = {201, 400, 406, 409, 413, 429}
 TRICKLE_OK = {204, 400, 404, 405, 413}
+LOGIN_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain",
+                       "multipart/form-data; boundary=x", "application/json-patch+json", ""]
 JSON_ENDPOINTS = [("POST", "/api/login", None, ["username", "password"]),
                   ("POST", "/api/alerts", "officer", ["kind", "lat", "lon", "note", "accuracy"]),
                   ("POST", "/api/alerts/x/ack", "commander", ["note"]),
@@ -254,8 +289,11 @@ JSON_ENDPOINTS = [("POST", "/api/login", None, ["username", "password"]),
 
 def run_barrage(loop: asyncio.AbstractEventLoop, http: aiohttp.ClientSession, target: Target,
                 examples: int, strict: bool, tally: Tally,
-                between: Callable[[], None] = lambda: None) -> None:
-    """Send `examples` hostile inputs to each of /whip, /whep, the JSON endpoints and /ws.
+                between: Callable[[], None] = lambda: None,
+                slow_limit_s: float | None = None) -> None:
+    """Send `examples` hostile inputs to each of /whip, /whep, the JSON endpoints and /ws,
+    and with `slow_limit_s` (the node's longest header or body timeout) as many slow
+    clients, SLOW_GROUP at a time, each of which must be answered or cut within it (+5 s).
 
     Hypothesis draws every input in this thread while `loop` sends it; with `strict` an
     unclear answer fails (and is shrunk), otherwise it is only counted.
@@ -310,8 +348,13 @@ def run_barrage(loop: asyncio.AbstractEventLoop, http: aiohttp.ClientSession, ta
     def json_bodies(data: st.DataObject) -> None:
         method, path, role, keys = data.draw(st.sampled_from(JSON_ENDPOINTS))
         body = data.draw(hostile_json(keys))
-        headers = auth(role, "application/json") if role else {
-            "Content-Type": "application/json"}
+        # A login may come as a cross-site form would send it: never JSON's content type.
+        content_type = (data.draw(st.sampled_from(LOGIN_CONTENT_TYPES)) if role is None
+                        else "application/json")
+        if content_type != "application/json" and data.draw(st.booleans()):
+            body = urlencode({"username": "o1", "password": data.draw(st.text(max_size=20))}
+                             ).encode()
+        headers = auth(role, content_type) if role else {"Content-Type": content_type}
         headers["Idempotency-Key"] = f"fuzz-{data.draw(st.integers(0, 10**12)):013d}"
         status, _ = loop.run_until_complete(send_http(http, method, target.base + path, body,
                                                       headers))
@@ -326,6 +369,28 @@ def run_barrage(loop: asyncio.AbstractEventLoop, http: aiohttp.ClientSession, ta
         count(tally, "/ws", code)
         check(code in ACCEPTABLE_WS, (code, str(frame.data)[:100], frame.count))
 
-    for batch in (whip, whep, json_bodies, frames):
+    slow_settings = settings(fuzz, max_examples=max(1, examples // SLOW_GROUP))
+
+    @slow_settings
+    @given(headers=st.lists(slow_client(target.officer_token, "headers"),
+                            min_size=SLOW_GROUP // 2, max_size=SLOW_GROUP // 2),
+           bodies=st.lists(slow_client(target.officer_token, "body"),
+                           min_size=SLOW_GROUP // 2, max_size=SLOW_GROUP // 2))
+    def slow(headers: list[SlowClient], bodies: list[SlowClient]) -> None:
+        clients = headers + bodies
+        assert slow_limit_s is not None
+        limit = slow_limit_s + 5
+
+        async def group() -> list[int]:
+            return list(await asyncio.gather(*(send_slow(target.base, c, limit)
+                                               for c in clients)))
+
+        started = time.monotonic()
+        for client, code in zip(clients, loop.run_until_complete(group()), strict=True):
+            count(tally, f"slow {client.kind}", code)
+            check(slow_ok(client, code), (client, code, time.monotonic() - started))
+
+    batches = [whip, whep, json_bodies, frames] + ([slow] if slow_limit_s else [])
+    for batch in batches:
         batch()
         between()

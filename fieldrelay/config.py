@@ -222,6 +222,27 @@ class Config:
     hold_two_person_release: bool = field(default=False, metadata=option(
         "a legal hold is lifted only when a second admin confirms the first one's release",
         flag="hold-two-person-release"))
+    # Slow clients and connection limits (issue 15): a client has header_timeout_s to send
+    # a request's headers, body_timeout_s to send its body (and to take a response it has
+    # stopped reading), keepalive_timeout_s of silence between requests. Past
+    # max_connections in all or max_connections_per_address from one address, only
+    # reserve_connections more are taken, and those only for /api/alerts and /api/login.
+    header_timeout_s: float = field(default=5.0, metadata=option(
+        "seconds a client has to send a request's headers", flag="header-timeout"))
+    body_timeout_s: float = field(default=30.0, metadata=option(
+        "seconds a client has to send a request body, or to read on when it stalls a "
+        "response", flag="body-timeout"))
+    keepalive_timeout_s: float = field(default=75.0, metadata=option(
+        "seconds an idle keep-alive connection stays open", flag="keepalive-timeout"))
+    max_connections: int = field(default=2000, metadata=option(
+        "open HTTP and WebSocket connections in all, beyond the reserve",
+        flag="max-connections"))
+    max_connections_per_address: int = field(default=200, metadata=option(
+        "open connections from one client address (trusted proxies are exempt)",
+        flag="max-connections-per-address"))
+    reserve_connections: int = field(default=64, metadata=option(
+        "connections kept for alerts and logins once a connection cap is hit",
+        flag="reserve-connections"))
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

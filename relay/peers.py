@@ -22,6 +22,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 from aiortc.sdp import SessionDescription
 
 from relay import aiortc_hooks as hooks
+from relay import sdp_limits
 from relay.codecs import H264, OPUS, VP8
 from relay.errors import BadSdp, CodecMismatch
 
@@ -118,8 +119,9 @@ def parse_offer(sdp: str) -> SessionDescription:
     for m in media:
         if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
             raise BadSdp(f"the {m.kind} section has no ICE credentials")
-        if not m.dtls or not m.dtls.fingerprints:
-            raise BadSdp(f"the {m.kind} section has no DTLS fingerprint")
+        # A fingerprint DTLS cannot check would hold the peer until the connect deadline.
+        sdp_limits.check_fingerprints(
+            m.kind, [(f.algorithm, f.value) for f in (m.dtls.fingerprints if m.dtls else [])])
     check_mids(description)
     return description
 

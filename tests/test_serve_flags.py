@@ -26,6 +26,8 @@ SERVE_FLAGS = {
     "cluster-peer",
     "password-cost", "session-max",
     "turn-secret-file", "cluster-secret-file", "redis-password-file",
+    "header-timeout", "body-timeout", "keepalive-timeout", "max-connections",
+    "max-connections-per-address", "reserve-connections",
 }
 SERVE_FLAGS |= {"hold-two-person-release"}  # legal holds: the two-person release
 ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD"}

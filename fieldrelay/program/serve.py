@@ -7,9 +7,12 @@ import argparse
 import asyncio
 import ipaddress
 import os
+import resource
 import secrets
 import signal
 import ssl
+import sys
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -21,6 +24,7 @@ from fieldrelay.program import memory, settings, supervisor, tls
 from fieldrelay.program.exits import EXIT_OK
 from fieldrelay.program.settings import DEFAULTS, add_flag, env_help, env_or
 from fieldrelay.users import UserStore
+from signaling import edge
 from signaling.app import build_app
 
 DEMO_ROLES = ("officer", "commander", "reviewer")
@@ -56,11 +60,26 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise BadRequest("--turn-url needs --turn-secret (coturn's static-auth-secret)")
     if config.turn_ttl_s <= 0:
         raise BadRequest("--turn-ttl must be a positive number of seconds")
+    check_edge_limits(config)
     return config.replace(
         # The attribution belongs to the tiles: a map without tiles credits no one.
         map_attribution=config.map_attribution if config.map_tiles else "",
         cluster_secret=checked_cluster_secret(config.cluster_secret),
         turn_secret=config.turn_secret or None)
+
+
+def check_edge_limits(config: Config) -> None:
+    """BadRequest for slow-client timeouts or connection caps that cannot work."""
+    for flag, seconds in (("--header-timeout", config.header_timeout_s),
+                          ("--body-timeout", config.body_timeout_s),
+                          ("--keepalive-timeout", config.keepalive_timeout_s)):
+        if not seconds > 0:
+            raise BadRequest(f"{flag} must be a positive number of seconds")
+    if config.max_connections < 1 or config.max_connections_per_address < 1:
+        raise BadRequest("--max-connections and --max-connections-per-address must be 1 or "
+                         "more")
+    if config.reserve_connections < 0:
+        raise BadRequest("--reserve-connections must be 0 or more")
 
 
 def checked_cluster_secret(secret: str | None) -> str | None:
@@ -115,16 +134,70 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+# Descriptors beyond the connection caps: evidence files, media sockets, Redis, logs.
+FD_HEADROOM = 1024
+
+
+@dataclass
+class RunningNode:
+    """A node's app behind its connection guard, listening; `aclose()` stops it."""
+
+    runner: web.AppRunner
+    server: asyncio.Server
+    guard: edge.ConnectionGuard
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one asked for, or the one given for port 0)."""
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def aclose(self) -> None:
+        """Stop accepting, then shut the app down (its connections within the grace)."""
+        self.server.close()
+        await self.runner.cleanup()
+        await self.server.wait_closed()
+
+
+async def start_node(config: Config, ssl_context: ssl.SSLContext | None = None) -> RunningNode:
+    """Build the node's app and listen on config.host:config.port with the slow-client
+    timeouts and connection caps of signaling/edge.py in front of it."""
+    app = build_app(config)
+    guard = edge.ConnectionGuard(edge.EdgeLimits.from_config(config))
+    # Outermost, so a refused reserve request costs nothing further down.
+    app.middlewares.insert(0, guard.middleware)
+    runner = web.AppRunner(app, shutdown_timeout=config.shutdown_grace_s, access_log=None,
+                           keepalive_timeout=config.keepalive_timeout_s,
+                           logger=edge.http_logger())
+    await runner.setup()
+    try:
+        server = await edge.listen(runner, guard, config.host, config.port, ssl_context)
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return RunningNode(runner, server, guard)
+
+
+def raise_fd_limit(config: Config) -> None:
+    """Let the process hold every connection the caps allow, and tell when it cannot."""
+    needed = config.max_connections + config.reserve_connections + FD_HEADROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        print(f"warning: the open-file limit ({hard}) is below the {needed} that "
+              f"--max-connections {config.max_connections} needs; raise it (ulimit -n) or "
+              "lower --max-connections", file=sys.stderr, flush=True)
+
+
 async def _serve(config: Config) -> int:
     if config.tls_self_signed:
         config = _with_self_signed(config)
     ssl_context = _ssl_context(config)
-    runner = web.AppRunner(build_app(config), shutdown_timeout=config.shutdown_grace_s,
-                           access_log=None)
-    await runner.setup()
+    node = await start_node(config, ssl_context)
     try:
-        site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)
-        await site.start()
         scheme = "https" if ssl_context else "http"
         print(f"fieldrelay {config.node_id} listening on {scheme}://{config.host}:{config.port}"
               f" (data in {config.data_dir})", flush=True)
@@ -135,7 +208,7 @@ async def _serve(config: Config) -> int:
         await stop.wait()
         print("fieldrelay shutting down", flush=True)
     finally:
-        await runner.cleanup()
+        await node.aclose()
     return EXIT_OK
 
 
@@ -145,6 +218,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.umask(0o077)  # whatever the node or a library creates (evidence, keys): owner only
     logs.configure(config.log_level, secrets=settings.secret_values(config))
     memory.limit_malloc_arenas()
+    raise_fd_limit(config)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.demo_users:
         _print_demo_users(create_demo_users(UserStore(config.data_dir, config.password_cost)))

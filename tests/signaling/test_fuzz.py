@@ -1,6 +1,7 @@
 """Hostile input against a node that is relaying a live stream: mutated SDP to /whip and
-/whep, malformed JSON to every JSON endpoint, garbage and oversized frames to /ws. Every
-answer is a clear 4xx or WebSocket close, never a 5xx or silence, and the stream flows on.
+/whep, malformed JSON to every JSON endpoint, garbage and oversized frames to /ws, slow
+clients to the listener. Every answer is a clear 4xx or WebSocket close (or a cut for a slow
+client), never a 5xx or silence, and the stream flows on.
 
 The node and the live stream run in processes of their own; this one only draws inputs
 (hypothesis) and sends them."""
@@ -17,6 +18,7 @@ import pytest
 from bench import hostile
 from bench.hostile import USERS
 from bench.media import offer_sdp
+from bench.slow_clients import CUT
 from bench.stream_probe import start_probe, stop_probe
 from relay import aiortc_hooks
 from tests.conftest import NodeProcess
@@ -28,7 +30,9 @@ def fuzz_node(node_process: NodeProcess, loopback_only: None) -> Iterator[NodePr
     for name, role in USERS:
         node_process.add_user(name, role)
     # Alert floods are limited per officer; lift that so inputs reach the JSON parser.
-    node_process.start("--alerts-per-minute", "10000000")
+    # Short slow-client timeouts keep the slow batch to seconds.
+    node_process.start("--alerts-per-minute", "10000000", "--header-timeout", "1",
+                       "--body-timeout", "2")
     yield node_process
 
 
@@ -55,12 +59,15 @@ def test_hostile_input_gets_clear_answers_while_the_stream_flows(
             mark[0] = probe.samples[-1]
 
         hostile.run_barrage(loop, http, target, examples=100, strict=True, tally=tally,
-                            between=still_flowing)
+                            between=still_flowing, slow_limit_s=2.0)
         print(json.dumps(tally, sort_keys=True))
         # The barrage itself was hostile: most offers and frames were refused.
         assert tally["POST /whip"].get(400, 0) > 20
         assert tally["POST /whep"].get(400, 0) > 20
         assert sum(n for code, n in tally["/ws"].items() if code != 1000) > 20
+        # Slow clients were cut off (headers) or timed out (bodies), none held.
+        assert tally["slow headers"].get(CUT, 0) > 10, tally
+        assert tally["slow body"].get(408, 0) > 10, tally
         # The live stream is still the same publication, and the node answers.
         assert probe.read()[2] == publication
         status, _ = loop.run_until_complete(hostile.send_http(
