@@ -48,12 +48,12 @@ async def test_pages_carry_tickets_and_never_the_token(browser: Browser,
         await page.goto(f"{node_process.url}/review?session={sid}")
         await login_via_ui(page, "rev1")
         await page.wait_for_function(
-            "document.getElementById('player').readyState >= 2", timeout=TIMEOUT_MS)
+            "() => document.getElementById('player').readyState >= 2", timeout=TIMEOUT_MS)
         # Seek back and forth: later range requests ride on the path's cookie.
         await page.evaluate("document.getElementById('player').currentTime = 2.5")
-        await page.wait_for_function("document.getElementById('player').readyState >= 2")
+        await page.wait_for_function("() => document.getElementById('player').readyState >= 2")
         await page.evaluate("document.getElementById('player').currentTime = 0.2")
-        await page.wait_for_function("document.getElementById('player').readyState >= 2")
+        await page.wait_for_function("() => document.getElementById('player').readyState >= 2")
 
         command = await ctx.new_page()
         watch_errors(command, "command", errors)
