@@ -73,6 +73,16 @@ async def _post_sdp(url: str, token: str, sdp: str) -> str:
         return body
 
 
+async def _negotiate_until(pc: RTCPeerConnection, url: str, token: str,
+                           ready: asyncio.Event) -> None:
+    """Offer, POST it (WHIP/WHEP), apply the answer, and say "ready" once `ready` is set."""
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await _post_sdp(url, token, pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    await asyncio.wait_for(ready.wait(), 30)
+    _emit({"event": "ready"})
+
+
 async def _serve_stats(stats: Any) -> None:
     """Answer each stdin line with a JSON line of counters; return at EOF."""
     lines = _stdin_lines(asyncio.get_running_loop())
@@ -174,11 +184,7 @@ async def _publish_and_report(url: str, token: str, audio: Any, video: Any) -> N
         if pc.connectionState == "connected":
             connected.set()
 
-    await pc.setLocalDescription(await pc.createOffer())
-    answer = await _post_sdp(url, token, pc.localDescription.sdp)
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    await asyncio.wait_for(connected.wait(), 30)
-    _emit({"event": "ready"})
+    await _negotiate_until(pc, url, token, connected)
 
     async def stats() -> dict[str, Any]:
         report = await vt.sender.getStats()
@@ -253,11 +259,7 @@ async def run_counting_viewer(url: str, token: str) -> None:
         transceiver = pc.addTransceiver(kind, direction="recvonly")
         aiortc_hooks.tap_receiver(transceiver.receiver, sink(kind), lambda p: None,
                                   lambda ssrc, ntp, ts: None)
-    await pc.setLocalDescription(await pc.createOffer())
-    answer = await _post_sdp(url, token, pc.localDescription.sdp)
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    await asyncio.wait_for(first.wait(), 30)
-    _emit({"event": "ready"})
+    await _negotiate_until(pc, url, token, first)
 
     async def stats() -> dict[str, Any]:
         report = await pc.getStats()
@@ -414,11 +416,7 @@ async def run_viewer(url: str, token: str) -> None:
 
     pc.addTransceiver("audio", direction="recvonly")
     pc.addTransceiver("video", direction="recvonly")
-    await pc.setLocalDescription(await pc.createOffer())
-    answer = await _post_sdp(url, token, pc.localDescription.sdp)
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    await asyncio.wait_for(first.wait(), 30)
-    _emit({"event": "ready"})
+    await _negotiate_until(pc, url, token, first)
 
     async def stats() -> dict[str, Any]:
         report = await pc.getStats()

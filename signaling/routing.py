@@ -31,8 +31,9 @@ class BusListener:
 
     async def _listen(self) -> None:
         async for event in self.bus.events():
-            try:
-                for deliver in self._desks:
+            for deliver in self._desks:
+                # One desk's failure must not keep the event from the desks after it.
+                try:
                     deliver(event)
-            except Exception:
-                log.exception("could not deliver a bus event")
+                except Exception:
+                    log.exception("could not deliver a bus event")

@@ -89,13 +89,9 @@ def check_session_dir(path: Path, public_pem: bytes, progress: Progress | None, 
                       exported: bool) -> Report:
     """Check one session folder; `exported` when it lies in an extracted bundle."""
     report = Report(target=f"session folder {path}")
-    try:
-        key = load_public_key(public_pem)
-    except ValueError as exc:
-        report.breaks.append(Where().brk(RULE_KEY, "key.unusable",
-                                         f"The node's public key cannot be used: {exc}"))
+    key = key_from_pem(public_pem, report, "The node's")
+    if key is None:
         return report
-    report.key_fingerprint = key_fingerprint(key)
     session = inspect_session(path, key, exported=exported, strict_name=exported)
     report.target = f"session {session.sid}"
     finish(report, [session], Meter(progress))
@@ -119,18 +115,23 @@ def session_folders(sessions_dir: Path, report: Report) -> list[Path]:
     return folders
 
 
+def key_from_pem(public_pem: bytes, report: Report, whose: str) -> Ed25519PublicKey | None:
+    """Rule "key": a PEM public key, its fingerprint noted; None (and a break) if unusable."""
+    try:
+        key = load_public_key(public_pem)
+    except ValueError as exc:
+        report.breaks.append(Where().brk(RULE_KEY, "key.unusable",
+                                         f"{whose} public key cannot be used: {exc}"))
+        return None
+    report.key_fingerprint = key_fingerprint(key)
+    return key
+
+
 def evidence_key(key_file: Path, public_pem: bytes | None,
                  report: Report) -> Ed25519PublicKey | None:
     """Rule "key": the given key, else the one in `key_file`; None (and a break) if unusable."""
     if public_pem is not None:
-        try:
-            key = load_public_key(public_pem)
-        except ValueError as exc:
-            report.breaks.append(Where().brk(RULE_KEY, "key.unusable",
-                                             f"The given public key cannot be used: {exc}"))
-            return None
-        report.key_fingerprint = key_fingerprint(key)
-        return key
+        return key_from_pem(public_pem, report, "The given")
     try:
         key = load_public_key(key_file.read_bytes())
     except FileNotFoundError:
