@@ -186,3 +186,23 @@ class Checkpointer:
         record = {"seq": seq, "hash": digest, "tsa": url, "at": utc_iso(time.time()),
                   "token": base64.b64encode(token).decode()}
         append_durably(self.tsa_path, canonical(record) + b"\n")
+
+
+def covering(data_dir: Path, chains: set[str]) -> dict[str, bytes]:
+    """What an export carries about `chains`: the newest checkpoint naming each, and the
+    countersignatures and time-stamp tokens of those checkpoints, as bundle files by name
+    (`checkpoints/checkpoints.jsonl`, ...); empty when the node keeps no checkpoints."""
+    newest: dict[str, dict[str, Any]] = {}
+    for cp in read_entries(data_dir / CHECKPOINT_LOG):
+        for name in chains & set(cp.get("chains") or {}):
+            newest[name] = cp
+    chosen = {int(cp["seq"]): cp for cp in newest.values()}
+    if not chosen:
+        return {}
+    out = {CHECKPOINT_LOG: b"".join(canonical(chosen[s]) + b"\n" for s in sorted(chosen))}
+    for name in (COUNTERSIGS, TSA_TOKENS):
+        kept = [canonical(r) + b"\n" for r in read_entries(data_dir / name)
+                if r.get("seq") in chosen and r.get("hash") == chosen[int(r["seq"])]["hash"]]
+        if kept:
+            out[name] = b"".join(kept)
+    return out

@@ -1,8 +1,9 @@
 """Export bundles: one sealed session as a zip that anyone can check offline.
 
 A bundle holds the session's folder exactly as the node wrote it (ledger, signed heads, every
-segment), the node's public key, the standalone verifier (`recordings.verify` joined into one
-file, as `verify.py`) and a README saying how to run it (`recordings.bundle_readme`); the
+segment), the node's public key, the newest checkpoints that cover the session with their
+countersignatures and time stamps (`checkpoints/`), the standalone verifier
+(`recordings.verify` joined into one file, as `verify.py`) and a README saying how to run it (`recordings.bundle_readme`); the
 `fieldrelay export` bundle also carries the session as one C2PA-signed playable file
 (`recordings.credentials`). Only the files under `sessions/` and the key are evidence.
 """
@@ -23,6 +24,7 @@ from typing import Any
 from fieldrelay.errors import Conflict, NotFound
 from fieldrelay.files import private_dir
 from recordings.bundle_readme import playable_readme, readme
+from recordings.checkpoints import covering
 from recordings.credentials import sign_media
 from recordings.layout import session_folder
 from recordings.media import RemuxCancelled, session_media
@@ -105,6 +107,9 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
     out_zip = _destination(data_dir, Path(out_zip))
     written = [("README.txt", text.encode()), ("verify.py", standalone_source()),
                (PUBLIC_KEY_FILE, public_pem)]
+    # The checkpoints (and their witnesses' countersignatures and time stamps) that cover the
+    # session: a bundle cut back below them is broken, even offline.
+    written += sorted(covering(data_dir, {f"sessions/{session_id}"}).items())
     _write_zip(out_zip, written, [*members, *extras], now, progress)
     return ExportResult(out_zip, session_id, len(segments), media_bytes)
 

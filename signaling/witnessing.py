@@ -12,31 +12,20 @@ stream, where the checkpoint's node keeps it beside its checkpoints.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import re
-import time
 from typing import Any
 
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from fieldrelay.config import Config
 from fieldrelay.errors import BadRequest
 from recordings.checkpoints import Checkpointer
-from recordings.layout import utc_iso
 from recordings.ledger import canonical
 from recordings.session import Evidence
-from recordings.store import LedgerFile, read_entries
-from recordings.verify.checkpoints import (
-    checkpoint_problem,
-    checkpoint_signed,
-    countersign_message,
-    key_id,
-)
-from recordings.verify.witnesses import WITNESSED_KIND
+from recordings.store import read_entries
+from recordings.witness import WitnessLedger
 from signaling.auth import authenticate
 from signaling.bus import Bus, BusUnavailable, cursor_after
 from signaling.tsa import TimeStamper
@@ -63,11 +52,10 @@ class Witnessing:
                                          evidence.node_ledger, config.checkpoint_interval_s,
                                          config.witness_dir)
         self.stamper = TimeStamper(config.tsa_url) if config.tsa_url else None
-        self.ledger: LedgerFile | None = None
+        self.ledger: WitnessLedger | None = None
         self._poke = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._newest: dict[str, int] = {}  # newest checkpoint seq witnessed, per node
         self._countersigned: set[tuple[str, int]] = set()  # (witness, seq) kept of ours
         self._cursor = "0-0"
         self.published = 0
@@ -160,12 +148,9 @@ class Witnessing:
 
     def _read_back(self) -> None:
         """What this node witnessed and kept before it last stopped (so nothing is done twice)."""
-        self.ledger = LedgerFile(self.config.data_dir / "witness", self.evidence.key)
-        for e in read_entries(self.ledger.path):
-            if e.get("kind") == WITNESSED_KIND and isinstance(e.get("checkpoint"), dict):
-                node, seq = str(e.get("node")), int(e["checkpoint"].get("seq", -1))
-                self._newest[node] = max(self._newest.get(node, -1), seq)
-                self._advance(e.get("cursor"))
+        self.ledger = WitnessLedger(self.config.data_dir, self.node_id, self.evidence.key)
+        for cursor in self.ledger.cursors:
+            self._advance(cursor)
         for rec in read_entries(self.checkpointer.countersigs_path):
             self._countersigned.add((str(rec.get("witness")), int(rec.get("seq", -1))))
             self._advance(rec.get("cursor"))
@@ -205,60 +190,23 @@ class Witnessing:
                 self._countersigned.add(key)
 
     async def _countersign(self, cursor: str, message: dict[str, Any]) -> None:
-        cp, node = message.get("checkpoint"), str(message.get("node"))
-        if not isinstance(cp, dict) or checkpoint_problem(cp) is not None \
-                or cp.get("node") != node:
-            log.warning("refused a malformed checkpoint from %s", node)
-            return
-        try:
-            key = serialization.load_pem_public_key(str(message.get("key", "")).encode())
-        except ValueError:
-            key = None
-        if not isinstance(key, Ed25519PublicKey) or key_id(key) != cp["key"] \
-                or not checkpoint_signed(cp, key):
-            log.warning("refused checkpoint %s of %s: its signature does not hold",
-                        cp.get("seq"), node)
-            return
-        seq = int(cp["seq"])
-        if seq <= self._newest.get(node, -1):
-            return  # countersigned already (read again after a restart)
-        sig = base64.b64encode(self.evidence.key.sign(
-            countersign_message(node, seq, str(cp["hash"])))).decode()
-        entry = {"kind": WITNESSED_KIND, "at": utc_iso(time.time()), "node": node,
-                 "checkpoint": cp, "witness": self.node_id, "sig": sig, "cursor": cursor}
         assert self.ledger is not None
-        ledger = self.ledger
-
-        def keep() -> None:
-            ledger.append(entry)
-            ledger.sign_head()
-
-        await asyncio.to_thread(keep)
-        self._newest[node] = seq
+        countersig = await asyncio.to_thread(self.ledger.countersign, message.get("checkpoint"),
+                                             str(message.get("key", "")), cursor)
+        if countersig is None:
+            return
         self.witnessed += 1
         try:
-            await self.bus.witness_put({
-                "type": "countersig", "node": node, "seq": seq, "hash": cp["hash"],
-                "witness": self.node_id, "sig": sig, "at": entry["at"],
-                "witness_key": self.evidence.key.public_pem().decode()})
+            await self.bus.witness_put(countersig)
         except BusUnavailable as exc:
-            log.warning("countersignature of %s/%d not handed back: %s", node, seq, exc)
+            log.warning("countersignature of %s/%d not handed back: %s", countersig["node"],
+                        countersig["seq"], exc)
 
     def export(self, node: str | None = None) -> dict[str, Any]:
-        """This node's copy of the checkpoints it countersigned (of `node`, or of all): the
-        checkpoint export `fieldrelay verify --witness` reads."""
-        items = []
-        path = self.config.data_dir / "witness" / "ledger.jsonl"
-        for e in read_entries(path):
-            if e.get("kind") == WITNESSED_KIND and (node is None or e.get("node") == node):
-                items.append({"checkpoint": e.get("checkpoint"), "sig": e.get("sig")})
-        return witness_export(self.node_id, self.evidence.key.public_pem().decode(), items)
-
-
-def witness_export(witness: str, key_pem: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The checkpoint export document (FORMAT.md "Witnesses")."""
-    return {"format": "fieldrelay-witness-checkpoints", "v": 1, "witness": witness,
-            "key": key_pem, "checkpoints": items}
+        """This node's checkpoint export (blocks on the disk)."""
+        ledger = self.ledger or WitnessLedger(self.config.data_dir, self.node_id,
+                                              self.evidence.key)
+        return ledger.export(node)
 
 
 WITNESSING = web.AppKey("witnessing", Witnessing)
