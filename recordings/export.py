@@ -3,9 +3,10 @@
 A bundle holds the session's folder exactly as the node wrote it (ledger, signed heads, every
 segment), the node's public key, the newest checkpoints that cover the session with their
 countersignatures and time stamps (`checkpoints/`), the standalone verifier
-(`recordings.verify` joined into one file, as `verify.py`) and a README saying how to run it (`recordings.bundle_readme`); the
-`fieldrelay export` bundle also carries the session as one C2PA-signed playable file
-(`recordings.credentials`). Only the files under `sessions/` and the key are evidence.
+(`recordings.verify` joined into one file, as `verify.py`) and a README saying how to run it
+(`recordings.bundle_readme`); the `fieldrelay export` bundle also carries the session as one
+C2PA-signed playable file (`recordings.credentials`). Only the files under `sessions/`, the
+key and `checkpoints/` are evidence.
 """
 
 from __future__ import annotations
