@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from recordings.verify.chain import FORMAT, GENESIS, SHA256_HEX, canonical, is_int
 from recordings.verify.chains import ChainFile, all_chains, chain_file
-from recordings.verify.reading import read_lines
+from recordings.verify.reading import read_lines, span
 from recordings.verify.verdict import RULE_CHECKPOINTS, RULE_WITNESS, Break, Where
 
 CHECKPOINT_KIND = "checkpoint"
@@ -211,8 +211,10 @@ def check_claims(root: Path, claims: Claims, removed: Iterable[str],
             n = len(state.hashes)
             out.append(where.brk(RULE_CHECKPOINTS, "checkpoint.chain_cut",
                                  f"{claim.source} covers chain {name} with {claim.length} "
-                                 f"entries, but {rel} holds only {n}: entries {n} to "
-                                 f"{claim.length - 1} were cut off its end", file=rel, entry=n))
+                                 f"entries, but {rel} holds only {n}: "
+                                 f"{span(n, claim.length - 1)} "
+                                 f"{'was' if n == claim.length - 1 else 'were'} cut off its end",
+                                 file=rel, entry=n))
         elif claim.length > 0 and state.hashes[claim.length - 1] != claim.head:
             out.append(where.brk(RULE_CHECKPOINTS, "checkpoint.chain_rewritten",
                                  f"{claim.source} covers chain {name} up to entry "
