@@ -31,7 +31,6 @@ from tests.recordings.test_verify import (
     ledger_lines,
     new_data_dir,
     record_session,
-    resign_heads,
     verdict,
     write_lines,
 )
