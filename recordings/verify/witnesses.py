@@ -147,10 +147,14 @@ def add_witnesses(copies: list[WitnessCopy], node_key: Ed25519PublicKey, claims:
     mine = key_id(node_key)
     for copy in copies:
         found = 0
-        for cp, countersig in copy.items:
-            if cp.get("key") != mine:
-                continue  # another node's checkpoint, witnessed beside this one's
+        # Newest first: a checkpoint that claims no chain longer than the newer ones already
+        # did proves nothing more, so its signatures need no check (chains only grow).
+        ours = [(cp, sig) for cp, sig in copy.items if cp.get("key") == mine]
+        ours.sort(key=lambda item: _seq(item[0]), reverse=True)
+        for cp, countersig in ours:
             found += 1
+            if not _adds(cp, claims):
+                continue
             problem = checkpoint_problem(cp)
             if problem is None and not checkpoint_signed(cp, node_key):
                 problem = "its signature was not made by this node's key"
@@ -176,3 +180,23 @@ def add_witnesses(copies: list[WitnessCopy], node_key: Ed25519PublicKey, claims:
             report.notes.append(f"The {copy.label} holds {found} checkpoints of this node; its "
                                 f"witness key's fingerprint is {key_id(copy.key)}.")
 
+
+
+def _adds(cp: dict[str, Any], claims: Claims) -> bool:
+    """True when the checkpoint claims some chain longer than `claims` do (or claims are
+    unreadable, which the full check then names)."""
+    chains = cp.get("chains")
+    if not isinstance(chains, dict):
+        return True
+    for name, state in chains.items():
+        known = claims.by_chain.get(name)
+        if not isinstance(state, list) or not state or not isinstance(state[0], int):
+            return True
+        if known is None or state[0] > known.length:
+            return True
+    return False
+
+
+def _seq(cp: dict[str, Any]) -> int:
+    seq = cp.get("seq")
+    return seq if isinstance(seq, int) else -1
