@@ -27,6 +27,7 @@ from fieldrelay.files import private_dir
 from recordings.bundle_readme import playable_readme, readme
 from recordings.checkpoints import covering
 from recordings.credentials import sign_media
+from recordings.keyrotation import bundle_key_files
 from recordings.layout import session_folder
 from recordings.media import RemuxCancelled, session_media
 from recordings.store import LedgerCorrupt, read_entries
@@ -111,6 +112,7 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
     # The checkpoints (and their witnesses' countersignatures and time stamps) that cover the
     # session: a bundle cut back below them is broken, even offline.
     written += sorted(covering(data_dir, {f"sessions/{session_id}"}).items())
+    written += sorted(bundle_key_files(data_dir).items())
     _write_zip(out_zip, written, [*members, *extras], now, progress)
     return ExportResult(out_zip, session_id, len(segments), media_bytes)
 

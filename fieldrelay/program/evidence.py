@@ -18,6 +18,7 @@ from recordings import verify
 from recordings.audit import AuditLog
 from recordings.export import export_with_playable
 from recordings.index import reindex
+from recordings.keyrotation import rotate_key
 from recordings.retention import run_retention
 from recordings.signing import NodeKey
 from recordings.verify import TextProgress
@@ -69,6 +70,33 @@ def add_retention(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     add_flag(parser, "data_dir")
     add_flag(parser, "key_file")
     parser.set_defaults(run=cmd_retention)
+
+
+def add_key(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`fieldrelay key rotate`."""
+    parser = commands.add_parser("key", help="the node's signing key")
+    actions = parser.add_subparsers(dest="key_action", required=True)
+    rotate = actions.add_parser("rotate", help="replace the signing key (node stopped); the "
+                                               "old key endorses the new one in the node "
+                                               "ledger and stays for verifying what it signed")
+    add_flag(rotate, "data_dir")
+    add_flag(rotate, "key_file")
+    rotate.set_defaults(run=cmd_key_rotate)
+
+
+def cmd_key_rotate(args: argparse.Namespace) -> int:
+    """Rotate the node's key; 1 when the data dir holds no key to rotate."""
+    if not (args.data_dir / "keys").is_dir():
+        print(f"fieldrelay key rotate: {args.data_dir} holds no key", file=sys.stderr)
+        return EXIT_FAIL
+    try:
+        done = rotate_key(args.data_dir, args.key_file, f"cli:{getpass.getuser()}")
+    except FieldRelayError as exc:
+        print(f"fieldrelay key rotate: {exc.detail}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"rotated the node key: {done.old_key} -> {done.new_key}; the old public key stays "
+          f"in {args.data_dir / 'keys' / 'retired'}; publish the new one")
+    return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

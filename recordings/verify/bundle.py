@@ -23,11 +23,15 @@ from recordings.verify.checkpoints import (
     check_countersigs,
     read_checkpoint_log,
 )
-from recordings.verify.reading import CHUNK, Meter, Progress
+from recordings.verify.keyring import with_retired
+from recordings.verify.reading import CHUNK, Meter, Progress, read_lines
 from recordings.verify.sessions import evidence_key, finish, inspect_session, session_folders
 from recordings.verify.tsa import check_tsa_tokens
 from recordings.verify.verdict import RULE_BUNDLE, Break, Broken, Report
 from recordings.verify.witnesses import WitnessCopy, add_witnesses
+
+# In a bundle from a node that rotated its key: the endorsements, and the retired keys.
+KEY_ROTATIONS = "key-rotations.jsonl"
 
 
 def _member_parts(info: zipfile.ZipInfo) -> list[str] | None:
@@ -139,6 +143,7 @@ def check_bundle_dir(root: Path, target: str, meter: Meter, public_pem: bytes | 
     key = evidence_key(root / PUBLIC_KEY_FILE, public_pem, report)
     if key is None:
         return report
+    key = with_retired(key, read_lines(root / KEY_ROTATIONS).items, root / "retired")
     folders = session_folders(root / "sessions", report)
     if not folders:
         report.breaks.append(Break(RULE_BUNDLE, "bundle.empty",

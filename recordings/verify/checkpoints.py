@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from recordings.verify.chain import FORMAT, GENESIS, SHA256_HEX, canonical, is_int
 from recordings.verify.chains import ChainFile, all_chains, chain_file
+from recordings.verify.keyring import key_ids
 from recordings.verify.reading import read_lines, span
 from recordings.verify.verdict import RULE_CHECKPOINTS, RULE_WITNESS, Break, Where
 
@@ -287,12 +288,12 @@ def read_checkpoint_log(path: Path, rel: str, key: Ed25519PublicKey, *,
     if lines.torn is not None:
         out.notes.append(f"The checkpoint log: {rel} line {lines.torn} was cut off mid-write "
                          "(the node stopped while writing it).")
-    mine = key_id(key)
+    mine = key_ids(key)
     prev, expected = GENESIS, None
     for line, cp in zip(lines.numbers, lines.items, strict=True):
         problem = checkpoint_problem(cp)
         seq = cp.get("seq")
-        if problem is None and cp.get("key") != mine:
+        if problem is None and cp.get("key") not in mine:
             problem = "it names another node key than this evidence's"
         if problem is None and not checkpoint_signed(cp, key):
             problem = "its signature was not made by this node's key: it was forged"

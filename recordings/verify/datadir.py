@@ -26,6 +26,7 @@ from recordings.verify.checkpoints import (
 )
 from recordings.verify.folder import SessionCheck
 from recordings.verify.heads import check_heads
+from recordings.verify.keyring import with_retired
 from recordings.verify.reading import Lines, Meter, Progress, read_lines, span
 from recordings.verify.sessions import evidence_key, finish, inspect_session, session_folders
 from recordings.verify.tsa import check_tsa_tokens
@@ -73,6 +74,7 @@ def verify_data_dir(path: Path, progress: Progress | None = None,
     key = evidence_key(path / "keys" / PUBLIC_KEY_FILE, public_pem, report)
     if key is None:
         return report
+    key = with_retired(key, read_lines(path / NODE_LEDGER).items, path / "keys" / "retired")
     folders = session_folders(path / "sessions", report)
     sessions = [inspect_session(f, key, exported=False, strict_name=True) for f in folders]
     node = check_node(path, key, sessions, report)

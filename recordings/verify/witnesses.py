@@ -30,6 +30,7 @@ from recordings.verify.checkpoints import (
     signature_ok,
     witness_break,
 )
+from recordings.verify.keyring import key_ids
 from recordings.verify.reading import read_lines
 from recordings.verify.verdict import NotEvidence, Report
 
@@ -144,12 +145,12 @@ def add_witnesses(copies: list[WitnessCopy], node_key: Ed25519PublicKey, claims:
                   report: Report) -> None:
     """Rule "witness": every checkpoint of this node in each copy is signed by the node and
     countersigned by the witness; it then counts as a claim on the node's chains."""
-    mine = key_id(node_key)
+    mine = set(key_ids(node_key))
     for copy in copies:
         found = 0
         # Newest first: a checkpoint that claims no chain longer than the newer ones already
         # did proves nothing more, so its signatures need no check (chains only grow).
-        ours = [(cp, sig) for cp, sig in copy.items if cp.get("key") == mine]
+        ours = [(cp, sig) for cp, sig in copy.items if cp.get("key") in mine]
         ours.sort(key=lambda item: _seq(item[0]), reverse=True)
         for cp, countersig in ours:
             found += 1

@@ -321,3 +321,32 @@ def test_the_key_may_live_outside_the_data_dir_and_only_its_owner_may_read_it(
     os.chmod(key_file.parent, 0o755)
     with pytest.raises(KeyExposed, match="folder"):
         NodeKey.load_or_create(tmp_path / "data", key_file)
+
+
+def test_a_rotated_key_keeps_old_signatures_verifiable_and_is_a_signed_ledger_entry(
+        rec: Recorded, tmp_path: Path) -> None:
+    old_id = rec.key.key_id()
+    res = subprocess.run([sys.executable, "-m", "fieldrelay", "key", "rotate", "--data-dir",
+                          str(rec.data)], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert res.returncode == 0, res.stderr
+    new = NodeKey.load_or_create(rec.data)
+    assert new.key_id() != old_id and f"{old_id} -> {new.key_id()}" in res.stdout
+    rotated = [e for e in read_entries(rec.node.path) if e["kind"] == "key.rotated"]
+    assert [(e["old_key"], e["new_key"]) for e in rotated] == [(old_id, new.key_id())]
+    # Evidence recorded after the rotation is signed by the new key, before it by the old.
+    rec.key, rec.node = new, LedgerFile(rec.data / "ledger", new, shared=True)
+    sid = record_session(rec, "o3", seed=3)
+    assert checkpointer(rec).checkpoint() is not None
+    code, out = verdict(rec.data)
+    assert code == 0, out
+    assert "against 2 checkpoints." in out
+    for session in (rec.sessions[0], sid):
+        bundle = export_session(rec.data, session, tmp_path / f"{session}.zip").path
+        code, out = verdict(bundle)
+        assert code == 0, out
+    # Without the retired key, what it signed cannot be checked: broken.
+    (rec.data / "keys" / "retired" / f"{old_id}.pub.pem").unlink()
+    code, out = verdict(rec.data)
+    assert code == 1, out
+    assert "was not made by this node's key" in out
