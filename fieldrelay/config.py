@@ -243,6 +243,23 @@ class Config:
     reserve_connections: int = field(default=64, metadata=option(
         "connections kept for alerts and logins once a connection cap is hit",
         flag="reserve-connections"))
+    # Witnessed checkpoints: every chain's length and head is signed at least this often and
+    # at every seal, and handed to witnesses (the other nodes over the bus, a time-stamping
+    # authority, a directory on another disk). The key may live on another disk too.
+    checkpoint_interval_s: float = field(default=10.0, metadata=option(
+        "seconds between two checkpoints of every chain (one also follows every seal)",
+        flag="checkpoint-interval"))
+    witness_dir: Path | None = field(default=None, metadata=option(
+        "a directory on another disk where every checkpoint is also written (fsync)",
+        flag="witness-dir"))
+    tsa_url: str | None = field(default=None, metadata=option(
+        "an RFC 3161 time-stamping authority that stamps every checkpoint", flag="tsa-url"))
+    key_file: Path | None = field(default=None, metadata=option(
+        "the node's private signing key (default: DATA_DIR/keys/node-ed25519.pem); may be on "
+        "another disk; file 0600, folder 0700", flag="key-file"))
+    # A witness countersigns checkpoints it receives no older than this (a late copy after a
+    # restart is still countersigned: the stream keeps them).
+    witness_stream_len: int = 100_000
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

@@ -61,6 +61,12 @@ sessions/{session_id}/seg-000001.webm, seg-000002.webm, ...  (or .ts)
     VLC, ffmpeg and web browsers play them.
 node-ed25519.pub.pem
     The public key of the node that recorded and signed the session.
+checkpoints/  (when the node keeps checkpoints)
+    The newest checkpoints that name this session: the node's signed statement of how long
+    each of its ledgers was, so a ledger cut back below one shows. countersigs.jsonl holds
+    other nodes' countersignatures of them, tsa.jsonl time-stamp tokens (RFC 3161) over them
+    (checking those needs `pip install rfc3161-client` too). verify.py --witness PATH also
+    checks against a witness's own copy (another node's data dir or its checkpoint export).
 verify.py
     The verifier. It needs only Python (3.10 or newer) and the `cryptography` package, works
     offline and changes nothing.

@@ -1,10 +1,12 @@
 """Export bundles: one sealed session as a zip that anyone can check offline.
 
 A bundle holds the session's folder exactly as the node wrote it (ledger, signed heads, every
-segment), the node's public key, the standalone verifier (`recordings.verify` joined into one
-file, as `verify.py`) and a README saying how to run it (`recordings.bundle_readme`); the
-`fieldrelay export` bundle also carries the session as one C2PA-signed playable file
-(`recordings.credentials`). Only the files under `sessions/` and the key are evidence.
+segment), the node's public key, the newest checkpoints that cover the session with their
+countersignatures and time stamps (`checkpoints/`), the standalone verifier
+(`recordings.verify` joined into one file, as `verify.py`) and a README saying how to run it
+(`recordings.bundle_readme`); the `fieldrelay export` bundle also carries the session as one
+C2PA-signed playable file (`recordings.credentials`). Only the files under `sessions/`, the
+key and `checkpoints/` are evidence.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from typing import Any
 from fieldrelay.errors import Conflict, NotFound
 from fieldrelay.files import private_dir
 from recordings.bundle_readme import playable_readme, readme
+from recordings.checkpoints import covering
 from recordings.credentials import sign_media
+from recordings.keyrotation import bundle_key_files
 from recordings.layout import session_folder
 from recordings.media import RemuxCancelled, session_media
 from recordings.store import LedgerCorrupt, read_entries
@@ -105,6 +109,10 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
     out_zip = _destination(data_dir, Path(out_zip))
     written = [("README.txt", text.encode()), ("verify.py", standalone_source()),
                (PUBLIC_KEY_FILE, public_pem)]
+    # The checkpoints (and their witnesses' countersignatures and time stamps) that cover the
+    # session: a bundle cut back below them is broken, even offline.
+    written += sorted(covering(data_dir, {f"sessions/{session_id}"}).items())
+    written += sorted(bundle_key_files(data_dir).items())
     _write_zip(out_zip, written, [*members, *extras], now, progress)
     return ExportResult(out_zip, session_id, len(segments), media_bytes)
 

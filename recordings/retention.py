@@ -133,12 +133,13 @@ def apply_retention(data_dir: Path, node_ledger: LedgerFile, older_than_days: fl
 
 
 def run_retention(data_dir: Path, older_than_days: float, by: str, dry_run: bool,
-                  say: Report) -> list[str]:
+                  say: Report, key_file: Path | None = None) -> list[str]:
     """Apply retention to a data dir and keep the index and media cache in step."""
     if not (data_dir / "keys").is_dir():
         say(f"{data_dir} holds no evidence (no keys/ folder): nothing to do")
         return []
-    node_ledger = LedgerFile(data_dir / "ledger", NodeKey.load_or_create(data_dir), shared=True)
+    node_ledger = LedgerFile(data_dir / "ledger", NodeKey.load_or_create(data_dir, key_file),
+                             shared=True)
     removed = apply_retention(data_dir, node_ledger, older_than_days, by, dry_run, say)
     if not dry_run:
         index = SessionIndex(data_dir)

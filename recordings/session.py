@@ -79,14 +79,14 @@ _Item = Frame | _Event | _EndTrack | _Seal | None
 class Evidence:
     """The evidence store of a data dir: the node key, the node chain and the sessions."""
 
-    def __init__(self, data_dir: Path, node_id: str) -> None:
+    def __init__(self, data_dir: Path, node_id: str, key_file: Path | None = None) -> None:
         self.data_dir = data_dir
         self.node_id = node_id
         if not (data_dir / "sessions").exists():
             # A data dir that holds no evidence yet (made by `fieldrelay user add`, or by
             # hand) becomes the service user's alone before the first key or entry lands.
             claim_dir(data_dir)
-        self.key = NodeKey.load_or_create(data_dir)
+        self.key = NodeKey.load_or_create(data_dir, key_file)
         self.node_ledger = LedgerFile(data_dir / "ledger", self.key, shared=True)
         self.sessions_dir = data_dir / "sessions"
         private_dir(self.sessions_dir)

@@ -39,6 +39,7 @@ from signaling import (
     security_headers,
     talkback,
     whip,
+    witnessing,
     ws,
 )
 from signaling.alerts import DESK, AlertDesk
@@ -66,6 +67,7 @@ from signaling.ratelimit import LoginGate, RateLimiter
 from signaling.redisbus import RedisBus
 from signaling.routing import BusListener
 from signaling.tickets import TicketBook
+from signaling.witnessing import WITNESSING, Witnessing
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class Node:
     node_tokens: cluster.NodeTokens | None
     talkback_push: TalkbackPush | None
     review_desk: review.ReviewDesk
+    witnessing: Witnessing
 
     async def desks_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The bus and the desks: up before the relay, down after it."""
@@ -125,6 +128,15 @@ class Node:
             await self.whereabouts.aclose()
             await self.alerts.aclose()
             await self.bus.aclose()
+
+    async def witnessing_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """Checkpoints and witnessing: up after the bus, down after the relay has sealed
+        every session, so the last checkpoint covers the seals of shutdown."""
+        await self.witnessing.start()
+        try:
+            yield
+        finally:
+            await self.witnessing.aclose()
 
     async def relay_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The relay: sessions a crash left open are sealed before any new one opens."""
@@ -153,7 +165,7 @@ class Node:
 def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     """Build the node's parts, each after what it needs (nothing is attached later)."""
     streams = StreamDirectory()
-    evidence = LiveEvidence(Evidence(config.data_dir, config.node_id), streams)
+    evidence = LiveEvidence(Evidence(config.data_dir, config.node_id, config.key_file), streams)
     bus = new_bus(config)
     whereabouts = Whereabouts(config, PresenceSettings(), bus, hub, streams, evidence)
     desk = AlertDesk(config, escalation_settings(config), bus, AlertOutbox(config.data_dir),
@@ -168,8 +180,9 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     registry = StreamRegistry(relay_settings(config), streams, evidence, listeners, link)
     push = (cluster.new_talkback_push(config, registry, whereabouts, tokens)
             if tokens is not None else None)
+    witnessing = Witnessing(config, evidence.store, bus, clustered=config.redis_url is not None)
     return Node(config, bus, evidence, whereabouts, desk, command_desk, listener, registry,
-                tokens, push, review.ReviewDesk(config.data_dir, evidence.store))
+                tokens, push, review.ReviewDesk(config.data_dir, evidence.store), witnessing)
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -203,7 +216,9 @@ def build_app(config: Config) -> web.Application:
     if node.talkback_push is not None:
         app[cluster.TALKBACK_PUSH] = node.talkback_push
     app[METRICS] = NodeMetrics(node.registry, hub, node.bus)
+    app[WITNESSING] = node.witnessing
     app.cleanup_ctx.append(node.desks_ctx)
+    app.cleanup_ctx.append(node.witnessing_ctx)
     app.cleanup_ctx.append(node.relay_ctx)
     app.cleanup_ctx.append(node.review_ctx)
     app.on_shutdown.append(_close_websockets)
@@ -218,6 +233,7 @@ def build_app(config: Config) -> web.Application:
         web.get("/ws", ws.websocket),
         *whip.routes(),
         *review.routes(),
+        *witnessing.routes(),
         *cluster.routes(),
         *alerts.routes(),
         *commands.routes(),

@@ -27,6 +27,8 @@ Event = dict[str, Any]
 Updater = Callable[[Alert], Alert | None]
 InstructionUpdater = Callable[[Instruction], Instruction | None]
 EARTH_RADIUS_M = 6371008.8
+# Witness messages the in-process bus keeps (it has no other node to hand them to).
+WITNESS_KEPT = 1000
 
 
 class BusUnavailable(FieldRelayError):
@@ -119,6 +121,15 @@ class Bus(Protocol):
                                   limit: int = 50) -> list[Instruction]:
         """The newest instructions (to one officer, or to anyone), newest first."""
 
+    async def witness_put(self, message: Event) -> str:
+        """Append a witnessing message (a checkpoint, a countersignature) to the durable
+        witness stream that every node reads; returns its cursor."""
+
+    async def witness_after(self, cursor: str, limit: int = 100,
+                            wait_s: float = 0.0) -> list[tuple[str, Event]]:
+        """Witness messages after `cursor` ("0-0": from the start), oldest first, waiting up
+        to `wait_s` for one when there are none yet."""
+
 
 class MemoryBus:
     """The single-node bus: everything in this process.
@@ -139,6 +150,9 @@ class MemoryBus:
         self._queue_size = listener_queue
         self._lock = asyncio.Lock()
         self._instructions: dict[str, Instruction] = {}
+        # One node has no other node to witness it: the stream only lets the same code run.
+        self._witness: list[tuple[str, Event]] = []
+        self._witness_added = asyncio.Event()
 
     def _instruction_journal(self) -> Path | None:
         return self._journal.with_name("instructions.jsonl") if self._journal else None
@@ -289,3 +303,22 @@ class MemoryBus:
                                   limit: int = 50) -> list[Instruction]:
         found = [i for i in self._instructions.values() if officer is None or officer in i["to"]]
         return sorted(found, key=lambda i: i["id"], reverse=True)[:limit]
+
+    async def witness_put(self, message: Event) -> str:
+        cursor = f"0-{len(self._witness) + 1}"
+        self._witness.append((cursor, message))
+        self._witness_added.set()
+        self._witness = self._witness[-WITNESS_KEPT:]
+        return cursor
+
+    async def witness_after(self, cursor: str, limit: int = 100,
+                            wait_s: float = 0.0) -> list[tuple[str, Event]]:
+        found = [(c, m) for c, m in self._witness if cursor_after(c, cursor)][:limit]
+        if found or wait_s <= 0:
+            return found
+        self._witness_added.clear()
+        try:
+            await asyncio.wait_for(self._witness_added.wait(), wait_s)
+        except TimeoutError:
+            return []
+        return [(c, m) for c, m in self._witness if cursor_after(c, cursor)][:limit]

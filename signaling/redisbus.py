@@ -46,6 +46,9 @@ STREAM = PREFIX + "events"
 CHANNEL = PREFIX + "bus"
 OPEN = PREFIX + "alerts:open"
 GEO = PREFIX + "geo"
+# Checkpoints and countersignatures: a stream, so a node that was down reads what it missed.
+WITNESS_STREAM = PREFIX + "witness"
+WITNESS_MAXLEN = 100_000
 STREAM_MAXLEN = 100_000
 IDEMPOTENCY_TTL_S = 7 * 24 * 3600
 REPLAY_SLACK_MS = 5000
@@ -282,6 +285,30 @@ class RedisBus:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
+
+    async def witness_put(self, message: Event) -> str:
+        body = dump(self._records.sealed("witness", message))
+        async with self._guard():
+            cursor = await self._redis.xadd(WITNESS_STREAM, {"m": body},
+                                            maxlen=WITNESS_MAXLEN, approximate=True)
+        return str(cursor)
+
+    async def witness_after(self, cursor: str, limit: int = 100,
+                            wait_s: float = 0.0) -> list[tuple[str, Event]]:
+        block = int(wait_s * 1000) if wait_s > 0 else None
+        async with self._guard():
+            # The socket timeout must outlast the block, or a quiet stream reads as a failure.
+            if block is not None and block >= 2500:
+                block = 2500
+            answer: Any = await self._redis.xread({WITNESS_STREAM: cursor}, count=limit,
+                                                  block=block)
+        out: list[tuple[str, Event]] = []
+        for _stream, entries in answer or []:
+            for entry_id, fields in entries:
+                message = self._records.opened("witness", fields.get("m"), "a witness message")
+                # A refused message still moves the reader past it.
+                out.append((str(entry_id), message if message is not None else {}))
+        return out
 
     async def _put_instruction(self, expected: str, instruction: Instruction,
                                event: str) -> bool:

@@ -30,6 +30,7 @@ SERVE_FLAGS = {
     "max-connections-per-address", "reserve-connections",
 }
 SERVE_FLAGS |= {"hold-two-person-release"}  # legal holds: the two-person release
+SERVE_FLAGS |= {"checkpoint-interval", "witness-dir", "tsa-url", "key-file"}  # checkpoints
 ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD"}
 
 

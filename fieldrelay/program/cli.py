@@ -14,7 +14,7 @@ Command = Callable[[argparse.Namespace], int]
 # In the order `fieldrelay --help` lists them; each adds its parser and sets `run`.
 COMMANDS = (serve.add_serve, accounts.add_user, accounts.add_token, evidence.add_verify,
             serve.add_cluster, evidence.add_export, evidence.add_reindex,
-            evidence.add_retention)
+            evidence.add_retention, evidence.add_key)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ from recordings import verify
 from recordings.audit import AuditLog
 from recordings.export import export_with_playable
 from recordings.index import reindex
+from recordings.keyrotation import rotate_key
 from recordings.retention import run_retention
 from recordings.signing import NodeKey
 from recordings.verify import TextProgress
@@ -33,6 +34,11 @@ def add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--key", type=Path, default=None,
                         help="check signatures against this public key (PEM) instead of the "
                              "one that comes with the evidence")
+    parser.add_argument("--witness", action="append", default=[], metavar="PATH_OR_URL",
+                        help="also check every chain against this witness's copy of the "
+                             "checkpoints: another node's data dir, a checkpoint export "
+                             "(.json), a witness directory, or a node URL (token in "
+                             "FIELDRELAY_TOKEN); repeatable")
     parser.set_defaults(run=cmd_verify)
 
 
@@ -43,6 +49,7 @@ def add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("session_id")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the zip to write")
     add_flag(parser, "data_dir")
+    add_flag(parser, "key_file")
     parser.set_defaults(run=cmd_export)
 
 
@@ -61,12 +68,40 @@ def add_retention(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     add_flag(parser, "retention_days")
     parser.add_argument("--dry-run", action="store_true", help="only say what would be removed")
     add_flag(parser, "data_dir")
+    add_flag(parser, "key_file")
     parser.set_defaults(run=cmd_retention)
+
+
+def add_key(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`fieldrelay key rotate`."""
+    parser = commands.add_parser("key", help="the node's signing key")
+    actions = parser.add_subparsers(dest="key_action", required=True)
+    rotate = actions.add_parser("rotate", help="replace the signing key (node stopped); the "
+                                               "old key endorses the new one in the node "
+                                               "ledger and stays for verifying what it signed")
+    add_flag(rotate, "data_dir")
+    add_flag(rotate, "key_file")
+    rotate.set_defaults(run=cmd_key_rotate)
+
+
+def cmd_key_rotate(args: argparse.Namespace) -> int:
+    """Rotate the node's key; 1 when the data dir holds no key to rotate."""
+    if not (args.data_dir / "keys").is_dir():
+        print(f"fieldrelay key rotate: {args.data_dir} holds no key", file=sys.stderr)
+        return EXIT_FAIL
+    try:
+        done = rotate_key(args.data_dir, args.key_file, f"cli:{getpass.getuser()}")
+    except FieldRelayError as exc:
+        print(f"fieldrelay key rotate: {exc.detail}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"rotated the node key: {done.old_key} -> {done.new_key}; the old public key stays "
+          f"in {args.data_dir / 'keys' / 'retired'}; publish the new one")
+    return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check evidence; 0 intact, 1 broken, 2 when PATH is not evidence."""
-    return verify.run(args.path, public_key=args.key)
+    return verify.run(args.path, public_key=args.key, witnesses=args.witness)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -83,7 +118,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"fieldrelay export: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAIL
     bar.close()
-    _audit_cli_export(args.data_dir, result.session, result.path)
+    _audit_cli_export(args.data_dir, args.key_file, result.session, result.path)
     print(f"wrote {result.path}: session {result.session}, {result.segments} segment files "
           f"({result.media_bytes} bytes of media)")
     print(f"check it with: fieldrelay verify {result.path}   (or: python3 verify.py "
@@ -91,9 +126,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _audit_cli_export(data_dir: Path, session: str, path: Path) -> None:
+def _audit_cli_export(data_dir: Path, key_file: Path | None, session: str, path: Path) -> None:
     """An export from the shell is an access by a person too: it goes on the audit chain."""
-    AuditLog(data_dir, NodeKey.load_or_create(data_dir)).append(
+    AuditLog(data_dir, NodeKey.load_or_create(data_dir, key_file)).append(
         f"cli:{getpass.getuser()}", "admin", "export", session, "ok", detail=str(path))
 
 
@@ -110,7 +145,8 @@ def cmd_retention(args: argparse.Namespace) -> int:
     if days < 0:
         print("fieldrelay retention: --older-than must be 0 or more days", file=sys.stderr)
         return EXIT_USAGE
-    removed = run_retention(args.data_dir, days, f"cli:{getpass.getuser()}", args.dry_run, print)
+    removed = run_retention(args.data_dir, days, f"cli:{getpass.getuser()}", args.dry_run, print,
+                            args.key_file)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} {len(removed)} session{'s' if len(removed) != 1 else ''} that ended more "
           f"than {days:g} days ago")

@@ -10,12 +10,28 @@ import re
 import stat
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from recordings.verify.chain import MEDIA_PREFIXES, PUBLIC_KEY_FILE
-from recordings.verify.reading import CHUNK, Meter, Progress
+from recordings.verify.checkpoints import (
+    CHECKPOINT_LOG,
+    COUNTERSIGS,
+    TSA_TOKENS,
+    ChainState,
+    check_claims,
+    check_countersigs,
+    read_checkpoint_log,
+)
+from recordings.verify.keyring import with_retired
+from recordings.verify.reading import CHUNK, Meter, Progress, read_lines
 from recordings.verify.sessions import evidence_key, finish, inspect_session, session_folders
+from recordings.verify.tsa import check_tsa_tokens
 from recordings.verify.verdict import RULE_BUNDLE, Break, Broken, Report
+from recordings.verify.witnesses import WitnessCopy, add_witnesses
+
+# In a bundle from a node that rotated its key: the endorsements, and the retired keys.
+KEY_ROTATIONS = "key-rotations.jsonl"
 
 
 def _member_parts(info: zipfile.ZipInfo) -> list[str] | None:
@@ -95,7 +111,8 @@ def _extract(zip_path: Path, root: Path, meter: Meter) -> None:
 
 
 def verify_bundle(zip_path: Path, progress: Progress | None = None,
-                  public_pem: bytes | None = None) -> Report:
+                  public_pem: bytes | None = None,
+                  witnesses: Sequence[WitnessCopy] = ()) -> Report:
     """Check an export bundle (zip): unpacked safely into a temporary folder, then checked."""
     zip_path = Path(zip_path)
     meter = Meter(progress)
@@ -107,28 +124,48 @@ def verify_bundle(zip_path: Path, progress: Progress | None = None,
             report.breaks.append(exc.brk)
             return report
         return check_bundle_dir(Path(tmp), f"export bundle {zip_path.name}", meter,
-                                public_pem)
+                                public_pem, witnesses)
 
 
 def verify_bundle_dir(path: Path, progress: Progress | None = None,
-                      public_pem: bytes | None = None) -> Report:
+                      public_pem: bytes | None = None,
+                      witnesses: Sequence[WitnessCopy] = ()) -> Report:
     """Check an export bundle that was already extracted into `path`."""
     return check_bundle_dir(Path(path), f"export bundle folder {path}", Meter(progress),
-                            public_pem)
+                            public_pem, witnesses)
 
 
-def check_bundle_dir(root: Path, target: str, meter: Meter,
-                     public_pem: bytes | None) -> Report:
-    """Check the sessions of an extracted bundle with its own key (or the one given)."""
+def check_bundle_dir(root: Path, target: str, meter: Meter, public_pem: bytes | None,
+                     witnesses: Sequence[WitnessCopy] = ()) -> Report:
+    """Check the sessions of an extracted bundle with its own key (or the one given), and
+    against the checkpoints it carries and the witnesses' copies."""
     report = Report(target=target)
     key = evidence_key(root / PUBLIC_KEY_FILE, public_pem, report)
     if key is None:
         return report
+    key = with_retired(key, read_lines(root / KEY_ROTATIONS).items, root / "retired")
     folders = session_folders(root / "sessions", report)
     if not folders:
         report.breaks.append(Break(RULE_BUNDLE, "bundle.empty",
                                    "The bundle holds no session folder under sessions/"))
         return report
+    own = read_checkpoint_log(root / CHECKPOINT_LOG, CHECKPOINT_LOG, key, linked=False)
+    report.breaks.extend(own.breaks)
+    breaks, notes = check_tsa_tokens(root / TSA_TOKENS, TSA_TOKENS, own)
+    report.breaks.extend(breaks)
+    report.notes.extend(notes)
+    breaks, notes = check_countersigs(root / COUNTERSIGS, COUNTERSIGS, own)
+    report.breaks.extend(breaks)
+    report.notes.extend(notes)
+    claims = own.claims
+    add_witnesses(list(witnesses), key, claims, report)
+    if not own.exists:
+        report.notes.append("The bundle carries no checkpoint, so only the node's own "
+                            "signatures prove its sessions were not cut back.")
+    states: dict[str, ChainState] = {}
+    report.breaks.extend(check_claims(root, claims, (), states,
+                                      only=[f"sessions/{f.name}" for f in folders]))
+    report.checked.checkpoints += claims.checkpoints
     sessions = [inspect_session(f, key, exported=True, strict_name=True) for f in folders]
     finish(report, sessions, meter)
     return report

@@ -13,13 +13,27 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from recordings.verify.chain import FORMAT, PUBLIC_KEY_FILE, SESSION_ID, check_chain
+from recordings.verify.checkpoints import (
+    CHECKPOINT_LOG,
+    CHECKPOINTS_STARTED,
+    COUNTERSIGS,
+    TSA_TOKENS,
+    ChainState,
+    check_claims,
+    check_countersigs,
+    check_unsigned_tails,
+    read_checkpoint_log,
+)
 from recordings.verify.folder import SessionCheck
 from recordings.verify.heads import check_heads
+from recordings.verify.keyring import with_retired
 from recordings.verify.reading import Lines, Meter, Progress, read_lines, span
 from recordings.verify.sessions import evidence_key, finish, inspect_session, session_folders
+from recordings.verify.tsa import check_tsa_tokens
 from recordings.verify.verdict import (
     RULE_AUDIT,
     RULE_CHAIN,
+    RULE_CHECKPOINTS,
     RULE_ENTRIES,
     RULE_NODE,
     Break,
@@ -27,6 +41,7 @@ from recordings.verify.verdict import (
     Report,
     Where,
 )
+from recordings.verify.witnesses import WitnessCopy, add_witnesses
 
 NODE_LEDGER = "ledger/ledger.jsonl"
 NODE_HEADS = "ledger/heads.jsonl"
@@ -47,8 +62,10 @@ class Chain:
 
 
 def verify_data_dir(path: Path, progress: Progress | None = None,
-                    public_pem: bytes | None = None) -> Report:
-    """Check every session of a data dir, the node ledger and its signed heads.
+                    public_pem: bytes | None = None,
+                    witnesses: Sequence[WitnessCopy] = ()) -> Report:
+    """Check every session of a data dir, the node ledger and its signed heads, the audit
+    log, and every chain against the checkpoints (the node's own and the witnesses' copies).
 
     The key is `<data>/keys/node-ed25519.pub.pem` unless `public_pem` is given.
     """
@@ -57,10 +74,12 @@ def verify_data_dir(path: Path, progress: Progress | None = None,
     key = evidence_key(path / "keys" / PUBLIC_KEY_FILE, public_pem, report)
     if key is None:
         return report
+    key = with_retired(key, read_lines(path / NODE_LEDGER).items, path / "keys" / "retired")
     folders = session_folders(path / "sessions", report)
     sessions = [inspect_session(f, key, exported=False, strict_name=True) for f in folders]
     node = check_node(path, key, sessions, report)
     audit = check_audit(path, key, report)
+    check_checkpoints(path, key, report, witnesses)
     for chain in (node, audit):
         report.breaks.extend(chain.breaks)
         report.checked.entries += chain.entries
@@ -224,3 +243,41 @@ def check_audit(data: Path, key: Ed25519PublicKey, report: Report) -> Chain:
     except Broken as exc:
         out.breaks.append(exc.brk)
     return out
+
+
+def check_checkpoints(data: Path, key: Ed25519PublicKey, report: Report,
+                      witnesses: Sequence[WitnessCopy]) -> None:
+    """Rules "checkpoints" and "witness" over a data dir: its own checkpoint log and the
+    witnesses' copies cover its chains; once the node checkpoints, its checkpoint log and its
+    audit log must be there."""
+    node_entries = read_lines(data / NODE_LEDGER).items
+    started = any(e.get("kind") == CHECKPOINTS_STARTED for e in node_entries)
+    removed = {str(e.get("session")) for e in node_entries if e.get("kind") == "session.removed"}
+    own = read_checkpoint_log(data / CHECKPOINT_LOG, CHECKPOINT_LOG, key)
+    report.breaks.extend(own.breaks)
+    report.notes.extend(own.notes)
+    if started and not own.exists:
+        report.breaks.append(Where(about="The checkpoint log").brk(
+            RULE_CHECKPOINTS, "checkpoint.log_missing", f"{CHECKPOINT_LOG} is missing, although "
+            "the node ledger records that this node checkpoints its chains: it was deleted",
+            file=CHECKPOINT_LOG))
+    if (started or own.exists) and not (data / AUDIT_LOG).exists():
+        report.breaks.append(AUDIT.brk(RULE_AUDIT, "audit.missing",
+                                       f"{AUDIT_LOG} is missing: the audit log was deleted",
+                                       file=AUDIT_LOG))
+    breaks, notes = check_tsa_tokens(data / TSA_TOKENS, TSA_TOKENS, own)
+    report.breaks.extend(breaks)
+    report.notes.extend(notes)
+    breaks, notes = check_countersigs(data / COUNTERSIGS, COUNTERSIGS, own)
+    report.breaks.extend(breaks)
+    report.notes.extend(notes)
+    claims = own.claims
+    add_witnesses(list(witnesses), key, claims, report)
+    if not own.exists and not started and not witnesses:
+        report.notes.append("This data dir has no checkpoints, so nothing beyond the node's own "
+                            "signatures proves its chains were not cut back; check it with "
+                            "--witness.")
+    states: dict[str, ChainState] = {}
+    report.breaks.extend(check_claims(data, claims, removed, states))
+    report.breaks.extend(check_unsigned_tails(data, claims, states))
+    report.checked.checkpoints += claims.checkpoints

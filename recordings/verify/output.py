@@ -33,7 +33,9 @@ def format_report(report: Report, *, counts: bool = True) -> str:
             lines.append(f"Checked {_count(c.sessions, 'session')}, "
                          f"{_count(c.segments, 'segment file')} ({_size(c.bytes)}), "
                          f"{_count(c.entries, 'ledger entry', 'ledger entries')} and "
-                         f"{_count(c.signatures, 'signature')}.")
+                         f"{_count(c.signatures, 'signature')}"
+                         + (f", against {_count(c.checkpoints, 'checkpoint')}."
+                            if c.checkpoints else "."))
     else:
         lines.append(f"BROKEN: {report.first_break}")
         lines.extend(f"Also broken: {more.sentence}" for more in report.breaks[1:])

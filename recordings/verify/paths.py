@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from recordings.verify.bundle import verify_bundle, verify_bundle_dir
@@ -12,29 +13,34 @@ from recordings.verify.modes import mode_warnings
 from recordings.verify.reading import Progress
 from recordings.verify.sessions import check_session_dir
 from recordings.verify.verdict import NotEvidence, Report
+from recordings.verify.witnesses import WitnessCopy
 
 
 def verify_path(path: Path, progress: Progress | None = None,
-                public_pem: bytes | None = None) -> Report:
+                public_pem: bytes | None = None,
+                witnesses: Sequence[WitnessCopy] = ()) -> Report:
     """Check whatever `path` is: a bundle (.zip or extracted), a data dir or a session folder.
 
     Raises NotEvidence when it is none of these. `public_pem` replaces the key found beside
-    the evidence (for checking against a key published by the node's operator).
+    the evidence (for checking against a key published by the node's operator). `witnesses`
+    are other nodes' copies of this node's checkpoints (`load_witness`).
     """
     path = Path(path)
     if path.is_file():
         if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
-            return verify_bundle(path, progress, public_pem)
+            return verify_bundle(path, progress, public_pem, witnesses)
         raise NotEvidence(f"{path} is a file but not an export bundle (.zip)")
     if not path.is_dir():
         raise NotEvidence(f"{path} does not exist")
     if (path / "sessions").is_dir() and (path / "keys").is_dir():
-        report = verify_data_dir(path, progress, public_pem)
+        report = verify_data_dir(path, progress, public_pem, witnesses)
         report.warnings.extend(mode_warnings(path, data_dir=True))
         return report
     if (path / "sessions").is_dir() and (path / PUBLIC_KEY_FILE).is_file():
-        return verify_bundle_dir(path, progress, public_pem)
+        return verify_bundle_dir(path, progress, public_pem, witnesses)
     if (path / "ledger.jsonl").is_file() and path.resolve().parent.name == "sessions":
+        if witnesses:
+            raise NotEvidence("--witness checks a data dir or a bundle, not one session folder")
         report = _verify_lone_session(path, progress, public_pem)
         report.warnings.extend(mode_warnings(path, data_dir=False))
         return report

@@ -7,6 +7,7 @@ clean machine, without fieldrelay installed.
     python3 verify.py BUNDLE.zip          (or the bundle's extracted folder)
     python3 verify.py DATA_DIR            (every session, the node ledger and its signatures)
     python3 verify.py DATA_DIR/sessions/ID
+    python3 verify.py BUNDLE.zip --witness OTHER_NODE_DATA_DIR --witness EXPORT.json
 
 Exit status: 0 intact, 1 broken (the first broken place is named), 2 usage.
 The format checked is recordings/FORMAT.md, format 1: each rule of its "Intact means" section
@@ -22,13 +23,16 @@ from pathlib import Path
 from recordings.verify.output import TextProgress, print_verdict
 from recordings.verify.paths import verify_path
 from recordings.verify.verdict import NotEvidence
+from recordings.verify.witnesses import WitnessCopy, load_witness
 
-USAGE = """usage: python3 verify.py PATH [--key PUBLIC_KEY.pem]
+USAGE = """usage: python3 verify.py PATH [--key PUBLIC_KEY.pem] [--witness PATH_OR_URL]...
 
 PATH is an export bundle (.zip) or its extracted folder, a fieldrelay data dir, or one session
 folder. Every segment file's SHA-256, the hash chain of the ledger and the node's signatures are
-checked. --key checks the signatures against that public key instead of the one that comes
-with the evidence.
+checked, and every chain against the node's checkpoints. --key checks the signatures against
+that public key instead of the one that comes with the evidence. --witness (repeatable) also
+checks the chains against a witness's copy of the checkpoints: another node's data dir, a
+checkpoint export (.json), a witness directory, or a node URL (token in FIELDRELAY_TOKEN).
 
 Exit status: 0 intact, 1 broken (the first broken place is named), 2 usage."""
 
@@ -50,6 +54,19 @@ def _key_argument(args: list[str]) -> bytes | int | None:
     return pem
 
 
+def witness_arguments(args: list[str]) -> list[WitnessCopy]:
+    """The witnesses named by `--witness` (removed from `args`), read; NotEvidence when one
+    cannot be read or is no witness."""
+    copies = []
+    while "--witness" in args:
+        at = args.index("--witness")
+        if at + 1 >= len(args):
+            raise NotEvidence("--witness needs a path or a URL")
+        copies.append(load_witness(args[at + 1]))
+        del args[at:at + 2]
+    return copies
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python3 verify.py PATH [--key PEM]`: print the verdict; exit 0 intact, 1 broken, 2 usage."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -59,12 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     key_pem = _key_argument(args)
     if isinstance(key_pem, int):
         return key_pem
+    try:
+        witnesses = witness_arguments(args)
+    except NotEvidence as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return 2
     if len(args) != 1:
         print(USAGE, file=sys.stderr)
         return 2
     bar = TextProgress(sys.stderr)
     try:
-        report = verify_path(Path(args[0]), bar, key_pem)
+        report = verify_path(Path(args[0]), bar, key_pem, witnesses)
     except NotEvidence as exc:
         print(f"verify: {exc}", file=sys.stderr)
         return 2

@@ -16,8 +16,9 @@ from pathlib import Path
 PACKAGE = "recordings.verify"
 HERE = Path(__file__).resolve().parent
 # In dependency order; `script` (the command line) comes last and gives the file its docstring.
-PARTS = ("chain", "verdict", "reading", "heads", "folder", "files", "sessions", "datadir",
-         "bundle", "modes", "paths", "output", "script")
+PARTS = ("chain", "keyring", "verdict", "reading", "chains", "checkpoints", "tsa", "witnesses",
+         "heads", "folder", "files", "sessions", "datadir", "bundle", "modes", "paths", "output",
+         "script")
 MAIN = '\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
 
 

@@ -19,6 +19,8 @@ RULE_NODE = "node"
 RULE_AUDIT = "audit"
 RULE_KEY = "key"
 RULE_BUNDLE = "bundle"
+RULE_CHECKPOINTS = "checkpoints"
+RULE_WITNESS = "witness"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Checked:
     entries: int = 0
     signatures: int = 0
     bytes: int = 0
+    checkpoints: int = 0
 
 
 @dataclass

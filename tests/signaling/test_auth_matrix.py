@@ -80,6 +80,7 @@ TABLE = [
         b'{"hold": true, "reason": "case 7"}'),
     Row("GET", "/api/sessions/{id}/audit", "/api/sessions/nope/audit", REVIEW),
     Row("GET", "/api/audit", "/api/audit", frozenset({"admin"})),
+    Row("GET", "/api/witness/checkpoints", "/api/witness/checkpoints", REVIEW),
     Row("PUT", "/api/officers/{name}/case", "/api/officers/o1/case", COMMAND | {"officer"},
         b'{"case": "2026-0001"}'),
     Row("GET", "/api/officers/{name}/case", "/api/officers/o1/case", COMMAND | {"officer"}),

@@ -1,0 +1,229 @@
+"""Witnessed checkpoints at run time: the node's checkpoint loop, and its witness of the other
+nodes over the bus (FORMAT.md "Checkpoints" and "Witnesses").
+
+Every `checkpoint_interval_s`, and soon after every seal, the node signs a checkpoint of all
+its chains (`recordings.checkpoints`); in a cluster it appends it to the bus's durable witness
+stream, and with `--tsa-url` has it time-stamped. Every node reads that stream from where it
+stopped: it countersigns each checkpoint of another node once, keeps it in its witness ledger
+(`<data>/witness/`, a chain like the others) and hands the countersignature back over the same
+stream, where the checkpoint's node keeps it beside its checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import Any
+
+from aiohttp import web
+
+from fieldrelay.config import Config
+from fieldrelay.errors import BadRequest
+from recordings.checkpoints import Checkpointer
+from recordings.ledger import canonical
+from recordings.session import Evidence
+from recordings.store import read_entries
+from recordings.witness import WitnessLedger
+from signaling.auth import authenticate
+from signaling.bus import Bus, BusUnavailable, cursor_after
+from signaling.tsa import TimeStamper
+
+log = logging.getLogger(__name__)
+
+# How long one read of the witness stream waits for news.
+WAIT_S = 2.0
+BATCH = 100
+RETRY_S = 1.0
+NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class Witnessing:
+    """Owns the checkpoint and witness tasks of one node; `aclose()` ends both."""
+
+    def __init__(self, config: Config, evidence: Evidence, bus: Bus, clustered: bool) -> None:
+        self.config = config
+        self.node_id = config.node_id
+        self.evidence = evidence
+        self.bus = bus
+        self.clustered = clustered
+        self.checkpointer = Checkpointer(config.data_dir, config.node_id, evidence.key,
+                                         evidence.node_ledger, config.checkpoint_interval_s,
+                                         config.witness_dir)
+        self.stamper = TimeStamper(config.tsa_url) if config.tsa_url else None
+        self.ledger: WitnessLedger | None = None
+        self._poke = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._countersigned: set[tuple[str, int]] = set()  # (witness, seq) kept of ours
+        self._cursor = "0-0"
+        self.published = 0
+        self.witnessed = 0
+
+    async def start(self) -> None:
+        """Read back what was witnessed, then start both loops."""
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._read_back)
+        self.evidence.observers.append(self._observe)
+        self._spawn(self._checkpoint_loop())
+        if self.clustered:
+            self._spawn(self._witness_loop())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        """Stop both loops, then sign one last checkpoint (after the seals of shutdown)."""
+        if self._observe in self.evidence.observers:
+            self.evidence.observers.remove(self._observe)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            cp = await asyncio.to_thread(self.checkpointer.checkpoint)
+        except OSError as exc:
+            log.error("the last checkpoint could not be written: %s", exc)
+            return
+        if cp is not None and self.clustered:
+            with contextlib.suppress(BusUnavailable):
+                await self._publish(cp)
+
+    def _observe(self, session: str, entry: dict[str, Any]) -> None:
+        """On a writer thread: a seal asks for a checkpoint at once."""
+        if entry.get("kind") == "session.seal" and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                self._loop.call_soon_threadsafe(self._poke.set)
+
+    def poke(self) -> None:
+        """Ask for a checkpoint now (on the event loop)."""
+        self._poke.set()
+
+    # -- this node's checkpoints ---------------------------------------------------------
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), self.config.checkpoint_interval_s)
+            self._poke.clear()
+            try:
+                cp = await asyncio.to_thread(self.checkpointer.checkpoint)
+            except OSError as exc:
+                log.error("checkpoint failed: %s", exc)
+                continue
+            if cp is None:
+                continue
+            if self.clustered:
+                try:
+                    await self._publish(cp)
+                except BusUnavailable as exc:
+                    # The checkpoint is kept on disk; witnesses see the next one, which covers
+                    # at least as much.
+                    log.warning("checkpoint %d not handed to witnesses: %s", cp["seq"], exc)
+            if self.stamper is not None:
+                await self._stamp(cp)
+
+    async def _publish(self, cp: dict[str, Any]) -> None:
+        await self.bus.witness_put({"type": "checkpoint", "node": self.node_id,
+                                    "checkpoint": cp,
+                                    "key": self.evidence.key.public_pem().decode()})
+        self.published += 1
+
+    async def _stamp(self, cp: dict[str, Any]) -> None:
+        assert self.stamper is not None
+        try:
+            body = canonical({k: v for k, v in cp.items() if k not in ("hash", "sig")})
+            token = await self.stamper.stamp(body)
+            await asyncio.to_thread(self.checkpointer.keep_tsa_token, int(cp["seq"]),
+                                    str(cp["hash"]), self.stamper.url, token)
+        except (OSError, ValueError) as exc:
+            log.warning("checkpoint %d was not time-stamped: %s", cp["seq"], exc)
+
+    # -- witnessing the others -------------------------------------------------------------
+
+    def _read_back(self) -> None:
+        """What this node witnessed and kept before it last stopped (so nothing is done twice)."""
+        self.ledger = WitnessLedger(self.config.data_dir, self.node_id, self.evidence.key)
+        for cursor in self.ledger.cursors:
+            self._advance(cursor)
+        for rec in read_entries(self.checkpointer.countersigs_path):
+            self._countersigned.add((str(rec.get("witness")), int(rec.get("seq", -1))))
+            self._advance(rec.get("cursor"))
+
+    def _advance(self, cursor: object) -> None:
+        if isinstance(cursor, str) and cursor_after(cursor, self._cursor):
+            self._cursor = cursor
+
+    async def _witness_loop(self) -> None:
+        while True:
+            try:
+                batch = await self.bus.witness_after(self._cursor, BATCH, WAIT_S)
+            except BusUnavailable as exc:
+                log.warning("witness stream unreachable: %s", exc)
+                await asyncio.sleep(RETRY_S)
+                continue
+            for cursor, message in batch:
+                try:
+                    await self._take(cursor, message)
+                except OSError as exc:
+                    log.error("witness message %s not kept: %s", cursor, exc)
+                    await asyncio.sleep(RETRY_S)
+                    break  # read it again
+                self._cursor = cursor
+
+    async def _take(self, cursor: str, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "checkpoint" and message.get("node") != self.node_id:
+            await self._countersign(cursor, message)
+        elif kind == "countersig" and message.get("node") == self.node_id:
+            key = (str(message.get("witness")), int(message.get("seq", -1)))
+            if key not in self._countersigned:
+                record = {k: message.get(k) for k in ("node", "seq", "hash", "witness",
+                                                       "witness_key", "sig", "at")}
+                record["cursor"] = cursor
+                await asyncio.to_thread(self.checkpointer.keep_countersig, record)
+                self._countersigned.add(key)
+
+    async def _countersign(self, cursor: str, message: dict[str, Any]) -> None:
+        assert self.ledger is not None
+        countersig = await asyncio.to_thread(self.ledger.countersign, message.get("checkpoint"),
+                                             str(message.get("key", "")), cursor)
+        if countersig is None:
+            return
+        self.witnessed += 1
+        try:
+            await self.bus.witness_put(countersig)
+        except BusUnavailable as exc:
+            log.warning("countersignature of %s/%d not handed back: %s", countersig["node"],
+                        countersig["seq"], exc)
+
+    def export(self, node: str | None = None) -> dict[str, Any]:
+        """This node's checkpoint export (blocks on the disk)."""
+        ledger = self.ledger or WitnessLedger(self.config.data_dir, self.node_id,
+                                              self.evidence.key)
+        return ledger.export(node)
+
+
+WITNESSING = web.AppKey("witnessing", Witnessing)
+
+
+async def checkpoints_export(request: web.Request) -> web.Response:
+    """GET /api/witness/checkpoints[?node=ID] (reviewer, admin): the checkpoints of other
+    nodes this node countersigned, as `fieldrelay verify --witness URL` reads them."""
+    authenticate(request, "reviewer", "admin")
+    node = request.query.get("node")
+    if node is not None and not NODE_ID.fullmatch(node):
+        raise BadRequest("node must be a node id")
+    witnessing = request.app[WITNESSING]
+    doc = await asyncio.to_thread(witnessing.export, node)
+    return web.json_response(doc)
+
+
+def routes() -> list[web.RouteDef]:
+    """The witness's HTTP endpoint."""
+    return [web.get("/api/witness/checkpoints", checkpoints_export)]

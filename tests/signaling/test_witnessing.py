@@ -1,0 +1,149 @@
+"""Witnessing over the bus: two nodes on one real Redis countersign each other's checkpoints,
+one of them restarted in the middle, and nothing is lost or countersigned twice; and a node
+with `--tsa-url` keeps a token from a real (in-test) RFC 3161 authority over each checkpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench.common import free_port
+from fieldrelay.config import Config
+from recordings.audit import AuditLog
+from recordings.session import Evidence
+from recordings.store import read_entries
+from signaling.bus import MemoryBus
+from signaling.redisbus import RedisBus
+from signaling.tsa import TimeStamper
+from signaling.witnessing import Witnessing
+from tests.conftest import RedisProcess
+from tests.tsa_server import running_tsa
+
+REPO = Path(__file__).resolve().parents[2]
+INTERVAL = 0.2
+
+
+def node(tmp: Path, name: str, redis: str | None, **kw: object) -> tuple[Witnessing, Evidence]:
+    config = Config(data_dir=tmp / name, node_id=name, redis_url=redis,
+                    checkpoint_interval_s=INTERVAL).replace(**kw)
+    evidence = Evidence(config.data_dir, name)
+    bus = RedisBus(redis, name) if redis else MemoryBus()
+    return Witnessing(config, evidence, bus, clustered=redis is not None), evidence
+
+
+def checkpoints(data: Path) -> list[dict[str, object]]:
+    return list(read_entries(data / "checkpoints" / "checkpoints.jsonl"))
+
+
+def witnessed(data: Path, of: str) -> list[int]:
+    return [int(e["checkpoint"]["seq"]) for e in read_entries(data / "witness" / "ledger.jsonl")
+            if e.get("node") == of]
+
+
+async def until(check: object, timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not check():  # type: ignore[operator]
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def verify(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fieldrelay", "verify", *map(str, args)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_two_nodes_countersign_each_other_across_a_restart(
+        tmp_path: Path, redis_server: RedisProcess) -> None:
+    a, ev_a = node(tmp_path, "node-a", redis_server.url)
+    b, _ = node(tmp_path, "node-b", redis_server.url)
+    audit = AuditLog(ev_a.data_dir, ev_a.key)
+    await a.bus.start()
+    await b.bus.start()
+    await a.start()
+    await b.start()
+    try:
+        await until(lambda: len(witnessed(tmp_path / "node-b", "node-a")) >= 2)
+        await b.aclose()
+        await b.bus.aclose()
+        # Node B is down: node A goes on checkpointing what changes.
+        before = len(checkpoints(ev_a.data_dir))
+        for n in range(3):
+            await asyncio.to_thread(audit.append, "r1", "reviewer", "view", None, "ok")
+            a.poke()
+            await until(lambda n=n: len(checkpoints(ev_a.data_dir)) >= before + n + 1)
+        missed = [int(str(c["seq"])) for c in checkpoints(ev_a.data_dir)][before:]
+        assert missed and not set(missed) & set(witnessed(tmp_path / "node-b", "node-a"))
+        b, _ = node(tmp_path, "node-b", redis_server.url)
+        await b.bus.start()
+        await b.start()
+        await until(lambda: set(missed) <= set(witnessed(tmp_path / "node-b", "node-a")))
+    finally:
+        await a.aclose()
+        await a.bus.aclose()
+    # Node A's last checkpoint (at its shutdown) reaches node B too; then B stops.
+    try:
+        last = int(str(checkpoints(ev_a.data_dir)[-1]["seq"]))
+        await until(lambda: last in witnessed(tmp_path / "node-b", "node-a"))
+    finally:
+        await b.aclose()
+        await b.bus.aclose()
+    seqs = witnessed(tmp_path / "node-b", "node-a")
+    assert seqs == sorted(set(seqs)), "a checkpoint was countersigned twice"
+    # Every checkpoint node A signed while B ran or was down was countersigned, none lost.
+    first = seqs[0]
+    assert seqs == [int(str(c["seq"])) for c in checkpoints(ev_a.data_dir)][first:]
+    kept = Counter((r["witness"], r["seq"]) for r in read_entries(
+        ev_a.data_dir / "checkpoints" / "countersigs.jsonl"))
+    assert kept and max(kept.values()) == 1
+    assert {s for _, s in kept} <= set(seqs)
+    res = verify(ev_a.data_dir, "--witness", tmp_path / "node-b")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Checkpoints countersigned by witness node-b" in res.stdout
+
+
+async def test_a_tsa_token_is_kept_over_each_checkpoint_and_checked(tmp_path: Path) -> None:
+    async with running_tsa(free_port()) as (tsa, url):
+        w, ev = node(tmp_path, "node-1", None, tsa_url=url)
+        await w.start()
+        try:
+            tsa_file = ev.data_dir / "checkpoints" / "tsa.jsonl"
+            await until(tsa_file.exists)
+            await asyncio.to_thread(AuditLog(ev.data_dir, ev.key).append, "r1", "reviewer",
+                                    "view", None, "ok")
+            w.poke()
+            await until(lambda: len(list(read_entries(tsa_file))) >= 2)
+        finally:
+            await w.aclose()
+        # A TSA that stamps another hash than the one asked for is refused.
+        tsa.imprint_override = bytes(32)
+        with pytest.raises(ValueError, match="another hash"):
+            await TimeStamper(url).stamp(b"a checkpoint")
+    tokens = list(read_entries(ev.data_dir / "checkpoints" / "tsa.jsonl"))
+    assert tokens and tsa.requests >= len(tokens) + 1
+    res = verify(ev.data_dir)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "time-stamped under CN=fieldrelay test root" in res.stdout
+    # A token kept beside the wrong checkpoint (over another hash) is broken.
+    cps = checkpoints(ev.data_dir)
+    assert len(cps) >= 2
+    record = dict(tokens[0], seq=cps[1]["seq"], hash=cps[1]["hash"])
+    if tokens[0]["seq"] == cps[1]["seq"]:
+        record = dict(tokens[0], seq=cps[0]["seq"], hash=cps[0]["hash"])
+    (ev.data_dir / "checkpoints" / "tsa.jsonl").write_text(json.dumps(record) + "\n")
+    res = verify(ev.data_dir)
+    assert res.returncode == 1, res.stdout
+    assert "the time-stamp token is over another hash than checkpoint" in res.stdout
+    # A token whose bytes were altered no longer reads or verifies.
+    raw = bytearray(base64.b64decode(str(tokens[0]["token"])))
+    raw[-10] ^= 1
+    (ev.data_dir / "checkpoints" / "tsa.jsonl").write_text(json.dumps(
+        dict(tokens[0], token=base64.b64encode(bytes(raw)).decode())) + "\n")
+    assert verify(ev.data_dir).returncode == 1
