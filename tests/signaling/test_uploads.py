@@ -18,6 +18,7 @@ from bench import tus_client as tus
 from recordings import verify
 from recordings.store import read_entries
 from signaling.keys import CONFIG
+from signaling.tus import encode_metadata
 from signaling.uploads import UPLOADS
 from tests.live import LiveNode
 
@@ -214,11 +215,11 @@ async def test_bad_lengths_offsets_and_bodies_change_nothing(live_node: LiveNode
     for length in ("-1", "abc", "1" * 30, str(65 << 20)):
         async with node.http.post(f"{node.base}/api/uploads", headers={
                 **tus.TUS, **tus.auth(token), "Upload-Length": length,
-                "Upload-Metadata": tus.encode_metadata(meta)}) as resp:
+                "Upload-Metadata": encode_metadata(meta)}) as resp:
             assert resp.status in (400, 413), (length, resp.status)
     async with node.http.post(f"{node.base}/api/uploads", headers={
             **tus.auth(token), "Upload-Length": "10",
-            "Upload-Metadata": tus.encode_metadata(meta)}) as resp:
+            "Upload-Metadata": encode_metadata(meta)}) as resp:
         assert resp.status == 412  # no Tus-Resumable
     created = await tus.create(node.http, node.base, token, len(data), meta)
     location = created.headers["Location"]
