@@ -25,7 +25,7 @@ from recordings.materials import material_id_ok, new_material_id
 UPLOADS_DIR = "uploads"
 RECEIVING, SEALED, REJECTED, EXPIRED = "receiving", "sealed", "rejected", "expired"
 # How much of a PATCH body is written before it is fsynced, so a cut loses little.
-SYNC_EVERY = 16 << 20
+SYNC_EVERY = 32 << 20
 CHUNK = 1 << 20
 
 

@@ -32,7 +32,7 @@ from signaling.keys import CONFIG, LIVE_EVIDENCE
 log = logging.getLogger(__name__)
 
 # Body bytes gathered before they go to the disk thread (one hop per piece, not per packet).
-PIECE = 1 << 20
+PIECE = 4 << 20
 CHECKSUM_MISMATCH = 460
 EXPIRY_SCAN_S = 60.0
 
