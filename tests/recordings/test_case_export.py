@@ -4,6 +4,7 @@ Also: materials sealed into the case's materials chain, checked by verify like s
 
 from __future__ import annotations
 
+import fractions
 import hashlib
 import json
 import os
@@ -11,10 +12,25 @@ import time
 import zipfile
 from pathlib import Path
 
+import av
+import numpy as np
+
 from recordings import verify
+from recordings.credentials import read_credentials
 from recordings.materials import MaterialChains, Sealing, chain_name, check_metadata
 from recordings.store import read_entries
 from tests.recordings.test_verify import cli, new_data_dir, record_session
+
+
+def jpeg() -> bytes:
+    """A real (tiny) JPEG, as a phone's camera makes them."""
+    ctx = av.CodecContext.create("mjpeg", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = 64, 48, "yuvj420p"
+    ctx.time_base = fractions.Fraction(1, 25)
+    frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 120, np.uint8), format="rgb24")
+    frame = frame.reformat(format="yuvj420p")
+    frame.pts = 0
+    return b"".join(bytes(p) for p in [*ctx.encode(frame), *ctx.encode(None)])
 
 
 def seal(chains: MaterialChains, data: Path, body: bytes, **meta: str) -> dict[str, object]:
@@ -33,32 +49,46 @@ def test_a_case_bundle_holds_its_sessions_and_materials_and_verifies(tmp_path: P
     sealed = record_session(rec, "o1", seed=1)            # case-7 (record_session's case)
     record_session(rec, "o2", seed=2, seal=False)        # case-7, still being recorded
     chains = MaterialChains(rec.data, rec.key, "node-1")
-    photo = seal(chains, rec.data, b"photo bytes" * 100, case="case-7")
+    picture = jpeg()
+    photo = seal(chains, rec.data, picture, case="case-7",
+                 captured_at="2026-12-07T10:00:00.000Z")
+    seal(chains, rec.data, b"not really a jpeg", case="case-7")  # no signed copy: logged
     seal(chains, rec.data, b"another case", case="case-8")
     folder = rec.data / "materials" / chain_name("case-7")
-    assert [e["kind"] for e in read_entries(folder / "ledger.jsonl")] == ["materials.start",
-                                                                          "material"]
+    assert [e["kind"] for e in read_entries(folder / "ledger.jsonl")] == [
+        "materials.start", "material", "material"]
     report = verify.verify_data_dir(rec.data)
     assert report.ok, report.first_break
-    assert report.checked.materials == 2
+    assert report.checked.materials == 3
 
     out = tmp_path / "case.zip"
     res = cli("export", "--case", "case-7", "-o", out, "--data-dir", rec.data)
     assert res.returncode == 0, res.stderr
-    assert "1 sessions, 1 materials" in res.stdout and "left out" in res.stdout
+    assert "1 sessions, 2 materials" in res.stdout and "left out" in res.stdout
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
         manifest = json.loads(zf.read("case.json"))
         readme = zf.read("README.txt").decode()
+        signed = zf.read(f"playable/materials/{photo['file']}")
     assert f"sessions/{sealed}/seg-000001.webm" in names
     assert f"materials/{chain_name('case-7')}/{photo['file']}" in names
     assert not any(chain_name("case-8") in n for n in names)  # another case stays out
-    assert [m["id"] for m in manifest["materials"]] == [photo["material"]]
+    assert photo["material"] in [m["id"] for m in manifest["materials"]]
+    assert len([n for n in names if n.startswith("playable/")]) == 1
+    store = read_credentials(signed, "image/jpeg")
+    assert store["validation_state"] == "Valid", store.get("validation_results")
+    active = store["manifests"][store["active_manifest"]]
+    [mine] = [a for a in active["assertions"] if a["label"] == "org.fieldrelay.material"]
+    assert mine["data"]["material"] == photo["material"]
+    assert mine["data"]["sha256"] == hashlib.sha256(picture).hexdigest()
+    changed = bytearray(signed)
+    changed[len(changed) - 40] ^= 0x01  # in the picture's data, before its end marker
+    assert read_credentials(bytes(changed), "image/jpeg")["validation_state"] == "Invalid"
     assert manifest["left_out_still_recording"] == [rec.sessions[1]]
     assert "weaker evidence" in readme
     bundle = verify.verify_bundle(out)
     assert bundle.ok, bundle.first_break
-    assert (bundle.checked.sessions, bundle.checked.materials) == (1, 1)
+    assert (bundle.checked.sessions, bundle.checked.materials) == (1, 2)
 
     # A material changed in the data dir is named, with its id.
     path = folder / str(photo["file"])
