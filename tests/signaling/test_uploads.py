@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import socket
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,11 +18,15 @@ import pytest
 
 from bench import tus_client as tus
 from recordings import verify
+from recordings.materials import check_metadata
 from recordings.store import read_entries
+from recordings.uploads import UploadStore
 from signaling.keys import CONFIG
 from signaling.tus import encode_metadata
 from signaling.uploads import UPLOADS
+from tests.conftest import NodeProcess
 from tests.live import LiveNode
+from tests.recordings.test_verify import new_data_dir, record_session
 
 
 def data_dir(node: LiveNode) -> Path:
@@ -298,3 +304,33 @@ async def test_a_tampered_material_is_named_by_verify(live_node: LiveNode) -> No
     (path.parent / f"mat-{'f' * 32}.jpg").write_bytes(b"planted")
     report = verify.verify_data_dir(data_dir(node))
     assert report.first is not None and report.first.kind == "material.unlisted"
+
+
+def test_a_material_the_node_stopped_on_is_sealed_at_the_next_start(
+        node_process: NodeProcess) -> None:
+    """The node died after moving a material into a live session and before its entry:
+    recovery gives the file back to its upload, and the node seals it at start."""
+    rec = new_data_dir(node_process.data_dir)
+    session = record_session(rec, "o1", seal=False)  # left open by the crash
+    body = b"\xff\xd8 a photo \xff\xd9" * 1000
+    meta = check_metadata(tus.material_meta(body, session=session))
+    upload = UploadStore(node_process.data_dir).create("o1", len(body), meta)
+    (node_process.data_dir / "uploads" / f"{upload.id}.part").unlink()
+    (node_process.data_dir / "sessions" / session / f"mat-{upload.id}.jpg").write_bytes(body)
+    node_process.add_user("o1", "officer")
+    node_process.start()
+    token = node_process.login("o1")
+    req = urllib.request.Request(f"{node_process.url}/api/uploads/{upload.id}",
+                                 headers=tus.auth(token))
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        status = json.load(resp)
+    assert status["state"] == "sealed", status
+    material = status["material"]
+    assert material["session"] == session and material["chain"].startswith("materials/")
+    assert material["case"] == "case-7"  # the session's, as record_session gives it
+    assert (node_process.data_dir / material["chain"] / f"mat-{upload.id}.jpg").read_bytes() \
+        == body
+    assert not (node_process.data_dir / "sessions" / session / f"mat-{upload.id}.jpg").exists()
+    node_process.stop()
+    report = verify.verify_data_dir(node_process.data_dir)
+    assert report.ok, report.first_break
