@@ -22,11 +22,10 @@ from recordings.cases import valid_case
 from recordings.material_catalog import Found, MaterialCatalog
 from recordings.materials import KINDS, material_id_ok, parse_utc
 from signaling.auth import authenticate
+from signaling.keys import CATALOG
 from signaling.review_api import CHUNK, REVIEW_ROLES, _BadRange, _export_file, _range_start
 from signaling.review_desk import REVIEW
 from signaling.uploads import UPLOADS
-
-CATALOG = web.AppKey("material_catalog", MaterialCatalog)
 
 
 async def _reviewer(request: web.Request, action: str, allow_query: bool = False) -> Claims:

@@ -147,6 +147,11 @@ async def test_live_materials_gap_fill_case_view_and_case_bundle(live_node: Live
     assert ("event", "gap.filled") in types
     stamps = [t["at"] for t in case["timeline"]]
     assert stamps == sorted(stamps)
+    async with node.http.get(f"{node.base}/api/sessions/{session}",
+                             headers=tus.auth(reviewer)) as resp:
+        detail = await resp.json()
+    assert {m["id"] for m in detail["materials"]} == {preevent["id"], shot["id"], filled["id"]}
+    assert [e["event"] for e in detail["events"] if e["event"] == "gap.filled"] == ["gap.filled"]
     async with node.http.get(f"{node.base}/api/materials?case=K-13/2026&kind=gapfill",
                              headers=tus.auth(reviewer)) as resp:
         assert [m["id"] for m in (await resp.json())["materials"]] == [filled["id"]]
