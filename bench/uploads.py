@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -103,13 +104,19 @@ async def file_body(path: Path) -> Any:
         f.close()
 
 
+def own_cpu() -> float:
+    """This process's CPU so far (the client's side of an upload)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def timed_upload(http: aiohttp.ClientSession, node: NodeProcess, token: str, src: Path,
-                       size: int, sha: str) -> tuple[float, float]:
-    """(seconds from POST to the sealed 204, node CPU seconds meanwhile)."""
+                       size: int, sha: str) -> tuple[float, float, float]:
+    """(seconds from POST to the sealed 204, node CPU seconds meanwhile, client CPU)."""
     assert node.proc is not None
     drop_cache(src)
     meta = {"kind": "video", "mime": "video/mp4", "filename": src.name, "sha256": sha}
-    cpu0 = cpu_seconds(node.proc.pid)
+    cpu0, mine0 = cpu_seconds(node.proc.pid), own_cpu()
     started = time.perf_counter()
     created = await tus.create(http, node.url, token, size, meta)
     assert created.status == 201, created.body
@@ -121,7 +128,7 @@ async def timed_upload(http: aiohttp.ClientSession, node: NodeProcess, token: st
                           data=file_body(src)) as resp:
         assert resp.status == 204, (resp.status, await resp.text())
     elapsed = time.perf_counter() - started
-    return elapsed, cpu_seconds(node.proc.pid) - cpu0
+    return elapsed, cpu_seconds(node.proc.pid) - cpu0, own_cpu() - mine0
 
 
 @dataclass
@@ -131,6 +138,7 @@ class Row:
     cp_fsync_s: list[float] = field(default_factory=list)
     upload_s: list[float] = field(default_factory=list)
     cpu_s: list[float] = field(default_factory=list)
+    client_cpu_s: list[float] = field(default_factory=list)
 
     def rate(self, seconds: list[float]) -> float:
         return self.size_mib / sorted(seconds)[len(seconds) // 2]
@@ -160,9 +168,11 @@ async def throughput(args: argparse.Namespace, node: NodeProcess, work: Path) ->
                 copied, synced = timed_cp(src, work / "copy.bin")
                 row.cp_s.append(copied)
                 row.cp_fsync_s.append(synced)
-                seconds, cpu = await timed_upload(http, node, token, src, size_mib * MIB, sha)
+                seconds, cpu, mine = await timed_upload(http, node, token, src,
+                                                        size_mib * MIB, sha)
                 row.upload_s.append(seconds)
                 row.cpu_s.append(cpu)
+                row.client_cpu_s.append(mine)
             print(f"{size_mib} MiB: cp {row.rate(row.cp_s):.0f} MiB/s, cp+fsync "
                   f"{row.rate(row.cp_fsync_s):.0f} MiB/s, upload {row.rate(row.upload_s):.0f} "
                   f"MiB/s, node CPU {1000 * sorted(row.cpu_s)[len(row.cpu_s) // 2] / size_mib:.2f}"
@@ -190,7 +200,7 @@ async def live_windows(args: argparse.Namespace, node: NodeProcess,
             p50, p99 = percentiles_ms(lat0, lat1)
             out["idle"] = {"fps": fps, "p50_ms": p50, "p99_ms": p99, "seconds": args.window}
             mark, lat0 = probe.read(), latency_buckets(node)
-            seconds, cpu = await timed_upload(http, node, token, src, size, sha)
+            seconds, cpu, _ = await timed_upload(http, node, token, src, size, sha)
             fps, lat1 = probe.fps_since(mark), latency_buckets(node)
             p50, p99 = percentiles_ms(lat0, lat1)
             out["upload"] = {"fps": fps, "p50_ms": p50, "p99_ms": p99, "seconds": seconds,
@@ -207,13 +217,16 @@ async def live_windows(args: argparse.Namespace, node: NodeProcess,
 
 def table(rows: list[Row]) -> str:
     lines = ["| item | `cp` MiB/s | `cp` + fsync MiB/s | upload (tus, sealed) MiB/s "
-             "| upload / `cp` | upload / (`cp` + fsync) | node CPU ms per MiB |",
-             "|---|---|---|---|---|---|---|"]
+             "| upload / `cp` | upload / (`cp` + fsync) | node CPU ms per MiB "
+             "| one core's worth of node CPU, MiB/s | client CPU ms per MiB |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cpu = 1000 * sorted(r.cpu_s)[len(r.cpu_s) // 2] / r.size_mib
+        mine = 1000 * sorted(r.client_cpu_s)[len(r.client_cpu_s) // 2] / r.size_mib
         lines.append(f"| {r.size_mib} MiB | {r.rate(r.cp_s):.0f} | {r.rate(r.cp_fsync_s):.0f} "
                      f"| {r.rate(r.upload_s):.0f} | {r.rate(r.upload_s) / r.rate(r.cp_s):.0%} "
-                     f"| {r.rate(r.upload_s) / r.rate(r.cp_fsync_s):.0%} | {cpu:.2f} |")
+                     f"| {r.rate(r.upload_s) / r.rate(r.cp_fsync_s):.0%} | {cpu:.2f} "
+                     f"| {1000 / max(cpu, 1e-9):.0f} | {mine:.2f} |")
     return "\n".join(lines)
 
 
