@@ -334,3 +334,20 @@ def test_a_material_the_node_stopped_on_is_sealed_at_the_next_start(
     node_process.stop()
     report = verify.verify_data_dir(node_process.data_dir)
     assert report.ok, report.first_break
+
+
+async def test_a_material_of_an_unsafe_type_is_served_as_a_download(live_node: LiveNode) -> None:
+    node, token = live_node, await live_node.login("o1")
+    page = b"<html><script>alert(1)</script></html>"
+    _, done = await tus.upload(node.http, node.base, token, page,
+                               tus.material_meta(page, kind="file", mime="text/html",
+                                                 filename="x.html"))
+    assert done.status == 204
+    [path] = material_files(node)
+    assert path.name.endswith(".bin")
+    reviewer = await node.login("r1")
+    url = f"{node.base}/api/materials/{path.name[4:36]}/content"
+    async with node.http.get(url, headers=tus.auth(reviewer)) as resp:
+        assert resp.status == 200 and await resp.read() == page
+        assert resp.headers["Content-Type"] == "application/octet-stream"
+        assert resp.headers["Content-Disposition"].startswith("attachment;")
