@@ -33,11 +33,13 @@ from signaling import (
     commands,
     denials,
     ice,
+    materials_api,
     pages,
     proxy,
     review,
     security_headers,
     talkback,
+    uploads,
     whip,
     witnessing,
     ws,
@@ -211,6 +213,9 @@ def build_app(config: Config) -> web.Application:
     app[WHEREABOUTS], app[DESK], app[COMMANDS] = node.whereabouts, node.alerts, node.commands
     app[REGISTRY], app[LIVE_EVIDENCE] = node.registry, node.evidence
     app[review.REVIEW] = node.review_desk
+    app[uploads.UPLOADS] = uploads.new_desk(app)
+    app[uploads.UPLOADS].on_sealed.append(node.witnessing.material_sealed)
+    materials_api.attach(app)
     if node.node_tokens is not None:
         app[cluster.NODE_TOKENS] = node.node_tokens
     if node.talkback_push is not None:
@@ -221,6 +226,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(node.witnessing_ctx)
     app.cleanup_ctx.append(node.relay_ctx)
     app.cleanup_ctx.append(node.review_ctx)
+    app.cleanup_ctx.append(uploads.uploads_ctx)
     app.on_shutdown.append(_close_websockets)
     app.add_routes([
         web.get("/healthz", api.healthz),
@@ -234,6 +240,8 @@ def build_app(config: Config) -> web.Application:
         *whip.routes(),
         *review.routes(),
         *witnessing.routes(),
+        *uploads.routes(),
+        *materials_api.routes(),
         *cluster.routes(),
         *alerts.routes(),
         *commands.routes(),

@@ -104,6 +104,11 @@ class Witnessing:
         """Ask for a checkpoint now (on the event loop)."""
         self._poke.set()
 
+    def material_sealed(self, entry: dict[str, Any], chain: str,
+                        events: list[dict[str, Any]]) -> None:
+        """A sealed material is a seal too: its chain is checkpointed at once."""
+        self.poke()
+
     # -- this node's checkpoints ---------------------------------------------------------
 
     async def _checkpoint_loop(self) -> None:

@@ -31,6 +31,10 @@ SERVE_FLAGS = {
 }
 SERVE_FLAGS |= {"hold-two-person-release"}  # legal holds: the two-person release
 SERVE_FLAGS |= {"checkpoint-interval", "witness-dir", "tsa-url", "key-file"}  # checkpoints
+SERVE_FLAGS |= {  # the whole trail: uploads
+    "upload-max-photo-mb", "upload-max-audio-mb", "upload-max-video-mb", "upload-max-file-mb",
+    "upload-max-preevent-mb", "upload-max-gapfill-mb", "uploads-per-officer", "upload-expire",
+}
 ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD"}
 
 

@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from recordings.verify.chain import MEDIA_PREFIXES, PUBLIC_KEY_FILE
+from recordings.verify.chain import MATERIAL_PREFIX, MEDIA_PREFIXES, PUBLIC_KEY_FILE
 from recordings.verify.checkpoints import (
     CHECKPOINT_LOG,
     COUNTERSIGS,
@@ -24,6 +24,7 @@ from recordings.verify.checkpoints import (
     read_checkpoint_log,
 )
 from recordings.verify.keyring import with_retired
+from recordings.verify.materials import inspect_materials, materials_folders
 from recordings.verify.reading import CHUNK, Meter, Progress, read_lines
 from recordings.verify.sessions import evidence_key, finish, inspect_session, session_folders
 from recordings.verify.tsa import check_tsa_tokens
@@ -105,7 +106,7 @@ def _extract(zip_path: Path, root: Path, meter: Meter) -> None:
         # Segment files are read twice: once to unpack, once to hash.
         meter.total = sum(i.file_size for i in infos) + sum(
             i.file_size for i in infos
-            if PurePosixPath(i.filename).name.startswith(MEDIA_PREFIXES))
+            if PurePosixPath(i.filename).name.startswith((*MEDIA_PREFIXES, MATERIAL_PREFIX)))
         for info in infos:
             _unpack(zf, info, root, meter)
 
@@ -137,17 +138,19 @@ def verify_bundle_dir(path: Path, progress: Progress | None = None,
 
 def check_bundle_dir(root: Path, target: str, meter: Meter, public_pem: bytes | None,
                      witnesses: Sequence[WitnessCopy] = ()) -> Report:
-    """Check the sessions of an extracted bundle with its own key (or the one given), and
-    against the checkpoints it carries and the witnesses' copies."""
+    """Check the sessions and materials chains of an extracted bundle with its own key (or
+    the one given), and against the checkpoints it carries and the witnesses' copies."""
     report = Report(target=target)
     key = evidence_key(root / PUBLIC_KEY_FILE, public_pem, report)
     if key is None:
         return report
     key = with_retired(key, read_lines(root / KEY_ROTATIONS).items, root / "retired")
     folders = session_folders(root / "sessions", report)
-    if not folders:
+    chains = materials_folders(root)
+    if not folders and not chains:
         report.breaks.append(Break(RULE_BUNDLE, "bundle.empty",
-                                   "The bundle holds no session folder under sessions/"))
+                                   "The bundle holds no session folder under sessions/ and no "
+                                   "materials chain under materials/"))
         return report
     own = read_checkpoint_log(root / CHECKPOINT_LOG, CHECKPOINT_LOG, key, linked=False)
     report.breaks.extend(own.breaks)
@@ -164,8 +167,10 @@ def check_bundle_dir(root: Path, target: str, meter: Meter, public_pem: bytes | 
                             "signatures prove its sessions were not cut back.")
     states: dict[str, ChainState] = {}
     report.breaks.extend(check_claims(root, claims, (), states,
-                                      only=[f"sessions/{f.name}" for f in folders]))
+                                      only=[*(f"sessions/{f.name}" for f in folders),
+                                            *(f"materials/{f.name}" for f in chains)]))
     report.checked.checkpoints += claims.checkpoints
     sessions = [inspect_session(f, key, exported=True, strict_name=True) for f in folders]
-    finish(report, sessions, meter)
+    materials = [inspect_materials(f, key) for f in chains]
+    finish(report, [*sessions, *materials], meter)
     return report

@@ -1,5 +1,5 @@
 """Every chain of a data dir, listed in one place: the node ledger, the audit log, the witness
-ledger and each session's ledger (FORMAT.md "Checkpoints").
+ledger, each materials chain and each session's ledger (FORMAT.md "Checkpoints").
 
 The node's checkpoints and the verifier both take the list from here, so a new chain is one
 line below. A chain is a folder holding its entries (`ledger.jsonl`, the audit log's
@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from recordings.verify.chain import SESSION_ID
+from recordings.verify.chain import MATERIALS_CHAIN, SESSION_ID
 
 NODE_CHAIN = "ledger"
 AUDIT_CHAIN = "audit"
 WITNESS_CHAIN = "witness"
 SESSION_PREFIX = "sessions/"
+MATERIALS_PREFIX = "materials/"
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,13 @@ def all_chains(data_dir: Path) -> list[ChainFile]:
         _folder_chain(data_dir, NODE_CHAIN),
         _folder_chain(data_dir, AUDIT_CHAIN, "audit.jsonl"),
         _folder_chain(data_dir, WITNESS_CHAIN),
-        # The materials chain joins here, as one more line.
     ]
     chains = [c for c in fixed if c.ledger.is_file()]
+    materials = data_dir / "materials"
+    if materials.is_dir():
+        for folder in sorted(materials.iterdir()):
+            if MATERIALS_CHAIN.fullmatch(folder.name) and (folder / "ledger.jsonl").is_file():
+                chains.append(_folder_chain(data_dir, MATERIALS_PREFIX + folder.name))
     sessions = data_dir / "sessions"
     if sessions.is_dir():
         for folder in sorted(sessions.iterdir()):
@@ -63,5 +68,8 @@ def chain_file(data_dir: Path, name: str) -> ChainFile | None:
     if name in fixed:
         return _folder_chain(Path(data_dir), name, fixed[name])
     if name.startswith(SESSION_PREFIX) and SESSION_ID.fullmatch(name[len(SESSION_PREFIX):]):
+        return _folder_chain(Path(data_dir), name)
+    if name.startswith(MATERIALS_PREFIX) \
+            and MATERIALS_CHAIN.fullmatch(name[len(MATERIALS_PREFIX):]):
         return _folder_chain(Path(data_dir), name)
     return None

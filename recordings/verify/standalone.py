@@ -17,8 +17,8 @@ PACKAGE = "recordings.verify"
 HERE = Path(__file__).resolve().parent
 # In dependency order; `script` (the command line) comes last and gives the file its docstring.
 PARTS = ("chain", "keyring", "verdict", "reading", "chains", "checkpoints", "tsa", "witnesses",
-         "heads", "folder", "files", "sessions", "datadir", "bundle", "modes", "paths", "output",
-         "script")
+         "heads", "folder", "files", "sessions", "materials", "datadir", "bundle", "modes",
+         "paths", "output", "script")
 MAIN = '\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
 
 

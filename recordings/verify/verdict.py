@@ -21,6 +21,7 @@ RULE_KEY = "key"
 RULE_BUNDLE = "bundle"
 RULE_CHECKPOINTS = "checkpoints"
 RULE_WITNESS = "witness"
+RULE_MATERIALS = "materials"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Checked:
 
     sessions: int = 0
     segments: int = 0
+    materials: int = 0
     entries: int = 0
     signatures: int = 0
     bytes: int = 0
