@@ -133,11 +133,8 @@ class Checkpointer:
         """Sign and keep a checkpoint of every chain; None when nothing moved since the last
         one (unless `force`)."""
         with self._lock:
-            if self._seq == 0 and not self.path.exists():
-                # From here on, a missing checkpoint log or audit log is a break (FORMAT.md).
-                self._node_ledger.append({"kind": CHECKPOINTS_STARTED, "at": utc_iso(time.time()),
-                                          "node": self.node_id, "interval_s": self.interval_s})
-                self._node_ledger.sign_head()
+            first = self._seq == 0 and not self.path.exists()
+            if first:
                 audit = self.data_dir / "audit" / "audit.jsonl"
                 if not audit.exists():
                     private_dir(audit.parent)
@@ -157,6 +154,15 @@ class Checkpointer:
             line = canonical(cp) + b"\n"
             append_durably(self.path, line)
             self._seq, self._prev, self._last_chains = self._seq + 1, cp["hash"], chains
+            if first:
+                # From here on, a missing checkpoint log or audit log is a break (FORMAT.md).
+                # Written after the first checkpoint is on disk, so that a verify running beside
+                # the node never sees the promise without the log it promises.
+                self._node_ledger.append({"kind": CHECKPOINTS_STARTED, "at": utc_iso(now),
+                                          "node": self.node_id, "interval_s": self.interval_s})
+                self._node_ledger.sign_head()
+                # That signed entry alone is no reason for another checkpoint.
+                self._last_chains = self.chains_now(now)
             if self.witness_dir is not None:
                 self._mirror(line)
             return cp
