@@ -152,9 +152,12 @@ def add_witnesses(copies: list[WitnessCopy], node_key: Ed25519PublicKey, claims:
         # did proves nothing more, so its signatures need no check (chains only grow).
         ours = [(cp, sig) for cp, sig in copy.items if cp.get("key") in mine]
         ours.sort(key=lambda item: _seq(item[0]), reverse=True)
+        # Each copy on its own: its newest checkpoint is always checked, so a copy cannot
+        # hide a forgery behind claims that came from elsewhere.
+        mine_here = Claims()
         for cp, countersig in ours:
             found += 1
-            if not _adds(cp, claims):
+            if not _adds(cp, mine_here):
                 continue
             problem = checkpoint_problem(cp)
             if problem is None and not checkpoint_signed(cp, node_key):
@@ -174,7 +177,9 @@ def add_witnesses(copies: list[WitnessCopy], node_key: Ed25519PublicKey, claims:
                     f"witness's key: it was forged"))
                 continue
             who = f"witness {copy.witness}" if copy.witness else copy.label
-            claims.add(cp, f"checkpoint {cp['seq']} of node {cp['node']} as kept by {who}")
+            source = f"checkpoint {cp['seq']} of node {cp['node']} as kept by {who}"
+            mine_here.add(cp, source)
+            claims.add(cp, source)
         if found == 0:
             report.notes.append(f"The {copy.label} holds no checkpoint of this node.")
         elif copy.key is not None:
