@@ -21,6 +21,7 @@ from aiohttp import web
 
 from fieldrelay.config import Config
 from fieldrelay.errors import BadRequest
+from fieldrelay.tasks import TaskGroupOwner
 from recordings.checkpoints import Checkpointer
 from recordings.ledger import canonical
 from recordings.session import Evidence
@@ -54,7 +55,7 @@ class Witnessing:
         self.stamper = TimeStamper(config.tsa_url) if config.tsa_url else None
         self.ledger: WitnessLedger | None = None
         self._poke = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskGroupOwner("witnessing")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._countersigned: set[tuple[str, int]] = set()  # (witness, seq) kept of ours
         self._cursor = "0-0"
@@ -66,25 +67,15 @@ class Witnessing:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._read_back)
         self.evidence.observers.append(self._observe)
-        self._spawn(self._checkpoint_loop())
+        self._tasks.spawn(self._checkpoint_loop(), "checkpoints")
         if self.clustered:
-            self._spawn(self._witness_loop())
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._witness_loop(), "witness")
 
     async def aclose(self) -> None:
         """Stop both loops, then sign one last checkpoint (after the seals of shutdown)."""
         if self._observe in self.evidence.observers:
             self.evidence.observers.remove(self._observe)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._tasks.aclose()
         try:
             cp = await asyncio.to_thread(self.checkpointer.checkpoint)
         except OSError as exc:
