@@ -18,6 +18,8 @@ import re
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from fieldrelay.config import Config
 from fieldrelay.errors import BadRequest
@@ -26,6 +28,7 @@ from recordings.checkpoints import Checkpointer
 from recordings.ledger import canonical
 from recordings.session import Evidence
 from recordings.store import read_entries
+from recordings.verify.checkpoints import countersign_message, signature_ok
 from recordings.witness import WitnessLedger
 from signaling.auth import authenticate
 from signaling.bus import Bus, BusUnavailable, cursor_after
@@ -165,6 +168,9 @@ class Witnessing:
                     log.error("witness message %s not kept: %s", cursor, exc)
                     await asyncio.sleep(RETRY_S)
                     break  # read it again
+                except (ValueError, TypeError, KeyError) as exc:
+                    # Malformed: skipped, so one bad message never stops the witness.
+                    log.warning("witness message %s refused: %r", cursor, exc)
                 self._cursor = cursor
 
     async def _take(self, cursor: str, message: dict[str, Any]) -> None:
@@ -173,12 +179,29 @@ class Witnessing:
             await self._countersign(cursor, message)
         elif kind == "countersig" and message.get("node") == self.node_id:
             key = (str(message.get("witness")), int(message.get("seq", -1)))
-            if key not in self._countersigned:
+            if key not in self._countersigned and self._countersig_holds(message):
                 record = {k: message.get(k) for k in ("node", "seq", "hash", "witness",
                                                        "witness_key", "sig", "at")}
                 record["cursor"] = cursor
                 await asyncio.to_thread(self.checkpointer.keep_countersig, record)
                 self._countersigned.add(key)
+
+    def _countersig_holds(self, message: dict[str, Any]) -> bool:
+        """A countersignature is kept only when it verifies and is about one of this node's
+        recent checkpoints: a bogus one would make the node's own evidence read as broken."""
+        seq, digest = message.get("seq"), message.get("hash")
+        try:
+            key = serialization.load_pem_public_key(str(message.get("witness_key")).encode())
+        except (ValueError, TypeError):
+            key = None
+        if not (isinstance(key, Ed25519PublicKey) and isinstance(seq, int)
+                and self.checkpointer.recent.get(seq) == digest
+                and signature_ok(key, countersign_message(self.node_id, seq, str(digest)),
+                                 message.get("sig"))):
+            log.warning("refused a countersignature of checkpoint %r from %r", seq,
+                        message.get("witness"))
+            return False
+        return True
 
     async def _countersign(self, cursor: str, message: dict[str, Any]) -> None:
         assert self.ledger is not None
