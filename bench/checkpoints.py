@@ -8,8 +8,9 @@ seconds of this process) and a witness's countersignature of each checkpoint; by
 are the checkpoint log, the witness ledger and the countersignatures at one checkpoint per
 interval.
 
-Part 2 seals those sessions with real VP8+Opus segments, keeps `--checkpoints` checkpoints of
-them, lets a second node countersign every one, and times `verify` of the data dir with and
+Part 2 records `--sessions` sessions with real VP8+Opus segments, making `--checkpoints`
+checkpoints while they grow (so each one claims more than the one before), seals them, lets a
+second node countersign every checkpoint, and times `verify` of the data dir with and
 without `--witness` that node, alternating the two `--rounds` times (the machine is shared, so
 compare the runs of one invocation).
 
@@ -124,11 +125,19 @@ def sealed_data_dir(root: Path, sessions: int, checkpoints: int, segments: int,
     # Real WebM, padded to a phone's bitrate (the verifier only hashes the bytes).
     segs = [webm_segment(s, seconds=6.0) for s in range(segments)]
     segs = [b + bytes(max(0, segment_bytes - len(b))) for b in segs]
-    for i, ledger in enumerate(ledgers):
-        sid = ledger.dir.name
-        for index, blob in enumerate(segs, start=1):
+    # Recorded as live: every checkpoint sees the chains grown (a GPS fix, and in turn the
+    # sessions' segments), so every one of them is a claim a verifier must check.
+    pending = [(ledger, i, index) for index in range(1, segments + 1)
+               for i, ledger in enumerate(ledgers)]
+    per_checkpoint = max(1, -(-len(pending) // checkpoints))
+    for n in range(checkpoints):
+        ledger = ledgers[n % len(ledgers)]
+        ledger.append({"kind": "event", "session": ledger.dir.name, "at": utc_iso(time.time()),
+                       "event": "gps", "lat": 43.8, "lon": 87.6, "accuracy": 10})
+        for ledger, i, index in pending[:per_checkpoint]:
+            sid = ledger.dir.name
             name = f"seg-{index:06d}.webm"
-            blob = blob + i.to_bytes(4, "big")  # each file its own
+            blob = segs[index - 1] + i.to_bytes(4, "big")  # each file its own
             (ledger.dir / name).write_bytes(blob)
             ledger.append({"kind": "segment", "session": sid, "officer": f"o{i}",
                            "case": None, "index": index, "file": name, "size": len(blob),
@@ -136,21 +145,27 @@ def sealed_data_dir(root: Path, sessions: int, checkpoints: int, segments: int,
                            "start": utc_iso(time.time()), "end": utc_iso(time.time()),
                            "media_start_ms": 0, "media_end_ms": 6000, "partial": False})
             ledger.sign_head()
-        seal = ledger.append({"kind": "session.seal", "session": sid,
-                              "at": utc_iso(time.time()), "state": "sealed",
-                              "segments": segments,
-                              "reason": "stopped"})
-        ledger.sign_head()
-        node.append({"kind": "session.sealed", "session": sid, "at": seal["at"],
-                     "state": "sealed", "head_seq": seal["seq"], "head_hash": seal["hash"]})
-        node.sign_head()
-        (ledger.dir / "OPEN").unlink()
-    for n in range(checkpoints):
+        del pending[:per_checkpoint]
         cp = cps.checkpoint(force=True)
         assert cp is not None
         countersig = witness.countersign(cp, pem, f"{n + 1}-0")
         assert countersig is not None
         cps.keep_countersig(countersig)
+    for ledger in ledgers:
+        sid = ledger.dir.name
+        seal = ledger.append({"kind": "session.seal", "session": sid,
+                              "at": utc_iso(time.time()), "state": "sealed",
+                              "segments": segments, "reason": "stopped"})
+        ledger.sign_head()
+        node.append({"kind": "session.sealed", "session": sid, "at": seal["at"],
+                     "state": "sealed", "head_seq": seal["seq"], "head_hash": seal["hash"]})
+        node.sign_head()
+        (ledger.dir / "OPEN").unlink()
+    cp = cps.checkpoint(force=True)
+    assert cp is not None
+    countersig = witness.countersign(cp, pem, f"{checkpoints + 1}-0")
+    assert countersig is not None
+    cps.keep_countersig(countersig)
     return data, other
 
 

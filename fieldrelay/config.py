@@ -257,9 +257,6 @@ class Config:
     key_file: Path | None = field(default=None, metadata=option(
         "the node's private signing key (default: DATA_DIR/keys/node-ed25519.pem); may be on "
         "another disk; file 0600, folder 0700", flag="key-file"))
-    # A witness countersigns checkpoints it receives no older than this (a late copy after a
-    # restart is still countersigned: the stream keeps them).
-    witness_stream_len: int = 100_000
 
     # The whole trail (materials over tus at /api/uploads): the largest item of each kind,
     # how many unfinished uploads one officer may hold, and how long an unfinished upload

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 # `session.sealed` entry, which the checkpoints cover, names its seal.
 SEALED_KEPT_INTERVALS = 3
 SEALED_KEPT_MIN_S = 60.0
+# Countersignatures of checkpoints older than this many come back too late to be kept.
+RECENT_KEPT = 100_000
 
 
 @dataclass
@@ -75,12 +78,20 @@ class Checkpointer:
         self._lock = threading.Lock()
         self._seq, self._prev = 0, GENESIS
         self._last_chains: dict[str, list[Any]] | None = None
+        # The newest checkpoints' hashes by seq, to check countersignatures that come back.
+        self.recent: OrderedDict[int, str] = OrderedDict()
         for cp in read_entries(self.path):
             self._seq, self._prev = int(cp["seq"]) + 1, str(cp["hash"])
             self._last_chains = cp.get("chains")
+            self._remember(self._seq - 1, self._prev)
         if witness_dir is not None:
             mirror = private_dir(witness_dir / node_id)
             replace_private(mirror / PUBLIC_KEY_FILE, key.public_pem())
+
+    def _remember(self, seq: int, digest: str) -> None:
+        self.recent[seq] = digest
+        while len(self.recent) > RECENT_KEPT:
+            self.recent.popitem(last=False)
 
     def _read_tail(self, chain: ChainFile) -> _Tail:
         """The chain's length and head, reading only what was appended since last time."""
@@ -154,6 +165,7 @@ class Checkpointer:
             line = canonical(cp) + b"\n"
             append_durably(self.path, line)
             self._seq, self._prev, self._last_chains = self._seq + 1, cp["hash"], chains
+            self._remember(int(cp["seq"]), str(cp["hash"]))
             if first:
                 # From here on, a missing checkpoint log or audit log is a break (FORMAT.md).
                 # Written after the first checkpoint is on disk, so that a verify running beside

@@ -18,13 +18,17 @@ import re
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from fieldrelay.config import Config
 from fieldrelay.errors import BadRequest
+from fieldrelay.tasks import TaskGroupOwner
 from recordings.checkpoints import Checkpointer
 from recordings.ledger import canonical
 from recordings.session import Evidence
 from recordings.store import read_entries
+from recordings.verify.checkpoints import countersign_message, signature_ok
 from recordings.witness import WitnessLedger
 from signaling.auth import authenticate
 from signaling.bus import Bus, BusUnavailable, cursor_after
@@ -54,7 +58,7 @@ class Witnessing:
         self.stamper = TimeStamper(config.tsa_url) if config.tsa_url else None
         self.ledger: WitnessLedger | None = None
         self._poke = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskGroupOwner("witnessing")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._countersigned: set[tuple[str, int]] = set()  # (witness, seq) kept of ours
         self._cursor = "0-0"
@@ -66,25 +70,15 @@ class Witnessing:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._read_back)
         self.evidence.observers.append(self._observe)
-        self._spawn(self._checkpoint_loop())
+        self._tasks.spawn(self._checkpoint_loop(), "checkpoints")
         if self.clustered:
-            self._spawn(self._witness_loop())
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._witness_loop(), "witness")
 
     async def aclose(self) -> None:
         """Stop both loops, then sign one last checkpoint (after the seals of shutdown)."""
         if self._observe in self.evidence.observers:
             self.evidence.observers.remove(self._observe)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._tasks.aclose()
         try:
             cp = await asyncio.to_thread(self.checkpointer.checkpoint)
         except OSError as exc:
@@ -179,6 +173,9 @@ class Witnessing:
                     log.error("witness message %s not kept: %s", cursor, exc)
                     await asyncio.sleep(RETRY_S)
                     break  # read it again
+                except (ValueError, TypeError, KeyError) as exc:
+                    # Malformed: skipped, so one bad message never stops the witness.
+                    log.warning("witness message %s refused: %r", cursor, exc)
                 self._cursor = cursor
 
     async def _take(self, cursor: str, message: dict[str, Any]) -> None:
@@ -187,12 +184,29 @@ class Witnessing:
             await self._countersign(cursor, message)
         elif kind == "countersig" and message.get("node") == self.node_id:
             key = (str(message.get("witness")), int(message.get("seq", -1)))
-            if key not in self._countersigned:
+            if key not in self._countersigned and self._countersig_holds(message):
                 record = {k: message.get(k) for k in ("node", "seq", "hash", "witness",
                                                        "witness_key", "sig", "at")}
                 record["cursor"] = cursor
                 await asyncio.to_thread(self.checkpointer.keep_countersig, record)
                 self._countersigned.add(key)
+
+    def _countersig_holds(self, message: dict[str, Any]) -> bool:
+        """A countersignature is kept only when it verifies and is about one of this node's
+        recent checkpoints: a bogus one would make the node's own evidence read as broken."""
+        seq, digest = message.get("seq"), message.get("hash")
+        try:
+            key = serialization.load_pem_public_key(str(message.get("witness_key")).encode())
+        except (ValueError, TypeError):
+            key = None
+        if not (isinstance(key, Ed25519PublicKey) and isinstance(seq, int)
+                and self.checkpointer.recent.get(seq) == digest
+                and signature_ok(key, countersign_message(self.node_id, seq, str(digest)),
+                                 message.get("sig"))):
+            log.warning("refused a countersignature of checkpoint %r from %r", seq,
+                        message.get("witness"))
+            return False
+        return True
 
     async def _countersign(self, cursor: str, message: dict[str, Any]) -> None:
         assert self.ledger is not None

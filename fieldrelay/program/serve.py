@@ -21,9 +21,10 @@ from fieldrelay import logs
 from fieldrelay.config import ENV_PREFIX, Config
 from fieldrelay.errors import BadRequest
 from fieldrelay.program import memory, settings, supervisor, tls
-from fieldrelay.program.exits import EXIT_OK
+from fieldrelay.program.exits import EXIT_FAIL, EXIT_OK
 from fieldrelay.program.settings import DEFAULTS, add_flag, env_help, env_or
 from fieldrelay.users import UserStore
+from recordings.signing import KeyExposed
 from signaling import edge
 from signaling.app import build_app
 
@@ -222,7 +223,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.demo_users:
         _print_demo_users(create_demo_users(UserStore(config.data_dir, config.password_cost)))
-    return asyncio.run(_serve(config))
+    try:
+        return asyncio.run(_serve(config))
+    except KeyExposed as exc:
+        # The evidence must not be signed with a key others can read, or a second key.
+        print(f"fieldrelay serve: {exc.detail}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 def add_cluster(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

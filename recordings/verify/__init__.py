@@ -2,7 +2,9 @@
 
 One check per rule of recordings/FORMAT.md "Intact means", each in the module of what it
 checks: `chain` (the pure format), `folder` and `files` (a session folder), `heads`,
-`datadir` (node and audit chains), `bundle`; `verdict` holds the structured breaks they
+`datadir` (node and audit chains), `bundle`, `checkpoints` (chains against checkpoints),
+`witnesses` (witnesses' copies), `tsa` (time-stamp tokens); `chains` lists a data dir's
+chains, `keyring` the node's keys across rotations; `verdict` holds the structured breaks they
 return, `output` renders them, `paths` picks the check for a path, `script` is the bundle's
 command line and `command` is fieldrelay's. `standalone` joins the checking modules into the
 one file a bundle ships. Those modules import only the standard library and `cryptography`.

@@ -31,7 +31,6 @@ from recordings.verify.checkpoints import (
     witness_break,
 )
 from recordings.verify.keyring import key_ids
-from recordings.verify.reading import read_lines
 from recordings.verify.verdict import NotEvidence, Report
 
 EXPORT_FORMAT = "fieldrelay-witness-checkpoints"
@@ -79,7 +78,7 @@ def _from_data_dir(path: Path) -> WitnessCopy:
         copy.key = _pem_key((path / "keys" / PUBLIC_KEY_FILE).read_text())
     except OSError:
         copy.key = None
-    for e in read_lines(path / WITNESS_LEDGER).items:
+    for e in _json_lines(path / WITNESS_LEDGER):
         if e.get("kind") == WITNESSED_KIND and isinstance(e.get("checkpoint"), dict):
             copy.witness = str(e.get("witness"))
             sig = e.get("sig")
@@ -92,8 +91,27 @@ def _from_witness_dir(path: Path) -> WitnessCopy:
     disk as they were made; no countersignature."""
     copy = WitnessCopy(f"witness directory {path}")
     for log in sorted(path.glob("*/checkpoints.jsonl")):
-        copy.items.extend((cp, None) for cp in read_lines(log).items)
+        copy.items.extend((cp, None) for cp in _json_lines(log))
     return copy
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a witness's file, read plainly: what a witness holds counts only
+    through the signatures checked over it, so the strict reading of evidence is not needed
+    (and a witness's copy of a day of checkpoints is large)."""
+    out = []
+    try:
+        with open(path, "rb") as f:
+            for raw in f:
+                try:
+                    obj = json.loads(raw)
+                except ValueError:
+                    continue  # a torn or damaged line proves nothing either way
+                if isinstance(obj, dict):
+                    out.append(obj)
+    except FileNotFoundError:
+        pass
+    return out
 
 
 def _from_url(url: str) -> WitnessCopy:
@@ -147,15 +165,9 @@ def add_witnesses(copies: list[WitnessCopy], node_key: Ed25519PublicKey, claims:
     countersigned by the witness; it then counts as a claim on the node's chains."""
     mine = set(key_ids(node_key))
     for copy in copies:
-        found = 0
-        # Newest first: a checkpoint that claims no chain longer than the newer ones already
-        # did proves nothing more, so its signatures need no check (chains only grow).
         ours = [(cp, sig) for cp, sig in copy.items if cp.get("key") in mine]
-        ours.sort(key=lambda item: _seq(item[0]), reverse=True)
-        for cp, countersig in ours:
-            found += 1
-            if not _adds(cp, claims):
-                continue
+        found = len(ours)
+        for cp, countersig in _strongest(ours):
             problem = checkpoint_problem(cp)
             if problem is None and not checkpoint_signed(cp, node_key):
                 problem = "its signature was not made by this node's key"
@@ -183,19 +195,28 @@ def add_witnesses(copies: list[WitnessCopy], node_key: Ed25519PublicKey, claims:
 
 
 
-def _adds(cp: dict[str, Any], claims: Claims) -> bool:
-    """True when the checkpoint claims some chain longer than `claims` do (or claims are
-    unreadable, which the full check then names)."""
-    chains = cp.get("chains")
-    if not isinstance(chains, dict):
-        return True
-    for name, state in chains.items():
-        known = claims.by_chain.get(name)
-        if not isinstance(state, list) or not state or not isinstance(state[0], int):
-            return True
-        if known is None or state[0] > known.length:
-            return True
-    return False
+def _strongest(items: list[tuple[dict[str, Any], str | None]]
+               ) -> list[tuple[dict[str, Any], str | None]]:
+    """The checkpoints of one copy that make its longest claim on some chain (newest first on
+    a tie), and those too malformed to tell: only these are checked and used. Chains only
+    grow, so a checkpoint that claims nothing longer than another proves nothing more, and a
+    forged one that would matter is always among these."""
+    best: dict[str, tuple[int, int, int]] = {}  # chain -> (length, seq, index)
+    odd: set[int] = set()
+    for index, (cp, _sig) in enumerate(items):
+        chains = cp.get("chains")
+        if not isinstance(chains, dict) or not chains:
+            odd.add(index)
+            continue
+        seq = _seq(cp)
+        for name, state in chains.items():
+            if not (isinstance(state, list) and state and isinstance(state[0], int)):
+                odd.add(index)
+                break
+            if (state[0], seq) > best.get(name, (-1, -1, -1))[:2]:
+                best[name] = (state[0], seq, index)
+    chosen = odd | {index for _, _, index in best.values()}
+    return [items[i] for i in sorted(chosen, key=lambda i: _seq(items[i][0]), reverse=True)]
 
 
 def _seq(cp: dict[str, Any]) -> int:

@@ -350,3 +350,15 @@ def test_a_rotated_key_keeps_old_signatures_verifiable_and_is_a_signed_ledger_en
     code, out = verdict(rec.data)
     assert code == 1, out
     assert "was not made by this node's key" in out
+
+
+def test_serve_refuses_a_key_other_users_can_read(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    NodeKey.load_or_create(data)
+    os.chmod(data / "keys" / "node-ed25519.pem", 0o640)
+    res = subprocess.run([sys.executable, "-m", "fieldrelay", "serve", "--data-dir", str(data),
+                          "--port", "0"], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert res.returncode == 1, res.stderr
+    assert "has mode 0640; only the node's user may read it" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from signaling.redisbus import RedisBus
 from signaling.tsa import TimeStamper
 from signaling.witnessing import Witnessing
 from tests.conftest import RedisProcess
+from tests.live import LiveNode
 from tests.tsa_server import running_tsa
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,7 +50,7 @@ def witnessed(data: Path, of: str) -> list[int]:
             if e.get("node") == of]
 
 
-async def until(check: object, timeout: float = 20.0) -> None:
+async def until(check: object, timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not check():  # type: ignore[operator]
@@ -60,6 +63,7 @@ def verify(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.timeout(300)  # several steps, each waiting on the other node over Redis
 async def test_two_nodes_countersign_each_other_across_a_restart(
         tmp_path: Path, redis_server: RedisProcess) -> None:
     a, ev_a = node(tmp_path, "node-a", redis_server.url)
@@ -147,3 +151,30 @@ async def test_a_tsa_token_is_kept_over_each_checkpoint_and_checked(tmp_path: Pa
     (ev.data_dir / "checkpoints" / "tsa.jsonl").write_text(json.dumps(
         dict(tokens[0], token=base64.b64encode(bytes(raw)).decode())) + "\n")
     assert verify(ev.data_dir).returncode == 1
+
+
+@pytest.mark.timeout(300)
+async def test_verify_asks_a_running_node_for_its_witness_copy(
+        tmp_path: Path, redis_server: RedisProcess,
+        node_factory: Callable[..., Awaitable[LiveNode]]) -> None:
+    first = await node_factory(node_id="node-a", redis_url=redis_server.url,
+                               checkpoint_interval_s=INTERVAL)
+    second = await node_factory(node_id="node-b", redis_url=redis_server.url,
+                                checkpoint_interval_s=INTERVAL)
+    data_a, data_b = tmp_path / "data0", tmp_path / "data1"
+    await until(lambda: len(witnessed(data_b, "node-a")) >= 1)
+    url = second.base
+    token = await second.login("r1")
+    res = await asyncio.to_thread(verify, data_a, "--witness", url)
+    assert res.returncode == 2 and "answered 401 (set FIELDRELAY_TOKEN)" in res.stderr, res
+    res = await asyncio.to_thread(verify_with_token, token, data_a, "--witness", url)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"The node {url} holds " in res.stdout
+    assert "checkpoints of this node; its witness key's fingerprint is" in res.stdout
+    assert first.base != url
+
+
+def verify_with_token(token: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fieldrelay", "verify", *map(str, args)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "FIELDRELAY_TOKEN": token})
