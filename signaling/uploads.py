@@ -23,7 +23,16 @@ from aiohttp.http_exceptions import HttpProcessingError
 from fieldrelay.errors import BadRequest, Conflict, FieldRelayError, NotFound, PayloadTooLarge
 from fieldrelay.tokens import Claims
 from recordings.materials import Sealing, check_metadata, public_material
-from recordings.uploads import EXPIRED, RECEIVING, REJECTED, SEALED, PartWriter, Upload, UploadStore
+from recordings.uploads import (
+    EXPIRED,
+    RECEIVING,
+    REJECTED,
+    SEALED,
+    SYNC_EVERY,
+    PartWriter,
+    Upload,
+    UploadStore,
+)
 from relay.evidence import LiveEvidence
 from signaling import tus
 from signaling.auth import authenticate
@@ -293,8 +302,9 @@ async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offse
     writer = PartWriter(desk.store.part(upload.id), await desk.digest(upload.id, offset))
     room = upload.length - offset
     pending: asyncio.Future[None] | None = None
+    syncing: asyncio.Future[None] | None = None
     gathered: list[bytes] = []
-    size = received = 0
+    size = received = unsynced = written_size = 0
     refused = False
     try:
         while True:
@@ -303,9 +313,10 @@ async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offse
                 received += len(chunk)
                 if received > room:
                     refused, gathered = True, []
-                    if pending is not None:
-                        await pending
-                        pending = None
+                    for running in (pending, syncing):
+                        if running is not None:
+                            await running
+                    pending = syncing = None
                     await asyncio.to_thread(writer.undo)
                     desk.digests.pop(upload.id, None)
                     raise BadRequest(f"the body runs past Upload-Length {upload.length}; "
@@ -315,14 +326,21 @@ async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offse
             if gathered and (size >= PIECE or not chunk):
                 if pending is not None:
                     await pending
-                pieces, gathered, size = gathered, [], 0
+                    unsynced += written_size
+                    if unsynced >= SYNC_EVERY and (syncing is None or syncing.done()):
+                        # The disk catches up beside the writes; one fsync at a time.
+                        if syncing is not None:
+                            await syncing
+                        syncing = asyncio.ensure_future(asyncio.to_thread(writer.sync))
+                        unsynced = 0
+                pieces, gathered, written_size, size = gathered, [], size, 0
                 pending = asyncio.ensure_future(asyncio.to_thread(writer.write, pieces))
             if not chunk:
                 break
     finally:
         # Whatever arrived is kept, however the body ended (a client gone mid-body included),
         # and the file is closed; shielded, so a cancellation cannot leave it half done.
-        await asyncio.shield(_finish(writer, pending, [] if refused else gathered))
+        await asyncio.shield(_finish(writer, [pending, syncing], [] if refused else gathered))
     new_offset = offset + writer.written
     desk.digests[upload.id] = (writer.digest, new_offset)
     if new_offset == upload.length:
@@ -340,12 +358,11 @@ async def _next_chunk(request: web.Request, upload_id: str) -> bytes:
         return b""
 
 
-async def _finish(writer: PartWriter, pending: asyncio.Future[None] | None,
+async def _finish(writer: PartWriter, running: list[asyncio.Future[None] | None],
                   leftover: list[bytes]) -> None:
-    """Let the write under way end, write what is left, fsync and close."""
+    """Let the write and fsync under way end, write what is left, fsync and close."""
     try:
-        if pending is not None:
-            await asyncio.gather(pending, return_exceptions=True)
+        await asyncio.gather(*(r for r in running if r is not None), return_exceptions=True)
         if leftover:
             await asyncio.to_thread(writer.write, leftover)
     finally:
