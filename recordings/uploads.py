@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay.files import PRIVATE_FILE, private_dir
-from recordings.materials import material_id_ok, new_material_id
+from recordings.material_rules import material_id_ok, new_material_id
 
 UPLOADS_DIR = "uploads"
 RECEIVING, SEALED, REJECTED, EXPIRED = "receiving", "sealed", "rejected", "expired"

@@ -14,7 +14,7 @@ from typing import Any
 
 from fieldrelay.errors import NotFound
 from recordings.layout import SESSION_ID_RE
-from recordings.materials import Sealing, gap_fills
+from recordings.material_rules import Sealing, gap_fills
 from recordings.session import Evidence, EvidenceSession
 from recordings.store import LedgerCorrupt, read_entries
 from relay.directory import StreamDirectory

@@ -22,7 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from fieldrelay.errors import BadRequest, Conflict, FieldRelayError, NotFound, PayloadTooLarge
 from fieldrelay.tokens import Claims
-from recordings.materials import Sealing, check_metadata, public_material
+from recordings.material_rules import Sealing, check_metadata, public_material
 from recordings.uploads import (
     EXPIRED,
     RECEIVING,

@@ -18,7 +18,7 @@ import pytest
 
 from bench import tus_client as tus
 from recordings import verify
-from recordings.materials import check_metadata
+from recordings.material_rules import check_metadata
 from recordings.store import read_entries
 from recordings.uploads import UploadStore
 from signaling.keys import CONFIG
