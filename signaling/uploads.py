@@ -87,9 +87,9 @@ class UploadDesk:
                     await asyncio.to_thread(self.store.offset, upload.id) == upload.length:
                 try:
                     await self.finish(upload)
-                except FieldRelayError as exc:
-                    log.warning("upload %s could not be sealed at start: %s", upload.id,
-                                exc.detail)
+                except (FieldRelayError, OSError) as exc:
+                    # It stays complete on disk; the phone's next PATCH tries again.
+                    log.warning("upload %s could not be sealed at start: %s", upload.id, exc)
         self._task = asyncio.create_task(self._expire_forever(), name="upload-expiry")
 
     async def aclose(self) -> None:
