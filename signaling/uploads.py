@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 PIECE = 4 << 20
 CHECKSUM_MISMATCH = 460
 EXPIRY_SCAN_S = 60.0
+# How long the record of a finished upload is kept for its phone to read (at least).
+RECORDS_KEPT_S = 30 * 24 * 3600.0
 
 
 class Locked(FieldRelayError):
@@ -110,16 +112,25 @@ class UploadDesk:
 
     async def expire_once(self, now: float | None = None) -> list[str]:
         """Delete the bytes of unfinished uploads idle past the expiry; returns their ids."""
-        cutoff = (time.time() if now is None else now) - self.expire_s
+        now = time.time() if now is None else now
+        cutoff = now - self.expire_s
+        # A finished upload's record (sealed, rejected, expired) tells the phone what became
+        # of it; the material itself stays in its chain. Records go after a while.
+        forget = now - max(self.expire_s, RECORDS_KEPT_S)
         expired = []
         for upload in await asyncio.to_thread(lambda: list(self.store.all())):
-            if upload.state == RECEIVING and upload.updated_at < cutoff \
-                    and upload.id not in self.busy:
-                await asyncio.to_thread(self.store.drop_bytes, upload, EXPIRED,
-                                        {"error": "expired", "detail": "no byte arrived for "
-                                         f"{self.expire_s:g} s, so the upload was deleted"})
+            if upload.id in self.busy:
+                continue
+            if upload.state == RECEIVING and upload.updated_at < cutoff:
+                with self.writing(upload.id):
+                    await asyncio.to_thread(
+                        self.store.drop_bytes, upload, EXPIRED,
+                        {"error": "expired", "detail": "no byte arrived for "
+                         f"{self.expire_s:g} s, so the upload was deleted"})
                 self.digests.pop(upload.id, None)
                 expired.append(upload.id)
+            elif upload.state != RECEIVING and upload.updated_at < forget:
+                await asyncio.to_thread(self.store.remove, upload.id)
         if expired:
             log.info("expired %d unfinished upload(s)", len(expired))
         return expired
