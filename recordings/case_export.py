@@ -26,7 +26,7 @@ from recordings.export import destination, public_key, session_members, write_zi
 from recordings.keyrotation import bundle_key_files
 from recordings.layout import OPEN_MARKER
 from recordings.material_catalog import Found, MaterialCatalog
-from recordings.materials import MATERIALS_DIR, chain_name
+from recordings.material_rules import MATERIALS_DIR, chain_name
 from recordings.store import LedgerCorrupt, read_entries
 from recordings.verify import PUBLIC_KEY_FILE, Progress, standalone_source
 from recordings.verify.chain import SESSION_ID, key_fingerprint, load_public_key

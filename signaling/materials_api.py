@@ -20,7 +20,7 @@ from fieldrelay.tokens import Claims
 from recordings.case_export import export_case
 from recordings.cases import valid_case
 from recordings.material_catalog import Found, MaterialCatalog
-from recordings.materials import KINDS, material_id_ok, parse_utc
+from recordings.material_rules import KINDS, material_id_ok, parse_utc
 from signaling.auth import authenticate
 from signaling.keys import CATALOG
 from signaling.review_api import CHUNK, REVIEW_ROLES, _BadRange, _export_file, _range_start

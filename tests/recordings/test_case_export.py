@@ -17,7 +17,8 @@ import numpy as np
 
 from recordings import verify
 from recordings.credentials import read_credentials
-from recordings.materials import MaterialChains, Sealing, chain_name, check_metadata
+from recordings.material_rules import Sealing, chain_name, check_metadata
+from recordings.materials import MaterialChains
 from recordings.store import read_entries
 from tests.recordings.test_verify import cli, new_data_dir, record_session
 

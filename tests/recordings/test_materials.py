@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from fieldrelay.errors import BadRequest
-from recordings.materials import (
+from recordings.material_rules import (
     Sealing,
     chain_name,
     check_metadata,
