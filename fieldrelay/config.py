@@ -244,6 +244,34 @@ class Config:
         "connections kept for alerts and logins once a connection cap is hit",
         flag="reserve-connections"))
 
+    # The whole trail (materials over tus at /api/uploads): the largest item of each kind,
+    # how many unfinished uploads one officer may hold, and how long an unfinished upload
+    # waits for its next byte before its bytes are deleted.
+    upload_max_photo: int = field(default=64 << 20, metadata=option(
+        "MiB a photo may have", flag="upload-max-photo-mb", scale=1 << 20))
+    upload_max_audio: int = field(default=512 << 20, metadata=option(
+        "MiB an audio note may have", flag="upload-max-audio-mb", scale=1 << 20))
+    upload_max_video: int = field(default=4096 << 20, metadata=option(
+        "MiB a video clip may have", flag="upload-max-video-mb", scale=1 << 20))
+    upload_max_file: int = field(default=256 << 20, metadata=option(
+        "MiB a document or other file may have", flag="upload-max-file-mb", scale=1 << 20))
+    upload_max_preevent: int = field(default=512 << 20, metadata=option(
+        "MiB the seconds before a session (pre-event) may have",
+        flag="upload-max-preevent-mb", scale=1 << 20))
+    upload_max_gapfill: int = field(default=4096 << 20, metadata=option(
+        "MiB the phone's recording of a dropout (gap fill) may have",
+        flag="upload-max-gapfill-mb", scale=1 << 20))
+    uploads_per_officer: int = field(default=50, metadata=option(
+        "unfinished uploads one officer may hold at once", flag="uploads-per-officer"))
+    upload_expire_s: float = field(default=7 * 24 * 3600.0, metadata=option(
+        "seconds an unfinished upload waits for its next byte before it is deleted",
+        flag="upload-expire"))
+
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def upload_limit(self, kind: str) -> int:
+        """The largest upload of a material kind (photo, audio, ...), in bytes."""
+        limit: int = getattr(self, f"upload_max_{kind}")
+        return limit

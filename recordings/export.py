@@ -31,7 +31,8 @@ from recordings.verify import PUBLIC_KEY_FILE, Progress, standalone_source
 
 CHUNK = 1 << 20
 # Video segments are already compressed: storing them keeps export fast and the bytes plain.
-STORED_SUFFIXES = (".webm", ".ts", ".mp4")
+STORED_SUFFIXES = (".webm", ".ts", ".mp4", ".jpg", ".png", ".webp", ".heic", ".m4a", ".ogg",
+                   ".mp3", ".mov")
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def export_with_playable(data_dir: Path, session_id: str, out_zip: Path,
 
 def check_exportable(data_dir: Path, session_id: str) -> dict[str, Any]:
     """The start entry of a session that can be exported; NotFound or Conflict otherwise."""
-    start, _ = _sealed_entries(session_folder(data_dir, session_id), session_id)
+    start, _ = sealed_entries(session_folder(data_dir, session_id), session_id)
     return start
 
 
@@ -92,9 +93,9 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
     is never seen half-written.
     """
     folder = session_folder(data_dir, session_id)
-    start, seal = _sealed_entries(folder, session_id)
-    public_pem = _public_key(data_dir)
-    members = list(_members(folder, session_id))
+    start, seal = sealed_entries(folder, session_id)
+    public_pem = public_key(data_dir)
+    members = list(session_members(folder, session_id))
     segments = [p for p, _ in members if p.name.startswith(("seg-", "tb-"))]
     media_bytes = sum(p.stat().st_size for p in segments)
     now = datetime.datetime.now(datetime.UTC)
@@ -102,14 +103,14 @@ def export_session(data_dir: Path, session_id: str, out_zip: Path,
                   now.strftime("%Y-%m-%dT%H:%M:%SZ"))
     if extras:
         text += playable_readme([n for _, n in extras])
-    out_zip = _destination(data_dir, Path(out_zip))
+    out_zip = destination(data_dir, Path(out_zip))
     written = [("README.txt", text.encode()), ("verify.py", standalone_source()),
                (PUBLIC_KEY_FILE, public_pem)]
-    _write_zip(out_zip, written, [*members, *extras], now, progress)
+    write_zip(out_zip, written, [*members, *extras], now, progress)
     return ExportResult(out_zip, session_id, len(segments), media_bytes)
 
 
-def _sealed_entries(folder: Path, session_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def sealed_entries(folder: Path, session_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(start, seal) entries of a session that is sealed or interrupted; Conflict otherwise."""
     if (folder / "OPEN").exists():
         raise Conflict(f"session {session_id} is still being recorded; only sealed or "
@@ -126,7 +127,7 @@ def _sealed_entries(folder: Path, session_id: str) -> tuple[dict[str, Any], dict
     return start, seal
 
 
-def _public_key(data_dir: Path) -> bytes:
+def public_key(data_dir: Path) -> bytes:
     key_path = data_dir / "keys" / PUBLIC_KEY_FILE
     try:
         return key_path.read_bytes()
@@ -134,18 +135,20 @@ def _public_key(data_dir: Path) -> bytes:
         raise NotFound(f"{key_path} is missing: a bundle cannot be checked without it") from None
 
 
-def _members(folder: Path, session_id: str) -> Iterator[tuple[Path, str]]:
-    """(file, name in the zip) of each evidence file of the session folder, in order."""
+def session_members(folder: Path, session_id: str) -> Iterator[tuple[Path, str]]:
+    """(file, name in the zip) of each evidence file of the session folder (ledger, heads,
+    segments, materials), in order."""
     base = f"sessions/{session_id}"
     for name in ("ledger.jsonl", "heads.jsonl"):
         if (folder / name).is_file():
             yield folder / name, f"{base}/{name}"
-    for path in sorted(folder.glob("seg-*")) + sorted(folder.glob("tb-*")):
+    for path in (sorted(folder.glob("seg-*")) + sorted(folder.glob("tb-*"))
+                 + sorted(folder.glob("mat-*"))):
         if path.is_file():
             yield path, f"{base}/{path.name}"
 
 
-def _destination(data_dir: Path, out_zip: Path) -> Path:
+def destination(data_dir: Path, out_zip: Path) -> Path:
     """`out_zip`, once it is known not to add a file to the evidence; its folder made."""
     if out_zip.resolve().is_relative_to((data_dir / "sessions").resolve()):
         raise Conflict("the bundle may not be written inside the sessions folder: that would "
@@ -154,7 +157,7 @@ def _destination(data_dir: Path, out_zip: Path) -> Path:
     return out_zip
 
 
-def _write_zip(out_zip: Path, written: Sequence[tuple[str, bytes]],
+def write_zip(out_zip: Path, written: Sequence[tuple[str, bytes]],
                files: Sequence[tuple[Path, str]], now: datetime.datetime,
                progress: Progress | None) -> None:
     """The zip under a temporary name beside `out_zip`, fsynced, then renamed into place."""

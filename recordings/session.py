@@ -22,6 +22,7 @@ from fieldrelay.files import claim_dir, private_dir, replace_private
 from recordings.cases import PendingCases
 from recordings.layout import MAIN, OPEN_MARKER, TALKBACK, new_session_id, utc_iso
 from recordings.ledger import canonical
+from recordings.materials import MaterialChains, place_file, unplace_file
 from recordings.recovery import (
     EntryObserver,
     ledger_unrecorded_segments,
@@ -73,7 +74,17 @@ class _Seal:
     done: Callable[[], None]
 
 
-_Item = Frame | _Event | _EndTrack | _Seal | None
+@dataclass
+class _Material:
+    """A complete upload to move into the session folder and ledger, with its events."""
+
+    source: Path
+    fields: dict[str, Any]
+    events: list[dict[str, Any]]
+    done: Callable[[dict[str, Any] | None], None]
+
+
+_Item = Frame | _Event | _EndTrack | _Seal | _Material | None
 
 
 class Evidence:
@@ -91,6 +102,8 @@ class Evidence:
         self.sessions_dir = data_dir / "sessions"
         private_dir(self.sessions_dir)
         self.pending_cases = PendingCases(data_dir)
+        # Materials sealed outside a live session of this node: one chain per case.
+        self.materials = MaterialChains(data_dir, self.key, node_id)
         # Called on the writer thread with each entry appended to a session chain.
         self.observers: list[EntryObserver] = []
 
@@ -232,6 +245,28 @@ class EvidenceSession:
         # The thread has only the stop signal left to read; join it so none outlives its session.
         await asyncio.to_thread(self._thread.join, 5.0)
 
+    async def add_material(self, source: Path, fields: dict[str, Any],
+                           events: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Seal a material into this session's chain: its file (`fields["file"]`) moved from
+        `source` into the session folder, its entry and its events appended and signed, in
+        order with the media around it. Returns the entry once it is on disk; None when the
+        session is sealed, its writer is stuck or the disk refused (the file is then back
+        at `source`, for the caller to seal elsewhere)."""
+        if self._sealed or self._pending() >= QUEUE_FRAMES + QUEUE_RESERVE - 3:
+            return None
+        done: asyncio.Future[dict[str, Any] | None] = self._loop.create_future()
+
+        def resolve(entry: dict[str, Any] | None) -> None:
+            if not done.done():
+                done.set_result(entry)
+
+        def finished(entry: dict[str, Any] | None) -> None:
+            self._loop.call_soon_threadsafe(resolve, entry)
+
+        self._add(_Material(source, {**fields, "session": self.id}, events, finished))
+        self._hand_over()
+        return await asyncio.shield(done)
+
     def _pending(self) -> int:
         return self._backlog + len(self._batch)
 
@@ -278,7 +313,36 @@ class EvidenceSession:
                 with self._backlog_lock:
                     self._backlog -= len(batch)
 
-    def _write_item(self, item: Frame | _Event | _EndTrack | _Seal) -> None:
+    def _write_material(self, item: _Material) -> None:
+        """Move the material in, append its entry and events, sign; tell the caller either way."""
+        entry: dict[str, Any] | None = None
+        dest = self.folder / str(item.fields["file"])
+        try:
+            if self._ledger is None:
+                self._open()
+            self._flush_pending()
+            assert self._ledger is not None
+            place_file(item.source, dest)
+            try:
+                entry = self._ledger.append(item.fields)
+            except BaseException:
+                unplace_file(dest, item.source)
+                raise
+            self.evidence.notify(self.id, entry)
+            for event in item.events:
+                self._append({"kind": "event", "session": self.id, "at": entry["at"], **event})
+            self._ledger.sign_head()
+        except Exception:
+            # The material is sealed elsewhere (its case's materials chain); recording goes on.
+            log.exception("evidence session %s could not take material %s", self.id,
+                          item.fields.get("material"))
+        finally:
+            item.done(entry)
+
+    def _write_item(self, item: Frame | _Event | _EndTrack | _Seal | _Material) -> None:
+        if isinstance(item, _Material):
+            self._write_material(item)
+            return
         try:
             if self._ledger is None:
                 self._open()

@@ -7,11 +7,26 @@ into that officer's live session on this node, if there is one, and says whether
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from recordings.session import Evidence
+from fieldrelay.errors import NotFound
+from recordings.layout import SESSION_ID_RE
+from recordings.materials import Sealing, gap_fills
+from recordings.session import Evidence, EvidenceSession
+from recordings.store import LedgerCorrupt, read_entries
 from relay.directory import StreamDirectory
+
+
+@dataclass(frozen=True)
+class SealedMaterial:
+    """A material on disk: its entry and the folder of the chain that holds it."""
+
+    entry: dict[str, Any]
+    chain: str  # `sessions/<id>` or `materials/<name>`
+    events: list[dict[str, Any]]  # the events it caused (gap.filled, preevent.attached)
 
 
 @dataclass(frozen=True)
@@ -64,3 +79,79 @@ class LiveEvidence:
     async def set_pending_case(self, officer: str, case: str | None) -> None:
         """Set (or clear, with None) the case number of the officer's next session."""
         await asyncio.to_thread(self.store.pending_cases.put, officer, case)
+
+    def session_entries(self, officer: str, session_id: str) -> list[dict[str, Any]]:
+        """The entries of one of the officer's sessions (blocks on the disk); NotFound when
+        there is no such session of this officer."""
+        folder = self.store.sessions_dir / session_id
+        if not SESSION_ID_RE.fullmatch(session_id) or not (folder / "ledger.jsonl").is_file():
+            raise NotFound(f"there is no session {session_id} of yours on this node")
+        try:
+            entries = list(read_entries(folder / "ledger.jsonl"))
+        except LedgerCorrupt:
+            entries = []
+        start = entries[0] if entries else {}
+        if start.get("kind") != "session.start" or start.get("officer") != officer:
+            raise NotFound(f"there is no session {session_id} of yours on this node")
+        return entries
+
+    async def seal_material(self, sealing: Sealing, source: Path) -> SealedMaterial:
+        """Seal a complete upload as a material and return it once it is on disk.
+
+        Linked to a session (`session`) that is live here, it goes into that session's
+        chain, with its events (`preevent.attached`, `gap.filled`) among the session's own;
+        else into the materials chain of its case, the events with it. A session the officer
+        does not own is NotFound.
+        """
+        session_id = sealing.meta["session"]
+        events: list[dict[str, Any]] = []
+        if session_id is not None:
+            entries = await asyncio.to_thread(self.session_entries, sealing.officer,
+                                              session_id)
+            if sealing.meta["case"] is None:
+                # A material of a session belongs to the session's case.
+                sealing = dataclasses.replace(
+                    sealing, meta={**sealing.meta, "case": _case_of(entries)})
+            events = _links(sealing, entries)
+            live = self._live(sealing.officer, session_id)
+            if live is not None:
+                entry = await live.add_material(source, sealing.entry(self.store.node_id,
+                                                                      session_id), events)
+                if entry is not None:
+                    return SealedMaterial(entry, f"sessions/{session_id}",
+                                          _as_entries(events, session_id))
+        chains = self.store.materials
+        entry = await asyncio.to_thread(chains.seal, sealing, source, session_id, events)
+        return SealedMaterial(entry, f"materials/{chains.folder(sealing.meta['case']).name}",
+                              _as_entries(events, session_id))
+
+    def _live(self, officer: str, session_id: str) -> EvidenceSession | None:
+        stream = self._streams.get(officer)
+        session = stream.session if stream is not None else None
+        return session if session is not None and session.id == session_id else None
+
+
+def _links(sealing: Sealing, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The session events a linked material causes: the pre-event seconds attached, or the
+    gaps a gap-fill clip covers."""
+    claims = sealing.meta["claims"]
+    if sealing.meta["kind"] == "preevent":
+        return [{"event": "preevent.attached", "material": sealing.id,
+                 "from": claims.get("from"), "to": claims.get("to")}]
+    if sealing.meta["kind"] == "gapfill":
+        return gap_fills(sealing.id, entries, claims["from"], claims["to"])
+    return []
+
+
+def _case_of(entries: list[dict[str, Any]]) -> str | None:
+    """The session's newest case number (its start's, or the last `case.set`)."""
+    case = None
+    for e in entries:
+        if e.get("kind") == "session.start" or e.get("event") == "case.set":
+            value = e.get("case")
+            case = value if isinstance(value, str) and value else case
+    return case
+
+
+def _as_entries(events: list[dict[str, Any]], session_id: str | None) -> list[dict[str, Any]]:
+    return [{"kind": "event", "session": session_id, **e} for e in events]

@@ -33,11 +33,13 @@ from signaling import (
     commands,
     denials,
     ice,
+    materials_api,
     pages,
     proxy,
     review,
     security_headers,
     talkback,
+    uploads,
     whip,
     ws,
 )
@@ -198,6 +200,8 @@ def build_app(config: Config) -> web.Application:
     app[WHEREABOUTS], app[DESK], app[COMMANDS] = node.whereabouts, node.alerts, node.commands
     app[REGISTRY], app[LIVE_EVIDENCE] = node.registry, node.evidence
     app[review.REVIEW] = node.review_desk
+    app[uploads.UPLOADS] = uploads.new_desk(app)
+    materials_api.attach(app)
     if node.node_tokens is not None:
         app[cluster.NODE_TOKENS] = node.node_tokens
     if node.talkback_push is not None:
@@ -206,6 +210,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(node.desks_ctx)
     app.cleanup_ctx.append(node.relay_ctx)
     app.cleanup_ctx.append(node.review_ctx)
+    app.cleanup_ctx.append(uploads.uploads_ctx)
     app.on_shutdown.append(_close_websockets)
     app.add_routes([
         web.get("/healthz", api.healthz),
@@ -218,6 +223,8 @@ def build_app(config: Config) -> web.Application:
         web.get("/ws", ws.websocket),
         *whip.routes(),
         *review.routes(),
+        *uploads.routes(),
+        *materials_api.routes(),
         *cluster.routes(),
         *alerts.routes(),
         *commands.routes(),

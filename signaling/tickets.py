@@ -25,7 +25,8 @@ from fieldrelay.tokens import Claims
 
 # The paths that accept a ticket: the WebSocket and a session's media (the one file of a
 # session, with ?track= beside it on the same path).
-TICKET_PATHS = re.compile(r"/ws|/api/sessions/[A-Za-z0-9._-]{1,128}/media")
+TICKET_PATHS = re.compile(r"/ws|/api/sessions/[A-Za-z0-9._-]{1,128}/media"
+                          r"|/api/materials/[0-9a-f]{32}/content")
 GRANT_COOKIE = "fieldrelay_grant"
 MAX_ENTRIES = 20_000
 
@@ -40,7 +41,8 @@ class _Pass:
 def ticket_path(path: object) -> str:
     """`path` if it is one that takes tickets; BadRequest otherwise."""
     if not isinstance(path, str) or TICKET_PATHS.fullmatch(path) is None:
-        raise BadRequest('"path" must be /ws or /api/sessions/<id>/media')
+        raise BadRequest('"path" must be /ws, /api/sessions/<id>/media or '
+                         '/api/materials/<id>/content')
     return path
 
 

@@ -11,7 +11,11 @@ from signaling import case_numbers
 from signaling.auth import authenticate
 from signaling.body import read_limited
 from signaling.cluster import NODE_TOKENS, authenticate_viewer
-from signaling.keys import CONFIG, REGISTRY
+from signaling.keys import CONFIG, LIVE_EVIDENCE, REGISTRY
+
+# The evidence session a publication records into: the phone links its materials (pre-event
+# seconds, gap fills, photos taken while live) to it. The same id after a reconnect in grace.
+SESSION_HEADER = "Fieldrelay-Session"
 
 SDP = "application/sdp"
 SDPFRAG = "application/trickle-ice-sdpfrag"
@@ -44,7 +48,12 @@ async def publish(request: web.Request) -> web.Response:
     offer = await read_body(request, SDP)
     await case_numbers.case_from_whip(request, claims.name)
     publication, answer = await request.app[REGISTRY].publish(claims.name, offer)
-    return created(f"/whip/{publication.id}", answer)
+    response = created(f"/whip/{publication.id}", answer)
+    live = request.app[LIVE_EVIDENCE].live_session(claims.name)
+    if live is not None:
+        response.headers[SESSION_HEADER] = live.id
+        response.headers["Access-Control-Expose-Headers"] = f"Location, {SESSION_HEADER}"
+    return response
 
 
 async def patch_publication(request: web.Request) -> web.Response:

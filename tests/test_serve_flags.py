@@ -30,6 +30,10 @@ SERVE_FLAGS = {
     "max-connections-per-address", "reserve-connections",
 }
 SERVE_FLAGS |= {"hold-two-person-release"}  # legal holds: the two-person release
+SERVE_FLAGS |= {  # the whole trail: uploads
+    "upload-max-photo-mb", "upload-max-audio-mb", "upload-max-video-mb", "upload-max-file-mb",
+    "upload-max-preevent-mb", "upload-max-gapfill-mb", "uploads-per-officer", "upload-expire",
+}
 ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD"}
 
 

@@ -16,6 +16,7 @@ from fieldrelay.program.exits import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from fieldrelay.program.settings import add_flag
 from recordings import verify
 from recordings.audit import AuditLog
+from recordings.case_export import export_case
 from recordings.export import export_with_playable
 from recordings.index import reindex
 from recordings.retention import run_retention
@@ -37,10 +38,12 @@ def add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`fieldrelay export SESSION_ID -o FILE.zip`."""
-    parser = commands.add_parser("export", help="write a sealed session's bundle (zip) with a "
-                                                "standalone verifier")
-    parser.add_argument("session_id")
+    """`fieldrelay export SESSION_ID -o FILE.zip` or `fieldrelay export --case CASE -o FILE.zip`."""
+    parser = commands.add_parser("export", help="write a sealed session's bundle, or a whole "
+                                                "case's, (zip) with a standalone verifier")
+    parser.add_argument("session_id", nargs="?", default=None)
+    parser.add_argument("--case", default=None,
+                        help="bundle every sealed session and every material of this case")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the zip to write")
     add_flag(parser, "data_dir")
     parser.set_defaults(run=cmd_export)
@@ -70,7 +73,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write the export bundle of one sealed or interrupted session."""
+    """Write the export bundle of one sealed or interrupted session, or of a case."""
+    if (args.session_id is None) == (args.case is None):
+        print("fieldrelay export: give a SESSION_ID or --case CASE (one of them)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.case is not None:
+        return _export_case(args)
     bar = TextProgress(sys.stderr)
     try:
         result = export_with_playable(args.data_dir, args.session_id, args.output, progress=bar)
@@ -91,10 +100,36 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _audit_cli_export(data_dir: Path, session: str, path: Path) -> None:
+def _export_case(args: argparse.Namespace) -> int:
+    """Write the bundle of every sealed session and material of a case."""
+    bar = TextProgress(sys.stderr)
+    try:
+        result = export_case(args.data_dir, args.case, args.output, progress=bar)
+    except FieldRelayError as exc:
+        bar.close()
+        print(f"fieldrelay export: {exc.detail}", file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as exc:
+        bar.close()
+        print(f"fieldrelay export: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAIL
+    bar.close()
+    _audit_cli_export(args.data_dir, None, result.path, case=args.case)
+    print(f"wrote {result.path}: case {result.case}, {len(result.sessions)} sessions, "
+          f"{len(result.materials)} materials")
+    if result.left_out:
+        print(f"left out (still being recorded): {', '.join(result.left_out)}")
+    print(f"check it with: fieldrelay verify {result.path}   (or: python3 verify.py "
+          f"{result.path.name}, see README.txt inside)")
+    return EXIT_OK
+
+
+def _audit_cli_export(data_dir: Path, session: str | None, path: Path,
+                      case: str | None = None) -> None:
     """An export from the shell is an access by a person too: it goes on the audit chain."""
+    detail: object = str(path) if case is None else {"case": case, "path": str(path)}
     AuditLog(data_dir, NodeKey.load_or_create(data_dir)).append(
-        f"cli:{getpass.getuser()}", "admin", "export", session, "ok", detail=str(path))
+        f"cli:{getpass.getuser()}", "admin", "export", session, "ok", detail=detail)
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:

@@ -12,7 +12,8 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from recordings.verify.chain import MEDIA_PREFIXES, PUBLIC_KEY_FILE
+from recordings.verify.chain import MATERIAL_PREFIX, MEDIA_PREFIXES, PUBLIC_KEY_FILE
+from recordings.verify.materials import inspect_materials, materials_folders
 from recordings.verify.reading import CHUNK, Meter, Progress
 from recordings.verify.sessions import evidence_key, finish, inspect_session, session_folders
 from recordings.verify.verdict import RULE_BUNDLE, Break, Broken, Report
@@ -89,7 +90,7 @@ def _extract(zip_path: Path, root: Path, meter: Meter) -> None:
         # Segment files are read twice: once to unpack, once to hash.
         meter.total = sum(i.file_size for i in infos) + sum(
             i.file_size for i in infos
-            if PurePosixPath(i.filename).name.startswith(MEDIA_PREFIXES))
+            if PurePosixPath(i.filename).name.startswith((*MEDIA_PREFIXES, MATERIAL_PREFIX)))
         for info in infos:
             _unpack(zf, info, root, meter)
 
@@ -119,16 +120,20 @@ def verify_bundle_dir(path: Path, progress: Progress | None = None,
 
 def check_bundle_dir(root: Path, target: str, meter: Meter,
                      public_pem: bytes | None) -> Report:
-    """Check the sessions of an extracted bundle with its own key (or the one given)."""
+    """Check the sessions and materials chains of an extracted bundle with its own key (or
+    the one given)."""
     report = Report(target=target)
     key = evidence_key(root / PUBLIC_KEY_FILE, public_pem, report)
     if key is None:
         return report
     folders = session_folders(root / "sessions", report)
-    if not folders:
+    chains = materials_folders(root)
+    if not folders and not chains:
         report.breaks.append(Break(RULE_BUNDLE, "bundle.empty",
-                                   "The bundle holds no session folder under sessions/"))
+                                   "The bundle holds no session folder under sessions/ and no "
+                                   "materials chain under materials/"))
         return report
     sessions = [inspect_session(f, key, exported=True, strict_name=True) for f in folders]
-    finish(report, sessions, meter)
+    materials = [inspect_materials(f, key) for f in chains]
+    finish(report, [*sessions, *materials], meter)
     return report

@@ -24,11 +24,18 @@ SEGMENT_NAME = re.compile(r"seg-([0-9]{6})\.(webm|ts)")
 # Talkback (the command center's voice and picture played at the scene) has its own files.
 TALKBACK_NAME = re.compile(r"tb-([0-9]{6})\.(webm|ts)")
 MEDIA_PREFIXES = ("seg-", "tb-")
+# A material (a photo, an audio note, a document, the phone's own recording) sealed into a chain:
+# `mat-<material id>.<extension>`, in the folder of the chain that lists it.
+MATERIAL_ID = re.compile(r"[0-9a-f]{32}")
+MATERIAL_NAME = re.compile(r"mat-([0-9a-f]{32})\.([a-z0-9]{1,8})")
+MATERIAL_PREFIX = "mat-"
+# A materials chain's folder under materials/: `case-` and a hash of the case number, or `nocase`.
+MATERIALS_CHAIN = re.compile(r"case-[0-9a-f]{32}|nocase")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 PUBLIC_KEY_FILE = "node-ed25519.pub.pem"
 SEAL_STATES = ("sealed", "interrupted")
 # Entries of these kinds carry the id of the session whose chain they belong to.
-SESSION_KINDS = frozenset({"session.start", "segment", "event", "session.seal"})
+SESSION_KINDS = frozenset({"session.start", "segment", "event", "material", "session.seal"})
 
 
 def canonical(obj: Mapping[str, Any]) -> bytes:

@@ -1,6 +1,7 @@
-"""A data dir: every session, the node chain and how it agrees with them, and the audit chain.
+"""A data dir: every session, the node chain and how it agrees with them, the audit chain and
+the materials chains.
 
-FORMAT.md rules "node" and "audit", on top of each session's own checks.
+FORMAT.md rules "node", "audit" and "materials", on top of each session's own checks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from recordings.verify.chain import FORMAT, PUBLIC_KEY_FILE, SESSION_ID, check_chain
 from recordings.verify.folder import SessionCheck
 from recordings.verify.heads import check_heads
+from recordings.verify.materials import inspect_materials, materials_folders
 from recordings.verify.reading import Lines, Meter, Progress, read_lines, span
 from recordings.verify.sessions import evidence_key, finish, inspect_session, session_folders
 from recordings.verify.verdict import (
@@ -65,7 +67,8 @@ def verify_data_dir(path: Path, progress: Progress | None = None,
         report.breaks.extend(chain.breaks)
         report.checked.entries += chain.entries
         report.checked.signatures += chain.signatures
-    finish(report, sessions, Meter(progress), node.mismatches)
+    materials = [inspect_materials(f, key) for f in materials_folders(path)]
+    finish(report, [*sessions, *materials], Meter(progress), node.mismatches)
     return report
 
 

@@ -1,4 +1,5 @@
-"""Segment files: each listed one exists with its size and SHA-256, and no other is present.
+"""Segment and material files: each listed one exists with its size and SHA-256, and no other
+is present.
 
 FORMAT.md rule "files". Sizes are checked in the cheap pass; hashing reads every byte and
 comes after, once every session's cheap pass is done.
@@ -10,16 +11,32 @@ import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 
-from recordings.verify.chain import MEDIA_PREFIXES, is_int
+from recordings.verify.chain import MATERIAL_NAME, MATERIAL_PREFIX, MEDIA_PREFIXES, is_int
 from recordings.verify.folder import HashJob, Listed, SessionCheck
 from recordings.verify.reading import Meter
 from recordings.verify.verdict import RULE_FILES, Break, Broken
 
 
+def file_title(name: str) -> str:
+    """How a break names a listed file: a segment file, or a material and its file."""
+    material = MATERIAL_NAME.fullmatch(name)
+    if material is not None:
+        return f"material {material.group(1)} (file {name})"
+    return f"segment file {name}"
+
+
+def _file_kind(name: str, kind: str) -> str:
+    """`segment.changed` becomes `material.changed` for a material's file."""
+    if name.startswith(MATERIAL_PREFIX) and kind.startswith("segment."):
+        return "material." + kind[len("segment."):]
+    return kind
+
+
 def _listed_break(s: SessionCheck, item: Listed, kind: str, why: str) -> Broken:
-    """A break of a segment file that its ledger entry lists."""
+    """A break of a segment or material file that its ledger entry lists."""
     index = item.entry.get("index")
-    return Broken(s.where.brk(RULE_FILES, kind, f"segment file {item.entry['file']} {why}",
+    name = str(item.entry["file"])
+    return Broken(s.where.brk(RULE_FILES, _file_kind(name, kind), f"{file_title(name)} {why}",
                               file=str(item.entry["file"]), line=item.line, entry=item.seq,
                               segment=index if is_int(index) else None))
 
@@ -54,15 +71,25 @@ def check_listed_files(s: SessionCheck, segments: Sequence[Listed]) -> bool:
 
 
 def check_unlisted_files(s: SessionCheck, segments: Sequence[Listed]) -> None:
-    """Rule "files": no `seg-*` or `tb-*` file is present that the ledger does not list.
+    """Rule "files": no `seg-*`, `tb-*` or `mat-*` file is present that the ledger does not
+    list.
 
-    While recording, the segment being written is not in the ledger until it closes.
+    While recording, the segment being written is not in the ledger until it closes, and a
+    material being sealed into a live session is in place a moment before its entry.
     """
     listed = {str(item.entry["file"]) for item in segments}
     newest = {prefix: max((int(name[len(prefix):len(prefix) + 6]) for name in listed
                            if name.startswith(prefix)), default=0)
               for prefix in MEDIA_PREFIXES}
     for child in sorted(s.folder.iterdir()):
+        if child.name.startswith(MATERIAL_PREFIX) and child.name not in listed:
+            if s.is_open:
+                s.notes.append(f"{s.title}: {child.name} is being sealed (not yet in the "
+                               "ledger), so it is not evidence yet.")
+                continue
+            raise Broken(s.where.brk(RULE_FILES, "material.unlisted",
+                                     f"{child.name} is not listed in the ledger: a file was "
+                                     "added to the folder after sealing", file=child.name))
         prefix = next((p for p in MEDIA_PREFIXES if child.name.startswith(p)), None)
         if prefix is None or child.name in listed:
             continue
@@ -86,7 +113,10 @@ def hash_session(s: SessionCheck, meter: Meter, known: Mapping[str, str]) -> Non
                                    f"could not be read ({exc.strerror})")
         else:
             if digest == job.sha256 and job.actual == job.size:
-                s.segments += 1
+                if job.file.startswith(MATERIAL_PREFIX):
+                    s.materials += 1
+                else:
+                    s.segments += 1
                 s.hashed += job.size
                 continue
             s.broken = _mismatch(s, job, known.get(digest))
@@ -110,7 +140,8 @@ def _mismatch(s: SessionCheck, job: HashJob, copy: str | None) -> Break:
 
 
 def _hash_break(s: SessionCheck, job: HashJob, kind: str, why: str) -> Break:
-    return s.where.brk(RULE_FILES, kind, f"segment file {job.file} {why}", file=job.file,
+    return s.where.brk(RULE_FILES, _file_kind(job.file, kind), f"{file_title(job.file)} {why}",
+                       file=job.file,
                        line=job.line, entry=job.seq, segment=job.index)
 
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from recordings.verify.chain import (
     FORMAT,
+    MATERIAL_NAME,
     SEAL_STATES,
     SEGMENT_NAME,
     SESSION_ID,
@@ -70,6 +71,7 @@ class SessionCheck:
     entries: int = 0
     signatures: int = 0
     segments: int = 0
+    materials: int = 0
     hashed: int = 0
 
     @property
@@ -81,6 +83,11 @@ class SessionCheck:
     def title(self) -> str:
         """How notes name this session."""
         return f"Session {self.sid}"
+
+    @property
+    def is_session(self) -> bool:
+        """True for a session folder (a materials chain's folder is checked the same way)."""
+        return True
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,8 @@ class _At:
 def check_entries(s: SessionCheck, ledger: Lines) -> list[Listed]:
     """Rule "entries": every entry is format 1, names its session and precedes the seal.
 
-    Returns the segment entries, whose records are checked here and files in `files`.
+    Returns the segment and material entries, whose records are checked here and files in
+    `files`.
     """
     segments: list[Listed] = []
     files: set[str] = set()
@@ -197,6 +205,10 @@ def check_entries(s: SessionCheck, ledger: Lines) -> list[Listed]:
                                                      f"{entry.get('session')!r}, not to this one")
         if kind == "segment":
             _check_segment_record(entry, at, files)
+            s.recorded[str(entry["sha256"])] = str(entry["file"])
+            segments.append(Listed(line, seq, entry))
+        elif kind == "material":
+            check_material_record(entry, at, files)
             s.recorded[str(entry["sha256"])] = str(entry["file"])
             segments.append(Listed(line, seq, entry))
         elif kind == "session.seal":
@@ -221,13 +233,29 @@ def _check_segment_record(entry: Mapping[str, Any], at: _At, files: set[str]) ->
     files.add(name)
 
 
+def check_material_record(entry: Mapping[str, Any], at: _At, files: set[str]) -> None:
+    """A material entry names its own `mat-<id>.<ext>` file and records its size and SHA-256."""
+    name, size, sha = entry.get("file"), entry.get("size"), entry.get("sha256")
+    match = MATERIAL_NAME.fullmatch(name) if isinstance(name, str) else None
+    if match is None or match.group(1) != entry.get("material") or name in files:
+        raise at.broken("material.bad_name",
+                        f"names {name!r}, which is not the file of material "
+                        f"{entry.get('material')!r}")
+    if not (is_int(size) and isinstance(size, int) and size >= 0
+            and isinstance(sha, str) and SHA256_HEX.fullmatch(sha)):
+        raise at.broken("material.bad_record",
+                        f"does not record a valid size and SHA-256 for {name}")
+    files.add(str(name))
+
+
 def _check_seal_record(s: SessionCheck, entry: Mapping[str, Any], at: _At,
                        segments: list[Listed]) -> None:
     """A seal has a known state; a count that differs from the ledger's is only a note."""
     if entry.get("state") not in SEAL_STATES:
         raise at.broken("seal.bad_state",
                         f"seals the session with an unknown state {entry.get('state')!r}")
-    main = sum(1 for x in segments if "track" not in x.entry)
+    main = sum(1 for x in segments
+               if x.entry.get("kind") == "segment" and "track" not in x.entry)
     if entry.get("segments") != main:
         s.notes.append(f"{s.title}: its seal ({at.here}) counts {entry.get('segments')!r} "
                        f"segments where the ledger lists {main} (a segment "

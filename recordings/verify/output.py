@@ -31,7 +31,9 @@ def format_report(report: Report, *, counts: bool = True) -> str:
         if counts:
             c = report.checked
             lines.append(f"Checked {_count(c.sessions, 'session')}, "
-                         f"{_count(c.segments, 'segment file')} ({_size(c.bytes)}), "
+                         f"{_count(c.segments, 'segment file')}"
+                         f"{', ' + _count(c.materials, 'material') if c.materials else ''} "
+                         f"({_size(c.bytes)}), "
                          f"{_count(c.entries, 'ledger entry', 'ledger entries')} and "
                          f"{_count(c.signatures, 'signature')}.")
     else:

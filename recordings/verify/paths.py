@@ -32,7 +32,8 @@ def verify_path(path: Path, progress: Progress | None = None,
         report = verify_data_dir(path, progress, public_pem)
         report.warnings.extend(mode_warnings(path, data_dir=True))
         return report
-    if (path / "sessions").is_dir() and (path / PUBLIC_KEY_FILE).is_file():
+    if ((path / "sessions").is_dir() or (path / "materials").is_dir()) \
+            and (path / PUBLIC_KEY_FILE).is_file():
         return verify_bundle_dir(path, progress, public_pem)
     if (path / "ledger.jsonl").is_file() and path.resolve().parent.name == "sessions":
         report = _verify_lone_session(path, progress, public_pem)

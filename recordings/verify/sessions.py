@@ -72,8 +72,10 @@ def finish(report: Report, sessions: Sequence[SessionCheck], meter: Meter,
         if broken is not None:
             report.breaks.append(broken)
             continue
-        report.checked.sessions += 1
+        if s.is_session:
+            report.checked.sessions += 1
         report.checked.segments += s.segments
+        report.checked.materials += s.materials
         report.checked.entries += s.entries
         report.checked.signatures += s.signatures
         report.checked.bytes += s.hashed

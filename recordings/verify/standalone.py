@@ -16,7 +16,8 @@ from pathlib import Path
 PACKAGE = "recordings.verify"
 HERE = Path(__file__).resolve().parent
 # In dependency order; `script` (the command line) comes last and gives the file its docstring.
-PARTS = ("chain", "verdict", "reading", "heads", "folder", "files", "sessions", "datadir",
+PARTS = ("chain", "verdict", "reading", "heads", "folder", "files", "sessions", "materials",
+         "datadir",
          "bundle", "modes", "paths", "output", "script")
 MAIN = '\n\nif __name__ == "__main__":\n    sys.exit(main())\n'
 

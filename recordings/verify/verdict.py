@@ -19,6 +19,7 @@ RULE_NODE = "node"
 RULE_AUDIT = "audit"
 RULE_KEY = "key"
 RULE_BUNDLE = "bundle"
+RULE_MATERIALS = "materials"
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Checked:
 
     sessions: int = 0
     segments: int = 0
+    materials: int = 0
     entries: int = 0
     signatures: int = 0
     bytes: int = 0

@@ -1,0 +1,169 @@
+"""A case's bundle: every sealed session and every material of one case, checked by one
+`verify.py`.
+
+The bundle holds, exactly as the node wrote them, the folder of each sealed or interrupted
+session of the case (or holding a material of it), and the case's materials chain; beside
+them the node's public key, the standalone verifier, `case.json` (what the bundle holds) and
+a README. Sessions still being recorded are left out, and the README says so.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fieldrelay.errors import NotFound
+from recordings.export import destination, public_key, session_members, write_zip
+from recordings.layout import OPEN_MARKER
+from recordings.material_catalog import Found, MaterialCatalog
+from recordings.materials import MATERIALS_DIR, chain_name
+from recordings.store import LedgerCorrupt, read_entries
+from recordings.verify import PUBLIC_KEY_FILE, Progress, standalone_source
+from recordings.verify.chain import SESSION_ID, key_fingerprint, load_public_key
+
+CASE_README = """fieldrelay case bundle
+======================
+
+Case       {case}
+Exported   {exported} (UTC)
+Sessions   {sessions}
+Materials  {materials}
+Key        node-ed25519.pub.pem, SHA-256 fingerprint
+           {fingerprint}
+
+Check it, offline, with Python 3 and the `cryptography` package only:
+
+    python3 verify.py {zip_name}
+
+It checks every session folder under sessions/ and the case's materials chain under
+materials/: each file's size and SHA-256 against its ledger entry, the hash chains and the
+node's Ed25519 signatures over them. It prints INTACT or BROKEN with the first broken place,
+naming the session or material. Compare the key fingerprint with the one the node's
+operator published.
+
+What the materials are
+----------------------
+Materials were handed in by the officer's phone (photos, audio notes, documents, video
+clips). Each entry records what the node observed itself (its size, its SHA-256, when its
+last byte arrived: `received_at`) apart from what the phone claimed (`claims`: the capture
+time, the position, and for recordings the span they cover, on the phone's clock).
+
+A `gapfill` material is the phone's own recording of a time the live stream was cut off,
+sent after the link came back; a `preevent` material holds the seconds the phone kept
+before the session started. Both are weaker evidence than the live recording: the node
+hashed and sealed them on arrival, not while they happened, so nothing proves they were
+not changed on the phone before they were sent. The session's `gap.filled` and
+`preevent.attached` events say which material covers what.
+
+{left_out}The file case.json lists what this bundle holds; it is not signed and is not evidence.
+"""
+
+
+@dataclass(frozen=True)
+class CaseExport:
+    """What a case bundle holds."""
+
+    path: Path
+    case: str
+    sessions: list[str]
+    materials: list[str]
+    left_out: list[str]
+
+
+def _session_cases(entries: list[dict[str, Any]]) -> set[str]:
+    cases = set()
+    for e in entries:
+        sets_case = e.get("kind") == "session.start" or e.get("event") == "case.set"
+        if sets_case and isinstance(e.get("case"), str):
+            cases.add(str(e["case"]))
+    return cases
+
+
+def case_contents(data_dir: Path, case: str,
+                  catalog: MaterialCatalog) -> tuple[list[str], list[str], list[Found]]:
+    """(sealed sessions, sessions still recorded, materials) of a case; NotFound if none."""
+    materials = catalog.search(case=case)
+    holding = {f.chain.split("/", 1)[1] for f in materials if f.chain.startswith("sessions/")}
+    sessions: list[str] = []
+    open_ones: list[str] = []
+    base = data_dir / "sessions"
+    for folder in sorted(base.iterdir()) if base.is_dir() else []:
+        if not SESSION_ID.fullmatch(folder.name):
+            continue
+        try:
+            entries = list(read_entries(folder / "ledger.jsonl"))
+        except LedgerCorrupt:
+            entries = []
+        if folder.name not in holding and case not in _session_cases(entries):
+            continue
+        (open_ones if (folder / OPEN_MARKER).exists() else sessions).append(folder.name)
+    if not sessions and not open_ones and not materials:
+        raise NotFound(f"no session or material has the case number {case!r}")
+    return sessions, open_ones, materials
+
+
+def export_case(data_dir: Path, case: str, out_zip: Path, progress: Progress | None = None,
+                catalog: MaterialCatalog | None = None) -> CaseExport:
+    """Write the bundle of a case to `out_zip` (NotFound for a case with nothing in it)."""
+    catalog = catalog or MaterialCatalog(data_dir)
+    sessions, open_ones, materials = case_contents(data_dir, case, catalog)
+    public_pem = public_key(data_dir)
+    files: list[tuple[Path, str]] = []
+    for sid in sessions:
+        files.extend(session_members(data_dir / "sessions" / sid, sid))
+    chain = data_dir / MATERIALS_DIR / chain_name(case)
+    if chain.is_dir():
+        files.extend(_chain_members(chain))
+    exported = [f for f in materials if not f.chain.startswith("sessions/")
+                or f.chain.split("/", 1)[1] in sessions]
+    now = datetime.datetime.now(datetime.UTC)
+    out_zip = destination(data_dir, Path(out_zip))
+    written = [("README.txt", _readme(case, sessions, exported, open_ones, public_pem,
+                                      out_zip.name, now).encode()),
+               ("case.json", _manifest(case, sessions, exported, open_ones)),
+               ("verify.py", standalone_source()), (PUBLIC_KEY_FILE, public_pem)]
+    write_zip(out_zip, written, files, now, progress)
+    return CaseExport(out_zip, case, sessions, [str(f.entry["material"]) for f in exported],
+                      open_ones)
+
+
+def _chain_members(folder: Path) -> list[tuple[Path, str]]:
+    base = f"{MATERIALS_DIR}/{folder.name}"
+    out = [(folder / n, f"{base}/{n}") for n in ("ledger.jsonl", "heads.jsonl")
+           if (folder / n).is_file()]
+    out.extend((p, f"{base}/{p.name}") for p in sorted(folder.glob("mat-*")) if p.is_file())
+    return out
+
+
+def _manifest(case: str, sessions: Sequence[str], materials: Sequence[Found],
+              left_out: Sequence[str]) -> bytes:
+    return json.dumps({"case": case, "sessions": list(sessions),
+                       "materials": [f.public for f in materials],
+                       "left_out_still_recording": list(left_out)},
+                      indent=1, sort_keys=True).encode()
+
+
+def _readme(case: str, sessions: Sequence[str], materials: Sequence[Found],
+            left_out: Sequence[str], public_pem: bytes, zip_name: str,
+            now: datetime.datetime) -> str:
+    note = ""
+    if left_out:
+        note = ("Left out: these sessions of the case were still being recorded when the "
+                f"bundle was made: {', '.join(left_out)}.\n\n")
+    return CASE_README.format(
+        case=case, exported=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        sessions=", ".join(sessions) or "none",
+        materials=(", ".join(f"{f.entry.get('material_kind')} {f.entry.get('material')}"
+                             for f in materials) or "none"),
+        fingerprint=_fingerprint(public_pem), zip_name=zip_name, left_out=note)
+
+
+def _fingerprint(public_pem: bytes) -> str:
+    try:
+        return key_fingerprint(load_public_key(public_pem))
+    except ValueError:
+        return "(the key file is not a readable Ed25519 public key)"

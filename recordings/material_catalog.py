@@ -1,0 +1,138 @@
+"""Finding materials: every `material` entry of every chain of a data dir, kept in memory.
+
+Not evidence: it is read from the session chains and the materials chains (at the first
+question, then kept current as materials seal) and can be read again at any time. The events
+that materials caused (`gap.filled`, `preevent.attached`) are kept too, for a case's timeline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recordings.materials import MATERIALS_DIR, parse_utc, public_material
+from recordings.store import LedgerCorrupt, read_entries
+from recordings.verify.chain import MATERIALS_CHAIN, SESSION_ID
+
+LINK_EVENTS = ("gap.filled", "preevent.attached")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A material's entry and the chain folder (relative to the data dir) that holds it."""
+
+    entry: dict[str, Any]
+    chain: str
+
+    @property
+    def public(self) -> dict[str, Any]:
+        """The API's material object."""
+        return public_material(self.entry, self.chain)
+
+
+def _chains(data_dir: Path) -> list[str]:
+    out = []
+    sessions = data_dir / "sessions"
+    for child in sorted(sessions.iterdir()) if sessions.is_dir() else []:
+        if SESSION_ID.fullmatch(child.name):
+            out.append(f"sessions/{child.name}")
+    materials = data_dir / MATERIALS_DIR
+    for child in sorted(materials.iterdir()) if materials.is_dir() else []:
+        if MATERIALS_CHAIN.fullmatch(child.name):
+            out.append(f"{MATERIALS_DIR}/{child.name}")
+    return out
+
+
+def _time(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_utc(value)
+    except ValueError:
+        return None
+
+
+class MaterialCatalog:
+    """Every material of a data dir by id, and the events materials caused."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._lock = threading.Lock()
+        self._by_id: dict[str, Found] = {}
+        self._events: list[dict[str, Any]] = []
+        self._loaded = False
+
+    def load(self) -> None:
+        """Read every chain again (blocks on the disk)."""
+        by_id: dict[str, Found] = {}
+        events: list[dict[str, Any]] = []
+        for chain in _chains(self.data_dir):
+            try:
+                entries = list(read_entries(self.data_dir / chain / "ledger.jsonl"))
+            except LedgerCorrupt:
+                continue  # verify names it; the other chains still answer
+            for entry in entries:
+                self._take(entry, chain, by_id, events)
+        with self._lock:
+            self._by_id, self._events, self._loaded = by_id, events, True
+
+    @staticmethod
+    def _take(entry: Mapping[str, Any], chain: str, by_id: dict[str, Found],
+              events: list[dict[str, Any]]) -> None:
+        if entry.get("kind") == "material" and isinstance(entry.get("material"), str):
+            by_id[str(entry["material"])] = Found(dict(entry), chain)
+        elif entry.get("kind") == "event" and entry.get("event") in LINK_EVENTS:
+            events.append({**entry, "chain": chain})
+
+    def add(self, entry: Mapping[str, Any], chain: str,
+            events: list[dict[str, Any]] | None = None) -> None:
+        """A material just sealed (and the events it caused)."""
+        with self._lock:
+            self._take(entry, chain, self._by_id, self._events)
+            for event in events or []:
+                self._take(event, chain, self._by_id, self._events)
+
+    def _ensure(self) -> None:
+        if not self._loaded:
+            self.load()
+
+    def get(self, material_id: str) -> Found | None:
+        """One material, or None."""
+        self._ensure()
+        with self._lock:
+            return self._by_id.get(material_id)
+
+    def path(self, found: Found) -> Path:
+        """The material's file."""
+        return self.data_dir / found.chain / str(found.entry["file"])
+
+    def search(self, case: str | None = None, officer: str | None = None,
+               kind: str | None = None, since: float | None = None,
+               until: float | None = None, session: str | None = None) -> list[Found]:
+        """Materials matching every given filter, by the node's arrival time, newest first."""
+        self._ensure()
+        with self._lock:
+            found = list(self._by_id.values())
+        out = []
+        for f in found:
+            e = f.entry
+            received = _time(e.get("received_at"))
+            if (case is not None and e.get("case") != case) or \
+                    (officer is not None and e.get("officer") != officer) or \
+                    (kind is not None and e.get("material_kind") != kind) or \
+                    (session is not None and e.get("session") != session) or \
+                    (since is not None and (received is None or received < since)) or \
+                    (until is not None and (received is None or received > until)):
+                continue
+            out.append(f)
+        out.sort(key=lambda f: str(f.entry.get("received_at")), reverse=True)
+        return out
+
+    def events_of(self, materials: set[str]) -> list[dict[str, Any]]:
+        """The events these materials caused (gap.filled, preevent.attached)."""
+        self._ensure()
+        with self._lock:
+            return [dict(e) for e in self._events if e.get("material") in materials]

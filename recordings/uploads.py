@@ -1,0 +1,176 @@
+"""Uploads on their way to becoming materials: `<data>/uploads/<id>.json` and `<id>.part`.
+
+Not evidence: an upload is what the phone has sent so far, written and fsynced as it
+arrives, so that it resumes at the node's offset after any cut. Once the last byte is in
+and its SHA-256 is the one the phone declared, the `.part` file moves into a chain's folder
+and is sealed there (`recordings.materials`); the `.json` record stays, so the phone can
+ask what became of its upload. Unfinished uploads expire. Every method blocks on the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fieldrelay.files import PRIVATE_FILE, private_dir
+from recordings.materials import material_id_ok, new_material_id
+
+UPLOADS_DIR = "uploads"
+RECEIVING, SEALED, REJECTED, EXPIRED = "receiving", "sealed", "rejected", "expired"
+# How much of a PATCH body is written before it is fsynced, so a cut loses little.
+SYNC_EVERY = 16 << 20
+CHUNK = 1 << 20
+
+
+@dataclass
+class Upload:
+    """One upload's record."""
+
+    id: str
+    officer: str
+    length: int
+    meta: dict[str, Any]  # recordings.materials.check_metadata's output
+    created_at: float
+    updated_at: float
+    state: str = RECEIVING
+    error: dict[str, str] | None = None
+    material: dict[str, Any] | None = None
+    received_at: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def public(self, offset: int) -> dict[str, Any]:
+        """What the uploader sees (GET /api/uploads)."""
+        return {"id": self.id, "state": self.state, "offset": offset, "length": self.length,
+                "kind": self.meta.get("kind"), "filename": self.meta.get("filename"),
+                "sha256": self.meta.get("sha256"), "error": self.error,
+                "material": self.material, "created_at": self.created_at}
+
+
+class UploadStore:
+    """The uploads of a data dir; one lock per store keeps records whole."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / UPLOADS_DIR
+        private_dir(self.dir)
+        self._lock = threading.Lock()
+
+    def part(self, upload_id: str) -> Path:
+        """The bytes received so far."""
+        return self.dir / f"{upload_id}.part"
+
+    def _record(self, upload_id: str) -> Path:
+        return self.dir / f"{upload_id}.json"
+
+    def create(self, officer: str, length: int, meta: dict[str, Any]) -> Upload:
+        """A new upload with an empty `.part` file."""
+        now = time.time()
+        upload = Upload(new_material_id(), officer, length, meta, now, now)
+        fd = os.open(self.part(upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        os.close(fd)
+        self.save(upload)
+        return upload
+
+    def save(self, upload: Upload) -> None:
+        """Write the record whole (a new file renamed over the old one), durably."""
+        upload.updated_at = time.time()
+        data = json.dumps(asdict(upload), sort_keys=True).encode()
+        tmp = self.dir / f".{upload.id}.json.tmp"
+        with self._lock:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self._record(upload.id))
+
+    def get(self, upload_id: str) -> Upload | None:
+        """The upload, or None for an unknown or malformed id."""
+        if not material_id_ok(upload_id):
+            return None
+        try:
+            raw = json.loads(self._record(upload_id).read_bytes())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return Upload(**raw)
+
+    def all(self) -> Iterator[Upload]:
+        """Every upload on record."""
+        for path in sorted(self.dir.glob("*.json")):
+            upload = self.get(path.stem)
+            if upload is not None:
+                yield upload
+
+    def offset(self, upload_id: str) -> int:
+        """How many bytes are in (the `.part` file's size; the length once it has moved)."""
+        try:
+            return self.part(upload_id).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def remove(self, upload_id: str) -> None:
+        """Forget an upload and its bytes (terminated)."""
+        self.part(upload_id).unlink(missing_ok=True)
+        self._record(upload_id).unlink(missing_ok=True)
+
+    def drop_bytes(self, upload: Upload, state: str, error: dict[str, str] | None) -> None:
+        """Delete what was received and keep the record in `state` (rejected, expired)."""
+        self.part(upload.id).unlink(missing_ok=True)
+        upload.state, upload.error = state, error
+        self.save(upload)
+
+    def sha256_of_part(self, upload_id: str) -> tuple[Any, int]:
+        """A SHA-256 object over the bytes received so far, and their count (after a restart,
+        to go on hashing where the upload stands)."""
+        digest = hashlib.sha256()
+        size = 0
+        with open(self.part(upload_id), "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return digest, size
+
+
+class PartWriter:
+    """Appends a PATCH body to a `.part` file and hashes it as it goes; fsyncs every
+    SYNC_EVERY bytes and at the end, so what the node reports as its offset is on disk."""
+
+    def __init__(self, path: Path, digest: Any) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self.start = os.fstat(self._fd).st_size
+        self.digest = digest
+        self.written = 0
+        self._unsynced = 0
+
+    def write(self, data: bytes) -> None:
+        """Append and hash one piece of the body."""
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self.digest.update(data)
+        self.written += len(data)
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_EVERY:
+            os.fsync(self._fd)
+            self._unsynced = 0
+
+    def undo(self) -> None:
+        """Cut the file back to where this body started (a body refused as a whole)."""
+        os.ftruncate(self._fd, self.start)
+        os.fsync(self._fd)
+        self.written = 0
+
+    def close(self) -> None:
+        """fsync what was written and close."""
+        try:
+            os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
