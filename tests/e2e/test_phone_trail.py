@@ -169,3 +169,39 @@ async def test_an_upload_cut_half_way_resumes_at_the_nodes_offset(
     assert content_sha256(node_process, token, m["id"]) == m["sha256"]
     assert not errors, errors
     await page.context.close()
+
+
+@pytest.mark.browser
+async def test_a_checksum_mismatch_is_shown_as_failed_with_the_reason_and_nothing_sealed(
+        loopback_only: None, node_process: NodeProcess, browser: Browser) -> None:
+    node_process.add_user("o1", "officer")
+    node_process.add_user("r1", "reviewer")
+    node_process.start()
+    errors: list[str] = []
+    page = await open_officer(browser, node_process, errors)
+    node_process.stop()
+    await page.set_input_files("#cap-file", files=[
+        {"name": "order.pdf", "mimeType": "application/pdf", "buffer": DOCUMENT}])
+    await until_queue(page, lambda q: len(q["items"]) == 1, 20, "the file in the queue")
+    # The bytes on the phone no longer match the hash it declares (storage went bad).
+    await page.evaluate("""async () => {
+      const s = await import("/static/js/upload-store.js");
+      const [item] = await s.allItems();
+      item.blob = new Blob([await item.blob.arrayBuffer(), new Uint8Array([1])], { type: item.mime });
+      item.size = item.blob.size;
+      await s.putItem(item);
+    }""")
+    node_process.start()
+    await page.goto(f"{node_process.url}/officer")
+    q = await until_queue(page, lambda q: q["items"] and q["items"][0]["state"] == "failed", 30,
+                          "the item failed")
+    assert q["items"][0]["error"]["status"] == 460, q
+    row = page.locator("#uploads .upload-row[data-state='failed']")
+    await expect(row).to_contain_text("SHA-256")
+    await expect(row).to_contain_text("nothing was sealed")
+    await expect(row.locator(".upload-retry")).to_be_visible()
+    token = node_process.login("r1")
+    assert materials(node_process, token) == []
+    assert not q["done"]
+    assert not errors, errors
+    await page.context.close()

@@ -180,6 +180,8 @@ async def test_a_ten_second_cut_is_filled_by_the_phones_own_recording(
     fills = [e for e in entries if e.get("event") == "gap.filled"]
     reconnected = next(e for e in entries if e.get("event") == "publisher.reconnected")
     print(f"GAPFILL gap {reconnected['gap_ms']} ms; gap.filled {fills}")
+    print(f"GAPFILL covered {sum(int(f['covered_ms']) for f in fills)} of {reconnected['gap_ms']} ms; "
+          f"gap.filled {utc(fills[0]['at']) - utc(fills[0]['gap_to']):.1f} s after the reconnect")
     assert fills and fills[0]["material"] == m["id"], fills
     covered = sum(int(f["covered_ms"]) for f in fills)
     gap = sum(int(f["gap_ms"]) for f in fills)

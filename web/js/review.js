@@ -184,6 +184,7 @@ class ReviewPage {
     }
     // A shared link names a session: read it before the list rewrites the address bar.
     const wanted = new URLSearchParams(location.search).get("session");
+    const trail = new URLSearchParams(location.search).get("trail");
     if (wanted) this.list.selected = wanted;
     try {
       await this.list.load();
@@ -191,8 +192,7 @@ class ReviewPage {
       if (err instanceof ApiError && err.status === 401) return this.showLogin();
     }
     if (wanted) this.open(wanted);
-    const trail = new URLSearchParams(location.search).get("trail");
-    if (trail) this.openCase(trail);
+    else if (trail) this.openCase(trail);
   }
 
   /** The whole case: every session and material of `caseNo` on one timeline. */
