@@ -5,6 +5,7 @@ half way resumes from the node's offset."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -17,7 +18,15 @@ from playwright.async_api import Browser, Error, Page, Request, Response, expect
 from tests.conftest import NodeProcess
 from tests.e2e.conftest import new_media_context
 from tests.e2e.test_live_wall import PHONE, login_via_ui, watch_errors
-from tests.e2e.trail import content_sha256, http, materials, queue, queued_originals, until_queue
+from tests.e2e.trail import (
+    content_sha256,
+    http,
+    materials,
+    payload,
+    queue,
+    queued_originals,
+    until_queue,
+)
 
 CASE = "2026-EX-0207"
 WHERE = {"latitude": 48.2082, "longitude": 16.3738}
@@ -55,8 +64,7 @@ async def test_items_captured_offline_survive_a_reload_and_are_sealed_byte_for_b
     await asyncio.sleep(2)
     await page.click("#cap-audio")
     await until_queue(page, lambda q: len(q["items"]) == 2, 20, "the audio note in the queue")
-    await page.set_input_files("#cap-file", files=[
-        {"name": "order.pdf", "mimeType": "application/pdf", "buffer": DOCUMENT}])
+    await page.set_input_files("#cap-file", files=payload("order.pdf", "application/pdf", DOCUMENT))
     await until_queue(page, lambda q: len(q["items"]) == 3, 20, "the file in the queue")
 
     originals = await queued_originals(page)
@@ -70,10 +78,8 @@ async def test_items_captured_offline_survive_a_reload_and_are_sealed_byte_for_b
     assert all(i["state"] == "queued" for i in q["items"]), q
 
     # Reload while the node is down (the page itself cannot load), then bring the node back.
-    try:
+    with contextlib.suppress(Error):
         await page.reload()
-    except Error:
-        pass
     node_process.start()
     await page.goto(f"{node_process.url}/officer")
     if await page.locator("#login-form").count():
@@ -129,8 +135,8 @@ async def test_an_upload_cut_half_way_resumes_at_the_nodes_offset(
     link: dict[str, Any] = {"offline": False, "latency": 0, "downloadThroughput": -1,
                             "uploadThroughput": 3 * 1024 * 1024}
     await cdp.send("Network.emulateNetworkConditions", link)
-    await page.set_input_files("#cap-file", files=[
-        {"name": "scan.bin", "mimeType": "application/octet-stream", "buffer": blob}])
+    await page.set_input_files("#cap-file",
+                               files=payload("scan.bin", "application/octet-stream", blob))
 
     officer = node_process.login("o1")
     deadline = time.monotonic() + 60
@@ -180,21 +186,21 @@ async def test_a_checksum_mismatch_is_shown_as_failed_with_the_reason_and_nothin
     errors: list[str] = []
     page = await open_officer(browser, node_process, errors)
     node_process.stop()
-    await page.set_input_files("#cap-file", files=[
-        {"name": "order.pdf", "mimeType": "application/pdf", "buffer": DOCUMENT}])
+    await page.set_input_files("#cap-file", files=payload("order.pdf", "application/pdf", DOCUMENT))
     await until_queue(page, lambda q: len(q["items"]) == 1, 20, "the file in the queue")
     # The bytes on the phone no longer match the hash it declares (storage went bad).
     await page.evaluate("""async () => {
       const s = await import("/static/js/upload-store.js");
       const [item] = await s.allItems();
-      item.blob = new Blob([await item.blob.arrayBuffer(), new Uint8Array([1])], { type: item.mime });
+      const bytes = [await item.blob.arrayBuffer(), new Uint8Array([1])];
+      item.blob = new Blob(bytes, { type: item.mime });
       item.size = item.blob.size;
       await s.putItem(item);
     }""")
     node_process.start()
     await page.goto(f"{node_process.url}/officer")
-    q = await until_queue(page, lambda q: q["items"] and q["items"][0]["state"] == "failed", 30,
-                          "the item failed")
+    q = await until_queue(page, lambda q: q["items"] and q["items"][0]["state"] == "failed",
+                          30, "the item failed")
     assert q["items"][0]["error"]["status"] == 460, q
     row = page.locator("#uploads .upload-row[data-state='failed']")
     await expect(row).to_contain_text("SHA-256")

@@ -30,6 +30,13 @@ from tests.signaling.test_bad_network import in_namespace
 PREEVENT_S = 30  # web/js/preevent.js PREEVENT_S
 CUT_S = 10.0
 CASE = "2026-EX-0311"
+# What each row of the case trail is: a material's kind, an event's name, else its type.
+ROW_KINDS = "(rows) => rows.map((r) => r.dataset.kind || r.dataset.event || r.dataset.type)"
+# The gap fill plays in its row of the case trail.
+FILL_PLAYS_JS = """() => {
+  const v = document.querySelector(".rv-cv-row[data-kind=gapfill] video");
+  return !!v && v.currentTime > 3;
+}"""
 
 
 def utc(iso: str) -> float:
@@ -39,7 +46,7 @@ def utc(iso: str) -> float:
 def video_span_s(data: bytes) -> float:
     """First to last decodable video frame of a WebM clip, in seconds."""
     times = []
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         for frame in container.decode(video=0):
             assert frame.pts is not None and frame.time_base is not None
             times.append(float(frame.pts * frame.time_base))
@@ -72,11 +79,12 @@ async def test_sos_with_the_pre_event_buffer_sends_the_30_s_before_the_session(
 
     sos_at = time.time()
     await page.click("#sos")
-    await page.wait_for_function("() => window.__fieldrelay.state === 'live' && !!window.__fieldrelay.session",
-                                 timeout=30_000)
+    await page.wait_for_function(
+        "() => window.__fieldrelay.state === 'live' && !!window.__fieldrelay.session",
+        timeout=30_000)
     session = str(await page.evaluate("() => window.__fieldrelay.session"))
-    q = await until_queue(page, lambda q: any(d["kind"] == "preevent" for d in q["done"]), 60,
-                          "the pre-event sealed")
+    q = await until_queue(page, lambda q: any(d["kind"] == "preevent" for d in q["done"]),
+                          60, "the pre-event sealed")
     assert not q["items"], q
     await page.click("#stop")
     await expect(page.locator("#state")).to_have_attribute("data-state", "stopped")
@@ -96,7 +104,8 @@ async def test_sos_with_the_pre_event_buffer_sends_the_30_s_before_the_session(
     clip = http(node_process, token, f"/api/materials/{m['id']}/content")
     assert video_span_s(clip) >= PREEVENT_S - 2
     node_process.stop()
-    attached = [e for e in ledger(node_process.data_dir, session) if e.get("event") == "preevent.attached"]
+    attached = [e for e in ledger(node_process.data_dir, session)
+                if e.get("event") == "preevent.attached"]
     assert [e["material"] for e in attached] == [m["id"]], attached
     assert not errors, errors
     await ctx.close()
@@ -139,8 +148,11 @@ async def test_a_ten_second_cut_is_filled_by_the_phones_own_recording(
             lives = states().count("live")
             await until(lambda: states().count("live") > lives, 60, "the page live again")
             back_at = time.time()
-            await until(lambda: any(d["kind"] == "gapfill" for d in (last("queue") or {}).get("done", [])),
-                        60, "the gap fill sealed")
+            def filled() -> bool:
+                done = (last("queue") or {}).get("done", [])
+                return any(d["kind"] == "gapfill" for d in done)
+
+            await until(filled, 60, "the gap fill sealed")
             filled_at = time.time()
             session = str(last("session"))
             print(f"GAPFILL live again {back_at - cut_at:.1f} s after the cut; fill sealed "
@@ -159,16 +171,15 @@ async def test_a_ten_second_cut_is_filled_by_the_phones_own_recording(
                 await review.goto(f"{node_process.url}/review?trail={CASE}")
                 await login_via_ui(review, "r1")
                 row = review.locator(f".rv-cv-row[data-id='{m['id']}']")
-                await expect(row).to_contain_text("recorded on the phone, received at", ignore_case=True)
+                await expect(row).to_contain_text("recorded on the phone, received at",
+                                                  ignore_case=True)
                 await expect(row).to_contain_text("weaker evidence")
                 # It sits between the link lost and the live session around it.
-                order = await review.eval_on_selector_all(
-                    ".rv-cv-row", "(rows) => rows.map((r) => r.dataset.kind || r.dataset.event || r.dataset.type)")
-                assert order.index("session") < order.index("gapfill") < order.index("gap.filled"), order
+                order = await review.eval_on_selector_all(".rv-cv-row", ROW_KINDS)
+                assert order.index("session") < order.index("gapfill"), order
+                assert order.index("gapfill") < order.index("gap.filled"), order
                 await row.locator("button").click()
-                await review.wait_for_function(
-                    "() => (document.querySelector('.rv-cv-row[data-kind=gapfill] video')?.currentTime || 0) > 3",
-                    timeout=20_000)
+                await review.wait_for_function(FILL_PLAYS_JS, timeout=20_000)
                 assert not errors, errors
             finally:
                 await review_ctx.close()
@@ -180,14 +191,17 @@ async def test_a_ten_second_cut_is_filled_by_the_phones_own_recording(
     fills = [e for e in entries if e.get("event") == "gap.filled"]
     reconnected = next(e for e in entries if e.get("event") == "publisher.reconnected")
     print(f"GAPFILL gap {reconnected['gap_ms']} ms; gap.filled {fills}")
-    print(f"GAPFILL covered {sum(int(f['covered_ms']) for f in fills)} of {reconnected['gap_ms']} ms; "
-          f"gap.filled {utc(fills[0]['at']) - utc(fills[0]['gap_to']):.1f} s after the reconnect")
+    covered_ms = sum(int(f["covered_ms"]) for f in fills)
+    after_s = utc(fills[0]["at"]) - utc(fills[0]["gap_to"])
+    print(f"GAPFILL covered {covered_ms} of {reconnected['gap_ms']} ms; "
+          f"gap.filled {after_s:.1f} s after the reconnect")
     assert fills and fills[0]["material"] == m["id"], fills
     covered = sum(int(f["covered_ms"]) for f in fills)
     gap = sum(int(f["gap_ms"]) for f in fills)
     assert gap >= CUT_S * 1000
     assert covered == gap, f"the fill covers {covered} of {gap} ms"
     assert video_span_s(clip) * 1000 >= gap, "the fill's own video spans the gap"
-    verify = subprocess.run([sys.executable, "-m", "fieldrelay", "verify", str(node_process.data_dir)],
-                            capture_output=True, text=True, timeout=120, check=False)
+    verify = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "fieldrelay", "verify", str(node_process.data_dir)],
+        capture_output=True, text=True, timeout=120, check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr

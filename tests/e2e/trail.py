@@ -11,7 +11,7 @@ import time
 import urllib.request
 from typing import Any
 
-from playwright.async_api import Page
+from playwright.async_api import FilePayload, Page
 
 from bench.common import NodeProcess
 
@@ -21,9 +21,10 @@ QUEUE_JS = """async () => {
   const items = await s.allItems();
   const done = await s.allDone();
   return {
-    items: items.map((i) => ({ id: i.id, kind: i.kind, sha256: i.sha256, size: i.size, state: i.state,
-                               error: i.error, upload_url: i.upload_url, session: i.session,
-                               from: i.from, to: i.to })),
+    items: items.map((i) => ({
+      id: i.id, kind: i.kind, sha256: i.sha256, size: i.size, state: i.state, error: i.error,
+      upload_url: i.upload_url, session: i.session, from: i.from, to: i.to,
+    })),
     done: done.map((d) => ({ kind: d.kind, sha256: d.sha256, material: d.material })),
   };
 }"""
@@ -35,7 +36,9 @@ QUEUED_BYTES_JS = """async () => {
   for (const i of await s.allItems()) {
     const bytes = new Uint8Array(await i.blob.arrayBuffer());
     let bin = "";
-    for (let k = 0; k < bytes.length; k += 0x8000) bin += String.fromCharCode(...bytes.subarray(k, k + 0x8000));
+    for (let k = 0; k < bytes.length; k += 0x8000) {
+      bin += String.fromCharCode(...bytes.subarray(k, k + 0x8000));
+    }
     out[i.id] = { kind: i.kind, sha256: i.sha256, b64: btoa(bin) };
   }
   return out;
@@ -53,7 +56,7 @@ async def queued_originals(page: Page) -> dict[str, tuple[str, bytes]]:
     out = {}
     for item_id, x in raw.items():
         data = base64.b64decode(x["b64"])
-        assert hashlib.sha256(data).hexdigest() == x["sha256"], f"{x['kind']}: the phone's hash is wrong"
+        assert hashlib.sha256(data).hexdigest() == x["sha256"], f"{x['kind']}: wrong hash"
         out[item_id] = (x["kind"], data)
     return out
 
@@ -69,6 +72,11 @@ async def until_queue(page: Page, test: Any, timeout: float, what: str) -> dict[
         await asyncio.sleep(0.3)
 
 
+def payload(name: str, mime: str, data: bytes) -> list[FilePayload]:
+    """A file as the phone's picker hands it to the page."""
+    return [{"name": name, "mimeType": mime, "buffer": data}]
+
+
 def http(node: NodeProcess, token: str, path: str, method: str = "GET") -> bytes:
     req = urllib.request.Request(f"{node.url}{path}", method=method,
                                  headers={"Authorization": f"Bearer {token}"})
@@ -78,7 +86,8 @@ def http(node: NodeProcess, token: str, path: str, method: str = "GET") -> bytes
 
 
 def materials(node: NodeProcess, token: str, query: str = "") -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = json.loads(http(node, token, f"/api/materials{query}"))["materials"]
+    body = json.loads(http(node, token, f"/api/materials{query}"))
+    found: list[dict[str, Any]] = body["materials"]
     return found
 
 
