@@ -16,7 +16,7 @@ import pytest
 from playwright.async_api import Browser, Error, Page, Request, Response, expect
 
 from tests.conftest import NodeProcess
-from tests.e2e.conftest import new_media_context
+from tests.e2e.conftest import new_media_context, screenshot
 from tests.e2e.test_live_wall import PHONE, login_via_ui, watch_errors
 from tests.e2e.trail import (
     content_sha256,
@@ -74,6 +74,8 @@ async def test_items_captured_offline_survive_a_reload_and_are_sealed_byte_for_b
     photo = next(data for k, data in originals.values() if k == "photo")
     assert photo[:3] == b"\xff\xd8\xff", "the photo is a JPEG"
     await expect(page.locator("#uploads .upload-row[data-state='queued']")).to_have_count(3)
+    await page.locator("#uploads").scroll_into_view_if_needed()
+    await screenshot(page, "officer-capture-queued")
     q = await queue(page)
     assert all(i["state"] == "queued" for i in q["items"]), q
 
@@ -88,6 +90,8 @@ async def test_items_captured_offline_survive_a_reload_and_are_sealed_byte_for_b
                           "all three sealed and gone from the phone")
     await expect(page.locator("#uploads .upload-row[data-state='sealed']")).to_have_count(3)
     await expect(page.locator("#uploads-summary")).to_have_text("Nothing waiting on this phone.")
+    await page.locator("#uploads").scroll_into_view_if_needed()
+    await screenshot(page, "officer-capture-sealed")
 
     want = {hashlib.sha256(data).hexdigest(): kind for kind, data in originals.values()}
     assert {d["sha256"]: d["kind"] for d in q["done"]} == want
@@ -206,6 +210,8 @@ async def test_a_checksum_mismatch_is_shown_as_failed_with_the_reason_and_nothin
     await expect(row).to_contain_text("SHA-256")
     await expect(row).to_contain_text("nothing was sealed")
     await expect(row.locator(".upload-retry")).to_be_visible()
+    await row.scroll_into_view_if_needed()
+    await screenshot(page, "officer-upload-mismatch")
     token = node_process.login("r1")
     assert materials(node_process, token) == []
     assert not q["done"]

@@ -232,6 +232,7 @@ class OfficerPage {
     this.socket = null;
     el.app.hidden = !this.active; // a live stream keeps running under the login form
     el.app.inert = true;
+    document.getElementById("capture").hidden = true;
     renderLogin(el.login, {
       subtitle: this.active ? "Session expired — sign in again to keep control" : "Officer sign in",
       onLoggedIn: (s) => {

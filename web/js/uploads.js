@@ -285,7 +285,7 @@ async function settledOnNode(item) {
   return false;
 }
 
-const MISMATCH = "The server's SHA-256 of the received file differs from the phone's: nothing was sealed. Retry to send it again.";
+const MISMATCH = "Checksum mismatch: the SHA-256 of what the server received differs from the phone's, so nothing was sealed. Retry to send it again.";
 
 async function failed(item, err) {
   const status = err?.status ?? 0;
@@ -305,7 +305,7 @@ async function failed(item, err) {
     wait = 1000;
   } else if (status === 460) {
     item.state = "failed";
-    item.error = { code: err.code || "checksum_mismatch", status, detail: err.detail ? `${err.detail} ${MISMATCH}` : MISMATCH };
+    item.error = { code: err.code || "checksum_mismatch", status, detail: MISMATCH, server: err.detail || "" };
   } else if (status === 0 || status === 408 || status === 409 || status === 423 || status === 429 || status >= 500) {
     // Unreachable, busy, or our offset was stale: the next attempt asks the node (HEAD) again.
     item.state = "queued";
