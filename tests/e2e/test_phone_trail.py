@@ -1,6 +1,7 @@
-"""The phone keeps the trail in real Chromium against a real node: items captured while the
-node is down survive a reload and are sealed once it is back, byte for byte; an upload cut
-half way resumes from the node's offset."""
+"""The phone keeps the trail in real Chromium against a real node: a photo, an audio note, a
+file and a clip captured while the node is down survive a reload and are sealed once it is
+back, byte for byte; an upload cut half way resumes from the node's offset; a checksum
+mismatch is shown with its reason and seals nothing."""
 
 from __future__ import annotations
 
@@ -66,14 +67,19 @@ async def test_items_captured_offline_survive_a_reload_and_are_sealed_byte_for_b
     await until_queue(page, lambda q: len(q["items"]) == 2, 20, "the audio note in the queue")
     await page.set_input_files("#cap-file", files=payload("order.pdf", "application/pdf", DOCUMENT))
     await until_queue(page, lambda q: len(q["items"]) == 3, 20, "the file in the queue")
+    await page.click("#cap-video")
+    await expect(page.locator("#cap-video")).to_have_attribute("data-recording", "true")
+    await asyncio.sleep(2)
+    await page.click("#cap-video")
+    await until_queue(page, lambda q: len(q["items"]) == 4, 20, "the clip in the queue")
 
     originals = await queued_originals(page)
     kinds = sorted(k for k, _ in originals.values())
-    assert kinds == ["audio", "file", "photo"], kinds
+    assert kinds == ["audio", "file", "photo", "video"], kinds
     assert any(data == DOCUMENT for _, data in originals.values())
     photo = next(data for k, data in originals.values() if k == "photo")
     assert photo[:3] == b"\xff\xd8\xff", "the photo is a JPEG"
-    await expect(page.locator("#uploads .upload-row[data-state='queued']")).to_have_count(3)
+    await expect(page.locator("#uploads .upload-row[data-state='queued']")).to_have_count(4)
     await page.locator("#uploads").scroll_into_view_if_needed()
     await screenshot(page, "officer-capture-queued")
     q = await queue(page)
@@ -86,9 +92,9 @@ async def test_items_captured_offline_survive_a_reload_and_are_sealed_byte_for_b
     await page.goto(f"{node_process.url}/officer")
     if await page.locator("#login-form").count():
         await login_via_ui(page, "o1")
-    q = await until_queue(page, lambda q: not q["items"] and len(q["done"]) == 3, 60,
-                          "all three sealed and gone from the phone")
-    await expect(page.locator("#uploads .upload-row[data-state='sealed']")).to_have_count(3)
+    q = await until_queue(page, lambda q: not q["items"] and len(q["done"]) == 4, 60,
+                          "all four sealed and gone from the phone")
+    await expect(page.locator("#uploads .upload-row[data-state='sealed']")).to_have_count(4)
     await expect(page.locator("#uploads-summary")).to_have_text("Nothing waiting on this phone.")
     await page.locator("#uploads").scroll_into_view_if_needed()
     await screenshot(page, "officer-capture-sealed")

@@ -21,7 +21,7 @@ from playwright.async_api import Browser, expect
 
 from recordings.store import read_entries
 from tests.conftest import NodeProcess
-from tests.e2e.conftest import new_media_context
+from tests.e2e.conftest import new_media_context, screenshot
 from tests.e2e.test_live_wall import DESKTOP, PHONE, login_via_ui, watch_errors
 from tests.e2e.trail import http, materials, until_queue
 from tests.netns import linked_namespace
@@ -180,6 +180,7 @@ async def test_a_ten_second_cut_is_filled_by_the_phones_own_recording(
                 assert order.index("gapfill") < order.index("gap.filled"), order
                 await row.locator("button").click()
                 await review.wait_for_function(FILL_PLAYS_JS, timeout=20_000)
+                await screenshot(review, "review-case-trail-gapfill")
                 assert not errors, errors
             finally:
                 await review_ctx.close()
