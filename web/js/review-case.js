@@ -17,7 +17,9 @@ const KIND_LABEL = {
   preevent: "Before the session (pre-event buffer)",
   gapfill: "Gap fill",
 };
-const WEAKER = "Recorded on the phone and hashed when it reached the server, not while it was recorded: weaker evidence than the live recording.";
+const WEAKER = "It was hashed when it reached the server, not while it was recorded: weaker evidence than the live recording.";
+/** A gap fill starts playing this long before the gap, so the reviewer sees it join the live recording. */
+const GAP_LEAD_S = 2;
 
 function ms(iso) {
   const t = Date.parse(iso || "");
@@ -42,15 +44,28 @@ function span(from, to) {
 }
 
 /**
- * The rows of the trail, in time order. A material sits at the moment it shows (a gap fill or
- * pre-event at the start of the span it covers, anything else at its capture time), a
- * session at its start; `gap.filled` events stay beside the material they name.
+ * The rows of the trail, in time order. A session sits at its start; a gap fill at the start
+ * of the gap it fills (else of its span), a pre-event at the start of its span, anything else
+ * at its capture time; the events that link them at the time they were recorded.
  */
 export function caseRows(trail) {
   const sessions = new Map((trail.sessions || []).map((s) => [s.id, s]));
   const materials = new Map((trail.materials || []).map((m) => [m.id, m]));
   const rows = [];
   const seen = new Set();
+  // A gap fill belongs where the live recording has its hole, not where the phone's clip began.
+  const gapAt = new Map();
+  for (const e of trail.timeline || []) {
+    const name = e.event && typeof e.event === "object" ? e.event.event : e.event;
+    if (e.type === "event" && name === "gap.filled" && e.material && e.gap_from && !gapAt.has(e.material)) {
+      gapAt.set(e.material, e.gap_from);
+    }
+  }
+  const materialRow = (m, fallback) => {
+    const at = m.kind === "gapfill" || m.kind === "preevent" ? gapAt.get(m.id) || m.from || m.captured_at
+      : m.captured_at || m.received_at;
+    return { type: "material", at: at || fallback, material: m, gapFrom: gapAt.get(m.id) || null };
+  };
   const refOf = (v, table) => (v && typeof v === "object" ? v : table.get(v));
   for (const e of trail.timeline || []) {
     if (e.type === "session") {
@@ -74,11 +89,6 @@ export function caseRows(trail) {
   for (const s of sessions.values()) if (!seen.has(`s:${s.id}`)) rows.push({ type: "session", at: s.started_at, session: s });
   for (const m of materials.values()) if (!seen.has(`m:${m.id}`)) rows.push(materialRow(m, m.received_at));
   return rows.sort((a, b) => (ms(a.at) || 0) - (ms(b.at) || 0));
-}
-
-function materialRow(m, fallback) {
-  const at = m.kind === "gapfill" || m.kind === "preevent" ? m.from || m.captured_at : m.captured_at || m.received_at;
-  return { type: "material", at: at || fallback, material: m };
 }
 
 function eventText(ev) {
@@ -180,7 +190,8 @@ export class CaseView {
       facts.className = "rv-cv-hash";
       facts.textContent = `SHA-256 ${m.sha256 || "—"} · captured ${m.captured_at || "—"} (phone's claim) · received ${m.received_at || "—"}`;
       body.append(facts);
-      li.append(this.button(this.playable(m) ? "Play" : m.mime?.startsWith("image/") ? "View" : "Download", () => this.view(li, m)));
+      const label = this.playable(m) ? "Play" : m.mime?.startsWith("image/") ? "View" : "Download";
+      li.append(this.button(label, () => this.view(li, m, r.gapFrom)));
     }
     return li;
   }
@@ -199,7 +210,7 @@ export class CaseView {
   }
 
   /** Show a material in its own row (images and media), or download it (anything else). */
-  async view(li, m) {
+  async view(li, m, gapFrom = null) {
     const path = `/api/materials/${encodeURIComponent(m.id)}/content`;
     li.querySelector(".rv-cv-media")?.remove();
     try {
@@ -217,6 +228,13 @@ export class CaseView {
         media.controls = true;
         media.playsInline = true;
         media.autoplay = true;
+        const skip = (ms(gapFrom) - ms(m.from)) / 1000 - GAP_LEAD_S;
+        if (skip > 0) {
+          // Start just before the gap: the clip begins well before it (the phone reaches back).
+          media.addEventListener("loadedmetadata", () => {
+            media.currentTime = (media.currentTime || 0) + skip;
+          }, { once: true });
+        }
       }
       media.className = "rv-cv-media";
       media.src = src;

@@ -199,6 +199,11 @@ class ReviewPage {
   openCase(caseNo) {
     if (!caseNo) return;
     this.close();
+    const input = $("f-case");
+    if (input.value.trim() !== caseNo) {
+      input.value = caseNo;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    }
     $("app").dataset.view = "detail";
     $("detail-empty").hidden = true;
     hook.caseView = this.caseView;
