@@ -32,10 +32,24 @@ CUT_S = 10.0
 CASE = "2026-EX-0311"
 # What each row of the case trail is: a material's kind, an event's name, else its type.
 ROW_KINDS = "(rows) => rows.map((r) => r.dataset.kind || r.dataset.event || r.dataset.type)"
-# The gap fill plays in its row of the case trail.
+# The gap fill plays in its row of the case trail: decoded frames, time running.
 FILL_PLAYS_JS = """() => {
   const v = document.querySelector(".rv-cv-row[data-kind=gapfill] video");
-  return !!v && v.currentTime > 3;
+  return !!v && !v.paused && v.readyState >= 3 && v.videoWidth > 0 && v.currentTime > 3
+    && v.getVideoPlaybackQuality().totalVideoFrames > 30;
+}"""
+PLAYER_JS = """() => {
+  const v = document.querySelector(".rv-cv-row[data-kind=gapfill] video");
+  const q = v.getVideoPlaybackQuality();
+  return [v.currentTime, v.duration, v.readyState, v.paused, v.ended, q.totalVideoFrames,
+          q.droppedVideoFrames, v.error && v.error.message];
+}"""
+SPEED_UP_JS = """() => {
+  document.querySelector(".rv-cv-row[data-kind=gapfill] video").playbackRate = 4;
+}"""
+PLAYED_PAST_JS = """(s) => {
+  const v = document.querySelector(".rv-cv-row[data-kind=gapfill] video");
+  return v.currentTime > s && v.getVideoPlaybackQuality().totalVideoFrames > 10 * s;
 }"""
 
 
@@ -136,10 +150,11 @@ async def test_a_ten_second_cut_is_filled_by_the_phones_own_recording(
                 while not test():
                     errors = [x for x in officer.lines if "error" in x]
                     assert not errors, errors
-                    assert time.monotonic() < deadline, f"timed out waiting for {what}"
+                    seen = [x.get("state") for x in officer.lines]
+                    assert time.monotonic() < deadline, f"timed out waiting for {what}: {seen}"
                     await asyncio.sleep(0.2)
 
-            await until(lambda: "live" in states(), 40, "the officer page to go live")
+            await until(lambda: "live" in states(), 60, "the officer page to go live")
             await asyncio.sleep(12)  # some live recording before the cut
             link.cut()
             cut_at = time.time()
@@ -180,6 +195,15 @@ async def test_a_ten_second_cut_is_filled_by_the_phones_own_recording(
                 assert order.index("gapfill") < order.index("gap.filled"), order
                 await row.locator("button").click()
                 await review.wait_for_function(FILL_PLAYS_JS, timeout=20_000)
+                # Played on (four times as fast) past the end of the gap it fills.
+                trail = json.loads(http(node_process, token, f"/api/cases/{CASE}"))
+                [link_event] = [e for e in trail["timeline"] if e.get("event") == "gap.filled"]
+                past_gap_s = utc(link_event["gap_to"]) - utc(m["from"])
+                await review.evaluate(SPEED_UP_JS)
+                try:
+                    await review.wait_for_function(PLAYED_PAST_JS, arg=past_gap_s, timeout=30_000)
+                finally:
+                    print("GAPFILL review played", past_gap_s, await review.evaluate(PLAYER_JS))
                 await screenshot(review, "review-case-trail-gapfill")
                 assert not errors, errors
             finally:

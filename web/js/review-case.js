@@ -18,8 +18,6 @@ const KIND_LABEL = {
   gapfill: "Gap fill",
 };
 const WEAKER = "It was hashed when it reached the server, not while it was recorded: weaker evidence than the live recording.";
-/** A gap fill starts playing this long before the gap, so the reviewer sees it join the live recording. */
-const GAP_LEAD_S = 2;
 
 function ms(iso) {
   const t = Date.parse(iso || "");
@@ -178,6 +176,11 @@ export class CaseView {
       head.textContent = `${KIND_LABEL[m.kind] || m.kind} · ${m.officer || ""}`;
       const bits = [m.filename, size(m.size)];
       if (m.kind === "gapfill" || m.kind === "preevent") bits.push(`${clock(m.from)}–${clock(m.to)} (${span(m.from, m.to)})`);
+      if (r.gapFrom) {
+        // The phone reaches back before the gap, so the clip shows the moment the link was lost.
+        const into = Math.max(0, Math.round((ms(r.gapFrom) - ms(m.from)) / 1000));
+        bits.push(`the gap starts ${into} s into the clip`);
+      }
       if (m.note) bits.push(`“${m.note}”`);
       sub.textContent = bits.filter(Boolean).join(" · ");
       if (m.kind === "gapfill" || m.kind === "preevent") {
@@ -191,7 +194,7 @@ export class CaseView {
       facts.textContent = `SHA-256 ${m.sha256 || "—"} · captured ${m.captured_at || "—"} (phone's claim) · received ${m.received_at || "—"}`;
       body.append(facts);
       const label = this.playable(m) ? "Play" : m.mime?.startsWith("image/") ? "View" : "Download";
-      li.append(this.button(label, () => this.view(li, m, r.gapFrom)));
+      li.append(this.button(label, () => this.view(li, m)));
     }
     return li;
   }
@@ -210,7 +213,7 @@ export class CaseView {
   }
 
   /** Show a material in its own row (images and media), or download it (anything else). */
-  async view(li, m, gapFrom = null) {
+  async view(li, m) {
     const path = `/api/materials/${encodeURIComponent(m.id)}/content`;
     li.querySelector(".rv-cv-media")?.remove();
     try {
@@ -228,13 +231,6 @@ export class CaseView {
         media.controls = true;
         media.playsInline = true;
         media.autoplay = true;
-        const skip = (ms(gapFrom) - ms(m.from)) / 1000 - GAP_LEAD_S;
-        if (skip > 0) {
-          // Start just before the gap: the clip begins well before it (the phone reaches back).
-          media.addEventListener("loadedmetadata", () => {
-            media.currentTime = (media.currentTime || 0) + skip;
-          }, { once: true });
-        }
       }
       media.className = "rv-cv-media";
       media.src = src;
