@@ -4,6 +4,8 @@ report what the node answered (an HTTP status, or a WebSocket close code)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -275,6 +277,41 @@ class Target:
     view_offer: str
 
 
+# -- tus uploads ----------------------------------------------------------------------------
+
+HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+METADATA_KEYS = ["kind", "filename", "mime", "sha256", "case", "note", "captured_at", "lat",
+                 "lon", "session", "from", "to"]
+METADATA_VALUES = st.one_of(
+    st.text(max_size=60), st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
+    st.sampled_from(["photo", "audio", "video", "file", "preevent", "gapfill", "weapon",
+                     "../../etc/passwd", "..", "a/b.jpg", "C:\\x.jpg", "image/jpeg",
+                     "text/html", "x" * 300, "2026-12-07T10:00:00Z", "nan", "inf", "-91",
+                     "20261207T101500Z-o1-1a2b3c4d", "\x00", "\u202e.jpg"]))
+
+
+@st.composite
+def tus_metadata(draw: st.DrawFn, body: bytes) -> str:
+    """An Upload-Metadata header: sometimes right for `body`, mostly not (unknown kinds,
+    path-like names, values that are not base64, keys twice, too many pairs)."""
+    if draw(st.integers(0, 4)) == 0:
+        pairs = {"kind": "photo", "mime": "image/jpeg", "filename": "x.jpg",
+                 "sha256": hashlib.sha256(body).hexdigest()}
+        return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}"
+                        for k, v in pairs.items())
+    out = []
+    for _ in range(draw(st.integers(0, 40))):
+        key = draw(st.one_of(st.sampled_from(METADATA_KEYS), HEADER_TEXT))
+        value = draw(METADATA_VALUES).encode("utf-8", "surrogatepass")
+        encoded = (base64.b64encode(value).decode() if draw(st.booleans())
+                   else draw(HEADER_TEXT))
+        out.append(f"{key} {encoded}")
+    return ",".join(out)
+
+
+UPLOAD_CREATE_OK = {201, 400, 412, 413, 429}
+UPLOAD_PATCH_OK = {204, 400, 404, 409, 410, 415, 460}
+
 # Slow clients held at once: under the node's per-address connection cap.
 SLOW_GROUP = 100
 WHIP_OK = {201, 400, 406, 409, 413, 429}
@@ -291,7 +328,8 @@ def run_barrage(loop: asyncio.AbstractEventLoop, http: aiohttp.ClientSession, ta
                 examples: int, strict: bool, tally: Tally,
                 between: Callable[[], None] = lambda: None,
                 slow_limit_s: float | None = None) -> None:
-    """Send `examples` hostile inputs to each of /whip, /whep, the JSON endpoints and /ws,
+    """Send `examples` hostile inputs to each of /whip, /whep, the JSON endpoints, /ws and the
+    tus uploads,
     and with `slow_limit_s` (the node's longest header or body timeout) as many slow
     clients, SLOW_GROUP at a time, each of which must be answered or cut within it (+5 s).
 
@@ -369,6 +407,33 @@ def run_barrage(loop: asyncio.AbstractEventLoop, http: aiohttp.ClientSession, ta
         count(tally, "/ws", code)
         check(code in ACCEPTABLE_WS, (code, str(frame.data)[:100], frame.count))
 
+    @fuzz
+    @given(data=st.data())
+    def uploads(data: st.DataObject) -> None:
+        body = data.draw(st.binary(max_size=3000))
+        headers = {"Authorization": f"Bearer {tokens['officer']}", "Tus-Resumable": "1.0.0",
+                   "Upload-Metadata": data.draw(tus_metadata(body)),
+                   "Upload-Length": data.draw(st.one_of(
+                       st.just(str(len(body))), st.integers(-5, 10**20).map(str), HEADER_TEXT))}
+        offset = data.draw(st.one_of(st.just("0"), st.integers(-5, 4000).map(str), HEADER_TEXT))
+        content_type = data.draw(st.sampled_from(["application/offset+octet-stream",
+                                                  "application/json"]))
+        status, location = loop.run_until_complete(send_http(
+            http, "POST", target.base + "/api/uploads", b"", headers))
+        count(tally, "POST /api/uploads", status)
+        check(status in UPLOAD_CREATE_OK, ("POST /api/uploads", status, headers))
+        if not location:
+            return
+        patch_headers = {**headers, "Upload-Offset": offset, "Content-Type": content_type}
+        status, _ = loop.run_until_complete(send_http(
+            http, "PATCH", target.base + location, body, patch_headers))
+        count(tally, "PATCH /api/uploads", status)
+        check(status in UPLOAD_PATCH_OK, ("PATCH", location, status, patch_headers))
+        status, _ = loop.run_until_complete(send_http(
+            http, "DELETE", target.base + location, b"", headers))
+        count(tally, "DELETE /api/uploads", status)
+        check(status in (204, 409), ("DELETE", location, status))
+
     slow_settings = settings(fuzz, max_examples=max(1, examples // SLOW_GROUP))
 
     @slow_settings
@@ -390,7 +455,7 @@ def run_barrage(loop: asyncio.AbstractEventLoop, http: aiohttp.ClientSession, ta
             count(tally, f"slow {client.kind}", code)
             check(slow_ok(client, code), (client, code, time.monotonic() - started))
 
-    batches = [whip, whep, json_bodies, frames] + ([slow] if slow_limit_s else [])
+    batches = [whip, whep, json_bodies, frames, uploads] + ([slow] if slow_limit_s else [])
     for batch in batches:
         batch()
         between()

@@ -113,6 +113,8 @@ class Publisher:
     pc: RTCPeerConnection
     location: str
     video: PatternVideoTrack | None
+    # The evidence session the node records into (its `Fieldrelay-Session` header).
+    session: str | None = None
 
 
 async def publish(http: aiohttp.ClientSession, base: str, token: str, *, video: bool = True,
@@ -134,8 +136,9 @@ async def publish(http: aiohttp.ClientSession, base: str, token: str, *, video: 
         body = await resp.text()
         assert resp.status == 201, (resp.status, body)
         location = resp.headers["Location"]
+        session = resp.headers.get("Fieldrelay-Session")
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
-    return Publisher(pc, location, vtrack)
+    return Publisher(pc, location, vtrack, session)
 
 
 @dataclass

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fieldrelay.errors import NotFound
+from fieldrelay.files import private_dir
+from recordings.credentials import MATERIAL_MIMES, sign_material
 from recordings.export import destination, public_key, session_members, write_zip
 from recordings.layout import OPEN_MARKER
 from recordings.material_catalog import Found, MaterialCatalog
-from recordings.materials import MATERIALS_DIR, chain_name
+from recordings.material_rules import MATERIALS_DIR, chain_name
 from recordings.store import LedgerCorrupt, read_entries
 from recordings.verify import PUBLIC_KEY_FILE, Progress, standalone_source
 from recordings.verify.chain import SESSION_ID, key_fingerprint, load_public_key
+
+log = logging.getLogger(__name__)
 
 CASE_README = """fieldrelay case bundle
 ======================
@@ -59,7 +65,15 @@ hashed and sealed them on arrival, not while they happened, so nothing proves th
 not changed on the phone before they were sent. The session's `gap.filled` and
 `preevent.attached` events say which material covers what.
 
-{left_out}The file case.json lists what this bundle holds; it is not signed and is not evidence.
+{left_out}{playable}The file case.json lists what this bundle holds; it is not signed and is not
+evidence.
+"""
+PLAYABLE = """Signed copies
+-------------
+playable/materials/ holds a copy of each JPEG and MP4 material with C2PA content credentials
+inside, signed by the node's key (C2PA tools such as c2patool show them). The credentials
+repeat what the ledger says; the evidence remains the material files and the ledgers above.
+
 """
 
 
@@ -122,13 +136,35 @@ def export_case(data_dir: Path, case: str, out_zip: Path, progress: Progress | N
                 or f.chain.split("/", 1)[1] in sessions]
     now = datetime.datetime.now(datetime.UTC)
     out_zip = destination(data_dir, Path(out_zip))
-    written = [("README.txt", _readme(case, sessions, exported, open_ones, public_pem,
-                                      out_zip.name, now).encode()),
-               ("case.json", _manifest(case, sessions, exported, open_ones)),
-               ("verify.py", standalone_source()), (PUBLIC_KEY_FILE, public_pem)]
-    write_zip(out_zip, written, files, now, progress)
+    work = data_dir / "cache" / "exports"
+    private_dir(work)
+    with tempfile.TemporaryDirectory(prefix="case.", dir=work) as tmp:
+        extras = _signed_copies(data_dir, catalog, exported, Path(tmp))
+        written = [("README.txt", _readme(case, sessions, exported, open_ones, public_pem,
+                                          out_zip.name, now, bool(extras)).encode()),
+                   ("case.json", _manifest(case, sessions, exported, open_ones)),
+                   ("verify.py", standalone_source()), (PUBLIC_KEY_FILE, public_pem)]
+        write_zip(out_zip, written, [*files, *extras], now, progress)
     return CaseExport(out_zip, case, sessions, [str(f.entry["material"]) for f in exported],
                       open_ones)
+
+
+def _signed_copies(data_dir: Path, catalog: MaterialCatalog, materials: Sequence[Found],
+                   out_dir: Path) -> list[tuple[Path, str]]:
+    """C2PA-signed copies of the JPEG and MP4 materials; one that cannot be signed (a file
+    that does not parse as its type) is left out and logged: the evidence is the original."""
+    out = []
+    for f in materials:
+        if f.entry.get("mime") not in MATERIAL_MIMES:
+            continue
+        try:
+            signed = sign_material(data_dir, f.entry, catalog.path(f), out_dir)
+        except Exception as exc:
+            log.warning("material %s: no signed copy in the case bundle (%s)",
+                        f.entry.get("material"), exc)
+            continue
+        out.append((signed, f"playable/materials/{signed.name}"))
+    return out
 
 
 def _chain_members(folder: Path) -> list[tuple[Path, str]]:
@@ -149,7 +185,7 @@ def _manifest(case: str, sessions: Sequence[str], materials: Sequence[Found],
 
 def _readme(case: str, sessions: Sequence[str], materials: Sequence[Found],
             left_out: Sequence[str], public_pem: bytes, zip_name: str,
-            now: datetime.datetime) -> str:
+            now: datetime.datetime, signed: bool) -> str:
     note = ""
     if left_out:
         note = ("Left out: these sessions of the case were still being recorded when the "
@@ -159,7 +195,8 @@ def _readme(case: str, sessions: Sequence[str], materials: Sequence[Found],
         sessions=", ".join(sessions) or "none",
         materials=(", ".join(f"{f.entry.get('material_kind')} {f.entry.get('material')}"
                              for f in materials) or "none"),
-        fingerprint=_fingerprint(public_pem), zip_name=zip_name, left_out=note)
+        fingerprint=_fingerprint(public_pem), zip_name=zip_name, left_out=note,
+        playable=PLAYABLE if signed else "")
 
 
 def _fingerprint(public_pem: bytes) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recordings.materials import MATERIALS_DIR, parse_utc, public_material
+from recordings.material_rules import MATERIALS_DIR, parse_utc, public_material
 from recordings.store import LedgerCorrupt, read_entries
 from recordings.verify.chain import MATERIALS_CHAIN, SESSION_ID
 

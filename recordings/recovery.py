@@ -61,6 +61,24 @@ def ledger_unrecorded_segments(ledger: LedgerFile, entries: list[dict[str, Any]]
     return segments
 
 
+def return_unsealed_materials(folder: Path, entries: list[dict[str, Any]]) -> None:
+    """A material moved into the folder whose entry the crash cut off goes back to its upload
+    (`<data>/uploads/<id>.part`): the node seals it again at start, into its case's chain."""
+    listed = {e.get("file") for e in entries if e.get("kind") == "material"}
+    uploads = folder.parent.parent / "uploads"
+    for path in sorted(folder.glob("mat-*")):
+        if path.name in listed or not path.is_file():
+            continue
+        back = uploads / f"{path.name[4:].split('.', 1)[0]}.part"
+        if back.exists() or not uploads.is_dir():
+            log.error("session %s holds %s, which its ledger does not list and no upload "
+                      "takes back; verify will name it", folder.name, path.name)
+            continue
+        os.replace(path, back)
+        log.warning("session %s: material %s was not yet sealed when the node stopped; it "
+                    "goes back to its upload", folder.name, path.name)
+
+
 def seal_chain(ledger: LedgerFile, node_ledger: LedgerFile, notify: EntryObserver,
                session: str, state: str, reason: str, segments: int) -> None:
     """Append and sign the seal, note it in the node chain and tell the observers."""
@@ -107,6 +125,7 @@ def recover_session(folder: Path, key: NodeKey, node_ledger: LedgerFile, node_id
         entries = [start]
     officer = str(start["officer"])
     case = start.get("case")
+    return_unsealed_materials(folder, entries)
     segments = ledger_unrecorded_segments(ledger, entries, folder, session, officer, case)
     seal_chain(ledger, node_ledger, notify, session, "interrupted", "recovered_after_crash",
                segments)

@@ -14,7 +14,7 @@ from typing import Any
 
 from fieldrelay.errors import NotFound
 from recordings.layout import SESSION_ID_RE
-from recordings.materials import Sealing, gap_fills
+from recordings.material_rules import Sealing, gap_fills
 from recordings.session import Evidence, EvidenceSession
 from recordings.store import LedgerCorrupt, read_entries
 from relay.directory import StreamDirectory
@@ -108,12 +108,13 @@ class LiveEvidence:
         if session_id is not None:
             entries = await asyncio.to_thread(self.session_entries, sealing.officer,
                                               session_id)
-            if sealing.meta["case"] is None:
-                # A material of a session belongs to the session's case.
-                sealing = dataclasses.replace(
-                    sealing, meta={**sealing.meta, "case": _case_of(entries)})
-            events = _links(sealing, entries)
             live = self._live(sealing.officer, session_id)
+            if sealing.meta["case"] is None:
+                # A material of a session belongs to the session's case (a live session's
+                # newest case may still wait in its writer's queue).
+                case = live.case if live is not None else _case_of(entries)
+                sealing = dataclasses.replace(sealing, meta={**sealing.meta, "case": case})
+            events = _links(sealing, entries)
             if live is not None:
                 entry = await live.add_material(source, sealing.entry(self.store.node_id,
                                                                       session_id), events)

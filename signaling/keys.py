@@ -7,6 +7,7 @@ from aiohttp import web
 from fieldrelay.config import Config
 from fieldrelay.tokens import TokenIssuer
 from fieldrelay.users import UserStore
+from recordings.material_catalog import MaterialCatalog
 from relay.evidence import LiveEvidence
 from relay.registry import StreamRegistry
 from signaling.hub import EventHub
@@ -26,3 +27,5 @@ METRICS = web.AppKey("metrics", NodeMetrics)
 LOGIN_GATE = web.AppKey("login_gate", LoginGate)
 TICKETS = web.AppKey("tickets", TicketBook)
 ALERTS_BY_OFFICER = web.AppKey("alerts_by_officer", RateLimiter)
+# Every material of the data dir (the review API's and the case view's catalog).
+CATALOG = web.AppKey("material_catalog", MaterialCatalog)

@@ -20,13 +20,16 @@ from fieldrelay.tokens import Claims
 from recordings.case_export import export_case
 from recordings.cases import valid_case
 from recordings.material_catalog import Found, MaterialCatalog
-from recordings.materials import KINDS, material_id_ok, parse_utc
+from recordings.material_rules import KINDS, material_id_ok, parse_utc
 from signaling.auth import authenticate
+from signaling.keys import CATALOG
 from signaling.review_api import CHUNK, REVIEW_ROLES, _BadRange, _export_file, _range_start
 from signaling.review_desk import REVIEW
 from signaling.uploads import UPLOADS
 
-CATALOG = web.AppKey("material_catalog", MaterialCatalog)
+INLINE_PREFIXES = ("audio/", "video/")
+INLINE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/heic",
+                "application/pdf", "text/plain")
 
 
 async def _reviewer(request: web.Request, action: str, allow_query: bool = False) -> Claims:
@@ -108,9 +111,14 @@ async def material_content(request: web.Request) -> web.StreamResponse:
             detail=f"material {found.entry['material']}",
             range=asked.strip()[:100] if asked else None, material=found.entry["material"])
     name = quote(str(found.entry.get("filename") or path.name))
+    mime = str(found.entry.get("mime") or "")
+    # The MIME type is the phone's word: only types a browser shows without running anything
+    # are served as themselves; anything else (HTML, SVG, ...) is a download of plain bytes.
+    inline = mime.startswith(INLINE_PREFIXES) or mime in INLINE_TYPES
     return web.FileResponse(path, headers={
-        "Content-Type": str(found.entry.get("mime") or "application/octet-stream"),
-        "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+        "Content-Type": mime if inline else "application/octet-stream",
+        "Content-Disposition": f"{'inline' if inline else 'attachment'}; "
+                               f"filename*=UTF-8''{name}",
         "Cache-Control": "private, no-store", "Accept-Ranges": "bytes"})
 
 

@@ -27,13 +27,14 @@ from recordings.export import export_with_playable
 from recordings.holds import current_holds
 from recordings.index import reindex
 from recordings.layout import session_folder
+from recordings.material_catalog import MaterialCatalog
 from recordings.media import CACHE_BYTES, track_of
 from recordings.media import session_media as build_media
 from recordings.store import LedgerCorrupt, read_entries
 from recordings.timeline import Timeline
 from recordings.verify import SESSION_ID
 from signaling.auth import authenticate, read_json
-from signaling.keys import CONFIG
+from signaling.keys import CATALOG, CONFIG
 from signaling.review_desk import REVIEW, ReviewDesk
 from signaling.review_holds import change_hold, hold_view, parse_hold
 
@@ -148,8 +149,18 @@ async def session_detail(request: web.Request) -> web.Response:
     sid = _session_id(request)
     desk = request.app[REVIEW]
     detail = await asyncio.to_thread(_detail, desk, sid)
+    detail.update(await asyncio.to_thread(_materials_of, request.app[CATALOG], sid))
     await desk.record(claims, "view", sid, "ok")
     return web.json_response(detail)
+
+
+def _materials_of(catalog: MaterialCatalog, sid: str) -> dict[str, Any]:
+    """The session's materials, and the events of those sealed after it (in their case's
+    materials chain: `gap.filled`, `preevent.attached`), which its own chain cannot hold."""
+    found = catalog.search(session=sid)
+    later = [e for e in catalog.events_of({str(f.entry["material"]) for f in found})
+             if str(e.get("chain", "")).startswith("materials/")]
+    return {"materials": [f.public for f in found], "material_events": later}
 
 
 # --- media ---------------------------------------------------------------------------------------

@@ -22,8 +22,17 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from fieldrelay.errors import BadRequest, Conflict, FieldRelayError, NotFound, PayloadTooLarge
 from fieldrelay.tokens import Claims
-from recordings.materials import Sealing, check_metadata, public_material
-from recordings.uploads import EXPIRED, RECEIVING, REJECTED, SEALED, PartWriter, Upload, UploadStore
+from recordings.material_rules import Sealing, check_metadata, public_material
+from recordings.uploads import (
+    EXPIRED,
+    RECEIVING,
+    REJECTED,
+    SEALED,
+    SYNC_EVERY,
+    PartWriter,
+    Upload,
+    UploadStore,
+)
 from relay.evidence import LiveEvidence
 from signaling import tus
 from signaling.auth import authenticate
@@ -32,7 +41,7 @@ from signaling.keys import CONFIG, LIVE_EVIDENCE
 log = logging.getLogger(__name__)
 
 # Body bytes gathered before they go to the disk thread (one hop per piece, not per packet).
-PIECE = 1 << 20
+PIECE = 4 << 20
 CHECKSUM_MISMATCH = 460
 EXPIRY_SCAN_S = 60.0
 
@@ -290,54 +299,74 @@ async def patch(request: web.Request) -> web.Response:
 async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offset: int) -> int:
     """Write the body from `offset` on; the new offset. A body that runs past Upload-Length
     is undone (400). A client that stalls or goes keeps what arrived."""
-    timeout = request.app[CONFIG].body_timeout_s
     writer = PartWriter(desk.store.part(upload.id), await desk.digest(upload.id, offset))
     room = upload.length - offset
     pending: asyncio.Future[None] | None = None
+    syncing: asyncio.Future[None] | None = None
+    gathered: list[bytes] = []
+    size = received = unsynced = written_size = 0
+    refused = False
     try:
-        gathered: list[bytes] = []
-        size = 0
         while True:
-            try:
-                async with asyncio.timeout(timeout):
-                    chunk = await request.content.readany()
-            except (TimeoutError, ConnectionResetError, HttpProcessingError):
-                chunk, stalled = b"", True
-            else:
-                stalled = False
+            chunk = await _next_chunk(request, upload.id)
             if chunk:
-                gathered.append(chunk)
-                size += len(chunk)
-                if writer.written + size > room:
-                    if pending is not None:
-                        await pending
+                received += len(chunk)
+                if received > room:
+                    refused, gathered = True, []
+                    for running in (pending, syncing):
+                        if running is not None:
+                            await running
+                    pending = syncing = None
                     await asyncio.to_thread(writer.undo)
                     desk.digests.pop(upload.id, None)
                     raise BadRequest(f"the body runs past Upload-Length {upload.length}; "
                                      "nothing of it was kept")
-            if size >= PIECE or (not chunk and gathered):
+                gathered.append(chunk)
+                size += len(chunk)
+            if gathered and (size >= PIECE or not chunk):
                 if pending is not None:
                     await pending
-                piece = b"".join(gathered)
-                gathered, size = [], 0
-                pending = asyncio.ensure_future(asyncio.to_thread(writer.write, piece))
+                    unsynced += written_size
+                    if unsynced >= SYNC_EVERY and (syncing is None or syncing.done()):
+                        # The disk catches up beside the writes; one fsync at a time.
+                        if syncing is not None:
+                            await syncing
+                        syncing = asyncio.ensure_future(asyncio.to_thread(writer.sync))
+                        unsynced = 0
+                pieces, gathered, written_size, size = gathered, [], size, 0
+                pending = asyncio.ensure_future(asyncio.to_thread(writer.write, pieces))
             if not chunk:
                 break
-        if pending is not None:
-            await pending
-            pending = None
-        if stalled:
-            log.info("upload %s: the body stopped at offset %d", upload.id,
-                     offset + writer.written)
     finally:
-        if pending is not None:
-            await asyncio.gather(pending, return_exceptions=True)
-        await asyncio.to_thread(writer.close)
+        # Whatever arrived is kept, however the body ended (a client gone mid-body included),
+        # and the file is closed; shielded, so a cancellation cannot leave it half done.
+        await asyncio.shield(_finish(writer, [pending, syncing], [] if refused else gathered))
     new_offset = offset + writer.written
     desk.digests[upload.id] = (writer.digest, new_offset)
     if new_offset == upload.length:
         upload.received_at = time.time()
     return new_offset
+
+
+async def _next_chunk(request: web.Request, upload_id: str) -> bytes:
+    """The next piece of the body; b"" at its end, when it stalls or when the client went."""
+    try:
+        async with asyncio.timeout(request.app[CONFIG].body_timeout_s):
+            return await request.content.readany()
+    except (TimeoutError, OSError, HttpProcessingError) as exc:
+        log.info("upload %s: the body stopped (%s)", upload_id, type(exc).__name__)
+        return b""
+
+
+async def _finish(writer: PartWriter, running: list[asyncio.Future[None] | None],
+                  leftover: list[bytes]) -> None:
+    """Let the write and fsync under way end, write what is left, fsync and close."""
+    try:
+        await asyncio.gather(*(r for r in running if r is not None), return_exceptions=True)
+        if leftover:
+            await asyncio.to_thread(writer.write, leftover)
+    finally:
+        await asyncio.to_thread(writer.close)
 
 
 async def terminate(request: web.Request) -> web.Response:

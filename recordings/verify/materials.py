@@ -65,10 +65,10 @@ def inspect_materials(folder: Path, key: Ed25519PublicKey) -> MaterialsCheck:
     ledger = read_lines(folder / LEDGER)
     s = MaterialsCheck(folder=folder, sid=folder.name)
     try:
-        _check_ledger(s, ledger)
+        _check_materials_ledger(s, ledger)
         check_links(s, ledger)
-        listed = _check_entries(s, ledger)
-        _check_signed(s, ledger, key)
+        listed = _check_materials_entries(s, ledger)
+        _check_materials_signed(s, ledger, key)
         if check_listed_files(s, listed):
             check_unlisted_files(s, listed)
     except Broken as exc:
@@ -76,7 +76,7 @@ def inspect_materials(folder: Path, key: Ed25519PublicKey) -> MaterialsCheck:
     return s
 
 
-def _check_ledger(s: MaterialsCheck, ledger: Lines) -> None:
+def _check_materials_ledger(s: MaterialsCheck, ledger: Lines) -> None:
     """Rules "entries" and "chain": the ledger is there, readable and not empty."""
     w = s.where
     if not ledger.exists:
@@ -93,7 +93,7 @@ def _check_ledger(s: MaterialsCheck, ledger: Lines) -> None:
         raise Broken(w.brk(RULE_CHAIN, "ledger.empty", "ledger.jsonl is empty", file=LEDGER))
 
 
-def _check_entries(s: MaterialsCheck, ledger: Lines) -> list[Listed]:
+def _check_materials_entries(s: MaterialsCheck, ledger: Lines) -> list[Listed]:
     """Rule "materials": a start naming this folder, then materials and events of format 1."""
     listed: list[Listed] = []
     files: set[str] = set()
@@ -121,7 +121,7 @@ def _check_entries(s: MaterialsCheck, ledger: Lines) -> list[Listed]:
     return listed
 
 
-def _check_signed(s: MaterialsCheck, ledger: Lines, key: Ed25519PublicKey) -> None:
+def _check_materials_signed(s: MaterialsCheck, ledger: Lines, key: Ed25519PublicKey) -> None:
     """Rule "heads": every head verifies; entries after the newest one are only a note."""
     heads = check_heads(read_lines(s.folder / HEADS), ledger.items, key, HEADS, s.where,
                         may_be_torn=True)

@@ -99,6 +99,19 @@ TABLE = [
     Row("GET", "/api/alerts", "/api/alerts", COMMAND),
     Row("GET", "/api/alerts/{id}", "/api/alerts/nope", COMMAND | {"officer"}),
     Row("POST", "/api/alerts/{id}/{action}", "/api/alerts/nope/ack", COMMAND, b"{}"),
+    # The whole trail: tus uploads (officers), materials and cases (evidence).
+    Row("OPTIONS", "/api/uploads", "/api/uploads", PUBLIC),
+    Row("POST", "/api/uploads", "/api/uploads", frozenset({"officer"})),
+    Row("GET", "/api/uploads", "/api/uploads", frozenset({"officer"})),
+    Row("PATCH", "/api/uploads/{id}", "/api/uploads/nope", frozenset({"officer"}), b"x",
+        "application/offset+octet-stream"),
+    Row("DELETE", "/api/uploads/{id}", "/api/uploads/nope", frozenset({"officer"})),
+    Row("GET", "/api/uploads/{id}", "/api/uploads/nope", frozenset({"officer"})),
+    Row("GET", "/api/materials", "/api/materials", REVIEW),
+    Row("GET", "/api/materials/{id}", "/api/materials/nope", REVIEW),
+    Row("GET", "/api/materials/{id}/content", "/api/materials/nope/content", REVIEW),
+    Row("GET", "/api/cases/{case}", "/api/cases/K-1", REVIEW),
+    Row("POST", "/api/cases/{case}/export", "/api/cases/K-1/export", REVIEW),
 ]
 USERS_BY_ROLE = {"officer": "o1", "commander": "c1", "reviewer": "r1", "admin": "a1"}
 BAD_TOKENS = ("none", "expired", "alg_none", "wrong_signature", "wrong_audience",

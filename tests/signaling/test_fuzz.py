@@ -65,6 +65,9 @@ def test_hostile_input_gets_clear_answers_while_the_stream_flows(
         assert tally["POST /whip"].get(400, 0) > 20
         assert tally["POST /whep"].get(400, 0) > 20
         assert sum(n for code, n in tally["/ws"].items() if code != 1000) > 20
+        # Hostile uploads were refused whole; the right ones sealed and could not be deleted.
+        assert tally["POST /api/uploads"].get(400, 0) > 20, tally
+        assert tally["DELETE /api/uploads"].get(409, 0) >= 1, tally
         # Slow clients were cut off (headers) or timed out (bodies), none held.
         assert tally["slow headers"].get(CUT, 0) > 10, tally
         assert tally["slow body"].get(408, 0) > 10, tally

@@ -1,0 +1,272 @@
+"""Upload throughput over tus against plain `cp` of the same file on the same disk, the node's
+CPU per MiB, and the live relay while a large upload runs.
+
+    unshare -n bash -c 'ip link set lo up && exec python -m bench.uploads'
+
+For each size (1, 50 and 500 MiB by default) and round, alternately: `cp` of the file (and
+`cp` followed by an fsync of the copy, since the node fsyncs what it receives), then an upload
+of the same file by an officer: POST, one PATCH streamed from the disk, until the node's 204
+(the material checked and sealed). The node's CPU is read from /proc around each upload.
+Then a live stream (a publisher and a viewer in a process of their own) runs for a window
+without uploads and a window with one upload of the largest size: the viewer's frame rate and
+the node's in-node forwarding latency (its /metrics histogram, p50 and p99) in each.
+The machine may be shared: each round alternates cp and upload so both see the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench import tus_client as tus
+from bench.common import NodeProcess, free_port
+from bench.relay_cpu import percentiles_ms
+from bench.stream_probe import start_probe, stop_probe
+from relay import aiortc_hooks
+
+MIB = 1 << 20
+TICKS = os.sysconf("SC_CLK_TCK")
+FILE_CHUNK = 4 * MIB
+
+
+def only_loopback() -> bool:
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def make_file(path: Path, size: int) -> str:
+    """Random bytes (nothing compresses them), fsynced; returns their SHA-256."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, FILE_CHUNK))
+            digest.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+    return digest.hexdigest()
+
+
+def drop_cache(path: Path) -> None:
+    """Ask the kernel to forget the file's pages, so each read starts from the disk alike."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def timed_cp(src: Path, dst: Path) -> tuple[float, float]:
+    """(seconds of `cp`, seconds of `cp` then fsync of the copy)."""
+    drop_cache(src)
+    started = time.perf_counter()
+    subprocess.run(["cp", str(src), str(dst)], check=True)
+    copied = time.perf_counter() - started
+    fd = os.open(dst, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    synced = time.perf_counter() - started
+    dst.unlink()
+    return copied, synced
+
+
+async def file_body(path: Path) -> Any:
+    """The file, read off the event loop a piece at a time."""
+    f = await asyncio.to_thread(open, path, "rb")
+    try:
+        while chunk := await asyncio.to_thread(f.read, FILE_CHUNK):
+            yield chunk
+    finally:
+        f.close()
+
+
+def own_cpu() -> float:
+    """This process's CPU so far (the client's side of an upload)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def timed_upload(http: aiohttp.ClientSession, node: NodeProcess, token: str, src: Path,
+                       size: int, sha: str) -> tuple[float, float, float]:
+    """(seconds from POST to the sealed 204, node CPU seconds meanwhile, client CPU)."""
+    assert node.proc is not None
+    drop_cache(src)
+    meta = {"kind": "video", "mime": "video/mp4", "filename": src.name, "sha256": sha}
+    cpu0, mine0 = cpu_seconds(node.proc.pid), own_cpu()
+    started = time.perf_counter()
+    created = await tus.create(http, node.url, token, size, meta)
+    assert created.status == 201, created.body
+    location = created.headers["Location"]
+    headers = {**tus.TUS, **tus.auth(token), "Upload-Offset": "0",
+               "Content-Type": "application/offset+octet-stream",
+               "Content-Length": str(size)}
+    async with http.patch(f"{node.url}{location}", headers=headers,
+                          data=file_body(src)) as resp:
+        assert resp.status == 204, (resp.status, await resp.text())
+    elapsed = time.perf_counter() - started
+    return elapsed, cpu_seconds(node.proc.pid) - cpu0, own_cpu() - mine0
+
+
+@dataclass
+class Row:
+    size_mib: int
+    cp_s: list[float] = field(default_factory=list)
+    cp_fsync_s: list[float] = field(default_factory=list)
+    upload_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+    client_cpu_s: list[float] = field(default_factory=list)
+
+    def rate(self, seconds: list[float]) -> float:
+        return self.size_mib / sorted(seconds)[len(seconds) // 2]
+
+
+def latency_buckets(node: NodeProcess) -> list[tuple[float, float]]:
+    with urllib.request.urlopen(node.url + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    total: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("fieldrelay_forward_latency_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            bound = float("inf") if le == "+Inf" else float(le)
+            total[bound] = total.get(bound, 0.0) + float(line.split()[-1])
+    return sorted(total.items())
+
+
+async def throughput(args: argparse.Namespace, node: NodeProcess, work: Path) -> list[Row]:
+    rows = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
+        token = node.login("o2")
+        for size_mib in args.sizes:
+            src = work / f"item-{size_mib}.bin"
+            sha = make_file(src, size_mib * MIB)
+            row = Row(size_mib)
+            for _ in range(args.rounds):
+                copied, synced = timed_cp(src, work / "copy.bin")
+                row.cp_s.append(copied)
+                row.cp_fsync_s.append(synced)
+                seconds, cpu, mine = await timed_upload(http, node, token, src,
+                                                        size_mib * MIB, sha)
+                row.upload_s.append(seconds)
+                row.cpu_s.append(cpu)
+                row.client_cpu_s.append(mine)
+            print(f"{size_mib} MiB: cp {row.rate(row.cp_s):.0f} MiB/s, cp+fsync "
+                  f"{row.rate(row.cp_fsync_s):.0f} MiB/s, upload {row.rate(row.upload_s):.0f} "
+                  f"MiB/s, node CPU {1000 * sorted(row.cpu_s)[len(row.cpu_s) // 2] / size_mib:.2f}"
+                  " ms/MiB", flush=True)
+            src.unlink()
+            rows.append(row)
+    return rows
+
+
+async def live_windows(args: argparse.Namespace, node: NodeProcess,
+                       work: Path) -> dict[str, dict[str, float]]:
+    """The viewer's fps and the node's forwarding latency without and with a big upload."""
+    probe = start_probe(node, "o1", "c1")
+    out: dict[str, dict[str, float]] = {}
+    src = work / "live.bin"
+    size = args.live_mib * MIB
+    sha = make_file(src, size)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
+            token = node.login("o2")
+            await asyncio.sleep(2)
+            mark, lat0 = probe.read(), latency_buckets(node)
+            await asyncio.sleep(args.window)
+            fps, lat1 = probe.fps_since(mark), latency_buckets(node)
+            p50, p99 = percentiles_ms(lat0, lat1)
+            out["idle"] = {"fps": fps, "p50_ms": p50, "p99_ms": p99, "seconds": args.window}
+            mark, lat0 = probe.read(), latency_buckets(node)
+            seconds, cpu, _ = await timed_upload(http, node, token, src, size, sha)
+            fps, lat1 = probe.fps_since(mark), latency_buckets(node)
+            p50, p99 = percentiles_ms(lat0, lat1)
+            out["upload"] = {"fps": fps, "p50_ms": p50, "p99_ms": p99, "seconds": seconds,
+                             "mib_s": args.live_mib / seconds, "cpu_s": cpu}
+    finally:
+        stop_probe(probe)
+        src.unlink(missing_ok=True)
+    for name, w in out.items():
+        print(f"live stream, {name}: viewer {w['fps']:.1f} fps, in-node forwarding latency "
+              f"p50 {w['p50_ms']:.2f} ms, p99 {w['p99_ms']:.2f} ms over {w['seconds']:.1f} s",
+              flush=True)
+    return out
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| item | `cp` MiB/s | `cp` + fsync MiB/s | upload (tus, sealed) MiB/s "
+             "| upload / `cp` | upload / (`cp` + fsync) | node CPU ms per MiB "
+             "| one core's worth of node CPU, MiB/s | client CPU ms per MiB |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cpu = 1000 * sorted(r.cpu_s)[len(r.cpu_s) // 2] / r.size_mib
+        mine = 1000 * sorted(r.client_cpu_s)[len(r.client_cpu_s) // 2] / r.size_mib
+        lines.append(f"| {r.size_mib} MiB | {r.rate(r.cp_s):.0f} | {r.rate(r.cp_fsync_s):.0f} "
+                     f"| {r.rate(r.upload_s):.0f} | {r.rate(r.upload_s) / r.rate(r.cp_s):.0%} "
+                     f"| {r.rate(r.upload_s) / r.rate(r.cp_fsync_s):.0%} | {cpu:.2f} "
+                     f"| {1000 / max(cpu, 1e-9):.0f} | {mine:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 50, 500], help="item sizes in MiB (1,50,500)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per size (3; medians)")
+    parser.add_argument("--live-mib", type=int, default=500,
+                        help="the upload that runs beside the live stream (500 MiB)")
+    parser.add_argument("--window", type=float, default=15.0,
+                        help="seconds of the window without uploads (15)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the node's data and the files go (one disk for both)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    if not only_loopback():
+        print("run inside `unshare -n` (see the docstring): the live part carries WebRTC",
+              file=sys.stderr)
+        return 2
+    aiortc_hooks.use_ice_host_addresses(("127.0.0.1",))
+    with tempfile.TemporaryDirectory(prefix="fieldrelay-uploads-", dir=args.workdir) as tmp:
+        work = Path(tmp)
+        node = NodeProcess(work / "data", free_port())
+        for name, role in (("o1", "officer"), ("o2", "officer"), ("c1", "commander")):
+            node.add_user(name, role)
+        node.start("--upload-max-video-mb", str(max([*args.sizes, args.live_mib]) + 1))
+        try:
+            rows = asyncio.run(throughput(args, node, work))
+            live = asyncio.run(live_windows(args, node, work))
+        finally:
+            node.stop()
+    print()
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"rows": [r.__dict__ for r in rows], "live": live},
+                                        indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
