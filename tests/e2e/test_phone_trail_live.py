@@ -97,9 +97,9 @@ async def test_sos_with_the_pre_event_buffer_sends_the_30_s_before_the_session(
         "() => window.__fieldrelay.state === 'live' && !!window.__fieldrelay.session",
         timeout=30_000)
     session = str(await page.evaluate("() => window.__fieldrelay.session"))
-    q = await until_queue(page, lambda q: any(d["kind"] == "preevent" for d in q["done"]),
-                          60, "the pre-event sealed")
-    assert not q["items"], q
+    # Both stores in one look: the queue is empty and the pre-event is among the sealed.
+    await until_queue(page, lambda q: not q["items"] and [d["kind"] for d in q["done"]] == [
+        "preevent"], 60, "the pre-event sealed and gone from the phone")
     await page.click("#stop")
     await expect(page.locator("#state")).to_have_attribute("data-state", "stopped")
 
