@@ -38,6 +38,10 @@ FILL_PLAYS_JS = """() => {
   return !!v && !v.paused && v.readyState >= 3 && v.videoWidth > 0 && v.currentTime > 3
     && v.getVideoPlaybackQuality().totalVideoFrames > 30;
 }"""
+PREEVENT_PLAYS_JS = """() => {
+  const v = document.querySelector("#d-materials .rv-cv-row[data-kind=preevent] video");
+  return !!v && !v.paused && v.readyState >= 3 && v.currentTime > 1;
+}"""
 PLAYER_JS = """() => {
   const v = document.querySelector(".rv-cv-row[data-kind=gapfill] video");
   const q = v.getVideoPlaybackQuality();
@@ -117,6 +121,23 @@ async def test_sos_with_the_pre_event_buffer_sends_the_30_s_before_the_session(
     assert utc(m["from"]) <= started - (PREEVENT_S - 2)
     clip = http(node_process, token, f"/api/materials/{m['id']}/content")
     assert video_span_s(clip) >= PREEVENT_S - 2
+
+    # Review shows it with the session, placed before the session's start.
+    review_ctx = await new_media_context(browser, **DESKTOP)
+    try:
+        review = await review_ctx.new_page()
+        watch_errors(review, "review", errors)
+        await review.goto(f"{node_process.url}/review?session={session}")
+        await login_via_ui(review, "r1")
+        row = review.locator("#d-materials .rv-cv-row[data-kind='preevent']")
+        await expect(row).to_contain_text("Before the session")
+        shown_at = await row.locator(".rv-cv-when").get_attribute("title")
+        assert shown_at and utc(shown_at) <= started - (PREEVENT_S - 2), shown_at
+        await row.locator("button").click()
+        await review.wait_for_function(PREEVENT_PLAYS_JS, timeout=20_000)
+        await screenshot(review, "review-session-preevent")
+    finally:
+        await review_ctx.close()
     node_process.stop()
     attached = [e for e in ledger(node_process.data_dir, session)
                 if e.get("event") == "preevent.attached"]

@@ -261,6 +261,21 @@ export class CaseView {
     }
   }
 
+  /**
+   * A session's own items from the phone (its pre-event, gap fills, photos taken while live)
+   * into `list`, from the session detail's `materials` and the events that place them.
+   */
+  renderSessionMaterials(list, detail) {
+    const linked = ["gap.filled", "preevent.attached"];
+    const events = [...(detail.events || []), ...(detail.material_events || [])]
+      .filter((e) => linked.includes(e.event))
+      .map((e) => ({ ...e, type: "event", event: e.event }));
+    const rows = caseRows({ sessions: [], materials: detail.materials || [], timeline: events })
+      .filter((r) => r.type === "material");
+    list.replaceChildren(...rows.map((r) => this.row(r)));
+    return rows.length;
+  }
+
   close() {
     this.seq++;
     for (const media of this.el.list.querySelectorAll("video, audio")) media.pause();

@@ -287,6 +287,7 @@ class ReviewPage {
     this.integrity.start(detail.id, detail.integrity);
     this.evidence.show(detail);
     this.renderFacts(detail);
+    this.renderMaterials(detail);
     this.onTime(0);
   }
 
@@ -329,6 +330,15 @@ class ReviewPage {
       this.player.seek(at);
       if (!wasPlaying) $("player").pause();
     }
+  }
+
+  /** The session's pre-event, gap fills and captures, playable in place. */
+  renderMaterials(d) {
+    const n = this.caseView.renderSessionMaterials($("d-materials-list"), d);
+    $("d-materials").hidden = !n;
+    const trail = $("d-case-trail");
+    trail.hidden = !d.case;
+    trail.onclick = () => this.openCase(d.case);
   }
 
   renderFacts(d) {
