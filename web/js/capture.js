@@ -86,7 +86,7 @@ class Recording {
 }
 
 /**
- * The capture panel. `camera` is the page's: `{open(): Promise<MediaStream>, release()}`; the
+ * The capture panel. `camera` is the page's: `{open(): Promise<MediaStream>, release(), current()}`; the
  * page keeps one camera for live, pre-event and capture, and closes it when none needs it.
  */
 export class CapturePanel {
@@ -160,8 +160,11 @@ export class CapturePanel {
       return;
     }
     try {
-      // Its own microphone stream: an audio note must not stop with (or stop) a live stream.
-      this.audioStream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      // Its own microphone track: an audio note must not stop with (or stop) a live stream.
+      // While the camera is open the note records a copy of its microphone track, so the
+      // phone is not asked to open the microphone twice.
+      const mic = this.camera.current()?.getAudioTracks().find((t) => t.readyState === "live");
+      this.audioStream = mic ? new MediaStream([mic.clone()]) : await navigator.mediaDevices.getUserMedia({ audio: true });
       this.audio = new Recording(this.audioStream, ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4"],
         AUDIO_MAX_MS, () => this.audio && this.toggleAudio());
       this.busy(this.el.audio, true, "Stop note");

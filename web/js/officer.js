@@ -135,6 +135,7 @@ class OfficerPage {
         this.cameraUsers = Math.max(0, this.cameraUsers - 1);
         this.closeCameraIfIdle();
       },
+      current: () => this.stream,
     };
     const caseNumber = () => $("case-input")?.value.trim() || "";
     this.capture = new CapturePanel(

@@ -173,6 +173,8 @@ function uploadId(url) {
 export function startUploads() {
   officer = getSession()?.name || null;
   notify();
+  // Ask the browser not to evict the queue when storage runs low (granted or not, it works).
+  navigator.storage?.persist?.().catch(() => {});
   if (!running) {
     running = true;
     window.addEventListener("online", () => wake());
