@@ -74,14 +74,21 @@ class _Seal:
     done: Callable[[], None]
 
 
+# What a material's arrival adds to the session, from the session's entries as they stand
+# when it is sealed (the gaps a gap-fill covers): the writer thread computes it, so every
+# event queued before the material is on disk by then.
+Links = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+Added = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
 @dataclass
 class _Material:
     """A complete upload to move into the session folder and ledger, with its events."""
 
     source: Path
     fields: dict[str, Any]
-    events: list[dict[str, Any]]
-    done: Callable[[dict[str, Any] | None], None]
+    links: Links
+    done: Callable[[Added | None], None]
 
 
 _Item = Frame | _Event | _EndTrack | _Seal | _Material | None
@@ -246,24 +253,24 @@ class EvidenceSession:
         await asyncio.to_thread(self._thread.join, 5.0)
 
     async def add_material(self, source: Path, fields: dict[str, Any],
-                           events: list[dict[str, Any]]) -> dict[str, Any] | None:
+                           links: Links) -> Added | None:
         """Seal a material into this session's chain: its file (`fields["file"]`) moved from
-        `source` into the session folder, its entry and its events appended and signed, in
-        order with the media around it. Returns the entry once it is on disk; None when the
-        session is sealed, its writer is stuck or the disk refused (the file is then back
-        at `source`, for the caller to seal elsewhere)."""
+        `source` into the session folder, its entry and the events `links` makes of the
+        session's entries appended and signed, in order with the media around it. Returns
+        (entry, events) once on disk; None when the session is sealed, its writer is stuck
+        or the disk refused (the file is then back at `source`, to be sealed elsewhere)."""
         if self._sealed or self._pending() >= QUEUE_FRAMES + QUEUE_RESERVE - 3:
             return None
-        done: asyncio.Future[dict[str, Any] | None] = self._loop.create_future()
+        done: asyncio.Future[Added | None] = self._loop.create_future()
 
-        def resolve(entry: dict[str, Any] | None) -> None:
+        def resolve(added: Added | None) -> None:
             if not done.done():
-                done.set_result(entry)
+                done.set_result(added)
 
-        def finished(entry: dict[str, Any] | None) -> None:
-            self._loop.call_soon_threadsafe(resolve, entry)
+        def finished(added: Added | None) -> None:
+            self._loop.call_soon_threadsafe(resolve, added)
 
-        self._add(_Material(source, {**fields, "session": self.id}, events, finished))
+        self._add(_Material(source, {**fields, "session": self.id}, links, finished))
         self._hand_over()
         return await asyncio.shield(done)
 
@@ -315,29 +322,32 @@ class EvidenceSession:
 
     def _write_material(self, item: _Material) -> None:
         """Move the material in, append its entry and events, sign; tell the caller either way."""
-        entry: dict[str, Any] | None = None
+        added: Added | None = None
         dest = self.folder / str(item.fields["file"])
         try:
             if self._ledger is None:
                 self._open()
             self._flush_pending()
             assert self._ledger is not None
+            events = item.links(list(read_entries(self._ledger.path)))
             place_file(item.source, dest)
             try:
                 entry = self._ledger.append(item.fields)
             except BaseException:
                 unplace_file(dest, item.source)
                 raise
+            added = (entry, [])
             self.evidence.notify(self.id, entry)
-            for event in item.events:
+            for event in events:
                 self._append({"kind": "event", "session": self.id, "at": entry["at"], **event})
+                added[1].append(event)
             self._ledger.sign_head()
         except Exception:
             # The material is sealed elsewhere (its case's materials chain); recording goes on.
             log.exception("evidence session %s could not take material %s", self.id,
                           item.fields.get("material"))
         finally:
-            item.done(entry)
+            item.done(added)
 
     def _write_item(self, item: Frame | _Event | _EndTrack | _Seal | _Material) -> None:
         if isinstance(item, _Material):

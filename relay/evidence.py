@@ -114,13 +114,18 @@ class LiveEvidence:
                 # newest case may still wait in its writer's queue).
                 case = live.case if live is not None else _case_of(entries)
                 sealing = dataclasses.replace(sealing, meta={**sealing.meta, "case": case})
-            events = _links(sealing, entries)
             if live is not None:
-                entry = await live.add_material(source, sealing.entry(self.store.node_id,
-                                                                      session_id), events)
-                if entry is not None:
-                    return SealedMaterial(entry, f"sessions/{session_id}",
-                                          _as_entries(events, session_id))
+                linked = sealing
+                added = await live.add_material(source, sealing.entry(self.store.node_id,
+                                                                      session_id),
+                                                lambda now: _links(linked, now))
+                if added is not None:
+                    return SealedMaterial(added[0], f"sessions/{session_id}",
+                                          _as_entries(added[1], session_id))
+                # Sealed meanwhile: its chain is complete now.
+                entries = await asyncio.to_thread(self.session_entries, sealing.officer,
+                                                  session_id)
+            events = _links(sealing, entries)
         chains = self.store.materials
         entry = await asyncio.to_thread(chains.seal, sealing, source, session_id, events)
         return SealedMaterial(entry, f"materials/{chains.folder(sealing.meta['case']).name}",

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 PIECE = 4 << 20
 CHECKSUM_MISMATCH = 460
 EXPIRY_SCAN_S = 60.0
+# How long the record of a finished upload is kept for its phone to read (at least).
+RECORDS_KEPT_S = 30 * 24 * 3600.0
 
 
 class Locked(FieldRelayError):
@@ -63,6 +66,16 @@ class Gone(FieldRelayError):
     status = 410
 
 
+@dataclass
+class _Known:
+    """What the desk keeps in memory of each upload record, to count and find without reading
+    every record on disk."""
+
+    officer: str
+    state: str
+    updated_at: float
+
+
 class UploadDesk:
     """The node's uploads: their records and bytes, who is writing which, and expiry."""
 
@@ -77,19 +90,35 @@ class UploadDesk:
         # The SHA-256 so far of each upload, and the offset it covers (rebuilt after a restart).
         self.digests: dict[str, tuple[Any, int]] = {}
         self._task: asyncio.Task[None] | None = None
+        # Every upload record on disk, by id (loaded at start, kept current by this desk).
+        self.known: dict[str, _Known] = {}
         # Told about each sealed material (the review catalog).
         self.on_sealed: list[Callable[[dict[str, Any], str, list[dict[str, Any]]], None]] = []
+
+    def note(self, upload: Upload) -> None:
+        """The record as it is now on disk."""
+        self.known[upload.id] = _Known(upload.officer, upload.state, upload.updated_at)
+
+    def unfinished(self, officer: str) -> int:
+        """How many uploads the officer has still receiving."""
+        return sum(1 for k in self.known.values()
+                   if k.officer == officer and k.state == RECEIVING)
+
+    def ids_of(self, officer: str) -> list[str]:
+        """The ids of the officer's upload records."""
+        return [i for i, k in self.known.items() if k.officer == officer]
 
     async def start(self) -> None:
         """Seal uploads that had all their bytes when the node stopped; then watch expiry."""
         for upload in await asyncio.to_thread(lambda: list(self.store.all())):
+            self.note(upload)
             if upload.state == RECEIVING and \
                     await asyncio.to_thread(self.store.offset, upload.id) == upload.length:
                 try:
                     await self.finish(upload)
-                except FieldRelayError as exc:
-                    log.warning("upload %s could not be sealed at start: %s", upload.id,
-                                exc.detail)
+                except (FieldRelayError, OSError) as exc:
+                    # It stays complete on disk; the phone's next PATCH tries again.
+                    log.warning("upload %s could not be sealed at start: %s", upload.id, exc)
         self._task = asyncio.create_task(self._expire_forever(), name="upload-expiry")
 
     async def aclose(self) -> None:
@@ -110,16 +139,31 @@ class UploadDesk:
 
     async def expire_once(self, now: float | None = None) -> list[str]:
         """Delete the bytes of unfinished uploads idle past the expiry; returns their ids."""
-        cutoff = (time.time() if now is None else now) - self.expire_s
+        now = time.time() if now is None else now
+        cutoff = now - self.expire_s
+        # A finished upload's record (sealed, rejected, expired) tells the phone what became
+        # of it; the material itself stays in its chain. Records go after a while.
+        forget = now - max(self.expire_s, RECORDS_KEPT_S)
         expired = []
-        for upload in await asyncio.to_thread(lambda: list(self.store.all())):
-            if upload.state == RECEIVING and upload.updated_at < cutoff \
-                    and upload.id not in self.busy:
-                await asyncio.to_thread(self.store.drop_bytes, upload, EXPIRED,
-                                        {"error": "expired", "detail": "no byte arrived for "
-                                         f"{self.expire_s:g} s, so the upload was deleted"})
-                self.digests.pop(upload.id, None)
-                expired.append(upload.id)
+        for upload_id, known in list(self.known.items()):
+            if upload_id in self.busy:
+                continue
+            if known.state == RECEIVING and known.updated_at < cutoff:
+                upload = await asyncio.to_thread(self.store.get, upload_id)
+                if upload is None:
+                    self.known.pop(upload_id, None)
+                    continue
+                with self.writing(upload_id):
+                    await asyncio.to_thread(
+                        self.store.drop_bytes, upload, EXPIRED,
+                        {"error": "expired", "detail": "no byte arrived for "
+                         f"{self.expire_s:g} s, so the upload was deleted"})
+                self.note(upload)
+                self.digests.pop(upload_id, None)
+                expired.append(upload_id)
+            elif known.state != RECEIVING and known.updated_at < forget:
+                await asyncio.to_thread(self.store.remove, upload_id)
+                self.known.pop(upload_id, None)
         if expired:
             log.info("expired %d unfinished upload(s)", len(expired))
         return expired
@@ -164,6 +208,7 @@ class UploadDesk:
                      "detail": f"the file's SHA-256 is {actual}, not the {upload.meta['sha256']} "
                                "the phone declared; nothing was sealed"}
             await asyncio.to_thread(self.store.drop_bytes, upload, REJECTED, error)
+            self.note(upload)
             return web.json_response(error, status=CHECKSUM_MISMATCH,
                                      headers={"Tus-Resumable": tus.VERSION})
         sealing = Sealing(upload.id, upload.officer, upload.meta, offset,
@@ -173,10 +218,12 @@ class UploadDesk:
         except NotFound as exc:
             error = {"error": "not_found", "detail": exc.detail}
             await asyncio.to_thread(self.store.drop_bytes, upload, REJECTED, error)
+            self.note(upload)
             raise
         upload.state = SEALED
         upload.material = public_material(sealed.entry, sealed.chain)
         await asyncio.to_thread(self.store.save, upload)
+        self.note(upload)
         for listener in self.on_sealed:
             listener(sealed.entry, sealed.chain, sealed.events)
         return None
@@ -237,12 +284,12 @@ async def create(request: web.Request) -> web.Response:
         raise BadRequest("an empty file is no material")
     if meta["session"] is not None:
         await asyncio.to_thread(desk.evidence.session_entries, claims.name, meta["session"])
-    unfinished = sum(1 for u in await asyncio.to_thread(lambda: list(desk.store.all()))
-                     if u.officer == claims.name and u.state == RECEIVING)
+    unfinished = desk.unfinished(claims.name)
     if unfinished >= desk.max_unfinished:
         raise TooManyUploads(f"you have {unfinished} unfinished uploads; finish or delete "
                              "some first")
     upload = await asyncio.to_thread(desk.store.create, claims.name, length, meta)
+    desk.note(upload)
     return web.Response(status=201, headers={
         "Location": f"/api/uploads/{upload.id}", "Tus-Resumable": tus.VERSION,
         "Upload-Expires": tus.expires_header(upload.updated_at + desk.expire_s)})
@@ -289,6 +336,7 @@ async def patch(request: web.Request) -> web.Response:
             offset = await _receive(request, desk, upload, offset)
         if offset < upload.length:
             await asyncio.to_thread(desk.store.save, upload)  # keeps it from expiring
+            desk.note(upload)
             return web.Response(status=204, headers=tus.offset_headers(offset))
         mismatch = await desk.finish(upload)
         if mismatch is not None:
@@ -379,6 +427,7 @@ async def terminate(request: web.Request) -> web.Response:
     with desk.writing(upload.id):
         await asyncio.to_thread(desk.store.remove, upload.id)
         desk.digests.pop(upload.id, None)
+        desk.known.pop(upload.id, None)
     return web.Response(status=204, headers={"Tus-Resumable": tus.VERSION})
 
 
@@ -395,8 +444,9 @@ async def list_own(request: web.Request) -> web.Response:
     """GET /api/uploads: the officer's own uploads, newest first."""
     claims = authenticate(request, "officer")
     desk = request.app[UPLOADS]
-    mine = [u for u in await asyncio.to_thread(lambda: list(desk.store.all()))
-            if u.officer == claims.name]
+    ids = desk.ids_of(claims.name)
+    mine = [u for u in await asyncio.to_thread(lambda: [desk.store.get(i) for i in ids])
+            if u is not None]
     mine.sort(key=lambda u: u.created_at, reverse=True)
     out = [u.public(await _offset_of(desk, u)) for u in mine]
     return web.json_response({"uploads": out}, headers={"Cache-Control": "no-store"})

@@ -276,8 +276,12 @@ async def test_unfinished_uploads_are_capped_and_expire(node_factory: object) ->
     assert not list((data_dir(node) / "uploads").glob("*.part"))
     async with node.http.get(f"{node.base}{first}", headers=tus.auth(token)) as resp:
         assert (await resp.json())["state"] == "expired"
-    assert (await tus.create(node.http, node.base, token, len(data),
-                             tus.material_meta(data))).status == 201
+    third = await tus.create(node.http, node.base, token, len(data), tus.material_meta(data))
+    assert third.status == 201
+    # Long after, the records of finished uploads go too (the materials stay in their chains).
+    assert await desk.expire_once(now=10**10) == [third.headers["Location"].rsplit("/")[-1]]
+    async with node.http.get(f"{node.base}{first}", headers=tus.auth(token)) as resp:
+        assert resp.status == 404
 
 
 async def test_a_tampered_material_is_named_by_verify(live_node: LiveNode) -> None:
