@@ -17,15 +17,21 @@ import {
   refreshToken,
   sleep,
 } from "./api.js";
+import { CapturePanel } from "./capture.js";
 import { mountOfficerCase } from "./case.js";
 import { PositionTracker } from "./geo.js";
+import { GAPFILL_WINDOW_S, GapFill } from "./gapfill.js";
 import { GoLivePrompt } from "./golive.js";
 import { InstructionInbox } from "./instructions.js";
 import { renderLogin } from "./login.js";
+import { PreEvent } from "./preevent.js";
+import { RollingRecorder, canRecordRolling } from "./rolling-recorder.js";
 import { DispatchPanel, SosCall } from "./sos.js";
 import { unlockOnGesture } from "./sound.js";
 import { TalkbackReceiver } from "./talkback.js";
 import { debugHook, formatDuration, setupHeader, showConn, toast } from "./ui.js";
+import { mountUploadsPanel } from "./uploads-panel.js";
+import { startUploads } from "./uploads.js";
 import { WhipClient } from "./whip.js";
 import { ReconnectingSocket } from "./ws.js";
 
@@ -117,6 +123,36 @@ class OfficerPage {
       send: (msg) => !!this.socket?.send(msg),
       isLive: () => this.active,
     });
+    // One camera serves live, capture and the pre-event buffer; it closes when none needs it.
+    this.cameraUsers = 0;
+    this.camera = {
+      open: async () => {
+        await this.openCamera();
+        this.cameraUsers++;
+        return this.stream;
+      },
+      release: () => {
+        this.cameraUsers = Math.max(0, this.cameraUsers - 1);
+        this.closeCameraIfIdle();
+      },
+      current: () => this.stream,
+    };
+    const caseNumber = () => $("case-input")?.value.trim() || "";
+    this.capture = new CapturePanel(
+      {
+        photo: $("cap-photo"),
+        audio: $("cap-audio"),
+        video: $("cap-video"),
+        file: $("cap-file"),
+        note: $("cap-note"),
+      },
+      { camera: this.camera, tracker: this.tracker, caseNumber },
+    );
+    this.recorder = new RollingRecorder(GAPFILL_WINDOW_S * 1000);
+    this.preevent = new PreEvent({ toggle: $("preevent-on"), recorder: this.recorder, camera: this.camera, caseNumber });
+    this.gapfill = new GapFill({ recorder: this.recorder, caseNumber });
+    this.liveAt = 0;
+    this.sessionId = null;
     unlockOnGesture();
 
     el.goLive.addEventListener("click", () => this.goLive());
@@ -130,6 +166,7 @@ class OfficerPage {
     });
 
     hook.officer = this;
+    hook.recorder = this.recorder;
     Object.defineProperty(hook, "publisher", { get: () => this.client?.pc ?? null, configurable: true });
     Object.defineProperty(hook, "talkbackPc", { get: () => this.talkback.client?.pc ?? null, configurable: true });
   }
@@ -151,6 +188,11 @@ class OfficerPage {
     this.stopRefresh = keepTokenFresh(() => this.showLogin());
     if (this.caseField) this.caseField.refresh();
     else this.caseField = mountOfficerCase($("case-field"), session.name);
+    if (!this.uploadsShown) this.uploadsShown = mountUploadsPanel($("uploads"), $("uploads-summary"));
+    startUploads();
+    $("capture").hidden = false;
+    $("preevent-opt").hidden = !canRecordRolling();
+    if (canRecordRolling()) this.preevent.sync();
     try {
       const config = await getConfig();
       this.iceServers = config.ice_servers || [];
@@ -191,6 +233,7 @@ class OfficerPage {
     this.socket = null;
     el.app.hidden = !this.active; // a live stream keeps running under the login form
     el.app.inert = true;
+    document.getElementById("capture").hidden = true;
     renderLogin(el.login, {
       subtitle: this.active ? "Session expired — sign in again to keep control" : "Officer sign in",
       onLoggedIn: (s) => {
@@ -235,6 +278,9 @@ class OfficerPage {
     // Hear command from the moment the stream is up; a reconnect keeps the listener trying.
     if (state === "live") this.talkback.connect();
     if (state === "stopped" || state === "error") this.talkback.disconnect();
+    if (state === "live") this.gapfill.live(this.sessionId);
+    if (state === "reconnecting" && prev === "live") this.gapfill.dropped();
+    if (state === "stopped" || state === "error") this.gapfill.stopped();
     const [label, defaultDetail] = LABELS[state];
     el.state.dataset.state = state;
     el.label.textContent = label;
@@ -267,10 +313,13 @@ class OfficerPage {
   async goLive() {
     if (this.active) return;
     const gen = ++this.generation;
+    this.liveAt = Date.now();
+    this.sessionId = null;
     this.setState("connecting");
     this.tracker.start();
     try {
       await this.openCamera();
+      this.startLocalRecording();
     } catch (err) {
       if (gen !== this.generation) return;
       this.closeCamera();
@@ -288,10 +337,10 @@ class OfficerPage {
     this.clearTimers();
     const client = this.client;
     this.client = null;
-    this.closeCamera();
     this.releaseScreen();
     if (!this.sos.open) this.tracker.stop(); // an open alert keeps sharing the position
     if (wasActive || client) this.setState("stopped");
+    this.closeCameraIfIdle();
     if (client) await client.stop(); // DELETE: ends the publication and seals the session
   }
 
@@ -324,7 +373,31 @@ class OfficerPage {
     this.render();
   }
 
+  /** While live, the phone keeps its own recording for gap fill (and the pre-event seconds). */
+  startLocalRecording() {
+    if (!canRecordRolling() || !this.stream) return;
+    try {
+      this.recorder.start(this.stream);
+      this.recorder.setWindow(GAPFILL_WINDOW_S * 1000);
+    } catch {
+      /* this browser cannot record: live works without gap fill */
+    }
+  }
+
+  /** Close the camera unless live, a capture or the pre-event buffer still uses it. */
+  closeCameraIfIdle() {
+    if (this.active) return;
+    if (this.preevent.holding) {
+      this.recorder.setWindow((this.preevent.seconds + 5) * 1000);
+      return;
+    }
+    if (this.cameraUsers) return;
+    this.recorder.stop();
+    this.closeCamera();
+  }
+
   closeCamera() {
+    this.recorder.stop();
     if (this.stream) for (const t of this.stream.getTracks()) t.stop();
     this.stream = null;
     el.preview.srcObject = null;
@@ -364,6 +437,7 @@ class OfficerPage {
       try {
         await client.publish(this.stream);
         if (gen !== this.generation || client !== this.client) return;
+        this.published(client.session);
         clearTimeout(this.timers.connect);
         this.timers.connect = setTimeout(() => {
           if (client === this.client && client.state !== "connected") {
@@ -389,6 +463,19 @@ class OfficerPage {
           return;
         }
       }
+    }
+  }
+
+  /** A publication was accepted in evidence session `session` (null from an older node). */
+  published(session) {
+    if (!session) return;
+    const first = !this.sessionId;
+    this.sessionId = session;
+    hook.session = this.sessionId;
+    if (first) {
+      this.preevent.attach(session, this.liveAt).catch((err) => {
+        toast(`Pre-event not kept: ${err.message}`, { kind: "warn" });
+      });
     }
   }
 

@@ -7,6 +7,7 @@
 
 import { ApiError, api, getConfig, getSession, homeFor, keepTokenFresh } from "./api.js";
 import { renderLogin } from "./login.js";
+import { CaseView } from "./review-case.js";
 import { EvidenceActions } from "./review-evidence.js";
 import {
   alertPoints,
@@ -123,6 +124,33 @@ class ReviewPage {
       },
       { onHoldChanged: (id, on) => this.list.patch(id, { legal_hold: on }) },
     );
+    this.caseView = new CaseView(
+      {
+        root: $("case-view"),
+        title: $("cv-case"),
+        meta: $("cv-meta"),
+        exportBtn: $("cv-export"),
+        exportLabel: $("cv-export-label"),
+        list: $("cv-list"),
+        back: $("cv-back"),
+      },
+      {
+        onOpenSession: (id) => {
+          this.closeCase();
+          this.open(id);
+        },
+        onClose: () => this.closeCase(),
+      },
+    );
+    const caseInput = $("f-case");
+    const caseOpen = $("f-case-open");
+    const syncCaseOpen = () => {
+      caseOpen.disabled = !caseInput.value.trim();
+    };
+    caseInput.addEventListener("input", syncCaseOpen);
+    $("filters").addEventListener("reset", () => setTimeout(syncCaseOpen));
+    syncCaseOpen();
+    caseOpen.addEventListener("click", () => this.openCase(caseInput.value.trim()));
     $("back").addEventListener("click", () => this.close());
     $("reload-detail").addEventListener("click", () => this.reload());
     let resizeTimer = 0;
@@ -156,6 +184,7 @@ class ReviewPage {
     }
     // A shared link names a session: read it before the list rewrites the address bar.
     const wanted = new URLSearchParams(location.search).get("session");
+    const trail = new URLSearchParams(location.search).get("trail");
     if (wanted) this.list.selected = wanted;
     try {
       await this.list.load();
@@ -163,6 +192,28 @@ class ReviewPage {
       if (err instanceof ApiError && err.status === 401) return this.showLogin();
     }
     if (wanted) this.open(wanted);
+    else if (trail) this.openCase(trail);
+  }
+
+  /** The whole case: every session and material of `caseNo` on one timeline. */
+  openCase(caseNo) {
+    if (!caseNo) return;
+    this.close();
+    const input = $("f-case");
+    if (input.value.trim() !== caseNo) {
+      input.value = caseNo;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    $("app").dataset.view = "detail";
+    $("detail-empty").hidden = true;
+    hook.caseView = this.caseView;
+    return this.caseView.open(caseNo);
+  }
+
+  closeCase() {
+    this.caseView.close();
+    $("app").dataset.view = "list";
+    $("detail-empty").hidden = false;
   }
 
   showLogin(subtitle = "Evidence review sign in") {
@@ -186,6 +237,7 @@ class ReviewPage {
   /** Open one session: its detail (audited as a view), then player, timeline, map, checks. */
   async open(id) {
     const seq = ++this.openSeq;
+    if (!$("case-view").hidden) this.caseView.close();
     this.list.select(id);
     $("app").dataset.view = "detail";
     $("detail").hidden = false;
@@ -235,6 +287,7 @@ class ReviewPage {
     this.integrity.start(detail.id, detail.integrity);
     this.evidence.show(detail);
     this.renderFacts(detail);
+    this.renderMaterials(detail);
     this.onTime(0);
   }
 
@@ -277,6 +330,15 @@ class ReviewPage {
       this.player.seek(at);
       if (!wasPlaying) $("player").pause();
     }
+  }
+
+  /** The session's pre-event, gap fills and captures, playable in place. */
+  renderMaterials(d) {
+    const n = this.caseView.renderSessionMaterials($("d-materials-list"), d);
+    $("d-materials").hidden = !n;
+    const trail = $("d-case-trail");
+    trail.hidden = !d.case;
+    trail.onclick = () => this.openCase(d.case);
   }
 
   renderFacts(d) {

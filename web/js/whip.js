@@ -68,6 +68,8 @@ export class WhipClient {
     /** Absolute URL of the created resource (from the Location header), once known. */
     this.resource = null;
     this.pc = null;
+    /** The evidence session the node records this publication in (WHIP answer header). */
+    this.session = null;
     this.closed = false;
     this._abort = new AbortController();
   }
@@ -151,6 +153,9 @@ export class WhipClient {
       }
       if (!resp.ok) throw await errorFrom(resp);
 
+      // The node names the evidence session (the same one again on a reconnect within grace),
+      // so photos, pre-event and gap fill can be linked to it.
+      this.session = resp.headers.get("Fieldrelay-Session") || null;
       const location = resp.headers.get("Location");
       if (location) this.resource = new URL(location, new URL(this.endpoint, window.location.href)).href;
       const answer = await resp.text();
