@@ -18,6 +18,7 @@ from aiohttp import web
 from fieldrelay.config import Config
 from fieldrelay.tokens import TokenIssuer, load_or_create_secret
 from fieldrelay.users import UserStore
+from recordings.archive.backlog import Backlog
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.directory import StreamDirectory
@@ -28,6 +29,7 @@ from relay.talkback_push import TalkbackPush
 from signaling import (
     alerts,
     api,
+    archive,
     auth,
     cluster,
     commands,
@@ -110,6 +112,7 @@ class Node:
     node_tokens: cluster.NodeTokens | None
     talkback_push: TalkbackPush | None
     review_desk: review.ReviewDesk
+    archive: archive.ArchiveDesk | None
 
     async def desks_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The bus and the desks: up before the relay, down after it."""
@@ -153,7 +156,12 @@ class Node:
 def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     """Build the node's parts, each after what it needs (nothing is attached later)."""
     streams = StreamDirectory()
-    evidence = LiveEvidence(Evidence(config.data_dir, config.node_id), streams)
+    # With an archive, every seal point of the evidence store queues its copy on disk.
+    backlog = Backlog(config.data_dir) if config.archive_url else None
+    store = Evidence(config.data_dir, config.node_id, backlog)
+    archive_desk = (archive.ArchiveDesk(config, backlog, store.key)
+                    if backlog is not None else None)
+    evidence = LiveEvidence(store, streams)
     bus = new_bus(config)
     whereabouts = Whereabouts(config, PresenceSettings(), bus, hub, streams, evidence)
     desk = AlertDesk(config, escalation_settings(config), bus, AlertOutbox(config.data_dir),
@@ -169,7 +177,7 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     push = (cluster.new_talkback_push(config, registry, whereabouts, tokens)
             if tokens is not None else None)
     return Node(config, bus, evidence, whereabouts, desk, command_desk, listener, registry,
-                tokens, push, review.ReviewDesk(config.data_dir, evidence.store))
+                tokens, push, review.ReviewDesk(config.data_dir, evidence.store), archive_desk)
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -202,7 +210,12 @@ def build_app(config: Config) -> web.Application:
         app[cluster.NODE_TOKENS] = node.node_tokens
     if node.talkback_push is not None:
         app[cluster.TALKBACK_PUSH] = node.talkback_push
-    app[METRICS] = NodeMetrics(node.registry, hub, node.bus)
+    app[METRICS] = NodeMetrics(node.registry, hub, node.bus,
+                               node.archive.archiver.status if node.archive else None)
+    if node.archive is not None:
+        app[archive.ARCHIVE] = node.archive
+        # First up, last down: what the relay seals on its way out is queued by then.
+        app.cleanup_ctx.append(node.archive.ctx)
     app.cleanup_ctx.append(node.desks_ctx)
     app.cleanup_ctx.append(node.relay_ctx)
     app.cleanup_ctx.append(node.review_ctx)
@@ -223,6 +236,7 @@ def build_app(config: Config) -> web.Application:
         *commands.routes(),
         *talkback.routes(),
         *ice.routes(),
+        *archive.routes(),
         *pages.routes(config.web_dir),
     ])
     return app
