@@ -145,6 +145,11 @@ def values_from_args(args: argparse.Namespace, command: str) -> dict[str, object
     return {s.name: _value(s, args) for s in settings(command)}
 
 
+def value_of(name: str, args: argparse.Namespace) -> object:
+    """One Config field's value for a command that added its flag with `add_flag`."""
+    return _value(setting(name), args)
+
+
 def _value(s: Setting, args: argparse.Namespace) -> object:
     if s.option.flag is None:
         raw = env_or(s.option.env_var, s.default)
