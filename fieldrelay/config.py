@@ -270,6 +270,15 @@ class Config:
         "\"Archive behind\"", flag="archive-behind"))
     # The drainer waits at most this long between retries while the store is down.
     archive_max_backoff_s: float = 30.0
+    # One catalog for every node: PostgreSQL when given (a password comes from PGPASSWORD or
+    # ~/.pgpass, as libpq reads them, never from the URL on a command line); else SQLite in
+    # the data dir.
+    database_url: str | None = field(default=None, metadata=option(
+        "the PostgreSQL catalog every node shares (postgresql://HOST/DB or "
+        "postgresql:///DB?host=/var/run/postgresql); default: SQLite in the data dir",
+        flag="database-url"))
+    # How often a node publishes its sessions' changes to the catalog without being woken.
+    catalog_sync_s: float = 30.0
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

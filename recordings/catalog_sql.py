@@ -48,6 +48,14 @@ class SqlCatalog:
         """A transaction (committed on leaving, rolled back on an error)."""
         raise NotImplementedError
 
+    async def start(self) -> None:
+        """Connect and bring the schema up to date."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close every connection; idempotent."""
+        raise NotImplementedError
+
     async def lock_for_migrations(self, tx: Tx) -> None:
         """Keep two nodes from migrating at once (PostgreSQL takes an advisory lock)."""
 

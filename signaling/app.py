@@ -31,6 +31,7 @@ from signaling import (
     api,
     archive,
     auth,
+    catalog,
     cluster,
     commands,
     denials,
@@ -113,6 +114,7 @@ class Node:
     talkback_push: TalkbackPush | None
     review_desk: review.ReviewDesk
     archive: archive.ArchiveDesk | None
+    catalog: catalog.CatalogDesk
 
     async def desks_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The bus and the desks: up before the relay, down after it."""
@@ -177,7 +179,8 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     push = (cluster.new_talkback_push(config, registry, whereabouts, tokens)
             if tokens is not None else None)
     return Node(config, bus, evidence, whereabouts, desk, command_desk, listener, registry,
-                tokens, push, review.ReviewDesk(config.data_dir, evidence.store), archive_desk)
+                tokens, push, review.ReviewDesk(config.data_dir, evidence.store), archive_desk,
+                catalog.CatalogDesk(config, store))
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -216,6 +219,8 @@ def build_app(config: Config) -> web.Application:
         app[archive.ARCHIVE] = node.archive
         # First up, last down: what the relay seals on its way out is queued by then.
         app.cleanup_ctx.append(node.archive.ctx)
+    app[catalog.CATALOG] = node.catalog
+    app.cleanup_ctx.append(node.catalog.ctx)
     app.cleanup_ctx.append(node.desks_ctx)
     app.cleanup_ctx.append(node.relay_ctx)
     app.cleanup_ctx.append(node.review_ctx)
@@ -237,6 +242,7 @@ def build_app(config: Config) -> web.Application:
         *talkback.routes(),
         *ice.routes(),
         *archive.routes(),
+        *catalog.routes(),
         *pages.routes(config.web_dir),
     ])
     return app
