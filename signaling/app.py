@@ -38,6 +38,7 @@ from signaling import (
     ice,
     pages,
     proxy,
+    remote_sessions,
     review,
     security_headers,
     talkback,
@@ -220,6 +221,7 @@ def build_app(config: Config) -> web.Application:
         # First up, last down: what the relay seals on its way out is queued by then.
         app.cleanup_ctx.append(node.archive.ctx)
     app[catalog.CATALOG] = node.catalog
+    app[remote_sessions.FETCH_LOCKS] = {}
     app.cleanup_ctx.append(node.catalog.ctx)
     app.cleanup_ctx.append(node.desks_ctx)
     app.cleanup_ctx.append(node.relay_ctx)
@@ -243,6 +245,7 @@ def build_app(config: Config) -> web.Application:
         *ice.routes(),
         *archive.routes(),
         *catalog.routes(),
+        *remote_sessions.routes(),
         *pages.routes(config.web_dir),
     ])
     return app

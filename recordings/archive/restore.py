@@ -132,6 +132,42 @@ def place(data_dir: Path, node: str, folder: Path, key_file: Path) -> Path:
     return target
 
 
+async def _restore_found(store: ArchiveStore, data_dir: Path, archived: ArchivedSession,
+                         node_key: str, staging: Path, case: str | None,
+                         result: RestoreResult, say: Say) -> None:
+    """Fetch, verify and place one archived session, noting the outcome in `result`."""
+    node, sid = archived.node, archived.session
+    folder = await stage(store, archived, node_key, staging)
+    if case is not None and case not in _chain_cases(folder):
+        shutil.rmtree(folder)
+        return
+    key_file = staging / node / PUBLIC_KEY
+    try:
+        report = await asyncio.to_thread(check, folder, public_key=key_file)
+    except NotEvidence as exc:
+        result.refused[sid] = str(exc)
+        say(f"{sid}: refused, {exc}")
+        shutil.rmtree(folder)
+        return
+    if not report.ok:
+        result.refused[sid] = report.first_break or "broken"
+        say(f"{sid}: refused, not intact: {result.refused[sid]}")
+        shutil.rmtree(folder)
+        return
+    target = await asyncio.to_thread(place, data_dir, node, folder, key_file)
+    result.restored[sid] = target
+    say(f"{sid}: restored from {node} to {target} (verified)")
+
+
+def restored_folder(data_dir: Path, node: str, sid: str) -> Path | None:
+    """Where a session of `node` is on this data dir already, if it is."""
+    for folder in (data_dir / "sessions" / sid,
+                   data_dir / RESTORED_DIR / node / "sessions" / sid):
+        if (folder / "ledger.jsonl").is_file():
+            return folder
+    return None
+
+
 async def restore(store: ArchiveStore, data_dir: Path, *, sessions: Iterable[str] = (),
                   case: str | None = None, everything: bool = False,
                   say: Say = lambda _: None) -> RestoreResult:
@@ -144,8 +180,7 @@ async def restore(store: ArchiveStore, data_dir: Path, *, sessions: Iterable[str
         for (node, sid), archived in sorted(found.items()):
             if not everything and case is None and sid not in wanted:
                 continue
-            if (data_dir / "sessions" / sid).exists() or (
-                    data_dir / RESTORED_DIR / node / "sessions" / sid).exists():
+            if restored_folder(data_dir, node, sid) is not None:
                 result.skipped[sid] = "already on this node"
                 say(f"{sid}: already on this node")
                 continue
@@ -153,30 +188,35 @@ async def restore(store: ArchiveStore, data_dir: Path, *, sessions: Iterable[str
                 result.refused[sid] = f"the archive holds no public key of node {node}"
                 say(f"{sid}: refused, {result.refused[sid]}")
                 continue
-            folder = await stage(store, archived, node_keys[node], staging)
-            if case is not None and not everything and sid not in wanted \
-                    and case not in _chain_cases(folder):
-                shutil.rmtree(folder)
-                continue
-            key_file = staging / node / PUBLIC_KEY
-            try:
-                report = await asyncio.to_thread(check, folder, public_key=key_file)
-            except NotEvidence as exc:
-                result.refused[sid] = str(exc)
-                say(f"{sid}: refused, {exc}")
-                shutil.rmtree(folder)
-                continue
-            if not report.ok:
-                result.refused[sid] = report.first_break or "broken"
-                say(f"{sid}: refused, not intact: {result.refused[sid]}")
-                shutil.rmtree(folder)
-                continue
-            target = await asyncio.to_thread(place, data_dir, node, folder, key_file)
-            result.restored[sid] = target
-            say(f"{sid}: restored from {node} to {target} (verified)")
+            only_case = case if not everything and sid not in wanted else None
+            await _restore_found(store, data_dir, archived, node_keys[node], staging,
+                                 only_case, result, say)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for sid in wanted - set(result.restored) - set(result.refused) - set(result.skipped):
         result.refused[sid] = "the archive holds no such session"
         say(f"{sid}: the archive holds no such session")
+    return result
+
+
+async def fetch_session(store: ArchiveStore, data_dir: Path, node: str,
+                        sid: str) -> RestoreResult:
+    """One session of `node` from the archive (listing only its own objects), verified;
+    a node serving a session recorded elsewhere calls this."""
+    result = RestoreResult()
+    if not SESSION_ID_RE.match(sid) or "/" in node or node in ("", ".", ".."):
+        result.refused[sid] = "not a session of the archive"
+        return result
+    keys = [*await store.keys(f"{node}/sessions/{sid}/"), *await store.keys(f"{node}/keys/")]
+    found, node_keys = catalogue(store.prefix, keys)
+    archived = found.get((node, sid))
+    if archived is None or node not in node_keys:
+        result.refused[sid] = f"the archive holds no session {sid} of node {node}"
+        return result
+    staging = private_dir(data_dir / RESTORED_DIR / STAGING / f"{sid}")
+    try:
+        await _restore_found(store, data_dir, archived, node_keys[node], staging, None,
+                             result, lambda _: None)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return result
