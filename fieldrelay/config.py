@@ -277,6 +277,12 @@ class Config:
         "the PostgreSQL catalog every node shares (postgresql://HOST/DB or "
         "postgresql:///DB?host=/var/run/postgresql); default: SQLite in the data dir",
         flag="database-url"))
+    database_password_file: Path | None = field(default=None, metadata=option(
+        "a file holding the password of --database-url's PostgreSQL user",
+        flag="database-password-file"))
+    database_password: str | None = field(default=None, metadata=option(
+        "the password of --database-url's PostgreSQL user", flag=None,
+        env="DATABASE_PASSWORD"))
     # How often a node publishes its sessions' changes to the catalog without being woken.
     catalog_sync_s: float = 30.0
 

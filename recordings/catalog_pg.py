@@ -47,10 +47,13 @@ class _PgTx:
 class PgCatalog(SqlCatalog):
     """`Catalog` in the PostgreSQL database of `url` (postgresql://...)."""
 
-    def __init__(self, url: str, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 8,
+                 password: str | None = None) -> None:
         self.url = url
+        # A password from a file (--database-password-file) never goes into the URL.
+        kwargs: dict[str, Any] = {"password": password} if password else {}
         self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
-                                         timeout=10.0)
+                                         timeout=10.0, kwargs=kwargs)
         self._open = False
 
     async def start(self) -> None:

@@ -44,7 +44,7 @@ WAKING_EVENTS = ("case.set",)
 def new_catalog(config: Config) -> SqlCatalog:
     """PostgreSQL for --database-url, else the data dir's SQLite catalog."""
     if config.database_url:
-        return PgCatalog(config.database_url)
+        return PgCatalog(config.database_url, password=config.database_password)
     return SqliteCatalog.of_data_dir(config.data_dir)
 
 

@@ -33,8 +33,9 @@ SERVE_FLAGS = {
 SERVE_FLAGS |= {"hold-two-person-release"}  # legal holds: the two-person release
 # Archive and catalog.
 SERVE_FLAGS |= {"archive-url", "archive-endpoint", "archive-region", "archive-credentials-file",
-                "archive-lock-days", "archive-concurrency", "archive-behind", "database-url"}
-ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD"}
+                "archive-lock-days", "archive-concurrency", "archive-behind", "database-url",
+                "database-password-file"}
+ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD", "DATABASE_PASSWORD"}
 
 
 @pytest.fixture(autouse=True)
