@@ -169,7 +169,9 @@ def search_sql(q: Query) -> tuple[str, list[object]]:
         where.append("(ended_ts IS NULL OR ended_ts >= ?)")
         args.append(q.since)
     if q.until is not None:
-        where.append("(started_ts IS NULL OR started_ts <= ?)")
+        # A plain range on the indexed start (every catalog row has one: its chain starts
+        # with session.start), so the newest-first scan starts at `until`.
+        where.append("started_ts <= ?")
         args.append(q.until)
     if q.case:
         where.append("id IN (SELECT session FROM catalog_cases WHERE case_number = ?)")

@@ -93,6 +93,12 @@ class SqlCatalog:
                 "INSERT INTO catalog_cases (session, position, case_number) VALUES (?, ?, ?)",
                 [(r.id, n, c) for r in rows for n, c in enumerate(r.cases)])
 
+    async def analyze(self) -> None:
+        """Refresh the planner's statistics after a bulk load (reindex), so searches take the
+        indexes at once rather than after the database's own next analysis."""
+        async with self.tx() as tx:
+            await tx.run("ANALYZE")
+
     async def search(self, query: Query) -> list[dict[str, Any]]:
         sql, args = search_sql(query)
         async with self.tx() as tx:

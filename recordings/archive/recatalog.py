@@ -74,6 +74,7 @@ async def rebuild_catalog(store: ArchiveStore, catalog: SqlCatalog) -> int:
 
     rows = [r for r in await asyncio.gather(*(row(a) for a in found.values())) if r]
     await catalog.put_sessions(rows)
+    await catalog.analyze()
     listed = {r.id: r for r in rows}
     for node in sorted(nodes):
         for sid, hold in holds_of(await _node_chain(store, node, "ledger")).items():
