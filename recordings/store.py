@@ -133,6 +133,23 @@ class LedgerFile:
             self._to_archive(entry, line)
         return entry
 
+    def append_many(self, fields: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Write several entries with one write and one fsync (all or none on failure)."""
+        with self._lock, self._shared():
+            entries, seq, prev = [], self._seq, self._prev
+            for one in fields:
+                entry = make_entry(seq, prev, one)
+                entries.append(entry)
+                seq, prev = seq + 1, str(entry["hash"])
+            lines = [canonical(e) + b"\n" for e in entries]
+            if lines:
+                append_durably(self.path, b"".join(lines))
+            self._seq, self._prev = seq, prev
+        if self.archive is not None:
+            for entry, line in zip(entries, lines, strict=True):
+                self._to_archive(entry, line)
+        return entries
+
     def _to_archive(self, entry: Mapping[str, Any], line: bytes) -> None:
         """Queue the line (and a segment's file) for the archive. The entry is on disk
         already, so a failure here must not look like a failed append (a writer would write

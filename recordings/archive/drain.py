@@ -1,7 +1,7 @@
 """The drainer: copies the backlog into the store, oldest first, a bounded window at a time.
 
-One task, owned by `Archiver` (`start()` / `aclose()`). Each round takes the oldest
-`concurrency` items, copies them at once, records the confirmed ones in the archive chain and
+One task, owned by `Archiver` (`start()` / `aclose()`). Each round takes the oldest `batch`
+items, copies them `concurrency` at a time, records the confirmed ones in the archive chain and
 only then drops them from the backlog, so a crash at any point copies an item again rather
 than never. While the store is down, rounds back off (doubling up to `max_backoff_s`) and
 retry from the oldest item.
@@ -33,6 +33,10 @@ class ItemRefused(Exception):
     """The item can never be copied as queued (its file vanished or changed)."""
 
 
+class _Skipped(Exception):
+    """Not tried: the store failed earlier in the same round."""
+
+
 @dataclass
 class ArchiveStatus:
     """What /metrics and the wall show."""
@@ -54,14 +58,19 @@ class Archiver:
     """Owns the drain task of one data dir's backlog."""
 
     def __init__(self, data_dir: Path, node: str, backlog: Backlog, store: ArchiveStore,
-                 chain: ArchiveChain, concurrency: int = 4, max_backoff_s: float = 30.0
-                 ) -> None:
+                 chain: ArchiveChain, concurrency: int = 4, max_backoff_s: float = 30.0,
+                 batch: int | None = None) -> None:
         self.data_dir = data_dir
         self.node = node
         self.backlog = backlog
         self.store = store
         self.chain = chain
         self.concurrency = max(1, concurrency)
+        # Items taken per round: copied `concurrency` at a time, then recorded together (one
+        # fsync and one signature for the whole round).
+        self.batch = max(self.concurrency, batch or self.concurrency * 8)
+        self._gate = asyncio.Semaphore(self.concurrency)
+        self._store_failed_this_round = False
         self.max_backoff_s = max_backoff_s
         self.status = ArchiveStatus()
         # Seconds from queued to confirmed, newest last (bench/archive.py reads them).
@@ -113,7 +122,7 @@ class Archiver:
             self._wake.clear()
             names = await asyncio.to_thread(self.backlog.names)
             self.status.backlog = len(names)
-            items = await asyncio.to_thread(self.backlog.oldest, self.concurrency, names)
+            items = await asyncio.to_thread(self.backlog.oldest, self.batch, names)
             self.status.oldest_at = items[0].at if items else None
             if not items:
                 with contextlib.suppress(TimeoutError):
@@ -130,6 +139,7 @@ class Archiver:
 
     async def _round(self, items: list[Item]) -> bool:
         """Copy a window of items; True when every one was confirmed or set aside."""
+        self._store_failed_this_round = False
         results = await asyncio.gather(*(self._copy(i) for i in items), return_exceptions=True)
         confirmed: list[tuple[Item, Copy]] = []
         all_ok = True
@@ -139,6 +149,8 @@ class Archiver:
             elif isinstance(result, ItemRefused):
                 self.status.refused += 1
                 await asyncio.to_thread(self.backlog.refuse, item, str(result))
+            elif isinstance(result, _Skipped):
+                all_ok = False
             elif isinstance(result, StoreUnavailable):
                 all_ok = False
                 self.status.failures += 1
@@ -161,6 +173,18 @@ class Archiver:
         self.status.copied += len(confirmed)
 
     async def _copy(self, item: Item) -> Copy:
+        async with self._gate:
+            if self._store_failed_this_round:
+                # The store just failed: the rest of the round waits for the back-off rather
+                # than each waiting out its own timeout against a store that is down.
+                raise _Skipped
+            try:
+                return await self._copy_now(item)
+            except StoreUnavailable:
+                self._store_failed_this_round = True
+                raise
+
+    async def _copy_now(self, item: Item) -> Copy:
         body = item.data if item.data is not None else await asyncio.to_thread(
             self._read_file, item)
         digest = hashlib.sha256(body).hexdigest()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from recordings.archive.sink import HEADS_LINE, LEDGER_LINE
+from recordings.archive.sink import HEADS_LINE, LEDGER_BATCH, LEDGER_LINE
 
 _SAFE = re.compile(r"^[A-Za-z0-9._/-]+$")
 LEDGER_LINES = "ledger.lines"
@@ -36,6 +36,10 @@ def relative_key(relpath: str, kind: str, seq: int | None, data: bytes | None) -
     if kind == LEDGER_LINE:
         folder = relpath.rsplit("/", 1)[0] if "/" in relpath else ""
         return f"{folder}/{LEDGER_LINES}/{seq:012d}.json".lstrip("/")
+    if kind == LEDGER_BATCH:
+        folder = relpath.rsplit("/", 1)[0] if "/" in relpath else ""
+        last = (seq or 0) + max(1, (data or b"").count(b"\n")) - 1
+        return f"{folder}/{LEDGER_LINES}/{seq:012d}-{last:012d}.jsonl".lstrip("/")
     if kind == HEADS_LINE:
         folder = relpath.rsplit("/", 1)[0] if "/" in relpath else ""
         digest = hashlib.sha256(data or b"").hexdigest()[:16]

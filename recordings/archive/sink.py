@@ -13,9 +13,12 @@ from typing import Protocol
 SEGMENT = "segment"
 LEDGER_LINE = "ledger.line"
 HEADS_LINE = "heads.line"
+# Several consecutive lines of one chain in one object (the archive chain's own lines).
+LEDGER_BATCH = "ledger.batch"
 SEALED_FILE = "sealed.file"
 PUBLIC_KEY = "key"
-KINDS = (SEGMENT, LEDGER_LINE, HEADS_LINE, SEALED_FILE, PUBLIC_KEY, "material", "checkpoint")
+KINDS = (SEGMENT, LEDGER_LINE, HEADS_LINE, LEDGER_BATCH, SEALED_FILE, PUBLIC_KEY, "material",
+         "checkpoint")
 
 
 class ArchiveSink(Protocol):
