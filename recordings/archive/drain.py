@@ -1,10 +1,11 @@
 """The drainer: copies the backlog into the store, oldest first, a bounded window at a time.
 
-One task, owned by `Archiver` (`start()` / `aclose()`). Each round takes the oldest `batch`
-items, copies them `concurrency` at a time, records the confirmed ones in the archive chain and
-only then drops them from the backlog, so a crash at any point copies an item again rather
-than never. While the store is down, rounds back off (doubling up to `max_backoff_s`) and
-retry from the oldest item.
+One task, owned by `Archiver` (`start()` / `aclose()`). It keeps `concurrency` copies in
+flight, oldest items first, records the confirmed ones in the archive chain (together, at
+most every CONFIRM_EVERY_S) and only then drops them from the backlog, so a crash at any
+point copies an item again rather than never. When the store fails a copy, that item goes
+back to the front, nothing new starts for a back-off (doubling up to `max_backoff_s`), and
+copying resumes from the oldest item.
 """
 
 from __future__ import annotations
@@ -27,14 +28,24 @@ log = logging.getLogger(__name__)
 
 IDLE_RESCAN_S = 1.0  # other processes (the CLI) may queue items: look again this often
 LAG_SAMPLES = 4096
+# Confirmed copies are recorded together at most this often (one fsync, one signature).
+CONFIRM_EVERY_S = 0.1
+
+
+def _queued_at(name: str | None) -> float | None:
+    """When a backlog item was queued, from its name (nanoseconds first)."""
+    if name is None:
+        return None
+    try:
+        return int(name.split("-", 1)[0]) / 1e9
+    except ValueError:
+        return None
 
 
 class ItemRefused(Exception):
     """The item can never be copied as queued (its file vanished or changed)."""
 
 
-class _Skipped(Exception):
-    """Not tried: the store failed earlier in the same round."""
 
 
 @dataclass
@@ -58,19 +69,15 @@ class Archiver:
     """Owns the drain task of one data dir's backlog."""
 
     def __init__(self, data_dir: Path, node: str, backlog: Backlog, store: ArchiveStore,
-                 chain: ArchiveChain, concurrency: int = 4, max_backoff_s: float = 30.0,
-                 batch: int | None = None) -> None:
+                 chain: ArchiveChain, concurrency: int = 4, max_backoff_s: float = 30.0
+                 ) -> None:
         self.data_dir = data_dir
         self.node = node
         self.backlog = backlog
         self.store = store
         self.chain = chain
         self.concurrency = max(1, concurrency)
-        # Items taken per round: copied `concurrency` at a time, then recorded together (one
-        # fsync and one signature for the whole round).
-        self.batch = max(self.concurrency, batch or self.concurrency * 8)
-        self._gate = asyncio.Semaphore(self.concurrency)
-        self._store_failed_this_round = False
+
         self.max_backoff_s = max_backoff_s
         self.status = ArchiveStatus()
         # Seconds from queued to confirmed, newest last (bench/archive.py reads them).
@@ -117,72 +124,85 @@ class Archiver:
         return False
 
     async def _run(self) -> None:
-        backoff = 0.5
-        while True:
-            self._wake.clear()
-            names = await asyncio.to_thread(self.backlog.names)
-            self.status.backlog = len(names)
-            items = await asyncio.to_thread(self.backlog.oldest, self.batch, names)
-            self.status.oldest_at = items[0].at if items else None
-            if not items:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_RESCAN_S)
-                continue
-            ok = await self._round(items)
-            if ok:
-                backoff = 0.5
-                self.status.store_up = True
-            else:
-                self.status.store_up = False
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
-
-    async def _round(self, items: list[Item]) -> bool:
-        """Copy a window of items; True when every one was confirmed or set aside."""
-        self._store_failed_this_round = False
-        results = await asyncio.gather(*(self._copy(i) for i in items), return_exceptions=True)
+        """Keep `concurrency` copies in flight, oldest first, and record what the store
+        confirmed at most every CONFIRM_EVERY_S (one fsync and one signature for them all)."""
+        flights: dict[asyncio.Task[Copy], Item] = {}
+        waiting: collections.deque[str] = collections.deque()  # not started, oldest first
         confirmed: list[tuple[Item, Copy]] = []
-        all_ok = True
-        for item, result in zip(items, results, strict=True):
-            if isinstance(result, Copy):
-                confirmed.append((item, result))
-            elif isinstance(result, ItemRefused):
-                self.status.refused += 1
-                await asyncio.to_thread(self.backlog.refuse, item, str(result))
-            elif isinstance(result, _Skipped):
-                all_ok = False
-            elif isinstance(result, StoreUnavailable):
-                all_ok = False
-                self.status.failures += 1
-                if self.status.last_error != str(result):
-                    log.warning("archive store unavailable, will retry: %s", result)
-                self.status.last_error = str(result)
-            elif isinstance(result, BaseException):
-                raise result
-        if confirmed:
-            await asyncio.to_thread(self._confirm, confirmed)
-        return all_ok
+        backoff, resume_at, last_confirm = 0.5, 0.0, time.monotonic()
+        try:
+            while True:
+                if not waiting:
+                    self._wake.clear()
+                    names = await asyncio.to_thread(self.backlog.names)
+                    self.status.backlog = len(names)
+                    # In flight, or confirmed and not yet recorded: never started twice.
+                    busy = {i.name for i in flights.values()} | {i.name for i, _ in confirmed}
+                    waiting.extend(n for n in names if n not in busy)
+                self.status.oldest_at = _queued_at(
+                    min([*(i.name for i in flights.values()), *([waiting[0]] if waiting else [])],
+                        default=None))
+                if time.monotonic() >= resume_at:
+                    while waiting and len(flights) < self.concurrency:
+                        item = await asyncio.to_thread(self.backlog.read, waiting.popleft())
+                        if item is not None:
+                            flights[asyncio.create_task(self._copy_now(item))] = item
+                if confirmed and (not flights or
+                                  time.monotonic() - last_confirm >= CONFIRM_EVERY_S):
+                    batch, confirmed = confirmed, []
+                    await asyncio.to_thread(self._confirm, batch)
+                    last_confirm = time.monotonic()
+                    continue
+                if not flights:
+                    pause = resume_at - time.monotonic()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(),
+                                               pause if pause > 0 else IDLE_RESCAN_S)
+                    waiting.clear()  # look again: new items, or the back-off is over
+                    continue
+                done, _ = await asyncio.wait(flights, timeout=CONFIRM_EVERY_S,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                failed: list[str] = []
+                for task in done:
+                    item = flights.pop(task)
+                    error = task.exception()
+                    if error is None:
+                        confirmed.append((item, task.result()))
+                    elif isinstance(error, ItemRefused):
+                        self.status.refused += 1
+                        await asyncio.to_thread(self.backlog.refuse, item, str(error))
+                    elif isinstance(error, StoreUnavailable):
+                        failed.append(item.name)
+                        self.status.failures += 1
+                        if self.status.last_error != str(error):
+                            log.warning("archive store unavailable, will retry: %s", error)
+                        self.status.last_error = str(error)
+                    else:
+                        raise error
+                if failed:
+                    # Back to the front, in order; nothing new starts until the back-off ends.
+                    waiting = collections.deque(sorted({*waiting, *failed}))
+                    self.status.store_up = False
+                    resume_at = time.monotonic() + backoff
+                    backoff = min(backoff * 2, self.max_backoff_s)
+                elif done:
+                    self.status.store_up = True
+                    backoff = 0.5
+        finally:
+            for task in flights:
+                task.cancel()
+            if flights:
+                await asyncio.wait(flights)
 
     def _confirm(self, confirmed: list[tuple[Item, Copy]]) -> None:
         now = time.time()
+        confirmed = sorted(confirmed, key=lambda pair: pair[0].name)  # queue order
         self.chain.record(((i.path, i.kind, i.session, c) for i, c in confirmed if i.record),
                           now)
         for item, _ in confirmed:
             self.backlog.done(item)
             self.lags.append(now - item.at)
         self.status.copied += len(confirmed)
-
-    async def _copy(self, item: Item) -> Copy:
-        async with self._gate:
-            if self._store_failed_this_round:
-                # The store just failed: the rest of the round waits for the back-off rather
-                # than each waiting out its own timeout against a store that is down.
-                raise _Skipped
-            try:
-                return await self._copy_now(item)
-            except StoreUnavailable:
-                self._store_failed_this_round = True
-                raise
 
     async def _copy_now(self, item: Item) -> Copy:
         body = item.data if item.data is not None else await asyncio.to_thread(
