@@ -73,9 +73,11 @@ async def make_bucket(endpoint: str) -> None:
 
 
 def stream(evidence: Evidence, n: int, stop: threading.Event, segment_s: float,
-           segment_bytes: int) -> None:
-    """One simulated live session until `stop`: events twice a second, a segment every
-    `segment_s`, then the seal."""
+           segment_bytes: int, delay_s: float) -> None:
+    """One simulated live session until `stop`, starting after `delay_s` (streams do not
+    cut their segments in step): events twice a second, a segment every `segment_s`."""
+    if stop.wait(delay_s):
+        return
     sid = new_session_id(f"o{n}", time.time())
     folder = evidence.sessions_dir / sid
     ledger = LedgerFile(folder, evidence.key, archive=evidence.archive)
@@ -117,7 +119,8 @@ class Rig:
                 ) -> tuple[threading.Event, list[threading.Thread]]:
         stop = threading.Event()
         threads = [threading.Thread(target=stream, args=(self.evidence, n, stop, segment_s,
-                                                         segment_bytes), daemon=True)
+                                                         segment_bytes, n * segment_s / count),
+                                    daemon=True)
                    for n in range(count)]
         for t in threads:
             t.start()
@@ -147,13 +150,17 @@ async def run_lag(args: argparse.Namespace) -> None:
                 finally:
                     await rig.archiver.aclose()
             cpu = time.process_time() - cpu0
-            lags = list(rig.archiver.lags)
+            lags = [lag for _, lag in rig.archiver.lags]
+            segments = [lag for kind, lag in rig.archiver.lags if kind == "segment"]
+            lines = [lag for kind, lag in rig.archiver.lags if kind == "ledger.line"]
     finally:
         moto.stop()
     print(f"archive lag, queued to confirmed, {args.streams} streams for {args.seconds:g} s "
           f"({args.segment_kb} KiB segments every {args.segment_s:g} s, events at 2/s, "
           f"concurrency {args.concurrency}): {len(lags)} copies, p50 {pct(lags, 50):.3f} s, "
-          f"p99 {pct(lags, 99):.3f} s, max {max(lags):.3f} s; this process "
+          f"p99 {pct(lags, 99):.3f} s, max {max(lags):.3f} s; segments ({len(segments)}) "
+          f"p50 {pct(segments, 50):.3f} s, p99 {pct(segments, 99):.3f} s; chain lines "
+          f"({len(lines)}) p50 {pct(lines, 50):.3f} s, p99 {pct(lines, 99):.3f} s; this process "
           f"{cpu / args.seconds:.3f} CPU-s per second (streams' writing included)")
 
 

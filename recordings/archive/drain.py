@@ -80,8 +80,8 @@ class Archiver:
 
         self.max_backoff_s = max_backoff_s
         self.status = ArchiveStatus()
-        # Seconds from queued to confirmed, newest last (bench/archive.py reads them).
-        self.lags: collections.deque[float] = collections.deque(maxlen=LAG_SAMPLES)
+        # (item kind, seconds from queued to confirmed), newest last (bench/archive.py).
+        self.lags: collections.deque[tuple[str, float]] = collections.deque(maxlen=LAG_SAMPLES)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -201,7 +201,7 @@ class Archiver:
                           now)
         for item, _ in confirmed:
             self.backlog.done(item)
-            self.lags.append(now - item.at)
+            self.lags.append((item.kind, now - item.at))
         self.status.copied += len(confirmed)
 
     async def _copy_now(self, item: Item) -> Copy:
