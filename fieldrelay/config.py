@@ -281,6 +281,48 @@ class Config:
         "seconds an unfinished upload waits for its next byte before it is deleted",
         flag="upload-expire"))
 
+    # Archive and catalog: every sealed file and chain line is copied to S3-compatible
+    # storage as it seals (the S3 API only: MinIO, Ceph RGW, cloud stores). Credentials come
+    # from the standard AWS_* variables or an AWS credentials file, never from a flag.
+    archive_url: str | None = field(default=None, metadata=option(
+        "copy every sealed segment, chain line and seal to this S3 bucket and prefix "
+        "(s3://BUCKET/PREFIX; credentials from AWS_* variables or --archive-credentials-file)",
+        flag="archive-url"))
+    archive_endpoint: str | None = field(default=None, metadata=option(
+        "the S3 endpoint URL of a store other than AWS (MinIO, Ceph RGW, ...)",
+        flag="archive-endpoint"))
+    archive_region: str = field(default="us-east-1", metadata=option(
+        "the archive bucket's region", flag="archive-region"))
+    archive_credentials_file: Path | None = field(default=None, metadata=option(
+        "an AWS credentials file (INI, [default] aws_access_key_id / aws_secret_access_key) "
+        "for the archive", flag="archive-credentials-file"))
+    archive_lock_days: float = field(default=90.0, metadata=option(
+        "days each archived copy stays under Object Lock COMPLIANCE retention, where the "
+        "bucket has Object Lock (set it to the node's retention period)",
+        flag="archive-lock-days"))
+    archive_concurrency: int = field(default=4, metadata=option(
+        "copies to the archive in flight at once", flag="archive-concurrency"))
+    archive_behind_s: float = field(default=60.0, metadata=option(
+        "seconds the oldest item may wait for the archive before the wall shows "
+        "\"Archive behind\"", flag="archive-behind"))
+    # The drainer waits at most this long between retries while the store is down.
+    archive_max_backoff_s: float = 30.0
+    # One catalog for every node: PostgreSQL when given (a password comes from PGPASSWORD or
+    # ~/.pgpass, as libpq reads them, never from the URL on a command line); else SQLite in
+    # the data dir.
+    database_url: str | None = field(default=None, metadata=option(
+        "the PostgreSQL catalog every node shares (postgresql://HOST/DB or "
+        "postgresql:///DB?host=/var/run/postgresql); default: SQLite in the data dir",
+        flag="database-url"))
+    database_password_file: Path | None = field(default=None, metadata=option(
+        "a file holding the password of --database-url's PostgreSQL user",
+        flag="database-password-file"))
+    database_password: str | None = field(default=None, metadata=option(
+        "the password of --database-url's PostgreSQL user", flag=None,
+        env="DATABASE_PASSWORD"))
+    # How often a node publishes its sessions' changes to the catalog without being woken.
+    catalog_sync_s: float = 30.0
+
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

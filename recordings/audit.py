@@ -13,6 +13,7 @@ import datetime
 import fcntl
 import io
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay.files import PRIVATE_FILE, append_durably, private_dir
+from recordings.archive.sink import HEADS_LINE, LEDGER_LINE, ArchiveSink
 from recordings.ledger import GENESIS, canonical, make_entry
 from recordings.signing import NodeKey
 from recordings.store import read_entries
@@ -29,6 +31,7 @@ AUDIT_DIR = "audit"
 AUDIT_FILE = "audit.jsonl"
 HEADS_FILE = "heads.jsonl"
 CSV_FIELDS = ("seq", "at", "who", "role", "action", "session", "outcome", "detail")
+log = logging.getLogger(__name__)
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection,
 # OWASP): a requested path or a hold reason must never become a live HYPERLINK on an
 # admin's machine.
@@ -74,7 +77,8 @@ def public_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
 class AuditLog:
     """Appends signed, chained access records to `<data>/audit/`."""
 
-    def __init__(self, data_dir: Path, key: NodeKey) -> None:
+    def __init__(self, data_dir: Path, key: NodeKey, archive: ArchiveSink | None = None) -> None:
+        self.archive = archive
         self.dir = data_dir / AUDIT_DIR
         self.path = self.dir / AUDIT_FILE
         self.heads_path = self.dir / HEADS_FILE
@@ -118,12 +122,23 @@ class AuditLog:
         with self._locked():
             self._catch_up()
             entry = make_entry(self._seq, self._prev, fields)
-            append_durably(self.path, canonical(entry) + b"\n")
+            line = canonical(entry) + b"\n"
+            append_durably(self.path, line)
             self._seq, self._prev = self._seq + 1, str(entry["hash"])
             record = {"seq": entry["seq"], "hash": entry["hash"],
                       "sig": self._key.sign_head(int(entry["seq"]), str(entry["hash"]))}
-            append_durably(self.heads_path, json.dumps(record, sort_keys=True).encode() + b"\n")
+            head = json.dumps(record, sort_keys=True).encode() + b"\n"
+            append_durably(self.heads_path, head)
             self._known_size = self.path.stat().st_size
+        if self.archive is not None:
+            try:
+                self.archive.enqueue(self.path, LEDGER_LINE, data=line, seq=int(entry["seq"]))
+                self.archive.enqueue(self.heads_path, HEADS_LINE, data=head,
+                                     seq=int(entry["seq"]))
+            except (OSError, ValueError) as exc:  # the record stands; its copy is owed
+                log.error("audit entry %s could not be queued for the archive: %s",
+                          entry["seq"], exc)
+        return entry
         return entry
 
     def entries(self, session: str | None = None) -> list[dict[str, Any]]:

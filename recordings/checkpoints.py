@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay.files import append_durably, private_dir, replace_private
+from recordings.archive.sink import LEDGER_LINE, ArchiveSink
 from recordings.layout import OPEN_MARKER, utc_iso
 from recordings.ledger import FORMAT, GENESIS, canonical
 from recordings.signing import NodeKey
@@ -63,8 +64,11 @@ class Checkpointer:
     """Makes, signs and keeps the node's checkpoints."""
 
     def __init__(self, data_dir: Path, node_id: str, key: NodeKey, node_ledger: LedgerFile,
-                 interval_s: float, witness_dir: Path | None = None) -> None:
+                 interval_s: float, witness_dir: Path | None = None,
+                 archive: ArchiveSink | None = None) -> None:
         self.data_dir = data_dir
+        # Each checkpoint is copied off the node too, so the archive can be checked alone.
+        self.archive = archive
         self.node_id = node_id
         self.interval_s = interval_s
         self.witness_dir = witness_dir
@@ -166,6 +170,7 @@ class Checkpointer:
             append_durably(self.path, line)
             self._seq, self._prev, self._last_chains = self._seq + 1, cp["hash"], chains
             self._remember(int(cp["seq"]), str(cp["hash"]))
+            self._to_archive(line, int(cp["seq"]))
             if first:
                 # From here on, a missing checkpoint log or audit log is a break (FORMAT.md).
                 # Written after the first checkpoint is on disk, so that a verify running beside
@@ -178,6 +183,16 @@ class Checkpointer:
             if self.witness_dir is not None:
                 self._mirror(line)
             return cp
+
+    def _to_archive(self, line: bytes, seq: int) -> None:
+        """Queue the checkpoint line for the archive; it is on disk already, so a failure is
+        logged, not raised (the next checkpoint covers at least as much)."""
+        if self.archive is None:
+            return
+        try:
+            self.archive.enqueue(self.path, LEDGER_LINE, data=line, seq=seq)
+        except (OSError, ValueError) as exc:
+            log.error("checkpoint %d could not be queued for the archive: %s", seq, exc)
 
     def _mirror(self, line: bytes) -> None:
         """The same line on the witness disk; a failing witness disk never stops evidence."""

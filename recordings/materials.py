@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay.files import private_dir
+from recordings.archive.sink import ArchiveSink
 from recordings.layout import utc_iso
 from recordings.material_rules import MATERIALS_DIR, Sealing, chain_name
 from recordings.signing import NodeKey
@@ -44,8 +45,11 @@ def unplace_file(dest: Path, source: Path) -> None:
 class MaterialChains:
     """The materials chains of a data dir, one per case: `<data>/materials/<name>/`."""
 
-    def __init__(self, data_dir: Path, key: NodeKey, node_id: str) -> None:
+    def __init__(self, data_dir: Path, key: NodeKey, node_id: str,
+                 archive: ArchiveSink | None = None) -> None:
         self.root = data_dir / MATERIALS_DIR
+        # Each chain line and material file is queued for the archive as it seals.
+        self._archive = archive
         self.node_id = node_id
         self._key = key
         self._chains: dict[str, LedgerFile] = {}
@@ -61,7 +65,7 @@ class MaterialChains:
             chain = self._chains.get(name)
             if chain is None:
                 private_dir(self.root)
-                chain = LedgerFile(self.root / name, self._key)
+                chain = LedgerFile(self.root / name, self._key, archive=self._archive)
                 if not chain.path.exists() or chain.path.stat().st_size == 0:
                     chain.append({"kind": "materials.start", "chain": name, "case": case,
                                   "node": self.node_id, "at": utc_iso(datetime.datetime.now(

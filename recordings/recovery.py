@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from recordings.archive.sink import SEALED_FILE, ArchiveSink
 from recordings.layout import MAIN, OPEN_MARKER, TALKBACK, utc_iso
 from recordings.segments import file_sha256
 from recordings.signing import NodeKey
@@ -85,8 +86,22 @@ def seal_chain(ledger: LedgerFile, node_ledger: LedgerFile, notify: EntryObserve
     seal = ledger.append({"kind": "session.seal", "session": session, "at": utc_iso(time.time()),
                           "state": state, "segments": segments, "reason": reason})
     ledger.sign_head()
+    archive_sealed(ledger)
     note_sealed(node_ledger, session, seal)
     notify(session, seal)
+
+
+def archive_sealed(ledger: LedgerFile) -> None:
+    """A sealed chain never changes again: queue it whole (with its heads) for the archive,
+    beside the lines already queued one by one, so one object holds a session's chain."""
+    if ledger.archive is None:
+        return
+    try:
+        ledger.archive.enqueue(ledger.path, SEALED_FILE)
+        ledger.archive.enqueue(ledger.heads_path, SEALED_FILE)
+    except (OSError, ValueError) as exc:
+        log.error("the sealed chain %s could not be queued for the archive: %s",
+                  ledger.path, exc)
 
 
 def note_sealed(node_ledger: LedgerFile, session: str, seal: dict[str, Any]) -> None:
@@ -98,9 +113,9 @@ def note_sealed(node_ledger: LedgerFile, session: str, seal: dict[str, Any]) -> 
 
 
 def recover_session(folder: Path, key: NodeKey, node_ledger: LedgerFile, node_id: str,
-                    notify: EntryObserver) -> None:
+                    notify: EntryObserver, archive: ArchiveSink | None = None) -> None:
     """Seal a session a crash left open as interrupted, or finish a seal it cut short."""
-    ledger = LedgerFile(folder, key)
+    ledger = LedgerFile(folder, key, archive=archive)
     entries = list(read_entries(ledger.path))
     session = folder.name
     seal = next((e for e in entries if e.get("kind") == "session.seal"), None)
@@ -108,6 +123,7 @@ def recover_session(folder: Path, key: NodeKey, node_ledger: LedgerFile, node_id
         # The crash came after the seal was written: finish the steps that follow it.
         if ledger.last_signed_seq() < int(seal["seq"]):
             ledger.sign_head()
+        archive_sealed(ledger)
         sealed = any(e.get("kind") == "session.sealed" and e.get("session") == session
                      for e in read_entries(node_ledger.path))
         if not sealed:

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay.files import private_dir
+from recordings.archive.backlog import ARCHIVE_DIR, Backlog
+from recordings.archive.confirmed import archived_sources
+from recordings.archive.sink import SEALED_FILE, SEGMENT
 from recordings.catalog import parse_time
 from recordings.holds import current_holds
 from recordings.index import SessionIndex
@@ -46,11 +49,33 @@ def _now() -> float:
     return datetime.datetime.now(datetime.UTC).timestamp()
 
 
+def archive_missing(session: str, entries: list[dict[str, Any]],
+                    archived: set[tuple[str, str]], waiting: set[str]) -> str | None:
+    """Why a session may not leave a node that archives (None when the archive confirmed
+    its sealed chain and every segment file); pure."""
+    if session in waiting:
+        return "copies still queued for the archive"
+    needed = [(SEALED_FILE, f"sessions/{session}/ledger.jsonl")]
+    needed += [(SEGMENT, f"sessions/{session}/{e['file']}") for e in entries
+               if e.get("kind") == "segment" and isinstance(e.get("file"), str)]
+    missing = [path for path in needed if path not in archived]
+    if missing:
+        return f"the archive has not confirmed {missing[0][1]}"
+    return None
+
+
 def candidates(data_dir: Path, older_than_days: float,
                now: float | None = None) -> list[Candidate]:
-    """Sessions that ended more than `older_than_days` ago, each with why it stays, if so."""
+    """Sessions that ended more than `older_than_days` ago, each with why it stays, if so.
+
+    A data dir that has an archive (`<data>/archive/`) keeps every session until the
+    archive confirmed its copies: a local file is never removed before that.
+    """
     cutoff = (now if now is not None else _now()) - older_than_days * 86400
     holds = current_holds(data_dir)
+    archives = (data_dir / ARCHIVE_DIR).is_dir()
+    archived = set(archived_sources(data_dir)) if archives else set()
+    waiting = Backlog(data_dir).waiting_sessions() if archives else set()
     out: list[Candidate] = []
     sessions_dir = data_dir / "sessions"
     for folder in sorted(sessions_dir.iterdir()) if sessions_dir.is_dir() else []:
@@ -73,6 +98,8 @@ def candidates(data_dir: Path, older_than_days: float,
         hold = holds.get(folder.name)
         kept = f"legal hold: {hold.get('reason') or 'no reason given'}" \
             if hold is not None and hold.get("hold") else None
+        if kept is None and archives:
+            kept = archive_missing(folder.name, entries, archived, waiting)
         out.append(Candidate(folder.name, str(ended), kept))
     return out
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay.files import claim_dir, private_dir, replace_private
+from recordings.archive.sink import PUBLIC_KEY, ArchiveSink
 from recordings.cases import PendingCases
 from recordings.layout import MAIN, OPEN_MARKER, TALKBACK, new_session_id, utc_iso
 from recordings.ledger import canonical
@@ -97,7 +98,8 @@ _Item = Frame | _Event | _EndTrack | _Seal | _Material | None
 class Evidence:
     """The evidence store of a data dir: the node key, the node chain and the sessions."""
 
-    def __init__(self, data_dir: Path, node_id: str, key_file: Path | None = None) -> None:
+    def __init__(self, data_dir: Path, node_id: str, key_file: Path | None = None,
+                 archive: ArchiveSink | None = None) -> None:
         self.data_dir = data_dir
         self.node_id = node_id
         if not (data_dir / "sessions").exists():
@@ -105,12 +107,18 @@ class Evidence:
             # hand) becomes the service user's alone before the first key or entry lands.
             claim_dir(data_dir)
         self.key = NodeKey.load_or_create(data_dir, key_file)
-        self.node_ledger = LedgerFile(data_dir / "ledger", self.key, shared=True)
+        # Every chain line, segment and seal of this store is queued for the archive here.
+        self.archive = archive
+        if archive is not None:
+            # The archive alone must be enough to check what it holds: the public key goes too.
+            archive.enqueue(data_dir / "keys" / "node-ed25519.pub.pem", PUBLIC_KEY)
+        self.node_ledger = LedgerFile(data_dir / "ledger", self.key, shared=True,
+                                      archive=archive)
         self.sessions_dir = data_dir / "sessions"
         private_dir(self.sessions_dir)
         self.pending_cases = PendingCases(data_dir)
         # Materials sealed outside a live session of this node: one chain per case.
-        self.materials = MaterialChains(data_dir, self.key, node_id)
+        self.materials = MaterialChains(data_dir, self.key, node_id, archive)
         # Called on the writer thread with each entry appended to a session chain.
         self.observers: list[EntryObserver] = []
 
@@ -135,7 +143,8 @@ class Evidence:
         recovered = []
         for folder in sorted(self.sessions_dir.iterdir()):
             if folder.is_dir() and (folder / OPEN_MARKER).exists():
-                recover_session(folder, self.key, self.node_ledger, self.node_id, self.notify)
+                recover_session(folder, self.key, self.node_ledger, self.node_id, self.notify,
+                                self.archive)
                 recovered.append(folder.name)
         return recovered
 
@@ -392,7 +401,7 @@ class EvidenceSession:
     def _open(self) -> None:
         private_dir(self.folder)
         replace_private(self.folder / OPEN_MARKER, b"recording\n")
-        ledger = LedgerFile(self.folder, self.evidence.key)
+        ledger = LedgerFile(self.folder, self.evidence.key, archive=self.evidence.archive)
         start = utc_iso(self.started_at)
         if self.case is None:
             try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -15,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay.files import PRIVATE_FILE, append_durably, private_dir
+from recordings.archive.sink import HEADS_LINE, LEDGER_LINE, MATERIAL, SEGMENT, ArchiveSink
 from recordings.ledger import GENESIS, canonical, make_entry
 from recordings.signing import NodeKey
+
+log = logging.getLogger(__name__)
 
 
 class LedgerCorrupt(Exception):
@@ -51,10 +55,14 @@ class LedgerFile:
     """Appends chained entries to `<directory>/ledger.jsonl` and signs heads into heads.jsonl.
 
     The node chain lives in `<data>/ledger/`, each session's chain in `<data>/sessions/<id>/`.
+    With an `archive`, every line is queued for the archive once it is on disk, and so is
+    the file a `segment` entry names.
     """
 
-    def __init__(self, directory: Path, key: NodeKey, shared: bool = False) -> None:
+    def __init__(self, directory: Path, key: NodeKey, shared: bool = False,
+                 archive: ArchiveSink | None = None) -> None:
         self.dir = directory
+        self.archive = archive
         private_dir(self.dir)
         self.path = self.dir / "ledger.jsonl"
         self.heads_path = self.dir / "heads.jsonl"
@@ -118,9 +126,44 @@ class LedgerFile:
         """Write one entry durably (fsync) and return it; on failure the file is as before."""
         with self._lock, self._shared():
             entry = make_entry(self._seq, self._prev, fields)
-            append_durably(self.path, canonical(entry) + b"\n")
+            line = canonical(entry) + b"\n"
+            append_durably(self.path, line)
             self._seq, self._prev = self._seq + 1, str(entry["hash"])
-            return entry
+        if self.archive is not None:
+            self._to_archive(entry, line)
+        return entry
+
+    def append_many(self, fields: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Write several entries with one write and one fsync (all or none on failure)."""
+        with self._lock, self._shared():
+            entries, seq, prev = [], self._seq, self._prev
+            for one in fields:
+                entry = make_entry(seq, prev, one)
+                entries.append(entry)
+                seq, prev = seq + 1, str(entry["hash"])
+            lines = [canonical(e) + b"\n" for e in entries]
+            if lines:
+                append_durably(self.path, b"".join(lines))
+            self._seq, self._prev = seq, prev
+        if self.archive is not None:
+            for entry, line in zip(entries, lines, strict=True):
+                self._to_archive(entry, line)
+        return entries
+
+    def _to_archive(self, entry: Mapping[str, Any], line: bytes) -> None:
+        """Queue the line (and a segment's file) for the archive. The entry is on disk
+        already, so a failure here must not look like a failed append (a writer would write
+        it again): it is logged, and retention keeps the session until its copies exist."""
+        assert self.archive is not None
+        try:
+            if entry.get("kind") in (SEGMENT, MATERIAL) and isinstance(entry.get("file"), str):
+                # A segment or a material: the file goes before the line that names it.
+                self.archive.enqueue(self.dir / str(entry["file"]), str(entry["kind"]),
+                                     sha256=str(entry.get("sha256")))
+            self.archive.enqueue(self.path, LEDGER_LINE, data=line, seq=int(entry["seq"]))
+        except (OSError, ValueError) as exc:
+            log.error("entry %s of %s could not be queued for the archive: %s",
+                      entry.get("seq"), self.path, exc)
 
     def sign_head(self) -> dict[str, Any] | None:
         """Sign the current head and append the signature to heads.jsonl."""
@@ -129,6 +172,13 @@ class LedgerFile:
             if seq < 0:
                 return None
             record = {"seq": seq, "hash": entry_hash, "sig": self._key.sign_head(seq, entry_hash)}
-            append_durably(self.heads_path, json.dumps(record, sort_keys=True).encode() + b"\n")
-            return record
+            line = json.dumps(record, sort_keys=True).encode() + b"\n"
+            append_durably(self.heads_path, line)
+        if self.archive is not None:
+            try:
+                self.archive.enqueue(self.heads_path, HEADS_LINE, data=line, seq=seq)
+            except (OSError, ValueError) as exc:
+                log.error("a head of %s could not be queued for the archive: %s",
+                          self.heads_path, exc)
+        return record
 

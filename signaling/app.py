@@ -18,6 +18,7 @@ from aiohttp import web
 from fieldrelay.config import Config
 from fieldrelay.tokens import TokenIssuer, load_or_create_secret
 from fieldrelay.users import UserStore
+from recordings.archive.backlog import Backlog
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.directory import StreamDirectory
@@ -28,7 +29,9 @@ from relay.talkback_push import TalkbackPush
 from signaling import (
     alerts,
     api,
+    archive,
     auth,
+    catalog,
     cluster,
     commands,
     denials,
@@ -36,6 +39,7 @@ from signaling import (
     materials_api,
     pages,
     proxy,
+    remote_sessions,
     review,
     security_headers,
     talkback,
@@ -115,6 +119,8 @@ class Node:
     talkback_push: TalkbackPush | None
     review_desk: review.ReviewDesk
     witnessing: Witnessing
+    archive: archive.ArchiveDesk | None
+    catalog: catalog.CatalogDesk
 
     async def desks_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The bus and the desks: up before the relay, down after it."""
@@ -167,7 +173,12 @@ class Node:
 def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     """Build the node's parts, each after what it needs (nothing is attached later)."""
     streams = StreamDirectory()
-    evidence = LiveEvidence(Evidence(config.data_dir, config.node_id, config.key_file), streams)
+    # With an archive, every seal point of the evidence store queues its copy on disk.
+    backlog = Backlog(config.data_dir) if config.archive_url else None
+    store = Evidence(config.data_dir, config.node_id, config.key_file, backlog)
+    archive_desk = (archive.ArchiveDesk(config, backlog, store.key)
+                    if backlog is not None else None)
+    evidence = LiveEvidence(store, streams)
     bus = new_bus(config)
     whereabouts = Whereabouts(config, PresenceSettings(), bus, hub, streams, evidence)
     desk = AlertDesk(config, escalation_settings(config), bus, AlertOutbox(config.data_dir),
@@ -184,7 +195,8 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
             if tokens is not None else None)
     witnessing = Witnessing(config, evidence.store, bus, clustered=config.redis_url is not None)
     return Node(config, bus, evidence, whereabouts, desk, command_desk, listener, registry,
-                tokens, push, review.ReviewDesk(config.data_dir, evidence.store), witnessing)
+                tokens, push, review.ReviewDesk(config.data_dir, evidence.store), witnessing,
+                archive_desk, catalog.CatalogDesk(config, store))
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -220,7 +232,15 @@ def build_app(config: Config) -> web.Application:
         app[cluster.NODE_TOKENS] = node.node_tokens
     if node.talkback_push is not None:
         app[cluster.TALKBACK_PUSH] = node.talkback_push
-    app[METRICS] = NodeMetrics(node.registry, hub, node.bus)
+    app[METRICS] = NodeMetrics(node.registry, hub, node.bus,
+                               node.archive.archiver.status if node.archive else None)
+    if node.archive is not None:
+        app[archive.ARCHIVE] = node.archive
+        # First up, last down: what the relay seals on its way out is queued by then.
+        app.cleanup_ctx.append(node.archive.ctx)
+    app[catalog.CATALOG] = node.catalog
+    app[remote_sessions.FETCH_LOCKS] = {}
+    app.cleanup_ctx.append(node.catalog.ctx)
     app[WITNESSING] = node.witnessing
     app.cleanup_ctx.append(node.desks_ctx)
     app.cleanup_ctx.append(node.witnessing_ctx)
@@ -247,6 +267,9 @@ def build_app(config: Config) -> web.Application:
         *commands.routes(),
         *talkback.routes(),
         *ice.routes(),
+        *archive.routes(),
+        *catalog.routes(),
+        *remote_sessions.routes(),
         *pages.routes(config.web_dir),
     ])
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
@@ -14,6 +15,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from recordings.archive.drain import ArchiveStatus
 from relay.forward import LATENCY_BUCKETS
 from relay.registry import StreamRegistry
 from signaling.bus import Bus
@@ -94,6 +96,38 @@ def _capacity_metrics(relay: StreamRegistry) -> Iterator[Metric]:
     yield pulls
 
 
+class _ArchiveCollector(Collector):
+    """The archive backlog: how much waits and for how long."""
+
+    def __init__(self, status: ArchiveStatus) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._status
+        for name, doc, value in (
+            ("fieldrelay_archive_backlog_items", "Items queued on disk for the archive",
+             s.backlog),
+            ("fieldrelay_archive_oldest_age_seconds",
+             "Seconds the oldest queued item has waited for the archive",
+             s.oldest_age_s(time.time())),
+            ("fieldrelay_archive_store_up", "1 while the archive store takes copies",
+             int(s.store_up)),
+        ):
+            gauge = GaugeMetricFamily(name, doc)
+            gauge.add_metric([], value)
+            yield gauge
+        for name, doc, value in (
+            ("fieldrelay_archive_copied", "Copies the archive store confirmed", s.copied),
+            ("fieldrelay_archive_failures", "Copies the archive store did not take (retried)",
+             s.failures),
+            ("fieldrelay_archive_refused",
+             "Items set aside because their file vanished or changed", s.refused),
+        ):
+            counter = CounterMetricFamily(name, doc)
+            counter.add_metric([], value)
+            yield counter
+
+
 class _RuntimeCollector(Collector):
     """Leaks show here first: tasks that outlive their work, and the process's own usage."""
 
@@ -110,9 +144,12 @@ class _RuntimeCollector(Collector):
 class NodeMetrics:
     """The node's own Prometheus registry (no process-global state)."""
 
-    def __init__(self, relay: StreamRegistry, hub: EventHub, bus: Bus | None = None) -> None:
+    def __init__(self, relay: StreamRegistry, hub: EventHub, bus: Bus | None = None,
+                 archive: ArchiveStatus | None = None) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_RelayCollector(relay, hub, bus))
+        if archive is not None:
+            self.registry.register(_ArchiveCollector(archive))
         self.registry.register(_RuntimeCollector())
         # RSS, open file descriptors and CPU seconds of this process (process_* metrics).
         ProcessCollector(registry=self.registry)

@@ -41,7 +41,7 @@ class ReviewDesk:
         self.data_dir = data_dir
         self.evidence = evidence
         self.index = SessionIndex(data_dir)
-        self.audit = AuditLog(data_dir, evidence.key)
+        self.audit = AuditLog(data_dir, evidence.key, evidence.archive)
         self.verifies = VerifyJobs(data_dir, self.index, self.record)
         self.stop = threading.Event()
         self._remux_locks: dict[str, asyncio.Lock] = {}

@@ -54,7 +54,7 @@ class Witnessing:
         self.clustered = clustered
         self.checkpointer = Checkpointer(config.data_dir, config.node_id, evidence.key,
                                          evidence.node_ledger, config.checkpoint_interval_s,
-                                         config.witness_dir)
+                                         config.witness_dir, evidence.archive)
         self.stamper = TimeStamper(config.tsa_url) if config.tsa_url else None
         self.ledger: WitnessLedger | None = None
         self._poke = asyncio.Event()

@@ -32,7 +32,11 @@ CLUSTER_SECRET = "test-cluster-secret-0123456789abcdef"
 TURN_SECRET = "test-turn-secret-0123456789abcdef"
 REDIS_PASSWORD = "test-redis-password-0123456789abcdef"
 FLAG = re.compile(r"--[a-z][a-z0-9-]*")
-SECRET_FILES = {"turn_secret", "cluster_secret", "redis_password"}
+SECRET_FILES = {"turn_secret", "cluster_secret", "redis_password", "postgres_password",
+                "minio_root_user", "minio_root_password", "archive_credentials"}
+# The secrets a node itself reads.
+NODE_SECRETS = {"turn_secret", "cluster_secret", "redis_password", "postgres_password",
+                "archive_credentials"}
 NODE_SECRET_VARS = {"FIELDRELAY_CLUSTER_SECRET_FILE": "/run/secrets/cluster_secret",
                     "FIELDRELAY_TURN_SECRET_FILE": "/run/secrets/turn_secret",
                     "FIELDRELAY_REDIS_PASSWORD_FILE": "/run/secrets/redis_password"}
@@ -96,7 +100,8 @@ def flags_in(command: list[str]) -> list[str]:
 
 
 def test_compose_file_is_valid(config: dict[str, Any]) -> None:
-    assert set(config["services"]) == {"redis", "coturn", *NODES}
+    assert set(config["services"]) == {"redis", "coturn", "postgres", "minio", "minio-setup",
+                                       *NODES}
 
 
 def test_compose_runs_without_any_secret_in_its_environment() -> None:
@@ -128,7 +133,7 @@ def test_nodes_read_their_secrets_from_files_and_reach_each_other_by_service_nam
         node = config["services"][name]
         env = node["environment"]
         assert {k: env[k] for k in NODE_SECRET_VARS} == NODE_SECRET_VARS
-        assert {s["source"] for s in node["secrets"]} == SECRET_FILES
+        assert {s["source"] for s in node["secrets"]} == NODE_SECRETS
         assert env["FIELDRELAY_CLUSTER_URL"] == f"http://{name}:8080"
         # Node tokens go only to the cluster's own nodes (pinned peers), every one of them.
         peers = env["FIELDRELAY_CLUSTER_PEER"].split(",")
@@ -345,3 +350,31 @@ async def _allocate(port: int, secret: str) -> None:
         asyncio.DatagramProtocol, ("127.0.0.1", port), credential.username,
         credential.credential)
     transport.close()
+
+
+def test_both_nodes_archive_to_minio_and_share_the_postgresql_catalog(
+        config: dict[str, Any]) -> None:
+    services = config["services"]
+    for name in NODES:
+        env = services[name]["environment"]
+        assert env["FIELDRELAY_ARCHIVE_URL"] == "s3://fieldrelay-evidence/nodes"
+        assert env["FIELDRELAY_ARCHIVE_ENDPOINT"] == "http://minio:9000"
+        assert env["FIELDRELAY_ARCHIVE_CREDENTIALS_FILE"] == "/run/secrets/archive_credentials"
+        assert env["FIELDRELAY_DATABASE_URL"] == (
+            "postgresql://fieldrelay@postgres:5432/fieldrelay")
+        assert env["FIELDRELAY_DATABASE_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+        depends = services[name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["minio-setup"]["condition"] == "service_completed_successfully"
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:")
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert any(v.endswith(":/var/lib/postgresql/data") or
+               v.endswith(":/var/lib/postgresql/data:rw") for v in postgres["volumes"])
+    minio = services["minio"]
+    assert minio["environment"]["MINIO_ROOT_PASSWORD_FILE"] == (
+        "/run/secrets/minio_root_password")
+    setup = " ".join(services["minio-setup"]["entrypoint"])
+    # Object Lock can only be turned on when the bucket is made.
+    assert "mc mb --ignore-existing --with-lock archive/fieldrelay-evidence" in setup
+    assert "minio_root_password" in setup and "MC_HOST_archive" in setup

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fieldrelay.config import Config
+from fieldrelay.errors import BadRequest
 from fieldrelay.program import settings
 from fieldrelay.program.cli import build_parser
 from fieldrelay.program.serve import config_from_args
@@ -35,7 +36,11 @@ SERVE_FLAGS |= {  # the whole trail: uploads
     "upload-max-photo-mb", "upload-max-audio-mb", "upload-max-video-mb", "upload-max-file-mb",
     "upload-max-preevent-mb", "upload-max-gapfill-mb", "uploads-per-officer", "upload-expire",
 }
-ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD"}
+# Archive and catalog.
+SERVE_FLAGS |= {"archive-url", "archive-endpoint", "archive-region", "archive-credentials-file",
+                "archive-lock-days", "archive-concurrency", "archive-behind", "database-url",
+                "database-password-file"}
+ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD", "DATABASE_PASSWORD"}
 
 
 @pytest.fixture(autouse=True)
@@ -179,3 +184,12 @@ def test_other_commands_take_their_defaults_from_config(monkeypatch: pytest.Monk
     parse = build_parser().parse_args
     assert parse(["retention"]).older_than == 3.0
     assert (parse(["cluster"]).base_port, parse(["cluster"]).nodes) == (9000, 3)
+
+
+def test_a_malformed_archive_url_stops_the_node_with_a_usage_error() -> None:
+    for url in ("http://bucket/x", "s3://B/x", "s3://bucket/x y"):
+        with pytest.raises(BadRequest):
+            config_from_args(build_parser().parse_args(["serve", "--archive-url", url]))
+    config = config_from_args(build_parser().parse_args(
+        ["serve", "--archive-url", "s3://evidence-archive/node"]))
+    assert config.archive_url == "s3://evidence-archive/node"

@@ -7,14 +7,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from fieldrelay.errors import BadRequest
-from fieldrelay.program import accounts, evidence, serve
+from fieldrelay.program import accounts, archive, evidence, serve
 from fieldrelay.program.exits import EXIT_USAGE
 
 Command = Callable[[argparse.Namespace], int]
 # In the order `fieldrelay --help` lists them; each adds its parser and sets `run`.
 COMMANDS = (serve.add_serve, accounts.add_user, accounts.add_token, evidence.add_verify,
             serve.add_cluster, evidence.add_export, evidence.add_reindex,
-            evidence.add_retention, evidence.add_key)
+            evidence.add_retention, evidence.add_key, archive.add_restore)
 
 
 def build_parser() -> argparse.ArgumentParser:

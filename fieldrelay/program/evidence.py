@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from fieldrelay.errors import FieldRelayError
+from fieldrelay.program.archive import add_archive_flags, reindex_from_archive
 from fieldrelay.program.exits import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from fieldrelay.program.settings import add_flag
 from recordings import verify
@@ -59,8 +60,14 @@ def add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def add_reindex(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`fieldrelay reindex`."""
     parser = commands.add_parser("reindex",
-                                 help="rebuild the search index from the evidence files")
+                                 help="rebuild the search index from the evidence files, or "
+                                      "the catalog from the archive alone")
     add_flag(parser, "data_dir")
+    parser.add_argument("--from-archive", action="store_true",
+                        help="rebuild the catalog (--database-url, else the data dir's SQLite "
+                             "catalog) from every node's sessions in the archive")
+    add_flag(parser, "database_url")
+    add_archive_flags(parser)
     parser.set_defaults(run=cmd_reindex)
 
 
@@ -169,6 +176,8 @@ def _audit_cli_export(data_dir: Path, key_file: Path | None, session: str | None
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Rebuild the search index from the session ledgers, the node ledger and the audit log."""
+    if args.from_archive:
+        return reindex_from_archive(args)
     count, path = reindex(args.data_dir)
     print(f"indexed {count} session{'s' if count != 1 else ''} into {path}")
     return EXIT_OK

@@ -24,6 +24,7 @@ from fieldrelay.program import memory, settings, supervisor, tls
 from fieldrelay.program.exits import EXIT_FAIL, EXIT_OK
 from fieldrelay.program.settings import DEFAULTS, add_flag, env_help, env_or
 from fieldrelay.users import UserStore
+from recordings.archive.keys import parse_url
 from recordings.signing import KeyExposed
 from signaling import edge
 from signaling.app import build_app
@@ -62,6 +63,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if config.turn_ttl_s <= 0:
         raise BadRequest("--turn-ttl must be a positive number of seconds")
     check_edge_limits(config)
+    check_archive(config)
     return config.replace(
         # The attribution belongs to the tiles: a map without tiles credits no one.
         map_attribution=config.map_attribution if config.map_tiles else "",
@@ -81,6 +83,19 @@ def check_edge_limits(config: Config) -> None:
                          "more")
     if config.reserve_connections < 0:
         raise BadRequest("--reserve-connections must be 0 or more")
+
+
+def check_archive(config: Config) -> None:
+    """BadRequest for an archive set-up that cannot work."""
+    if config.archive_url:
+        try:
+            parse_url(config.archive_url)
+        except ValueError as exc:
+            raise BadRequest(f"--archive-url: {exc}") from None
+    if config.archive_concurrency < 1:
+        raise BadRequest("--archive-concurrency must be 1 or more")
+    if not config.archive_lock_days > 0:
+        raise BadRequest("--archive-lock-days must be a positive number of days")
 
 
 def checked_cluster_secret(secret: str | None) -> str | None:

@@ -32,7 +32,8 @@ TRUE_WORDS = ("1", "true", "yes")
 _HINTS = typing.get_type_hints(Config)
 # Each secret and the field of the file that may hold it instead.
 SECRET_FILES = {"turn_secret": "turn_secret_file", "cluster_secret": "cluster_secret_file",
-                "redis_password": "redis_password_file"}
+                "redis_password": "redis_password_file",
+                "database_password": "database_password_file"}
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,11 @@ def values_from_args(args: argparse.Namespace, command: str) -> dict[str, object
     return {s.name: _value(s, args) for s in settings(command)}
 
 
+def value_of(name: str, args: argparse.Namespace) -> object:
+    """One Config field's value for a command that added its flag with `add_flag`."""
+    return _value(setting(name), args)
+
+
 def _value(s: Setting, args: argparse.Namespace) -> object:
     if s.option.flag is None:
         raw = env_or(s.option.env_var, s.default)
@@ -234,5 +240,5 @@ def redis_url_with_password(url: str, password: str) -> str:
 
 def secret_values(config: Config) -> tuple[str, ...]:
     """The secrets in a Config, for the logs to mask wherever they appear."""
-    return tuple(s for s in (config.turn_secret, config.cluster_secret, config.redis_password)
-                 if s)
+    return tuple(s for s in (config.turn_secret, config.cluster_secret, config.redis_password,
+                             config.database_password) if s)

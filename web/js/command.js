@@ -22,6 +22,7 @@ import {
   sleep,
 } from "./api.js";
 import { needsAck, stripLabel } from "./alerts-model.js";
+import { watchArchive } from "./archive-state.js";
 import { AlertPanel } from "./alerts-panel.js";
 import { requestGoLive } from "./golive.js";
 import { InstructionDesk } from "./instructions.js";
@@ -498,6 +499,7 @@ class Wall {
       },
     });
     this.stopRefresh = keepTokenFresh(() => this.sessionExpired());
+    watchArchive($("archive-behind"));
     this.talk = new TalkControl({
       iceServers: () => this.iceServers,
       me: session.name,

@@ -1,0 +1,182 @@
+"""The catalog as a node runs it: this node's sessions published to the catalog every node
+shares (PostgreSQL with --database-url, else SQLite in the data dir), and the search over
+every node's sessions (`GET /api/catalog/sessions`).
+
+A task owned by `CatalogDesk` publishes what changed: woken by the evidence store when a
+session starts, seals or takes a case number, and at least every `catalog_sync_s`, it reads
+again the chains whose size changed and the holds and verify results that changed, so an
+update missed while the database was down is sent on the next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from fieldrelay.config import Config
+from fieldrelay.errors import BadRequest
+from fieldrelay.tasks import cancel_and_wait
+from recordings.audit import last_verifies
+from recordings.catalog import parse_time
+from recordings.catalog_pg import PgCatalog
+from recordings.catalog_schema import CatalogRow, Query, row_from_chain
+from recordings.catalog_sql import SqlCatalog
+from recordings.catalog_sqlite import SqliteCatalog
+from recordings.holds import current_holds
+from recordings.layout import OPEN_MARKER, SESSION_ID_RE
+from recordings.session import Evidence
+from recordings.store import LedgerCorrupt, read_entries
+from signaling.auth import authenticate
+
+log = logging.getLogger(__name__)
+
+REVIEW_ROLES = ("reviewer", "admin")
+WAKING_EVENTS = ("case.set",)
+
+
+def new_catalog(config: Config) -> SqlCatalog:
+    """PostgreSQL for --database-url, else the data dir's SQLite catalog."""
+    if config.database_url:
+        return PgCatalog(config.database_url, password=config.database_password)
+    return SqliteCatalog.of_data_dir(config.data_dir)
+
+
+def changed_rows(data_dir: Path, published: dict[str, tuple[int, bool]]
+                 ) -> tuple[list[CatalogRow], dict[str, tuple[int, bool]]]:
+    """Rows of the sessions whose chain or OPEN marker changed since `published` (blocks on
+    the disk); with the new state of each."""
+    base = data_dir / "sessions"
+    try:
+        names = [e.name for e in os.scandir(base) if SESSION_ID_RE.match(e.name)]
+    except FileNotFoundError:
+        names = []
+    rows, state = [], {}
+    for name in sorted(names):
+        try:
+            size = os.stat(base / name / "ledger.jsonl").st_size
+        except FileNotFoundError:
+            continue
+        now = (size, (base / name / OPEN_MARKER).exists())
+        state[name] = now
+        if published.get(name) == now:
+            continue
+        try:
+            entries = list(read_entries(base / name / "ledger.jsonl"))
+        except LedgerCorrupt:
+            continue  # the local index marks it damaged; the catalog keeps its last row
+        if entries:
+            rows.append(row_from_chain(name, entries, now[1]))
+    return rows, state
+
+
+class CatalogDesk:
+    """Publishes this node's sessions to the catalog and answers catalog searches."""
+
+    def __init__(self, config: Config, evidence: Evidence) -> None:
+        self.config = config
+        self.catalog = new_catalog(config)
+        self._published: dict[str, tuple[int, bool]] = {}
+        self._holds: dict[str, Any] = {}
+        self._verifies: dict[str, Any] = {}
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.failures = 0
+        evidence.observers.append(self._observe)
+
+    def _observe(self, session_id: str, entry: dict[str, Any]) -> None:
+        """On the writer thread: a start, a seal or a case number wakes the publisher."""
+        kind = entry.get("kind")
+        if kind in ("session.start", "session.seal") or entry.get("event") in WAKING_EVENTS:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(self._wake.set)
+
+    async def ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """Connect (migrating the schema), publish until the node stops."""
+        await self.catalog.start()
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="catalog-publish")
+        try:
+            yield
+        finally:
+            task, self._task = self._task, None
+            await cancel_and_wait(task)
+            self._loop = None
+            await self.catalog.aclose()
+
+    async def publish(self) -> int:
+        """Send what changed since the last round; returns the sessions sent."""
+        rows, state = await asyncio.to_thread(changed_rows, self.config.data_dir,
+                                              self._published)
+        await self.catalog.put_sessions(rows)
+        self._published = state
+        holds = await asyncio.to_thread(current_holds, self.config.data_dir)
+        for sid, hold in holds.items():
+            if self._holds.get(sid) != hold and sid in state:
+                await self.catalog.set_hold(sid, bool(hold.get("hold")), hold.get("reason"),
+                                            hold.get("by"), hold.get("at"))
+                self._holds[sid] = hold
+        verifies = await asyncio.to_thread(last_verifies, self.config.data_dir)
+        for sid, outcome in verifies.items():
+            if self._verifies.get(sid) != outcome and sid in state:
+                await self.catalog.set_integrity(sid, str(outcome.get("state")),
+                                                 str(outcome.get("at")), outcome.get("head"),
+                                                 outcome.get("broken"))
+                self._verifies[sid] = outcome
+        return len(rows)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.publish()
+            except Exception as exc:
+                # The database is down or refused: the next round sends it all again.
+                self.failures += 1
+                log.warning("the catalog could not be updated (will retry): %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.catalog_sync_s)
+
+
+CATALOG = web.AppKey("catalog", CatalogDesk)
+
+
+def _query(params: Mapping[str, str]) -> Query:
+    def when(name: str) -> float | None:
+        raw = params.get(name)
+        if not raw:
+            return None
+        try:
+            return parse_time(raw)
+        except ValueError:
+            raise BadRequest(f"{name} must be an ISO 8601 time or unix seconds") from None
+    try:
+        limit = int(params.get("limit") or 500)
+    except ValueError:
+        raise BadRequest("limit must be a whole number") from None
+    return Query(officer=params.get("officer") or None, since=when("from"), until=when("to"),
+                 case=params.get("case") or None,
+                 with_alerts=params.get("alerts") in ("1", "true", "yes"),
+                 node=params.get("node") or None, limit=limit)
+
+
+async def catalog_sessions(request: web.Request) -> web.Response:
+    """GET /api/catalog/sessions: every node's sessions from the shared catalog, newest
+    first, each with the node that recorded it (reviewers, admins)."""
+    authenticate(request, *REVIEW_ROLES)
+    query = _query(request.query)
+    rows = await request.app[CATALOG].catalog.search(query)
+    return web.json_response({"sessions": rows, "node": request.app[CATALOG].config.node_id})
+
+
+def routes() -> list[web.RouteDef]:
+    """The catalog's route."""
+    return [web.get("/api/catalog/sessions", catalog_sessions)]

@@ -1,0 +1,64 @@
+"""The catalog backends for tests: SQLite in the test's folder, PostgreSQL in a database of
+the test's own (created on the machine's server through its Unix socket, dropped after)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from recordings.catalog_pg import PgCatalog
+from recordings.catalog_sql import SqlCatalog
+from recordings.catalog_sqlite import SqliteCatalog
+
+PG_SOCKET = "/var/run/postgresql"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pg_url(database: str) -> str:
+    return f"postgresql:///{database}?host={PG_SOCKET}"
+
+
+async def create_database() -> str:
+    """A fresh, uniquely named database; its name."""
+    name = f"fieldrelay_test_{secrets.token_hex(6)}"
+    async with await psycopg.AsyncConnection.connect(pg_url("postgres"),
+                                                     autocommit=True) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+async def drop_database(name: str) -> None:
+    async with await psycopg.AsyncConnection.connect(pg_url("postgres"),
+                                                     autocommit=True) as conn:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+CatalogFactory = Callable[[], Awaitable[SqlCatalog]]
+
+
+@pytest.fixture(params=BACKENDS)
+async def new_catalog(request: pytest.FixtureRequest,
+                      tmp_path: Path) -> AsyncIterator[CatalogFactory]:
+    """Start catalogs of one backend, all on the same store (as nodes share one); each is
+    closed, and the PostgreSQL database dropped, at teardown."""
+    opened: list[SqlCatalog] = []
+    database = await create_database() if request.param == "postgresql" else None
+
+    async def start() -> SqlCatalog:
+        catalog: SqlCatalog = (PgCatalog(pg_url(database)) if database is not None
+                               else SqliteCatalog(tmp_path / "catalog.sqlite"))
+        opened.append(catalog)
+        await catalog.start()
+        return catalog
+
+    try:
+        yield start
+    finally:
+        for catalog in opened:
+            await catalog.aclose()
+        if database is not None:
+            await drop_database(database)

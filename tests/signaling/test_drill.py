@@ -1,0 +1,122 @@
+"""The drill: node A records a live session and is lost with its disk; a reviewer on node B
+finds the session in the shared catalog, plays it, verifies it and exports it from the
+archive, and the bundle's own verify.py passes."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from bench.s3server import MotoServer
+from fieldrelay.config import Config
+from recordings.store import read_entries
+from signaling.keys import CONFIG
+from tests.archive_tools import URL, make_bucket
+from tests.archive_tools import moto as moto
+from tests.catalog_tools import create_database, drop_database, pg_url
+from tests.live import LiveNode
+from tests.media import publish
+
+NodeFactory = Callable[..., Awaitable[LiveNode]]
+pytestmark = pytest.mark.media
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    name = await create_database()
+    try:
+        yield pg_url(name)
+    finally:
+        await drop_database(name)
+
+
+async def _json(node: LiveNode, method: str, path: str, token: str) -> tuple[int, object]:
+    async with node.http.request(method, f"{node.base}{path}",
+                                 headers={"Authorization": f"Bearer {token}"}) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_a_session_of_a_lost_node_is_played_verified_and_exported_on_another(
+        node_factory: NodeFactory, moto: MotoServer, database: str, tmp_path: Path) -> None:
+    await make_bucket(moto.endpoint, lock=True)
+    shared = {"archive_url": URL, "archive_endpoint": moto.endpoint, "database_url": database,
+              "catalog_sync_s": 0.3}
+    a = await node_factory(node_id="node-a", segment_s=1.0, keyframe_interval_s=0.5, **shared)
+    b = await node_factory(node_id="node-b", **shared)
+    officer = await a.login("o1")
+    pub = await publish(a.http, a.base, officer)
+    stream = a.registry.streams["o1"]
+    assert stream.session is not None
+    sid = stream.session.id
+    await asyncio.sleep(4)
+    async with a.http.delete(f"{a.base}{pub.location}",
+                             headers={"Authorization": f"Bearer {officer}"}) as resp:
+        assert resp.status == 200
+    await pub.pc.close()
+    commander = await a.login("c1")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        _, state = await _json(a, "GET", "/api/archive", commander)
+        assert isinstance(state, dict)
+        if state["backlog"] == 0 and state["copied"] > 0:
+            break
+        await asyncio.sleep(0.3)
+    else:
+        pytest.fail("node A's archive did not drain")
+    # Node A is lost, and its disk with it.
+    a_config: Config = a.server.app[CONFIG]
+    await a.server.close()
+    shutil.rmtree(a_config.data_dir)
+
+    reviewer = await b.login("r1")
+    status, listing = await _json(b, "GET", "/api/catalog/sessions?officer=o1", reviewer)
+    assert status == 200 and isinstance(listing, dict)
+    [row] = listing["sessions"]
+    assert (row["id"], row["node"], row["state"]) == (sid, "node-a", "sealed")
+    status, verdict = await _json(b, "POST", f"/api/catalog/sessions/{sid}/verify", reviewer)
+    assert status == 200, verdict
+    assert isinstance(verdict, dict) and verdict["state"] == "verified" and verdict["fetched"]
+    # Played: the whole session as one WebM, with Range.
+    async with b.http.get(f"{b.base}/api/catalog/sessions/{sid}/media",
+                          headers={"Authorization": f"Bearer {reviewer}"}) as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"] == "video/webm"
+        whole = await resp.read()
+    assert whole[:4] == b"\x1a\x45\xdf\xa3" and len(whole) > 10_000
+    async with b.http.get(f"{b.base}/api/catalog/sessions/{sid}/media",
+                          headers={"Authorization": f"Bearer {reviewer}",
+                                   "Range": "bytes=100-199"}) as resp:
+        assert resp.status == 206 and await resp.read() == whole[100:200]
+    # Exported: the bundle's standalone verify.py passes on it.
+    async with b.http.post(f"{b.base}/api/catalog/sessions/{sid}/export",
+                           headers={"Authorization": f"Bearer {reviewer}"}) as resp:
+        assert resp.status == 200
+        bundle = tmp_path / "bundle.zip"
+        bundle.write_bytes(await resp.read())
+    with zipfile.ZipFile(bundle) as zf:
+        names = zf.namelist()
+        (tmp_path / "verify.py").write_bytes(zf.read("verify.py"))
+    assert f"sessions/{sid}/ledger.jsonl" in names
+    checked = await asyncio.to_thread(
+        subprocess.run, [sys.executable, str(tmp_path / "verify.py"), str(bundle)],
+        capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Every access is on B's audit chain.
+    b_config: Config = b.server.app[CONFIG]
+    actions = {(e["action"], e["outcome"]) for e in read_entries(
+        b_config.data_dir / "audit" / "audit.jsonl") if e.get("session") == sid}
+    assert {("verify", "verified"), ("play", "ok"), ("export", "ok")} <= actions
+    officer_b = await b.login("o1")
+    status, _ = await _json(b, "POST", f"/api/catalog/sessions/{sid}/verify", officer_b)
+    assert status == 403
+    status, missing = await _json(b, "POST",
+                                  "/api/catalog/sessions/20261127T100000Z-o9-00000000/verify",
+                                  reviewer)
+    assert status == 404 and isinstance(missing, dict) and missing["error"] == "not_found"
