@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay.files import append_durably, private_dir, replace_private
-from recordings.archive.sink import LEDGER_LINE, ArchiveSink
+from recordings.archive.sink import CHECKPOINT, ArchiveSink
 from recordings.layout import OPEN_MARKER, utc_iso
 from recordings.ledger import FORMAT, GENESIS, canonical
 from recordings.signing import NodeKey
@@ -190,7 +190,7 @@ class Checkpointer:
         if self.archive is None:
             return
         try:
-            self.archive.enqueue(self.path, LEDGER_LINE, data=line, seq=seq)
+            self.archive.enqueue(self.path, CHECKPOINT, data=line, seq=seq)
         except (OSError, ValueError) as exc:
             log.error("checkpoint %d could not be queued for the archive: %s", seq, exc)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from fieldrelay.files import private_dir, write_private
 from recordings.archive.keys import relative_key
-from recordings.archive.sink import KINDS
+from recordings.archive.sink import CHECKPOINT, KINDS
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Backlog:
             "kind": kind, "path": rel, "key": relative_key(rel, kind, seq, data),
             "sha256": sha256, "session": session or _session_of(rel), "at": time.time(),
             "data": base64.b64encode(data).decode() if data is not None else None,
-            "record": not rel.startswith(ARCHIVE_DIR + "/"),
+            "record": not rel.startswith(ARCHIVE_DIR + "/") and kind != CHECKPOINT,
         }
         body = json.dumps(record, sort_keys=True).encode()
         with self._lock:

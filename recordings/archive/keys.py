@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from recordings.archive.sink import HEADS_LINE, LEDGER_BATCH, LEDGER_LINE
+from recordings.archive.sink import CHECKPOINT, HEADS_LINE, LEDGER_BATCH, LEDGER_LINE
 
 _SAFE = re.compile(r"^[A-Za-z0-9._/-]+$")
 LEDGER_LINES = "ledger.lines"
@@ -33,7 +33,7 @@ def parse_url(url: str) -> tuple[str, str]:
 
 def relative_key(relpath: str, kind: str, seq: int | None, data: bytes | None) -> str:
     """The key of an item below `<prefix>/<node>/`, from its path in the data dir."""
-    if kind == LEDGER_LINE:
+    if kind in (LEDGER_LINE, CHECKPOINT):
         folder = relpath.rsplit("/", 1)[0] if "/" in relpath else ""
         return f"{folder}/{LEDGER_LINES}/{seq:012d}.json".lstrip("/")
     if kind == LEDGER_BATCH:

@@ -18,8 +18,11 @@ LEDGER_BATCH = "ledger.batch"
 SEALED_FILE = "sealed.file"
 PUBLIC_KEY = "key"
 MATERIAL = "material"
+# One line of the checkpoint log: kept like a chain line, but with no `archived` entry of its
+# own (that entry would move the archive chain, which the next checkpoint covers, and so on).
+CHECKPOINT = "checkpoint"
 KINDS = (SEGMENT, LEDGER_LINE, HEADS_LINE, LEDGER_BATCH, SEALED_FILE, PUBLIC_KEY, MATERIAL,
-         "checkpoint")
+         CHECKPOINT)
 
 
 class ArchiveSink(Protocol):
