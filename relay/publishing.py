@@ -81,7 +81,7 @@ class Publications:
             existing = self._streams.get(officer)
             codecs = _choose_codecs(description, existing)
             publication, answer = await accept_publication(
-                officer, offer_sdp, description, codecs, self.settings.ice_servers)
+                officer, offer_sdp, description, codecs, self.settings.ice_servers, red=True)
             stream = await self._feed(publication, existing)
             self._watch(stream, publication)
             return publication, self._advertise(answer)

@@ -95,7 +95,7 @@ class Viewers:
             transceiver = pc.addTransceiver(peers.SilentTrack(kind), direction="sendonly")
             peers.prefer(transceiver, codec)
             viewer.add_track(kind, transceiver.sender, codec.clock_rate)
-        return await peers.answer(pc, offer_sdp)
+        return await peers.answer(pc, offer_sdp, red=True)
 
     def _join(self, entry: _ViewerEntry, stream: Stream) -> None:
         viewer, pc = entry.viewer, entry.pc
