@@ -1,12 +1,16 @@
 // The officer's one-click call (SOS) and the dispatch panel ("Officer o1 needs help — 400 m S").
 //
 // One press, no confirmation:
-//   1. go live (the Go Live code path) and start sharing the position,
-//   2. take a quick GPS fix (short timeout; the alert goes without one if there is none),
-//   3. POST /api/alerts with an Idempotency-Key made once for this press, retrying with
-//      backoff and the SAME key until the node answers 200/201 (network errors, timeouts and
-//      5xx retry; other 4xx are shown).
-// The press is kept in sessionStorage until the node has it, so a reload keeps sending it.
+//   1. POST /api/alerts at once, with the last known position if there is one, and an
+//      Idempotency-Key made once for this press; retry with short backoff and the SAME key
+//      until the node answers 200/201 (network errors, timeouts and 5xx retry; other 4xx are
+//      shown). Nothing waits before this first send: not GPS, not the camera, not uploads.
+//   2. then go live (the Go Live code path) and start sharing the position,
+//   3. when a fresh GPS fix comes, send it as an update of the same alert
+//      (POST /api/alerts/<id>/position).
+// The press is kept in sessionStorage until the node has it, so a reload keeps sending it; a
+// press made in a dead spot goes out the moment a path works (the browser says "online", the
+// event link comes back, or the next short retry gets through).
 //
 // #sos-state[data-state]: idle | sending | sent | acknowledged | escalated | closed | error
 
@@ -17,10 +21,14 @@ import { playAlarm, vibrate } from "./sound.js";
 import { clockTime, debugHook, formatDuration } from "./ui.js";
 
 const STORE_KEY = "fieldrelay.sos";
-/** How long the first GPS fix may take before the alert goes without a position. */
-const GPS_TIMEOUT_MS = 2000;
+/** How long the fresh fix after a press may take (the alert has gone already). */
+const GPS_TIMEOUT_MS = 20000;
+/** A last known fix at most this old counts as fresh: no update follows it. */
+const FRESH_FIX_MS = 5000;
 /** Longest wait for one POST before it counts as failed and is retried (same key). */
 const POST_TIMEOUT_MS = 8000;
+/** Longest pause between two tries of an unsent alert: a dead spot may end at any moment. */
+const RETRY_MAX_MS = 2000;
 /** A stored open alert older than this is not resumed after a reload. */
 const RESUME_MAX_AGE_MS = 30 * 60 * 1000;
 
@@ -81,17 +89,23 @@ export class SosCall {
 
   async press() {
     vibrate(60);
-    this.page.ensureLive();
-    this.page.tracker.start();
     if (this.open) {
       // One call is already on its way or open: never raise a second one by accident.
       // Pressing again re-sends the position and wakes a waiting retry.
+      this.page.ensureLive();
+      this.page.tracker.start();
       this.page.tracker.flush();
       this.kick();
       this.flash();
       return;
     }
     const call = { key: newKey(), body: { kind: "sos" }, pressedAt: Date.now(), alert: null };
+    // The last known position, however old: better than none, and a fresh fix follows.
+    const last = this.page.tracker.fix;
+    if (last) {
+      call.body.lat = last.lat;
+      call.body.lon = last.lon;
+    }
     hook.sosKey = call.key;
     this.call = call;
     this.early.clear();
@@ -99,16 +113,40 @@ export class SosCall {
     this.retryNote = "";
     this.setState("sending");
     this.save();
+    // The POST starts before anything else happens on this press.
+    const sent = this.sendLoop(call);
+    this.page.ensureLive();
+    this.page.tracker.start();
+    if (last && Date.now() - last.at <= FRESH_FIX_MS) return;
+    const fix = await currentPosition(GPS_TIMEOUT_MS, 0);
+    if (!fix || call !== this.call) return;
+    this.page.tracker.update(fix);
+    await sent;
+    await this.sendFix(call, fix);
+  }
 
-    const fix = this.page.tracker.fresh() || (await currentPosition(GPS_TIMEOUT_MS));
-    if (call !== this.call) return;
-    if (fix) {
-      call.body.lat = fix.lat;
-      call.body.lon = fix.lon;
-      this.page.tracker.update(fix);
+  /** The fresh fix after a press, as an update of the same alert (a few tries: the
+   * position also goes to the node every few seconds over the event link). */
+  async sendFix(call, fix) {
+    for (let attempt = 0; attempt < 5 && call === this.call && call.alert && isOpen(call.alert); attempt++) {
+      try {
+        const resp = await fetch(`/api/alerts/${encodeURIComponent(call.alert.id)}/position`, {
+          method: "POST",
+          headers: authHeaders({ "Content-Type": "application/json" }),
+          body: JSON.stringify({ lat: fix.lat, lon: fix.lon, accuracy_m: fix.accuracy }),
+        });
+        if (resp.ok) {
+          const alert = await resp.json();
+          hook.sosFixSent = Date.now();
+          if (call === this.call && isNewer(alert, call.alert)) this.adopt(alert);
+          return;
+        }
+        if (resp.status < 500) return; // closed meanwhile, or refused: nothing to retry
+      } catch {
+        /* no path right now: try again shortly */
+      }
+      await sleep(backoff(attempt, 500, RETRY_MAX_MS));
     }
-    this.save();
-    await this.sendLoop(call);
   }
 
   /** POST with the same key until the node answers 200/201 or refuses for good. */
@@ -143,7 +181,7 @@ export class SosCall {
             this.setState("error");
             return;
           }
-          const delay = backoff(Math.min(attempt, 5), 500, 8000);
+          const delay = backoff(Math.min(attempt, 5), 300, RETRY_MAX_MS);
           const why = err.status === 0 ? "No connection" : `Server busy (${err.status})`;
           this.retryNote = `${why} — retrying in ${Math.ceil(delay / 1000)} s (attempt ${attempt + 1}). The alert is kept.`;
           this.render();
