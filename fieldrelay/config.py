@@ -243,6 +243,11 @@ class Config:
     reserve_connections: int = field(default=64, metadata=option(
         "connections kept for alerts and logins once a connection cap is hit",
         flag="reserve-connections"))
+    # Weak links: the node's answers ask for Opus in-band FEC and take RED (RFC 2198) from
+    # publishers and viewers that offer it; this turns both off, as the relay did before
+    # (only to measure what they buy).
+    plain_audio: bool = field(default=False, metadata=option(
+        "answer Opus without in-band FEC and without RED redundancy", flag="plain-audio"))
 
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""

@@ -268,9 +268,9 @@ def red_offered(offer: SessionDescription, mid: str | None, opus_pt: int) -> int
 
 
 def negotiate_audio_resilience(pc: RTCPeerConnection, offer: SessionDescription,
-                               red: bool) -> None:
-    """Call between setRemoteDescription and createAnswer: every audio answer asks for Opus
-    in-band FEC (`useinbandfec=1`), and, when `red` and the offer has it, takes RED too.
+                               fec: bool, red: bool) -> None:
+    """Call between setRemoteDescription and createAnswer: with `fec` the audio answer asks
+    for Opus in-band FEC (`useinbandfec=1`); with `red`, and the offer has it, it takes RED.
 
     aiortc's codec table knows neither: it answers Opus with no fmtp (so the browser sends
     no FEC) and drops `red` from the answer. The negotiated list lives in the transceiver's
@@ -286,8 +286,10 @@ def negotiate_audio_resilience(pc: RTCPeerConnection, offer: SessionDescription,
         opus = next((c for c in codecs if c.mimeType.lower() == "audio/opus"), None)
         if opus is None or opus.payloadType is None:
             continue
-        fec = dataclasses.replace(opus, parameters={**opus.parameters, "useinbandfec": 1})
-        negotiated = [fec if c is opus else c for c in codecs]
+        if fec:
+            with_fec = dataclasses.replace(opus, parameters={**opus.parameters, "useinbandfec": 1})
+            codecs = [with_fec if c is opus else c for c in codecs]
+        negotiated = codecs
         red_pt = red_offered(offer, transceiver.mid, opus.payloadType) if red else None
         if red_pt is not None:
             negotiated.insert(0, RTCRtpCodecParameters(

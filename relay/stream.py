@@ -79,10 +79,10 @@ class Publication:
 async def accept_publication(officer: str, offer_sdp: str, description: SessionDescription,
                              codecs: dict[str, MediaCodec],
                              ice_servers: tuple[str, ...],
-                             red: bool = False) -> tuple[Publication, str]:
+                             redundancy: bool = False) -> tuple[Publication, str]:
     """A receive-only peer for an offer (an officer's WHIP, or a commander's talkback): each
     offered kind with a codec is tapped; returns the publication and the SDP answer.
-    `red`: take redundant audio (RFC 2198) when the offer has it."""
+    `redundancy`: ask for Opus in-band FEC and take RED (RFC 2198) when the offer has it."""
     pc = peers.new_peer_connection(ice_servers)
     publication = Publication(secrets.token_urlsafe(12), officer, pc, codecs)
     try:
@@ -91,7 +91,7 @@ async def accept_publication(officer: str, offer_sdp: str, description: SessionD
                 transceiver = pc.addTransceiver(media.kind, direction="recvonly")
                 peers.prefer(transceiver, codecs[media.kind])
                 publication.tap(media.kind, transceiver.receiver)
-        answer = await peers.answer(pc, offer_sdp, red=red)
+        answer = await peers.answer(pc, offer_sdp, fec=redundancy, red=redundancy)
     except BaseException:
         await peers.close(pc)
         raise

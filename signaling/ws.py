@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024
 TOO_MANY_MESSAGES = "too many messages: slow down and reconnect"
+# The phone's media steps for a weak uplink (web/js/adapt-policy.js): 0 full video .. 4 audio only.
+MAX_LINK_STEP = 4
+MAX_LINK_LABEL = 80
 
 
 def origin_allowed(request: web.Request) -> bool:
@@ -77,6 +80,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 client.offer(json.dumps({"type": "presence", **info}))
             for officer, pos in (await whereabouts.positions()).items():
                 client.offer(json.dumps({"type": "position", "officer": officer, **pos}))
+            for link in whereabouts.links():
+                client.offer(json.dumps(link))
         commands = request.app[COMMANDS]
         await commands.on_connect(client)
         reader = asyncio.get_running_loop().create_task(
@@ -158,6 +163,14 @@ async def _read(ws: web.WebSocketResponse, client: Client, role: str,
                         return "accuracy must be a finite number of metres"
                     await whereabouts.position(client.user, float(lat), float(lon),
                                                None if accuracy is None else float(accuracy))
+                elif kind == "link" and role == "officer":
+                    step, label = data.get("step"), data.get("label")
+                    if (isinstance(step, bool) or not isinstance(step, int)
+                            or not 0 <= step <= MAX_LINK_STEP):
+                        return f"a link step is a whole number 0..{MAX_LINK_STEP}"
+                    if not isinstance(label, str) or len(label) > MAX_LINK_LABEL:
+                        return f"a link label is text of at most {MAX_LINK_LABEL} characters"
+                    await whereabouts.link(client.user, step, label)
                 else:
                     await commands.on_message(client, data)
             except FieldRelayError as exc:

@@ -30,6 +30,7 @@ SERVE_FLAGS = {
     "max-connections-per-address", "reserve-connections",
 }
 SERVE_FLAGS |= {"hold-two-person-release"}  # legal holds: the two-person release
+SERVE_FLAGS |= {"plain-audio"}  # weak links: Opus FEC and RED off, for measurements
 ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD"}
 
 
