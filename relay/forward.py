@@ -79,6 +79,9 @@ class RelayCounters:
         self.retransmitted = 0
         self.keyframe_requests = 0
         self.recording_failures = 0
+        # Opus frames the recorder took, and those of them RED redundancy brought back.
+        self.audio_recorded = 0
+        self.audio_recovered = 0
 
 
 @dataclass

@@ -159,8 +159,12 @@ class Stream:
             self.gop.add(item)
         for viewer in self.viewers.values():
             viewer.push(item)
-        if self.tap is not None:
-            self.tap.on_packet(kind, packet, red)
+        tap = self.tap
+        if tap is not None:
+            recorded, recovered = tap.audio_frames, tap.audio_recovered
+            tap.on_packet(kind, packet, red)
+            self._counters.audio_recorded += tap.audio_frames - recorded
+            self._counters.audio_recovered += tap.audio_recovered - recovered
 
     def sender_report(self, publication: Publication, kind: str, ntp: int, rtp_ts: int) -> None:
         """Relay the publisher's clock mapping to every viewer."""

@@ -25,46 +25,61 @@ export const TUNING = Object.freeze({
   downAfterMs: 1000,
   /** …and the step before it to have had this long to take effect. */
   settleMs: 1500,
-  /** The link must be good this long before a step up; doubled after each failed step up. */
+  /** The estimate of the available bitrate (used to choose how far to step down once the
+   * link is bad) is believed only this long after a change: it starts low, and it grows
+   * only with what is actually sent. */
+  estimateAfterMs: 5000,
+  /** The link must be good this long before a step up; doubled after each failed step up,
+   * up to upAfterMaxMs (upToVideoMaxMs for the step from audio only back to video, so that
+   * video comes back within seconds of the link). */
   upAfterMs: 3000,
-  upAfterMaxMs: 6000,
+  upAfterMaxMs: 20000,
+  upToVideoMaxMs: 6000,
   /** A step up that turns bad within this long counts as failed. */
   failWithinMs: 8000,
   /** Past this long without a failed step up, the wait goes back to upAfterMs. */
   forgiveMs: 30000,
-  /** Bad: loss or round trip beyond these (5 % random loss alone is not congestion). */
-  badLoss: 0.15,
-  badRttS: 0.6,
-  /** Good: loss and round trip below these. */
-  goodLoss: 0.1,
-  goodRttS: 0.4,
+  /** Loss is averaged over samples (5 % random loss alone must read as neither bad nor
+   * good-enough-to-stop: reports over 50 packets jump around it). */
+  lossWeight: 0.25,
+  badLoss: 0.2,
+  goodLoss: 0.12,
+  /** A queue building up shows as round-trip time long before loss. */
+  badRttS: 0.45,
+  goodRttS: 0.25,
+  /** Just after a step up (the probe), a smaller rise already says the link has no room:
+   * stepping back before the queue is full loses nothing, only delays a little. */
+  probeRttS: 0.2,
 });
 
 /** The state a page starts in. */
 export function initialState(now = 0) {
-  return { step: 0, badSince: null, goodSince: null, changedAt: now, upWaitMs: TUNING.upAfterMs, upAt: null, failedAt: null };
+  return { step: 0, badSince: null, goodSince: null, changedAt: now, upWaitMs: TUNING.upAfterMs, upAt: null, failedAt: null, loss: null };
 }
 
 /**
  * One sample of the sender statistics:
  *   { at: ms, availableBps: number|null, loss: 0..1|null, rttS: number|null, limited: bool }
  * `limited`: the video encoder says the bandwidth limits it (qualityLimitationReason).
+ * `state.loss` is the running average the decision reads.
  */
-export function isBad(step, s) {
-  if (s.availableBps != null && step < AUDIO_ONLY && s.availableBps < NEED_BPS[step] * 0.9) return true;
-  if (s.loss != null && s.loss > TUNING.badLoss) return true;
-  if (s.rttS != null && s.rttS > TUNING.badRttS) return true;
-  return !!s.limited && step < AUDIO_ONLY && s.availableBps != null && s.availableBps < NEED_BPS[step];
+export function isBad(state, s) {
+  // Not the bitrate estimate: it falls with the media the page stops sending, and with a few
+  // per cent of random loss the browser's loss-based estimate never grows back; a queue
+  // (round trip) and loss beyond the random kind say congestion.
+  if (state.loss != null && state.loss > TUNING.badLoss) return true;
+  const probing = state.upAt != null && s.at - state.upAt <= TUNING.failWithinMs;
+  return s.rttS != null && s.rttS > (probing ? TUNING.probeRttS : TUNING.badRttS);
 }
 
-export function isGood(step, s) {
+export function isGood(state, s) {
+  const { step } = state;
   if (step === 0) return false;
-  if (s.loss != null && s.loss >= TUNING.goodLoss) return false;
+  if (state.loss != null && state.loss >= TUNING.goodLoss) return false;
   if (s.rttS != null && s.rttS >= TUNING.goodRttS) return false;
-  if (s.limited) return false;
-  // Audio only sends no video to estimate with: the step up to video is itself the probe.
-  if (step === AUDIO_ONLY || s.availableBps == null) return true;
-  return s.availableBps >= NEED_BPS[step - 1];
+  // The encoder held back by the estimate: the link has no room for more yet. (Audio only has
+  // no encoder running: its last reason is stale.)
+  return step === AUDIO_ONLY || !s.limited;
 }
 
 /** The lowest step (most media) the available bitrate carries. */
@@ -74,14 +89,16 @@ function stepFor(availableBps) {
 }
 
 /**
- * The next state for one sample: `{ state, changed }`. Steps down at once to what the estimate
- * carries (or one step when only loss or delay says so); steps up one at a time.
+ * The next state for one sample: `{ state, changed }`. Steps down one step when loss or
+ * delay says so (straight to what the estimate carries, when it is low); steps up one at a
+ * time, each step up being the probe that shows whether the link has room for it.
  */
 export function decide(state, s) {
   const now = s.at;
   const next = { ...state };
-  const bad = isBad(state.step, s);
-  const good = !bad && isGood(state.step, s);
+  if (s.loss != null) next.loss = state.loss == null ? s.loss : state.loss + TUNING.lossWeight * (s.loss - state.loss);
+  const bad = isBad(next, s);
+  const good = !bad && isGood(next, s);
   next.badSince = bad ? (state.badSince ?? now) : null;
   next.goodSince = good ? (state.goodSince ?? now) : null;
   if (state.failedAt != null && now - state.failedAt > TUNING.forgiveMs) {
@@ -92,16 +109,18 @@ export function decide(state, s) {
   if (bad && state.step < AUDIO_ONLY && now - next.badSince >= TUNING.downAfterMs - 1
       && now - state.changedAt >= TUNING.settleMs) {
     let step = state.step + 1;
-    if (s.availableBps != null) step = Math.max(step, stepFor(s.availableBps * 0.9));
+    const settled = now - state.changedAt >= TUNING.estimateAfterMs;
+    if (settled && s.availableBps != null) step = Math.max(step, stepFor(s.availableBps * 0.9));
     step = Math.min(step, AUDIO_ONLY);
     if (state.upAt != null && now - state.upAt <= TUNING.failWithinMs) {
       // The last step up did not hold: wait longer before the next one.
-      next.upWaitMs = Math.min(state.upWaitMs * 2, TUNING.upAfterMaxMs);
+      next.upWaitMs = state.upWaitMs * 2;
       next.failedAt = now;
     }
     return { state: { ...next, step, changedAt: now, badSince: null, goodSince: null, upAt: null }, changed: true };
   }
-  if (good && now - next.goodSince >= next.upWaitMs - 1 && now - state.changedAt >= TUNING.settleMs) {
+  const wait = Math.min(next.upWaitMs, state.step === AUDIO_ONLY ? TUNING.upToVideoMaxMs : TUNING.upAfterMaxMs);
+  if (good && now - next.goodSince >= wait - 1 && now - state.changedAt >= TUNING.settleMs) {
     return { state: { ...next, step: state.step - 1, changedAt: now, badSince: null, goodSince: null, upAt: now }, changed: true };
   }
   return { state: next, changed: false };

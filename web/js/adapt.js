@@ -15,6 +15,8 @@ import { debugHook } from "./ui.js";
 
 const SAMPLE_MS = 500;
 const STILL_EVERY_MS = 5000;
+/** Longest pause of video for an SOS on its way. */
+const YIELD_MAX_MS = 3000;
 const STILL_WIDTH = 640;
 const STILL_QUALITY = 0.6;
 
@@ -45,7 +47,9 @@ export function readSample(report, now) {
   if (!pair) report.forEach((s) => {
     if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s;
   });
-  const losses = remote.map((r) => r.fractionLost).filter(Number.isFinite);
+  // Voice's reports: 50 packets a second, steadier than video's at a low frame rate.
+  const audio = remote.filter((r) => r.kind === "audio" && Number.isFinite(r.fractionLost));
+  const losses = (audio.length ? audio : remote).map((r) => r.fractionLost).filter(Number.isFinite);
   const rtts = remote.map((r) => r.roundTripTime).filter(Number.isFinite);
   if (Number.isFinite(pair?.currentRoundTripTime)) rtts.push(pair.currentRoundTripTime);
   return {
@@ -74,6 +78,7 @@ export class LinkAdapter {
     this.timer = 0;
     this.stillTimer = 0;
     this.busy = false;
+    this.yielding = 0;
     this.history = [];
     hook.adapt = this;
     this.render();
@@ -131,11 +136,30 @@ export class LinkAdapter {
     }
   }
 
+  /**
+   * Something that must not wait behind video is on its way (an SOS): send no video until
+   * `promise` settles (at most YIELD_MAX_MS), so the queue the uplink holds drains for it.
+   */
+  async yieldTo(promise) {
+    if (!this.pc) return;
+    this.yielding = (this.yielding || 0) + 1;
+    hook.yields = (hook.yields || 0) + 1;
+    await this.apply(this.state.step);
+    try {
+      await Promise.race([promise, new Promise((r) => setTimeout(r, YIELD_MAX_MS))]);
+    } catch {
+      /* the sender reports its own failure */
+    } finally {
+      this.yielding -= 1;
+      if (!this.yielding) await this.apply(this.state.step);
+    }
+  }
+
   /** Set the senders of the watched connection to `step`'s media. */
   async apply(step) {
     const pc = this.pc;
     if (!pc) return;
-    const media = STEPS[step];
+    const media = this.yielding ? { ...STEPS[step], video: null } : STEPS[step];
     for (const sender of pc.getSenders()) {
       const kind = sender.track?.kind;
       if (!kind) continue;
@@ -160,6 +184,7 @@ export class LinkAdapter {
         /* a sender being replaced: the next apply sets it */
       }
     }
+    if (this.yielding) return;
     clearInterval(this.stillTimer);
     this.stillTimer = 0;
     if (step === AUDIO_ONLY) {

@@ -190,6 +190,11 @@ class OfficerPage {
     this.linkWasUp = true;
   }
 
+  /** Used by the SOS button: nothing of the stream's goes before `promise` (its alert). */
+  prioritize(promise) {
+    this.adapt.yieldTo(promise);
+  }
+
   /** Used by the SOS button: go live unless already live or on the way. */
   ensureLive() {
     if (!this.active) this.goLive();

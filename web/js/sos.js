@@ -113,8 +113,10 @@ export class SosCall {
     this.retryNote = "";
     this.setState("sending");
     this.save();
-    // The POST starts before anything else happens on this press.
+    // The POST starts before anything else happens on this press, and video steps aside
+    // until it is through (on a weak uplink it would queue behind the picture).
     const sent = this.sendLoop(call);
+    this.page.prioritize?.(sent);
     this.page.ensureLive();
     this.page.tracker.start();
     if (last && Date.now() - last.at <= FRESH_FIX_MS) return;
