@@ -75,6 +75,9 @@ class RunResult:
     stills: int = 0
     errors: list[str] = field(default_factory=list)
     answer_audio: list[str] = field(default_factory=list)
+    # The node's counters at the end: Opus frames recorded, and recovered from RED.
+    audio_recorded: int = 0
+    audio_recovered: int = 0
     # Every sample the page printed (its state, link step, sender statistics).
     samples: list[dict[str, Any]] = field(default_factory=list)
 
@@ -85,6 +88,7 @@ class Phone:
 
     proc: subprocess.Popen[str]
     samples: list[dict[str, Any]] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @classmethod
     def start(cls, link: ShapedLink, base: str, adapt: bool) -> Phone:
@@ -93,7 +97,8 @@ class Phone:
                          "adapt=on" if adapt else "adapt=off"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
         phone = cls(proc)
-        threading.Thread(target=phone._drain, daemon=True).start()
+        phone.reader = threading.Thread(target=phone._drain, daemon=True)
+        phone.reader.start()
         return phone
 
     def _drain(self) -> None:
@@ -118,6 +123,10 @@ class Phone:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.reader is not None:
+            self.reader.join(10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
 
 
 class AudioSeqs:
@@ -180,6 +189,16 @@ async def _sos(phone: Phone, console: list[tuple[float, dict[str, Any]]],
     return arrived * 1000 - float(phone.last()["sos_at"])
 
 
+def _counters(text: str) -> dict[str, int]:
+    """The label-less counters of a Prometheus text page."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith("fieldrelay_") and "{" not in name and value:
+            out[name] = int(float(value))
+    return out
+
+
 def recorded_audio_frames(data_dir: Path) -> int:
     """Opus frames in the officer's recorded segments."""
     frames = 0
@@ -225,6 +244,10 @@ async def run_profile(node: NodeProcess, link: ShapedLink, steps: tuple[Step, ..
                         await _run_step(step, index, link, phone, viewer, seqs, console, http,
                                         node))
                 result.viewer_audio_frames = len({s for _, s in seqs.seen})
+                async with http.get(f"{node.url}/metrics") as r:
+                    counters = _counters(await r.text())
+                result.audio_recorded = counters.get("fieldrelay_audio_recorded_total", 0)
+                result.audio_recovered = counters.get("fieldrelay_audio_recovered_total", 0)
             finally:
                 if viewer is not None:
                     await viewer.close()
@@ -302,6 +325,7 @@ def table(results: list[RunResult]) -> str:
 def summary(r: RunResult) -> str:
     return (f"adapt={'on' if r.adapt else 'off'} codec={r.audio_codec} "
             f"viewer audio frames={r.viewer_audio_frames} recorded={r.recorded_audio_frames} "
+            f"(node: {r.audio_recorded}, {r.audio_recovered} from RED) "
             f"audio only after {r.reached_audio_only_after_s} s, back to video after "
             f"{r.back_to_video_after_s} s, stills={r.stills}, page errors={r.errors}")
 

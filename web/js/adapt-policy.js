@@ -24,11 +24,7 @@ export const TUNING = Object.freeze({
   /** A step down needs the link bad for this long (two samples)… */
   downAfterMs: 1000,
   /** …and the step before it to have had this long to take effect. */
-  settleMs: 1500,
-  /** The estimate of the available bitrate (used to choose how far to step down once the
-   * link is bad) is believed only this long after a change: it starts low, and it grows
-   * only with what is actually sent. */
-  estimateAfterMs: 5000,
+  settleMs: 1000,
   /** The link must be good this long before a step up; doubled after each failed step up,
    * up to upAfterMaxMs (upToVideoMaxMs for the step from audio only back to video, so that
    * video comes back within seconds of the link). */
@@ -44,6 +40,10 @@ export const TUNING = Object.freeze({
   lossWeight: 0.25,
   badLoss: 0.2,
   goodLoss: 0.12,
+  /** A fall of the bitrate estimate by this share between two samples… */
+  estimateFall: 0.3,
+  /** …counts once the connection is this old. */
+  warmUpMs: 6000,
   /** A queue building up shows as round-trip time long before loss. */
   badRttS: 0.45,
   goodRttS: 0.25,
@@ -54,7 +54,7 @@ export const TUNING = Object.freeze({
 
 /** The state a page starts in. */
 export function initialState(now = 0) {
-  return { step: 0, badSince: null, goodSince: null, changedAt: now, upWaitMs: TUNING.upAfterMs, upAt: null, failedAt: null, loss: null };
+  return { step: 0, startedAt: now, badSince: null, goodSince: null, changedAt: now, upWaitMs: TUNING.upAfterMs, upAt: null, failedAt: null, loss: null, available: null };
 }
 
 /**
@@ -64,12 +64,23 @@ export function initialState(now = 0) {
  * `state.loss` is the running average the decision reads.
  */
 export function isBad(state, s) {
-  // Not the bitrate estimate: it falls with the media the page stops sending, and with a few
-  // per cent of random loss the browser's loss-based estimate never grows back; a queue
-  // (round trip) and loss beyond the random kind say congestion.
+  // A queue (round trip) and loss beyond the random kind say congestion. The bitrate estimate
+  // counts only when it falls, and below what the step needs: a low estimate on its own may
+  // be stale (with a few per cent of random loss the browser's loss-based estimate never
+  // grows back), but a fall is the first sign of a link that just shrank.
+  if (estimateFell(state, s)) return true;
   if (state.loss != null && state.loss > TUNING.badLoss) return true;
   const probing = state.upAt != null && s.at - state.upAt <= TUNING.failWithinMs;
   return s.rttS != null && s.rttS > (probing ? TUNING.probeRttS : TUNING.badRttS);
+}
+
+/** The estimate just fell below what the step needs: step down now, not after a while. (Not
+ * in the first seconds of a connection, while the browser's estimate finds its feet.) */
+export function estimateFell(state, s) {
+  return s.availableBps != null && state.available != null && state.step < AUDIO_ONLY
+    && s.at - state.startedAt >= TUNING.warmUpMs
+    && s.availableBps < state.available * (1 - TUNING.estimateFall)
+    && s.availableBps < NEED_BPS[state.step];
 }
 
 export function isGood(state, s) {
@@ -97,7 +108,9 @@ export function decide(state, s) {
   const now = s.at;
   const next = { ...state };
   if (s.loss != null) next.loss = state.loss == null ? s.loss : state.loss + TUNING.lossWeight * (s.loss - state.loss);
-  const bad = isBad(next, s);
+  const urgent = estimateFell({ ...next, available: state.available }, s);
+  const bad = urgent || isBad({ ...next, available: state.available }, s);
+  if (s.availableBps != null) next.available = s.availableBps;
   const good = !bad && isGood(next, s);
   next.badSince = bad ? (state.badSince ?? now) : null;
   next.goodSince = good ? (state.goodSince ?? now) : null;
@@ -106,11 +119,12 @@ export function decide(state, s) {
     next.failedAt = null;
   }
 
-  if (bad && state.step < AUDIO_ONLY && now - next.badSince >= TUNING.downAfterMs - 1
+  if (bad && state.step < AUDIO_ONLY && (urgent || now - next.badSince >= TUNING.downAfterMs - 1)
       && now - state.changedAt >= TUNING.settleMs) {
     let step = state.step + 1;
-    const settled = now - state.changedAt >= TUNING.estimateAfterMs;
-    if (settled && s.availableBps != null) step = Math.max(step, stepFor(s.availableBps * 0.9));
+    // A queue is building up: go straight to what the estimate still carries.
+    const queued = s.rttS != null && s.rttS > TUNING.badRttS;
+    if (queued && s.availableBps != null) step = Math.max(step, stepFor(s.availableBps * 0.9));
     step = Math.min(step, AUDIO_ONLY);
     if (state.upAt != null && now - state.upAt <= TUNING.failWithinMs) {
       // The last step up did not hold: wait longer before the next one.

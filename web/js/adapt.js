@@ -91,6 +91,8 @@ export class LinkAdapter {
   /** Watch this publisher connection (a reconnect passes the new one; the step is kept). */
   watch(pc) {
     this.pc = pc;
+    // A new connection's bitrate estimate starts afresh.
+    this.state = { ...this.state, startedAt: performance.now(), available: null };
     clearInterval(this.timer);
     this.timer = setInterval(() => this.tick(), SAMPLE_MS);
     this.apply(this.state.step);
