@@ -42,7 +42,7 @@ export const TUNING = Object.freeze({
   goodLoss: 0.12,
   /** A fall of the bitrate estimate by this share between two samples… */
   estimateFall: 0.3,
-  /** …counts once the connection is this old. */
+  /** …and loss count once the connection is this old. */
   warmUpMs: 6000,
   /** A queue building up shows as round-trip time long before loss. */
   badRttS: 0.45,
@@ -60,7 +60,8 @@ export function initialState(now = 0) {
 /**
  * One sample of the sender statistics:
  *   { at: ms, availableBps: number|null, loss: 0..1|null, rttS: number|null, limited: bool }
- * `limited`: the video encoder says the bandwidth limits it (qualityLimitationReason).
+ * `limited`: the video encoder says the bandwidth limits it (qualityLimitationReason; read,
+ * not acted on).
  * `state.loss` is the running average the decision reads.
  */
 export function isBad(state, s) {
@@ -69,28 +70,30 @@ export function isBad(state, s) {
   // be stale (with a few per cent of random loss the browser's loss-based estimate never
   // grows back), but a fall is the first sign of a link that just shrank.
   if (estimateFell(state, s)) return true;
-  if (state.loss != null && state.loss > TUNING.badLoss) return true;
+  // The first reports of a connection cover a handful of packets: their loss means little.
+  const warm = s.at - state.startedAt >= TUNING.warmUpMs;
+  if (warm && state.loss != null && state.loss > TUNING.badLoss) return true;
   const probing = state.upAt != null && s.at - state.upAt <= TUNING.failWithinMs;
   return s.rttS != null && s.rttS > (probing ? TUNING.probeRttS : TUNING.badRttS);
 }
 
-/** The estimate just fell below what the step needs: step down now, not after a while. (Not
- * in the first seconds of a connection, while the browser's estimate finds its feet.) */
+/** The estimate just fell from what the step needs to below it: step down now, not after a
+ * while. (Not in the first seconds of a connection, while the estimate finds its feet.) */
 export function estimateFell(state, s) {
   return s.availableBps != null && state.available != null && state.step < AUDIO_ONLY
     && s.at - state.startedAt >= TUNING.warmUpMs
     && s.availableBps < state.available * (1 - TUNING.estimateFall)
-    && s.availableBps < NEED_BPS[state.step];
+    && state.available >= NEED_BPS[state.step] && s.availableBps < NEED_BPS[state.step];
 }
 
 export function isGood(state, s) {
   const { step } = state;
   if (step === 0) return false;
   if (state.loss != null && state.loss >= TUNING.goodLoss) return false;
-  if (s.rttS != null && s.rttS >= TUNING.goodRttS) return false;
-  // The encoder held back by the estimate: the link has no room for more yet. (Audio only has
-  // no encoder running: its last reason is stale.)
-  return step === AUDIO_ONLY || !s.limited;
+  // Not `limited`: the encoder held back by the estimate says little once the page caps its
+  // bitrate, since the estimate then grows only as far as what is sent; the step up is the
+  // probe, and a queue after it steps back.
+  return s.rttS == null || s.rttS < TUNING.goodRttS;
 }
 
 /** The lowest step (most media) the available bitrate carries. */
@@ -131,7 +134,8 @@ export function decide(state, s) {
       next.upWaitMs = state.upWaitMs * 2;
       next.failedAt = now;
     }
-    return { state: { ...next, step, changedAt: now, badSince: null, goodSince: null, upAt: null }, changed: true };
+    // Still bad after the next settle: the next step follows without a fresh wait.
+    return { state: { ...next, step, changedAt: now, goodSince: null, upAt: null }, changed: true };
   }
   const wait = Math.min(next.upWaitMs, state.step === AUDIO_ONLY ? TUNING.upToVideoMaxMs : TUNING.upAfterMaxMs);
   if (good && now - next.goodSince >= wait - 1 && now - state.changedAt >= TUNING.settleMs) {
