@@ -12,7 +12,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from fieldrelay import alerts, jsonsafe
 from fieldrelay.errors import FieldRelayError
-from signaling.alerts import DESK, AlertDesk
+from signaling.alerts import DESK, IDEMPOTENCY_KEY, AlertDesk
 from signaling.auth import authenticate, token_watch
 from signaling.commands import COMMANDS, CommandDesk
 from signaling.errors import (
@@ -24,7 +24,7 @@ from signaling.errors import (
     TooManyRequests,
 )
 from signaling.hub import COMMAND_ROLES, Client
-from signaling.keys import CONFIG, HUB
+from signaling.keys import ALERTS_BY_OFFICER, CONFIG, HUB
 from signaling.presence import WHEREABOUTS, Whereabouts
 from signaling.ratelimit import RateLimiter
 
@@ -87,7 +87,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         reader = asyncio.get_running_loop().create_task(
             _read(ws, client, claims.role, desk, whereabouts, commands,
                   RateLimiter("messages", config.ws_message_burst,
-                              config.ws_messages_per_s * 60)), name="ws-reader")
+                              config.ws_messages_per_s * 60),
+                  request.app[ALERTS_BY_OFFICER]), name="ws-reader")
         watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
         shutdown = asyncio.get_running_loop().create_task(hub.closing.wait(), name="ws-shutdown")
         expiry = asyncio.get_running_loop().create_task(
@@ -128,7 +129,7 @@ async def _write(ws: web.WebSocketResponse, client: Client) -> None:
 
 async def _read(ws: web.WebSocketResponse, client: Client, role: str,
                 desk: AlertDesk, whereabouts: Whereabouts, commands: CommandDesk,
-                limiter: RateLimiter) -> str | None:
+                limiter: RateLimiter, alert_limiter: RateLimiter) -> str | None:
     """Read client messages until close; a reason string when a message is malformed."""
     async for msg in ws:
         try:
@@ -163,6 +164,18 @@ async def _read(ws: web.WebSocketResponse, client: Client, role: str,
                         return "accuracy must be a finite number of metres"
                     await whereabouts.position(client.user, float(lat), float(lon),
                                                None if accuracy is None else float(accuracy))
+                elif kind == "alert" and role == "officer":
+                    # The one-click call on the link that is already open (no new connection
+                    # to set up on a weak uplink); the phone POSTs it too, with the same key.
+                    key, body = data.get("key"), data.get("body")
+                    if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
+                        return 'an alert needs a "key" of 8-128 letters, digits or ._:-'
+                    if not isinstance(body, dict):
+                        return 'an alert needs a "body" object, as POST /api/alerts takes'
+                    alert_limiter.check(client.user)
+                    alert, created = await desk.raise_alert(client.user, key, body)
+                    client.offer(json.dumps({"type": "alert.accepted", "key": key,
+                                             "alert": alert, "created": created}))
                 elif kind == "link" and role == "officer":
                     step, label = data.get("step"), data.get("label")
                     if (isinstance(step, bool) or not isinstance(step, int)

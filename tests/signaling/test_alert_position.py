@@ -93,3 +93,41 @@ async def test_the_fresh_fix_is_an_event_in_the_officers_evidence(live_node: Liv
     assert alert_events == [("alert.raised", None), ("alert.position", FIX["lat"])]
 
 
+
+
+async def test_the_press_over_the_open_event_link_is_the_same_alert_as_its_post(
+        live_node: LiveNode) -> None:
+    officer, commander = await live_node.login("o1"), await live_node.login("c1")
+    key = uuid.uuid4().hex
+    async with live_node.http.ws_connect(f"{live_node.base}/ws?token={commander}") as console, \
+            live_node.http.ws_connect(f"{live_node.base}/ws?token={officer}") as phone:
+        await phone.send_json({"type": "alert", "key": key, "body": {"kind": "sos"}})
+        (accepted,) = await events_of(phone, "alert.accepted")
+        assert accepted["key"] == key and accepted["created"] is True
+        (raised,) = await events_of(console, "alert")
+        assert raised["alert"]["id"] == accepted["alert"]["id"]
+        status, posted = await post(live_node, "/api/alerts", officer, {"kind": "sos"}, key=key)
+        assert status == 200 and posted["id"] == accepted["alert"]["id"]
+        await phone.send_json({"type": "alert", "key": key, "body": {"kind": "sos"}})
+        (again,) = await events_of(phone, "alert.accepted")
+        assert again["created"] is False and again["alert"]["id"] == posted["id"]
+        await console.send_json({"type": "alert", "key": uuid.uuid4().hex, "body": {}})
+    async with live_node.http.get(f"{live_node.base}/api/alerts?state=open",
+                                  headers=bearer(commander)) as r:
+        assert len((await r.json())["alerts"]) == 1  # a console cannot raise one
+
+
+async def test_a_malformed_press_over_the_event_link_closes_it(live_node: LiveNode) -> None:
+    officer = await live_node.login("o1")
+    for message in ({"type": "alert", "key": "short", "body": {}},
+                    {"type": "alert", "key": uuid.uuid4().hex, "body": []}):
+        async with live_node.http.ws_connect(f"{live_node.base}/ws?token={officer}") as phone:
+            await phone.send_json(message)
+            while not phone.closed:
+                await asyncio.wait_for(phone.receive(), 5)
+            assert phone.close_code == 4400, message
+    async with live_node.http.ws_connect(f"{live_node.base}/ws?token={officer}") as phone:
+        await phone.send_json({"type": "alert", "key": uuid.uuid4().hex, "body": {"lat": 91,
+                                                                                   "lon": 0}})
+        (error,) = await events_of(phone, "error")
+        assert error["error"] == "bad_request"

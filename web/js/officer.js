@@ -228,6 +228,10 @@ class OfficerPage {
       this.sos.onAlertEvent(msg.alert);
       return;
     }
+    if (msg.type === "alert.accepted") {
+      this.sos.onAccepted(msg);
+      return;
+    }
     if (msg.type === "dispatch") {
       this.dispatch.show(msg);
       return;

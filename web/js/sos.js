@@ -99,7 +99,7 @@ export class SosCall {
       this.flash();
       return;
     }
-    const call = { key: newKey(), body: { kind: "sos" }, pressedAt: Date.now(), alert: null };
+    const call = this.newCall({ key: newKey(), body: { kind: "sos" }, pressedAt: Date.now() });
     // The last known position, however old: better than none, and a fresh fix follows.
     const last = this.page.tracker.fix;
     if (last) {
@@ -113,17 +113,18 @@ export class SosCall {
     this.retryNote = "";
     this.setState("sending");
     this.save();
-    // The POST starts before anything else happens on this press, and video steps aside
-    // until it is through (on a weak uplink it would queue behind the picture).
-    const sent = this.sendLoop(call);
-    this.page.prioritize?.(sent);
+    // The alert goes before anything else happens on this press (POST, and the event link
+    // if it is open), and video steps aside until the node has it (on a weak uplink it would
+    // queue behind the picture).
+    this.sendLoop(call);
+    this.page.prioritize?.(call.delivered);
     this.page.ensureLive();
     this.page.tracker.start();
     if (last && Date.now() - last.at <= FRESH_FIX_MS) return;
     const fix = await currentPosition(GPS_TIMEOUT_MS, 0);
     if (!fix || call !== this.call) return;
     this.page.tracker.update(fix);
-    await sent;
+    await call.delivered;
     await this.sendFix(call, fix);
   }
 
@@ -151,17 +152,45 @@ export class SosCall {
     }
   }
 
+  /** A press (new or resumed): `delivered` settles once the node has the alert. */
+  newCall(fields) {
+    const call = { alert: null, ...fields };
+    call.delivered = new Promise((resolve) => {
+      call.resolveDelivered = resolve;
+    });
+    return call;
+  }
+
+  /** The same alert over the event link, when it is open: it needs no new connection. */
+  sendOnLink(call) {
+    return !!this.page.socket?.send({ type: "alert", key: call.key, body: call.body });
+  }
+
+  /** The node's answer to the alert sent over the event link. */
+  onAccepted(msg) {
+    const call = this.call;
+    if (!call || msg.key !== call.key || !msg.alert?.id) return;
+    if (!call.alert) {
+      this.retryNote = "";
+      this.adopt(msg.alert);
+      this.kick();
+    } else if (isNewer(msg.alert, call.alert)) {
+      this.adopt(msg.alert);
+    }
+  }
+
   /** POST with the same key until the node answers 200/201 or refuses for good. */
   async sendLoop(call) {
     if (call.sending) return;
     call.sending = true;
     try {
       for (let attempt = 0; call === this.call && !call.alert; attempt++) {
+        this.sendOnLink(call);
         try {
           const alert = await this.post(call.key, call.body);
           if (call !== this.call) return;
           this.retryNote = "";
-          this.adopt(alert);
+          if (!call.alert || isNewer(alert, call.alert)) this.adopt(alert);
           return;
         } catch (err) {
           if (call !== this.call) return;
@@ -250,6 +279,7 @@ export class SosCall {
     const call = this.call;
     const before = call.alert?.state;
     call.alert = alert;
+    call.resolveDelivered?.();
     hook.sosAlert = alert;
     const state = callState(alert);
     if (state !== this.state) {
@@ -325,7 +355,7 @@ export class SosCall {
       this.forget();
       return;
     }
-    this.call = { key: saved.key, body: saved.body || { kind: "sos" }, pressedAt: saved.pressedAt, alert: null };
+    this.call = this.newCall({ key: saved.key, body: saved.body || { kind: "sos" }, pressedAt: saved.pressedAt });
     this.page.ensureLive();
     this.page.tracker.start();
     if (saved.alert) {
