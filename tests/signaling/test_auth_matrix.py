@@ -99,6 +99,8 @@ TABLE = [
     Row("GET", "/api/alerts", "/api/alerts", COMMAND),
     Row("GET", "/api/alerts/{id}", "/api/alerts/nope", COMMAND | {"officer"}),
     Row("POST", "/api/alerts/{id}/{action}", "/api/alerts/nope/ack", COMMAND, b"{}"),
+    Row("POST", "/api/alerts/{id}/position", "/api/alerts/nope/position",
+        frozenset({"officer"}), b'{"lat":1,"lon":2}'),
 ]
 USERS_BY_ROLE = {"officer": "o1", "commander": "c1", "reviewer": "r1", "admin": "a1"}
 BAD_TOKENS = ("none", "expired", "alg_none", "wrong_signature", "wrong_audience",
