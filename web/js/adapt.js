@@ -8,6 +8,10 @@
 // adapter hands one to `onStill(blob, meta)` every STILL_EVERY_MS; the page passes them to the
 // upload queue (web/js/uploads.js, `enqueueUpload`) as materials of the live session.
 //
+// Uploads and other bulk traffic back off while the link is weak and the page is live: the
+// adapter dispatches `fieldrelay:link` on window ({detail: {step, label}}) at every change,
+// and `linkStep()` says the current step (0 when not live).
+//
 // #link-state[data-step]: 0 (hidden) … 4 (audio only)
 
 import { AUDIO_ONLY, STEPS, decide, initialState } from "./adapt-policy.js";
@@ -21,6 +25,12 @@ const STILL_WIDTH = 640;
 const STILL_QUALITY = 0.6;
 
 const hook = debugHook();
+let currentStep = 0;
+
+/** The phone's media step now (0: full, or not live); bulk uploads wait while it is above 0. */
+export function linkStep() {
+  return currentStep;
+}
 
 /** One JPEG of what the camera shows now (null when there is no picture yet). */
 export async function captureStill(video, width = STILL_WIDTH, quality = STILL_QUALITY) {
@@ -204,6 +214,10 @@ export class LinkAdapter {
 
   render() {
     const { step } = this.state;
+    if (step !== currentStep) {
+      currentStep = step;
+      window.dispatchEvent(new CustomEvent("fieldrelay:link", { detail: { step, label: STEPS[step].label } }));
+    }
     this.banner.dataset.step = String(step);
     this.banner.hidden = step === 0;
     this.banner.textContent = step === AUDIO_ONLY
