@@ -152,6 +152,8 @@ class ViewerClient:
     first_frame_at: float | None = None
     started_at: float = 0.0
     sizes: set[tuple[int, int]] = field(default_factory=set)
+    # The size of the last decoded picture (weak-link runs follow it step by step).
+    last_size: tuple[int, int] | None = None
     shades: list[int] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -165,6 +167,7 @@ class ViewerClient:
                     if self.first_frame_at is None:
                         self.first_frame_at = time.monotonic()
                     self.sizes.add((frame.width, frame.height))
+                    self.last_size = (frame.width, frame.height)
                     plane = frame.to_ndarray(format="gray")
                     self.shades.append(int(plane[plane.shape[0] // 2, -1]))
                 else:

@@ -85,6 +85,33 @@ def apply(alert: Alert, action: str, by: str, now: float | None = None) -> Alert
     return updated
 
 
+def validate_position(body: dict[str, Any]) -> tuple[float, float, float | None]:
+    """(lat, lon, accuracy_m) from a POST /api/alerts/<id>/position body, or BadRequest."""
+    lat, lon, accuracy = body.get("lat"), body.get("lon"), body.get("accuracy_m")
+    if lat is None or lon is None or not _valid_position(lat, lon):
+        raise BadRequest("send lat within -90..90 and lon within -180..180")
+    if accuracy is not None and (isinstance(accuracy, bool)
+                                 or not isinstance(accuracy, (int, float))
+                                 or not math.isfinite(accuracy) or not 0 <= accuracy <= 1e6):
+        raise BadRequest("accuracy_m must be a number of metres (0..1000000)")
+    return float(lat), float(lon), None if accuracy is None else float(accuracy)
+
+
+def move(alert: Alert, lat: float, lon: float, accuracy_m: float | None,
+         now: float | None = None) -> Alert:
+    """The alert with a fresher position from the officer who raised it (the press sends at
+    once with the last known position; the fix that follows updates the same alert).
+
+    Conflict once the alert is closed. Its state and history stay as they are: consoles take
+    the version with the later `updated_at`.
+    """
+    if not is_open(alert):
+        raise Conflict(f"the alert is already {alert['state'].replace('_', ' ')}")
+    now = time.time() if now is None else now
+    return {**alert, "lat": lat, "lon": lon, "accuracy_m": accuracy_m, "position_at": now,
+            "updated_at": max(now, float(alert.get("updated_at") or 0) + 1e-6)}
+
+
 def escalate(alert: Alert, now: float | None = None) -> Alert | None:
     """The alert escalated by the node, or None if it is no longer waiting for an ack."""
     if alert["state"] != "raised":

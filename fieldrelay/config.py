@@ -323,6 +323,12 @@ class Config:
     # How often a node publishes its sessions' changes to the catalog without being woken.
     catalog_sync_s: float = 30.0
 
+    # Weak links: the node's answers ask for Opus in-band FEC and take RED (RFC 2198) from
+    # publishers and viewers that offer it; this turns both off, as the relay did before
+    # (only to measure what they buy).
+    plain_audio: bool = field(default=False, metadata=option(
+        "answer Opus without in-band FEC and without RED redundancy", flag="plain-audio"))
+
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

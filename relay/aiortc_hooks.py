@@ -7,6 +7,7 @@ runs at node start and in the tests, and fails loudly when an upgrade moves any 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -15,8 +16,13 @@ import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcdtlstransport import RTCCertificate
-from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
 from aiortc.rtp import RtcpSrPacket, RtpPacket
+from aiortc.sdp import SessionDescription
 
 PINNED_AIORTC = "1.16.0"
 
@@ -47,6 +53,7 @@ _SENDER_PRIVATE = (
     "_ssrc",
     "_rtx_ssrc",
 )
+_TRANSCEIVER_PRIVATE = ("_codecs", "_preferred_codecs")
 
 
 class HookError(RuntimeError):
@@ -99,6 +106,9 @@ async def verify_internals() -> None:
             missing = [n for n in names if not hasattr(obj, n)]
             if missing:
                 raise HookError(f"{type(obj).__name__} lost {', '.join(missing)}")
+        missing = [n for n in _TRANSCEIVER_PRIVATE if not hasattr(transceiver, n)]
+        if missing:
+            raise HookError(f"RTCRtpTransceiver lost {', '.join(missing)}")
         jitter = getattr(transceiver.receiver, "_RTCRtpReceiver__jitter_buffer", None)
         if not callable(getattr(jitter, "add", None)):
             raise HookError("the receiver's jitter buffer has no add()")
@@ -238,3 +248,51 @@ def observe_rtp(receiver: RTCRtpReceiver, observer: Callable[[RtpPacket], None])
 
     target: Any = receiver
     target._handle_rtp_packet = handle_rtp
+
+
+RED_MIME = "audio/red"
+
+
+def red_offered(offer: SessionDescription, mid: str | None, opus_pt: int) -> int | None:
+    """The payload type of an offered `red/48000/2` whose blocks are this Opus (RFC 2198
+    fmtp `PT/PT`), in the offer's section `mid`; None if there is none."""
+    for media in offer.media:
+        if media.kind != "audio" or (mid is not None and media.rtp.muxId != mid):
+            continue
+        for codec in media.rtp.codecs:
+            if (codec.mimeType.lower() == RED_MIME and codec.clockRate == 48000
+                    and codec.channels == 2 and codec.payloadType is not None
+                    and list(codec.parameters) == [f"{opus_pt}/{opus_pt}"]):
+                return int(codec.payloadType)
+    return None
+
+
+def negotiate_audio_resilience(pc: RTCPeerConnection, offer: SessionDescription,
+                               fec: bool, red: bool) -> None:
+    """Call between setRemoteDescription and createAnswer: with `fec` the audio answer asks
+    for Opus in-band FEC (`useinbandfec=1`); with `red`, and the offer has it, it takes RED.
+
+    aiortc's codec table knows neither: it answers Opus with no fmtp (so the browser sends
+    no FEC) and drops `red` from the answer. The negotiated list lives in the transceiver's
+    private `_codecs`, which both the answer and the receiver's payload-type table are
+    built from. RED goes first: a browser sends RED only when the answer lists it before
+    Opus (libwebrtc's rule).
+    """
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind != "audio":
+            continue
+        target: Any = transceiver
+        codecs: list[RTCRtpCodecParameters] = list(target._codecs)
+        opus = next((c for c in codecs if c.mimeType.lower() == "audio/opus"), None)
+        if opus is None or opus.payloadType is None:
+            continue
+        if fec:
+            with_fec = dataclasses.replace(opus, parameters={**opus.parameters, "useinbandfec": 1})
+            codecs = [with_fec if c is opus else c for c in codecs]
+        negotiated = codecs
+        red_pt = red_offered(offer, transceiver.mid, opus.payloadType) if red else None
+        if red_pt is not None:
+            negotiated.insert(0, RTCRtpCodecParameters(
+                mimeType="audio/red", clockRate=48000, channels=2, payloadType=red_pt,
+                parameters={f"{opus.payloadType}/{opus.payloadType}": None}))
+        target._codecs = negotiated

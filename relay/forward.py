@@ -16,6 +16,8 @@ from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
 
 from fieldrelay.tasks import cancel_and_wait
 from relay import aiortc_hooks as hooks
+from relay import red as red_audio
+from relay.red import Unwrapper
 from relay.rewrite import SequenceRewriter
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ class Incoming:
     arrival: float
     # False for a packet replayed from the GOP cache: its arrival is long past.
     live: bool = True
+    # An RFC 2198 redundant-audio payload (Opus frames inside).
+    red: bool = False
 
 
 # Upper bounds (seconds) of the forwarding-latency histogram buckets; the last is +Inf.
@@ -75,6 +79,9 @@ class RelayCounters:
         self.retransmitted = 0
         self.keyframe_requests = 0
         self.recording_failures = 0
+        # Opus frames the recorder took, and those of them RED redundancy brought back.
+        self.audio_recorded = 0
+        self.audio_recovered = 0
 
 
 @dataclass
@@ -87,6 +94,10 @@ class _OutTrack:
     rewriter: SequenceRewriter
     payload_type: int = 0
     rtx_payload_type: int | None = None
+    # Set when this viewer negotiated RED: redundant audio goes to it as it came.
+    red_payload_type: int | None = None
+    unwrapper: Unwrapper = field(default_factory=Unwrapper)
+    unwrapped_ssrc: int | None = None
     mid: str | None = None
     ssrc: int = 0
     rtx_ssrc: int = 0
@@ -176,13 +187,17 @@ class Viewer:
             track.clock_known = True
 
     def _on_ready(self, track: _OutTrack, params: RTCRtpSendParameters) -> None:
-        primary = params.codecs[0]
+        primary = next(c for c in params.codecs
+                       if c.mimeType.lower() != red_audio.RED
+                       and not c.mimeType.lower().endswith("/rtx"))
         assert primary.payloadType is not None  # negotiated codecs always carry one
         track.payload_type = primary.payloadType
-        for codec in params.codecs[1:]:
+        for codec in params.codecs:
             if (codec.mimeType.lower().endswith("/rtx")
                     and codec.parameters.get("apt") == primary.payloadType):
                 track.rtx_payload_type = codec.payloadType
+            elif codec.mimeType.lower() == red_audio.RED:
+                track.red_payload_type = codec.payloadType
         track.mid = params.muxId or None
         track.extensions.configure(params)
         track.ssrc, track.rtx_ssrc = hooks.sender_ssrcs(track.sender)
@@ -213,7 +228,28 @@ class Viewer:
     async def _forward(self, item: Incoming) -> None:
         track = self._tracks[item.kind]
         src = item.packet
-        mapped = track.rewriter.map(src.ssrc, src.sequence_number, src.timestamp,
+        if item.red and track.red_payload_type is None:
+            # This viewer did not negotiate RED: plain Opus, with the frames whose own
+            # packet never reached the node brought back from the redundancy.
+            if src.ssrc != track.unwrapped_ssrc:  # a new publication numbers afresh
+                track.unwrapper, track.unwrapped_ssrc = Unwrapper(), src.ssrc
+            for frame in track.unwrapper.frames(src.sequence_number, src.timestamp,
+                                                src.payload):
+                await self._send(track, item, frame.seq, frame.timestamp, frame.data,
+                                 track.payload_type)
+            return
+        payload_type = track.payload_type
+        payload = src.payload
+        if item.red:
+            payload_type = track.red_payload_type or payload_type
+            payload = red_audio.with_payload_type(payload, track.payload_type)
+        await self._send(track, item, src.sequence_number, src.timestamp, payload,
+                         payload_type)
+
+    async def _send(self, track: _OutTrack, item: Incoming, seq: int, timestamp: int,
+                    payload: bytes, payload_type: int) -> None:
+        src = item.packet
+        mapped = track.rewriter.map(src.ssrc, seq, timestamp,
                                     item.keyframe_start,
                                     item.arrival if item.live else time.monotonic(),
                                     replay=not item.live)
@@ -221,9 +257,9 @@ class Viewer:
             if track.rewriter.waiting:
                 self._request_keyframe()
             return
-        out = RtpPacket(payload_type=track.payload_type, marker=src.marker,
+        out = RtpPacket(payload_type=payload_type, marker=src.marker,
                         sequence_number=mapped.seq, timestamp=mapped.timestamp,
-                        ssrc=track.ssrc, payload=src.payload)
+                        ssrc=track.ssrc, payload=payload)
         out.padding_size = src.padding_size
         out.extensions.mid = track.mid
         out.extensions.abs_send_time = (ntp_now() >> 14) & 0x00FFFFFF

@@ -185,14 +185,21 @@ def prefer(transceiver: RTCRtpTransceiver, codec: MediaCodec) -> None:
     transceiver.setCodecPreferences(prefs)
 
 
-async def answer(pc: RTCPeerConnection, offer_sdp: str) -> str:
-    """Apply the offer and return the complete answer (ICE gathered, no trickle needed)."""
+async def answer(pc: RTCPeerConnection, offer_sdp: str, fec: bool = True,
+                 red: bool = False) -> str:
+    """Apply the offer and return the complete answer (ICE gathered, no trickle needed).
+
+    `fec`: audio asks for Opus in-band FEC; `red`: take RED (RFC 2198) when offered.
+    """
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
     except CodecMismatch:
         raise
     except Exception as exc:  # aiortc raises ValueError/OperationError/InvalidAccessError
         raise BadSdp(f"the SDP offer was refused: {exc}") from None
+    remote = pc.remoteDescription
+    assert remote is not None
+    hooks.negotiate_audio_resilience(pc, SessionDescription.parse(remote.sdp), fec, red)
     try:
         await pc.setLocalDescription(await pc.createAnswer())
     except Exception as exc:  # an offer aiortc accepted but cannot answer is still bad input

@@ -42,6 +42,8 @@ class PublishSettings:
     keyframe_interval_s: float
     gop_cache_packets: int
     gop_cache_bytes: int
+    # Opus in-band FEC and RED in publishers' answers.
+    audio_redundancy: bool = True
 
 
 class Publications:
@@ -81,7 +83,8 @@ class Publications:
             existing = self._streams.get(officer)
             codecs = _choose_codecs(description, existing)
             publication, answer = await accept_publication(
-                officer, offer_sdp, description, codecs, self.settings.ice_servers)
+                officer, offer_sdp, description, codecs, self.settings.ice_servers,
+                redundancy=self.settings.audio_redundancy)
             stream = await self._feed(publication, existing)
             self._watch(stream, publication)
             return publication, self._advertise(answer)

@@ -41,6 +41,8 @@ class RelaySettings:
     keyframe_interval_s: float = 2.0
     gop_cache_packets: int = 1024
     gop_cache_bytes: int = 2 * 1024 * 1024
+    # Opus in-band FEC and RED in the answers (off: plain Opus, as before).
+    audio_redundancy: bool = True
 
 
 class StreamRegistry:
@@ -68,12 +70,14 @@ class StreamRegistry:
             TalkbackSettings(s.ice_servers, s.viewer_queue_packets, s.pli_interval_s,
                              s.segment_s, s.keyframe_interval_s),
             self.counters, streams.get, self._advertise, listeners.floor_changed)
-        self._viewers = Viewers(ViewerSettings(s.ice_servers, s.viewer_queue_packets),
+        self._viewers = Viewers(ViewerSettings(s.ice_servers, s.viewer_queue_packets,
+                                               s.audio_redundancy),
                                 self.counters, streams, self.cascade, self._tasks,
                                 self._advertise)
         self._publications = Publications(
             PublishSettings(s.ice_servers, s.pli_interval_s, s.reconnect_grace_s, s.segment_s,
-                            s.keyframe_interval_s, s.gop_cache_packets, s.gop_cache_bytes),
+                            s.keyframe_interval_s, s.gop_cache_packets, s.gop_cache_bytes,
+                            s.audio_redundancy),
             self.counters, streams, evidence.store, listeners, self._viewers, self.talkback,
             self._tasks, self._advertise)
 

@@ -23,6 +23,7 @@ from relay.forward import Incoming, RelayCounters, Viewer
 from relay.gopcache import GopCache
 from relay.peers import MediaCodec
 from relay.recorder_tap import RecorderTap
+from relay.red import RED
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,11 @@ class Publication:
 
 async def accept_publication(officer: str, offer_sdp: str, description: SessionDescription,
                              codecs: dict[str, MediaCodec],
-                             ice_servers: tuple[str, ...]) -> tuple[Publication, str]:
+                             ice_servers: tuple[str, ...],
+                             redundancy: bool = False) -> tuple[Publication, str]:
     """A receive-only peer for an offer (an officer's WHIP, or a commander's talkback): each
-    offered kind with a codec is tapped; returns the publication and the SDP answer."""
+    offered kind with a codec is tapped; returns the publication and the SDP answer.
+    `redundancy`: ask for Opus in-band FEC and take RED (RFC 2198) when the offer has it."""
     pc = peers.new_peer_connection(ice_servers)
     publication = Publication(secrets.token_urlsafe(12), officer, pc, codecs)
     try:
@@ -88,7 +91,7 @@ async def accept_publication(officer: str, offer_sdp: str, description: SessionD
                 transceiver = pc.addTransceiver(media.kind, direction="recvonly")
                 peers.prefer(transceiver, codecs[media.kind])
                 publication.tap(media.kind, transceiver.receiver)
-        answer = await peers.answer(pc, offer_sdp)
+        answer = await peers.answer(pc, offer_sdp, fec=redundancy, red=redundancy)
     except BaseException:
         await peers.close(pc)
         raise
@@ -147,16 +150,21 @@ class Stream:
         if mime is None:
             return
         is_key = kind == "video" and keyframe_start(mime, packet.payload)
+        red = mime == RED
         self.packets_in += 1
         self._counters.packets_in += 1
-        item = Incoming(kind, packet, is_key, time.monotonic())
+        item = Incoming(kind, packet, is_key, time.monotonic(), red=red)
         self.last_packet_mono = item.arrival
         if kind == "video":
             self.gop.add(item)
         for viewer in self.viewers.values():
             viewer.push(item)
-        if self.tap is not None:
-            self.tap.on_packet(kind, packet)
+        tap = self.tap
+        if tap is not None:
+            recorded, recovered = tap.audio_frames, tap.audio_recovered
+            tap.on_packet(kind, packet, red)
+            self._counters.audio_recorded += tap.audio_frames - recorded
+            self._counters.audio_recovered += tap.audio_recovered - recovered
 
     def sender_report(self, publication: Publication, kind: str, ntp: int, rtp_ts: int) -> None:
         """Relay the publisher's clock mapping to every viewer."""

@@ -25,6 +25,8 @@ class ViewerSettings:
 
     ice_servers: tuple[str, ...]
     viewer_queue_packets: int
+    # Opus in-band FEC and RED (forwarded as sent) in viewers' answers.
+    audio_redundancy: bool = True
 
 
 @dataclass
@@ -65,7 +67,8 @@ class Viewers:
         viewer = Viewer(secrets.token_urlsafe(12), officer, self.settings.viewer_queue_packets,
                         stream.request_keyframe, self._counters, stream.cached_gop)
         try:
-            answer = await self._negotiate(pc, viewer, stream, kinds, offer_sdp)
+            answer = await self._negotiate(pc, viewer, stream, kinds, offer_sdp,
+                                           self.settings.audio_redundancy)
         except BaseException:
             await peers.close(pc)
             self._release_pull(officer)
@@ -89,13 +92,13 @@ class Viewers:
 
     @staticmethod
     async def _negotiate(pc: RTCPeerConnection, viewer: Viewer, stream: Stream,
-                         kinds: list[str], offer_sdp: str) -> str:
+                         kinds: list[str], offer_sdp: str, redundancy: bool) -> str:
         for kind in kinds:
             codec = stream.codecs[kind]
             transceiver = pc.addTransceiver(peers.SilentTrack(kind), direction="sendonly")
             peers.prefer(transceiver, codec)
             viewer.add_track(kind, transceiver.sender, codec.clock_rate)
-        return await peers.answer(pc, offer_sdp)
+        return await peers.answer(pc, offer_sdp, fec=redundancy, red=redundancy)
 
     def _join(self, entry: _ViewerEntry, stream: Stream) -> None:
         viewer, pc = entry.viewer, entry.pc

@@ -112,6 +112,22 @@ class AlertDesk:
             raise NotFound("no such alert")
         return updated
 
+    async def move(self, alert_id: str, officer: str, body: dict[str, Any]) -> Alert:
+        """The raising officer's fresher position for an open alert (NotFound if it is not
+        theirs, Conflict once closed); it is also the officer's last known position."""
+        lat, lon, accuracy = model.validate_position(body)
+        current = await self.get(alert_id)
+        if current is None or current["officer"] != officer:
+            raise NotFound("no such alert")
+        # BusUnavailable (503) while the bus is down: the phone sends the fix again.
+        updated = await self.bus.update_alert(
+            alert_id, lambda a: model.move(a, lat, lon, accuracy))
+        if updated is None:
+            # Still only in this node's outbox: the flush stores it soon.
+            raise BusUnavailable("the alert is not stored yet; send the position again")
+        await self._whereabouts.store_position(officer, lat, lon, updated["updated_at"])
+        return updated
+
     async def open_alerts(self) -> list[Alert]:
         """Open alerts from the bus, plus any still waiting in this node's outbox."""
         pending = [a for a, _ in await asyncio.to_thread(self.outbox.pending)]
@@ -177,8 +193,11 @@ class AlertDesk:
             self.hub.send_to_roles(event, COMMAND_ROLES)
 
     def _record(self, alert: Alert) -> None:
-        """Every alert transition is an event in the officer's evidence session, if live here."""
-        self._evidence.record(alert["officer"], f"alert.{alert['state']}", alert=alert["id"],
+        """Every alert transition is an event in the officer's evidence session, if live here;
+        so is a fresher position sent for it."""
+        moved = alert.get("position_at") is not None and alert["position_at"] == alert["updated_at"]
+        event = "alert.position" if moved else f"alert.{alert['state']}"
+        self._evidence.record(alert["officer"], event, alert=alert["id"],
                               alert_kind=alert["kind"], by=alert.get("by"),
                               lat=alert.get("lat"), lon=alert.get("lon"))
 
@@ -217,6 +236,15 @@ async def get_alert(request: web.Request) -> web.Response:
     return web.json_response(alert)
 
 
+async def post_alert_position(request: web.Request) -> web.Response:
+    """POST /api/alerts/<id>/position `{"lat","lon","accuracy_m"?}`: the raising officer's
+    fresh fix for an open alert; `200` with the updated alert (`alert.updated` to consoles)."""
+    claims = authenticate(request, "officer")
+    body = await read_json(request)
+    alert = await request.app[DESK].move(request.match_info["id"], claims.name, body)
+    return web.json_response(alert)
+
+
 async def act_on_alert(request: web.Request) -> web.Response:
     """POST /api/alerts/<id>/ack|resolve|false-alarm."""
     claims = authenticate(request, *COMMAND_ROLES)
@@ -230,4 +258,5 @@ def routes() -> list[web.RouteDef]:
     return [web.post("/api/alerts", post_alert),
             web.get("/api/alerts", list_alerts),
             web.get("/api/alerts/{id}", get_alert),
+            web.post("/api/alerts/{id}/position", post_alert_position),
             web.post("/api/alerts/{id}/{action}", act_on_alert)]

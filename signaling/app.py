@@ -86,6 +86,7 @@ def relay_settings(config: Config) -> RelaySettings:
         pli_interval_s=config.pli_interval_s, reconnect_grace_s=config.reconnect_grace_s,
         segment_s=config.segment_s, keyframe_interval_s=config.keyframe_interval_s,
         gop_cache_packets=config.gop_cache_packets, gop_cache_bytes=config.gop_cache_bytes,
+        audio_redundancy=not config.plain_audio,
     )
 
 

@@ -60,6 +60,9 @@ class _RelayCollector(Collector):
             ("fieldrelay_keyframe_requests", "PLIs sent to publishers", c.keyframe_requests),
             ("fieldrelay_recording_failures", "Times an evidence session could not write",
              c.recording_failures),
+            ("fieldrelay_audio_recorded", "Opus frames recorded", c.audio_recorded),
+            ("fieldrelay_audio_recovered", "Opus frames recorded from RED redundancy because "
+             "their own packet was lost", c.audio_recovered),
         ):
             counter = CounterMetricFamily(name, doc)
             counter.add_metric([], value)

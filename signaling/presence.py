@@ -49,6 +49,9 @@ class Whereabouts:
         self._streams = streams
         self._evidence = evidence
         self._tasks = TaskGroupOwner("whereabouts")
+        # The last link step each officer's phone reported (from any node), for consoles
+        # that connect later: a tile whose picture is poor or gone says why at once.
+        self._links: dict[str, Event] = {}
 
     def start(self) -> None:
         """Start re-announcing this node's officers."""
@@ -111,11 +114,38 @@ class Whereabouts:
         except BusUnavailable:
             return {}
 
+    # -- the phone's link -------------------------------------------------------------
+
+    async def link(self, officer: str, step: int, label: str) -> None:
+        """The officer's phone stepped its media up or down for its uplink (0: full video,
+        higher: less): every console shows it on the tile, the evidence keeps it."""
+        event = {"type": "link", "officer": officer, "step": step, "label": label,
+                 "at": time.time()}
+        self._evidence.record(officer, "link.step", step=step, label=label)
+        try:
+            await self.bus.publish(event)
+        except BusUnavailable:
+            self.deliver(event)
+
+    def links(self) -> list[Event]:
+        """The last link step of every officer that reported one (step 0 is not kept)."""
+        return list(self._links.values())
+
     # -- delivery ---------------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
-        """Hand a presence or position event to this node's consoles (other kinds: not ours)."""
-        if event.get("type") in ("presence", "position"):
+        """Hand a presence, position or link event to this node's consoles (other kinds: not
+        ours)."""
+        kind = event.get("type")
+        if kind == "link":
+            officer = str(event.get("officer"))
+            if event.get("step"):
+                self._links[officer] = event
+            else:
+                self._links.pop(officer, None)
+        elif kind == "presence" and not event.get("live"):
+            self._links.pop(str(event.get("officer")), None)
+        if kind in ("presence", "position", "link"):
             self.hub.send_to_roles(event, COMMAND_ROLES)
 
     async def _heartbeat(self) -> None:

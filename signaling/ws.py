@@ -12,7 +12,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from fieldrelay import alerts, jsonsafe
 from fieldrelay.errors import FieldRelayError
-from signaling.alerts import DESK, AlertDesk
+from signaling.alerts import DESK, IDEMPOTENCY_KEY, AlertDesk
 from signaling.auth import authenticate, token_watch
 from signaling.commands import COMMANDS, CommandDesk
 from signaling.errors import (
@@ -24,7 +24,7 @@ from signaling.errors import (
     TooManyRequests,
 )
 from signaling.hub import COMMAND_ROLES, Client
-from signaling.keys import CONFIG, HUB
+from signaling.keys import ALERTS_BY_OFFICER, CONFIG, HUB
 from signaling.presence import WHEREABOUTS, Whereabouts
 from signaling.ratelimit import RateLimiter
 
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024
 TOO_MANY_MESSAGES = "too many messages: slow down and reconnect"
+# The phone's media steps for a weak uplink (web/js/adapt-policy.js): 0 full video .. 4 audio only.
+MAX_LINK_STEP = 4
+MAX_LINK_LABEL = 80
 
 
 def origin_allowed(request: web.Request) -> bool:
@@ -77,12 +80,15 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 client.offer(json.dumps({"type": "presence", **info}))
             for officer, pos in (await whereabouts.positions()).items():
                 client.offer(json.dumps({"type": "position", "officer": officer, **pos}))
+            for link in whereabouts.links():
+                client.offer(json.dumps(link))
         commands = request.app[COMMANDS]
         await commands.on_connect(client)
         reader = asyncio.get_running_loop().create_task(
             _read(ws, client, claims.role, desk, whereabouts, commands,
                   RateLimiter("messages", config.ws_message_burst,
-                              config.ws_messages_per_s * 60)), name="ws-reader")
+                              config.ws_messages_per_s * 60),
+                  request.app[ALERTS_BY_OFFICER]), name="ws-reader")
         watchdog = asyncio.get_running_loop().create_task(overflowed.wait(), name="ws-watch")
         shutdown = asyncio.get_running_loop().create_task(hub.closing.wait(), name="ws-shutdown")
         expiry = asyncio.get_running_loop().create_task(
@@ -123,7 +129,7 @@ async def _write(ws: web.WebSocketResponse, client: Client) -> None:
 
 async def _read(ws: web.WebSocketResponse, client: Client, role: str,
                 desk: AlertDesk, whereabouts: Whereabouts, commands: CommandDesk,
-                limiter: RateLimiter) -> str | None:
+                limiter: RateLimiter, alert_limiter: RateLimiter) -> str | None:
     """Read client messages until close; a reason string when a message is malformed."""
     async for msg in ws:
         try:
@@ -158,6 +164,26 @@ async def _read(ws: web.WebSocketResponse, client: Client, role: str,
                         return "accuracy must be a finite number of metres"
                     await whereabouts.position(client.user, float(lat), float(lon),
                                                None if accuracy is None else float(accuracy))
+                elif kind == "alert" and role == "officer":
+                    # The one-click call on the link that is already open (no new connection
+                    # to set up on a weak uplink); the phone POSTs it too, with the same key.
+                    key, body = data.get("key"), data.get("body")
+                    if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
+                        return 'an alert needs a "key" of 8-128 letters, digits or ._:-'
+                    if not isinstance(body, dict):
+                        return 'an alert needs a "body" object, as POST /api/alerts takes'
+                    alert_limiter.check(client.user)
+                    alert, created = await desk.raise_alert(client.user, key, body)
+                    client.offer(json.dumps({"type": "alert.accepted", "key": key,
+                                             "alert": alert, "created": created}))
+                elif kind == "link" and role == "officer":
+                    step, label = data.get("step"), data.get("label")
+                    if (isinstance(step, bool) or not isinstance(step, int)
+                            or not 0 <= step <= MAX_LINK_STEP):
+                        return f"a link step is a whole number 0..{MAX_LINK_STEP}"
+                    if not isinstance(label, str) or len(label) > MAX_LINK_LABEL:
+                        return f"a link label is text of at most {MAX_LINK_LABEL} characters"
+                    await whereabouts.link(client.user, step, label)
                 else:
                     await commands.on_message(client, data)
             except FieldRelayError as exc:

@@ -40,6 +40,7 @@ SERVE_FLAGS |= {  # the whole trail: uploads
 SERVE_FLAGS |= {"archive-url", "archive-endpoint", "archive-region", "archive-credentials-file",
                 "archive-lock-days", "archive-concurrency", "archive-behind", "database-url",
                 "database-password-file"}
+SERVE_FLAGS |= {"plain-audio"}  # weak links: Opus FEC and RED off, for measurements
 ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD", "DATABASE_PASSWORD"}
 
 

@@ -57,6 +57,20 @@ async def test_sos_retries_with_the_same_key_until_the_node_answers(
     try:
         officer = await ctx.new_page()
         watch_errors(officer, "officer", errors)
+
+        # This test is about the POST and its retries: the same press over the open event
+        # link (which would get through at once) is held back.
+        async def no_alert_on_the_link(ws: WebSocketRoute) -> None:
+            server = ws.connect_to_server()
+
+            def to_server(message: str | bytes) -> None:
+                if isinstance(message, str) and json.loads(message).get("type") == "alert":
+                    return
+                server.send(message)
+
+            ws.on_message(to_server)
+
+        await officer.route_web_socket("**/ws?*", no_alert_on_the_link)
         await officer.goto(f"{node_process.url}/officer")
         await login_via_ui(officer, OFFICER)
         await expect(officer.locator("#ws-state")).to_have_attribute("data-state", "open")

@@ -113,6 +113,8 @@ TABLE = [
     Row("GET", "/api/materials/{id}/content", "/api/materials/nope/content", REVIEW),
     Row("GET", "/api/cases/{case}", "/api/cases/K-1", REVIEW),
     Row("POST", "/api/cases/{case}/export", "/api/cases/K-1/export", REVIEW),
+    Row("POST", "/api/alerts/{id}/position", "/api/alerts/nope/position",
+        frozenset({"officer"}), b'{"lat":1,"lon":2}'),
 ]
 USERS_BY_ROLE = {"officer": "o1", "commander": "c1", "reviewer": "r1", "admin": "a1"}
 BAD_TOKENS = ("none", "expired", "alg_none", "wrong_signature", "wrong_audience",

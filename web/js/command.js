@@ -38,6 +38,11 @@ import { ReconnectingSocket } from "./ws.js";
 const DISCONNECT_GRACE_MS = 2500;
 /** A subscription with no new frame for this long is re-subscribed (while the page is visible). */
 const STALL_MS = 8000;
+/** A live picture with no new frame for this long says why on the tile (the phone's link step,
+ * or that no video is coming): a frozen picture is never a mystery. */
+const FROZEN_NOTE_MS = 1200;
+/** The phone's link step at which it sends no video (web/js/adapt-policy.js AUDIO_ONLY). */
+const LINK_AUDIO_ONLY = 4;
 
 const LABELS = {
   offline: "Offline",
@@ -87,6 +92,10 @@ class Tile {
     this.video = root.querySelector("video");
     this.badge = root.querySelector(".badge");
     this.norec = root.querySelector(".norec-badge");
+    this.linkBadge = root.querySelector(".link-badge");
+    /** The phone's last reported link step ({step, label}; step 0: full media). */
+    this.link = { step: 0, label: "" };
+    this.frozenFor = 0;
     /** Presence: the node is writing this officer's evidence session. */
     this.recording = true;
     this.overlay = root.querySelector(".overlay-text");
@@ -187,6 +196,7 @@ class Tile {
       this.remoteLink.textContent = `Open ${this.node}'s command view ↗`;
     }
     this.renderFocus();
+    this.renderLink();
     const notRecording = this.live && !this.recording;
     this.norec.hidden = !notRecording;
     this.root.dataset.recording = notRecording ? "no" : "yes";
@@ -427,13 +437,43 @@ class Tile {
     });
   }
 
-  /** Called every second: update the clock; re-subscribe when expected video does not come. */
+  /** The phone reports its link step (a `link` event). */
+  setLink(step, label) {
+    this.link = { step: Number(step) || 0, label: String(label || "") };
+    hook.links = { ...(hook.links || {}), [this.name]: this.link };
+    this.renderLink();
+  }
+
+  /** The link badge: the phone's step, and why the picture is still when it is. */
+  renderLink() {
+    const { step, label } = this.link;
+    const frozen = this.live && this.state === "live" && this.frozenFor > 0;
+    const show = this.live && (step > 0 || frozen);
+    this.linkBadge.hidden = !show;
+    this.root.dataset.link = String(step);
+    this.root.dataset.frozen = String(frozen);
+    if (!show) return;
+    const why = step > 0 ? label : "no new video from the phone";
+    this.linkBadge.textContent = frozen
+      ? `Picture still for ${Math.round(this.frozenFor / 1000)} s — ${why}`
+      : label;
+  }
+
+  /** Called twice a second: update the clock; say why a picture is still; re-subscribe when
+   * expected video does not come (not while the phone says it sends audio only). */
   tick(now) {
     this.renderClock();
+    const quiet = this.lastFrameAt ? now - this.lastFrameAt : 0;
+    const frozenFor = this.live && this.state === "live" && quiet > FROZEN_NOTE_MS ? quiet : 0;
+    if (frozenFor || this.frozenFor) {
+      this.frozenFor = frozenFor;
+      this.renderLink();
+    }
     if (!this.live || this.officerDropped || !this.expectingSince) return;
     if (document.visibilityState !== "visible") return; // frame callbacks pause in hidden tabs
-    const quiet = now - Math.max(this.lastFrameAt, this.expectingSince);
-    if (quiet > STALL_MS) this.retry(this.generation, "No video");
+    if (this.link.step >= LINK_AUDIO_ONLY) return; // no video is coming, by the phone's choice
+    const since = Math.max(this.lastFrameAt, this.expectingSince);
+    if (now - since > STALL_MS) this.retry(this.generation, "No video");
   }
 
   /** The tab became visible again: frame callbacks resume, so restart the stall clock. */
@@ -475,7 +515,7 @@ class Wall {
     setInterval(() => {
       const now = performance.now();
       for (const t of this.tiles.values()) t.tick(now);
-    }, 1000);
+    }, 500);
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState !== "visible") return;
       const now = performance.now();
@@ -592,6 +632,9 @@ class Wall {
       if (msg.type === "golive.answer") toast(`${msg.officer} ${msg.accept ? "accepted" : "declined"} going live${msg.by ? ` (asked by ${msg.by})` : ""}.`);
     } else if (msg.type === "presence" && msg.officer) {
       this.upsert(msg.officer, msg).presenceAt = performance.now();
+      if (!msg.live) this.tiles.get(msg.officer)?.setLink(0, "");
+    } else if (msg.type === "link" && msg.officer) {
+      this.tiles.get(msg.officer)?.setLink(msg.step, msg.label);
     } else if (msg.type === "hello" && msg.node) {
       this.node = this.node || msg.node;
       if ($("node-id").hidden) {

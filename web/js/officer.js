@@ -18,6 +18,7 @@ import {
   sleep,
 } from "./api.js";
 import { CapturePanel } from "./capture.js";
+import { LinkAdapter } from "./adapt.js";
 import { mountOfficerCase } from "./case.js";
 import { PositionTracker } from "./geo.js";
 import { GAPFILL_WINDOW_S, GapFill } from "./gapfill.js";
@@ -74,6 +75,7 @@ const el = {
   goLive: $("go-live"),
   stop: $("stop"),
   ws: $("ws-state"),
+  link: $("link-state"),
 };
 
 const hook = debugHook();
@@ -96,6 +98,14 @@ class OfficerPage {
       send: (fix) => !!this.socket?.send({ type: "position", lat: fix.lat, lon: fix.lon, accuracy: fix.accuracy }),
     });
     this.sos = new SosCall(this);
+    // `?adapt=off` keeps full media whatever the link does (for measuring what adapting buys).
+    this.adapt = new LinkAdapter({
+      banner: el.link,
+      send: (msg) => !!this.socket?.send(msg),
+      preview: el.preview,
+      onStill: (blob, meta) => this.onStill(blob, meta),
+      enabled: new URLSearchParams(window.location.search).get("adapt") !== "off",
+    });
     this.dispatch = new DispatchPanel();
     this.talkback = new TalkbackReceiver({
       iceServers: () => this.iceServers,
@@ -217,8 +227,14 @@ class OfficerPage {
   /** The event link is (back) up: report where we are and catch up on our alert. */
   linkUp() {
     this.tracker.flush();
+    if (this.adapt.step) this.adapt.announce();
     if (this.linkWasUp) this.sos.refresh();
     this.linkWasUp = true;
+  }
+
+  /** Used by the SOS button: nothing of the stream's goes before `promise` (its alert). */
+  prioritize(promise) {
+    this.adapt.yieldTo(promise);
   }
 
   /** Used by the SOS button: go live unless already live or on the way. */
@@ -253,6 +269,10 @@ class OfficerPage {
     if (msg.type === "hello" || msg.type === "presence" || msg.type === "pong") return;
     if (msg.type === "alert" || msg.type === "alert.updated") {
       this.sos.onAlertEvent(msg.alert);
+      return;
+    }
+    if (msg.type === "alert.accepted") {
+      this.sos.onAccepted(msg);
       return;
     }
     if (msg.type === "dispatch") {
@@ -339,9 +359,20 @@ class OfficerPage {
     this.client = null;
     this.releaseScreen();
     if (!this.sos.open) this.tracker.stop(); // an open alert keeps sharing the position
+    this.adapt.stop();
     if (wasActive || client) this.setState("stopped");
     this.closeCameraIfIdle();
     if (client) await client.stop(); // DELETE: ends the publication and seals the session
+  }
+
+  /**
+   * A still photo taken while the link carries audio only. It belongs in the upload queue as a
+   * material of the live session (web/js/uploads.js: `enqueueUpload({blob, kind: "photo",
+   * mime: "image/jpeg", filename, session, note})`); the page keeps the newest one meanwhile.
+   */
+  onStill(blob, meta) {
+    this.lastStill = { blob, ...meta };
+    hook.lastStill = { size: blob.size, ...meta };
   }
 
   // -- camera ----------------------------------------------------------------------------
@@ -504,6 +535,7 @@ class OfficerPage {
     if (st === "connected") {
       clearTimeout(this.timers.grace);
       clearTimeout(this.timers.connect);
+      if (this.adapt.pc !== client.pc) this.adapt.watch(client.pc);
       if (this.state !== "live") this.setState("live");
     } else if (st === "disconnected") {
       // ICE often recovers by itself (a Wi-Fi blip); give it a moment before re-publishing.

@@ -1,12 +1,16 @@
 // The officer's one-click call (SOS) and the dispatch panel ("Officer o1 needs help — 400 m S").
 //
 // One press, no confirmation:
-//   1. go live (the Go Live code path) and start sharing the position,
-//   2. take a quick GPS fix (short timeout; the alert goes without one if there is none),
-//   3. POST /api/alerts with an Idempotency-Key made once for this press, retrying with
-//      backoff and the SAME key until the node answers 200/201 (network errors, timeouts and
-//      5xx retry; other 4xx are shown).
-// The press is kept in sessionStorage until the node has it, so a reload keeps sending it.
+//   1. POST /api/alerts at once, with the last known position if there is one, and an
+//      Idempotency-Key made once for this press; retry with short backoff and the SAME key
+//      until the node answers 200/201 (network errors, timeouts and 5xx retry; other 4xx are
+//      shown). Nothing waits before this first send: not GPS, not the camera, not uploads.
+//   2. then go live (the Go Live code path) and start sharing the position,
+//   3. when a fresh GPS fix comes, send it as an update of the same alert
+//      (POST /api/alerts/<id>/position).
+// The press is kept in sessionStorage until the node has it, so a reload keeps sending it; a
+// press made in a dead spot goes out the moment a path works (the browser says "online", the
+// event link comes back, or the next short retry gets through).
 //
 // #sos-state[data-state]: idle | sending | sent | acknowledged | escalated | closed | error
 
@@ -17,10 +21,14 @@ import { playAlarm, vibrate } from "./sound.js";
 import { clockTime, debugHook, formatDuration } from "./ui.js";
 
 const STORE_KEY = "fieldrelay.sos";
-/** How long the first GPS fix may take before the alert goes without a position. */
-const GPS_TIMEOUT_MS = 2000;
+/** How long the fresh fix after a press may take (the alert has gone already). */
+const GPS_TIMEOUT_MS = 20000;
+/** A last known fix at most this old counts as fresh: no update follows it. */
+const FRESH_FIX_MS = 5000;
 /** Longest wait for one POST before it counts as failed and is retried (same key). */
 const POST_TIMEOUT_MS = 8000;
+/** Longest pause between two tries of an unsent alert: a dead spot may end at any moment. */
+const RETRY_MAX_MS = 2000;
 /** A stored open alert older than this is not resumed after a reload. */
 const RESUME_MAX_AGE_MS = 30 * 60 * 1000;
 
@@ -81,17 +89,23 @@ export class SosCall {
 
   async press() {
     vibrate(60);
-    this.page.ensureLive();
-    this.page.tracker.start();
     if (this.open) {
       // One call is already on its way or open: never raise a second one by accident.
       // Pressing again re-sends the position and wakes a waiting retry.
+      this.page.ensureLive();
+      this.page.tracker.start();
       this.page.tracker.flush();
       this.kick();
       this.flash();
       return;
     }
-    const call = { key: newKey(), body: { kind: "sos" }, pressedAt: Date.now(), alert: null };
+    const call = this.newCall({ key: newKey(), body: { kind: "sos" }, pressedAt: Date.now() });
+    // The last known position, however old: better than none, and a fresh fix follows.
+    const last = this.page.tracker.fix;
+    if (last) {
+      call.body.lat = last.lat;
+      call.body.lon = last.lon;
+    }
     hook.sosKey = call.key;
     this.call = call;
     this.early.clear();
@@ -99,16 +113,70 @@ export class SosCall {
     this.retryNote = "";
     this.setState("sending");
     this.save();
+    // The alert goes before anything else happens on this press (POST, and the event link
+    // if it is open), and video steps aside until the node has it (on a weak uplink it would
+    // queue behind the picture).
+    this.sendLoop(call);
+    this.page.prioritize?.(call.delivered);
+    this.page.ensureLive();
+    this.page.tracker.start();
+    if (last && Date.now() - last.at <= FRESH_FIX_MS) return;
+    const fix = await currentPosition(GPS_TIMEOUT_MS, 0);
+    if (!fix || call !== this.call) return;
+    this.page.tracker.update(fix);
+    await call.delivered;
+    await this.sendFix(call, fix);
+  }
 
-    const fix = this.page.tracker.fresh() || (await currentPosition(GPS_TIMEOUT_MS));
-    if (call !== this.call) return;
-    if (fix) {
-      call.body.lat = fix.lat;
-      call.body.lon = fix.lon;
-      this.page.tracker.update(fix);
+  /** The fresh fix after a press, as an update of the same alert (a few tries: the
+   * position also goes to the node every few seconds over the event link). */
+  async sendFix(call, fix) {
+    for (let attempt = 0; attempt < 5 && call === this.call && call.alert && isOpen(call.alert); attempt++) {
+      try {
+        const resp = await fetch(`/api/alerts/${encodeURIComponent(call.alert.id)}/position`, {
+          method: "POST",
+          headers: authHeaders({ "Content-Type": "application/json" }),
+          body: JSON.stringify({ lat: fix.lat, lon: fix.lon, accuracy_m: fix.accuracy }),
+        });
+        if (resp.ok) {
+          const alert = await resp.json();
+          hook.sosFixSent = Date.now();
+          if (call === this.call && isNewer(alert, call.alert)) this.adopt(alert);
+          return;
+        }
+        if (resp.status < 500) return; // closed meanwhile, or refused: nothing to retry
+      } catch {
+        /* no path right now: try again shortly */
+      }
+      await sleep(backoff(attempt, 500, RETRY_MAX_MS));
     }
-    this.save();
-    await this.sendLoop(call);
+  }
+
+  /** A press (new or resumed): `delivered` settles once the node has the alert. */
+  newCall(fields) {
+    const call = { alert: null, ...fields };
+    call.delivered = new Promise((resolve) => {
+      call.resolveDelivered = resolve;
+    });
+    return call;
+  }
+
+  /** The same alert over the event link, when it is open: it needs no new connection. */
+  sendOnLink(call) {
+    return !!this.page.socket?.send({ type: "alert", key: call.key, body: call.body });
+  }
+
+  /** The node's answer to the alert sent over the event link. */
+  onAccepted(msg) {
+    const call = this.call;
+    if (!call || msg.key !== call.key || !msg.alert?.id) return;
+    if (!call.alert) {
+      this.retryNote = "";
+      this.adopt(msg.alert);
+      this.kick();
+    } else if (isNewer(msg.alert, call.alert)) {
+      this.adopt(msg.alert);
+    }
   }
 
   /** POST with the same key until the node answers 200/201 or refuses for good. */
@@ -117,11 +185,12 @@ export class SosCall {
     call.sending = true;
     try {
       for (let attempt = 0; call === this.call && !call.alert; attempt++) {
+        this.sendOnLink(call);
         try {
           const alert = await this.post(call.key, call.body);
           if (call !== this.call) return;
           this.retryNote = "";
-          this.adopt(alert);
+          if (!call.alert || isNewer(alert, call.alert)) this.adopt(alert);
           return;
         } catch (err) {
           if (call !== this.call) return;
@@ -143,7 +212,7 @@ export class SosCall {
             this.setState("error");
             return;
           }
-          const delay = backoff(Math.min(attempt, 5), 500, 8000);
+          const delay = backoff(Math.min(attempt, 5), 300, RETRY_MAX_MS);
           const why = err.status === 0 ? "No connection" : `Server busy (${err.status})`;
           this.retryNote = `${why} — retrying in ${Math.ceil(delay / 1000)} s (attempt ${attempt + 1}). The alert is kept.`;
           this.render();
@@ -210,6 +279,7 @@ export class SosCall {
     const call = this.call;
     const before = call.alert?.state;
     call.alert = alert;
+    call.resolveDelivered?.();
     hook.sosAlert = alert;
     const state = callState(alert);
     if (state !== this.state) {
@@ -285,7 +355,7 @@ export class SosCall {
       this.forget();
       return;
     }
-    this.call = { key: saved.key, body: saved.body || { kind: "sos" }, pressedAt: saved.pressedAt, alert: null };
+    this.call = this.newCall({ key: saved.key, body: saved.body || { kind: "sos" }, pressedAt: saved.pressedAt });
     this.page.ensureLive();
     this.page.tracker.start();
     if (saved.alert) {

@@ -1,0 +1,129 @@
+"""The phone's step policy (web/js/adapt-policy.js), run in Chromium as the officer page runs
+it, on sample sequences shaped like its sender statistics every half second."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.conftest import NodeProcess
+
+# Runs `scenario` (a list of [seconds, sample fields]) through decide(), sampling every 500 ms;
+# returns the step after every sample, and the times (s) the step changed.
+RUN_JS = """
+async ([scenario, seed]) => {
+  const m = await import("/static/js/adapt-policy.js");
+  let state = m.initialState(0);
+  let rand = seed;
+  const random = () => {
+    rand = (rand * 1103515245 + 12345) % 2147483648;
+    return rand / 2147483648;
+  };
+  const steps = [];
+  const changes = [];
+  let t = 0;
+  for (const [seconds, fields] of scenario) {
+    for (const end = t + seconds * 1000; t < end; t += 500) {
+      const sample = {
+        at: t, availableBps: null, loss: 0.05, rttS: 0.02, limited: false, ...fields };
+      if (fields.noisyLoss) sample.loss = random() * 0.15;  // 5 % random loss, read over 50 packets
+      const { state: next, changed } = m.decide(state, sample);
+      state = next;
+      if (changed) changes.push([t / 1000, state.step]);
+      steps.push(state.step);
+    }
+  }
+  return { steps, changes, audioOnly: m.AUDIO_ONLY, labels: m.STEPS.map((s) => s.label) };
+}
+"""
+
+# A link that carries step `top` but nothing more: every step up from it queues at once.
+# Returns the times (s) of the steps up over a minute.
+FAILING_PROBES_JS = """
+async (top) => {
+  const m = await import("/static/js/adapt-policy.js");
+  let state = { ...m.initialState(0), step: top };
+  const ups = [];
+  for (let t = 0; t < 90000; t += 500) {
+    const rtt = state.step < top ? 0.6 : 0.02;
+    const sample = { at: t, availableBps: null, loss: 0.05, rttS: rtt, limited: false };
+    const { state: next, changed } = m.decide(state, sample);
+    if (changed && next.step < state.step) ups.push(t / 1000);
+    state = next;
+  }
+  return ups;
+}
+"""
+
+QUEUED = {"rttS": 0.6}
+GOOD = {"rttS": 0.02, "noisyLoss": True}
+
+
+@pytest.fixture
+async def logic_page(loopback_only: None, node_process: NodeProcess,
+                     browser: Browser) -> AsyncIterator[Page]:
+    node_process.start()
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    await page.goto(f"{node_process.url}/static/favicon.svg")
+    try:
+        yield page
+    finally:
+        await ctx.close()
+
+
+async def run(page: Page, scenario: list[tuple[float, dict[str, Any]]],
+              seed: int = 7) -> dict[str, Any]:
+    result: dict[str, Any] = await page.evaluate(RUN_JS, [scenario, seed])
+    return result
+
+
+@pytest.mark.browser
+async def test_random_loss_alone_never_steps_down(logic_page: Page) -> None:
+    for seed in (1, 2, 3):
+        out = await run(logic_page, [(120, GOOD)], seed)
+        assert set(out["steps"]) == {0}, (seed, out["changes"])
+
+
+@pytest.mark.browser
+async def test_a_queue_steps_down_fast_to_audio_only_and_back_up_slowly(
+        logic_page: Page) -> None:
+    out = await run(logic_page, [(10, GOOD), (8, QUEUED), (30, GOOD)])
+    changes = out["changes"]
+    downs = [(t, s) for t, s in changes if t < 18]
+    assert downs[0][0] <= 11.0, downs  # within a second of the queue
+    assert downs[-1][1] == out["audioOnly"] and downs[-1][0] <= 15.0, downs
+    ups = [(t, s) for t, s in changes if t >= 18]
+    assert ups[0][1] == out["audioOnly"] - 1 and ups[0][0] - 18 <= 4.0, ups  # video back
+    assert [s for _, s in ups] == [3, 2, 1, 0]
+    assert all(b[0] - a[0] >= 3.0 for a, b in itertools.pairwise(ups)), ups
+    assert out["labels"][out["audioOnly"]] == "Weak signal: audio only"
+
+
+@pytest.mark.browser
+async def test_failed_probes_back_off_and_video_still_returns_within_ten_seconds(
+        logic_page: Page) -> None:
+    # A link that carries voice but not video.
+    probes = await logic_page.evaluate(FAILING_PROBES_JS, 4)
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
+    assert len(probes) <= 12, probes  # no flapping over 90 s…
+    assert min(gaps) >= 6.0, probes
+    assert max(gaps) <= 10.0, probes  # …but video can always come back within 10 s
+    # Between video steps, each failed step up waits twice as long, up to 20 s.
+    probes = await logic_page.evaluate(FAILING_PROBES_JS, 3)
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
+    assert gaps == sorted(gaps) and gaps[0] <= 8 < 20 <= gaps[-1] <= 24, probes
+
+
+@pytest.mark.browser
+async def test_a_falling_estimate_steps_down_at_once_but_not_while_warming_up(
+        logic_page: Page) -> None:
+    warm = await run(logic_page, [(2, {"availableBps": 900_000}), (2, {"availableBps": 300_000})])
+    assert set(warm["steps"]) == {0}, warm["changes"]
+    fall = await run(logic_page, [(10, {"availableBps": 900_000}),
+                                  (2, {"availableBps": 300_000})])
+    assert fall["changes"] and fall["changes"][0][0] == 10.0, fall["changes"]
