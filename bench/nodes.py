@@ -67,6 +67,10 @@ class System:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
         self.log = workdir / f"{self.name}-node.log"
+        # Where the node is started from: another checkout's folder runs that checkout's code
+        # (python -m imports the working directory's packages first), for old/new alternation.
+        self.cwd: Path = REPO
+        self.env: dict[str, str] = {}
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -87,8 +91,8 @@ class System:
         await self.prepare(publishers)
         with append(self.log) as log:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.command(), stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=REPO,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                *self.command(), stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=self.cwd,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         deadline = time.monotonic() + 30
         while True:
             if self.proc.returncode is not None:
@@ -157,7 +161,7 @@ class FieldRelay(System):
 
     def _cli(self, *args: str, stdin: str) -> None:
         res = subprocess.run([self.python, "-m", "fieldrelay", *args, "--data-dir", str(self.data)],
-                             input=stdin, capture_output=True, text=True, timeout=60, cwd=REPO,
+                             input=stdin, capture_output=True, text=True, timeout=60, cwd=self.cwd,
                              check=False)
         if res.returncode != 0:
             raise RuntimeError(f"fieldrelay {' '.join(args)}: {res.stderr}")
