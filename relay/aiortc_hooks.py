@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import aioice.ice
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
-from aiortc.jitterbuffer import JitterBuffer
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 from aiortc.rtp import RtcpSrPacket, RtpPacket
@@ -102,6 +102,8 @@ async def verify_internals() -> None:
         jitter = getattr(transceiver.receiver, "_RTCRtpReceiver__jitter_buffer", None)
         if not callable(getattr(jitter, "add", None)):
             raise HookError("the receiver's jitter buffer has no add()")
+        if not isinstance(getattr(JitterBuffer(capacity=16), "_packets", None), list):
+            raise HookError("JitterBuffer._packets is gone")
     finally:
         await pc.close()
 
@@ -165,15 +167,40 @@ def tap_receiver(
     target._handle_rtcp_packet = handle_rtcp
 
 
-def frame_assembler(kind: str) -> JitterBuffer:
-    """A jitter buffer that joins a tapped stream's packets back into whole encoded frames.
+class FrameAssembler:
+    """Joins a tapped stream's packets back into whole encoded frames (aiortc's JitterBuffer).
 
-    It relies on the receiver having stored each packet's depayloaded bytes in the
-    private `_data` attribute before the tap sees it (aiortc does, in `_handle_rtp_packet`).
+    It relies on the receiver having stored each packet's depayloaded bytes in the private
+    `_data` attribute before the tap sees it (aiortc does, in `_handle_rtp_packet`). Once a
+    packet has left the buffer, that copy is dropped: the packet itself lives on in the
+    viewers' NACK histories and the GOP cache, which need only its payload, and the copy
+    doubled what they held (about 1.2 KB per video packet).
     """
-    if kind == "video":
-        return JitterBuffer(capacity=256, is_video=True)
-    return JitterBuffer(capacity=16)
+
+    def __init__(self, kind: str) -> None:
+        video = kind == "video"
+        self._buffer = JitterBuffer(capacity=256 if video else 16, is_video=video)
+        self._pending: list[RtpPacket] = []
+
+    def add(self, packet: RtpPacket) -> JitterFrame | None:
+        """Take one packet; return the frame before it once that frame is complete."""
+        _, frame = self._buffer.add(packet)
+        self._pending.append(packet)
+        if frame is not None or len(self._pending) > 2 * self._buffer.capacity:
+            held = {id(p) for p in self._buffer._packets if p is not None}
+            keep = []
+            for p in self._pending:
+                if id(p) in held:
+                    keep.append(p)
+                else:
+                    vars(p).pop("_data", None)
+            self._pending = keep
+        return frame
+
+
+def frame_assembler(kind: str) -> FrameAssembler:
+    """A frame assembler for one kind of a tapped stream."""
+    return FrameAssembler(kind)
 
 
 async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
 from recordings.recorder import SessionRecorder
@@ -17,7 +16,7 @@ class RecorderTap:
 
     def __init__(self, recorder: SessionRecorder) -> None:
         self.recorder = recorder
-        self._assemblers: dict[str, JitterBuffer] = {}
+        self._assemblers: dict[str, hooks.FrameAssembler] = {}
         self._sources: dict[str, int] = {}
 
     def companion(self, track: str, media: SessionMedia, request_keyframe: Callable[[], None],
@@ -37,6 +36,6 @@ class RecorderTap:
                 self.recorder.source_changed()
             self._sources[kind] = packet.ssrc
             self._assemblers[kind] = hooks.frame_assembler(kind)
-        _, frame = self._assemblers[kind].add(packet)
+        frame = self._assemblers[kind].add(packet)
         if frame is not None:
             self.recorder.on_frame(kind, frame.data, frame.timestamp, packet.ssrc)
