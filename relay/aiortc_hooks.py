@@ -7,6 +7,7 @@ runs at node start and in the tests, and fails loudly when an upgrade moves any 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 from aiortc.rtp import RtcpSrPacket, RtpPacket
+from OpenSSL import SSL
 
 PINNED_AIORTC = "1.16.0"
 
@@ -89,6 +91,8 @@ async def verify_internals() -> None:
         raise HookError("aioice.ice.get_host_addresses is gone")
     if not callable(getattr(RTCCertificate, "_create_ssl_context", None)):
         raise HookError("RTCCertificate._create_ssl_context is gone")
+    if not callable(getattr(SSL.Context, "set_session_cache_mode", None)):
+        raise HookError("OpenSSL.SSL.Context.set_session_cache_mode is gone")
     pc = RTCPeerConnection()
     try:
         if not hasattr(pc, "_RTCPeerConnection__certificates"):
@@ -124,17 +128,53 @@ def use_ice_host_addresses(addresses: tuple[str, ...]) -> None:
     aioice.ice.get_host_addresses = get_host_addresses
 
 
-def accept_rsa_dtls(pc: RTCPeerConnection) -> None:
-    """Let this peer connection's DTLS negotiate ECDHE-RSA suites too."""
-    for certificate in getattr(pc, "_RTCPeerConnection__certificates"):  # noqa: B009
-        original = certificate._create_ssl_context
+# aiortc's certificates are valid for 30 days; the node makes a new one every day.
+CERTIFICATE_LIFETIME_S = 24 * 3600.0
+_node_certificates: dict[bool, tuple[RTCCertificate, float]] = {}
 
-        def create(srtp_profiles: Any, _original: Any = original) -> Any:
-            ctx = _original(srtp_profiles)
-            ctx.set_cipher_list(DTLS_CIPHERS)
-            return ctx
 
-        certificate._create_ssl_context = create
+def _new_node_certificate(accept_rsa: bool) -> RTCCertificate:
+    certificate = RTCCertificate.generateCertificate()
+    original = certificate._create_ssl_context
+    contexts: dict[tuple[bytes, ...], SSL.Context] = {}
+
+    def create(srtp_profiles: Any) -> SSL.Context:
+        key = tuple(p.openssl_profile for p in srtp_profiles)
+        ctx = contexts.get(key)
+        if ctx is None:
+            ctx = original(srtp_profiles)
+            if accept_rsa:
+                ctx.set_cipher_list(DTLS_CIPHERS)
+            # One context serves every peer: no peer may resume another's session.
+            ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+            contexts[key] = ctx
+        return ctx
+
+    target: Any = certificate
+    target._create_ssl_context = create
+    return certificate
+
+
+def node_certificate(accept_rsa: bool = True) -> RTCCertificate:
+    """The node's DTLS certificate, one OpenSSL context per SRTP profile list with it."""
+    now = time.monotonic()
+    held = _node_certificates.get(accept_rsa)
+    if held is None or now - held[1] > CERTIFICATE_LIFETIME_S:
+        held = (_new_node_certificate(accept_rsa), now)
+        _node_certificates[accept_rsa] = held
+    return held[0]
+
+
+def share_node_certificate(pc: RTCPeerConnection, accept_rsa: bool = True) -> None:
+    """Give `pc` the node's certificate and DTLS context instead of a pair of its own.
+
+    aiortc makes a key, a certificate and an OpenSSL context for every peer connection
+    (about 24 KiB resident each, four per stream); the node is one endpoint, as a C SFU is,
+    and a peer checks only that the fingerprint in the SDP matches. With `accept_rsa`, the
+    context also offers the ECDHE-RSA suites (see DTLS_CIPHERS). Call it before the offer
+    or answer: the transports take the certificate when they are made.
+    """
+    setattr(pc, "_RTCPeerConnection__certificates", [node_certificate(accept_rsa)])  # noqa: B010
 
 
 def tap_receiver(

@@ -7,9 +7,11 @@ from typing import Any
 import aiortc
 import pytest
 from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtcdtlstransport import SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80
 from aiortc.rtp import RtpPacket
+from OpenSSL import SSL
 
-from relay import aiortc_hooks
+from relay import aiortc_hooks, peers
 
 
 async def test_pinned_aiortc_has_every_hooked_internal() -> None:
@@ -63,3 +65,31 @@ async def test_a_jitter_buffer_without_its_packet_slots_is_named(
     monkeypatch.setattr(JitterBuffer, "__init__", without_slots)
     with pytest.raises(aiortc_hooks.HookError, match="_packets"):
         await aiortc_hooks.verify_internals()
+
+
+async def test_peer_connections_share_the_node_certificate_and_its_contexts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pcs = [peers.new_peer_connection(()) for _ in range(2)]
+    stock = peers.new_peer_connection((), accept_rsa=False)
+    try:
+        (a,), (b,), (s,) = (pc._RTCPeerConnection__certificates  # type: ignore[attr-defined]
+                            for pc in (*pcs, stock))
+        assert a is b and a is not s
+        assert a.getFingerprints() == b.getFingerprints()
+        profiles = [SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80]
+        ctx = a._create_ssl_context(profiles)
+        assert ctx is b._create_ssl_context(profiles)
+        assert ctx is not a._create_ssl_context(profiles[1:])
+        # The RSA suites are on the node's context, not on the stock one.
+        rsa = b"ECDHE-RSA-AES128-GCM-SHA256"
+        assert rsa.decode() in SSL.Connection(ctx).get_cipher_list()
+        assert rsa.decode() not in SSL.Connection(s._create_ssl_context(profiles)).get_cipher_list()
+        # A day later the node makes a new certificate for new connections.
+        monkeypatch.setattr(aiortc_hooks, "CERTIFICATE_LIFETIME_S", -1.0)
+        fresh = peers.new_peer_connection(())
+        (f,) = fresh._RTCPeerConnection__certificates  # type: ignore[attr-defined]
+        assert f is not a and f.getFingerprints() != a.getFingerprints()
+        await fresh.close()
+    finally:
+        for pc in (*pcs, stock):
+            await pc.close()
