@@ -248,13 +248,13 @@ class Naive(System):
 
 
 async def start_client(system: System, role: str, index: int, url: str, token: str,
-                       extra: list[str]) -> Client:
-    """Start one `python -m bench.clients ROLE` process against `system` (it logs beside it)."""
+                       extra: list[str], module: str = "bench.clients") -> Client:
+    """Start one `python -m MODULE ROLE` process against `system` (it logs beside it)."""
     name = f"{system.name}-{role}{index}"
     log = system.workdir / f"{name}.log"
     with append(log) as err:
         proc = await asyncio.create_subprocess_exec(
-            system.python, "-m", "bench.clients", role, "--url", url,
+            system.python, "-m", module, role, "--url", url,
             "--token", token, *extra, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=err, cwd=REPO,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})

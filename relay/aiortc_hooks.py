@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import aioice.ice
 import aiortc
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcdtlstransport import RTCCertificate
@@ -106,6 +107,9 @@ async def verify_internals() -> None:
         jitter = getattr(transceiver.receiver, "_RTCRtpReceiver__jitter_buffer", None)
         if not callable(getattr(jitter, "add", None)):
             raise HookError("the receiver's jitter buffer has no add()")
+        dtls = transceiver.receiver.transport
+        if dtls is not None and not hasattr(dtls, "_rx_srtp"):
+            raise HookError("RTCDtlsTransport._rx_srtp is gone")
         if not isinstance(getattr(JitterBuffer(capacity=16), "_packets", None), list):
             raise HookError("JitterBuffer._packets is gone")
     finally:
@@ -305,3 +309,38 @@ def observe_rtp(receiver: RTCRtpReceiver, observer: Callable[[RtpPacket], None])
 
     target: Any = receiver
     target._handle_rtp_packet = handle_rtp
+
+
+class _HeaderCounter:
+    """Stands in for a DTLS transport's inbound SRTP session: shows each RTP packet's clear
+    header to a sink and drops the packet undecrypted; RTCP is still decrypted and handled."""
+
+    def __init__(self, inner: Any, sink: Callable[[bytes], None]) -> None:
+        self._inner = inner
+        self._sink = sink
+
+    def unprotect(self, data: bytes) -> bytes:
+        self._sink(data)
+        raise pylibsrtp.Error("counted, not decrypted")  # aiortc drops the packet quietly
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        return bytes(self._inner.unprotect_rtcp(data))
+
+
+def count_srtp_headers(pc: RTCPeerConnection, sink: Callable[[bytes], None]) -> bool:
+    """Make a connected peer hand every incoming RTP packet, still encrypted, to `sink`.
+
+    For load generators only: the RTP header (sequence number, marker, payload type, SSRC)
+    travels in the clear, so counting frames and gaps needs no SRTP decryption, parsing or
+    receiver bookkeeping. Returns False while a transport has no SRTP session yet.
+    """
+    done = True
+    for transceiver in pc.getTransceivers():
+        dtls: Any = transceiver.receiver.transport
+        if dtls is None or isinstance(dtls._rx_srtp, _HeaderCounter):
+            continue
+        if dtls._rx_srtp is None:
+            done = False
+            continue
+        dtls._rx_srtp = _HeaderCounter(dtls._rx_srtp, sink)
+    return done
