@@ -1,8 +1,10 @@
 """Where a node's memory goes: RSS per stream at load steps, smaps by mapping, threads.
 
 The node runs as `fieldrelay serve --ice-host 127.0.0.1` (recording always on), loaded by
-pre-encoded publishers (640x480@30 VP8 at 1,000 kbps plus Opus) and counting viewers, each a
-process of its own (bench/clients.py). The script samples the node when idle (1 s after start)
+pre-encoded publishers (640x480@30 VP8 at 1,000 kbps plus Opus, a process each,
+bench/clients.py) and viewers that count frames from the RTP headers (by default all of a
+stream's viewers in one bench/loadgen.py process; `--viewer-mode count` gives each viewer a
+bench/clients.py process). The script samples the node when idle (1 s after start)
 and after each load step has run for --settle seconds:
 
 - RSS, "MiB per stream" (RSS minus idle, divided by the streams) and the slope between steps;
@@ -54,6 +56,7 @@ from OpenSSL import SSL
 from bench.clients import preencode
 from bench.common import REPO, make_dir, only_loopback, rss_mib
 from bench.nodes import Client, FieldRelay, await_ready, start_client
+from bench.relay_cpu import viewer_stats
 from recordings.segments import SegmentWriter
 
 MAX_STREAMS = 16
@@ -161,8 +164,13 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
             await await_ready(new_pubs)
             new_viewers = []
             for i in range(len(publishers), step):
+                url, token = node.whep(i)
+                if args.viewer_mode == "headers":
+                    new_viewers.append(await start_client(
+                        node, "viewers", i, url, token, ["--count", str(args.viewers)],
+                        module="bench.loadgen"))
+                    continue
                 for j in range(args.viewers):
-                    url, token = node.whep(i)
                     new_viewers.append(await start_client(
                         node, "viewer", i * args.viewers + j, url, token, ["--count-only"]))
             clients += new_viewers
@@ -171,9 +179,9 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
             viewers += new_viewers
             print(f"[{side}] {step} streams up; settling {args.settle:g} s",
                   file=sys.stderr, flush=True)
-            v0 = [await v.stats() for v in viewers]
+            v0 = await viewer_stats(viewers)
             await asyncio.sleep(args.settle)
-            v1 = [await v.stats() for v in viewers]
+            v1 = await viewer_stats(viewers)
             fps = [(b["frames"] - a["frames"]) / (b["t"] - a["t"])
                    for a, b in zip(v0, v1, strict=True)]
             run.samples.append(Sample(f"{step} x {args.viewers}", step, rss_mib(pid),
@@ -360,6 +368,9 @@ def main() -> int:
     parser.add_argument("--steps", default="4,12", help="streams at each step, e.g. 4,12")
     parser.add_argument("--viewers", type=int, default=3, help="per stream")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds at each step")
+    parser.add_argument("--viewer-mode", choices=("headers", "count"), default="headers",
+                        help="viewers: bench/loadgen.py (one process per stream, counting "
+                             "encrypted headers) or a bench/clients.py process each")
     parser.add_argument("--compare", metavar="DIR",
                         help="alternate with the node of another checkout (DIR)")
     parser.add_argument("--repeat", type=int, default=1)
