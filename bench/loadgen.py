@@ -110,7 +110,7 @@ async def run_viewers(url: str, token: str, count: int) -> None:
     try:
         for _ in range(count):
             viewers.append(await open_viewer(url, token))
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(60):
             for _, counter in viewers:
                 await counter.first.wait()
         _emit({"event": "ready"})
