@@ -51,6 +51,7 @@ from aiortc.rtcdtlstransport import (
     SRTP_AES128_CM_SHA1_80,
     RTCCertificate,
 )
+from aiortc.rtp import RtpPacket
 from OpenSSL import SSL
 
 from bench.clients import preencode
@@ -238,7 +239,8 @@ def _rss_kib() -> float:
 
 
 COMPONENTS = ("certificate", "certificate+context", "certificate+context+connection",
-              "connection-on-shared-context", "thread", "webm-segment")
+              "connection-on-shared-context", "thread", "webm-segment", "nack-history-packets",
+              "nack-history-entries", "publisher-packet-with-copy", "publisher-packet")
 
 
 def components(count: int) -> str:
@@ -246,8 +248,9 @@ def components(count: int) -> str:
     kind in a fresh process so that one kind does not reuse memory another freed."""
     rows = ["| object | KiB resident each (mean of N) | N |", "|---|---|---|"]
     for kind in COMPONENTS:
+        n = count * 100 if kind.startswith("publisher-packet") else count  # small: many
         out = subprocess.run([sys.executable, "-m", "bench.memory_profile", "--components",
-                              str(count), "--only", kind], capture_output=True, text=True,
+                              str(n), "--only", kind], capture_output=True, text=True,
                              check=True, timeout=300, cwd=REPO)
         rows.append(out.stdout.strip())
     return "\n".join(rows)
@@ -312,6 +315,40 @@ def component(kind: str, count: int) -> str:
              "thread": ("a thread that allocated 800 KB and waits", idle_thread),
              "webm-segment": ("an open WebM segment muxer (VP8 + Opus), one frame written",
                               webm_segment)}
+    # The publisher's packets (1.1 KB of VP8 each) that the viewers' histories point to.
+    sources = [RtpPacket(payload_type=96, sequence_number=i, timestamp=i * 3000, ssrc=1,
+                         payload=os.urandom(1100)) for i in range(1024)]
+
+    def history_of_packets() -> Any:
+        # What a viewer kept before: 1,024 outgoing packets, rebuilt for the viewer.
+        history = []
+        for src in sources:
+            out = RtpPacket(payload_type=100, sequence_number=src.sequence_number + 7,
+                            timestamp=src.timestamp + 11, ssrc=2, payload=src.payload)
+            out.extensions.mid = "1"
+            out.extensions.abs_send_time = 123456
+            history.append(out)
+        return history
+
+    def history_of_entries() -> Any:
+        # What a viewer keeps now: 512 (seq, timestamp, publisher's packet).
+        return [(src.sequence_number + 7, src.timestamp + 11, src) for src in sources[:512]]
+
+    def packet(with_copy: bool) -> Any:
+        data = os.urandom(1100)
+        src = RtpPacket(payload_type=96, sequence_number=1, timestamp=1, ssrc=1, payload=data)
+        if with_copy:
+            src._data = data[4:]  # type: ignore[attr-defined]  # aiortc's depayloaded copy
+        return src
+
+    kinds["nack-history-packets"] = ("a viewer's NACK history before: 1,024 rebuilt packets "
+                                     "(payloads shared)", history_of_packets)
+    kinds["nack-history-entries"] = ("a viewer's NACK history now: 512 (seq, timestamp, "
+                                     "packet) entries", history_of_entries)
+    kinds["publisher-packet-with-copy"] = ("a 1,100-byte publisher packet with its "
+                                           "depayloaded copy", lambda: packet(True))
+    kinds["publisher-packet"] = ("the same packet once the copy is dropped",
+                                 lambda: packet(False))
     name, make = kinds[kind]
     make()  # the first one pays for one-off set-up (library state, first arena)
     gc.collect()
