@@ -108,7 +108,7 @@ class Rig:
 
     def __init__(self, data: Path, endpoint: str, concurrency: int) -> None:
         self.backlog = Backlog(data)
-        self.evidence = Evidence(data, "bench", self.backlog)
+        self.evidence = Evidence(data, "bench", archive=self.backlog)
         store = ArchiveStore(StoreSettings(url=f"s3://{BUCKET}/bench", endpoint=endpoint,
                                            lock_days=1.0, timeout_s=5.0))
         self.archiver = Archiver(data, "bench", self.backlog, store,

@@ -27,7 +27,8 @@ from bench.common import REPO
 def run_step(nodes: int, publishers: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One relay_cpu.py run; its single result row."""
     cmd = [sys.executable, "-m", "bench.relay_cpu", "--systems", "fieldrelay",
-           "--viewer-mode", "count", "--nodes", str(nodes), "--publishers", str(publishers),
+           "--viewer-mode", args.viewer_mode, "--nodes", str(nodes),
+           "--publishers", str(publishers),
            "--viewers", str(args.viewers), "--seconds", str(args.seconds),
            "--warmup", str(args.warmup), "--json", str(out)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False, cwd=REPO)
@@ -45,6 +46,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--min-fps", type=float, default=29.0)
+    parser.add_argument("--viewer-mode", choices=("count", "headers"), default="count",
+                        help="a process per counting viewer, or (headers) bench/loadgen.py: "
+                             "a process per publisher's viewers, counting encrypted headers")
     args = parser.parse_args()
     capacity: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="capacity-") as tmp:
@@ -60,7 +64,8 @@ def main() -> int:
                 ok = min(fps) >= args.min_fps and lost == 0
                 print(f"nodes={nodes} publishers={publishers} viewers={publishers * args.viewers}"
                       f" min fps {min(fps):.1f} lost {lost} node CPU-s/stream-s "
-                      f"{row['cpu_per_stream_s']:.3f} host busy "
+                      f"{row['cpu_per_stream_s']:.3f} generators CPU-s/stream-s "
+                      f"{row.get('generator_cpu_per_stream_s', 0.0):.3f} host busy "
                       f"{100 * float(row['host_busy']):.0f}% load {row['load']} "
                       f"-> {'ok' if ok else 'MISS'}", flush=True)
                 if not ok:

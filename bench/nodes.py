@@ -67,6 +67,10 @@ class System:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
         self.log = workdir / f"{self.name}-node.log"
+        # Where the node is started from: another checkout's folder runs that checkout's code
+        # (python -m imports the working directory's packages first), for old/new alternation.
+        self.cwd: Path = REPO
+        self.env: dict[str, str] = {}
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -87,8 +91,8 @@ class System:
         await self.prepare(publishers)
         with append(self.log) as log:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.command(), stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=REPO,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                *self.command(), stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=self.cwd,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         deadline = time.monotonic() + 30
         while True:
             if self.proc.returncode is not None:
@@ -157,7 +161,7 @@ class FieldRelay(System):
 
     def _cli(self, *args: str, stdin: str) -> None:
         res = subprocess.run([self.python, "-m", "fieldrelay", *args, "--data-dir", str(self.data)],
-                             input=stdin, capture_output=True, text=True, timeout=60, cwd=REPO,
+                             input=stdin, capture_output=True, text=True, timeout=60, cwd=self.cwd,
                              check=False)
         if res.returncode != 0:
             raise RuntimeError(f"fieldrelay {' '.join(args)}: {res.stderr}")
@@ -244,13 +248,13 @@ class Naive(System):
 
 
 async def start_client(system: System, role: str, index: int, url: str, token: str,
-                       extra: list[str]) -> Client:
-    """Start one `python -m bench.clients ROLE` process against `system` (it logs beside it)."""
+                       extra: list[str], module: str = "bench.clients") -> Client:
+    """Start one `python -m MODULE ROLE` process against `system` (it logs beside it)."""
     name = f"{system.name}-{role}{index}"
     log = system.workdir / f"{name}.log"
     with append(log) as err:
         proc = await asyncio.create_subprocess_exec(
-            system.python, "-m", "bench.clients", role, "--url", url,
+            system.python, "-m", module, role, "--url", url,
             "--token", token, *extra, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=err, cwd=REPO,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})

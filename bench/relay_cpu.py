@@ -72,6 +72,11 @@ class Result:
     first_frame_ms: list[float] = field(default_factory=list)
     load: str = ""
     nodes: int = 1
+    generator_cpu_s: float = 0.0  # the publisher and viewer processes over the window
+
+    @property
+    def generator_cpu_per_stream_s(self) -> float:
+        return self.generator_cpu_s / (self.window_s * self.publishers)
 
     @property
     def mib_per_stream(self) -> float:
@@ -103,6 +108,13 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
         await await_ready(publishers)
         view_args = ["--count-only"] if args.viewer_mode == "count" else []
         for i in range(args.publishers):
+            if args.viewer_mode == "headers":
+                # One process holds all of this publisher's viewers (bench/loadgen.py).
+                url, token = system.whep(i)
+                viewers.append(await start_client(system, "viewers", i, url, token,
+                                                  ["--count", str(args.viewers)],
+                                                  module="bench.loadgen"))
+                continue
             for j in range(args.viewers):
                 url, token = system.whep(i)
                 viewers.append(await start_client(system, "viewer", i * args.viewers + j,
@@ -122,12 +134,15 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
                     "--rate", "100", "--nonblocking", "--format", "raw", "-o", str(out),
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
         lat0 = await asyncio.to_thread(system.latency_buckets)
+        generators = [c.proc.pid for c in publishers + viewers]
         t0, cpu0, host0 = time.monotonic(), sum(cpu_seconds(p) for p in pids), host_busy()
-        v0 = [await c.stats() for c in viewers]
+        gen0 = sum(cpu_seconds(p) for p in generators)
+        v0 = await viewer_stats(viewers)
         p0 = [await c.stats() for c in publishers]
         await asyncio.sleep(args.seconds)
         t1, cpu1, host1 = time.monotonic(), sum(cpu_seconds(p) for p in pids), host_busy()
-        v1 = [await c.stats() for c in viewers]
+        gen1 = sum(cpu_seconds(p) for p in generators)
+        v1 = await viewer_stats(viewers)
         p1 = [await c.stats() for c in publishers]
         rss = sum(rss_mib(p) for p in pids)
         lat1 = await asyncio.to_thread(system.latency_buckets)
@@ -164,12 +179,25 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
             notes=notes, idle_rss_mib=idle_rss,
             latency_ms=percentiles_ms(lat0, lat1) if lat0 and lat1 else None,
             lost_packets=(sum(b["lost"] - a["lost"] for a, b in zip(v0, v1, strict=True))
-                          if args.viewer_mode == "count" else None),
+                          if args.viewer_mode in ("count", "headers") else None),
+            generator_cpu_s=gen1 - gen0,
             first_frame_ms=first_frames, load=" ".join(load), nodes=args.nodes)
     finally:
         for client in viewers + publishers:
             await client.stop()
         await system.stop()
+
+
+async def viewer_stats(viewers: list[Client]) -> list[dict[str, Any]]:
+    """One dict of counters per viewer (a bench/loadgen.py process reports several)."""
+    out: list[dict[str, Any]] = []
+    for client in viewers:
+        stats = await client.stats()
+        if "viewers" in stats:
+            out += [{"t": stats["t"], **v} for v in stats["viewers"]]
+        else:
+            out.append(stats)
+    return out
 
 
 def percentiles_ms(before: list[tuple[float, float]], after: list[tuple[float, float]]
@@ -198,8 +226,9 @@ def extra_table(results: list[Result]) -> str:
     """Latency, memory per stream, loss and first frame: the capacity figures."""
     rows = ["| system | nodes | publishers | in-node added latency p50 / p99 (ms) | "
             "node RSS idle → loaded (MiB) | MiB per stream | lost packets (viewers) | "
-            "first frame p50 / p99 (ms, n) | load average (1/5/15 min) |",
-            "|" + "---|" * 9]
+            "first frame p50 / p99 (ms, n) | load generators' CPU-s per stream-s | "
+            "load average (1/5/15 min) |",
+            "|" + "---|" * 10]
     for r in results:
         lat = (f"{r.latency_ms[0]:.2f} / {r.latency_ms[1]:.2f}" if r.latency_ms
                else "n/a (transcodes)")
@@ -210,7 +239,8 @@ def extra_table(results: list[Result]) -> str:
             ff = f"{xs[len(xs) // 2]:.0f} / {p99:.0f} ({len(xs)})"
         lost = "-" if r.lost_packets is None else str(r.lost_packets)
         rows.append(f"| {r.system} | {r.nodes} | {r.publishers} | {lat} | {r.idle_rss_mib:.0f} → "
-                    f"{r.rss_mib:.0f} | {r.mib_per_stream:.1f} | {lost} | {ff} | {r.load} |")
+                    f"{r.rss_mib:.0f} | {r.mib_per_stream:.1f} | {lost} | {ff} | "
+                    f"{r.generator_cpu_per_stream_s:.3f} | {r.load} |")
     return "\n".join(rows)
 
 
@@ -278,7 +308,9 @@ async def orchestrate(args: argparse.Namespace) -> int:
           + shlex.join(["-m", "bench.relay_cpu", *sys.argv[1:]]) + "'")
     if args.json:
         rows = [r.__dict__ | {"cpu_per_stream_s": r.cpu_per_stream_s,
-                              "cpu_ms_per_frame": r.cpu_ms_per_frame} for r in results]
+                              "cpu_ms_per_frame": r.cpu_ms_per_frame,
+                              "generator_cpu_per_stream_s": r.generator_cpu_per_stream_s}
+                for r in results]
         Path(args.json).write_text(json.dumps(rows, indent=2))  # noqa: ASYNC240 - at the end
     return 0
 
@@ -298,8 +330,11 @@ def main() -> int:
     parser.add_argument("--workdir", help="keep node data and logs here (default: a temp dir)")
     parser.add_argument("--source", choices=("preencoded", "live"), default="preencoded",
                         help="publishers send pre-encoded VP8+Opus (cheap) or encode live")
-    parser.add_argument("--viewer-mode", choices=("decode", "count"), default="decode",
-                        help="viewers decode every frame, or count frames and loss from RTP")
+    parser.add_argument("--viewer-mode", choices=("decode", "count", "headers"),
+                        default="decode",
+                        help="viewers decode every frame, count frames and loss from RTP, or "
+                             "(headers) count from the still-encrypted RTP headers, all of a "
+                             "publisher's viewers in one process (bench/loadgen.py)")
     parser.add_argument("--first-frame", type=int, default=0, metavar="K",
                         help="after the window, K viewers join one after another: WHEP POST "
                              "to first decoded frame")

@@ -8,13 +8,15 @@ runs at node start and in the tests, and fails loudly when an upgrade moves any 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aioice.ice
 import aiortc
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
-from aiortc.jitterbuffer import JitterBuffer
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
@@ -23,6 +25,7 @@ from aiortc.rtcrtpparameters import (
 )
 from aiortc.rtp import RtcpSrPacket, RtpPacket
 from aiortc.sdp import SessionDescription
+from OpenSSL import SSL
 
 PINNED_AIORTC = "1.16.0"
 
@@ -96,6 +99,8 @@ async def verify_internals() -> None:
         raise HookError("aioice.ice.get_host_addresses is gone")
     if not callable(getattr(RTCCertificate, "_create_ssl_context", None)):
         raise HookError("RTCCertificate._create_ssl_context is gone")
+    if not callable(getattr(SSL.Context, "set_session_cache_mode", None)):
+        raise HookError("OpenSSL.SSL.Context.set_session_cache_mode is gone")
     pc = RTCPeerConnection()
     try:
         if not hasattr(pc, "_RTCPeerConnection__certificates"):
@@ -112,6 +117,11 @@ async def verify_internals() -> None:
         jitter = getattr(transceiver.receiver, "_RTCRtpReceiver__jitter_buffer", None)
         if not callable(getattr(jitter, "add", None)):
             raise HookError("the receiver's jitter buffer has no add()")
+        dtls = transceiver.receiver.transport
+        if dtls is not None and not hasattr(dtls, "_rx_srtp"):
+            raise HookError("RTCDtlsTransport._rx_srtp is gone")
+        if not isinstance(getattr(JitterBuffer(capacity=16), "_packets", None), list):
+            raise HookError("JitterBuffer._packets is gone")
     finally:
         await pc.close()
 
@@ -132,17 +142,53 @@ def use_ice_host_addresses(addresses: tuple[str, ...]) -> None:
     aioice.ice.get_host_addresses = get_host_addresses
 
 
-def accept_rsa_dtls(pc: RTCPeerConnection) -> None:
-    """Let this peer connection's DTLS negotiate ECDHE-RSA suites too."""
-    for certificate in getattr(pc, "_RTCPeerConnection__certificates"):  # noqa: B009
-        original = certificate._create_ssl_context
+# aiortc's certificates are valid for 30 days; the node makes a new one every day.
+CERTIFICATE_LIFETIME_S = 24 * 3600.0
+_node_certificates: dict[bool, tuple[RTCCertificate, float]] = {}
 
-        def create(srtp_profiles: Any, _original: Any = original) -> Any:
-            ctx = _original(srtp_profiles)
-            ctx.set_cipher_list(DTLS_CIPHERS)
-            return ctx
 
-        certificate._create_ssl_context = create
+def _new_node_certificate(accept_rsa: bool) -> RTCCertificate:
+    certificate = RTCCertificate.generateCertificate()
+    original = certificate._create_ssl_context
+    contexts: dict[tuple[bytes, ...], SSL.Context] = {}
+
+    def create(srtp_profiles: Any) -> SSL.Context:
+        key = tuple(p.openssl_profile for p in srtp_profiles)
+        ctx = contexts.get(key)
+        if ctx is None:
+            ctx = original(srtp_profiles)
+            if accept_rsa:
+                ctx.set_cipher_list(DTLS_CIPHERS)
+            # One context serves every peer: no peer may resume another's session.
+            ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+            contexts[key] = ctx
+        return ctx
+
+    target: Any = certificate
+    target._create_ssl_context = create
+    return certificate
+
+
+def node_certificate(accept_rsa: bool = True) -> RTCCertificate:
+    """The node's DTLS certificate, one OpenSSL context per SRTP profile list with it."""
+    now = time.monotonic()
+    held = _node_certificates.get(accept_rsa)
+    if held is None or now - held[1] > CERTIFICATE_LIFETIME_S:
+        held = (_new_node_certificate(accept_rsa), now)
+        _node_certificates[accept_rsa] = held
+    return held[0]
+
+
+def share_node_certificate(pc: RTCPeerConnection, accept_rsa: bool = True) -> None:
+    """Give `pc` the node's certificate and DTLS context instead of a pair of its own.
+
+    aiortc makes a key, a certificate and an OpenSSL context for every peer connection
+    (about 24 KiB resident each, four per stream); the node is one endpoint, as a C SFU is,
+    and a peer checks only that the fingerprint in the SDP matches. With `accept_rsa`, the
+    context also offers the ECDHE-RSA suites (see DTLS_CIPHERS). Call it before the offer
+    or answer: the transports take the certificate when they are made.
+    """
+    setattr(pc, "_RTCPeerConnection__certificates", [node_certificate(accept_rsa)])  # noqa: B010
 
 
 def tap_receiver(
@@ -175,15 +221,40 @@ def tap_receiver(
     target._handle_rtcp_packet = handle_rtcp
 
 
-def frame_assembler(kind: str) -> JitterBuffer:
-    """A jitter buffer that joins a tapped stream's packets back into whole encoded frames.
+class FrameAssembler:
+    """Joins a tapped stream's packets back into whole encoded frames (aiortc's JitterBuffer).
 
-    It relies on the receiver having stored each packet's depayloaded bytes in the
-    private `_data` attribute before the tap sees it (aiortc does, in `_handle_rtp_packet`).
+    It relies on the receiver having stored each packet's depayloaded bytes in the private
+    `_data` attribute before the tap sees it (aiortc does, in `_handle_rtp_packet`). Once a
+    packet has left the buffer, that copy is dropped: the packet itself lives on in the
+    viewers' NACK histories and the GOP cache, which need only its payload, and the copy
+    doubled what they held (about 1.2 KB per video packet).
     """
-    if kind == "video":
-        return JitterBuffer(capacity=256, is_video=True)
-    return JitterBuffer(capacity=16)
+
+    def __init__(self, kind: str) -> None:
+        video = kind == "video"
+        self._buffer = JitterBuffer(capacity=256 if video else 16, is_video=video)
+        self._pending: list[RtpPacket] = []
+
+    def add(self, packet: RtpPacket) -> JitterFrame | None:
+        """Take one packet; return the frame before it once that frame is complete."""
+        _, frame = self._buffer.add(packet)
+        self._pending.append(packet)
+        if frame is not None or len(self._pending) > 2 * self._buffer.capacity:
+            held = {id(p) for p in self._buffer._packets if p is not None}
+            keep = []
+            for p in self._pending:
+                if id(p) in held:
+                    keep.append(p)
+                else:
+                    vars(p).pop("_data", None)
+            self._pending = keep
+        return frame
+
+
+def frame_assembler(kind: str) -> FrameAssembler:
+    """A frame assembler for one kind of a tapped stream."""
+    return FrameAssembler(kind)
 
 
 async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
@@ -296,3 +367,38 @@ def negotiate_audio_resilience(pc: RTCPeerConnection, offer: SessionDescription,
                 mimeType="audio/red", clockRate=48000, channels=2, payloadType=red_pt,
                 parameters={f"{opus.payloadType}/{opus.payloadType}": None}))
         target._codecs = negotiated
+
+
+class _HeaderCounter:
+    """Stands in for a DTLS transport's inbound SRTP session: shows each RTP packet's clear
+    header to a sink and drops the packet undecrypted; RTCP is still decrypted and handled."""
+
+    def __init__(self, inner: Any, sink: Callable[[bytes], None]) -> None:
+        self._inner = inner
+        self._sink = sink
+
+    def unprotect(self, data: bytes) -> bytes:
+        self._sink(data)
+        raise pylibsrtp.Error("counted, not decrypted")  # aiortc drops the packet quietly
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        return bytes(self._inner.unprotect_rtcp(data))
+
+
+def count_srtp_headers(pc: RTCPeerConnection, sink: Callable[[bytes], None]) -> bool:
+    """Make a connected peer hand every incoming RTP packet, still encrypted, to `sink`.
+
+    For load generators only: the RTP header (sequence number, marker, payload type, SSRC)
+    travels in the clear, so counting frames and gaps needs no SRTP decryption, parsing or
+    receiver bookkeeping. Returns False while a transport has no SRTP session yet.
+    """
+    done = True
+    for transceiver in pc.getTransceivers():
+        dtls: Any = transceiver.receiver.transport
+        if dtls is None or isinstance(dtls._rx_srtp, _HeaderCounter):
+            continue
+        if dtls._rx_srtp is None:
+            done = False
+            continue
+        dtls._rx_srtp = _HeaderCounter(dtls._rx_srtp, sink)
+    return done

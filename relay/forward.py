@@ -22,7 +22,10 @@ from relay.rewrite import SequenceRewriter
 
 log = logging.getLogger(__name__)
 
-HISTORY_SIZE = 1024
+# Packets a viewer can ask again for (NACK), per viewer: about 5 s of video at 1 Mbps, 2 s
+# at 2.5 Mbps. libwebrtc's own senders keep about a second (at least three round trips);
+# what is older would reach the viewer's jitter buffer after it gave the packet up.
+HISTORY_SIZE = 512
 NTP_EPOCH_OFFSET = 2208988800
 
 
@@ -105,7 +108,11 @@ class _OutTrack:
     extensions: HeaderExtensionsMap = field(default_factory=HeaderExtensionsMap)
     ready: bool = False
     clock_known: bool = False
-    history: list[RtpPacket | None] = field(default_factory=lambda: [None] * HISTORY_SIZE)
+    # (outgoing seq, outgoing timestamp, the publisher's packet): the packet is rebuilt for
+    # a retransmission. The publisher's packet is shared by every viewer; a whole outgoing
+    # RtpPacket kept per viewer cost about 0.4 MiB per viewer.
+    history: list[tuple[int, int, RtpPacket] | None] = field(
+        default_factory=lambda: [None] * HISTORY_SIZE)
 
 
 class Viewer:
@@ -257,15 +264,9 @@ class Viewer:
             if track.rewriter.waiting:
                 self._request_keyframe()
             return
-        out = RtpPacket(payload_type=payload_type, marker=src.marker,
-                        sequence_number=mapped.seq, timestamp=mapped.timestamp,
-                        ssrc=track.ssrc, payload=payload)
-        out.padding_size = src.padding_size
-        out.extensions.mid = track.mid
-        out.extensions.abs_send_time = (ntp_now() >> 14) & 0x00FFFFFF
-        out.extensions.audio_level = src.extensions.audio_level
+        out = _outgoing(track, src, mapped.seq, mapped.timestamp, payload, payload_type)
         if track.kind == "video":
-            track.history[mapped.seq % HISTORY_SIZE] = out
+            track.history[mapped.seq % HISTORY_SIZE] = (mapped.seq, mapped.timestamp, src)
         if not track.clock_known:
             hooks.set_sender_clock(track.sender, ntp_now(), mapped.timestamp)
         try:
@@ -280,9 +281,10 @@ class Viewer:
         self._counters.bytes_out += len(out.payload)
 
     async def _retransmit(self, track: _OutTrack, seq: int) -> None:
-        packet = track.history[seq % HISTORY_SIZE]
-        if packet is None or packet.sequence_number != seq:
+        entry = track.history[seq % HISTORY_SIZE]
+        if entry is None or entry[0] != seq:
             return
+        packet = _outgoing(track, entry[2], seq, entry[1])
         if track.rtx_payload_type is not None:
             packet = wrap_rtx(packet, payload_type=track.rtx_payload_type,
                               sequence_number=track.rtx_seq, ssrc=track.rtx_ssrc)
@@ -292,3 +294,17 @@ class Viewer:
         except ConnectionError:
             return
         self._counters.retransmitted += 1
+
+
+def _outgoing(track: _OutTrack, src: RtpPacket, seq: int, timestamp: int,
+              payload: bytes | None = None, payload_type: int | None = None) -> RtpPacket:
+    """The publisher's packet as this viewer's track sends it (with another payload and
+    payload type for audio unwrapped from RED or sent as RED)."""
+    out = RtpPacket(payload_type=track.payload_type if payload_type is None else payload_type,
+                    marker=src.marker, sequence_number=seq, timestamp=timestamp,
+                    ssrc=track.ssrc, payload=src.payload if payload is None else payload)
+    out.padding_size = src.padding_size
+    out.extensions.mid = track.mid
+    out.extensions.abs_send_time = (ntp_now() >> 14) & 0x00FFFFFF
+    out.extensions.audio_level = src.extensions.audio_level
+    return out

@@ -95,10 +95,10 @@ class SilentTrack(MediaStreamTrack):
 
 
 def new_peer_connection(ice_servers: tuple[str, ...], accept_rsa: bool = True) -> RTCPeerConnection:
-    """A peer connection that only uses the configured ICE servers (never a public default)."""
+    """A peer connection that only uses the configured ICE servers (never a public default),
+    with the node's DTLS certificate (`accept_rsa`: it also takes peers with RSA certificates)."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in ice_servers]))
-    if accept_rsa:
-        hooks.accept_rsa_dtls(pc)
+    hooks.share_node_certificate(pc, accept_rsa)
     return pc
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
 from recordings.recorder import SessionRecorder
@@ -25,7 +24,7 @@ class RecorderTap:
 
     def __init__(self, recorder: SessionRecorder) -> None:
         self.recorder = recorder
-        self._assemblers: dict[str, JitterBuffer] = {}
+        self._assemblers: dict[str, hooks.FrameAssembler] = {}
         self._sources: dict[str, int] = {}
         self._audio_order = InOrder()
         self._unwrapper = Unwrapper()
@@ -63,7 +62,7 @@ class RecorderTap:
             for frame in frames:
                 self._record_audio(self._audio_order.push(frame), packet.ssrc)
             return
-        _, assembled = self._assemblers[kind].add(packet)
+        assembled = self._assemblers[kind].add(packet)
         if assembled is not None:
             self.recorder.on_frame(kind, assembled.data, assembled.timestamp, packet.ssrc)
 

@@ -176,7 +176,7 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     streams = StreamDirectory()
     # With an archive, every seal point of the evidence store queues its copy on disk.
     backlog = Backlog(config.data_dir) if config.archive_url else None
-    store = Evidence(config.data_dir, config.node_id, config.key_file, backlog)
+    store = Evidence(config.data_dir, config.node_id, config.key_file, archive=backlog)
     archive_desk = (archive.ArchiveDesk(config, backlog, store.key)
                     if backlog is not None else None)
     evidence = LiveEvidence(store, streams)

@@ -10,6 +10,7 @@ log, so a console or a node that missed some can replay everything after a curso
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import math
 import time
@@ -85,6 +86,14 @@ class Bus(Protocol):
 
     async def open_alerts(self) -> list[Alert]: ...
 
+    async def due_alerts(self, raised_before: float, limit: int) -> list[Alert]:
+        """Alerts still `raised` (nobody acknowledged them) that were raised at or before
+        `raised_before` (epoch seconds), oldest first, at most `limit`: the escalation timer
+        reads only what is due, never every open alert."""
+
+    async def next_due(self) -> float | None:
+        """When the oldest alert still `raised` was raised (epoch seconds), or None."""
+
     async def events_after(self, cursor: str, limit: int = 1000) -> list[Event]:
         """Durable events (alerts and updates) after a cursor, oldest first."""
 
@@ -153,6 +162,23 @@ class MemoryBus:
         # One node has no other node to witness it: the stream only lets the same code run.
         self._witness: list[tuple[str, Event]] = []
         self._witness_added = asyncio.Event()
+        # Alerts still raised, by id, and a heap of (raised_at, id) over them; an entry whose
+        # alert has left `raised` is dropped when it reaches the top.
+        self._raised: dict[str, float] = {}
+        self._raised_heap: list[tuple[float, str]] = []
+
+    def _track_raised(self, alert: Alert) -> None:
+        if alert["state"] == "raised":
+            if alert["id"] not in self._raised:
+                self._raised[alert["id"]] = float(alert["raised_at"])
+                heapq.heappush(self._raised_heap, (float(alert["raised_at"]), alert["id"]))
+        else:
+            self._raised.pop(alert["id"], None)
+
+    def _drop_stale_top(self) -> None:
+        heap = self._raised_heap
+        while heap and self._raised.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
 
     def _instruction_journal(self) -> Path | None:
         return self._journal.with_name("instructions.jsonl") if self._journal else None
@@ -168,6 +194,7 @@ class MemoryBus:
             self._instructions[instruction["id"]] = instruction  # the last version wins
         for event in await asyncio.to_thread(read_json_lines, self._journal):
             self._alerts[event["alert"]["id"]] = event["alert"]
+            self._track_raised(event["alert"])
             if event.get("idem"):
                 self._idem[event["idem"]] = event["alert"]["id"]
             self._log.append({k: v for k, v in event.items() if k != "idem"})
@@ -202,6 +229,7 @@ class MemoryBus:
             line = json.dumps({**event, "idem": idempotency}, sort_keys=True).encode() + b"\n"
             await asyncio.to_thread(append_durably, self._journal, line, 0o600)
         self._alerts[alert["id"]] = stored
+        self._track_raised(stored)
         if idempotency is not None:
             self._idem[idempotency] = alert["id"]
         self._log.append(event)
@@ -231,6 +259,21 @@ class MemoryBus:
 
     async def open_alerts(self) -> list[Alert]:
         return sorted((a for a in self._alerts.values() if is_open(a)), key=lambda a: a["id"])
+
+    async def due_alerts(self, raised_before: float, limit: int) -> list[Alert]:
+        taken: list[tuple[float, str]] = []
+        self._drop_stale_top()
+        while self._raised_heap and len(taken) < limit and \
+                self._raised_heap[0][0] <= raised_before:
+            taken.append(heapq.heappop(self._raised_heap))
+            self._drop_stale_top()
+        for entry in taken:  # reading is not escalating: they stay due until updated
+            heapq.heappush(self._raised_heap, entry)
+        return [self._alerts[i] for _, i in taken]
+
+    async def next_due(self) -> float | None:
+        self._drop_stale_top()
+        return self._raised_heap[0][0] if self._raised_heap else None
 
     async def events_after(self, cursor: str, limit: int = 1000) -> list[Event]:
         return [e for e in self._log if cursor_after(e["cursor"], cursor)][:limit]

@@ -45,6 +45,8 @@ PREFIX = "fieldrelay:"
 STREAM = PREFIX + "events"
 CHANNEL = PREFIX + "bus"
 OPEN = PREFIX + "alerts:open"
+# Alerts still raised, scored by raised_at: the escalation timer reads only those due.
+RAISED = PREFIX + "alerts:raised"
 GEO = PREFIX + "geo"
 # Checkpoints and countersignatures: a stream, so a node that was down reads what it missed.
 WITNESS_STREAM = PREFIX + "witness"
@@ -82,7 +84,8 @@ class RedisBus:
                         "trusts everything on its Redis")
         try:
             await self._redis.ping()
-        except RedisError as exc:
+            await self._index_raised()
+        except (RedisError, BusUnavailable) as exc:
             log.warning("Redis at %s is not reachable yet: %s", self.url, exc)
 
     async def aclose(self) -> None:
@@ -102,9 +105,9 @@ class RedisBus:
         async with self._guard():
             for _ in range(2):
                 created, stored = await self._store(
-                    keys=[idem, PREFIX + "alert:", STREAM, OPEN, CHANNEL],
+                    keys=[idem, PREFIX + "alert:", STREAM, OPEN, CHANNEL, RAISED],
                     args=[alert["id"], self._records.alert_body(alert), IDEMPOTENCY_TTL_S,
-                          STREAM_MAXLEN])
+                          STREAM_MAXLEN, repr(float(alert["raised_at"]))])
                 # Just written by this node: its own clock against Redis's is no replay.
                 opened = self._records.alert(stored, filed=not int(created))
                 if opened is not None:
@@ -125,9 +128,10 @@ class RedisBus:
                 if updated is None:
                     return None
                 stored = await self._update(
-                    keys=[key, STREAM, OPEN, CHANNEL],
+                    keys=[key, STREAM, OPEN, CHANNEL, RAISED],
                     args=[raw, self._records.alert_body(updated), alert_id,
-                          "1" if is_open(updated) else "0", STREAM_MAXLEN])
+                          "1" if is_open(updated) else "0", STREAM_MAXLEN,
+                          "1" if updated["state"] == "raised" else "0"])
                 if stored:
                     return self._records.alert(stored, filed=False)
         raise BusUnavailable("the alert kept changing under concurrent updates")
@@ -142,6 +146,37 @@ class RedisBus:
             ids = sorted(str(i) for i in await self._redis.smembers(OPEN))
             raws = await self._redis.mget([PREFIX + "alert:" + i for i in ids]) if ids else []
         return [a for a in map(self._records.alert, raws) if a is not None]
+
+    async def due_alerts(self, raised_before: float, limit: int) -> list[Alert]:
+        async with self._guard():
+            ids = [str(i) for i in await self._redis.zrangebyscore(
+                RAISED, "-inf", repr(raised_before), start=0, num=limit)]
+            raws = await self._redis.mget([PREFIX + "alert:" + i for i in ids]) if ids else []
+            due: list[Alert] = []
+            gone: list[str] = []
+            for alert_id, raw in zip(ids, raws, strict=True):
+                alert = self._records.alert(raw)
+                if alert is not None and alert["state"] == "raised":
+                    due.append(alert)
+                elif raw is None or (alert is not None and alert["state"] != "raised"):
+                    gone.append(alert_id)  # expired or moved on: nothing left to escalate
+            if gone:
+                await self._redis.zrem(RAISED, *gone)
+        return due
+
+    async def next_due(self) -> float | None:
+        async with self._guard():
+            oldest = await self._redis.zrange(RAISED, 0, 0, withscores=True)
+        return float(oldest[0][1]) if oldest else None
+
+    async def _index_raised(self) -> None:
+        """Put alerts stored before the raised set existed into it (once, at start)."""
+        if await self._redis.exists(RAISED) or not await self._redis.exists(OPEN):
+            return
+        raised = {a["id"]: float(a["raised_at"]) for a in await self.open_alerts()
+                  if a["state"] == "raised"}
+        if raised:
+            await self._redis.zadd(RAISED, raised, nx=True)
 
     async def events_after(self, cursor: str, limit: int = 1000) -> list[Event]:
         async with self._guard():

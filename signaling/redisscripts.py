@@ -1,8 +1,8 @@
 """The Lua scripts of the Redis bus: each stores and fans out in one step, so nothing is
 published without being stored."""
 
-# KEYS: idem key, alert key prefix, stream, open set, channel.
-# ARGV: alert id, alert json (no cursor), idem ttl, stream maxlen.
+# KEYS: idem key, alert key prefix, stream, open set, channel, raised sorted set.
+# ARGV: alert id, alert json (no cursor), idem ttl, stream maxlen, raised_at.
 _STORE = """
 local existing = redis.call('GET', KEYS[1])
 if existing then
@@ -15,12 +15,13 @@ local js = string.sub(ARGV[2], 1, -2) .. ',"cursor":"' .. cursor .. '","raised_c
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('SET', KEYS[2] .. ARGV[1], js)
 redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('ZADD', KEYS[6], ARGV[5], ARGV[1])
 redis.call('PUBLISH', KEYS[5], '{"type":"alert","cursor":"' .. cursor .. '","alert":' .. js .. '}')
 return {1, js}
 """
 
-# KEYS: alert key, stream, open set, channel. ARGV: expected json, new json (no cursor),
-# alert id, still open (1/0), stream maxlen.
+# KEYS: alert key, stream, open set, channel, raised sorted set. ARGV: expected json, new
+# json (no cursor), alert id, still open (1/0), stream maxlen, still raised (1/0).
 _UPDATE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
 local cursor = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
@@ -28,6 +29,7 @@ local cursor = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
 local js = string.sub(ARGV[2], 1, -2) .. ',"cursor":"' .. cursor .. '"}'
 redis.call('SET', KEYS[1], js)
 if ARGV[4] == '0' then redis.call('SREM', KEYS[3], ARGV[3]) end
+if ARGV[6] == '0' then redis.call('ZREM', KEYS[5], ARGV[3]) end
 redis.call('PUBLISH', KEYS[4],
            '{"type":"alert.updated","cursor":"' .. cursor .. '","alert":' .. js .. '}')
 return js

@@ -50,7 +50,7 @@ async def test_every_seal_point_reaches_the_store_checked_and_locked(
         tmp_path: Path, moto: MotoServer) -> None:
     await make_bucket(moto.endpoint, lock=True)
     backlog = Backlog(tmp_path)
-    evidence = Evidence(tmp_path, "n1", backlog)
+    evidence = Evidence(tmp_path, "n1", archive=backlog)
     folder = record_session(evidence, segments=2)
     archiver = archiver_for(tmp_path, evidence, backlog, moto.endpoint, lock_days=3.0)
     async with archiver.store:
@@ -106,7 +106,7 @@ async def test_an_outage_is_waited_out_and_the_backlog_drains_in_order(
         tmp_path: Path, moto: MotoServer) -> None:
     await make_bucket(moto.endpoint, lock=False)
     backlog = Backlog(tmp_path)
-    evidence = Evidence(tmp_path, "n1", backlog)
+    evidence = Evidence(tmp_path, "n1", archive=backlog)
     archiver = archiver_for(tmp_path, evidence, backlog, moto.endpoint, concurrency=3)
     async with archiver.store:
         archiver.start()
@@ -147,7 +147,7 @@ from tests.archive_tools import archiver_for, record_session
 async def main() -> None:
     data, endpoint = Path(sys.argv[1]), sys.argv[2]
     backlog = Backlog(data)
-    evidence = Evidence(data, "n1", backlog)
+    evidence = Evidence(data, "n1", archive=backlog)
     archiver = archiver_for(data, evidence, backlog, endpoint, concurrency=2)
     async with archiver.store:
         archiver.start()
@@ -188,7 +188,7 @@ async def test_kill_9_while_recording_and_draining_loses_no_copy(
     await asyncio.to_thread(record_then_kill, data, moto.endpoint)
     # A restarted node drains what the killed one left queued.
     backlog = Backlog(data)
-    evidence = Evidence(data, "n1", backlog)
+    evidence = Evidence(data, "n1", archive=backlog)
     archiver = archiver_for(data, evidence, backlog, moto.endpoint)
     async with archiver.store:
         archiver.start()
@@ -211,7 +211,7 @@ async def test_a_file_changed_after_its_seal_is_never_copied(
         tmp_path: Path, moto: MotoServer) -> None:
     await make_bucket(moto.endpoint, lock=False)
     backlog = Backlog(tmp_path)
-    evidence = Evidence(tmp_path, "n1", backlog)
+    evidence = Evidence(tmp_path, "n1", archive=backlog)
     folder = record_session(evidence, segments=1)
     seg = folder / "seg-000001.webm"
     seg.write_bytes(b"altered" + seg.read_bytes())
@@ -232,7 +232,7 @@ async def test_retention_keeps_a_session_until_the_archive_confirmed_it(
         tmp_path: Path, moto: MotoServer) -> None:
     await make_bucket(moto.endpoint, lock=False)
     backlog = Backlog(tmp_path)
-    evidence = Evidence(tmp_path, "n1", backlog)
+    evidence = Evidence(tmp_path, "n1", archive=backlog)
     folder = record_session(evidence, segments=2)
     later = time.time() + 400 * 86400
     [kept] = candidates(tmp_path, 90, now=later)

@@ -33,7 +33,7 @@ async def test_the_catalog_comes_back_from_the_archive_alone(
     first = await archived_node(tmp_path / "n1", moto.endpoint, sessions=2)
     # A second node, with a held session, archiving under its own name.
     backlog = Backlog(tmp_path / "n2")
-    evidence = Evidence(tmp_path / "n2", "n2", backlog)
+    evidence = Evidence(tmp_path / "n2", "n2", archive=backlog)
     held = record_session(evidence, "o3", segments=1, at=1795790000.0).name
     set_hold(evidence.node_ledger, held, True, "appeal", "r1")
     archiver = archiver_for(tmp_path / "n2", evidence, backlog, moto.endpoint, node="n2")

@@ -26,7 +26,7 @@ async def archived_node(data: Path, endpoint: str, sessions: int = 2,
                         case_of_last: str | None = None) -> list[str]:
     """A node's data dir with `sessions` sealed sessions, every copy confirmed."""
     backlog = Backlog(data)
-    evidence = Evidence(data, "n1", backlog)
+    evidence = Evidence(data, "n1", archive=backlog)
     ids = [record_session(evidence, "o1", segments=2, at=1795770000.0 + n).name
            for n in range(sessions)]
     if case_of_last is not None:

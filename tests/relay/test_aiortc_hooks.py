@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiortc
 import pytest
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtcdtlstransport import SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80
+from aiortc.rtp import RtpPacket
+from OpenSSL import SSL
 
-from relay import aiortc_hooks
+from relay import aiortc_hooks, peers
 
 
 async def test_pinned_aiortc_has_every_hooked_internal() -> None:
@@ -23,3 +29,67 @@ async def test_a_missing_internal_is_named(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delattr(aiortc.RTCRtpSender, "_retransmit")
     with pytest.raises(aiortc_hooks.HookError, match="_retransmit"):
         await aiortc_hooks.verify_internals()
+
+
+def _packet(seq: int, timestamp: int, data: bytes) -> RtpPacket:
+    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=timestamp,
+                       payload=b"\x10" + data)
+    packet._data = data  # type: ignore[attr-defined]  # as aiortc's receiver sets it
+    return packet
+
+
+def test_frames_are_assembled_and_the_depayloaded_copies_dropped() -> None:
+    assembler = aiortc_hooks.frame_assembler("video")
+    first = [_packet(100, 3000, b"ab"), _packet(101, 3000, b"cd")]
+    # Out of order: the second frame's last packet before its first.
+    second = [_packet(103, 6000, b"gh"), _packet(102, 6000, b"ef")]
+    assert [assembler.add(p) for p in [*first, second[0]]] == [None, None, None]
+    assert all(hasattr(p, "_data") for p in first)  # nothing complete yet: all kept
+    frame = assembler.add(second[1])
+    assert frame is not None and (frame.data, frame.timestamp) == (b"abcd", 3000)
+    assert [hasattr(p, "_data") for p in first] == [False, False]
+    assert [hasattr(p, "_data") for p in second] == [True, True]  # still in the buffer
+    frame = assembler.add(_packet(104, 9000, b"ij"))
+    assert frame is not None and (frame.data, frame.timestamp) == (b"efgh", 6000)
+    assert not any(hasattr(p, "_data") for p in second)
+
+
+async def test_a_jitter_buffer_without_its_packet_slots_is_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    original = JitterBuffer.__init__
+
+    def without_slots(self: JitterBuffer, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        del self._packets
+
+    monkeypatch.setattr(JitterBuffer, "__init__", without_slots)
+    with pytest.raises(aiortc_hooks.HookError, match="_packets"):
+        await aiortc_hooks.verify_internals()
+
+
+async def test_peer_connections_share_the_node_certificate_and_its_contexts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pcs = [peers.new_peer_connection(()) for _ in range(2)]
+    stock = peers.new_peer_connection((), accept_rsa=False)
+    try:
+        (a,), (b,), (s,) = (pc._RTCPeerConnection__certificates  # type: ignore[attr-defined]
+                            for pc in (*pcs, stock))
+        assert a is b and a is not s
+        assert a.getFingerprints() == b.getFingerprints()
+        profiles = [SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80]
+        ctx = a._create_ssl_context(profiles)
+        assert ctx is b._create_ssl_context(profiles)
+        assert ctx is not a._create_ssl_context(profiles[1:])
+        # The RSA suites are on the node's context, not on the stock one.
+        rsa = b"ECDHE-RSA-AES128-GCM-SHA256"
+        assert rsa.decode() in SSL.Connection(ctx).get_cipher_list()
+        assert rsa.decode() not in SSL.Connection(s._create_ssl_context(profiles)).get_cipher_list()
+        # A day later the node makes a new certificate for new connections.
+        monkeypatch.setattr(aiortc_hooks, "CERTIFICATE_LIFETIME_S", -1.0)
+        fresh = peers.new_peer_connection(())
+        (f,) = fresh._RTCPeerConnection__certificates  # type: ignore[attr-defined]
+        assert f is not a and f.getFingerprints() != a.getFingerprints()
+        await fresh.close()
+    finally:
+        for pc in (*pcs, stock):
+            await pc.close()

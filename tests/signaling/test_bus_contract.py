@@ -13,7 +13,7 @@ from fieldrelay.alerts import apply, escalate, raise_alert
 from fieldrelay.instructions import new_instruction, receipt, stage_of
 from signaling.bus import Bus, MemoryBus, Updater
 from signaling.busseal import BusSeal
-from signaling.redisbus import RedisBus
+from signaling.redisbus import RAISED, RedisBus
 from tests.conftest import RedisProcess
 
 
@@ -172,3 +172,66 @@ async def test_concurrent_receipts_from_two_officers_both_count(bus: Bus) -> Non
     stored = await bus.get_instruction(instruction["id"])
     assert stored is not None
     assert (stage_of(stored, "o1"), stage_of(stored, "o2")) == ("read", "understood")
+
+
+async def test_only_alerts_still_raised_are_due_oldest_first(bus: Bus) -> None:
+    assert await bus.next_due() is None
+    stored = []
+    for i, raised_at in enumerate((1000.0, 1003.0, 1001.0, 1002.0)):
+        alert = raise_alert(f"o{i}", "n1", "sos", None, None, None, now=raised_at)
+        stored.append((await bus.store_alert(alert, f"due-{i}"))[0])
+    # Stored twice under one idempotency key: still one entry.
+    await bus.store_alert(raise_alert("o0", "n1", "sos", None, None, None, now=999.0), "due-0")
+    a, b, c, d = stored
+    assert await bus.next_due() == 1000.0
+    assert [x["id"] for x in await bus.due_alerts(1002.0, 10)] == [a["id"], c["id"], d["id"]]
+    assert [x["id"] for x in await bus.due_alerts(1002.0, 2)] == [a["id"], c["id"]]
+    assert await bus.due_alerts(999.9, 10) == []
+    # Reading is not escalating: they stay due until an update moves them on.
+    assert len(await bus.due_alerts(1002.0, 10)) == 3
+    assert await bus.update_alert(a["id"], lambda x: apply(x, "ack", "c1")) is not None
+    assert await bus.update_alert(c["id"], lambda x: escalate(x, 1500.0)) is not None
+    assert await bus.next_due() == 1002.0
+    assert [x["id"] for x in await bus.due_alerts(5000.0, 10)] == [d["id"], b["id"]]
+    for x in (b, d):
+        await bus.update_alert(x["id"], lambda y: apply(y, "ack", "c1"))
+    assert await bus.due_alerts(5000.0, 10) == [] and await bus.next_due() is None
+
+
+async def test_due_alerts_survive_a_memory_bus_restart(tmp_path: Any) -> None:
+    journal = tmp_path / "alerts.jsonl"
+    first = MemoryBus(journal)
+    await first.start()
+    a, _ = await first.store_alert(raise_alert("o1", "n1", "sos", None, None, None, now=10.0), "a")
+    b, _ = await first.store_alert(raise_alert("o2", "n1", "sos", None, None, None, now=20.0), "b")
+    await first.update_alert(a["id"], lambda x: apply(x, "ack", "c1"))
+    again = MemoryBus(journal)
+    await again.start()
+    assert [x["id"] for x in await again.due_alerts(100.0, 10)] == [b["id"]]
+    assert await again.next_due() == 20.0
+
+
+async def test_a_redis_bus_indexes_alerts_raised_before_the_due_set_existed(
+        tmp_path: Any) -> None:
+    server = RedisProcess(tmp_path / "redis", __import__("tests.conftest").conftest.free_port())
+    server.start()
+    try:
+        first = RedisBus(server.url, "test")
+        await first.start()
+        a, _ = await first.store_alert(
+            raise_alert("o1", "n1", "sos", None, None, None, now=10.0), "a")
+        b, _ = await first.store_alert(
+            raise_alert("o2", "n1", "sos", None, None, None, now=20.0), "b")
+        await first.update_alert(b["id"], lambda x: apply(x, "ack", "c1"))
+        # As stored by a node from before the due set: open alerts, no index.
+        await first._redis.delete(RAISED)
+        assert await first.next_due() is None
+        await first.aclose()
+        second = RedisBus(server.url, "test")
+        await second.start()
+        try:
+            assert [x["id"] for x in await second.due_alerts(100.0, 10)] == [a["id"]]
+        finally:
+            await second.aclose()
+    finally:
+        server.stop()
