@@ -18,6 +18,7 @@ from aiohttp import web
 from fieldrelay.config import Config
 from fieldrelay.tokens import TokenIssuer, load_or_create_secret
 from fieldrelay.users import UserStore
+from recordings.casebook import CaseBook
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.directory import StreamDirectory
@@ -29,6 +30,7 @@ from signaling import (
     alerts,
     api,
     auth,
+    cases_api,
     cluster,
     commands,
     denials,
@@ -43,8 +45,11 @@ from signaling import (
 )
 from signaling.alerts import DESK, AlertDesk
 from signaling.bus import Bus, MemoryBus
+from signaling.casedesk import DESK as CASES
+from signaling.casedesk import CaseDesk
 from signaling.commands import COMMANDS, CommandDesk
 from signaling.escalation import EscalationSettings
+from signaling.ferrylink import FerryLink
 from signaling.hub import EventHub
 from signaling.keys import (
     ALERTS_BY_OFFICER,
@@ -110,6 +115,7 @@ class Node:
     node_tokens: cluster.NodeTokens | None
     talkback_push: TalkbackPush | None
     review_desk: review.ReviewDesk
+    cases: CaseDesk
 
     async def desks_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The bus and the desks: up before the relay, down after it."""
@@ -141,6 +147,14 @@ class Node:
                 await self.talkback_push.aclose()
             await self.registry.aclose()
 
+    async def cases_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """The case desk and its ferry to the portal (the node connects out)."""
+        await self.cases.start()
+        try:
+            yield
+        finally:
+            await self.cases.aclose()
+
     async def review_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The review desk: after the relay, so crash recovery has sealed what it indexes."""
         await self.review_desk.start()
@@ -169,7 +183,17 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     push = (cluster.new_talkback_push(config, registry, whereabouts, tokens)
             if tokens is not None else None)
     return Node(config, bus, evidence, whereabouts, desk, command_desk, listener, registry,
-                tokens, push, review.ReviewDesk(config.data_dir, evidence.store))
+                tokens, push, review.ReviewDesk(config.data_dir, evidence.store),
+                new_case_desk(config, evidence.store, hub))
+
+
+def new_case_desk(config: Config, store: Evidence, hub: EventHub) -> CaseDesk:
+    """The case desk, with a ferry to the portal when the node has one."""
+    link = None
+    if config.portal_url and config.portal_secret:
+        link = FerryLink(config.data_dir, config.node_id, config.portal_url,
+                         config.portal_secret, config.ferry_poll_s)
+    return CaseDesk(CaseBook(config.data_dir, store.key), hub, link)
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -198,6 +222,9 @@ def build_app(config: Config) -> web.Application:
     app[WHEREABOUTS], app[DESK], app[COMMANDS] = node.whereabouts, node.alerts, node.commands
     app[REGISTRY], app[LIVE_EVIDENCE] = node.registry, node.evidence
     app[review.REVIEW] = node.review_desk
+    app[CASES] = node.cases
+    app[cases_api.INVITATIONS] = RateLimiter("invitations from this officer", burst=10,
+                                             per_minute=config.invitations_per_hour / 60)
     if node.node_tokens is not None:
         app[cluster.NODE_TOKENS] = node.node_tokens
     if node.talkback_push is not None:
@@ -206,6 +233,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(node.desks_ctx)
     app.cleanup_ctx.append(node.relay_ctx)
     app.cleanup_ctx.append(node.review_ctx)
+    app.cleanup_ctx.append(node.cases_ctx)
     app.on_shutdown.append(_close_websockets)
     app.add_routes([
         web.get("/healthz", api.healthz),
@@ -218,6 +246,7 @@ def build_app(config: Config) -> web.Application:
         web.get("/ws", ws.websocket),
         *whip.routes(),
         *review.routes(),
+        *cases_api.routes(),
         *cluster.routes(),
         *alerts.routes(),
         *commands.routes(),
