@@ -100,7 +100,8 @@ def _step(s: PortalState, case: str, body: Mapping[str, Any], at: str, mid: str)
 
 
 def _task(s: PortalState, case: str, body: Mapping[str, Any], at: str, mid: str) -> None:
-    sent = {k: body.get(k) for k in ("kind", "person", "address", "what", "deadline", "by")}
+    sent = {k: body.get(k) for k in ("person", "address", "what", "deadline", "by")}
+    sent["kind"] = body.get("task_kind")
     sent["sent_at"] = at
     s.tasks[str(body["task"])] = Task(str(body["task"]), case, sent,
                                       tuple(str(x) for x in body.get("to", [])))

@@ -92,8 +92,10 @@ class CaseBook:
         """One case, or None."""
         return self.cases().get(number)
 
-    def record(self, kind: str, number: str, **fields: Any) -> dict[str, Any]:
+    def record(self, kind: str, number: str, /, **fields: Any) -> dict[str, Any]:
         """Append one signed entry about a case and return it."""
+        if {"kind", "case", "at"} & set(fields):
+            raise ValueError("kind, case and at are the chain's own fields")
         entry = self.ledger.append({"kind": kind, "case": number, "at": now_iso(), **fields})
         self.ledger.sign_head()
         return entry

@@ -91,7 +91,7 @@ class CaseDesk:
         for officer in (case or {}).get("officers", []):
             self.hub.send_to_user(event, officer)
 
-    async def record(self, kind: str, number: str, **fields: Any) -> dict[str, Any]:
+    async def record(self, kind: str, number: str, /, **fields: Any) -> dict[str, Any]:
         """An entry in the case chain, announced."""
         async with self._write:
             entry = await asyncio.to_thread(self.book.record, kind, number, **fields)

@@ -135,7 +135,7 @@ async def send_task(request: web.Request) -> web.Response:
     if not to or unknown:
         raise BadRequest("to names grid workers the portal knows (or give a community): "
                          f"unknown {unknown}" if unknown else "send the task to someone")
-    task = {"task": desk.issue_code(case["number"], 0)[1], "kind": body["kind"],
+    task = {"task": desk.issue_code(case["number"], 0)[1], "task_kind": body["kind"],
             "person": _text(body, "person", limit=200),
             "address": _text(body, "address", limit=500), "what": _text(body, "what"),
             "deadline": _text(body, "deadline", limit=40), "to": sorted(set(to)),
@@ -162,7 +162,7 @@ async def publish_step(request: web.Request) -> web.Response:
 def qr_rows(text: str) -> list[str]:
     """A QR code of `text` as rows of 0/1 (the page draws it; no image, no HTML)."""
     return ["".join("1" if cell else "0" for cell in row)
-            for row in segno.make(text, error="m").matrix]
+            for row in segno.make(text, error="m", micro=False).matrix]
 
 
 async def invite(request: web.Request) -> web.Response:
