@@ -16,6 +16,7 @@ from aiohttp import web
 
 from fieldrelay.errors import BadRequest, Conflict, NotFound, Unauthorized
 from fieldrelay.tokens import Claims
+from fieldrelay.users import User
 from portal.web_common import (
     BACKOFF,
     CONFIG,
@@ -81,36 +82,46 @@ def code_digest(code: str) -> str:
     return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
 
 
-async def redeem(request: web.Request) -> web.Response:
-    """POST /api/redeem {"code","username","password"}: a one-use invitation becomes a party
-    account that sees that case only. Wrong codes are counted per address (429 past a few)."""
-    body = await read_json(request)
-    code, name, password = body.get("code"), body.get("username"), body.get("password")
-    if not all(isinstance(v, str) for v in (code, name, password)):
-        raise BadRequest('send {"code", "username", "password"}')
-    assert isinstance(code, str) and isinstance(name, str) and isinstance(password, str)
-    address = request.remote or "unknown"
-    backoff, desk = request.app[BACKOFF], request.app[DESK]
-    backoff.check("redeem:" + address)
+async def redeem_invitation(app: web.Application, code: str, name: str,
+                            password: str) -> User:
+    """Make a party account from a one-use invitation code (the party then sees that case).
+
+    NotFound for a code the portal never had, Gone for a used or expired one."""
+    desk = app[DESK]
     invitation = desk.state.invitations.get(code_digest(code))
     if invitation is None:
-        backoff.failed("redeem:" + address)
         raise NotFound("no such invitation code")
     if invitation["used_by"] is not None:
         raise Gone("this invitation was used already")
     if invitation["expires_at"] < time.time():
         raise Gone("this invitation has expired; ask the officer for a new one")
-    users = request.app[USERS]
-    async with request.app[HASHING]:
+    async with app[HASHING]:
         # Taken before the hash is made, so two redemptions of one code race to one winner.
         invitation["used_by"] = name
         try:
-            user = await asyncio.to_thread(users.add, name, "party", password)
+            user = await asyncio.to_thread(app[USERS].add, name, "party", password)
         except BaseException:
             invitation["used_by"] = None
             raise
     await desk.post("party.joined", invitation["case"],
                     {"party": user.name, "invitation": invitation["invitation"]})
+    return user
+
+
+async def redeem(request: web.Request) -> web.Response:
+    """POST /api/redeem {"code","username","password"}: a one-use invitation becomes a party
+    account that sees that case only. Wrong codes are counted per address (429 past a few)."""
+    body = await read_json(request)
+    code, name, password = body.get("code"), body.get("username"), body.get("password")
+    if not isinstance(code, str) or not isinstance(name, str) or not isinstance(password, str):
+        raise BadRequest('send {"code", "username", "password"}')
+    backoff, address = request.app[BACKOFF], "redeem:" + (request.remote or "unknown")
+    backoff.check(address)
+    try:
+        user = await redeem_invitation(request.app, code, name, password)
+    except NotFound:
+        backoff.failed(address)
+        raise
     response = _issue(request, user.name, user.role, user.token_version)
     response.set_status(201)
     return response

@@ -12,6 +12,7 @@ sent to its grid worker, or a clue from a party of another case, is refused and 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
@@ -150,9 +151,19 @@ class CaseDesk:
                    and e.get("invitation") == body.get("invitation")
                    for e in self.book.entries())
 
-    def issue_code(self, number: str, ttl_s: float) -> tuple[str, str, float]:
-        """A new code, its invitation id and expiry (unix seconds); nothing recorded yet."""
-        return new_code(), secrets.token_hex(8), time.time() + ttl_s
+    async def invite(self, number: str, by: str, ttl_s: float) -> dict[str, Any]:
+        """A one-use invitation code for a party of the case: the chain records (and the
+        portal receives) its SHA-256 only; the code goes back to the officer alone."""
+        case = self.book.get(number)
+        if case is None:
+            raise NotFound(f"no case {number!r}")
+        code, invitation = new_code(), secrets.token_hex(8)
+        expires_at = round(time.time() + ttl_s, 3)
+        digest = hashlib.sha256(code.replace("-", "").encode()).hexdigest()
+        await self.publish("invitation.issued", number, "invitation",
+                           {"invitation": invitation, "code_sha256": digest,
+                            "expires_at": expires_at, "title": case["title"]}, by)
+        return {"invitation": invitation, "code": code, "expires_at": expires_at}
 
 
 DESK = web.AppKey("case_desk", CaseDesk)

@@ -9,7 +9,7 @@ in the case chain; what concerns the portal is ferried to it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import secrets
 from typing import Any
 
 import segno
@@ -135,7 +135,7 @@ async def send_task(request: web.Request) -> web.Response:
     if not to or unknown:
         raise BadRequest("to names grid workers the portal knows (or give a community): "
                          f"unknown {unknown}" if unknown else "send the task to someone")
-    task = {"task": desk.issue_code(case["number"], 0)[1], "task_kind": body["kind"],
+    task = {"task": secrets.token_hex(8), "task_kind": body["kind"],
             "person": _text(body, "person", limit=200),
             "address": _text(body, "address", limit=500), "what": _text(body, "what"),
             "deadline": _text(body, "deadline", limit=40), "to": sorted(set(to)),
@@ -174,16 +174,10 @@ async def invite(request: web.Request) -> web.Response:
     if desk.link is None:
         raise Conflict("this node has no portal (--portal-url)")
     request.app[INVITATIONS].check(claims.name)
-    config = request.app[CONFIG]
-    code, invitation, expires_at = desk.issue_code(case["number"], config.invitation_ttl_s)
-    digest = hashlib.sha256(code.replace("-", "").encode()).hexdigest()
-    await desk.publish("invitation.issued", case["number"], "invitation",
-                       {"invitation": invitation, "code_sha256": digest,
-                        "expires_at": round(expires_at, 3), "title": case["title"]},
-                       claims.name)
-    return web.json_response({"invitation": invitation, "code": code,
-                              "expires_at": round(expires_at, 3), "qr": qr_rows(code)},
-                             status=201, headers={"Cache-Control": "no-store"})
+    invitation = await desk.invite(case["number"], claims.name,
+                                   request.app[CONFIG].invitation_ttl_s)
+    return web.json_response({**invitation, "qr": qr_rows(invitation["code"])}, status=201,
+                             headers={"Cache-Control": "no-store"})
 
 
 async def message_party(request: web.Request) -> web.Response:

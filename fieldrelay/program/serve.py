@@ -20,8 +20,9 @@ from aiohttp import web
 from fieldrelay import logs
 from fieldrelay.config import ENV_PREFIX, Config
 from fieldrelay.errors import BadRequest
-from fieldrelay.program import memory, settings, supervisor, tls
+from fieldrelay.program import demo_portal, memory, settings, supervisor, tls
 from fieldrelay.program.exits import EXIT_OK
+from fieldrelay.program.portals import RunningPortal
 from fieldrelay.program.settings import DEFAULTS, add_flag, env_help, env_or
 from fieldrelay.users import UserStore
 from signaling import edge
@@ -196,8 +197,27 @@ async def _serve(config: Config) -> int:
     if config.tls_self_signed:
         config = _with_self_signed(config)
     ssl_context = _ssl_context(config)
+    portal = None
+    if config.demo_users and not config.portal_url:
+        demo = demo_portal.plan(config)
+        config = demo.node_config
+        portal = await demo_portal.start(demo)
+    try:
+        return await _run_node(config, ssl_context, portal)
+    finally:
+        if portal is not None:
+            await portal.aclose()
+
+
+async def _run_node(config: Config, ssl_context: ssl.SSLContext | None,
+                    portal: RunningPortal | None) -> int:
     node = await start_node(config, ssl_context)
     try:
+        if portal is not None:
+            created = await demo_portal.seed(node.runner.app, portal, DEMO_ROLES[0])
+            demo_portal.print_created(created, f"http://{config.host}:{portal.port}")
+            print(f"fieldrelay portal (demo) listening on http://{config.host}:{portal.port}",
+                  flush=True)
         scheme = "https" if ssl_context else "http"
         print(f"fieldrelay {config.node_id} listening on {scheme}://{config.host}:{config.port}"
               f" (data in {config.data_dir})", flush=True)

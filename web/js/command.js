@@ -32,6 +32,7 @@ import { TalkControl } from "./talkback.js";
 import { clockTime, debugHook, formatDuration, setupHeader, showConn, toast } from "./ui.js";
 import { WhipClient } from "./whip.js";
 import { ReconnectingSocket } from "./ws.js";
+import { CluePins } from "./clue-pins.js";
 
 /** How long ICE may sit in "disconnected" before the viewer re-subscribes. */
 const DISCONNECT_GRACE_MS = 2500;
@@ -581,6 +582,8 @@ class Wall {
     if (msg.type === "position" && msg.officer) this.map?.setPosition(msg.officer, msg.lat, msg.lon, msg.at);
     if (this.alerts.onMessage(msg)) return;
     if (this.instructions.onMessage(msg)) return;
+    this.cluePins = this.cluePins || new CluePins(() => this.map);
+    if (this.cluePins.onMessage(msg)) return;
     if (msg.type === "talkback" && msg.officer) {
       this.talk?.onFloor(msg);
     } else if ((msg.type === "golive" || msg.type === "golive.answer") && msg.officer) {

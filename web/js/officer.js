@@ -18,6 +18,7 @@ import {
   sleep,
 } from "./api.js";
 import { mountOfficerCase } from "./case.js";
+import { CasePanel } from "./clues.js";
 import { PositionTracker } from "./geo.js";
 import { GoLivePrompt } from "./golive.js";
 import { InstructionInbox } from "./instructions.js";
@@ -151,6 +152,8 @@ class OfficerPage {
     this.stopRefresh = keepTokenFresh(() => this.showLogin());
     if (this.caseField) this.caseField.refresh();
     else this.caseField = mountOfficerCase($("case-field"), session.name);
+    this.cases = this.cases || new CasePanel($("case-people"));
+    this.cases.load();
     try {
       const config = await getConfig();
       this.iceServers = config.ice_servers || [];
@@ -221,6 +224,7 @@ class OfficerPage {
       return;
     }
     if (this.inbox.onMessage(msg) || this.golive.onMessage(msg)) return;
+    if (this.cases?.onMessage(msg)) return;
     const text = msg.text || msg.message || msg.detail;
     if (text) toast(String(text), { ms: 8000 });
   }
