@@ -26,7 +26,7 @@ AUTH_TIMEOUT_S = 10.0
 QUEUE = 64
 
 
-@dataclass
+@dataclass(eq=False)
 class Listener:
     """One open page: its user, role and a bounded queue of notices."""
 
