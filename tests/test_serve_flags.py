@@ -30,7 +30,8 @@ SERVE_FLAGS = {
     "max-connections-per-address", "reserve-connections",
 }
 SERVE_FLAGS |= {"hold-two-person-release"}  # legal holds: the two-person release
-ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD"}
+SERVE_FLAGS |= {"portal-url", "portal-secret-file", "published-step"}  # the portal
+ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD", "PORTAL_SECRET"}
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ RULE_HEADS = "heads"
 RULE_SEAL = "seal"
 RULE_NODE = "node"
 RULE_AUDIT = "audit"
+RULE_CASES = "cases"
 RULE_KEY = "key"
 RULE_BUNDLE = "bundle"
 
