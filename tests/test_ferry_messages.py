@@ -30,6 +30,7 @@ def test_a_message_holds_only_as_signed_by_its_sender() -> None:
             ferry.check(SECRET, {**m, **changed})
     with pytest.raises(Unauthorized):
         ferry.check("another secret, long enough to sign", m)
+    broken: object
     for broken in (None, [], {"id": "x"}, {**m, "body": "text"}):
         with pytest.raises(Unauthorized):
             ferry.check(SECRET, broken)

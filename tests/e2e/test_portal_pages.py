@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Geolocation, expect
 
 from bench.portalkit import call, login
 from tests.e2e.conftest import new_media_context
@@ -18,7 +18,7 @@ from tests.e2e.test_live_wall import DESKTOP, PHONE, login_via_ui, watch_errors
 from tests.portal.test_ferry_flow import start_pair
 
 # Urumqi, where the grid worker finds the person and the party saw the car.
-MARKET = {"latitude": 43.8256, "longitude": 87.6168}
+MARKET: Geolocation = {"latitude": 43.8256, "longitude": 87.6168}
 HOSTILE = '<img src=x onerror="window.__owned=1">red car'
 
 
