@@ -200,8 +200,14 @@ async def _serve(config: Config) -> int:
     portal = None
     if config.demo_users and not config.portal_url:
         demo = demo_portal.plan(config)
-        config = demo.node_config
-        portal = await demo_portal.start(demo)
+        try:
+            portal = await demo_portal.start(demo)
+            config = demo.node_config
+        except OSError as exc:
+            # The trial still runs: a node without a portal is what it was before.
+            print(f"warning: the demo portal cannot listen on port "
+                  f"{demo.portal_config.portal_port} ({exc.strerror}); running without one",
+                  file=sys.stderr, flush=True)
     try:
         return await _run_node(config, ssl_context, portal)
     finally:
