@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bench.common import REPO, free_port
+from bench.common import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
