@@ -51,10 +51,13 @@ def new_id() -> str:
 
 
 def sign(secret: str, sender: str, kind: str, case: str, body: Mapping[str, Any],
-         at: str, msg_id: str | None = None) -> dict[str, Any]:
-    """A new signed message from `sender` about `case`."""
+         at: str, msg_id: str | None = None, to: str | None = None) -> dict[str, Any]:
+    """A new signed message from `sender` about `case` (for node `to`, from the portal, which
+    may serve several nodes: each takes only what is addressed to it)."""
     message: dict[str, Any] = {"id": msg_id or new_id(), "from": sender, "kind": kind,
                                "case": case, "body": dict(body), "at": at}
+    if to is not None:
+        message["to"] = to
     message["sig"] = hmac.new(sender_key(secret, sender), canonical(message),
                               hashlib.sha256).hexdigest()
     return message
@@ -69,6 +72,8 @@ def check(secret: str, message: object, expected_sender: str | None = None) -> d
     if not all(isinstance(message.get(f), str) for f in fields) or not isinstance(
             message.get("body"), dict):
         raise Unauthorized("a ferry message has id, from, kind, case, body, at and sig")
+    if "to" in message and not isinstance(message["to"], str):
+        raise Unauthorized("a ferry message's to names one node")
     sender = str(message["from"])
     if expected_sender is not None and sender != expected_sender:
         raise Unauthorized(f"a ferry message from {sender!r} where {expected_sender!r} sends")

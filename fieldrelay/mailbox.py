@@ -55,10 +55,12 @@ class Mailbox:
             self._pending[str(message["id"])] = message
             self._history.append(message)
 
-    def acknowledged(self, ids: list[str]) -> None:
-        """The other side stored these of our messages: stop sending them."""
+    def acknowledged(self, ids: list[str], to: str | None = None) -> None:
+        """The other side stored these of our messages: stop sending them (with `to`, only
+        those addressed to that receiver)."""
         with self._lock:
-            known = [i for i in ids if i in self._pending]
+            known = [i for i in ids if i in self._pending
+                     and (to is None or self._pending[i].get("to") == to)]
             if not known:
                 return
             self._write({"acked": known})
@@ -77,10 +79,12 @@ class Mailbox:
             self._history.append(message)
             return True
 
-    def pending(self, limit: int) -> list[dict[str, Any]]:
-        """Up to `limit` messages still waiting for the other side's ack, oldest first."""
+    def pending(self, limit: int, to: str | None = None) -> list[dict[str, Any]]:
+        """Up to `limit` messages still waiting for the other side's ack, oldest first (with
+        `to`, only those addressed to that receiver)."""
         with self._lock:
-            return list(self._pending.values())[:limit]
+            waiting = [m for m in self._pending.values() if to is None or m.get("to") == to]
+            return waiting[:limit]
 
     def acks_due(self) -> list[str]:
         """Received ids to acknowledge (again) in the next exchange."""

@@ -51,9 +51,12 @@ class PortalDesk:
             except Exception:  # one page's failure never stops the others hearing
                 log.exception("a portal listener failed")
 
-    async def post(self, kind: str, case: str, body: dict[str, Any]) -> dict[str, Any]:
-        """A message from the portal's side: stored, folded, announced, ferried."""
-        message = ferry.sign(self.secret, ferry.PORTAL, kind, case, body, now_iso())
+    async def post(self, kind: str, case: str, body: dict[str, Any],
+                   to: str | None = None) -> dict[str, Any]:
+        """A message from the portal's side: stored, folded, announced, ferried to the node
+        the case lives on (or `to`)."""
+        message = ferry.sign(self.secret, ferry.PORTAL, kind, case, body, now_iso(),
+                             to=to or self.state.case_node.get(case))
         async with self._write:
             await asyncio.to_thread(self.mailbox.post, message)
             self.state.apply(message)
@@ -62,14 +65,14 @@ class PortalDesk:
             self._news.notify_all()
         return message
 
-    async def take_in(self, messages: list[object]) -> list[str]:
+    async def take_in(self, sender: str, messages: list[object]) -> list[str]:
         """Store and fold the messages a node pushed; the ids stored (to acknowledge).
 
-        A message signed for any sender but a node, or not signed, refuses the exchange."""
+        A message not signed by the node that signed the exchange refuses the exchange."""
         checked = [ferry.check(self.secret, m) for m in messages]
         for message in checked:
-            if not str(message["from"]).startswith(ferry.NODE_PREFIX):
-                raise Unauthorized("the portal takes only nodes' messages from an exchange")
+            if message["from"] != sender:
+                raise Unauthorized("an exchange carries only its own node's messages")
         stored = []
         for message in checked:
             async with self._write:
@@ -81,19 +84,20 @@ class PortalDesk:
             stored.append(str(message["id"]))
         return stored
 
-    async def acknowledged(self, ids: list[str]) -> None:
-        """A node stored these of the portal's messages."""
+    async def acknowledged(self, sender: str, ids: list[str]) -> None:
+        """A node stored these of the portal's messages to it."""
         async with self._write:
-            await asyncio.to_thread(self.mailbox.acknowledged, ids)
+            await asyncio.to_thread(self.mailbox.acknowledged, ids, sender)
 
-    async def outbound(self, wait_s: float) -> list[dict[str, Any]]:
-        """The portal's messages a node has not acknowledged, waiting up to `wait_s` for one."""
-        pending = self.mailbox.pending(ferry.MAX_MESSAGES_PER_EXCHANGE)
+    async def outbound(self, sender: str, wait_s: float) -> list[dict[str, Any]]:
+        """The portal's messages to a node that it has not acknowledged, waiting up to
+        `wait_s` for one."""
+        limit = ferry.MAX_MESSAGES_PER_EXCHANGE
+        pending = self.mailbox.pending(limit, sender)
         if pending or wait_s <= 0:
             return pending
         async with self._news:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._news.wait_for(
-                        lambda: bool(self.mailbox.pending(1))), timeout=wait_s)
-        return self.mailbox.pending(ferry.MAX_MESSAGES_PER_EXCHANGE)
+                await asyncio.wait_for(self._news.wait_for(
+                    lambda: bool(self.mailbox.pending(1, sender))), timeout=wait_s)
+        return self.mailbox.pending(limit, sender)

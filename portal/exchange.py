@@ -23,7 +23,8 @@ async def exchange(request: web.Request) -> web.Response:
     """Check the exchange's signature, store the node's messages, answer with the portal's."""
     desk = request.app[DESK]
     raw = await read_body(request, MAX_FERRY_BODY)
-    ferry.check_exchange(desk.secret, request.headers.get(ferry.EXCHANGE_HEADER), raw)
+    node = ferry.check_exchange(desk.secret, request.headers.get(ferry.EXCHANGE_HEADER), raw)
+    sender = ferry.NODE_PREFIX + node
     body = jsonsafe.parse_object(raw)
     messages, acks, wait = body.get("messages", []), body.get("acks", []), body.get("wait", 0)
     if not isinstance(messages, list) or len(messages) > ferry.MAX_MESSAGES_PER_EXCHANGE:
@@ -32,12 +33,12 @@ async def exchange(request: web.Request) -> web.Response:
         raise BadRequest("acks is a list of message ids")
     if not isinstance(wait, int | float) or isinstance(wait, bool):
         raise BadRequest("wait is a number of seconds")
-    stored = await desk.take_in(messages)
-    await sync_roster(request.app)
-    await desk.acknowledged([str(a) for a in acks])
+    stored = await desk.take_in(sender, messages)
+    await sync_roster(request.app, sender)
+    await desk.acknowledged(sender, [str(a) for a in acks])
     # A request that carried something is answered at once; an empty one waits for news.
     wait_s = 0.0 if messages else min(max(float(wait), 0.0), MAX_WAIT_S)
-    outbound = await desk.outbound(wait_s)
+    outbound = await desk.outbound(sender, wait_s)
     return web.json_response({"acks": stored, "messages": outbound})
 
 
@@ -50,14 +51,16 @@ def communities(data_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
 
 
-async def sync_roster(app: web.Application) -> None:
-    """Tell the nodes of grid workers added (or moved to another community) since."""
+async def sync_roster(app: web.Application, sender: str) -> None:
+    """Tell a node of grid workers added (or moved to another community) since it was last
+    told."""
     desk = app[DESK]
     known = communities(app[CONFIG].portal_data_dir)
     for user in app[USERS].all():
         community = known.get(user.name, "")
-        if user.role == "grid" and desk.state.grid.get(user.name) != community:
-            await desk.post("grid.worker", "", {"name": user.name, "community": community})
+        if user.role == "grid" and desk.state.told.get((sender, user.name)) != community:
+            await desk.post("grid.worker", "", {"name": user.name, "community": community,
+                                                "node": sender}, to=sender)
 
 
 def routes() -> list[web.RouteDef]:

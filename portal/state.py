@@ -46,12 +46,18 @@ class PortalState:
     clues: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
     grid: dict[str, str] = field(default_factory=dict)  # grid worker -> community
+    # Which node each case lives on (the portal's news about it goes there alone), and which
+    # grid workers each node has been told of, with their community.
+    case_node: dict[str, str] = field(default_factory=dict)
+    told: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def apply(self, message: Mapping[str, Any]) -> None:
         """Fold one message in; unknown kinds change nothing."""
         kind, case, body = str(message["kind"]), str(message["case"]), message["body"]
         at = str(message["at"])
         from_portal = message["from"] == PORTAL
+        if not from_portal and case:
+            self.case_node[case] = str(message["from"])
         handler = (_PORTAL_KINDS if from_portal else _NODE_KINDS).get(kind)
         if handler is not None:
             handler(self, case, body, at, str(message["id"]))
@@ -126,6 +132,7 @@ def _clue_read(s: PortalState, case: str, body: Mapping[str, Any], at: str, mid:
 def _grid_worker(s: PortalState, case: str, body: Mapping[str, Any], at: str,
                  mid: str) -> None:
     s.grid[str(body["name"])] = str(body.get("community", ""))
+    s.told[(str(body.get("node")), str(body["name"]))] = s.grid[str(body["name"])]
 
 
 def _party_joined(s: PortalState, case: str, body: Mapping[str, Any], at: str,

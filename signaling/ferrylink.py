@@ -119,6 +119,8 @@ class FerryLink:
         self.mailbox.acks_sent(acks)
         for raw in incoming:
             message = ferry.check(self.secret, raw, expected_sender=ferry.PORTAL)
+            if message.get("to") != self.sender:
+                raise ValueError(f"a portal message for {message.get('to')!r}, not this node")
             async with self._write:
                 new = await asyncio.to_thread(self.mailbox.receive, message)
             if new and self._apply is not None:

@@ -85,9 +85,11 @@ async def test_a_cut_link_and_a_killed_portal_lose_and_double_nothing(tmp_path: 
             # The portal dies mid-flow: what either side acknowledged survives it, once.
             acked: list[str] = []
             stepped: list[str] = []
+            back = asyncio.Event()
 
             async def party() -> None:
-                for i in range(40):
+                after = 0
+                for i in range(600):  # bounded: about 30 s at most
                     try:
                         status, _ = await call(http, "POST",
                                                f"{portal.url}/api/cases/C-1/clues",
@@ -97,7 +99,11 @@ async def test_a_cut_link_and_a_killed_portal_lose_and_double_nothing(tmp_path: 
                         status = 0
                     if status == 201:
                         acked.append(f"kill-clue-{i}")
+                        after += back.is_set()
+                    if after >= 5:
+                        return
                     await asyncio.sleep(0.05)
+                raise AssertionError("the portal did not take clues again after its restart")
 
             async def officer() -> None:
                 for i in range(20):
@@ -112,6 +118,7 @@ async def test_a_cut_link_and_a_killed_portal_lose_and_double_nothing(tmp_path: 
                 portal.stop(signal.SIGKILL)
                 await asyncio.sleep(1.0)
                 await asyncio.to_thread(portal.start)
+                back.set()
 
             await asyncio.gather(party(), officer(), killer())
             assert len(acked) >= 10 and len(stepped) == 20

@@ -77,9 +77,10 @@ class Portal:
     tokens: dict[str, str]
 
     async def exchange(self, messages: list[dict[str, Any]], secret: str = SECRET,
-                       at: int | None = None, tamper: bool = False) -> tuple[int, Any]:
-        body = json.dumps({"messages": messages, "acks": [], "wait": 0}).encode()
-        header = ferry.exchange_signature(secret, "node-1", int(at or time.time()), body)
+                       at: int | None = None, tamper: bool = False, node: str = "node-1",
+                       acks: list[str] | None = None) -> tuple[int, Any]:
+        body = json.dumps({"messages": messages, "acks": acks or [], "wait": 0}).encode()
+        header = ferry.exchange_signature(secret, node, int(at or time.time()), body)
         if tamper:
             body = body.replace(b'"wait": 0', b'"wait": 1')
         async with self.http.post(f"{self.base}/ferry/exchange", data=body,
@@ -87,8 +88,9 @@ class Portal:
             return resp.status, await resp.json(content_type=None)
 
 
-def node_message(kind: str, case: str, body: dict[str, Any]) -> dict[str, Any]:
-    return ferry.sign(SECRET, "node:node-1", kind, case, body, "2026-12-06T10:00:00.000Z")
+def node_message(kind: str, case: str, body: dict[str, Any],
+                 node: str = "node-1") -> dict[str, Any]:
+    return ferry.sign(SECRET, f"node:{node}", kind, case, body, "2026-12-06T10:00:00.000Z")
 
 
 @pytest.fixture
@@ -267,3 +269,32 @@ async def test_the_portal_takes_only_signed_exchanges_of_node_messages(portal: P
     status, answer = await portal.exchange([clue])
     assert answer["acks"] == [clue["id"]]
     assert len(portal.server.app[DESK].mailbox.history()) == before
+
+
+async def test_each_node_gets_the_news_of_its_own_cases_and_every_grid_worker(
+        portal: Portal) -> None:
+    other = node_message("invitation", "N2-1", {"invitation": "j1", "code_sha256":
+                                                code_digest("GGGGG-HHHHH"),
+                                                "expires_at": time.time() + 60}, node="node-2")
+    # node-1 may not carry node-2's messages: the exchange and its messages name one node.
+    assert (await portal.exchange([other]))[0] == 401
+    status, first = await portal.exchange([other], node="node-2")
+    assert status == 200
+    assert {m["body"]["name"] for m in first["messages"] if m["kind"] == "grid.worker"} == {
+        "g1", "g2", "gone", "renewed"}
+    assert all(m["to"] == "node:node-2" for m in first["messages"])
+    async with portal.http.post(f"{portal.base}/api/redeem", json={
+            "code": "GGGGG-HHHHH", "username": "p3", "password": PASSWORD}) as resp:
+        token = (await resp.json())["token"]
+    async with portal.http.post(f"{portal.base}/api/cases/N2-1/clues", json={"text": "n2"},
+                                headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status == 201
+    _, to_one = await portal.exchange([])
+    _, to_two = await portal.exchange([], node="node-2",
+                                      acks=[m["id"] for m in first["messages"]])
+    assert not [m for m in to_one["messages"] if m["case"] == "N2-1"]
+    assert [m["kind"] for m in to_two["messages"]] == ["party.joined", "clue"]
+    # node-1 acknowledging node-2's messages drops nothing of node-2's.
+    await portal.exchange([], acks=[m["id"] for m in to_two["messages"]])
+    _, again = await portal.exchange([], node="node-2")
+    assert [m["id"] for m in again["messages"]] == [m["id"] for m in to_two["messages"]]
