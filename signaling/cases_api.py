@@ -16,7 +16,7 @@ import segno
 from aiohttp import web
 
 from fieldrelay.errors import BadRequest, Conflict, NotFound
-from recordings.casebook import activity
+from recordings.casebook import CASE_STATES, activity
 from recordings.cases import valid_case
 from signaling.auth import authenticate, read_json
 from signaling.casedesk import DESK
@@ -89,14 +89,21 @@ def _check_officers(request: web.Request, officers: list[str]) -> None:
 
 
 async def assign(request: web.Request) -> web.Response:
-    """POST /api/cases/<case>/assign {"officers"?, "grid"?}: each list given replaces it."""
+    """POST /api/cases/<case>/assign {"officers"?, "grid"?, "state"?}: each list given
+    replaces it; a state (open, closed) is recorded as its own entry."""
     claims = authenticate(request, *CASE_ROLES)
     desk = request.app[DESK]
     case = desk.visible(request.match_info["case"], claims.name, claims.role)
     body = await read_json(request)
-    officers, grid = _names(body, "officers"), _names(body, "grid")
+    officers, grid, state = _names(body, "officers"), _names(body, "grid"), body.get("state")
     if officers is not None:
         _check_officers(request, officers)
+    if state is not None and state not in CASE_STATES:
+        raise BadRequest(f"state is one of {', '.join(CASE_STATES)}")
+    if state is not None and state != case["state"]:
+        await desk.record("case.state", case["number"], by=claims.name, state=state)
+    if officers is None and grid is None:
+        return web.json_response(desk.book.get(case["number"]))
     await desk.record("case.assigned", case["number"], by=claims.name,
                       officers=sorted(set(officers if officers is not None
                                           else case["officers"])),

@@ -62,6 +62,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if config.turn_ttl_s <= 0:
         raise BadRequest("--turn-ttl must be a positive number of seconds")
     check_edge_limits(config)
+    if config.portal_url and len((config.portal_secret or "").encode()) < 32:
+        raise BadRequest("--portal-url needs the portal secret, 32 bytes or more "
+                         "(FIELDRELAY_PORTAL_SECRET or --portal-secret-file)")
     return config.replace(
         # The attribution belongs to the tiles: a map without tiles credits no one.
         map_attribution=config.map_attribution if config.map_tiles else "",

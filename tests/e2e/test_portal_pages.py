@@ -31,9 +31,6 @@ async def test_clue_reply_and_published_step_through_the_portal_pages(
     try:
         async with aiohttp.ClientSession() as http:
             c1 = await login(http, node.url, "c1")
-            status, body = await call(http, "POST", f"{node.url}/api/cases", c1, {
-                "number": "C-7", "title": "Debt of 4,000", "officers": ["o1"]})
-            assert status == 201, body
 
         officer_ctx = await new_media_context(browser, **PHONE)
         command_ctx = await browser.new_context(**DESKTOP)
@@ -50,11 +47,18 @@ async def test_clue_reply_and_published_step_through_the_portal_pages(
                             (grid, "grid")):
             watch_errors(page, label, errors)
 
-        await officer.goto(f"{node.url}/officer")
-        await login_via_ui(officer, "o1")
+        # The commander registers the case on the console.
         await command.goto(f"{node.url}/command")
         await login_via_ui(command, "c1")
         await expect(command.locator("#ws-state")).to_have_attribute("data-state", "open")
+        await command.fill("#case-number", "C-7")
+        await command.fill("#case-title", "Debt of 4,000")
+        await command.fill("#case-officers", "o1")
+        await command.click("#case-form button")
+        await expect(command.locator('#case-list li[data-case="C-7"]')).to_contain_text(
+            "Officers: o1")
+        await officer.goto(f"{node.url}/officer")
+        await login_via_ui(officer, "o1")
         await expect(officer.locator("#case-people")).to_be_visible()
 
         # The officer invites a party: the code as text and as a QR code.
@@ -97,6 +101,17 @@ async def test_clue_reply_and_published_step_through_the_portal_pages(
         await officer.click("#step-publish")
         await expect(party.locator("#steps li")).to_contain_text("property seized")
 
+        # The party writes; the officer answers that party from the phone.
+        await party.fill("#message-text", "When will the car be sold?")
+        await party.click("#message-form button")
+        asked = officer.locator('#case-feed li[data-kind="message.received"]')
+        await expect(asked).to_contain_text("When will the car be sold?")
+        await asked.locator("input").fill("At the auction next week.")
+        await asked.locator("button").click()
+        await expect(party.locator("#messages li").last).to_contain_text(
+            "At the auction next week.")
+        await expect(command.locator("#case-feed-all li").first).to_contain_text("C-7")
+
         # A task to the community reaches both grid workers; g1's reply reaches the phone.
         await officer.reload()
         await expect(officer.locator("#task-to")).to_contain_text("Community: north")
@@ -127,10 +142,11 @@ async def test_clue_reply_and_published_step_through_the_portal_pages(
 
         async with aiohttp.ClientSession() as http:
             status, seen = await call(http, "GET", f"{node.url}/api/cases/C-7/activity", c1)
+        assert status == 200, seen
         kinds = [e["kind"] for e in seen["activity"]]
         assert kinds == ["case.created", "invitation.issued", "party.joined", "clue.received",
-                         "clue.read", "step.published", "task.sent", "task.answered",
-                         "task.replied", "task.closed"], kinds
+                         "clue.read", "step.published", "message.received", "message.sent",
+                         "task.sent", "task.answered", "task.replied", "task.closed"], kinds
         assert not errors, errors
     finally:
         for ctx in contexts:

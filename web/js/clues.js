@@ -101,8 +101,26 @@ export class CasePanel {
       });
       li.append(" ", read);
     }
+    if (entry.kind === "message.received") li.append(" ", this.replyForm(entry));
     this.feed.prepend(li);
     if (fresh) li.classList.add("fresh");
+  }
+
+  /** Answer a party's message: the reply goes to that party alone. */
+  replyForm(entry) {
+    const form = el("form", undefined, "reply-form");
+    const text = el("input");
+    text.placeholder = `Reply to ${entry.party}`;
+    text.setAttribute("aria-label", `Reply to ${entry.party}`);
+    text.maxLength = 2000;
+    const go = el("button", "Send", "btn btn-small");
+    form.append(text, go);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      await api(`/api/cases/${encodeURIComponent(entry.case)}/messages`, { method: "POST", body: { party: entry.party, text: text.value } });
+      form.replaceWith(el("span", `You: ${text.value}`, "feed-sent"));
+    });
+    return form;
   }
 
   stepForm() {

@@ -33,6 +33,7 @@ import { clockTime, debugHook, formatDuration, setupHeader, showConn, toast } fr
 import { WhipClient } from "./whip.js";
 import { ReconnectingSocket } from "./ws.js";
 import { CluePins } from "./clue-pins.js";
+import { CasesPanel } from "./cases-panel.js";
 
 /** How long ICE may sit in "disconnected" before the viewer re-subscribes. */
 const DISCONNECT_GRACE_MS = 2500;
@@ -535,7 +536,11 @@ class Wall {
       },
       onFatal: () => this.sessionExpired(),
     }).start();
-    await Promise.all([this.loadOfficers(), this.alerts.load(), this.instructions.load()]);
+    this.cases = this.cases || new CasesPanel({
+      form: $("case-form"), list: $("case-list"), feed: $("case-feed-all"), error: $("case-error"),
+    });
+    await Promise.all([this.loadOfficers(), this.alerts.load(), this.instructions.load(),
+      this.cases.load()]);
   }
 
   startMap({ tiles = "", attribution = "" }) {
@@ -582,6 +587,7 @@ class Wall {
     if (msg.type === "position" && msg.officer) this.map?.setPosition(msg.officer, msg.lat, msg.lon, msg.at);
     if (this.alerts.onMessage(msg)) return;
     if (this.instructions.onMessage(msg)) return;
+    this.cases?.onMessage(msg);
     this.cluePins = this.cluePins || new CluePins(() => this.map);
     if (this.cluePins.onMessage(msg)) return;
     if (msg.type === "talkback" && msg.officer) {
