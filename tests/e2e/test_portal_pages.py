@@ -14,6 +14,7 @@ from playwright.async_api import Browser, Geolocation, expect
 
 from bench.portalkit import call, login
 from tests.e2e.conftest import new_media_context
+from tests.e2e.test_csp import RECORD_VIOLATIONS_JS
 from tests.e2e.test_live_wall import DESKTOP, PHONE, login_via_ui, watch_errors
 from tests.portal.test_ferry_flow import start_pair
 
@@ -39,6 +40,8 @@ async def test_clue_reply_and_published_step_through_the_portal_pages(
         grid_ctx = await browser.new_context(permissions=["geolocation"], geolocation=MARKET,
                                              **PHONE)
         contexts = [officer_ctx, command_ctx, party_ctx, grid_ctx]
+        for ctx in contexts:
+            await ctx.add_init_script(RECORD_VIOLATIONS_JS)
         officer = await officer_ctx.new_page()
         command = await command_ctx.new_page()
         party = await party_ctx.new_page()
@@ -148,6 +151,12 @@ async def test_clue_reply_and_published_step_through_the_portal_pages(
                          "clue.read", "step.published", "message.received", "message.sent",
                          "task.sent", "task.answered", "task.replied", "task.closed"], kinds
         assert not errors, errors
+        for page in (officer, command, party, grid):
+            assert await page.evaluate("() => window.__csp") == [], page.url
+            assert page.url.startswith(node.url) or (
+                "default-src 'none'" in (await page.evaluate(
+                    "async () => (await fetch(location.href)).headers.get("
+                    "'content-security-policy')")))
     finally:
         for ctx in contexts:
             await ctx.close()
