@@ -100,10 +100,13 @@ async def test_a_task_to_a_community_is_answered_and_every_step_is_in_the_chain(
         pair: Pair) -> None:
     await new_case(pair)
     events: list[dict[str, Any]] = []
-    ready = asyncio.Event()
+    elsewhere: list[dict[str, Any]] = []
+    ready, other_ready = asyncio.Event(), asyncio.Event()
     watcher = asyncio.create_task(officer_events(pair, "o1", events, ready))
+    other = asyncio.create_task(officer_events(pair, "o2", elsewhere, other_ready))
     try:
         await ready.wait()
+        await other_ready.wait()
         # The roster reaches the node with the first exchange.
         await until(lambda: _roster(pair))
         status, sent = await pair.node_call("POST", "/api/cases/C-1/tasks", "o1", {
@@ -138,12 +141,17 @@ async def test_a_task_to_a_community_is_answered_and_every_step_is_in_the_chain(
         kinds = [e["kind"] for e in seen["activity"]]
         assert kinds == ["case.created", "task.sent", "task.answered", "task.replied",
                          "task.closed"], kinds
-        # An officer not on the case sees no such case.
+        # An officer not on the case sees no such case, and hears nothing of it.
         status, _ = await pair.node_call("GET", "/api/cases/C-1/activity", "o2")
         assert status == 404
+        status, _ = await pair.node_call("POST", "/api/cases/C-1/steps", "o2",
+                                         {"step": "auction"})
+        assert status == 404
+        assert elsewhere == []
     finally:
         watcher.cancel()
-        await asyncio.wait([watcher])
+        other.cancel()
+        await asyncio.wait([watcher, other])
 
 
 async def _roster(pair: Pair) -> bool:
@@ -232,7 +240,11 @@ async def _joined(pair: Pair) -> bool:
     return status == 200 and cases["cases"][0]["parties"] == ["creditor"]
 
 
-async def test_an_expired_invitation_and_wrong_codes_are_refused(pair: Pair) -> None:
+async def test_invitations_are_rate_limited_and_wrong_codes_refused(pair: Pair) -> None:
+    await new_case(pair)
+    statuses = [(await pair.node_call("POST", "/api/cases/C-1/invitations", "o1"))[0]
+                for _ in range(11)]
+    assert statuses == [201] * 10 + [429]
     status, _ = await redeem(pair, "AAAAA-AAAAA", "guess1")
     assert status == 404
     for i in range(5):
