@@ -65,6 +65,14 @@ def activity(entries: Iterable[Mapping[str, Any]], number: str) -> list[dict[str
             for e in entries if e.get("case") == number]
 
 
+def timeline(entries: Iterable[Mapping[str, Any]], number: str) -> list[dict[str, Any]]:
+    """A case's chain entries as items of the case view's timeline (`at`, `type: "case"`, the
+    entry), oldest first, without the ferry messages they carry (pure)."""
+    return [{"at": e.get("at"), "type": "case",
+             "event": {k: v for k, v in e.items() if k != "message"}}
+            for e in activity(entries, number)]
+
+
 class CaseBook:
     """The case chain of a data dir; the CLI may append beside a running node."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldrelay import ferry
-from recordings.casebook import CaseBook, fold
+from recordings.casebook import CaseBook, fold, timeline
 from recordings.signing import NodeKey
 from recordings.verify.datadir import verify_data_dir
 from signaling.casedesk import CaseDesk
@@ -89,3 +89,15 @@ def test_verify_checks_the_case_chain_and_names_an_edit(tmp_path: Path) -> None:
     assert not report.ok
     assert [(b.rule, b.kind, b.file, b.line) for b in report.breaks] == [
         ("cases", "chain.altered", "cases/ledger.jsonl", 2)]
+
+
+def test_the_case_timeline_holds_every_step_without_the_messages(tmp_path: Path) -> None:
+    book = CaseBook(tmp_path, NodeKey.load_or_create(tmp_path))
+    book.add("C-1", "Debt", "c1", ["o1"])
+    book.add("C-2", "Other", "c1", ["o2"])
+    book.record("step.published", "C-1", step="auction", note="", by="o1",
+                message={"id": "m1"}, ferry="m1", direction="out")
+    items = timeline(book.entries(), "C-1")
+    assert [(i["type"], i["event"]["kind"]) for i in items] == [
+        ("case", "case.created"), ("case", "step.published")]
+    assert all("message" not in i["event"] and i["at"] == i["event"]["at"] for i in items)
