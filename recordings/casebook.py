@@ -13,6 +13,7 @@ on the disk; `fold` and `activity` are pure.
 from __future__ import annotations
 
 import datetime
+import json
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from recordings.layout import utc_iso
 from recordings.signing import NodeKey
-from recordings.store import LedgerFile, read_entries
+from recordings.store import LedgerFile
 
 CREATED, ASSIGNED, STATE = "case.created", "case.assigned", "case.state"
 CASE_STATES = ("open", "closed")
@@ -79,22 +80,38 @@ class CaseBook:
     def __init__(self, data_dir: Path, key: NodeKey) -> None:
         self.ledger = LedgerFile(data_dir / "cases", key, shared=True)
         self._lock = threading.Lock()
-        self._cache: tuple[int, list[dict[str, Any]]] = (-1, [])
+        # The entries read so far and the file offset they end at: a grown file is read
+        # from there on (the chain only grows), so a new entry costs its own line only.
+        self._entries: list[dict[str, Any]] = []
+        self._offset = 0
+        self._folded: tuple[int, dict[str, dict[str, Any]]] = (-1, {})
 
     def entries(self) -> list[dict[str, Any]]:
-        """Every entry of the case chain (read again only when the file grew)."""
+        """Every entry of the case chain (what another process appended included)."""
         with self._lock:
             try:
                 size = self.ledger.path.stat().st_size
             except FileNotFoundError:
                 size = 0
-            if size != self._cache[0]:
-                self._cache = (size, list(read_entries(self.ledger.path)))
-            return self._cache[1]
+            if size < self._offset:  # cut back (a torn tail): read it all again
+                self._entries, self._offset = [], 0
+            if size > self._offset:
+                with open(self.ledger.path, "rb") as f:
+                    f.seek(self._offset)
+                    tail = f.read(size - self._offset)
+                whole = tail[: tail.rfind(b"\n") + 1]  # a line still being written waits
+                self._entries = [*self._entries,
+                                 *(json.loads(line) for line in whole.splitlines() if line)]
+                self._offset += len(whole)
+            return self._entries
 
     def cases(self) -> dict[str, dict[str, Any]]:
-        """The registry as the chain stands."""
-        return fold(self.entries())
+        """The registry as the chain stands (folded again only when the chain grew)."""
+        entries = self.entries()
+        with self._lock:
+            if self._folded[0] != len(entries):
+                self._folded = (len(entries), fold(entries))
+            return {k: dict(v) for k, v in self._folded[1].items()}
 
     def get(self, number: str) -> dict[str, Any] | None:
         """One case, or None."""
