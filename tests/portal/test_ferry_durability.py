@@ -79,8 +79,10 @@ async def test_a_cut_link_and_a_killed_portal_lose_and_double_nothing(tmp_path: 
             await asyncio.sleep(10)
             assert not [c for c in await _clues_on_node(pair) if c.startswith("cut-")]
             assert await _steps_on_portal(pair) == []
+            assert await _link(pair) == "unreachable"
             cutter.join()
             await until(lambda: _all(pair, 5, 3), timeout=15)
+            assert await _link(pair) == "connected"
 
             # The portal dies mid-flow: what either side acknowledged survives it, once.
             acked: list[str] = []
@@ -137,6 +139,12 @@ async def test_a_cut_link_and_a_killed_portal_lose_and_double_nothing(tmp_path: 
         node.stop()
         portal.stop()
         await cutter.aclose()
+
+
+async def _link(pair: Pair) -> str:
+    status, health = await call(pair.http, "GET", f"{pair.node.url}/healthz")
+    assert status == 200
+    return str(health["portal"])
 
 
 async def _all(pair: Pair, clues: int, steps: int) -> bool:
