@@ -91,7 +91,9 @@ class FerryLink:
         self._wake.clear()
         messages = self.mailbox.pending(ferry.MAX_MESSAGES_PER_EXCHANGE)
         acks = self.mailbox.acks_due()
-        wait = 0.0 if messages else self.poll_s
+        # A first exchange (and the first after a failure) answers at once: the link is
+        # known to be up without waiting out a poll.
+        wait = 0.0 if messages or not self.connected else self.poll_s
         body = json.dumps({"messages": messages, "acks": acks, "wait": wait}).encode()
         header = ferry.exchange_signature(self.secret, self.node_id, int(time.time()), body)
         post = asyncio.ensure_future(self._post(http, body, header))
