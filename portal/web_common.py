@@ -29,6 +29,8 @@ TOKENS = web.AppKey("portal_tokens", TokenIssuer)
 DESK = web.AppKey("portal_desk", PortalDesk)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 16 * 1024
+# A body that trickles in holds no handler longer than this.
+BODY_TIMEOUT_S = 30.0
 # A ferry exchange carries up to MAX_MESSAGES_PER_EXCHANGE messages of a few KiB each.
 MAX_FERRY_BODY = 2 * 1024 * 1024
 # The portal's pages: its own scripts, styles and connections only; nothing inline, no frames.
@@ -40,6 +42,11 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 class TooManyRequests(FieldRelayError):
     code = "too_many_requests"
     status = 429
+
+
+class BodyTimeout(FieldRelayError):
+    code = "request_timeout"
+    status = 408
 
 
 class Gone(FieldRelayError):
@@ -77,7 +84,13 @@ async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
     """The whole body up to `limit` bytes."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    data = await request.content.read(limit + 1)
+    # Read to the end (one read() returns only what has arrived so far); the app's
+    # client_max_size bounds a body that did not say its length.
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            data = await request.read()
+    except TimeoutError:
+        raise BodyTimeout(f"the body did not arrive within {BODY_TIMEOUT_S:g} s") from None
     if len(data) > limit:
         raise PayloadTooLarge(f"the body is larger than {limit} bytes")
     return data

@@ -5,6 +5,7 @@ The table is the portal's access policy: a route the portal serves without a row
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -298,3 +299,19 @@ async def test_each_node_gets_the_news_of_its_own_cases_and_every_grid_worker(
     await portal.exchange([], acks=[m["id"] for m in to_two["messages"]])
     _, again = await portal.exchange([], node="node-2")
     assert [m["id"] for m in again["messages"]] == [m["id"] for m in to_two["messages"]]
+
+
+async def test_bad_bodies_are_4xx_on_every_portal_post(portal: Portal) -> None:
+    bodies = [b"not json", b"[]", b'{"text": ' * 200 + b"1" + b"}" * 200,
+              b'{"text": 1e999999}', b'{"lat": NaN}', b'{"text": "' + b"x" * 3_000_000 + b'"}',
+              b'{"accept": "yes", "outcome": 7, "text": ["a"], "lat": 91, "lon": 0}']
+    for row in TABLE:
+        if row.method != "POST":
+            continue
+        who = "g1" if row.allowed == GRID else "p1"
+        for body in bodies:
+            async with portal.http.post(portal.base + row.path, data=io.BytesIO(body), headers={
+                    "Authorization": f"Bearer {portal.tokens[who]}",
+                    "Content-Type": "application/json"}) as resp:
+                assert 400 <= resp.status < 500, (row.path, body[:40], resp.status)
+                assert (await resp.json())["error"], row.path
