@@ -48,6 +48,7 @@ def test_the_portal_secret_comes_from_a_file_or_the_environment_only(
 
 def test_portal_and_node_stop_cleanly_with_a_poll_in_flight(tmp_path: Path) -> None:
     portal = PortalProcess(tmp_path / "portal-data", free_port())
+    portal.add_user("g1", "grid", "north")
     portal.start()
     node = NodeProcess(tmp_path / "data", free_port())
     (tmp_path / "secret").write_text(SECRET)
@@ -62,6 +63,11 @@ def test_portal_and_node_stop_cleanly_with_a_poll_in_flight(tmp_path: Path) -> N
         assert node.stop() == 0, node.log()
         assert time.monotonic() - started < 15
         assert SECRET not in node.log() + portal.log()
+        # The portal holds no evidence and no key: its users, its token secret, its mailbox.
+        held = {str(p.relative_to(portal.data_dir)) for p in portal.data_dir.rglob("*")
+                if p.is_file()}
+        assert held <= {"users.json", "jwt.secret", "communities.json", "ferry/mailbox.jsonl"}
+        assert "ferry/mailbox.jsonl" in held
     finally:
         node.stop()
         portal.stop()
