@@ -329,6 +329,41 @@ class Config:
     plain_audio: bool = field(default=False, metadata=option(
         "answer Opus without in-band FEC and without RED redundancy", flag="plain-audio"))
 
+    # The people around a case: cases, the portal and the ferry to it. A node connects OUT to
+    # the portal (the internet side never reaches in) and exchanges signed messages with it;
+    # the shared secret comes from a file or the environment, never from a flag's value.
+    portal_url: str | None = field(default=None, metadata=option(
+        "the portal this node ferries case messages to and from (it connects out)",
+        flag="portal-url"))
+    portal_secret: str | None = field(default=None, metadata=option(
+        "the secret shared with the portal (signs every ferry message)", flag=None,
+        env="PORTAL_SECRET"))
+    portal_secret_file: Path | None = field(default=None, metadata=option(
+        "a file holding the secret shared with the portal", flag="portal-secret-file"))
+    # The steps an officer publishes to a case's parties, one tap each.
+    published_steps: tuple[str, ...] = field(default=(
+        "account search and freezing", "property found", "property seized", "auction",
+        "sanction", "payment received", "case closed"), metadata=option(
+        "a step an officer may publish to a case's parties (repeatable; replaces the list)",
+        flag="published-step"))
+    # A long poll of the ferry waits this long for the portal's news before asking again.
+    ferry_poll_s: float = 20.0
+    # The portal process (`fieldrelay portal`): its own address, port and data dir.
+    portal_host: str = field(default="127.0.0.1", metadata=option(
+        "the address the portal listens on", flag="host", env="PORTAL_HOST",
+        command="portal"))
+    portal_port: int = field(default=8090, metadata=option(
+        "the TCP port the portal listens on", flag="port", env="PORTAL_PORT",
+        command="portal"))
+    portal_data_dir: Path = field(default=Path("portal-data"), metadata=option(
+        "where the portal keeps its users and messages (never evidence)", flag="data-dir",
+        env="PORTAL_DATA_DIR", command="portal"))
+    # An invitation code lasts this long unused, and an officer issues at most this many an hour.
+    invitation_ttl_s: float = 7 * 24 * 3600.0
+    invitations_per_hour: float = 30.0
+    # Failed invitation redemptions per address, before each further one waits.
+    redeem_free_failures: int = 5
+
     def replace(self, **changes: object) -> Config:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

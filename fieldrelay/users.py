@@ -74,10 +74,10 @@ def validate_name(name: str) -> None:
         )
 
 
-def validate_role(role: str) -> None:
-    """Reject a role the node does not know."""
-    if role not in ROLES:
-        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+def validate_role(role: str, roles: tuple[str, ...] = ROLES) -> None:
+    """Reject a role the node (or the portal, with its own roles) does not know."""
+    if role not in roles:
+        raise BadRequest(f"role must be one of {', '.join(roles)}")
 
 
 def validate_password(password: str) -> None:
@@ -129,9 +129,12 @@ class UserStore:
     (the CLI) may change the file at any time: every read notices.
     """
 
-    def __init__(self, data_dir: Path, cost: int = DEFAULT_COST) -> None:
+    def __init__(self, data_dir: Path, cost: int = DEFAULT_COST,
+                 roles: tuple[str, ...] = ROLES) -> None:
         self.path = data_dir / "users.json"
         self.cost = check_cost(cost)
+        # The portal keeps users of its own roles (party, grid) in its own data dir.
+        self.roles = roles
         # Every request checks its user: read the file again only when it changed.
         self._cache: tuple[tuple[int, int, int], _Snapshot] | None = None
 
@@ -182,7 +185,7 @@ class UserStore:
     def add(self, name: str, role: str, password: str) -> User:
         """Create a user; Conflict if the name is taken."""
         validate_name(name)
-        validate_role(role)
+        validate_role(role, self.roles)
         validate_password(password)
         if name in self._snapshot().users:
             raise Conflict(f"user {name!r} already exists")
@@ -226,7 +229,7 @@ class UserStore:
 
     def set_role(self, name: str, role: str) -> User:
         """Change a role, ending every token the user holds; NotFound if absent."""
-        validate_role(role)
+        validate_role(role, self.roles)
         return self._change(name, role=role)
 
     def authenticate(self, name: str, password: str) -> User | None:

@@ -7,6 +7,7 @@ import time
 from aiohttp import web
 
 from signaling.auth import authenticate
+from signaling.casedesk import DESK as CASES
 from signaling.hub import COMMAND_ROLES
 from signaling.keys import CONFIG, METRICS, REGISTRY, USERS
 from signaling.presence import WHEREABOUTS
@@ -15,9 +16,12 @@ from signaling.presence import WHEREABOUTS
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: liveness and a few headline numbers."""
     config = request.app[CONFIG]
+    link = request.app[CASES].link
+    # Whether the ferry to the portal answers (null: this node has no portal).
+    portal = None if link is None else ("connected" if link.connected else "unreachable")
     return web.json_response({
         "status": "ok", "node": config.node_id, "time": time.time(),
-        "live": request.app[REGISTRY].live_count(),
+        "live": request.app[REGISTRY].live_count(), "portal": portal,
     })
 
 

@@ -19,6 +19,7 @@ from fieldrelay.config import Config
 from fieldrelay.tokens import TokenIssuer, load_or_create_secret
 from fieldrelay.users import UserStore
 from recordings.archive.backlog import Backlog
+from recordings.casebook import CaseBook
 from recordings.session import Evidence
 from relay import aiortc_hooks
 from relay.directory import StreamDirectory
@@ -31,6 +32,7 @@ from signaling import (
     api,
     archive,
     auth,
+    cases_api,
     catalog,
     cluster,
     commands,
@@ -50,8 +52,11 @@ from signaling import (
 )
 from signaling.alerts import DESK, AlertDesk
 from signaling.bus import Bus, MemoryBus
+from signaling.casedesk import DESK as CASES
+from signaling.casedesk import CaseDesk
 from signaling.commands import COMMANDS, CommandDesk
 from signaling.escalation import EscalationSettings
+from signaling.ferrylink import FerryLink
 from signaling.hub import EventHub
 from signaling.keys import (
     ALERTS_BY_OFFICER,
@@ -122,6 +127,7 @@ class Node:
     witnessing: Witnessing
     archive: archive.ArchiveDesk | None
     catalog: catalog.CatalogDesk
+    cases: CaseDesk
 
     async def desks_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The bus and the desks: up before the relay, down after it."""
@@ -162,6 +168,14 @@ class Node:
                 await self.talkback_push.aclose()
             await self.registry.aclose()
 
+    async def cases_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        """The case desk and its ferry to the portal (the node connects out)."""
+        await self.cases.start()
+        try:
+            yield
+        finally:
+            await self.cases.aclose()
+
     async def review_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The review desk: after the relay, so crash recovery has sealed what it indexes."""
         await self.review_desk.start()
@@ -197,7 +211,17 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     witnessing = Witnessing(config, evidence.store, bus, clustered=config.redis_url is not None)
     return Node(config, bus, evidence, whereabouts, desk, command_desk, listener, registry,
                 tokens, push, review.ReviewDesk(config.data_dir, evidence.store), witnessing,
-                archive_desk, catalog.CatalogDesk(config, store))
+                archive_desk, catalog.CatalogDesk(config, store),
+                new_case_desk(config, evidence.store, hub))
+
+
+def new_case_desk(config: Config, store: Evidence, hub: EventHub) -> CaseDesk:
+    """The case desk, with a ferry to the portal when the node has one."""
+    link = None
+    if config.portal_url and config.portal_secret:
+        link = FerryLink(config.data_dir, config.node_id, config.portal_url,
+                         config.portal_secret, config.ferry_poll_s)
+    return CaseDesk(CaseBook(config.data_dir, store.key), hub, link)
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -229,6 +253,9 @@ def build_app(config: Config) -> web.Application:
     app[uploads.UPLOADS] = uploads.new_desk(app)
     app[uploads.UPLOADS].on_sealed.append(node.witnessing.material_sealed)
     materials_api.attach(app)
+    app[CASES] = node.cases
+    app[cases_api.INVITATIONS] = RateLimiter("invitations from this officer", burst=10,
+                                             per_minute=config.invitations_per_hour / 60)
     if node.node_tokens is not None:
         app[cluster.NODE_TOKENS] = node.node_tokens
     if node.talkback_push is not None:
@@ -248,6 +275,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(node.relay_ctx)
     app.cleanup_ctx.append(node.review_ctx)
     app.cleanup_ctx.append(uploads.uploads_ctx)
+    app.cleanup_ctx.append(node.cases_ctx)
     app.on_shutdown.append(_close_websockets)
     app.add_routes([
         web.get("/healthz", api.healthz),
@@ -263,6 +291,7 @@ def build_app(config: Config) -> web.Application:
         *witnessing.routes(),
         *uploads.routes(),
         *materials_api.routes(),
+        *cases_api.routes(),
         *cluster.routes(),
         *alerts.routes(),
         *commands.routes(),

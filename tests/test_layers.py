@@ -16,11 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("fieldrelay", "recordings", "relay", "signaling")
-LAYERS = ("core", "recordings", "relay", "signaling", "program")
+PACKAGES = ("fieldrelay", "recordings", "relay", "signaling", "portal")
+# The portal stands beside the node's layers, on core alone: its place in this order only
+# lets it import core; `portal_imports` keeps the node's layers from importing it.
+LAYERS = ("core", "portal", "recordings", "relay", "signaling", "program")
 PROGRAM = ("fieldrelay.program", "fieldrelay.__main__")
 PACKAGE_LAYER = {"fieldrelay": "core", "recordings": "recordings", "relay": "relay",
-                 "signaling": "signaling"}
+                 "signaling": "signaling", "portal": "portal"}
+# Of the node's layers, only the program may import the portal (to run one beside a node).
+PORTAL_IMPORTERS = ("program", "portal")
 # Production code never imports the test suite or the benchmarks: above every layer.
 OUTSIDE = ("tests", "bench")
 DYNAMIC_IMPORTS = {"import_module", "__import__"}
@@ -131,6 +135,18 @@ def upward_imports(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[str
         if src is not None and dst is not None and dst > src:
             found.append(f"{imp.where(root)}: {imp.source} ({_layer_name(src)}) imports "
                          f"{imp.target} ({_layer_name(dst)}), a layer above it")
+    return found
+
+
+def portal_imports(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    """`file:line: ...` for each import of the portal from a node layer below the program."""
+    found = []
+    for imp in all_imports(root, packages):
+        src, dst = layer_of(imp.source), layer_of(imp.target)
+        if dst == LAYERS.index("portal") and src is not None and src < len(LAYERS) and (
+                _layer_name(src) not in PORTAL_IMPORTERS):
+            found.append(f"{imp.where(root)}: {imp.source} ({_layer_name(src)}) imports "
+                         f"{imp.target}: the portal is for the program alone")
     return found
 
 
@@ -253,6 +269,23 @@ def test_the_walk_sees_every_package_and_its_imports() -> None:
 def test_no_import_points_up_a_layer() -> None:
     found = upward_imports(REPO)
     assert not found, "imports that point up a layer:\n" + "\n".join(found)
+
+
+def test_only_the_program_imports_the_portal() -> None:
+    found = portal_imports(REPO)
+    assert not found, "imports of the portal:\n" + "\n".join(found)
+
+
+def test_the_portal_is_caught_reaching_into_the_node(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "portal/app.py": "from fieldrelay.config import Config\nfrom recordings import ledger\n",
+        "recordings/ledger.py": "",
+        "signaling/app.py": "from portal import app\n",
+        "fieldrelay/program/__init__.py": "",
+        "fieldrelay/program/cli.py": "from portal.app import build\n",
+    })
+    assert [line.split(": ")[0] for line in upward_imports(root)] == ["portal/app.py:2"]
+    assert [line.split(": ")[0] for line in portal_imports(root)] == ["signaling/app.py:1"]
 
 
 def test_no_cycle_between_modules() -> None:

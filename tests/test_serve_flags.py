@@ -41,7 +41,8 @@ SERVE_FLAGS |= {"archive-url", "archive-endpoint", "archive-region", "archive-cr
                 "archive-lock-days", "archive-concurrency", "archive-behind", "database-url",
                 "database-password-file"}
 SERVE_FLAGS |= {"plain-audio"}  # weak links: Opus FEC and RED off, for measurements
-ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD", "DATABASE_PASSWORD"}
+SERVE_FLAGS |= {"portal-url", "portal-secret-file", "published-step"}  # the portal
+ENV_ONLY = {"WEB_DIR", "REDIS_PASSWORD", "DATABASE_PASSWORD", "PORTAL_SECRET"}
 
 
 @pytest.fixture(autouse=True)

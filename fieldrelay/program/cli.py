@@ -7,14 +7,15 @@ import sys
 from collections.abc import Callable, Sequence
 
 from fieldrelay.errors import BadRequest
-from fieldrelay.program import accounts, archive, evidence, serve
+from fieldrelay.program import accounts, archive, cases, evidence, portals, serve
 from fieldrelay.program.exits import EXIT_USAGE
 
 Command = Callable[[argparse.Namespace], int]
 # In the order `fieldrelay --help` lists them; each adds its parser and sets `run`.
 COMMANDS = (serve.add_serve, accounts.add_user, accounts.add_token, evidence.add_verify,
             serve.add_cluster, evidence.add_export, evidence.add_reindex,
-            evidence.add_retention, evidence.add_key, archive.add_restore)
+            evidence.add_retention, evidence.add_key, archive.add_restore, cases.add_case,
+            portals.add_portal, portals.add_portal_user)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,8 +20,9 @@ from aiohttp import web
 from fieldrelay import logs
 from fieldrelay.config import ENV_PREFIX, Config
 from fieldrelay.errors import BadRequest
-from fieldrelay.program import memory, settings, supervisor, tls
+from fieldrelay.program import demo_portal, memory, settings, supervisor, tls
 from fieldrelay.program.exits import EXIT_FAIL, EXIT_OK
+from fieldrelay.program.portals import RunningPortal
 from fieldrelay.program.settings import DEFAULTS, add_flag, env_help, env_or
 from fieldrelay.users import UserStore
 from recordings.archive.keys import parse_url
@@ -64,6 +65,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise BadRequest("--turn-ttl must be a positive number of seconds")
     check_edge_limits(config)
     check_archive(config)
+    if config.portal_url and len((config.portal_secret or "").encode()) < 32:
+        raise BadRequest("--portal-url needs the portal secret, 32 bytes or more "
+                         "(FIELDRELAY_PORTAL_SECRET or --portal-secret-file)")
     return config.replace(
         # The attribution belongs to the tiles: a map without tiles credits no one.
         map_attribution=config.map_attribution if config.map_tiles else "",
@@ -212,8 +216,33 @@ async def _serve(config: Config) -> int:
     if config.tls_self_signed:
         config = _with_self_signed(config)
     ssl_context = _ssl_context(config)
+    portal = None
+    if config.demo_users and not config.portal_url:
+        demo = demo_portal.plan(config)
+        try:
+            portal = await demo_portal.start(demo)
+            config = demo.node_config
+        except OSError as exc:
+            # The trial still runs: a node without a portal is what it was before.
+            print(f"warning: the demo portal cannot listen on port "
+                  f"{demo.portal_config.portal_port} ({exc.strerror}); running without one",
+                  file=sys.stderr, flush=True)
+    try:
+        return await _run_node(config, ssl_context, portal)
+    finally:
+        if portal is not None:
+            await portal.aclose()
+
+
+async def _run_node(config: Config, ssl_context: ssl.SSLContext | None,
+                    portal: RunningPortal | None) -> int:
     node = await start_node(config, ssl_context)
     try:
+        if portal is not None:
+            created = await demo_portal.seed(node.runner.app, portal, DEMO_ROLES[0])
+            demo_portal.print_created(created, f"http://{config.host}:{portal.port}")
+            print(f"fieldrelay portal (demo) listening on http://{config.host}:{portal.port}",
+                  flush=True)
         scheme = "https" if ssl_context else "http"
         print(f"fieldrelay {config.node_id} listening on {scheme}://{config.host}:{config.port}"
               f" (data in {config.data_dir})", flush=True)

@@ -33,7 +33,8 @@ _HINTS = typing.get_type_hints(Config)
 # Each secret and the field of the file that may hold it instead.
 SECRET_FILES = {"turn_secret": "turn_secret_file", "cluster_secret": "cluster_secret_file",
                 "redis_password": "redis_password_file",
-                "database_password": "database_password_file"}
+                "database_password": "database_password_file",
+                "portal_secret": "portal_secret_file"}
 
 
 @dataclass(frozen=True)
@@ -241,4 +242,4 @@ def redis_url_with_password(url: str, password: str) -> str:
 def secret_values(config: Config) -> tuple[str, ...]:
     """The secrets in a Config, for the logs to mask wherever they appear."""
     return tuple(s for s in (config.turn_secret, config.cluster_secret, config.redis_password,
-                             config.database_password) if s)
+                             config.database_password, config.portal_secret) if s)

@@ -1,5 +1,6 @@
 """Every chain of a data dir, listed in one place: the node ledger, the audit log, the witness
-ledger, the archive chain, each materials chain and each session's ledger (FORMAT.md "Checkpoints").
+ledger, the archive chain, the case chain, each materials chain and each session's ledger
+(FORMAT.md "Checkpoints").
 
 The node's checkpoints and the verifier both take the list from here, so a new chain is one
 line below. A chain is a folder holding its entries (`ledger.jsonl`, the audit log's
@@ -17,6 +18,7 @@ NODE_CHAIN = "ledger"
 AUDIT_CHAIN = "audit"
 WITNESS_CHAIN = "witness"
 ARCHIVE_CHAIN = "archive"
+CASES_CHAIN = "cases"
 SESSION_PREFIX = "sessions/"
 MATERIALS_PREFIX = "materials/"
 
@@ -47,6 +49,7 @@ def all_chains(data_dir: Path) -> list[ChainFile]:
         _folder_chain(data_dir, AUDIT_CHAIN, "audit.jsonl"),
         _folder_chain(data_dir, WITNESS_CHAIN),
         _folder_chain(data_dir, ARCHIVE_CHAIN),
+        _folder_chain(data_dir, CASES_CHAIN),
     ]
     chains = [c for c in fixed if c.ledger.is_file()]
     materials = data_dir / "materials"
@@ -66,7 +69,8 @@ def chain_file(data_dir: Path, name: str) -> ChainFile | None:
     """The chain a checkpoint names, wherever it lies (whether or not it still exists);
     None for a name no data dir chain can have."""
     fixed = {NODE_CHAIN: "ledger.jsonl", AUDIT_CHAIN: "audit.jsonl",
-             WITNESS_CHAIN: "ledger.jsonl", ARCHIVE_CHAIN: "ledger.jsonl"}
+             WITNESS_CHAIN: "ledger.jsonl", ARCHIVE_CHAIN: "ledger.jsonl",
+             CASES_CHAIN: "ledger.jsonl"}
     if name in fixed:
         return _folder_chain(Path(data_dir), name, fixed[name])
     if name.startswith(SESSION_PREFIX) and SESSION_ID.fullmatch(name[len(SESSION_PREFIX):]):

@@ -34,6 +34,7 @@ from recordings.verify.sessions import evidence_key, finish, inspect_session, se
 from recordings.verify.tsa import check_tsa_tokens
 from recordings.verify.verdict import (
     RULE_AUDIT,
+    RULE_CASES,
     RULE_CHAIN,
     RULE_CHECKPOINTS,
     RULE_ENTRIES,
@@ -49,6 +50,9 @@ NODE_LEDGER = "ledger/ledger.jsonl"
 NODE_HEADS = "ledger/heads.jsonl"
 AUDIT_LOG = "audit/audit.jsonl"
 AUDIT_HEADS = "audit/heads.jsonl"
+CASES_LOG = "cases/ledger.jsonl"
+CASES_HEADS = "cases/heads.jsonl"
+CASES = Where(about="The case chain")
 NODE = Where(about="The node ledger")
 AUDIT = Where(about="The audit log")
 
@@ -82,7 +86,8 @@ def verify_data_dir(path: Path, progress: Progress | None = None,
     node = check_node(path, key, sessions, report)
     audit = check_audit(path, key, report)
     check_checkpoints(path, key, report, witnesses)
-    for chain in (node, audit):
+    cases = check_cases(path, key, report)
+    for chain in (node, audit, cases):
         report.breaks.extend(chain.breaks)
         report.checked.entries += chain.entries
         report.checked.signatures += chain.signatures
@@ -224,6 +229,30 @@ class _Agreement:
             RULE_NODE, "node.seal_mismatch", f"the node ledger recorded its seal as entry "
             f"{entry.get('head_seq')} ({here}), but {why}: the session's ledger was changed "
             "after it was sealed", **place)
+
+
+def check_cases(data: Path, key: Ed25519PublicKey, report: Report) -> Chain:
+    """Rule "cases": the case chain links hold, every entry names its case and kind, and
+    every head signature verifies and names an entry of it."""
+    ledger = read_lines(data / CASES_LOG)
+    out = Chain()
+    if not ledger.exists:
+        return out
+    try:
+        _check_chain_file(ledger, CASES_LOG, CASES, "the case chain was damaged or edited",
+                          report, (RULE_CASES, RULE_CASES))
+        for line, entry in zip(ledger.numbers, ledger.items, strict=True):
+            if entry.get("v") != FORMAT or not isinstance(entry.get("kind"), str) or (
+                    not isinstance(entry.get("case"), str)):
+                raise Broken(CASES.brk(RULE_CASES, "cases.not_a_case_entry",
+                                       f"{CASES_LOG} line {line} is not a case entry of "
+                                       f"format {FORMAT}", file=CASES_LOG, line=line))
+        out.entries = len(ledger.items)
+        out.signatures = _check_signed(ledger, CASES_LOG, data / CASES_HEADS, key, CASES,
+                                       report)
+    except Broken as exc:
+        out.breaks.append(exc.brk)
+    return out
 
 
 def check_audit(data: Path, key: Ed25519PublicKey, report: Report) -> Chain:

@@ -30,6 +30,7 @@ ANY = frozenset(ROLES)
 COMMAND = frozenset({"commander", "admin"})
 # Evidence: reviewers, and admins (who also read the whole audit trail).
 REVIEW = frozenset({"reviewer", "admin"})
+CASES = COMMAND | {"officer"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,16 @@ TABLE = [
     Row("POST", "/api/cases/{case}/export", "/api/cases/K-1/export", REVIEW),
     Row("POST", "/api/alerts/{id}/position", "/api/alerts/nope/position",
         frozenset({"officer"}), b'{"lat":1,"lon":2}'),
+    # Cases and the people around them: commanders, and officers for their own cases.
+    Row("GET", "/api/cases", "/api/cases", CASES),
+    Row("POST", "/api/cases", "/api/cases", CASES, b'{"number": "M-1", "title": "m"}'),
+    Row("POST", "/api/cases/{case}/assign", "/api/cases/M-9/assign", CASES, b"{}"),
+    Row("GET", "/api/cases/{case}/activity", "/api/cases/M-9/activity", CASES),
+    Row("POST", "/api/cases/{case}/tasks", "/api/cases/M-9/tasks", CASES, b"{}"),
+    Row("POST", "/api/cases/{case}/steps", "/api/cases/M-9/steps", CASES, b"{}"),
+    Row("POST", "/api/cases/{case}/invitations", "/api/cases/M-9/invitations", CASES),
+    Row("POST", "/api/cases/{case}/messages", "/api/cases/M-9/messages", CASES, b"{}"),
+    Row("POST", "/api/cases/{case}/clues/{clue}/read", "/api/cases/M-9/clues/x/read", CASES),
 ]
 USERS_BY_ROLE = {"officer": "o1", "commander": "c1", "reviewer": "r1", "admin": "a1"}
 BAD_TOKENS = ("none", "expired", "alg_none", "wrong_signature", "wrong_audience",

@@ -33,6 +33,8 @@ import { TalkControl } from "./talkback.js";
 import { clockTime, debugHook, formatDuration, setupHeader, showConn, toast } from "./ui.js";
 import { WhipClient } from "./whip.js";
 import { ReconnectingSocket } from "./ws.js";
+import { CluePins } from "./clue-pins.js";
+import { CasesPanel } from "./cases-panel.js";
 
 /** How long ICE may sit in "disconnected" before the viewer re-subscribes. */
 const DISCONNECT_GRACE_MS = 2500;
@@ -576,7 +578,11 @@ class Wall {
       },
       onFatal: () => this.sessionExpired(),
     }).start();
-    await Promise.all([this.loadOfficers(), this.alerts.load(), this.instructions.load()]);
+    this.cases = this.cases || new CasesPanel({
+      form: $("case-form"), list: $("case-list"), feed: $("case-feed-all"), error: $("case-error"),
+    });
+    await Promise.all([this.loadOfficers(), this.alerts.load(), this.instructions.load(),
+      this.cases.load()]);
   }
 
   startMap({ tiles = "", attribution = "" }) {
@@ -623,6 +629,9 @@ class Wall {
     if (msg.type === "position" && msg.officer) this.map?.setPosition(msg.officer, msg.lat, msg.lon, msg.at);
     if (this.alerts.onMessage(msg)) return;
     if (this.instructions.onMessage(msg)) return;
+    this.cases?.onMessage(msg);
+    this.cluePins = this.cluePins || new CluePins(() => this.map);
+    if (this.cluePins.onMessage(msg)) return;
     if (msg.type === "talkback" && msg.officer) {
       this.talk?.onFloor(msg);
     } else if ((msg.type === "golive" || msg.type === "golive.answer") && msg.officer) {

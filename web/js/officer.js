@@ -20,6 +20,7 @@ import {
 import { CapturePanel } from "./capture.js";
 import { LinkAdapter } from "./adapt.js";
 import { mountOfficerCase } from "./case.js";
+import { CasePanel } from "./clues.js";
 import { PositionTracker } from "./geo.js";
 import { GAPFILL_WINDOW_S, GapFill } from "./gapfill.js";
 import { GoLivePrompt } from "./golive.js";
@@ -203,6 +204,8 @@ class OfficerPage {
     $("capture").hidden = false;
     $("preevent-opt").hidden = !canRecordRolling();
     if (canRecordRolling()) this.preevent.sync();
+    this.cases = this.cases || new CasePanel($("case-people"));
+    this.cases.load();
     try {
       const config = await getConfig();
       this.iceServers = config.ice_servers || [];
@@ -284,6 +287,7 @@ class OfficerPage {
       return;
     }
     if (this.inbox.onMessage(msg) || this.golive.onMessage(msg)) return;
+    if (this.cases?.onMessage(msg)) return;
     const text = msg.text || msg.message || msg.detail;
     if (text) toast(String(text), { ms: 8000 });
   }

@@ -1,0 +1,80 @@
+// The grid worker's page: tasks sent to it, answered, replied to and closed from the phone.
+import { api, beep, el, here, listen, session, wireLogin } from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+let known = null;
+
+function taskCard(t, me) {
+  const li = el("li");
+  li.dataset.task = t.id;
+  if (t.closed) li.classList.add("closed");
+  li.append(el("h2", `${t.kind.replace("_", " ")}: ${t.person || ""}`));
+  if (t.address) li.append(el("div", `Last known address: ${t.address}`));
+  if (t.what) li.append(el("div", t.what));
+  if (t.deadline) li.append(el("div", `By ${t.deadline}`, "when"));
+  const answer = t.answers[me];
+  li.append(el("div", t.closed ? `Closed: ${t.closed.outcome.replace("_", " ")}`
+    : answer === true ? "Accepted" : answer === false ? "Declined" : "Not answered yet", "state"));
+  const replies = el("ul", undefined, "replies");
+  for (const r of t.replies) replies.append(el("li", `${r.by}: ${r.text}`));
+  li.append(replies);
+  if (t.closed) return li;
+  const act = (label, cls, fn) => {
+    const b = el("button", label, cls);
+    b.type = "button";
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        await fn();
+      } finally {
+        b.disabled = false;
+        refresh();
+      }
+    });
+    li.append(b);
+    return b;
+  };
+  act("Accept", "accept", () => api("POST", `/api/tasks/${t.id}/answer`, { accept: true }));
+  act("Decline", "secondary decline", () => api("POST", `/api/tasks/${t.id}/answer`, { accept: false }));
+  const text = el("textarea");
+  text.rows = 2;
+  text.maxLength = 2000;
+  text.className = "reply-text";
+  text.setAttribute("aria-label", "Reply");
+  const withPos = el("input");
+  withPos.type = "checkbox";
+  withPos.className = "reply-here";
+  const lab = el("label", undefined, "inline");
+  lab.append(withPos, " With my current position");
+  li.append(text, lab);
+  act("Send reply", "reply", async () => {
+    const body = { text: text.value };
+    if (withPos.checked) Object.assign(body, (await here()) || {});
+    await api("POST", `/api/tasks/${t.id}/replies`, body);
+  });
+  act("Found", "found", () => api("POST", `/api/tasks/${t.id}/close`, { outcome: "found" }));
+  act("Not found", "secondary not-found", () => api("POST", `/api/tasks/${t.id}/close`, { outcome: "not_found" }));
+  return li;
+}
+
+async function refresh() {
+  const me = session().name;
+  const { tasks } = await api("GET", "/api/tasks");
+  const ids = new Set(tasks.map((t) => t.id));
+  if (known && [...ids].some((id) => !known.has(id))) beep();
+  known = ids;
+  $("no-tasks").hidden = tasks.length > 0;
+  $("tasks").replaceChildren(...tasks.map((t) => taskCard(t, me)));
+}
+
+async function show() {
+  $("signin").hidden = true;
+  $("work").hidden = false;
+  const me = await api("GET", "/api/me");
+  $("who").textContent = `${me.name}${me.community ? ` · ${me.community}` : ""}`;
+  refresh();
+  listen(() => refresh());
+}
+
+wireLogin(show);
+if (session()) show();
