@@ -62,6 +62,24 @@ BADGE_SHOWN_JS = """
 """
 
 
+# The tile's audio: did its WHEP answer take RED, and how much of what it played was real.
+TILE_AUDIO_JS = """
+async (name) => {
+  const pc = window.__fieldrelay.viewers[name];
+  const sdp = pc.remoteDescription.sdp.split("\\r\\n");
+  const audio = sdp.find((l) => l.startsWith("m=audio")).split(" ").slice(3);
+  const red = sdp.find((l) => /^a=rtpmap:\\d+ red\\/48000\\/2$/.test(l));
+  let stats = null;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") stats = s;
+  });
+  return { first: audio[0], red: red ? red.split(/[: ]/)[1] : null,
+           packets: stats?.packetsReceived ?? 0, samples: stats?.totalSamplesReceived ?? 0,
+           concealed: stats?.concealedSamples ?? 0 };
+}
+"""
+
+
 async def frames_rising(command: Page, timeout_s: float) -> bool:
     first = await command.evaluate(FRAMES_DECODED_JS, OFFICER)
     deadline = time.monotonic() + timeout_s
@@ -97,6 +115,14 @@ async def test_the_tile_says_why_its_picture_is_still(
         assert await frames_rising(command, 5)
         badge = tile.locator(".link-badge")
         await expect(badge).to_be_hidden()
+
+        # Chromium publishes RED and the console's Chromium takes it: the node forwards the
+        # redundant audio as it came, and the console plays it (little concealment).
+        await command.wait_for_timeout(3000)
+        audio = await command.evaluate(TILE_AUDIO_JS, OFFICER)
+        assert audio["red"] is not None and audio["first"] == audio["red"], audio
+        assert audio["packets"] > 100 and audio["samples"] > 0, audio
+        assert audio["concealed"] < 0.2 * audio["samples"], audio
 
         # Audio only: the officer sees it, and the tile says it within 2 s.
         stepped_at = await officer.evaluate(SET_STEP_JS, 4)
