@@ -7,6 +7,7 @@ video back within 10 s of the link; the recording holds the audio as plain Opus.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,17 @@ STEPS = (
 def link(loopback_only: None) -> Iterator[ShapedLink]:
     with shaped_namespace() as made:
         yield made
+
+
+def sealed_stills(data_dir: Path) -> list[dict[str, object]]:
+    """The stills the phone sent while audio only, as sealed in a session's chain."""
+    found = []
+    for ledger in data_dir.glob("sessions/*/ledger.jsonl"):
+        for line in ledger.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("kind") == "material" and str(entry.get("filename")).startswith("still-"):
+                found.append(entry)
+    return found
 
 
 def decoded_audio_frames(data_dir: Path) -> int:
@@ -69,6 +81,10 @@ async def test_sos_voice_and_steps_survive_the_weak_link_profile(
     assert result.reached_audio_only_after_s is not None, "never audio only at 64 kbit/s"
     assert result.back_to_video_after_s is not None and result.back_to_video_after_s <= 10
     assert result.stills > 0  # a still every few seconds while audio only
+    # ...each one a photo through the upload queue, sealed into the live session's chain.
+    stills = sealed_stills(node_process.data_dir)
+    assert stills, "no still reached the node as a sealed material"
+    assert all(e["material_kind"] == "photo" and e["session"] for e in stills), stills
     # 5 % loss: RED brought frames back, and the recording holds at least what the viewer got.
     assert result.audio_recovered > 0
     assert result.recorded_audio_frames >= 0.98 * result.viewer_audio_frames

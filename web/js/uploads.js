@@ -10,6 +10,7 @@
 // the phone), or failed with the node's reason (a checksum mismatch, a refused kind …). A failed
 // item stays on the phone until the officer retries or discards it.
 
+import { linkStep } from "./adapt.js";
 import { ApiError, api, backoff, getSession, refreshToken } from "./api.js";
 import { sha256Hex } from "./sha256.js";
 import { TransferError, transfer } from "./tus-upload.js";
@@ -17,6 +18,11 @@ import { allDone, allItems, deleteItem, getItem, markSealed, putItem } from "./u
 
 /** The kinds the node accepts (CONTRACT.md, `kind` metadata). */
 export const KINDS = ["photo", "audio", "video", "file", "preevent", "gapfill"];
+// From this step of the phone's link adaptation (web/js/adapt-policy.js: 2 = lower resolution)
+// on, only items up to SMALL_WHILE_WEAK bytes are sent while live; the rest wait.
+const WEAK_STEP = 2;
+const SMALL_WHILE_WEAK = 256 * 1024;
+const WEAK_RECHECK_MS = 5000;
 /** Longest wait between two attempts while the node cannot be reached. */
 const MAX_RETRY_MS = 30000;
 /** Only one tab of this browser sends; the others show the same queue. */
@@ -178,6 +184,7 @@ export function startUploads() {
   if (!running) {
     running = true;
     window.addEventListener("online", () => wake());
+    window.addEventListener("fieldrelay:link", () => wake());
     const run = () => runQueue().finally(() => {
       running = false;
     });
@@ -200,6 +207,12 @@ async function runQueue() {
     }
     let delay = 0;
     for (const item of items) {
+      if (linkStep() >= WEAK_STEP && item.size > SMALL_WHILE_WEAK) {
+        // Live on a weak link: the voice, the position and the stills go first; big items
+        // wait until the link steps back up (a `fieldrelay:link` event wakes the queue).
+        delay = Math.max(delay, WEAK_RECHECK_MS);
+        continue;
+      }
       const wait = await send(item);
       if (wait) delay = Math.max(delay, wait);
     }
