@@ -178,3 +178,26 @@ def verify_with_token(token: str, *args: str | Path) -> subprocess.CompletedProc
     return subprocess.run([sys.executable, "-m", "fieldrelay", "verify", *map(str, args)],
                           cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "FIELDRELAY_TOKEN": token})
+
+
+async def test_a_seal_is_checkpointed_at_once_not_at_the_next_interval(tmp_path: Path) -> None:
+    w, ev = node(tmp_path, "node-1", None, checkpoint_interval_s=60.0)
+    # A session a crash left open: crash recovery seals it, through the evidence store.
+    sid = "20261206T100000Z-o1-0000abcd"
+    folder = ev.sessions_dir / sid
+    folder.mkdir()
+    (folder / "OPEN").write_text("recording\n")
+    await w.start()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await asyncio.to_thread(ev.recover) == [sid]
+        seal = next(e for e in read_entries(folder / "ledger.jsonl")
+                    if e["kind"] == "session.seal")
+        await until(lambda: any(
+            c["chains"].get(f"sessions/{sid}", [0])[0] == seal["seq"] + 1
+            for c in read_entries(ev.data_dir / "checkpoints" / "checkpoints.jsonl")),
+            timeout=30.0)
+        assert loop.time() - started < 30.0  # long before the 60 s interval
+    finally:
+        await w.aclose()
