@@ -375,11 +375,11 @@ async def test_review_reads_a_material_with_a_one_use_ticket_and_ranges(
         assert resp.status == 201
         ticket = (await resp.json())["ticket"]
     # A browser of its own: the cookie jar is what an <audio> element would carry.
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        async with browser.get(f"{node.base}{content}?ticket={ticket}",
-                               headers={"Range": "bytes=-100"}) as resp:
-            assert resp.status == 206 and await resp.read() == clip[-100:]
-            assert resp.headers["Content-Type"] == "audio/webm"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser, \
+            browser.get(f"{node.base}{content}?ticket={ticket}",
+                        headers={"Range": "bytes=-100"}) as resp:
+        assert resp.status == 206 and await resp.read() == clip[-100:]
+        assert resp.headers["Content-Type"] == "audio/webm"
     async with node.http.get(f"{node.base}{content}?ticket={ticket}",
                              allow_redirects=False) as resp:
         assert resp.status == 401  # one use
