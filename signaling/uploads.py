@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -317,6 +318,7 @@ async def patch(request: web.Request) -> web.Response:
     if request.content_type != tus.OFFSET_TYPE:
         raise tus.WrongContentType(f"send the bytes as Content-Type: {tus.OFFSET_TYPE}")
     claimed = tus.parse_count("Upload-Offset", request.headers.get("Upload-Offset"))
+    checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
     if upload.state == SEALED:
         if claimed == upload.length and not request.content_length:
             return web.Response(status=204, headers=tus.offset_headers(upload.length))
@@ -333,7 +335,18 @@ async def patch(request: web.Request) -> web.Response:
             raise BadRequest(f"the body would end at byte {offset + body_length}, past "
                              f"Upload-Length {upload.length}; nothing was written")
         if offset < upload.length:
-            offset = await _receive(request, desk, upload, offset)
+            before = offset
+            body_digest = hashlib.new(checksum[0]) if checksum is not None else None
+            offset = await _receive(request, desk, upload, offset, body_digest)
+            if checksum is not None and body_digest is not None and \
+                    body_digest.digest() != checksum[1]:
+                await asyncio.to_thread(desk.store.truncate, upload.id, before)
+                desk.digests.pop(upload.id, None)
+                return web.json_response(
+                    {"error": "body_checksum_mismatch",
+                     "detail": "this PATCH's body does not match its Upload-Checksum; "
+                               f"nothing of it was kept (the upload stays at {before})"},
+                    status=CHECKSUM_MISMATCH, headers=tus.offset_headers(before))
         if offset < upload.length:
             await asyncio.to_thread(desk.store.save, upload)  # keeps it from expiring
             desk.note(upload)
@@ -344,10 +357,13 @@ async def patch(request: web.Request) -> web.Response:
         return web.Response(status=204, headers=tus.offset_headers(offset))
 
 
-async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offset: int) -> int:
+async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offset: int,
+                   body_digest: Any = None) -> int:
     """Write the body from `offset` on; the new offset. A body that runs past Upload-Length
-    is undone (400). A client that stalls or goes keeps what arrived."""
-    writer = PartWriter(desk.store.part(upload.id), await desk.digest(upload.id, offset))
+    is undone (400). A client that stalls or goes keeps what arrived. `body_digest` also
+    hashes this body alone (for its Upload-Checksum)."""
+    writer = PartWriter(desk.store.part(upload.id), await desk.digest(upload.id, offset),
+                        body_digest)
     room = upload.length - offset
     pending: asyncio.Future[None] | None = None
     syncing: asyncio.Future[None] | None = None

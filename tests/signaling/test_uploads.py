@@ -398,3 +398,34 @@ async def test_review_reads_a_material_with_a_one_use_ticket_and_ranges(
         async with node.http.get(f"{node.base}/api/materials/{bad_id}",
                                  headers=tus.auth(reviewer)) as resp:
             assert resp.status == 404
+
+
+async def test_a_patch_with_a_wrong_body_checksum_keeps_nothing_of_it(
+        live_node: LiveNode) -> None:
+    node, token = live_node, await live_node.login("o1")
+    data = os.urandom(200_000)
+    created = await tus.create(node.http, node.base, token, len(data), tus.material_meta(data))
+    location = created.headers["Location"]
+
+    async def patch(offset: int, body: bytes, checksum: str) -> aiohttp.ClientResponse:
+        headers = {**tus.TUS, **tus.auth(token), "Upload-Offset": str(offset),
+                   "Content-Type": "application/offset+octet-stream",
+                   "Upload-Checksum": checksum}
+        async with node.http.patch(f"{node.base}{location}", data=body,
+                                   headers=headers) as resp:
+            await resp.read()
+            return resp
+
+    def sha1(body: bytes) -> str:
+        return "sha1 " + base64.b64encode(hashlib.sha1(body).digest()).decode()
+
+    first = await patch(0, data[:100_000], sha1(data[:100_000]))
+    assert first.status == 204 and first.headers["Upload-Offset"] == "100000"
+    wrong = await patch(100_000, data[100_000:], sha1(b"other bytes"))
+    assert wrong.status == 460 and wrong.headers["Upload-Offset"] == "100000"
+    assert (await tus.head(node.http, node.base, token, location)).headers[
+        "Upload-Offset"] == "100000"
+    assert (await patch(100_000, data[100_000:], "crc32 AAAA")).status == 400
+    done = await patch(100_000, data[100_000:], sha1(data[100_000:]))
+    assert done.status == 204 and done.headers["Upload-Offset"] == str(len(data))
+    assert material_files(node)[0].read_bytes() == data
