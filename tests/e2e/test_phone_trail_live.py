@@ -227,7 +227,14 @@ async def test_a_ten_second_cut_is_filled_by_the_phones_own_recording(
                 finally:
                     print("GAPFILL review played", past_gap_s, await review.evaluate(PLAYER_JS))
                 await screenshot(review, "review-case-trail-gapfill")
-                # One bundle for the whole case, the phone's fill in it, with its verifier.
+                # The officer stops; then one bundle for the whole case, the session and the
+                # phone's fill in it, with its verifier.
+                await asyncio.to_thread(officer.stop)
+                deadline = time.monotonic() + 30
+                while json.loads(http(node_process, token, f"/api/sessions/{session}"))[
+                        "state"] != "sealed":
+                    assert time.monotonic() < deadline, "the session was not sealed"
+                    await asyncio.sleep(0.3)
                 async with review.expect_download(timeout=60_000) as download:
                     await review.click("#cv-export")
                 bundle = await (await download.value).path()
