@@ -252,7 +252,6 @@ async def test_a_ten_second_cut_is_filled_by_the_phones_own_recording(
     entries = ledger(node_process.data_dir, session)
     fills = [e for e in entries if e.get("event") == "gap.filled"]
     reconnected = next(e for e in entries if e.get("event") == "publisher.reconnected")
-    print(f"GAPFILL gap {reconnected['gap_ms']} ms; gap.filled {fills}")
     covered_ms = sum(int(f["covered_ms"]) for f in fills)
     after_s = utc(fills[0]["at"]) - utc(fills[0]["gap_to"])
     print(f"GAPFILL covered {covered_ms} of {reconnected['gap_ms']} ms; "
