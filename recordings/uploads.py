@@ -118,6 +118,15 @@ class UploadStore:
         except FileNotFoundError:
             return 0
 
+    def truncate(self, upload_id: str, size: int) -> None:
+        """Cut the received bytes back to `size` (a body whose checksum did not match)."""
+        fd = os.open(self.part(upload_id), os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def remove(self, upload_id: str) -> None:
         """Forget an upload and its bytes (terminated)."""
         self.part(upload_id).unlink(missing_ok=True)
@@ -146,10 +155,12 @@ class PartWriter:
     in another thread while writes go on, so the disk catches up while bytes still arrive;
     `close` fsyncs the rest, so what the node then reports as its offset is on disk."""
 
-    def __init__(self, path: Path, digest: Any) -> None:
+    def __init__(self, path: Path, digest: Any, body_digest: Any = None) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         self.start = os.fstat(self._fd).st_size
         self.digest = digest
+        # The digest of this body alone, when the client sent its checksum.
+        self.body_digest = body_digest
         self.written = 0
 
     def write(self, pieces: list[bytes]) -> None:
@@ -164,6 +175,8 @@ class PartWriter:
                     rest = rest[os.write(self._fd, rest):]
         for piece in pieces:
             self.digest.update(piece)
+            if self.body_digest is not None:
+                self.body_digest.update(piece)
         self.written += size
 
     def sync(self) -> None:

@@ -1,4 +1,5 @@
-"""The tus 1.0.0 resumable upload protocol's headers (core, creation, termination, expiration).
+"""The tus 1.0.0 resumable upload protocol's headers (core, creation, termination, expiration,
+checksum).
 
 Pure: parses and checks header values, builds the headers the node answers with. No I/O;
 `signaling.uploads` does the requests and the disk. See https://tus.io/protocols/resumable-upload.
@@ -9,12 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import hashlib
 import re
 
 from fieldrelay.errors import BadRequest, FieldRelayError
 
 VERSION = "1.0.0"
-EXTENSIONS = ("creation", "termination", "expiration")
+EXTENSIONS = ("creation", "termination", "expiration", "checksum")
+CHECKSUM_ALGORITHMS = ("sha1", "sha256", "md5")
 OFFSET_TYPE = "application/offset+octet-stream"
 # Upload-Metadata: at most this many pairs and bytes (aiohttp caps a header line at 8190).
 MAX_METADATA_PAIRS = 32
@@ -95,6 +98,23 @@ def parse_metadata(value: str | None) -> dict[str, str]:
     return out
 
 
+def parse_checksum(value: str | None) -> tuple[str, bytes] | None:
+    """Upload-Checksum: `algorithm base64(digest)` of one PATCH body; None without one."""
+    if value is None:
+        return None
+    parts = value.strip().split(" ")
+    if len(parts) != 2 or parts[0] not in CHECKSUM_ALGORITHMS:
+        raise BadRequest("Upload-Checksum is `ALGORITHM BASE64`, with ALGORITHM one of "
+                         + ", ".join(CHECKSUM_ALGORITHMS))
+    try:
+        digest = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("Upload-Checksum's digest is not base64") from None
+    if len(digest) != hashlib.new(parts[0]).digest_size:
+        raise BadRequest(f"Upload-Checksum's digest is not the length of a {parts[0]} digest")
+    return parts[0], digest
+
+
 def encode_metadata(meta: dict[str, str]) -> str:
     """The Upload-Metadata header for `meta` (clients and tests)."""
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" if v else k
@@ -110,7 +130,8 @@ def expires_header(t: float) -> str:
 def discovery_headers(max_size: int) -> dict[str, str]:
     """The OPTIONS answer: what this server speaks."""
     return {"Tus-Resumable": VERSION, "Tus-Version": VERSION,
-            "Tus-Extension": ",".join(EXTENSIONS), "Tus-Max-Size": str(max_size)}
+            "Tus-Extension": ",".join(EXTENSIONS), "Tus-Max-Size": str(max_size),
+            "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS)}
 
 
 def offset_headers(offset: int, length: int | None = None) -> dict[str, str]:

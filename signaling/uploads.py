@@ -4,26 +4,25 @@ Bytes are written and fsynced as they arrive (`recordings.uploads`), so the phon
 the node's offset after any cut. With the last byte the SHA-256 the phone declared is
 checked: a mismatch answers 460 and seals nothing; a match seals the material through
 LiveEvidence (its session's chain, or its case's materials chain) before the node answers.
-The protocol's headers are parsed in `signaling.tus`; the material rules are in
-`recordings.materials`.
+The protocol's headers are parsed in `signaling.tus`; the uploads' state is the desk's
+(`signaling.upload_desk`); the material rules are in `recordings.material_rules`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from fieldrelay.errors import BadRequest, Conflict, FieldRelayError, NotFound, PayloadTooLarge
+from fieldrelay.errors import BadRequest, Conflict, PayloadTooLarge
 from fieldrelay.tokens import Claims
-from recordings.material_rules import Sealing, check_metadata, public_material
+from recordings.material_rules import check_metadata
 from recordings.uploads import (
     EXPIRED,
     RECEIVING,
@@ -34,199 +33,15 @@ from recordings.uploads import (
     Upload,
     UploadStore,
 )
-from relay.evidence import LiveEvidence
 from signaling import tus
 from signaling.auth import authenticate
 from signaling.keys import CONFIG, LIVE_EVIDENCE
+from signaling.upload_desk import CHECKSUM_MISMATCH, Gone, TooManyUploads, UploadDesk
 
 log = logging.getLogger(__name__)
 
 # Body bytes gathered before they go to the disk thread (one hop per piece, not per packet).
 PIECE = 4 << 20
-CHECKSUM_MISMATCH = 460
-EXPIRY_SCAN_S = 60.0
-# How long the record of a finished upload is kept for its phone to read (at least).
-RECORDS_KEPT_S = 30 * 24 * 3600.0
-
-
-class Locked(FieldRelayError):
-    """Another request is writing this upload (tus clients retry a 423)."""
-
-    code = "locked"
-    status = 423
-
-
-class TooManyUploads(FieldRelayError):
-    code = "too_many_uploads"
-    status = 429
-
-
-class Gone(FieldRelayError):
-    code = "gone"
-    status = 410
-
-
-@dataclass
-class _Known:
-    """What the desk keeps in memory of each upload record, to count and find without reading
-    every record on disk."""
-
-    officer: str
-    state: str
-    updated_at: float
-
-
-class UploadDesk:
-    """The node's uploads: their records and bytes, who is writing which, and expiry."""
-
-    def __init__(self, store: UploadStore, evidence: LiveEvidence, max_unfinished: int,
-                 expire_s: float) -> None:
-        self.store = store
-        self.evidence = evidence
-        self.max_unfinished = max_unfinished
-        self.expire_s = expire_s
-        # Uploads a request is writing or sealing now: one at a time each.
-        self.busy: set[str] = set()
-        # The SHA-256 so far of each upload, and the offset it covers (rebuilt after a restart).
-        self.digests: dict[str, tuple[Any, int]] = {}
-        self._task: asyncio.Task[None] | None = None
-        # Every upload record on disk, by id (loaded at start, kept current by this desk).
-        self.known: dict[str, _Known] = {}
-        # Told about each sealed material (the review catalog).
-        self.on_sealed: list[Callable[[dict[str, Any], str, list[dict[str, Any]]], None]] = []
-
-    def note(self, upload: Upload) -> None:
-        """The record as it is now on disk."""
-        self.known[upload.id] = _Known(upload.officer, upload.state, upload.updated_at)
-
-    def unfinished(self, officer: str) -> int:
-        """How many uploads the officer has still receiving."""
-        return sum(1 for k in self.known.values()
-                   if k.officer == officer and k.state == RECEIVING)
-
-    def ids_of(self, officer: str) -> list[str]:
-        """The ids of the officer's upload records."""
-        return [i for i, k in self.known.items() if k.officer == officer]
-
-    async def start(self) -> None:
-        """Seal uploads that had all their bytes when the node stopped; then watch expiry."""
-        for upload in await asyncio.to_thread(lambda: list(self.store.all())):
-            self.note(upload)
-            if upload.state == RECEIVING and \
-                    await asyncio.to_thread(self.store.offset, upload.id) == upload.length:
-                try:
-                    await self.finish(upload)
-                except (FieldRelayError, OSError) as exc:
-                    # It stays complete on disk; the phone's next PATCH tries again.
-                    log.warning("upload %s could not be sealed at start: %s", upload.id, exc)
-        self._task = asyncio.create_task(self._expire_forever(), name="upload-expiry")
-
-    async def aclose(self) -> None:
-        """Stop the expiry task; idempotent."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _expire_forever(self) -> None:
-        while True:
-            await asyncio.sleep(min(EXPIRY_SCAN_S, max(self.expire_s / 4, 0.5)))
-            try:
-                await self.expire_once()
-            except OSError:
-                log.exception("expiring unfinished uploads failed; trying again later")
-
-    async def expire_once(self, now: float | None = None) -> list[str]:
-        """Delete the bytes of unfinished uploads idle past the expiry; returns their ids."""
-        now = time.time() if now is None else now
-        cutoff = now - self.expire_s
-        # A finished upload's record (sealed, rejected, expired) tells the phone what became
-        # of it; the material itself stays in its chain. Records go after a while.
-        forget = now - max(self.expire_s, RECORDS_KEPT_S)
-        expired = []
-        for upload_id, known in list(self.known.items()):
-            if upload_id in self.busy:
-                continue
-            if known.state == RECEIVING and known.updated_at < cutoff:
-                upload = await asyncio.to_thread(self.store.get, upload_id)
-                if upload is None:
-                    self.known.pop(upload_id, None)
-                    continue
-                with self.writing(upload_id):
-                    await asyncio.to_thread(
-                        self.store.drop_bytes, upload, EXPIRED,
-                        {"error": "expired", "detail": "no byte arrived for "
-                         f"{self.expire_s:g} s, so the upload was deleted"})
-                self.note(upload)
-                self.digests.pop(upload_id, None)
-                expired.append(upload_id)
-            elif known.state != RECEIVING and known.updated_at < forget:
-                await asyncio.to_thread(self.store.remove, upload_id)
-                self.known.pop(upload_id, None)
-        if expired:
-            log.info("expired %d unfinished upload(s)", len(expired))
-        return expired
-
-    def own(self, claims: Claims, upload_id: str) -> Upload:
-        """The caller's upload; NotFound for an unknown id or another officer's."""
-        upload = self.store.get(upload_id)
-        if upload is None or upload.officer != claims.name:
-            raise NotFound("there is no such upload of yours")
-        return upload
-
-    @contextlib.contextmanager
-    def writing(self, upload_id: str) -> Iterator[None]:
-        """Hold the upload for one request; Locked when another holds it."""
-        if upload_id in self.busy:
-            raise Locked("another request is writing this upload; try again shortly")
-        self.busy.add(upload_id)
-        try:
-            yield
-        finally:
-            self.busy.discard(upload_id)
-
-    async def digest(self, upload_id: str, offset: int) -> Any:
-        """The SHA-256 object over the upload's first `offset` bytes."""
-        known = self.digests.get(upload_id)
-        if known is not None and known[1] == offset:
-            return known[0]
-        digest, size = await asyncio.to_thread(self.store.sha256_of_part, upload_id)
-        if size != offset:
-            raise Conflict("the upload changed on disk while it was read; try again")
-        return digest
-
-    async def finish(self, upload: Upload) -> web.Response | None:
-        """All bytes are in: check the SHA-256, then seal. Returns the 460 answer on a
-        mismatch, None once sealed."""
-        offset = await asyncio.to_thread(self.store.offset, upload.id)
-        digest = await self.digest(upload.id, offset)
-        self.digests.pop(upload.id, None)
-        actual = digest.hexdigest()
-        if actual != upload.meta["sha256"]:
-            error = {"error": "checksum_mismatch",
-                     "detail": f"the file's SHA-256 is {actual}, not the {upload.meta['sha256']} "
-                               "the phone declared; nothing was sealed"}
-            await asyncio.to_thread(self.store.drop_bytes, upload, REJECTED, error)
-            self.note(upload)
-            return web.json_response(error, status=CHECKSUM_MISMATCH,
-                                     headers={"Tus-Resumable": tus.VERSION})
-        sealing = Sealing(upload.id, upload.officer, upload.meta, offset,
-                          upload.received_at or time.time(), upload.created_at)
-        try:
-            sealed = await self.evidence.seal_material(sealing, self.store.part(upload.id))
-        except NotFound as exc:
-            error = {"error": "not_found", "detail": exc.detail}
-            await asyncio.to_thread(self.store.drop_bytes, upload, REJECTED, error)
-            self.note(upload)
-            raise
-        upload.state = SEALED
-        upload.material = public_material(sealed.entry, sealed.chain)
-        await asyncio.to_thread(self.store.save, upload)
-        self.note(upload)
-        for listener in self.on_sealed:
-            listener(sealed.entry, sealed.chain, sealed.events)
-        return None
 
 
 UPLOADS = web.AppKey("uploads", UploadDesk)
@@ -317,6 +132,7 @@ async def patch(request: web.Request) -> web.Response:
     if request.content_type != tus.OFFSET_TYPE:
         raise tus.WrongContentType(f"send the bytes as Content-Type: {tus.OFFSET_TYPE}")
     claimed = tus.parse_count("Upload-Offset", request.headers.get("Upload-Offset"))
+    checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
     if upload.state == SEALED:
         if claimed == upload.length and not request.content_length:
             return web.Response(status=204, headers=tus.offset_headers(upload.length))
@@ -333,7 +149,18 @@ async def patch(request: web.Request) -> web.Response:
             raise BadRequest(f"the body would end at byte {offset + body_length}, past "
                              f"Upload-Length {upload.length}; nothing was written")
         if offset < upload.length:
-            offset = await _receive(request, desk, upload, offset)
+            before = offset
+            body_digest = hashlib.new(checksum[0]) if checksum is not None else None
+            offset = await _receive(request, desk, upload, offset, body_digest)
+            if checksum is not None and body_digest is not None and \
+                    body_digest.digest() != checksum[1]:
+                await asyncio.to_thread(desk.store.truncate, upload.id, before)
+                desk.digests.pop(upload.id, None)
+                return web.json_response(
+                    {"error": "body_checksum_mismatch",
+                     "detail": "this PATCH's body does not match its Upload-Checksum; "
+                               f"nothing of it was kept (the upload stays at {before})"},
+                    status=CHECKSUM_MISMATCH, headers=tus.offset_headers(before))
         if offset < upload.length:
             await asyncio.to_thread(desk.store.save, upload)  # keeps it from expiring
             desk.note(upload)
@@ -344,10 +171,13 @@ async def patch(request: web.Request) -> web.Response:
         return web.Response(status=204, headers=tus.offset_headers(offset))
 
 
-async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offset: int) -> int:
+async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offset: int,
+                   body_digest: Any = None) -> int:
     """Write the body from `offset` on; the new offset. A body that runs past Upload-Length
-    is undone (400). A client that stalls or goes keeps what arrived."""
-    writer = PartWriter(desk.store.part(upload.id), await desk.digest(upload.id, offset))
+    is undone (400). A client that stalls or goes keeps what arrived. `body_digest` also
+    hashes this body alone (for its Upload-Checksum)."""
+    writer = PartWriter(desk.store.part(upload.id), await desk.digest(upload.id, offset),
+                        body_digest)
     room = upload.length - offset
     pending: asyncio.Future[None] | None = None
     syncing: asyncio.Future[None] | None = None

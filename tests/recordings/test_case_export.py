@@ -99,6 +99,11 @@ def test_a_case_bundle_holds_its_sessions_and_materials_and_verifies(tmp_path: P
     assert str(photo["material"]) in (report.first_break or "")
     assert "The materials chain" in (report.first_break or "")
 
+    # A case with materials alone is a bundle too.
+    only = tmp_path / "only-materials.zip"
+    assert cli("export", "--case", "case-8", "-o", only, "--data-dir", rec.data).returncode == 0
+    alone = verify.verify_path(only)
+    assert alone.ok and (alone.checked.sessions, alone.checked.materials) == (0, 1)
     assert cli("export", "--case", "nothing-here", "-o", tmp_path / "n.zip", "--data-dir",
                rec.data).returncode == 1
     assert cli("export", "-o", tmp_path / "n.zip", "--data-dir", rec.data).returncode == 2

@@ -77,6 +77,11 @@ def test_hostile_input_gets_clear_answers_while_the_stream_flows(
             http, "GET", f"{fuzz_node.url}/healthz", b"", {}))
         assert status == 200
         assert "Traceback" not in fuzz_node.log(), fuzz_node.log()[-3000:]
+        # Nothing was written outside the data dir, and no name inside it came from input.
+        beside = {p.name for p in fuzz_node.data_dir.parent.iterdir()}
+        assert {n for n in beside if n != "data" and not n.startswith("node-")} == set(), beside
+        names = [p.name for p in fuzz_node.data_dir.rglob("*")]
+        assert not [n for n in names if "passwd" in n or ".." in n or "\\" in n], names
     finally:
         loop.run_until_complete(http.close())
         loop.close()

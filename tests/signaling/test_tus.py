@@ -4,6 +4,7 @@ own examples and hostile input."""
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import pytest
 
@@ -58,3 +59,15 @@ def test_counts_versions_and_headers() -> None:
     assert found["Tus-Version"] == "1.0.0" and found["Tus-Max-Size"] == "99"
     assert found["Tus-Extension"].split(",")[:2] == ["creation", "termination"]
     assert tus.expires_header(0) == "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+def test_a_body_checksum_names_its_algorithm_and_a_digest_of_its_length() -> None:
+    digest = hashlib.sha1(b"hello").digest()
+    header = "sha1 " + base64.b64encode(digest).decode()
+    assert tus.parse_checksum(header) == ("sha1", digest)
+    assert tus.parse_checksum(None) is None
+    for bad in ("sha1", "crc32 AAAA", "sha1 !!!", "sha256 " + base64.b64encode(digest).decode(),
+                "sha1 " + base64.b64encode(digest).decode() + " x"):
+        with pytest.raises(BadRequest):
+            tus.parse_checksum(bad)
+    assert tus.discovery_headers(1)["Tus-Checksum-Algorithm"] == "sha1,sha256,md5"

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 
 from bench import tus_client as tus
@@ -355,3 +356,76 @@ async def test_a_material_of_an_unsafe_type_is_served_as_a_download(live_node: L
         assert resp.status == 200 and await resp.read() == page
         assert resp.headers["Content-Type"] == "application/octet-stream"
         assert resp.headers["Content-Disposition"].startswith("attachment;")
+
+
+async def test_review_reads_a_material_with_a_one_use_ticket_and_ranges(
+        live_node: LiveNode) -> None:
+    node, token = live_node, await live_node.login("o1")
+    clip = os.urandom(70_000)
+    _, done = await tus.upload(node.http, node.base, token, clip,
+                               tus.material_meta(clip, kind="audio", mime="audio/webm",
+                                                 filename="note.webm", case="K-9"))
+    assert done.status == 204
+    [path] = material_files(node)
+    material_id = path.name[4:36]
+    reviewer = await node.login("r1")
+    content = f"/api/materials/{material_id}/content"
+    async with node.http.post(f"{node.base}/api/tickets", json={"path": content},
+                              headers=tus.auth(reviewer)) as resp:
+        assert resp.status == 201
+        ticket = (await resp.json())["ticket"]
+    # A browser of its own: the cookie jar is what an <audio> element would carry.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser, \
+            browser.get(f"{node.base}{content}?ticket={ticket}",
+                        headers={"Range": "bytes=-100"}) as resp:
+        assert resp.status == 206 and await resp.read() == clip[-100:]
+        assert resp.headers["Content-Type"] == "audio/webm"
+    async with node.http.get(f"{node.base}{content}?ticket={ticket}",
+                             allow_redirects=False) as resp:
+        assert resp.status == 401  # one use
+    async with node.http.get(f"{node.base}{content}", headers={
+            **tus.auth(reviewer), "Range": "bytes=999999-"}) as resp:
+        assert resp.status == 416 and (await resp.json())["error"] == "range_not_satisfiable"
+    async with node.http.get(f"{node.base}/api/materials?case=K-9&kind=audio",
+                             headers=tus.auth(reviewer)) as resp:
+        [listed] = (await resp.json())["materials"]
+    assert listed["id"] == material_id and listed["kind"] == "audio"
+    for bad in ("kind=weapon", "from=yesterday"):
+        async with node.http.get(f"{node.base}/api/materials?{bad}",
+                                 headers=tus.auth(reviewer)) as resp:
+            assert resp.status == 400
+    for bad_id in ("0" * 32, "../../keys", "x"):
+        async with node.http.get(f"{node.base}/api/materials/{bad_id}",
+                                 headers=tus.auth(reviewer)) as resp:
+            assert resp.status == 404
+
+
+async def test_a_patch_with_a_wrong_body_checksum_keeps_nothing_of_it(
+        live_node: LiveNode) -> None:
+    node, token = live_node, await live_node.login("o1")
+    data = os.urandom(200_000)
+    created = await tus.create(node.http, node.base, token, len(data), tus.material_meta(data))
+    location = created.headers["Location"]
+
+    async def patch(offset: int, body: bytes, checksum: str) -> aiohttp.ClientResponse:
+        headers = {**tus.TUS, **tus.auth(token), "Upload-Offset": str(offset),
+                   "Content-Type": "application/offset+octet-stream",
+                   "Upload-Checksum": checksum}
+        async with node.http.patch(f"{node.base}{location}", data=body,
+                                   headers=headers) as resp:
+            await resp.read()
+            return resp
+
+    def sha1(body: bytes) -> str:
+        return "sha1 " + base64.b64encode(hashlib.sha1(body).digest()).decode()
+
+    first = await patch(0, data[:100_000], sha1(data[:100_000]))
+    assert first.status == 204 and first.headers["Upload-Offset"] == "100000"
+    wrong = await patch(100_000, data[100_000:], sha1(b"other bytes"))
+    assert wrong.status == 460 and wrong.headers["Upload-Offset"] == "100000"
+    assert (await tus.head(node.http, node.base, token, location)).headers[
+        "Upload-Offset"] == "100000"
+    assert (await patch(100_000, data[100_000:], "crc32 AAAA")).status == 400
+    done = await patch(100_000, data[100_000:], sha1(data[100_000:]))
+    assert done.status == 204 and done.headers["Upload-Offset"] == str(len(data))
+    assert material_files(node)[0].read_bytes() == data
