@@ -14,6 +14,11 @@ const tus = window.tus;
 export const ENDPOINT = "/api/uploads";
 /** Bytes per PATCH: a cut costs at most this much again, and progress follows the node's offset. */
 export const CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * A request that moves no byte for this long is given up (and the queue asks the node again):
+ * a phone's half-open connection can otherwise hold an upload forever.
+ */
+const STALL_MS = 20000;
 
 /** How a transfer failed: `status` 0 when the node could not be reached. */
 export class TransferError extends Error {
@@ -73,18 +78,34 @@ export function transfer(blob, { uploadUrl = null, metadata, onUrl, onProgress, 
         onUrl?.(upload.url);
       },
       onProgress(sent, total) {
+        movedAt = Date.now();
         onProgress?.(sent, total);
       },
+      onChunkComplete() {
+        movedAt = Date.now();
+      },
       onSuccess() {
-        signal?.removeEventListener("abort", stop);
+        finish();
         resolve(upload.url);
       },
       onError(err) {
-        signal?.removeEventListener("abort", stop);
+        finish();
         reject(transferError(err));
       },
     });
+    let movedAt = Date.now();
+    const watchdog = setInterval(() => {
+      if (Date.now() - movedAt < STALL_MS) return;
+      finish();
+      upload.abort(false).catch(() => {});
+      reject(new TransferError(0, "stalled", `No progress for ${STALL_MS / 1000} s.`));
+    }, 1000);
+    const finish = () => {
+      clearInterval(watchdog);
+      signal?.removeEventListener("abort", stop);
+    };
     const stop = () => {
+      finish();
       upload.abort(false).catch(() => {});
       reject(new TransferError(0, "aborted", "Stopped."));
     };
