@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from recordings.archive.keys import LEDGER_LINES, split_key
-from recordings.archive.restore import catalogue, fetch_chain
+from recordings.archive.restore import catalogue, fetch_all, fetch_chain
 from recordings.archive.s3 import ArchiveStore
 from recordings.catalog_schema import CatalogRow, row_from_chain
 from recordings.catalog_sql import SqlCatalog
 
-FETCHES_AT_ONCE = 16
+FETCHES_AT_ONCE = 16  # sessions whose chains are fetched at once
 
 
 def parse_lines(data: bytes) -> list[dict[str, Any]]:
@@ -55,8 +55,7 @@ def verifies_of(entries: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 async def _node_chain(store: ArchiveStore, node: str, folder: str) -> list[dict[str, Any]]:
     keys = sorted(await store.keys(f"{node}/{folder}/{LEDGER_LINES}/"))
-    parts = await asyncio.gather(*(store.get(k) for k in keys))
-    return parse_lines(b"".join(parts))
+    return parse_lines(b"".join(await fetch_all(store, keys)))
 
 
 async def rebuild_catalog(store: ArchiveStore, catalog: SqlCatalog) -> int:

@@ -30,6 +30,7 @@ from recordings.verify.verdict import NotEvidence
 PUBLIC_KEY = "keys/node-ed25519.pub.pem"
 RESTORED_DIR = "restored"
 STAGING = ".staging"
+FETCHES_AT_ONCE = 16
 
 Say = Callable[[str], None]
 
@@ -76,13 +77,23 @@ def _lines(objects: dict[str, str], folder: str) -> list[str]:
     return [objects[n] for n in sorted(objects) if n.startswith(folder + "/")]
 
 
+async def fetch_all(store: ArchiveStore, keys: list[str]) -> list[bytes]:
+    """Objects' bytes in the order of `keys`, FETCHES_AT_ONCE at a time."""
+    gate = asyncio.Semaphore(FETCHES_AT_ONCE)
+
+    async def one(key: str) -> bytes:
+        async with gate:
+            return await store.get(key)
+
+    return list(await asyncio.gather(*(one(k) for k in keys)))
+
+
 async def fetch_chain(store: ArchiveStore, found: ArchivedSession, name: str,
                       lines_folder: str) -> bytes:
     """A chain file rebuilt from its line objects (or its whole-file copy when it has none)."""
     keys = _lines(found.objects, lines_folder)
     if keys:
-        parts = await asyncio.gather(*(store.get(k) for k in keys))
-        return b"".join(parts)
+        return b"".join(await fetch_all(store, keys))
     if name in found.objects:
         return await store.get(found.objects[name])
     return b""

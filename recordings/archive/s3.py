@@ -90,7 +90,7 @@ class ArchiveStore:
                     self._locked = False
                     return False
                 raise StoreUnavailable(f"the archive bucket {self.bucket}: {exc}") from exc
-            except (OSError, Exception) as exc:
+            except Exception as exc:  # connection refused, timeouts: the store is not there
                 raise StoreUnavailable(f"the archive store: {exc}") from exc
             conf = answer.get("ObjectLockConfiguration", {})
             self._locked = conf.get("ObjectLockEnabled") == "Enabled"
