@@ -293,6 +293,10 @@ async def orchestrate(args: argparse.Namespace) -> int:
                 system = systems[name](workdir / name, args.python)
             if isinstance(system, FieldRelay):
                 system.node_args = list(args.node_arg or [])
+                if args.node_cwd:
+                    system.cwd = Path(args.node_cwd)
+                    for node in getattr(system, "nodes", []):
+                        node.cwd = system.cwd
             if isinstance(system, Naive):
                 system.record = args.naive_record
             make_dir(system.workdir)
@@ -343,6 +347,9 @@ def main() -> int:
     parser.add_argument("--node-arg", action="append",
                         help="extra flag for fieldrelay serve (repeatable), e.g. "
                              "--node-arg=--gop-cache-kb=0")
+    parser.add_argument("--node-cwd", metavar="DIR",
+                        help="start fieldrelay from another checkout (DIR): its code, with this "
+                             "script's load generators, for old/new alternation")
     parser.add_argument("--profile", metavar="DIR",
                         help="sample each node with py-spy over the window (collapsed stacks)")
     args = parser.parse_args()
