@@ -290,8 +290,9 @@ def build_app(config: Config) -> web.Application:
         *review.routes(),
         *witnessing.routes(),
         *uploads.routes(),
-        *materials_api.routes(),
+        # Before the case view, whose `{case:.+}` would otherwise swallow `/activity`.
         *cases_api.routes(),
+        *materials_api.routes(),
         *cluster.routes(),
         *alerts.routes(),
         *commands.routes(),
