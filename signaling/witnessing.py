@@ -43,6 +43,15 @@ RETRY_S = 1.0
 NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+def _unless_cancelled() -> None:
+    """Raise CancelledError when this task is being cancelled: redis-py can turn a
+    cancellation in the middle of a read into a connection error, which would else be taken
+    for an unreachable Redis and retried for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Witnessing:
     """Owns the checkpoint and witness tasks of one node; `aclose()` ends both."""
 
@@ -121,6 +130,7 @@ class Witnessing:
                 try:
                     await self._publish(cp)
                 except BusUnavailable as exc:
+                    _unless_cancelled()
                     # The checkpoint is kept on disk; witnesses see the next one, which covers
                     # at least as much.
                     log.warning("checkpoint %d not handed to witnesses: %s", cp["seq"], exc)
@@ -163,6 +173,7 @@ class Witnessing:
             try:
                 batch = await self.bus.witness_after(self._cursor, BATCH, WAIT_S)
             except BusUnavailable as exc:
+                _unless_cancelled()
                 log.warning("witness stream unreachable: %s", exc)
                 await asyncio.sleep(RETRY_S)
                 continue
@@ -218,6 +229,7 @@ class Witnessing:
         try:
             await self.bus.witness_put(countersig)
         except BusUnavailable as exc:
+            _unless_cancelled()
             log.warning("countersignature of %s/%d not handed back: %s", countersig["node"],
                         countersig["seq"], exc)
 
