@@ -314,8 +314,12 @@ def run_relay_cpu(args: argparse.Namespace) -> None:
                         env=env, check=True, stdout=subprocess.DEVNULL)
                     [row] = json.loads(out.read_text())
                     runs[mode].append(float(row["cpu_per_stream_s"]))
+                    fps = row["viewer_fps"]
+                    # A run whose viewers got no video measured nothing: say so.
                     print(f"round {n + 1} archive {mode}: "
-                          f"{runs[mode][-1]:.4f} CPU-s per stream-second", flush=True)
+                          f"{runs[mode][-1]:.4f} CPU-s per stream-second, viewer fps "
+                          f"{statistics.mean(fps) if fps else 0:.1f} (min "
+                          f"{min(fps) if fps else 0:.1f})", flush=True)
     finally:
         moto.stop()
     off, on = statistics.median(runs["off"]), statistics.median(runs["on"])
