@@ -53,13 +53,16 @@ class PgCatalog(SqlCatalog):
         # A password from a file (--database-password-file) never goes into the URL.
         kwargs: dict[str, Any] = {"password": password} if password else {}
         self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
-                                         timeout=10.0, kwargs=kwargs)
+                                         timeout=5.0, kwargs=kwargs)
         self._open = False
 
     async def start(self) -> None:
+        """Open the pool (it keeps connecting in the background), wait for a connection
+        (PoolTimeout after 10 s: call again later), then migrate."""
         if not self._open:
-            await self._pool.open(wait=True, timeout=10.0)
+            await self._pool.open(wait=False)
             self._open = True
+        await self._pool.wait(timeout=10.0)
         await self.migrate()
 
     async def aclose(self) -> None:

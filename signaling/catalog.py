@@ -14,14 +14,14 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from fieldrelay.config import Config
-from fieldrelay.errors import BadRequest
+from fieldrelay.errors import BadRequest, FieldRelayError
 from fieldrelay.tasks import cancel_and_wait
 from recordings.audit import last_verifies
 from recordings.catalog import parse_time
@@ -100,8 +100,9 @@ class CatalogDesk:
                 loop.call_soon_threadsafe(self._wake.set)
 
     async def ctx(self, app: web.Application) -> AsyncIterator[None]:
-        """Connect (migrating the schema), publish until the node stops."""
-        await self.catalog.start()
+        """Publish until the node stops. The catalog is connected (and migrated) by the
+        publishing task, again and again until it answers: a node records evidence whether
+        or not its catalog's database is up."""
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self._run(), name="catalog-publish")
         try:
@@ -134,9 +135,13 @@ class CatalogDesk:
         return len(rows)
 
     async def _run(self) -> None:
+        started = False
         while True:
             self._wake.clear()
             try:
+                if not started:
+                    await self.catalog.start()
+                    started = True
                 await self.publish()
             except Exception as exc:
                 # The database is down or refused: the next round sends it all again.
@@ -147,6 +152,27 @@ class CatalogDesk:
 
 
 CATALOG = web.AppKey("catalog", CatalogDesk)
+
+T = TypeVar("T")
+
+
+class CatalogUnavailable(FieldRelayError):
+    """The catalog's database cannot be reached or refused the query: try again later."""
+
+    code = "catalog_unavailable"
+    status = 503
+
+
+async def guarded(call: Awaitable[T]) -> T:
+    """A catalog call whose database failure is a 503 with a reason, never a 500."""
+    try:
+        return await call
+    except FieldRelayError:
+        raise
+    except Exception as exc:  # psycopg, its pool, sqlite3, the socket: all "not now"
+        log.warning("the catalog failed a query: %s", exc)
+        raise CatalogUnavailable(f"the catalog cannot be read just now: "
+                                 f"{type(exc).__name__}") from None
 
 
 def _query(params: Mapping[str, str]) -> Query:
@@ -173,7 +199,7 @@ async def catalog_sessions(request: web.Request) -> web.Response:
     first, each with the node that recorded it (reviewers, admins)."""
     authenticate(request, *REVIEW_ROLES)
     query = _query(request.query)
-    rows = await request.app[CATALOG].catalog.search(query)
+    rows = await guarded(request.app[CATALOG].catalog.search(query))
     return web.json_response({"sessions": rows, "node": request.app[CATALOG].config.node_id})
 
 

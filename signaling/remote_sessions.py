@@ -28,7 +28,7 @@ from recordings.media import session_media
 from recordings.verify.command import check
 from signaling.archive import ARCHIVE
 from signaling.auth import authenticate
-from signaling.catalog import CATALOG, REVIEW_ROLES
+from signaling.catalog import CATALOG, REVIEW_ROLES, guarded
 from signaling.keys import CONFIG
 from signaling.review_desk import REVIEW
 
@@ -68,7 +68,7 @@ async def locate(request: web.Request, claims: Claims, action: str) -> Located:
     desk = request.app[REVIEW]
     if not SESSION_ID_RE.fullmatch(sid):
         raise NotFound(f"{sid[:80]!r} is not a session id")
-    row = await request.app[CATALOG].catalog.get(sid)
+    row = await guarded(request.app[CATALOG].catalog.get(sid))
     if row is None:
         await desk.record_merged(claims, action, None, "refused", detail="unknown session",
                                  merge_session=False)

@@ -89,3 +89,22 @@ async def test_a_reviewer_on_any_node_finds_every_nodes_sessions(
     async with b.http.get(f"{b.base}/api/catalog/sessions?from=yesterday",
                           headers={"Authorization": f"Bearer {reviewer}"}) as resp:
         assert resp.status == 400 and (await resp.json())["error"]
+
+
+async def test_a_node_whose_catalog_is_down_starts_records_and_answers_503(
+        node_factory: NodeFactory) -> None:
+    # A database that does not exist on the machine's server: every connection is refused.
+    node = await node_factory(node_id="node-c", database_url=pg_url("fieldrelay_no_such_db"),
+                              catalog_sync_s=0.3)
+    store = node.server.app[LIVE_EVIDENCE].store
+    folder = await asyncio.to_thread(record_session, store, "o1", 1, 1795770000.0)
+    reviewer = await node.login("r1")
+    # Its own index still lists what it recorded.
+    async with node.http.get(f"{node.base}/api/sessions",
+                             headers={"Authorization": f"Bearer {reviewer}"}) as resp:
+        assert [s["id"] for s in (await resp.json())["sessions"]] == [folder.name]
+    async with node.http.get(f"{node.base}/api/catalog/sessions",
+                             headers={"Authorization": f"Bearer {reviewer}"}) as resp:
+        assert resp.status == 503
+        body = await resp.json()
+    assert body["error"] == "catalog_unavailable" and body["detail"]
