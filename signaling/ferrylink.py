@@ -38,7 +38,8 @@ class FerryLink:
     def __init__(self, data_dir: Path, node_id: str, portal_url: str, secret: str,
                  poll_s: float) -> None:
         self.node_id, self.secret, self.poll_s = node_id, secret, poll_s
-        self.url = portal_url.rstrip("/") + "/ferry/exchange"
+        self.base = portal_url.rstrip("/")
+        self.url = self.base + "/ferry/exchange"
         self.mailbox = Mailbox(data_dir / "ferry")
         self.sender = ferry.NODE_PREFIX + node_id
         self._wake = asyncio.Event()

@@ -4,7 +4,7 @@ Bytes are written and fsynced as they arrive (`recordings.uploads`), so the phon
 the node's offset after any cut. With the last byte the SHA-256 the phone declared is
 checked: a mismatch answers 460 and seals nothing; a match seals the material through
 LiveEvidence (its session's chain, or its case's materials chain) before the node answers.
-The protocol's headers are parsed in `signaling.tus`; the material rules are in
+The protocol's headers are parsed in `fieldrelay.tus`; the material rules are in
 `recordings.materials`.
 """
 
@@ -35,7 +35,7 @@ from recordings.uploads import (
     UploadStore,
 )
 from relay.evidence import LiveEvidence
-from signaling import tus
+from fieldrelay import tus
 from signaling.auth import authenticate
 from signaling.keys import CONFIG, LIVE_EVIDENCE
 

@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from fieldrelay.errors import BadRequest
-from signaling import tus
+from fieldrelay import tus
 
 
 def test_metadata_pairs_decode_as_the_protocol_example_says() -> None:
