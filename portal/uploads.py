@@ -339,8 +339,11 @@ async def resume(desk: PortalDesk, shelf: UploadShelf) -> None:
             await hand_over(desk, shelf, record)
         elif record["state"] == "receiving" and \
                 await asyncio.to_thread(shelf.offset, record["id"]) == record["length"]:
+            # Every byte was in when the portal stopped, before the check: check it now.
             if await asyncio.to_thread(shelf.sha256, record["id"]) == record["sha256"]:
                 await hand_over(desk, shelf, record)
+            else:
+                await asyncio.to_thread(shelf.remove, record["id"])
 
 
 def attach(app: web.Application) -> None:

@@ -57,7 +57,6 @@ from signaling.casedesk import CaseDesk
 from signaling.commands import COMMANDS, CommandDesk
 from signaling.escalation import EscalationSettings
 from signaling.ferrylink import FerryLink
-from signaling.portal_uploads import PortalPuller
 from signaling.hub import EventHub
 from signaling.keys import (
     ALERTS_BY_OFFICER,
@@ -74,6 +73,7 @@ from signaling.keys import (
 from signaling.metrics import NodeMetrics
 from signaling.middleware import errors_as_json
 from signaling.outbox import AlertOutbox
+from signaling.portal_uploads import PortalPuller
 from signaling.presence import WHEREABOUTS, PresenceSettings, Whereabouts
 from signaling.ratelimit import LoginGate, RateLimiter
 from signaling.redisbus import RedisBus

@@ -111,11 +111,14 @@ class CaseDesk:
         return entry
 
     async def publish(self, kind: str, number: str, ferry_kind: str, body: dict[str, Any],
-                      by: str) -> dict[str, Any]:
-        """Record an entry that also goes to the portal, with the signed message it sends."""
+                      by: str, attached: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Record an entry that also goes to the portal, with the signed message it sends
+        (`attached` replaces fields of `body` in the message only, such as a photo's bytes
+        where the entry names the material)."""
         if self.link is None:
             return await self.record(kind, number, by=by, **body)
-        message = self.link.sign(ferry_kind, number, {**body, "by": by}, now_iso())
+        message = self.link.sign(ferry_kind, number, {**body, **(attached or {}), "by": by},
+                                 now_iso())
         entry = await self.record(kind, number, by=by, ferry=message["id"], direction="out",
                                   message=message, **body)
         await self.link.send(message)

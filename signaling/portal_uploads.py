@@ -120,10 +120,10 @@ class PortalPuller:
         sealing = self._sealing(message, 0, time.time())
         placed = self.evidence.store.materials.folder(sealing.meta["case"]) / sealing.file
         if await asyncio.to_thread(placed.exists):
-            digest = await asyncio.to_thread(_sha256_of, placed)
+            placed_sha = await asyncio.to_thread(_sha256_of, placed)
             size = await asyncio.to_thread(lambda: placed.stat().st_size)
             return {**sealing.entry(self.evidence.store.node_id, None), "size": size,
-                    "sha256": digest, "sealed_before": True}
+                    "sha256": placed_sha, "sealed_before": True}
         await asyncio.to_thread(private_dir, self.spool)
         spool = self.spool / f"{sealing.id}.part"
         path = f"/ferry/uploads/{sealing.id}"
@@ -135,12 +135,15 @@ class PortalPuller:
                                 headers={ferry.EXCHANGE_HEADER: header}) as resp:
                 if resp.status != 200:
                     raise ValueError(f"the portal answered {resp.status}")
-                with open(spool, "wb") as f:
+                f = await asyncio.to_thread(open, spool, "wb")
+                try:
                     async for chunk in resp.content.iter_chunked(PIECE):
                         digest.update(chunk)
                         size += len(chunk)
                         await asyncio.to_thread(f.write, chunk)
                     await asyncio.to_thread(_sync, f)
+                finally:
+                    await asyncio.to_thread(f.close)
             actual = digest.hexdigest()
             if actual != sealing.meta["sha256"] or size != message["body"].get("size"):
                 raise ValueError(f"pulled {size} bytes of SHA-256 {actual}, not what the "

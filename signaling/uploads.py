@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from fieldrelay import tus
 from fieldrelay.errors import BadRequest, Conflict, FieldRelayError, NotFound, PayloadTooLarge
 from fieldrelay.tokens import Claims
 from recordings.material_rules import Sealing, check_metadata, public_material
@@ -35,7 +36,6 @@ from recordings.uploads import (
     UploadStore,
 )
 from relay.evidence import LiveEvidence
-from fieldrelay import tus
 from signaling.auth import authenticate
 from signaling.keys import CONFIG, LIVE_EVIDENCE
 

@@ -7,8 +7,8 @@ import base64
 
 import pytest
 
-from fieldrelay.errors import BadRequest
 from fieldrelay import tus
+from fieldrelay.errors import BadRequest
 
 
 def test_metadata_pairs_decode_as_the_protocol_example_says() -> None:

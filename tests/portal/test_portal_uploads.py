@@ -6,6 +6,7 @@ photo and the published steps, with a verify.py that passes."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -66,7 +67,7 @@ async def test_a_clue_photo_is_sealed_in_the_case_and_gone_from_the_portal(
     node, portal = start_pair(tmp_path)
     try:
         async with aiohttp.ClientSession() as http:
-            tokens = {n: await login(http, node.url, n) for n in ("o1", "c1")}
+            tokens = {n: await login(http, node.url, n) for n in ("o1", "c1", "r1")}
             tokens["g1"] = await login(http, portal.url, "g1")
             pair = Pair(node, portal, http, tokens)
             await _with_party(pair)
@@ -126,10 +127,41 @@ async def test_a_clue_photo_is_sealed_in_the_case_and_gone_from_the_portal(
             assert grid["officer"] == "grid:g1" and grid["task"] == portal_task["id"]
             await until(gone, timeout=15)
 
+            # A task can carry a photo of the case's materials: the grid worker sees the
+            # very bytes sealed; a material of no photo of this case is refused.
+            status, refused = await pair.node_call("POST", "/api/cases/C-1/tasks", "o1", {
+                "kind": "find_person", "person": "J. Doe", "address": "", "what": "look",
+                "deadline": "", "to": ["g1"], "photo": "0" * 32})
+            assert status == 404, refused
+            status, task = await pair.node_call("POST", "/api/cases/C-1/tasks", "o1", {
+                "kind": "find_person", "person": "J. Doe", "address": "", "what": "look",
+                "deadline": "", "to": ["g1"], "photo": grid["material"]})
+            assert status == 201, task
+            assert task["photo"]["sha256"] == reply_sha and "data" not in task["photo"]
+
+            async def shown() -> Any:
+                async with http.get(f"{portal.url}/api/tasks/{task['task']}/photo",
+                                    headers=tus_client.auth(pair.tokens["g1"])) as resp:
+                    return await resp.read() if resp.status == 200 else None
+
+            assert await until(shown) == reply_photo
+            async with http.get(f"{portal.url}/api/tasks/{portal_task['id']}/photo",
+                                headers=tus_client.auth(pair.tokens["g1"])) as resp:
+                assert resp.status == 404
+
             # A published step, then the case view and the export carry all of it.
             status, _ = await pair.node_call("POST", "/api/cases/C-1/steps", "o1",
                                              {"step": "property seized", "note": "the car"})
             assert status == 201
+            status, view = await pair.node_call("GET", "/api/cases/C-1", "r1")
+            assert status == 200, view
+            trail = [e["event"]["kind"] for e in view["timeline"] if e["type"] == "case"]
+            assert trail[0] == "case.created" and trail[-1] == "step.published"
+            assert {"clue.received", "material.received", "task.sent"} <= set(trail)
+            assert {m["id"] for m in view["materials"]} >= {material["material"],
+                                                             grid["material"]}
+            assert all("message" not in e["event"] for e in view["timeline"]
+                       if e["type"] == "case")
             node.stop()
             _verify(pair)
             bundle = tmp_path / "case.zip"
@@ -143,8 +175,9 @@ async def test_a_clue_photo_is_sealed_in_the_case_and_gone_from_the_portal(
             kinds = [e["event"]["kind"] for e in manifest["timeline"] if e["type"] == "case"]
             assert {"clue.received", "material.received", "step.published"} <= set(kinds)
             [verifier] = (tmp_path / "bundle").rglob("verify.py")
-            checked = subprocess.run([sys.executable, str(verifier), str(bundle)],
-                                     capture_output=True, text=True, timeout=120, check=False)
+            checked = await asyncio.to_thread(
+                subprocess.run,[sys.executable, str(verifier), str(bundle)],
+                capture_output=True, text=True, timeout=120, check=False)
             assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
         node.stop()

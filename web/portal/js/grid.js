@@ -4,12 +4,27 @@ import { api, beep, el, here, listen, session, wireLogin } from "./common.js";
 const $ = (id) => document.getElementById(id);
 let known = null;
 
+// The task's photo is fetched with the token (never in a URL) and shown from a blob.
+function taskPhoto(t) {
+  const img = el("img", undefined, "task-photo");
+  img.alt = `Photo of ${t.person || "the person"}`;
+  const s = session();
+  fetch(`/api/tasks/${encodeURIComponent(t.id)}/photo`, { headers: { Authorization: `Bearer ${s ? s.token : ""}` } })
+    .then((resp) => (resp.ok ? resp.blob() : null))
+    .then((blob) => {
+      if (blob) img.src = URL.createObjectURL(blob);
+    })
+    .catch(() => {});
+  return img;
+}
+
 function taskCard(t, me) {
   const li = el("li");
   li.dataset.task = t.id;
   if (t.closed) li.classList.add("closed");
   li.append(el("h2", `${t.kind.replace("_", " ")}: ${t.person || ""}`));
   if (t.address) li.append(el("div", `Last known address: ${t.address}`));
+  if (t.photo) li.append(taskPhoto(t));
   if (t.what) li.append(el("div", t.what));
   if (t.deadline) li.append(el("div", `By ${t.deadline}`, "when"));
   const answer = t.answers[me];
