@@ -296,8 +296,9 @@ def build_app(config: Config) -> web.Application:
         *review.routes(),
         *witnessing.routes(),
         *uploads.routes(),
-        *materials_api.routes(),
+        # Before the case view's `/api/cases/{case:.+}`, which would take `<case>/activity`.
         *cases_api.routes(),
+        *materials_api.routes(),
         *cluster.routes(),
         *alerts.routes(),
         *commands.routes(),
