@@ -274,6 +274,8 @@ async def _receive(request: web.Request, shelf: UploadShelf, upload_id: str,
 async def hand_over(desk: PortalDesk, shelf: UploadShelf, record: dict[str, Any]) -> None:
     """The upload is whole: tell the case's node (it pulls the bytes)."""
     record["state"] = "complete"
+    # The node it is handed to: the only one that may take it and confirm its seal.
+    record["node"] = desk.state.case_node.get(record["case"])
     await asyncio.to_thread(shelf.save, record)
     await desk.post("upload", record["case"], {
         "upload": record["id"], "by": record["user"], "role": record["role"],
@@ -299,13 +301,13 @@ async def pull(request: web.Request) -> web.StreamResponse:
                                 request.path.encode())
     record = shelf.record(request.match_info["id"])
     if record is None or record["state"] != "complete" or \
-            desk.state.case_node.get(record["case"]) != ferry.NODE_PREFIX + node:
+            record.get("node") != ferry.NODE_PREFIX + node:
         raise NotFound("no such upload to take")
     return web.FileResponse(shelf.part(record["id"]), headers={
         "Content-Type": "application/octet-stream", "Cache-Control": "no-store"})
 
 
-def sealed_listener(desk: PortalDesk, shelf: UploadShelf) -> Any:
+def sealed_listener(shelf: UploadShelf) -> Any:
     """Deletes the portal's copy once its node confirms the seal with the same SHA-256."""
     def heard(message: dict[str, Any]) -> None:
         if message.get("kind") != "upload.sealed" or message.get("from") == ferry.PORTAL:
@@ -314,7 +316,7 @@ def sealed_listener(desk: PortalDesk, shelf: UploadShelf) -> Any:
         record = shelf.record(str(body.get("upload", "")))
         if record is None:
             return
-        if desk.state.case_node.get(record["case"]) != message["from"]:
+        if record.get("node") != message["from"]:
             log.warning("upload %s: a seal from %s, not its case's node; kept", record["id"],
                         message["from"])
         elif body.get("sha256") == record["sha256"]:
@@ -350,7 +352,7 @@ def attach(app: web.Application) -> None:
     """The shelf, its listener and its start-up pass."""
     shelf = UploadShelf(app[CONFIG].portal_data_dir)
     app[SHELF] = shelf
-    app[DESK].listeners.append(sealed_listener(app[DESK], shelf))
+    app[DESK].listeners.append(sealed_listener(shelf))
 
     async def on_start(app: web.Application) -> None:
         await resume(app[DESK], shelf)
