@@ -106,6 +106,20 @@ class UploadShelf:
         for path in (self.part(upload_id), self.root / f"{upload_id}.json"):
             path.unlink(missing_ok=True)
 
+    def expire(self, idle_s: float) -> list[dict[str, Any]]:
+        """Delete unfinished uploads that got no byte for `idle_s`; the records left."""
+        left = []
+        for record in self.all():
+            try:
+                idle = time.time() - self.part(record["id"]).stat().st_mtime
+            except FileNotFoundError:
+                idle = float("inf")
+            if record["state"] == "receiving" and idle > idle_s:
+                self.remove(record["id"])
+            else:
+                left.append(record)
+        return left
+
     def all(self) -> list[dict[str, Any]]:
         if not self.root.is_dir():
             return []
@@ -188,7 +202,7 @@ async def create(request: web.Request) -> web.Response:
     if length > config.upload_limit(meta["kind"]):
         raise PayloadTooLarge(f"a {meta['kind']} may have at most "
                               f"{config.upload_limit(meta['kind'])} bytes")
-    records = await asyncio.to_thread(shelf.all)
+    records = await asyncio.to_thread(shelf.expire, config.upload_expire_s)
     if sum(1 for r in records if r["user"] == name and r["state"] == "receiving") \
             >= MAX_UNFINISHED:
         raise TooManyUploads("too many unfinished uploads; finish or delete some first")
@@ -327,14 +341,15 @@ def sealed_listener(shelf: UploadShelf) -> Any:
     return heard
 
 
-async def resume(desk: PortalDesk, shelf: UploadShelf) -> None:
-    """At start: delete copies whose seal was confirmed, hand over complete ones whose
-    `upload` message a crash kept from the mailbox."""
+async def resume(desk: PortalDesk, shelf: UploadShelf, expire_s: float) -> None:
+    """At start: delete copies whose seal was confirmed and unfinished uploads idle past
+    `expire_s`, hand over complete ones whose `upload` message a crash kept from the
+    mailbox."""
     history = desk.mailbox.history()
     confirmed = {str(m["body"].get("upload")): m["body"].get("sha256") for m in history
                  if m["kind"] == "upload.sealed"}
     announced = {str(m["body"].get("upload")) for m in history if m["kind"] == "upload"}
-    for record in await asyncio.to_thread(shelf.all):
+    for record in await asyncio.to_thread(shelf.expire, expire_s):
         if confirmed.get(record["id"]) == record["sha256"]:
             await asyncio.to_thread(shelf.remove, record["id"])
         elif record["state"] == "complete" and record["id"] not in announced:
@@ -355,7 +370,7 @@ def attach(app: web.Application) -> None:
     app[DESK].listeners.append(sealed_listener(shelf))
 
     async def on_start(app: web.Application) -> None:
-        await resume(app[DESK], shelf)
+        await resume(app[DESK], shelf, app[CONFIG].upload_expire_s)
 
     app.on_startup.append(on_start)
 

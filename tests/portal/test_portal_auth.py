@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -372,3 +373,25 @@ async def test_a_portal_upload_goes_to_its_case_node_only_and_stays_until_its_se
         "upload": upload, "sha256": sha, "material": upload})])
     assert status == 200 and list(copies.iterdir()) == []
     assert (await _pull(portal, upload))[0] == 404
+
+
+async def test_an_unfinished_portal_upload_idle_past_the_expiry_is_deleted(
+        portal: Portal) -> None:
+    p1 = portal.tokens["p1"]
+    async with portal.http.post(f"{portal.base}/api/cases/C-1/clues", json={"text": "car"},
+                                headers={"Authorization": f"Bearer {p1}"}) as resp:
+        clue = (await resp.json())["id"]
+    photo = b"\xff\xd8" + b"q" * 5000 + b"\xff\xd9"
+    meta = tus_client.material_meta(photo, clue=clue)
+    first = await tus_client.create(portal.http, portal.base, p1, len(photo), meta)
+    location = first.headers["Location"]
+    half = await tus_client.patch(portal.http, portal.base, p1, location, 0, photo[:100])
+    assert half.status == 204, half.body
+    part = portal.server.app[CONFIG].portal_data_dir / "uploads" / (
+        location.rsplit("/", 1)[1] + ".part")
+    idle = time.time() - portal.server.app[CONFIG].upload_expire_s - 60
+    os.utime(part, (idle, idle))
+    second = await tus_client.create(portal.http, portal.base, p1, len(photo), meta)
+    assert second.status == 201
+    assert not part.exists()
+    assert (await tus_client.head(portal.http, portal.base, p1, location)).status == 404
