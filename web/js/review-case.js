@@ -205,7 +205,7 @@ export class CaseView {
       sub.textContent = [dateTime(s.started_at), dur, s.state].filter(Boolean).join(" · ");
       li.append(this.button("Open", () => this.onOpenSession(s.id)));
     } else if (r.type === "case") {
-      li.dataset.kind = r.event.kind || "";
+      li.dataset.caseEvent = r.event.kind || "";
       const text = caseText(r.event);
       head.textContent = text.head;
       sub.textContent = text.sub;
