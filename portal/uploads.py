@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from fieldrelay import ferry, tus
 from fieldrelay.errors import BadRequest, Conflict, FieldRelayError, NotFound, PayloadTooLarge
@@ -275,7 +276,7 @@ async def _receive(request: web.Request, shelf: UploadShelf, upload_id: str,
                 if size >= PIECE:
                     await asyncio.to_thread(shelf.append, upload_id, gathered)
                     written, gathered, size = written + size, [], 0
-    except (TimeoutError, OSError) as exc:
+    except (TimeoutError, OSError, HttpProcessingError) as exc:
         log.info("portal upload %s: the body stopped (%s)", upload_id, type(exc).__name__)
     finally:
         if gathered:
