@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from signaling.tus import encode_metadata
+from fieldrelay.tus import encode_metadata
 
 TUS = {"Tus-Resumable": "1.0.0"}
 

@@ -16,7 +16,7 @@ from fieldrelay.config import Config
 from fieldrelay.files import claim_dir
 from fieldrelay.tokens import TokenIssuer, load_or_create_secret
 from fieldrelay.users import UserStore
-from portal import exchange, live, routes
+from portal import exchange, live, routes, uploads
 from portal.desk import PortalDesk
 from portal.web_common import (
     BACKOFF,
@@ -69,9 +69,10 @@ def build_portal_app(config: Config, secret: str) -> web.Application:
     app[BACKOFF] = Backoff(config.redeem_free_failures)
     app[HASHING] = asyncio.Semaphore(config.login_concurrency)
     live.attach(app)
+    uploads.attach(app)
     folder = portal_web_dir(config)
     pages = [web.get(path, _page(folder, name)) for path, name in PAGES.items()]
     app.add_routes([web.get("/healthz", healthz), web.get("/ws", live.websocket),
-                    *routes.routes(), *exchange.routes(), *pages,
+                    *routes.routes(), *exchange.routes(), *uploads.routes(), *pages,
                     web.static("/static", folder, show_index=False, follow_symlinks=False)])
     return app

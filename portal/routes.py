@@ -8,6 +8,8 @@ here returns evidence: the portal has none.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import time
 from typing import Any
@@ -187,6 +189,22 @@ async def tasks(request: web.Request) -> web.Response:
     return web.json_response({"tasks": request.app[DESK].state.tasks_of(claims.name)})
 
 
+async def task_photo(request: web.Request) -> web.Response:
+    """GET /api/tasks/<id>/photo: the photo the officer sent with the task (404 without)."""
+    claims = authenticate(request, "grid")
+    task = _own_task(request, claims)
+    if task.photo is None:
+        raise NotFound("this task has no photo")
+    try:
+        data = base64.b64decode(task.photo, validate=True)
+    except (binascii.Error, ValueError):
+        raise NotFound("this task's photo is unreadable") from None
+    mime = str(task.sent["photo"].get("mime") or "")
+    return web.Response(body=data, headers={
+        "Content-Type": mime if mime.startswith("image/") else "application/octet-stream",
+        "Cache-Control": "private, no-store"})
+
+
 async def answer_task(request: web.Request) -> web.Response:
     """POST /api/tasks/<id>/answer {"accept": bool}."""
     claims = authenticate(request, "grid")
@@ -236,6 +254,7 @@ def routes() -> list[web.RouteDef]:
             web.post("/api/cases/{case}/clues", send_clue),
             web.post("/api/cases/{case}/messages", send_message),
             web.get("/api/tasks", tasks),
+            web.get("/api/tasks/{task}/photo", task_photo),
             web.post("/api/tasks/{task}/answer", answer_task),
             web.post("/api/tasks/{task}/replies", reply_task),
             web.post("/api/tasks/{task}/close", close_task)]

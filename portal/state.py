@@ -26,6 +26,8 @@ class Task:
     answers: dict[str, bool] = field(default_factory=dict)
     replies: list[dict[str, Any]] = field(default_factory=list)
     closed: dict[str, Any] | None = None
+    # The photo the officer published with the task (a copy of a case material), base64.
+    photo: str | None = None
 
     def view(self) -> dict[str, Any]:
         """The task as a grid worker's page shows it."""
@@ -109,8 +111,13 @@ def _task(s: PortalState, case: str, body: Mapping[str, Any], at: str, mid: str)
     sent = {k: body.get(k) for k in ("person", "address", "what", "deadline", "by")}
     sent["kind"] = body.get("task_kind")
     sent["sent_at"] = at
+    photo = body.get("photo")
+    data = None
+    if isinstance(photo, Mapping) and isinstance(photo.get("data"), str):
+        sent["photo"] = {k: photo.get(k) for k in ("sha256", "mime", "size")}
+        data = str(photo["data"])
     s.tasks[str(body["task"])] = Task(str(body["task"]), case, sent,
-                                      tuple(str(x) for x in body.get("to", [])))
+                                      tuple(str(x) for x in body.get("to", [])), photo=data)
     if body.get("title") is not None:
         s.titles[case] = str(body["title"])
 

@@ -34,7 +34,7 @@ BODY_TIMEOUT_S = 30.0
 # A ferry exchange carries up to MAX_MESSAGES_PER_EXCHANGE messages of a few KiB each.
 MAX_FERRY_BODY = 2 * 1024 * 1024
 # The portal's pages: its own scripts, styles and connections only; nothing inline, no frames.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
        "connect-src 'self'; media-src 'none'; base-uri 'none'; form-action 'none'; "
        "frame-ancestors 'none'")
 

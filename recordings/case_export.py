@@ -20,6 +20,7 @@ from typing import Any
 
 from fieldrelay.errors import NotFound
 from fieldrelay.files import private_dir
+from recordings.casebook import CASES_DIR, timeline
 from recordings.checkpoints import covering
 from recordings.credentials import MATERIAL_MIMES, sign_material
 from recordings.export import destination, public_key, session_members, write_zip
@@ -52,6 +53,16 @@ materials/: each file's size and SHA-256 against its ledger entry, the hash chai
 node's Ed25519 signatures over them. It prints INTACT or BROKEN with the first broken place,
 naming the session or material. Compare the key fingerprint with the one the node's
 operator published.
+
+What the people around the case did
+-----------------------------------
+case.json's `timeline` lists, beside the materials, the case chain's entries of this case:
+tasks sent to grid workers and their replies, a party's clues and messages, the steps
+published to the parties, each with the portal message it travelled under. They are copied
+from the node's case chain (which holds every case, so it is not in this bundle): the node's
+`fieldrelay verify` checks that chain. A photo sent with a clue or a reply is a material
+here (its officer `party:NAME` or `grid:NAME`, with the clue or task it belongs to): the
+node hashed it when it pulled it from the portal, which kept it only until then.
 
 What the materials are
 ----------------------
@@ -99,9 +110,16 @@ def _session_cases(entries: list[dict[str, Any]]) -> set[str]:
     return cases
 
 
+def case_trail(data_dir: Path, case: str) -> list[dict[str, Any]]:
+    """The case chain's entries of a case (tasks, clues, messages, published steps...) as
+    timeline items, oldest first; none when the node keeps no case chain."""
+    return timeline(read_entries(data_dir / CASES_DIR / "ledger.jsonl"), case)
+
+
 def case_contents(data_dir: Path, case: str,
                   catalog: MaterialCatalog) -> tuple[list[str], list[str], list[Found]]:
-    """(sealed sessions, sessions still recorded, materials) of a case; NotFound if none."""
+    """(sealed sessions, sessions still recorded, materials) of a case; NotFound if none
+    (and the case chain holds nothing of it either)."""
     materials = catalog.search(case=case)
     holding = {f.chain.split("/", 1)[1] for f in materials if f.chain.startswith("sessions/")}
     sessions: list[str] = []
@@ -117,7 +135,7 @@ def case_contents(data_dir: Path, case: str,
         if folder.name not in holding and case not in _session_cases(entries):
             continue
         (open_ones if (folder / OPEN_MARKER).exists() else sessions).append(folder.name)
-    if not sessions and not open_ones and not materials:
+    if not sessions and not open_ones and not materials and not case_trail(data_dir, case):
         raise NotFound(f"no session or material has the case number {case!r}")
     return sessions, open_ones, materials
 
@@ -144,7 +162,8 @@ def export_case(data_dir: Path, case: str, out_zip: Path, progress: Progress | N
         extras = _signed_copies(data_dir, catalog, exported, Path(tmp))
         written = [("README.txt", _readme(case, sessions, exported, open_ones, public_pem,
                                           out_zip.name, now, bool(extras)).encode()),
-                   ("case.json", _manifest(case, sessions, exported, open_ones)),
+                   ("case.json", _manifest(case, sessions, exported, open_ones,
+                                           case_trail(data_dir, case))),
                    ("verify.py", standalone_source()), (PUBLIC_KEY_FILE, public_pem)]
         # The checkpoints (with countersignatures and time stamps) that cover what the bundle
         # holds: a bundle cut back below them is broken, even offline.
@@ -185,10 +204,16 @@ def _chain_members(folder: Path) -> list[tuple[Path, str]]:
 
 
 def _manifest(case: str, sessions: Sequence[str], materials: Sequence[Found],
-              left_out: Sequence[str]) -> bytes:
+              left_out: Sequence[str], trail: list[dict[str, Any]]) -> bytes:
+    items = [*trail, *({"at": f.public["from"] or f.public["captured_at"]
+                        or f.public["received_at"], "type": "material",
+                        "material": f.public["id"], "kind": f.public["kind"],
+                        "officer": f.public["officer"]} for f in materials)]
+    items.sort(key=lambda x: str(x.get("at") or ""))
     return json.dumps({"case": case, "sessions": list(sessions),
                        "materials": [f.public for f in materials],
-                       "left_out_still_recording": list(left_out)},
+                       "left_out_still_recording": list(left_out),
+                       "timeline": items},
                       indent=1, sort_keys=True).encode()
 
 

@@ -23,6 +23,7 @@ from recordings.layout import utc_iso
 from recordings.signing import NodeKey
 from recordings.store import LedgerFile
 
+CASES_DIR = "cases"
 CREATED, ASSIGNED, STATE = "case.created", "case.assigned", "case.state"
 CASE_STATES = ("open", "closed")
 MAX_TITLE_CHARS = 200
@@ -70,7 +71,7 @@ def timeline(entries: Iterable[Mapping[str, Any]], number: str) -> list[dict[str
     """A case's chain entries as items of the case view's timeline (`at`, `type: "case"`, the
     entry), oldest first, without the ferry messages they carry (pure)."""
     return [{"at": e.get("at"), "type": "case",
-             "event": {k: v for k, v in e.items() if k != "message"}}
+             "event": {k: v for k, v in e.items() if k not in ("message", "confirmation")}}
             for e in activity(entries, number)]
 
 
@@ -78,7 +79,7 @@ class CaseBook:
     """The case chain of a data dir; the CLI may append beside a running node."""
 
     def __init__(self, data_dir: Path, key: NodeKey) -> None:
-        self.ledger = LedgerFile(data_dir / "cases", key, shared=True)
+        self.ledger = LedgerFile(data_dir / CASES_DIR, key, shared=True)
         self._lock = threading.Lock()
         # The entries read so far and the file offset they end at: a grown file is read
         # from there on (the chain only grows), so a new entry costs its own line only.

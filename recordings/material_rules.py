@@ -15,7 +15,7 @@ import math
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fieldrelay.errors import BadRequest
@@ -40,6 +40,8 @@ MAX_NOTE_CHARS = 2000
 MAX_FILENAME_BYTES = 255
 # Claims: what the phone says about the material, kept exactly as given (after checking form).
 CLAIM_KEYS = ("captured_at", "lat", "lon", "from", "to")
+# What a material sent through the portal belongs to: a party's clue, a grid worker's task.
+ABOUT_KEYS = ("clue", "task", "reply", "portal_upload")
 
 def new_material_id() -> str:
     """A material (and upload) id: 128 random bits in hex, unguessable."""
@@ -162,6 +164,9 @@ class Sealing:
     size: int
     received_at: float  # the node's clock when the last byte arrived
     upload_started_at: float
+    # What the material belongs to besides its case, e.g. {"clue": id} for a party's photo
+    # sent with a clue through the portal (its `officer` is then `party:NAME` or `grid:NAME`).
+    about: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def file(self) -> str:
@@ -176,7 +181,7 @@ class Sealing:
                 "note": m["note"], "filename": m["filename"], "session": session,
                 "claims": dict(m["claims"]), "received_at": utc_iso(self.received_at),
                 "upload_started_at": utc_iso(self.upload_started_at), "node": node,
-                "at": utc_iso(self.received_at)}
+                "at": utc_iso(self.received_at), **dict(self.about)}
 
 
 def public_material(entry: Mapping[str, Any], chain: str) -> dict[str, Any]:
@@ -191,7 +196,8 @@ def public_material(entry: Mapping[str, Any], chain: str) -> dict[str, Any]:
             "lon": claims.get("lon"), "received_at": entry.get("received_at"),
             "session": entry.get("session"), "from": claims.get("from"),
             "to": claims.get("to"), "filename": entry.get("filename"), "chain": chain,
-            "file": entry.get("file"), "claims": dict(claims)}
+            "file": entry.get("file"), "claims": dict(claims),
+            **{k: entry[k] for k in ABOUT_KEYS if k in entry}}
 
 
 def gap_spans(entries: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:

@@ -73,6 +73,7 @@ from signaling.keys import (
 from signaling.metrics import NodeMetrics
 from signaling.middleware import errors_as_json
 from signaling.outbox import AlertOutbox
+from signaling.portal_uploads import PortalPuller
 from signaling.presence import WHEREABOUTS, PresenceSettings, Whereabouts
 from signaling.ratelimit import LoginGate, RateLimiter
 from signaling.redisbus import RedisBus
@@ -212,16 +213,18 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     return Node(config, bus, evidence, whereabouts, desk, command_desk, listener, registry,
                 tokens, push, review.ReviewDesk(config.data_dir, evidence.store), witnessing,
                 archive_desk, catalog.CatalogDesk(config, store),
-                new_case_desk(config, evidence.store, hub))
+                new_case_desk(config, evidence, hub))
 
 
-def new_case_desk(config: Config, store: Evidence, hub: EventHub) -> CaseDesk:
-    """The case desk, with a ferry to the portal when the node has one."""
-    link = None
+def new_case_desk(config: Config, evidence: LiveEvidence, hub: EventHub) -> CaseDesk:
+    """The case desk, with a ferry to the portal (and the pulls of its uploads) when the
+    node has one."""
+    link, puller = None, None
     if config.portal_url and config.portal_secret:
         link = FerryLink(config.data_dir, config.node_id, config.portal_url,
                          config.portal_secret, config.ferry_poll_s)
-    return CaseDesk(CaseBook(config.data_dir, store.key), hub, link)
+        puller = PortalPuller(link, evidence, config.data_dir)
+    return CaseDesk(CaseBook(config.data_dir, evidence.store.key), hub, link, puller)
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -252,6 +255,9 @@ def build_app(config: Config) -> web.Application:
     app[review.REVIEW] = node.review_desk
     app[uploads.UPLOADS] = uploads.new_desk(app)
     app[uploads.UPLOADS].on_sealed.append(node.witnessing.material_sealed)
+    if node.cases.puller is not None:
+        # Portal uploads tell the same listeners as officer uploads (the catalog too).
+        node.cases.puller.listeners = app[uploads.UPLOADS].on_sealed
     materials_api.attach(app)
     app[CASES] = node.cases
     app[cases_api.INVITATIONS] = RateLimiter("invitations from this officer", burst=10,

@@ -24,13 +24,15 @@ from fieldrelay.errors import NotFound
 from recordings.casebook import CaseBook, now_iso
 from signaling.ferrylink import FerryLink
 from signaling.hub import COMMAND_ROLES, EventHub
+from signaling.portal_uploads import PortalPuller
 
 log = logging.getLogger(__name__)
 
 # Each kind a portal message may have and the case chain kind it is recorded as.
 FROM_PORTAL = {"clue": "clue.received", "message": "message.received",
                "task.answer": "task.answered", "task.reply": "task.replied",
-               "task.closed": "task.closed", "party.joined": "party.joined"}
+               "task.closed": "task.closed", "party.joined": "party.joined",
+               "upload": "material.received"}
 # Unambiguous letters and digits for invitation codes read aloud or typed from paper.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_CHARS = 10
@@ -45,14 +47,17 @@ def new_code() -> str:
 class CaseDesk:
     """The case registry, its chain and its ferry to the portal (when there is one)."""
 
-    def __init__(self, book: CaseBook, hub: EventHub, link: FerryLink | None) -> None:
-        self.book, self.hub, self.link = book, hub, link
+    def __init__(self, book: CaseBook, hub: EventHub, link: FerryLink | None,
+                 puller: PortalPuller | None = None) -> None:
+        self.book, self.hub, self.link, self.puller = book, hub, link, puller
         self._write = asyncio.Lock()
 
     async def start(self) -> None:
         """Apply what the mailbox stored but a crash kept from the chain, then ferry."""
         if self.link is None:
             return
+        if self.puller is not None:
+            self.puller.start(self.upload_sealed)
         applied = await asyncio.to_thread(self.book.applied)
         for message in self.link.mailbox.received():
             if message["id"] not in applied:
@@ -60,13 +65,18 @@ class CaseDesk:
         known = {m["id"] for m in self.link.mailbox.history()}
         for entry in await asyncio.to_thread(self.book.entries):
             sent = entry.get("message")
-            if isinstance(sent, dict) and entry.get("direction") == "out" and (
-                    sent.get("id") not in known):
+            if entry.get("kind") == "material.received":
+                sent = entry.get("confirmation")  # the seal's confirmation to the portal
+            elif entry.get("direction") != "out":
+                sent = None
+            if isinstance(sent, dict) and sent.get("id") not in known:
                 await self.link.send(sent)  # recorded, but the crash came before the mailbox
         self.link.start(self.apply)
 
     async def aclose(self) -> None:
-        """Stop the ferry."""
+        """Stop the ferry (and the pulls of portal uploads)."""
+        if self.puller is not None:
+            await self.puller.aclose()
         if self.link is not None:
             await self.link.aclose()
 
@@ -86,7 +96,8 @@ class CaseDesk:
 
     def _announce(self, entry: dict[str, Any]) -> None:
         case = self.book.get(str(entry.get("case")))
-        view = {k: v for k, v in entry.items() if k not in ("v", "prev", "hash", "message")}
+        view = {k: v for k, v in entry.items() if k not in ("v", "prev", "hash", "message",
+                                                              "confirmation")}
         event = {"type": "case.event", "case": entry.get("case"), "event": view}
         self.hub.send_to_roles(event, COMMAND_ROLES)
         for officer in (case or {}).get("officers", []):
@@ -100,11 +111,14 @@ class CaseDesk:
         return entry
 
     async def publish(self, kind: str, number: str, ferry_kind: str, body: dict[str, Any],
-                      by: str) -> dict[str, Any]:
-        """Record an entry that also goes to the portal, with the signed message it sends."""
+                      by: str, attached: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Record an entry that also goes to the portal, with the signed message it sends
+        (`attached` replaces fields of `body` in the message only, such as a photo's bytes
+        where the entry names the material)."""
         if self.link is None:
             return await self.record(kind, number, by=by, **body)
-        message = self.link.sign(ferry_kind, number, {**body, "by": by}, now_iso())
+        message = self.link.sign(ferry_kind, number, {**body, **(attached or {}), "by": by},
+                                 now_iso())
         entry = await self.record(kind, number, by=by, ferry=message["id"], direction="out",
                                   message=message, **body)
         await self.link.send(message)
@@ -142,9 +156,46 @@ class CaseDesk:
             return self._refused(message, "a party of another case")
         elif kind == "party.joined" and not self._invited(number, body):
             return self._refused(message, "an invitation this node did not issue")
+        if kind == "upload":
+            return self._upload(message, case)
         fields = {k: v for k, v in body.items() if k not in ("by",)}
         await self.record(recorded, number, by=who, ferry=message["id"], direction="in",
                           portal_at=message["at"], message=message, **fields)
+
+    def _upload(self, message: dict[str, Any], case: dict[str, Any]) -> None:
+        """A photo of a party's clue or a grid worker's task: pulled in only when the clue or
+        the task is in the chain and the sender is its party or one of its grid workers."""
+        body, number = message["body"], str(message["case"])
+        who, entries = str(body.get("by") or ""), self.book.entries()
+        if body.get("role") == "party":
+            ok = who in case["parties"] and any(
+                e.get("kind") == "clue.received" and e.get("case") == number
+                and e.get("ferry") == body.get("clue") and e.get("by") == who
+                for e in entries)
+        else:
+            ok = any(e.get("kind") == "task.sent" and e.get("case") == number
+                     and e.get("task") == body.get("task") and who in e.get("to", [])
+                     for e in entries)
+        if not ok or self.puller is None:
+            return self._refused(message, "an upload for no clue or task of its sender")
+        self.puller.want(message)
+
+    async def upload_sealed(self, message: dict[str, Any], entry: dict[str, Any]) -> None:
+        """A portal upload is sealed: record it (with the portal's message, so it is applied
+        once) and confirm to the portal, which then deletes its copy."""
+        assert self.link is not None
+        body, number = message["body"], str(message["case"])
+        confirmation = self.link.sign("upload.sealed", number, {
+            "upload": body.get("upload"), "sha256": entry["sha256"],
+            "material": entry["material"]}, now_iso())
+        await self.record("material.received", number, by=str(body.get("by") or ""),
+                          ferry=message["id"], direction="in", portal_at=message["at"],
+                          message=message, confirmation=confirmation,
+                          material=entry["material"], sha256=entry["sha256"],
+                          size=entry["size"], material_kind=entry["material_kind"],
+                          mime=entry["mime"], **{k: body[k] for k in ("clue", "task", "reply")
+                                                if k in body})
+        await self.link.send(confirmation)
 
     def _invited(self, number: str, body: dict[str, Any]) -> bool:
         return any(e.get("kind") == "invitation.issued" and e.get("case") == number

@@ -9,24 +9,30 @@ in the case chain; what concerns the portal is ferried to it.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import secrets
 from typing import Any
 
 import segno
 from aiohttp import web
 
-from fieldrelay.errors import BadRequest, Conflict, NotFound
+from fieldrelay.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from recordings.casebook import CASE_STATES, activity
 from recordings.cases import valid_case
+from recordings.material_rules import material_id_ok
 from signaling.auth import authenticate, read_json
 from signaling.casedesk import DESK
-from signaling.keys import CONFIG, USERS
+from signaling.keys import CATALOG, CONFIG, USERS
 from signaling.ratelimit import RateLimiter
 
 CASE_ROLES = ("officer", "commander", "admin")
 MANAGERS = ("commander", "admin")
 TASK_KINDS = ("find_person", "serve_document", "check_address")
 MAX_TEXT = 2000
+# A task's photo travels inside its ferry message (a published copy for the grid workers, as
+# a published step is): small enough that an exchange stays within the portal's body limit.
+TASK_PHOTO_MAX = 512 * 1024
 INVITATIONS = web.AppKey("invitations_by_officer", RateLimiter)
 
 
@@ -147,8 +153,33 @@ async def send_task(request: web.Request) -> web.Response:
             "address": _text(body, "address", limit=500), "what": _text(body, "what"),
             "deadline": _text(body, "deadline", limit=40), "to": sorted(set(to)),
             "title": case["title"]}
-    entry = await desk.publish("task.sent", case["number"], "task", task, claims.name)
+    attached = None
+    if body.get("photo") is not None:
+        task["photo"], attached = await _task_photo(request, case["number"], body["photo"])
+    entry = await desk.publish("task.sent", case["number"], "task", task, claims.name,
+                               attached={"photo": attached} if attached else None)
     return web.json_response({k: v for k, v in entry.items() if k != "message"}, status=201)
+
+
+async def _task_photo(request: web.Request, number: str,
+                      material: object) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what the chain records of a task's photo, what the ferry message carries): a photo
+    among the case's materials, its bytes checked against its sealed SHA-256."""
+    catalog = request.app[CATALOG]
+    found = (await asyncio.to_thread(catalog.get, material)
+             if isinstance(material, str) and material_id_ok(material) else None)
+    if found is None or found.entry.get("case") != number or \
+            not str(found.entry.get("mime", "")).startswith("image/"):
+        raise NotFound("photo names no photo among this case's materials")
+    if int(found.entry.get("size") or 0) > TASK_PHOTO_MAX:
+        raise PayloadTooLarge(f"a task's photo may have at most {TASK_PHOTO_MAX} bytes; "
+                              "choose a smaller one")
+    data = await asyncio.to_thread(catalog.path(found).read_bytes)
+    if hashlib.sha256(data).hexdigest() != found.entry.get("sha256"):
+        raise Conflict("the photo's file does not match its seal; run fieldrelay verify")
+    meta = {"material": material, "sha256": found.entry["sha256"],
+            "mime": found.entry["mime"], "size": len(data)}
+    return meta, {**meta, "data": base64.b64encode(data).decode()}
 
 
 async def publish_step(request: web.Request) -> web.Response:

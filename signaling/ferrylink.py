@@ -30,6 +30,21 @@ log = logging.getLogger(__name__)
 
 Apply = Callable[[dict[str, Any]], Awaitable[None]]
 RETRY_MIN_S, RETRY_MAX_S = 0.2, 5.0
+# The bytes of messages one exchange carries (the portal takes bodies of up to 2 MiB; a task's
+# photo makes a message of up to about 700 KiB).
+EXCHANGE_BUDGET = 1536 * 1024
+
+
+def _within(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first messages whose JSON fits the exchange's budget (at least one)."""
+    out: list[dict[str, Any]] = []
+    used = 0
+    for message in messages:
+        used += len(json.dumps(message))
+        if out and used > EXCHANGE_BUDGET:
+            break
+        out.append(message)
+    return out
 
 
 class FerryLink:
@@ -38,7 +53,8 @@ class FerryLink:
     def __init__(self, data_dir: Path, node_id: str, portal_url: str, secret: str,
                  poll_s: float) -> None:
         self.node_id, self.secret, self.poll_s = node_id, secret, poll_s
-        self.url = portal_url.rstrip("/") + "/ferry/exchange"
+        self.base = portal_url.rstrip("/")
+        self.url = self.base + "/ferry/exchange"
         self.mailbox = Mailbox(data_dir / "ferry")
         self.sender = ferry.NODE_PREFIX + node_id
         self._wake = asyncio.Event()
@@ -89,7 +105,7 @@ class FerryLink:
 
     async def _once(self, http: aiohttp.ClientSession) -> None:
         self._wake.clear()
-        messages = self.mailbox.pending(ferry.MAX_MESSAGES_PER_EXCHANGE)
+        messages = _within(self.mailbox.pending(ferry.MAX_MESSAGES_PER_EXCHANGE))
         acks = self.mailbox.acks_due()
         # A first exchange (and the first after a failure) answers at once: the link is
         # known to be up without waiting out a poll.

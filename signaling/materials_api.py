@@ -18,10 +18,12 @@ from aiohttp import web
 from fieldrelay.errors import BadRequest, Forbidden, NotFound
 from fieldrelay.tokens import Claims
 from recordings.case_export import export_case
+from recordings.casebook import timeline
 from recordings.cases import valid_case
 from recordings.material_catalog import Found, MaterialCatalog
 from recordings.material_rules import KINDS, material_id_ok, parse_utc
 from signaling.auth import authenticate
+from signaling.casedesk import DESK as CASES
 from signaling.keys import CATALOG
 from signaling.review_api import CHUNK, REVIEW_ROLES, _BadRange, _export_file, _range_start
 from signaling.review_desk import REVIEW
@@ -130,11 +132,13 @@ def _case(request: web.Request) -> str:
 
 
 def _timeline(sessions: list[dict[str, Any]], materials: list[Found],
-              events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Sessions, materials and the events that link them, sorted by when they happened
-    (a material by the start of the span it claims, else its claimed capture, else its
-    arrival)."""
-    out: list[dict[str, Any]] = []
+              events: list[dict[str, Any]],
+              trail: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Sessions, materials, the events that link them and the case chain's entries of the
+    case (tasks, replies, clues, messages, published steps: `type: "case"`), sorted by when
+    they happened (a material by the start of the span it claims, else its claimed capture,
+    else its arrival)."""
+    out: list[dict[str, Any]] = list(trail or [])
     for s in sessions:
         out.append({"at": s.get("started_at"), "type": "session", "session": s.get("id"),
                     "officer": s.get("officer"), "ended_at": s.get("ended_at")})
@@ -158,20 +162,24 @@ async def case_view(request: web.Request) -> web.Response:
     case = _case(request)
     desk, catalog = request.app[REVIEW], request.app[CATALOG]
 
-    def gather() -> tuple[list[dict[str, Any]], list[Found], list[dict[str, Any]]]:
+    book = request.app[CASES].book
+
+    def gather() -> tuple[list[dict[str, Any]], list[Found], list[dict[str, Any]],
+                          list[dict[str, Any]]]:
         # A damaged index answers as it stands; verify tells what is wrong with the evidence.
         with contextlib.suppress(sqlite3.DatabaseError):
             desk.index.sync()
         sessions = desk.index.search(case=case)
         materials = catalog.search(case=case)
         events = catalog.events_of({str(f.entry["material"]) for f in materials})
-        return sessions, materials, events
+        return sessions, materials, events, timeline(book.entries(), case)
 
-    sessions, materials, events = await asyncio.to_thread(gather)
+    sessions, materials, events, trail = await asyncio.to_thread(gather)
     await desk.record(claims, "view", None, "ok", detail={"case": case})
     return web.json_response({"case": case, "sessions": sessions,
                               "materials": [f.public for f in materials],
-                              "timeline": _timeline(sessions, materials, events)})
+                              "record": book.get(case),
+                              "timeline": _timeline(sessions, materials, events, trail)})
 
 
 async def case_export(request: web.Request) -> web.StreamResponse:

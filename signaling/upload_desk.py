@@ -16,12 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
+from fieldrelay import tus
 from fieldrelay.errors import Conflict, FieldRelayError, NotFound
 from fieldrelay.tokens import Claims
 from recordings.material_rules import Sealing, public_material
 from recordings.uploads import EXPIRED, RECEIVING, REJECTED, SEALED, Upload, UploadStore
 from relay.evidence import LiveEvidence
-from signaling import tus
 
 log = logging.getLogger(__name__)
 

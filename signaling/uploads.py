@@ -4,7 +4,7 @@ Bytes are written and fsynced as they arrive (`recordings.uploads`), so the phon
 the node's offset after any cut. With the last byte the SHA-256 the phone declared is
 checked: a mismatch answers 460 and seals nothing; a match seals the material through
 LiveEvidence (its session's chain, or its case's materials chain) before the node answers.
-The protocol's headers are parsed in `signaling.tus`; the uploads' state is the desk's
+The protocol's headers are parsed in `fieldrelay.tus`; the uploads' state is the desk's
 (`signaling.upload_desk`); the material rules are in `recordings.material_rules`.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from fieldrelay import tus
 from fieldrelay.errors import BadRequest, Conflict, PayloadTooLarge
 from fieldrelay.tokens import Claims
 from recordings.material_rules import check_metadata
@@ -33,7 +34,6 @@ from recordings.uploads import (
     Upload,
     UploadStore,
 )
-from signaling import tus
 from signaling.auth import authenticate
 from signaling.keys import CONFIG, LIVE_EVIDENCE
 from signaling.upload_desk import CHECKSUM_MISMATCH, Gone, TooManyUploads, UploadDesk

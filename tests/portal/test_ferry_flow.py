@@ -56,7 +56,8 @@ def start_pair(tmp_path: Path, portal_url: str | None = None,
         portal.add_user(name, "grid", community)
     portal.start()
     node = NodeProcess(tmp_path / "data", free_port())
-    for name, role in (("o1", "officer"), ("o2", "officer"), ("c1", "commander")):
+    for name, role in (("o1", "officer"), ("o2", "officer"), ("c1", "commander"),
+                       ("r1", "reviewer")):
         node.add_user(name, role)
     (tmp_path / "portal.secret").write_text(SECRET + "\n")
     node.start("--portal-url", portal_url or portal.url, "--portal-secret-file",

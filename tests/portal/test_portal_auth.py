@@ -5,8 +5,10 @@ The table is the portal's access policy: a route the portal serves without a row
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,12 +20,13 @@ import jwt
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bench import tus_client
 from bench.portalkit import SECRET
 from fieldrelay import ferry
 from fieldrelay.config import Config
 from portal.app import build_portal_app
 from portal.routes import code_digest
-from portal.web_common import DESK, TOKENS, USERS
+from portal.web_common import CONFIG, DESK, TOKENS, USERS
 from tests.conftest import TEST_PASSWORD_COST
 from tests.live import PASSWORD
 
@@ -64,6 +67,12 @@ TABLE = [
     Row("POST", "/api/tasks/{task}/close", "/api/tasks/t1/close", GRID,
         b'{"outcome": "found"}'),
     Row("POST", "/ferry/exchange", "/ferry/exchange", SIGNED, b'{"messages": [], "acks": []}'),
+    Row("GET", "/api/tasks/{task}/photo", "/api/tasks/t1/photo", GRID),
+    Row("OPTIONS", "/api/uploads", "/api/uploads", PUBLIC),
+    Row("POST", "/api/uploads", "/api/uploads", BOTH),
+    Row("PATCH", "/api/uploads/{id}", "/api/uploads/" + "a" * 32, BOTH),
+    Row("DELETE", "/api/uploads/{id}", "/api/uploads/" + "a" * 32, BOTH),
+    Row("GET", "/ferry/uploads/{id}", "/ferry/uploads/" + "a" * 32, SIGNED),
 ]
 USERS_BY_ROLE = {"party": "p1", "grid": "g1"}
 BAD_TOKENS = ("none", "garbage", "expired", "wrong_signature", "alg_none", "node_token",
@@ -315,3 +324,74 @@ async def test_bad_bodies_are_4xx_on_every_portal_post(portal: Portal) -> None:
                     "Content-Type": "application/json"}) as resp:
                 assert 400 <= resp.status < 500, (row.path, body[:40], resp.status)
                 assert (await resp.json())["error"], row.path
+
+
+async def _pull(portal: Portal, upload: str, node: str = "node-1") -> tuple[int, bytes]:
+    path = f"/ferry/uploads/{upload}"
+    header = ferry.exchange_signature(SECRET, node, int(time.time()), path.encode())
+    async with portal.http.get(portal.base + path,
+                               headers={ferry.EXCHANGE_HEADER: header}) as resp:
+        return resp.status, await resp.read()
+
+
+async def test_a_portal_upload_goes_to_its_case_node_only_and_stays_until_its_seal(
+        portal: Portal) -> None:
+    p1 = portal.tokens["p1"]
+    async with portal.http.post(f"{portal.base}/api/cases/C-1/clues", json={"text": "car"},
+                                headers={"Authorization": f"Bearer {p1}"}) as resp:
+        clue = (await resp.json())["id"]
+    photo = b"\xff\xd8" + b"p" * 5000 + b"\xff\xd9"
+    # Another party's clue, and a grid worker naming a task not sent to it: nothing exists.
+    async with portal.http.post(f"{portal.base}/api/cases/C-2/clues", json={"text": "x"},
+                                headers={"Authorization": f"Bearer {portal.tokens['p2']}"}
+                                ) as resp:
+        other = (await resp.json())["id"]
+    for token, about in ((p1, {"clue": other}), (portal.tokens["g1"], {"task": "t2"})):
+        refused = await tus_client.create(portal.http, portal.base, token, len(photo),
+                                          tus_client.material_meta(photo, **about))
+        assert refused.status == 404, refused.body
+    location, done = await tus_client.upload(portal.http, portal.base, p1, photo,
+                                             tus_client.material_meta(photo, clue=clue))
+    assert done.status == 204, done.body
+    upload = location.rsplit("/", 1)[1]
+    [told] = [m for m in portal.server.app[DESK].mailbox.pending(200, "node:node-1")
+              if m["kind"] == "upload"]
+    assert told["body"]["upload"] == upload and told["body"]["clue"] == clue
+    assert (await _pull(portal, upload, "node-2"))[0] == 404
+    assert await _pull(portal, upload) == (200, photo)
+    copies = portal.server.app[CONFIG].portal_data_dir / "uploads"
+    assert sorted(p.name for p in copies.iterdir()) == [f"{upload}.json", f"{upload}.part"]
+    # A seal with another SHA-256, or from another node, deletes nothing; the right one does.
+    sha = hashlib.sha256(photo).hexdigest()
+    status, _ = await portal.exchange([node_message("upload.sealed", "C-1", {
+        "upload": upload, "sha256": "0" * 64, "material": upload})])
+    assert status == 200 and len(list(copies.iterdir())) == 2
+    status, _ = await portal.exchange([node_message("upload.sealed", "C-1", {
+        "upload": upload, "sha256": sha, "material": upload}, node="node-2")], node="node-2")
+    assert status == 200 and len(list(copies.iterdir())) == 2
+    status, _ = await portal.exchange([node_message("upload.sealed", "C-1", {
+        "upload": upload, "sha256": sha, "material": upload})])
+    assert status == 200 and list(copies.iterdir()) == []
+    assert (await _pull(portal, upload))[0] == 404
+
+
+async def test_an_unfinished_portal_upload_idle_past_the_expiry_is_deleted(
+        portal: Portal) -> None:
+    p1 = portal.tokens["p1"]
+    async with portal.http.post(f"{portal.base}/api/cases/C-1/clues", json={"text": "car"},
+                                headers={"Authorization": f"Bearer {p1}"}) as resp:
+        clue = (await resp.json())["id"]
+    photo = b"\xff\xd8" + b"q" * 5000 + b"\xff\xd9"
+    meta = tus_client.material_meta(photo, clue=clue)
+    first = await tus_client.create(portal.http, portal.base, p1, len(photo), meta)
+    location = first.headers["Location"]
+    half = await tus_client.patch(portal.http, portal.base, p1, location, 0, photo[:100])
+    assert half.status == 204, half.body
+    part = portal.server.app[CONFIG].portal_data_dir / "uploads" / (
+        location.rsplit("/", 1)[1] + ".part")
+    idle = time.time() - portal.server.app[CONFIG].upload_expire_s - 60
+    os.utime(part, (idle, idle))
+    second = await tus_client.create(portal.http, portal.base, p1, len(photo), meta)
+    assert second.status == 201
+    assert not part.exists()
+    assert (await tus_client.head(portal.http, portal.base, p1, location)).status == 404

@@ -18,12 +18,12 @@ import aiohttp
 import pytest
 
 from bench import tus_client as tus
+from fieldrelay.tus import encode_metadata
 from recordings import verify
 from recordings.material_rules import check_metadata
 from recordings.store import read_entries
 from recordings.uploads import UploadStore
 from signaling.keys import CONFIG
-from signaling.tus import encode_metadata
 from signaling.uploads import UPLOADS
 from tests.conftest import NodeProcess
 from tests.live import LiveNode

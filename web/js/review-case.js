@@ -81,6 +81,8 @@ export function caseRows(trail) {
     } else if (e.type === "event") {
       const ev = e.event && typeof e.event === "object" ? e.event : { event: e.event, ...e };
       rows.push({ type: "event", at: e.at, event: ev, session: e.session });
+    } else if (e.type === "case" && e.event && typeof e.event === "object") {
+      rows.push({ type: "case", at: e.at, event: e.event });
     }
   }
   // Whatever the timeline did not name still belongs to the case.
@@ -99,6 +101,42 @@ function eventText(ev) {
   if (name === "publisher.disconnected") return "Link lost: live recording has a gap";
   if (name === "publisher.reconnected") return "Link back: live recording continues";
   return name.replace(/[._]/g, " ");
+}
+
+const CASE_LABEL = {
+  "case.created": "Case registered",
+  "case.assigned": "Case assigned",
+  "case.state": "Case state changed",
+  "task.sent": "Task sent to grid workers",
+  "task.answered": "Task answered",
+  "task.replied": "Reply from a grid worker",
+  "task.closed": "Task closed",
+  "clue.received": "Clue from a party",
+  "clue.read": "Clue read",
+  "message.received": "Message from a party",
+  "message.sent": "Message to a party",
+  "step.published": "Step published to the parties",
+  "invitation.issued": "Invitation issued",
+  "party.joined": "A party joined",
+  "material.received": "Photo received through the portal",
+};
+
+/** One case chain entry as plain text: what happened, and what it said. */
+export function caseText(ev) {
+  const head = `${CASE_LABEL[ev.kind] || String(ev.kind || "case event").replace(/[._]/g, " ")}${ev.by ? ` · ${ev.by}` : ""}`;
+  const bits = [];
+  if (ev.step) bits.push(ev.step);
+  if (ev.person) bits.push(ev.person);
+  if (ev.address) bits.push(ev.address);
+  if (Array.isArray(ev.to) && ev.to.length) bits.push(`to ${ev.to.join(", ")}`);
+  if (ev.outcome) bits.push(ev.outcome === "found" ? "found" : "not found");
+  if (typeof ev.accept === "boolean") bits.push(ev.accept ? "accepted" : "declined");
+  if (ev.text) bits.push(`“${ev.text}”`);
+  if (ev.note) bits.push(`“${ev.note}”`);
+  if (Number.isFinite(ev.lat) && Number.isFinite(ev.lon)) bits.push(`at ${ev.lat.toFixed(5)}, ${ev.lon.toFixed(5)}`);
+  if (ev.material) bits.push(`material ${ev.material}`);
+  if (ev.sha256) bits.push(`SHA-256 ${ev.sha256}`);
+  return { head, sub: bits.join(" · ") };
 }
 
 export class CaseView {
@@ -139,7 +177,8 @@ export class CaseView {
     const rows = caseRows(trail);
     const nS = (trail.sessions || []).length;
     const nM = (trail.materials || []).length;
-    meta.textContent = `${nS} session${nS === 1 ? "" : "s"} · ${nM} item${nM === 1 ? "" : "s"} from phones`;
+    const nC = rows.filter((r) => r.type === "case").length;
+    meta.textContent = `${nS} session${nS === 1 ? "" : "s"} · ${nM} item${nM === 1 ? "" : "s"} from phones and the portal${nC ? ` · ${nC} step${nC === 1 ? "" : "s"} around the case` : ""}`;
     list.replaceChildren(...rows.map((r) => this.row(r)));
   }
 
@@ -165,6 +204,11 @@ export class CaseView {
       const dur = Number.isFinite(s.duration_s) ? formatDuration(s.duration_s) : "";
       sub.textContent = [dateTime(s.started_at), dur, s.state].filter(Boolean).join(" · ");
       li.append(this.button("Open", () => this.onOpenSession(s.id)));
+    } else if (r.type === "case") {
+      li.dataset.caseEvent = r.event.kind || "";
+      const text = caseText(r.event);
+      head.textContent = text.head;
+      sub.textContent = text.sub;
     } else if (r.type === "event") {
       li.dataset.event = r.event.event || "";
       head.textContent = eventText(r.event);

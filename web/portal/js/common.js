@@ -129,3 +129,51 @@ export function wireLogin(then) {
   });
   document.getElementById("signout").addEventListener("click", signOut);
 }
+
+function b64(text) {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+}
+
+/**
+ * Send a photo over tus 1.0.0 (`about`: {clue} or {task, reply?}), in pieces, resuming at the
+ * portal's offset after a cut. Resolves once the portal holds every byte; the court's node
+ * then takes it in and seals it with the case.
+ */
+export async function sendPhoto(file, about, onProgress) {
+  const s = session();
+  const auth = { Authorization: `Bearer ${s ? s.token : ""}`, "Tus-Resumable": "1.0.0" };
+  const data = new Uint8Array(await file.arrayBuffer());
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  const sha256 = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  const mime = (file.type || "image/jpeg").toLowerCase();
+  const meta = { kind: mime.startsWith("image/") ? "photo" : "file", mime, sha256,
+    filename: file.name || "photo.jpg", ...about };
+  const created = await fetch("/api/uploads", {
+    method: "POST",
+    headers: { ...auth, "Upload-Length": String(data.length),
+      "Upload-Metadata": Object.entries(meta).map(([k, v]) => `${k} ${b64(String(v))}`).join(",") },
+  });
+  if (created.status !== 201) throw new Error((await created.json()).detail || `HTTP ${created.status}`);
+  const location = created.headers.get("Location");
+  let offset = 0;
+  for (let tries = 0; offset < data.length && tries < 20;) {
+    try {
+      const resp = await fetch(location, {
+        method: "PATCH",
+        headers: { ...auth, "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
+        body: data.subarray(offset, Math.min(data.length, offset + 1048576)),
+      });
+      if (resp.status === 460) throw new Error("the photo changed while it was sent");
+      if (resp.status !== 204) throw new Error(`HTTP ${resp.status}`);
+      offset = Number(resp.headers.get("Upload-Offset"));
+      if (onProgress) onProgress(offset, data.length);
+    } catch (err) {
+      if (String(err.message).includes("changed")) throw err;
+      tries += 1;
+      await new Promise((r) => setTimeout(r, 1000 * tries));
+      const head = await fetch(location, { method: "HEAD", headers: auth }).catch(() => null);
+      if (head && head.ok) offset = Number(head.headers.get("Upload-Offset"));
+    }
+  }
+  if (offset < data.length) throw new Error("the photo could not be sent; try again");
+}

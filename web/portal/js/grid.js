@@ -1,8 +1,22 @@
 // The grid worker's page: tasks sent to it, answered, replied to and closed from the phone.
-import { api, beep, el, here, listen, session, wireLogin } from "./common.js";
+import { api, beep, el, here, listen, sendPhoto, session, wireLogin } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 let known = null;
+
+// The task's photo is fetched with the token (never in a URL) and shown from a blob.
+function taskPhoto(t) {
+  const img = el("img", undefined, "task-photo");
+  img.alt = `Photo of ${t.person || "the person"}`;
+  const s = session();
+  fetch(`/api/tasks/${encodeURIComponent(t.id)}/photo`, { headers: { Authorization: `Bearer ${s ? s.token : ""}` } })
+    .then((resp) => (resp.ok ? resp.blob() : null))
+    .then((blob) => {
+      if (blob) img.src = URL.createObjectURL(blob);
+    })
+    .catch(() => {});
+  return img;
+}
 
 function taskCard(t, me) {
   const li = el("li");
@@ -10,6 +24,7 @@ function taskCard(t, me) {
   if (t.closed) li.classList.add("closed");
   li.append(el("h2", `${t.kind.replace("_", " ")}: ${t.person || ""}`));
   if (t.address) li.append(el("div", `Last known address: ${t.address}`));
+  if (t.photo) li.append(taskPhoto(t));
   if (t.what) li.append(el("div", t.what));
   if (t.deadline) li.append(el("div", `By ${t.deadline}`, "when"));
   const answer = t.answers[me];
@@ -46,11 +61,33 @@ function taskCard(t, me) {
   withPos.className = "reply-here";
   const lab = el("label", undefined, "inline");
   lab.append(withPos, " With my current position");
-  li.append(text, lab);
+  const photos = el("input");
+  photos.type = "file";
+  photos.accept = "image/*";
+  photos.multiple = true;
+  photos.className = "reply-photos";
+  const photoLab = el("label", "Photos (optional) ");
+  photoLab.append(photos);
+  const status = el("p", "", "reply-status");
+  li.append(text, lab, photoLab, status);
   act("Send reply", "reply", async () => {
     const body = { text: text.value };
     if (withPos.checked) Object.assign(body, (await here()) || {});
-    await api("POST", `/api/tasks/${t.id}/replies`, body);
+    const view = await api("POST", `/api/tasks/${t.id}/replies`, body);
+    const mine = view.replies.filter((r) => r.by === me);
+    const reply = mine.length ? mine[mine.length - 1].id : undefined;
+    const files = Array.from(photos.files || []);
+    try {
+      for (const [i, file] of files.entries()) {
+        await sendPhoto(file, reply ? { task: t.id, reply } : { task: t.id }, (got, total) => {
+          status.textContent = `Sending photo ${i + 1} of ${files.length}: ${Math.floor((got / total) * 100)}%`;
+        });
+      }
+      if (files.length) status.textContent = `Sent with ${files.length} photo${files.length === 1 ? "" : "s"}.`;
+    } catch (err) {
+      status.textContent = `A photo was not sent: ${err.message}`;
+    }
+    photos.value = "";
   });
   act("Found", "found", () => api("POST", `/api/tasks/${t.id}/close`, { outcome: "found" }));
   act("Not found", "secondary not-found", () => api("POST", `/api/tasks/${t.id}/close`, { outcome: "not_found" }));

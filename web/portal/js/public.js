@@ -1,5 +1,5 @@
 // The party's page: its one case's published steps, clues and messages with the officer.
-import { api, beep, el, here, listen, saveSession, session, wireLogin } from "./common.js";
+import { api, beep, el, here, listen, saveSession, sendPhoto, session, wireLogin } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 let caseNumber = null;
@@ -71,9 +71,17 @@ $("clue-form").addEventListener("submit", async (ev) => {
   const body = { text: $("clue-text").value };
   if ($("clue-here").checked) Object.assign(body, (await here()) || {});
   try {
-    await api("POST", `/api/cases/${encodeURIComponent(caseNumber)}/clues`, body);
+    const clue = await api("POST", `/api/cases/${encodeURIComponent(caseNumber)}/clues`, body);
     $("clue-text").value = "";
     $("clue-status").textContent = "Sent: received by the portal.";
+    const photos = Array.from($("clue-photos").files || []);
+    for (const [i, file] of photos.entries()) {
+      await sendPhoto(file, { clue: clue.id }, (got, total) => {
+        $("clue-status").textContent = `Sending photo ${i + 1} of ${photos.length}: ${Math.floor((got / total) * 100)}%`;
+      });
+    }
+    if (photos.length) $("clue-status").textContent = `Sent with ${photos.length} photo${photos.length === 1 ? "" : "s"}: received by the portal.`;
+    $("clue-photos").value = "";
     refresh();
   } catch (e) {
     $("clue-status").textContent = e.message;

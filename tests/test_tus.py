@@ -8,8 +8,8 @@ import hashlib
 
 import pytest
 
+from fieldrelay import tus
 from fieldrelay.errors import BadRequest
-from signaling import tus
 
 
 def test_metadata_pairs_decode_as_the_protocol_example_says() -> None:

@@ -2,7 +2,7 @@
 checksum).
 
 Pure: parses and checks header values, builds the headers the node answers with. No I/O;
-`signaling.uploads` does the requests and the disk. See https://tus.io/protocols/resumable-upload.
+`signaling.uploads` and `portal.uploads` do the requests and the disk. See https://tus.io/protocols/resumable-upload.
 """
 
 from __future__ import annotations
