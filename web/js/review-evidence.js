@@ -145,7 +145,7 @@ export class EvidenceActions {
   }
 
   get path() {
-    return `/api/sessions/${encodeURIComponent(this.session.id)}`;
+    return this.session.api_base || `/api/sessions/${encodeURIComponent(this.session.id)}`;
   }
 
   async exportBundle() {
