@@ -29,6 +29,7 @@ from tests.archive_tools import moto as moto
 from tests.catalog_tools import create_database, drop_database, pg_url
 from tests.live import LiveNode
 from tests.media import publish
+from tests.recordings.test_restore import run_restore
 
 NodeFactory = Callable[..., Awaitable[LiveNode]]
 pytestmark = pytest.mark.media
@@ -152,6 +153,11 @@ async def test_a_session_of_a_lost_node_is_played_verified_and_exported_on_anoth
     actions = {(e["action"], e["outcome"]) for e in read_entries(
         b_config.data_dir / "audit" / "audit.jsonl") if e.get("session") == sid}
     assert ("verify", "broken") in actions
+    # `fieldrelay restore` onto a fresh data dir refuses the cut copy for the same reason.
+    refused = await asyncio.to_thread(run_restore, moto.endpoint, tmp_path / "c", sid)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "checkpoint" in refused.stdout and "cut off its end" in refused.stdout, refused.stdout
+    assert not (tmp_path / "c" / "restored" / "node-a" / "sessions" / sid).exists()
 
 
 def _session_ledger_keys(keys: dict[str, bytes], sid: str) -> list[str]:
