@@ -443,6 +443,7 @@ async def test_review_lists_a_session_of_another_node_and_opens_it_through_the_c
         await expect(page.locator("#integrity")).to_have_attribute("data-state", "error")
         await expect(page.locator("#integrity")).to_have_attribute(
             "title", re.compile("archive", re.I))
+        await expect(page.locator("#hold-toggle")).to_be_hidden()
         assert any(f"/api/catalog/sessions/{sid}/verify" in u for u in requests)
         assert not any(f"/api/sessions/{sid}" in u for u in requests)
         assert [e for e in errors if "503" not in e] == []
