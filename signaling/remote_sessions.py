@@ -1,7 +1,9 @@
 """Sessions recorded on another node, reviewed here: found in the shared catalog, their
 evidence fetched from the archive (never from an address the browser sees), verified against
 the recording node's archived key before anything is served, then played, exported and
-verified like local ones. Every access is audited on this node.
+verified like local ones. Every access is audited on this node. Verifying a session fetched
+from elsewhere checks the copy here and the archive's copy as it is now, both against the
+recording node's archived checkpoints.
 
 `GET /api/catalog/sessions/<id>/media`, `POST .../export`, `POST .../verify`: a session of
 this node is served from its own folder; one of another node from
@@ -20,7 +22,13 @@ from aiohttp import web
 
 from fieldrelay.errors import Conflict, FieldRelayError, NotFound
 from fieldrelay.tokens import Claims
-from recordings.archive.restore import PUBLIC_KEY, RESTORED_DIR, fetch_session, restored_folder
+from recordings.archive.restore import (
+    PUBLIC_KEY,
+    RESTORED_DIR,
+    check_restored,
+    fetch_session,
+    restored_folder,
+)
 from recordings.archive.s3 import StoreUnavailable
 from recordings.export import export_session
 from recordings.layout import SESSION_ID_RE
@@ -144,13 +152,37 @@ async def remote_verify(request: web.Request) -> web.Response:
     (`state` verified or broken, `broken`: the first break as a sentence)."""
     claims = authenticate(request, *REVIEW_ROLES)
     where = await locate(request, claims, "verify")
-    report = await asyncio.to_thread(check, where.folder,
-                                     public_key=where.root / PUBLIC_KEY)
-    state = "verified" if report.ok else "broken"
+    if where.root == request.app[CONFIG].data_dir:
+        report = await asyncio.to_thread(check, where.folder,
+                                         public_key=where.root / PUBLIC_KEY)
+        broken = report.first_break
+    else:
+        broken = await _recheck(request, where)
+    state = "broken" if broken else "verified"
     await request.app[REVIEW].record(claims, "verify", where.session, state,
-                                     detail={"from": where.node, "broken": report.first_break})
+                                     detail={"from": where.node, "broken": broken})
     return web.json_response({"session": where.session, "node": where.node, "state": state,
-                              "broken": report.first_break, "fetched": where.fetched})
+                              "broken": broken, "fetched": where.fetched})
+
+
+async def _recheck(request: web.Request, where: Located) -> str | None:
+    """The first break of a session fetched from elsewhere: of the copy here (against the
+    checkpoints fetched with it), then of the archive's copy as it is now (which may have been
+    cut back since), each against the recording node's archived checkpoints."""
+    report = await asyncio.to_thread(check_restored, where.root, where.session)
+    if not report.ok:
+        return report.first_break
+    archive = request.app.get(ARCHIVE)
+    if archive is None:
+        return None
+    try:
+        result = await fetch_session(archive.store, request.app[CONFIG].data_dir, where.node,
+                                     where.session, recheck=True)
+    except StoreUnavailable as exc:
+        raise ArchiveUnavailable(f"the archive cannot be reached: {exc}") from None
+    if where.session in result.refused:
+        return f"the archived copy: {result.refused[where.session]}"
+    return None
 
 
 FETCH_LOCKS = web.AppKey("catalog_fetch_locks", dict[str, asyncio.Lock])

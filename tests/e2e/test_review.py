@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from recordings.catalog_schema import CatalogRow
+from recordings.catalog_sqlite import SqliteCatalog
 from tests.conftest import NodeProcess
 from tests.e2e.conftest import ARTIFACTS, new_media_context, screenshot
 from tests.e2e.test_live_wall import DESKTOP, PHONE, login_via_ui, watch_errors
@@ -400,5 +402,50 @@ async def test_review_page_states_for_no_sessions_an_unknown_session_and_other_r
         await login_via_ui(page, COMMANDER)
         await page.wait_for_url(f"{node_process.url}/command")
         assert errors == []
+    finally:
+        await ctx.close()
+
+
+async def test_review_lists_a_session_of_another_node_and_opens_it_through_the_catalog(
+    loopback_only: None, node_process: NodeProcess, browser: Browser
+) -> None:
+    node_process.add_user(REVIEWER, "reviewer")
+    node_process.start("--map-tiles", "")
+    # Another node's session, as that node publishes it to a catalog shared with this one.
+    sid = "20261127T100000Z-o7-0a1b2c3d"
+    shared = SqliteCatalog.of_data_dir(node_process.data_dir)
+    await shared.start()
+    try:
+        await shared.put_session(CatalogRow(
+            id=sid, node="node-z", officer="<b>o7</b>", case="2026-EX-0999", cases=(),
+            started_at="2026-11-27T10:00:00.000Z", ended_at="2026-11-27T10:01:00.000Z",
+            state="sealed", media=None, alerts=0, segments=2, bytes=1000, seal_reason="stop",
+            head_seq=5, head_hash="0" * 64))
+    finally:
+        await shared.aclose()
+    errors: list[str] = []
+    ctx = await browser.new_context(**DESKTOP)
+    try:
+        page = await ctx.new_page()
+        watch_errors(page, REVIEWER, errors)
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        await page.goto(f"{node_process.url}/review")
+        await login_via_ui(page, REVIEWER)
+        row = page.locator(f'[data-session="{sid}"]')
+        await expect(row.locator(".rv-pill-node")).to_have_text("Node node-z")
+        # User text is text: the officer's name shows as typed, never as markup.
+        await expect(row.locator(".rv-row-officer")).to_have_text("<b>o7</b>")
+        await expect(row.locator(".rv-row-dur")).not_to_have_text("—")
+        await row.locator(".rv-row-btn").click()
+        await expect(page.locator("#d-officer")).to_have_text("<b>o7</b>")
+        # Verified through the catalog: this node has no archive, so it says it cannot check.
+        await expect(page.locator("#integrity")).to_have_attribute("data-state", "error")
+        await expect(page.locator("#integrity")).to_have_attribute(
+            "title", re.compile("archive", re.I))
+        await expect(page.locator("#hold-toggle")).to_be_hidden()
+        assert any(f"/api/catalog/sessions/{sid}/verify" in u for u in requests)
+        assert not any(f"/api/sessions/{sid}" in u for u in requests)
+        assert [e for e in errors if "503" not in e] == []
     finally:
         await ctx.close()

@@ -1,10 +1,14 @@
-"""The drill: node A records a live session and is lost with its disk; a reviewer on node B
-finds the session in the shared catalog, plays it, verifies it and exports it from the
-archive, and the bundle's own verify.py passes."""
+"""The drill: node A records a live session, with a photo uploaded over tus into it, and is
+lost with its disk; a reviewer on node B finds the session in the shared catalog and the
+photo with it, plays it, verifies it and exports it from the archive, and the bundle's own
+verify.py passes. Then the archived ledger is cut back, and verify on B fails, naming the
+recording node's archived checkpoint that covers it."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -15,15 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.s3server import MotoServer
+from bench import tus_client as tus
+from bench.s3server import BUCKET, MotoServer
 from fieldrelay.config import Config
 from recordings.store import read_entries
 from signaling.keys import CONFIG
-from tests.archive_tools import URL, make_bucket
+from tests.archive_tools import URL, all_keys, client, make_bucket
 from tests.archive_tools import moto as moto
 from tests.catalog_tools import create_database, drop_database, pg_url
 from tests.live import LiveNode
 from tests.media import publish
+from tests.recordings.test_restore import run_restore
 
 NodeFactory = Callable[..., Awaitable[LiveNode]]
 pytestmark = pytest.mark.media
@@ -56,6 +62,10 @@ async def test_a_session_of_a_lost_node_is_played_verified_and_exported_on_anoth
     stream = a.registry.streams["o1"]
     assert stream.session is not None
     sid = stream.session.id
+    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\xff\xd9"
+    _, sent = await tus.upload(a.http, a.base, officer, photo,
+                               tus.material_meta(photo, session=sid, note="the door"))
+    assert sent.status == 204, sent.body
     await asyncio.sleep(4)
     async with a.http.delete(f"{a.base}{pub.location}",
                              headers={"Authorization": f"Bearer {officer}"}) as resp:
@@ -66,7 +76,8 @@ async def test_a_session_of_a_lost_node_is_played_verified_and_exported_on_anoth
     while time.monotonic() < deadline:
         _, state = await _json(a, "GET", "/api/archive", commander)
         assert isinstance(state, dict)
-        if state["backlog"] == 0 and state["copied"] > 0:
+        if state["backlog"] == 0 and state["copied"] > 0 and \
+                await _covered(moto.endpoint, sid):
             break
         await asyncio.sleep(0.3)
     else:
@@ -104,6 +115,16 @@ async def test_a_session_of_a_lost_node_is_played_verified_and_exported_on_anoth
         names = zf.namelist()
         (tmp_path / "verify.py").write_bytes(zf.read("verify.py"))
     assert f"sessions/{sid}/ledger.jsonl" in names
+    assert "checkpoints/checkpoints.jsonl" in names
+    # The photo came with the session: its bytes, under the name its ledger entry gives.
+    [mat] = [n for n in names if n.startswith(f"sessions/{sid}/mat-")]
+    with zipfile.ZipFile(bundle) as zf:
+        assert zf.read(mat) == photo
+        entries = [json.loads(line) for line in zf.read(f"sessions/{sid}/ledger.jsonl")
+                   .splitlines()]
+    [listed] = [e for e in entries if e.get("kind") == "material"]
+    assert listed["sha256"] == hashlib.sha256(photo).hexdigest()
+    assert mat.endswith(listed["file"]) and listed["material_kind"] == "photo"
     checked = await asyncio.to_thread(
         subprocess.run, [sys.executable, str(tmp_path / "verify.py"), str(bundle)],
         capture_output=True, text=True, timeout=120)
@@ -120,3 +141,49 @@ async def test_a_session_of_a_lost_node_is_played_verified_and_exported_on_anoth
                                   "/api/catalog/sessions/20261127T100000Z-o9-00000000/verify",
                                   reviewer)
     assert status == 404 and isinstance(missing, dict) and missing["error"] == "not_found"
+
+    # The archived ledger is cut back: its last lines are gone from the store. Verifying on B
+    # checks the archive's copy as it is now, against node A's archived checkpoint.
+    await _cut_archived_ledger(moto.endpoint, sid, lines=2)
+    status, verdict = await _json(b, "POST", f"/api/catalog/sessions/{sid}/verify", reviewer)
+    assert status == 200 and isinstance(verdict, dict), verdict
+    assert verdict["state"] == "broken", verdict
+    assert "checkpoint" in verdict["broken"] and "node-a" in verdict["broken"], verdict
+    assert "cut off its end" in verdict["broken"], verdict
+    actions = {(e["action"], e["outcome"]) for e in read_entries(
+        b_config.data_dir / "audit" / "audit.jsonl") if e.get("session") == sid}
+    assert ("verify", "broken") in actions
+    # `fieldrelay restore` onto a fresh data dir refuses the cut copy for the same reason.
+    refused = await asyncio.to_thread(run_restore, moto.endpoint, tmp_path / "c", sid)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "checkpoint" in refused.stdout and "cut off its end" in refused.stdout, refused.stdout
+    assert not (tmp_path / "c" / "restored" / "node-a" / "sessions" / sid).exists()
+
+
+def _session_ledger_keys(keys: dict[str, bytes], sid: str) -> list[str]:
+    return sorted(k for k in keys if f"/node-a/sessions/{sid}/ledger.lines/" in k)
+
+
+async def _covered(endpoint: str, sid: str) -> bool:
+    """Whether the archive holds a checkpoint of node A that covers the session's whole
+    archived ledger (so a cut of its end shows against it)."""
+    keys = await all_keys(endpoint)
+    length = sum(keys[k].count(b"\n") for k in _session_ledger_keys(keys, sid))
+    for key, data in keys.items():
+        if "/node-a/checkpoints/ledger.lines/" in key:
+            for line in data.splitlines():
+                chains = json.loads(line).get("chains") or {}
+                if (chains.get(f"sessions/{sid}") or [0])[0] == length > 0:
+                    return True
+    return False
+
+
+async def _cut_archived_ledger(endpoint: str, sid: str, lines: int) -> None:
+    """Remove the last line objects of the session's archived ledger (a delete marker on a
+    versioned bucket: what someone with delete rights on the store can do)."""
+    keys = await all_keys(endpoint)
+    doomed = _session_ledger_keys(keys, sid)[-lines:]
+    assert len(doomed) == lines and all(keys[k].count(b"\n") == 1 for k in doomed), doomed
+    async with client(endpoint) as s3:
+        for key in doomed:
+            await s3.delete_object(Bucket=BUCKET, Key=key)

@@ -133,6 +133,9 @@ export class EvidenceActions {
     const h = detail.hold || { hold: !!detail.legal_hold, reason: detail.hold_reason };
     this.renderHold(h);
     this.closeHoldForm();
+    // A session of another node: its hold and access log are kept by that node, not here.
+    this.el.holdToggle.hidden = !!detail.remote;
+    this.el.audit.hidden = !!detail.remote;
     this.el.audit.open = false;
     this.el.auditState.textContent = "Open to load the access log.";
     this.el.auditTable.hidden = true;
@@ -145,7 +148,7 @@ export class EvidenceActions {
   }
 
   get path() {
-    return `/api/sessions/${encodeURIComponent(this.session.id)}`;
+    return this.session.api_base || `/api/sessions/${encodeURIComponent(this.session.id)}`;
   }
 
   async exportBundle() {

@@ -22,9 +22,11 @@ export class IntegrityBadge {
   }
 
   /** Show what the session detail already knows, then verify in the background. */
-  start(sessionId, known) {
+  start(sessionId, known, apiBase = "") {
     this.stop();
     this.session = sessionId;
+    // A session of another node is verified through the catalog (one POST, its verdict).
+    this.base = apiBase ? `${apiBase}/verify` : "";
     const v = integrityView(known);
     // Re-checked on every opening (files can change after a check); the last verdict shows meanwhile.
     this.previous = v.state === "verified" || v.state === "broken" ? v : null;
@@ -42,7 +44,7 @@ export class IntegrityBadge {
     this.stop();
     const ctl = new AbortController();
     this.abort = ctl;
-    const base = `/api/sessions/${encodeURIComponent(sessionId)}/verify`;
+    const base = this.base || `/api/sessions/${encodeURIComponent(sessionId)}/verify`;
     this.render({ state: "checking", progress: 0 });
     try {
       let job = force ? await api(base, { method: "POST" }) : await api(base);

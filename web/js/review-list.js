@@ -1,5 +1,7 @@
 // Finding a session: the filters (officer, case number, time range, with alerts) and the list of
 // sessions they match, newest first. The filters live in the page URL so a search can be shared.
+// Sessions come from the shared catalog (every node's, each with the node that recorded it) when
+// the node has one, else from this node's own index.
 
 import { api } from "./api.js";
 import { rowIntegrity } from "./review-events.js";
@@ -18,6 +20,12 @@ export function dateTime(iso) {
   const t = Date.parse(iso || "");
   if (!Number.isFinite(t)) return "Unknown start";
   return new Date(t).toLocaleString([], { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+/** A catalog row's length in seconds, from its start and end (0 when either is unknown). */
+function spanSeconds(r) {
+  const d = (Date.parse(r.ended_at || "") - Date.parse(r.started_at || "")) / 1000;
+  return Number.isFinite(d) && d > 0 ? d : 0;
 }
 
 /** A datetime-local input's value as ISO UTC (its value is the reviewer's local time). */
@@ -113,7 +121,7 @@ export class SessionList {
     if (!this.rows.length) this.setState("loading", "Loading recordings…");
     this.el.list.setAttribute("aria-busy", "true");
     try {
-      const { sessions = [] } = await api(`/api/sessions${q.toString() ? "?" + q : ""}`);
+      const sessions = await this.fetchRows(q);
       if (seq !== this.seq) return;
       // Unchanged: keep the DOM (and the reviewer's focus and scroll) as it is.
       if (this.rendered && JSON.stringify(sessions) === JSON.stringify(this.rows)) return;
@@ -127,6 +135,20 @@ export class SessionList {
     } finally {
       if (seq === this.seq) this.el.list.removeAttribute("aria-busy");
     }
+  }
+
+  /** Every node's sessions from the catalog (a session of another node marked `remote`), or
+   * this node's own when it has no catalog to ask. */
+  async fetchRows(q) {
+    const qs = q.toString() ? "?" + q : "";
+    try {
+      const { sessions = [], node = "" } = await api(`/api/catalog/sessions${qs}`);
+      return sessions.map((r) => ({ ...r, remote: !!r.node && r.node !== node }));
+    } catch (err) {
+      if (err.status !== 404 && err.status !== 503) throw err;
+    }
+    const { sessions = [] } = await api(`/api/sessions${qs}`);
+    return sessions;
   }
 
   render() {
@@ -161,7 +183,7 @@ export class SessionList {
     const kase = q(".rv-row-case");
     kase.textContent = r.case || "No case";
     kase.dataset.empty = String(!r.case);
-    const dur = Number.isFinite(r.duration_s) ? r.duration_s : (r.duration_ms || 0) / 1000;
+    const dur = Number.isFinite(r.duration_s) ? r.duration_s : r.duration_ms ? r.duration_ms / 1000 : spanSeconds(r);
     q(".rv-row-dur").textContent = Number.isFinite(dur) ? formatDuration(dur) : "—";
     const when = q(".rv-row-when");
     when.textContent = dateTime(r.started_at);
@@ -178,11 +200,16 @@ export class SessionList {
     ip.dataset.state = integ;
     ip.textContent = INT_LABEL[integ] || integ;
     q(".rv-pill-hold").hidden = !r.legal_hold;
+    const node = q(".rv-pill-node");
+    node.hidden = !r.node;
+    node.dataset.remote = String(!!r.remote);
+    node.textContent = r.node ? `Node ${r.node}` : "";
     const btn = q(".rv-row-btn");
     btn.setAttribute(
       "aria-label",
       `${r.officer}, ${r.case ? "case " + r.case : "no case"}, ${dateTime(r.started_at)}, ${q(".rv-row-dur").textContent}, ` +
-        `${alerts.textContent}, integrity ${ip.textContent.toLowerCase()}${r.legal_hold ? ", on legal hold" : ""}`,
+        `${alerts.textContent}, integrity ${ip.textContent.toLowerCase()}${r.legal_hold ? ", on legal hold" : ""}` +
+        `${r.node ? ", recorded on node " + r.node : ""}`,
     );
     btn.addEventListener("click", () => this.onOpen(r.id, r));
     return li;

@@ -49,6 +49,21 @@ function bytes(n) {
   return `${Math.round(n / 1024)} KB`;
 }
 
+
+/** The detail of a session recorded on another node, from its catalog row: played, verified
+ * and exported through `/api/catalog/sessions/<id>/...` (no timeline, map or materials here). */
+function remoteDetail(row) {
+  const base = `/api/catalog/sessions/${encodeURIComponent(row.id)}`;
+  const ms = Date.parse(row.ended_at || "") - Date.parse(row.started_at || "");
+  return {
+    id: row.id, node: row.node, officer: row.officer, case: row.case, state: row.state,
+    started_at: row.started_at, duration_ms: Number.isFinite(ms) && ms > 0 ? ms : 0,
+    integrity: row.integrity, legal_hold: row.legal_hold, hold_reason: row.hold_reason,
+    remote: true, api_base: base, media_url: `${base}/media`,
+    segments: [], events: [], materials: [], gps: [],
+  };
+}
+
 class ReviewPage {
   constructor() {
     this.config = {};
@@ -244,8 +259,11 @@ class ReviewPage {
     $("detail-empty").hidden = true;
     $("detail").setAttribute("aria-busy", "true");
     let detail;
+    const row = this.list.rows.find((r) => r.id === id);
     try {
-      detail = await api(`/api/sessions/${encodeURIComponent(id)}`);
+      // A session of another node: what the catalog knows of it, its media and evidence
+      // fetched through this node (never from the recording node's address).
+      detail = row?.remote ? remoteDetail(row) : await api(`/api/sessions/${encodeURIComponent(id)}`);
     } catch (err) {
       if (seq !== this.openSeq) return;
       if (err instanceof ApiError && err.status === 401) return this.showLogin();
@@ -284,7 +302,7 @@ class ReviewPage {
     });
     this.player.load(detail, clockFor(detail));
     this.showMap(gpsTrack(detail), alertPoints(items));
-    this.integrity.start(detail.id, detail.integrity);
+    this.integrity.start(detail.id, detail.integrity, detail.api_base);
     this.evidence.show(detail);
     this.renderFacts(detail);
     this.renderMaterials(detail);
