@@ -23,6 +23,7 @@ from fieldrelay import ferry
 from fieldrelay.config import Config
 from portal.app import build_portal_app
 from portal.routes import code_digest
+from portal.state import fold
 from portal.web_common import DESK, TOKENS, USERS
 from tests.conftest import TEST_PASSWORD_COST
 from tests.live import PASSWORD
@@ -270,6 +271,15 @@ async def test_the_portal_takes_only_signed_exchanges_of_node_messages(portal: P
     status, answer = await portal.exchange([clue])
     assert answer["acks"] == [clue["id"]]
     assert len(portal.server.app[DESK].mailbox.history()) == before
+    # Signed, but missing what its kind needs: changes nothing, and a restart still folds.
+    for kind, body in (("step", {}), ("task", {"task": "t9", "to": 7}),
+                       ("invitation", {"invitation": "i9", "code_sha256": "x",
+                                       "expires_at": "soon"})):
+        status, _ = await portal.exchange([node_message(kind, "C-1", body)])
+        assert status == 200, kind
+    state = portal.server.app[DESK].state
+    assert "t9" not in state.tasks and "x" not in state.invitations
+    assert fold(portal.server.app[DESK].mailbox.history()).titles == state.titles
 
 
 async def test_each_node_gets_the_news_of_its_own_cases_and_every_grid_worker(
