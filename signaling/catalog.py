@@ -101,7 +101,11 @@ class CatalogDesk:
 
     async def ctx(self, app: web.Application) -> AsyncIterator[None]:
         """Connect (migrating the schema), publish until the node stops."""
-        await self.catalog.start()
+        try:
+            await self.catalog.start()
+        except BaseException:
+            await self.catalog.aclose()  # a pool opened before the migration failed
+            raise
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self._run(), name="catalog-publish")
         try:
