@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ NODE_PREFIX = "node:"
 MAX_SKEW_S = 120.0
 EXCHANGE_HEADER = "Fieldrelay-Ferry"
 MAX_MESSAGES_PER_EXCHANGE = 200
+UNIX_RE = re.compile(r"[0-9]{1,12}")
 
 
 def canonical(obj: Mapping[str, Any]) -> bytes:
@@ -79,7 +81,7 @@ def check(secret: str, message: object, expected_sender: str | None = None) -> d
         raise Unauthorized(f"a ferry message from {sender!r} where {expected_sender!r} sends")
     unsigned = {k: v for k, v in message.items() if k != "sig"}
     want = hmac.new(sender_key(secret, sender), canonical(unsigned), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(want, str(message["sig"])):
+    if not _same(want, str(message["sig"])):
         raise Unauthorized("a ferry message whose signature does not hold")
     return message
 
@@ -99,11 +101,18 @@ def check_exchange(secret: str, header: str | None, body: bytes,
         raise Unauthorized(f"a ferry exchange carries {EXCHANGE_HEADER}")
     node, _, rest = header.partition(":")
     at_text, _, _ = rest.partition(":")
-    if not node or not at_text.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not node or not UNIX_RE.fullmatch(at_text):
         raise Unauthorized(f"{EXCHANGE_HEADER} is node:unix:signature")
     at = int(at_text)
     if abs((time.time() if now is None else now) - at) > MAX_SKEW_S:
         raise Unauthorized("a ferry exchange signed too long ago (or clocks disagree)")
-    if not hmac.compare_digest(exchange_signature(secret, node, at, body), header):
+    if not _same(exchange_signature(secret, node, at, body), header):
         raise Unauthorized("a ferry exchange whose signature does not hold")
     return node
+
+
+def _same(want: str, given: str) -> bool:
+    """Constant-time equality that takes any text: hmac.compare_digest raises TypeError on a
+    str with non-ASCII characters, which a sender controls."""
+    return hmac.compare_digest(want.encode(), given.encode("utf-8", "replace"))

@@ -8,6 +8,7 @@ import hmac
 import json
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -137,6 +138,9 @@ class UserStore:
         self.roles = roles
         # Every request checks its user: read the file again only when it changed.
         self._cache: tuple[tuple[int, int, int], _Snapshot] | None = None
+        # Each change reads, changes and rewrites the whole file: changes made at once from
+        # worker threads (the portal's redemptions) take turns, or one would undo another.
+        self._changing = threading.Lock()
 
     def _snapshot(self) -> _Snapshot:
         try:
@@ -190,34 +194,37 @@ class UserStore:
         if name in self._snapshot().users:
             raise Conflict(f"user {name!r} already exists")
         salt, digest, n = self._new_hash(password)
-        snapshot = self._snapshot()  # read again: hashing took a while
-        if name in snapshot.users:
-            raise Conflict(f"user {name!r} already exists")
-        # A name used before continues its token versions: the old user's tokens stay dead.
-        version = snapshot.removed.get(name, -1) + 1
-        user = User(name, role, salt, digest, n, SCRYPT_R, SCRYPT_P, time.time(), version)
-        self._save({**snapshot.users, name: user}, snapshot.removed)
+        with self._changing:
+            snapshot = self._snapshot()  # read again: hashing took a while
+            if name in snapshot.users:
+                raise Conflict(f"user {name!r} already exists")
+            # A name used before continues its token versions: the old user's tokens stay dead.
+            version = snapshot.removed.get(name, -1) + 1
+            user = User(name, role, salt, digest, n, SCRYPT_R, SCRYPT_P, time.time(), version)
+            self._save({**snapshot.users, name: user}, snapshot.removed)
         return user
 
     def _change(self, name: str, **changes: object) -> User:
         """Store a changed user with its token version bumped; NotFound if absent."""
-        snapshot = self._snapshot()
-        user = snapshot.users.get(name)
-        if user is None:
-            raise NotFound(f"no user {name!r}")
-        changed = replace(user, **changes)  # type: ignore[arg-type]
-        changed = replace(changed, token_version=user.token_version + 1)
-        self._save({**snapshot.users, name: changed}, snapshot.removed)
+        with self._changing:
+            snapshot = self._snapshot()
+            user = snapshot.users.get(name)
+            if user is None:
+                raise NotFound(f"no user {name!r}")
+            changed = replace(user, **changes)  # type: ignore[arg-type]
+            changed = replace(changed, token_version=user.token_version + 1)
+            self._save({**snapshot.users, name: changed}, snapshot.removed)
         return changed
 
     def remove(self, name: str) -> None:
         """Delete a user, ending every token it holds; NotFound if absent."""
-        snapshot = self._snapshot()
-        user = snapshot.users.get(name)
-        if user is None:
-            raise NotFound(f"no user {name!r}")
-        users = {k: u for k, u in snapshot.users.items() if k != name}
-        self._save(users, {**snapshot.removed, name: user.token_version + 1})
+        with self._changing:
+            snapshot = self._snapshot()
+            user = snapshot.users.get(name)
+            if user is None:
+                raise NotFound(f"no user {name!r}")
+            users = {k: u for k, u in snapshot.users.items() if k != name}
+            self._save(users, {**snapshot.removed, name: user.token_version + 1})
 
     def set_password(self, name: str, password: str) -> User:
         """Change a password, ending every token the user holds; NotFound if absent."""
@@ -255,11 +262,12 @@ class UserStore:
 
     def _upgrade(self, user: User, password: str) -> User:
         salt, digest, n = self._new_hash(password)
-        snapshot = self._snapshot()
-        current = snapshot.users.get(user.name)
-        if current is None or current.password_hash != user.password_hash:
-            return user  # changed meanwhile (removed, new password): leave it as it is now
-        upgraded = replace(current, salt=salt, password_hash=digest, n=n, r=SCRYPT_R,
-                           p=SCRYPT_P)
-        self._save({**snapshot.users, user.name: upgraded}, snapshot.removed)
+        with self._changing:
+            snapshot = self._snapshot()
+            current = snapshot.users.get(user.name)
+            if current is None or current.password_hash != user.password_hash:
+                return user  # changed meanwhile (removed, new password): leave it as it is now
+            upgraded = replace(current, salt=salt, password_hash=digest, n=n, r=SCRYPT_R,
+                               p=SCRYPT_P)
+            self._save({**snapshot.users, user.name: upgraded}, snapshot.removed)
         return upgraded

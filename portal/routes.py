@@ -98,7 +98,10 @@ async def redeem_invitation(app: web.Application, code: str, name: str,
     if invitation["expires_at"] < time.time():
         raise Gone("this invitation has expired; ask the officer for a new one")
     async with app[HASHING]:
-        # Taken before the hash is made, so two redemptions of one code race to one winner.
+        # Checked again once the slot is ours (a redemption may have waited for it while
+        # another took the code), and taken before the hash is made: one winner per code.
+        if invitation["used_by"] is not None:
+            raise Gone("this invitation was used already")
         invitation["used_by"] = name
         try:
             user = await asyncio.to_thread(app[USERS].add, name, "party", password)

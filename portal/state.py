@@ -54,7 +54,7 @@ class PortalState:
     told: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def apply(self, message: Mapping[str, Any]) -> None:
-        """Fold one message in; unknown kinds change nothing."""
+        """Fold one message in; unknown kinds and malformed bodies change nothing."""
         kind, case, body = str(message["kind"]), str(message["case"]), message["body"]
         at = str(message["at"])
         from_portal = message["from"] == PORTAL
@@ -62,7 +62,13 @@ class PortalState:
             self.case_node[case] = str(message["from"])
         handler = (_PORTAL_KINDS if from_portal else _NODE_KINDS).get(kind)
         if handler is not None:
-            handler(self, case, body, at, str(message["id"]))
+            try:
+                handler(self, case, body, at, str(message["id"]))
+            except (KeyError, TypeError, ValueError):
+                # A signed message that lacks what its kind needs changes nothing: raising
+                # would answer the exchange with a 500 and stop every later fold of the
+                # mailbox, the portal's start included.
+                return
 
     def thread(self, case: str, party: str) -> list[dict[str, Any]]:
         """The messages between a party and the case's officers, oldest first."""

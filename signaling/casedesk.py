@@ -33,6 +33,8 @@ FROM_PORTAL = {"clue": "clue.received", "message": "message.received",
                "task.answer": "task.answered", "task.reply": "task.replied",
                "task.closed": "task.closed", "party.joined": "party.joined",
                "upload": "material.received"}
+# What the node writes into an entry of a portal message itself; a body never names them.
+OWN_FIELDS = frozenset({"kind", "case", "at", "ferry", "direction", "portal_at", "message"})
 # Unambiguous letters and digits for invitation codes read aloud or typed from paper.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_CHARS = 10
@@ -145,6 +147,10 @@ class CaseDesk:
         case = self.book.get(number)
         if recorded is None or case is None:
             return self._refused(message, "an unknown kind or case")
+        if OWN_FIELDS & body.keys():
+            # Passed on as they stand these would clash with the entry's own fields (a
+            # TypeError that stops the ferry and the node's start) or overwrite them.
+            return self._refused(message, "a body naming the chain entry's own fields")
         who = str(body.get("by") or body.get("party") or "")
         if kind.startswith("task."):
             sent = next((e for e in self.book.entries() if e.get("kind") == "task.sent"

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from fieldrelay import tus
 from fieldrelay.errors import Conflict, FieldRelayError, NotFound
+from fieldrelay.tasks import cancel_and_wait
 from fieldrelay.tokens import Claims
 from recordings.material_rules import Sealing, public_material
 from recordings.uploads import EXPIRED, RECEIVING, REJECTED, SEALED, Upload, UploadStore
@@ -106,10 +107,7 @@ class UploadDesk:
     async def aclose(self) -> None:
         """Stop the expiry task; idempotent."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)  # a cancellation of our own still reaches the caller
 
     async def _expire_forever(self) -> None:
         while True:

@@ -168,7 +168,7 @@ async def _read(ws: web.WebSocketResponse, client: Client, role: str,
                     # The one-click call on the link that is already open (no new connection
                     # to set up on a weak uplink); the phone POSTs it too, with the same key.
                     key, body = data.get("key"), data.get("body")
-                    if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
+                    if not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key):
                         return 'an alert needs a "key" of 8-128 letters, digits or ._:-'
                     if not isinstance(body, dict):
                         return 'an alert needs a "body" object, as POST /api/alerts takes'

@@ -31,7 +31,8 @@ def test_a_message_holds_only_as_signed_by_its_sender() -> None:
     with pytest.raises(Unauthorized):
         ferry.check("another secret, long enough to sign", m)
     broken: object
-    for broken in (None, [], {"id": "x"}, {**m, "body": "text"}):
+    for broken in (None, [], {"id": "x"}, {**m, "body": "text"}, {**m, "sig": "é" * 64},
+                   {**m, "sig": "\udcff"}):
         with pytest.raises(Unauthorized):
             ferry.check(SECRET, broken)
 
@@ -42,6 +43,9 @@ def test_an_exchange_is_bound_to_its_body_its_node_and_its_time() -> None:
     assert ferry.check_exchange(SECRET, header, body) == "n1"
     for bad_header, bad_body in ((header, body + b" "), (None, body), ("n1:x:y", body),
                                  (header.replace("n1:", "n2:", 1), body),
+                                 # Not ASCII: refused, not a TypeError (a 500 at the portal).
+                                 (header[:-1] + "é", body), (f"n1:{now}²:ab", body),
+                                 ("n1:" + "9" * 5000 + ":ab", body),
                                  (ferry.exchange_signature(SECRET, "n1", now - 600, body),
                                   body)):
         with pytest.raises(Unauthorized):

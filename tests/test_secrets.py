@@ -112,13 +112,16 @@ def test_a_secret_on_the_command_line_draws_a_warning(capsys: pytest.CaptureFixt
                                                       ) -> None:
     build_parser().parse_args(["serve", "--cluster-secret", CLUSTER_SECRET,
                                "--turn-secret", TURN_SECRET,
-                               "--redis-url", "redis://:pw@redis.example/0"])
+                               "--redis-url", "redis://:pw@redis.example/0",
+                               "--database-url", "postgresql://fr:pw@db.example/fieldrelay"])
     err = capsys.readouterr().err
     for flag, instead in (("--cluster-secret", "FIELDRELAY_CLUSTER_SECRET"),
                           ("--turn-secret", "--turn-secret-file"),
-                          ("--redis-url", "--redis-password-file")):
+                          ("--redis-url", "--redis-password-file"),
+                          ("--database-url", "--database-password-file")):
         assert f"warning: {flag} puts a secret on the command line" in err and instead in err
-    build_parser().parse_args(["serve", "--redis-url", "redis://redis.example/0"])
+    build_parser().parse_args(["serve", "--redis-url", "redis://redis.example/0",
+                               "--database-url", "postgresql://fr@db.example/fieldrelay"])
     assert capsys.readouterr().err == ""
 
 

@@ -35,6 +35,8 @@ SECRET_FILES = {"turn_secret": "turn_secret_file", "cluster_secret": "cluster_se
                 "redis_password": "redis_password_file",
                 "database_password": "database_password_file",
                 "portal_secret": "portal_secret_file"}
+# URLs that may carry a password, and the secret that password is.
+URL_SECRETS = {"redis_url": "redis_password", "database_url": "database_password"}
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def add_flag(parser: argparse.ArgumentParser, name: str, help: str | None = None
     if s.option.flag is None:
         return  # set by its environment variable only
     flag, text = f"--{s.option.flag}", env_help(help or s.option.help, s.option.env_var)
-    if s.name in SECRET_FILES or s.name == "redis_url":
+    if s.name in SECRET_FILES or s.name in URL_SECRETS:
         parser.add_argument(flag, dest=s.dest, type=s.kind, metavar=s.metavar,
                             default=env_or(s.option.env_var, s.default), help=text,
                             action=_SecretFlag)
@@ -176,8 +178,8 @@ class _SecretFlag(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
         setattr(namespace, self.dest, values)
-        name = self.dest if self.dest != "redis_url" else "redis_password"
-        if name == "redis_password" and not (isinstance(values, str) and _has_password(values)):
+        name = URL_SECRETS.get(self.dest, self.dest)
+        if self.dest in URL_SECRETS and not (isinstance(values, str) and _has_password(values)):
             return
         s, file = setting(name), setting(SECRET_FILES[name])
         print(f"fieldrelay: warning: {option_string} puts a secret on the command line, where "

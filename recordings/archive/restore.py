@@ -72,6 +72,10 @@ def catalogue(prefix: str, keys: Iterable[str]) -> tuple[dict[tuple[str, str], A
         if parts is None:
             continue
         node, relative = parts
+        if node in (".", ".."):
+            # Never a node's folder: restored/<node>/ would resolve to restored/ or the data
+            # dir itself, and a session planted under it would pass for this node's own.
+            continue
         if relative == PUBLIC_KEY:
             node_keys[node] = key
             continue

@@ -5,6 +5,7 @@ The table is the portal's access policy: a route the portal serves without a row
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -24,9 +25,11 @@ from bench import tus_client
 from bench.portalkit import SECRET
 from fieldrelay import ferry
 from fieldrelay.config import Config
+from fieldrelay.users import User
 from portal.app import build_portal_app
-from portal.routes import code_digest
-from portal.web_common import CONFIG, DESK, TOKENS, USERS
+from portal.routes import code_digest, redeem_invitation
+from portal.state import fold
+from portal.web_common import CONFIG, DESK, HASHING, TOKENS, USERS
 from tests.conftest import TEST_PASSWORD_COST
 from tests.live import PASSWORD
 
@@ -260,6 +263,28 @@ async def test_used_and_expired_invitations_are_refused(portal: Portal) -> None:
             assert resp.status == status, code
 
 
+async def test_one_invitation_makes_one_party_however_redemptions_queue(
+        portal: Portal) -> None:
+    status, _ = await portal.exchange([node_message("invitation", "C-1", {
+        "invitation": "i4", "code_sha256": code_digest("GGGGG-HHHHH"),
+        "expires_at": time.time() + 60})])
+    assert status == 200
+    app = portal.server.app
+    hashing, held = app[HASHING], 0
+    while not hashing.locked():  # logins are hashing: every slot is taken
+        await hashing.acquire()
+        held += 1
+    racers = [asyncio.get_running_loop().create_task(
+        redeem_invitation(app, "GGGGG-HHHHH", name, PASSWORD)) for name in ("q1", "q2")]
+    await asyncio.sleep(0.05)  # both found the code unused and wait for a slot
+    for _ in range(held):
+        hashing.release()
+    results = await asyncio.gather(*racers, return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["Gone", "User"], results
+    assert [name for name, case in app[DESK].state.parties.items() if case == "C-1"
+            and name in ("q1", "q2")] == [next(r.name for r in results if isinstance(r, User))]
+
+
 async def test_the_portal_takes_only_signed_exchanges_of_node_messages(portal: Portal) -> None:
     clue = node_message("case.info", "C-1", {"title": "forged?"})
     assert (await portal.exchange([clue], secret="a different secret, 32 bytes long"))[0] == 401
@@ -279,6 +304,15 @@ async def test_the_portal_takes_only_signed_exchanges_of_node_messages(portal: P
     status, answer = await portal.exchange([clue])
     assert answer["acks"] == [clue["id"]]
     assert len(portal.server.app[DESK].mailbox.history()) == before
+    # Signed, but missing what its kind needs: changes nothing, and a restart still folds.
+    for kind, body in (("step", {}), ("task", {"task": "t9", "to": 7}),
+                       ("invitation", {"invitation": "i9", "code_sha256": "x",
+                                       "expires_at": "soon"})):
+        status, _ = await portal.exchange([node_message(kind, "C-1", body)])
+        assert status == 200, kind
+    state = portal.server.app[DESK].state
+    assert "t9" not in state.tasks and "x" not in state.invitations
+    assert fold(portal.server.app[DESK].mailbox.history()).titles == state.titles
 
 
 async def test_each_node_gets_the_news_of_its_own_cases_and_every_grid_worker(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench.s3server import BUCKET, CREDENTIALS, MotoServer
 from recordings.archive.backlog import Backlog
+from recordings.archive.restore import catalogue
 from recordings.index import SessionIndex
 from recordings.recovery import seal_chain
 from recordings.session import Evidence
@@ -114,3 +115,11 @@ async def test_a_cut_archived_chain_is_refused_and_named(tmp_path: Path,
     assert f"{ids[0]}: refused, not intact" in done.stdout
     assert "entries were removed from the end of the ledger" in done.stdout
     assert not (tmp_path / "b" / "restored" / "n1" / "sessions" / ids[0]).exists()
+
+
+def test_the_catalogue_takes_no_node_named_dot_or_dot_dot() -> None:
+    sid = "20261207T000000Z-o1-0123abcd"
+    keys = [f"p/{node}/{rel}" for node in (".", "..", "n1")
+            for rel in (f"sessions/{sid}/ledger.jsonl", "keys/node-ed25519.pub.pem")]
+    sessions, node_keys = catalogue("p", keys)
+    assert list(sessions) == [("n1", sid)] and list(node_keys) == ["n1"]

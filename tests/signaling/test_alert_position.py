@@ -120,6 +120,8 @@ async def test_the_press_over_the_open_event_link_is_the_same_alert_as_its_post(
 async def test_a_malformed_press_over_the_event_link_closes_it(live_node: LiveNode) -> None:
     officer = await live_node.login("o1")
     for message in ({"type": "alert", "key": "short", "body": {}},
+                    # `$` also matches before a final newline: the key is taken whole.
+                    {"type": "alert", "key": uuid.uuid4().hex + "\n", "body": {}},
                     {"type": "alert", "key": uuid.uuid4().hex, "body": []}):
         async with live_node.http.ws_connect(f"{live_node.base}/ws?token={officer}") as phone:
             await phone.send_json(message)

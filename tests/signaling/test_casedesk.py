@@ -47,6 +47,9 @@ async def test_the_chain_records_each_message_once_and_refuses_strangers(
     await d.apply(portal_message("clue", "C-1", {"party": "p1", "text": "red car",
                                                  "lat": 1.0, "lon": 2.0}))
     await d.apply(portal_message("task.reply", "C-1", {"task": "t1", "by": "g1", "text": "ok"}))
+    # A body naming the entry's own fields is refused, neither raised on nor written over.
+    for own in ("ferry", "direction", "message", "at"):
+        await d.apply(portal_message("clue", "C-1", {"party": "p1", "text": "x", own: "forged"}))
     kinds = [(e["kind"], e["case"]) for e in d.book.entries()]
     assert kinds == [("case.created", "C-1"), ("case.created", "C-2"),
                      ("invitation.issued", "C-1"), ("task.sent", "C-1"),

@@ -24,6 +24,7 @@ from recordings.material_rules import check_metadata
 from recordings.store import read_entries
 from recordings.uploads import UploadStore
 from signaling.keys import CONFIG
+from signaling.upload_desk import UploadDesk
 from signaling.uploads import UPLOADS
 from tests.conftest import NodeProcess
 from tests.live import LiveNode
@@ -283,6 +284,19 @@ async def test_unfinished_uploads_are_capped_and_expire(node_factory: object) ->
     assert await desk.expire_once(now=10**10) == [third.headers["Location"].rsplit("/")[-1]]
     async with node.http.get(f"{node.base}{first}", headers=tus.auth(token)) as resp:
         assert resp.status == 404
+
+
+async def test_closing_the_desk_does_not_swallow_the_closers_cancellation(
+        live_node: LiveNode) -> None:
+    served = live_node.server.app[UPLOADS]
+    desk = UploadDesk(served.store, served.evidence, 1, 60.0)
+    await desk.start()
+    closer = asyncio.get_running_loop().create_task(desk.aclose())
+    await asyncio.sleep(0)  # the closer now waits for the expiry task to end
+    closer.cancel()
+    await asyncio.wait([closer])
+    assert closer.cancelled()
+    await desk.aclose()
 
 
 async def test_a_tampered_material_is_named_by_verify(live_node: LiveNode) -> None:
