@@ -1,7 +1,9 @@
 """Case numbers: what a valid one is, and those waiting for an officer's next session.
 
-A case number set while the officer is not live is kept in `<data>/cases/pending.json` and
-written into the `session.start` entry of that officer's next session, then forgotten.
+A case number set while the officer is not live is kept in `<data>/cases/pending.json` (the
+embedded default; a node with a shared catalog keeps it there instead, so any node's next
+session of the officer takes it) and written into the `session.start` entry of that
+officer's next session, then forgotten.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from fieldrelay.files import private_dir
 
@@ -25,6 +28,19 @@ def valid_case(value: object) -> str | None:
     if not 1 <= len(case) <= MAX_CASE_CHARS or not case.isprintable():
         return None
     return case
+
+
+class PendingStore(Protocol):
+    """Where case numbers wait for officers' next sessions (called off the event loop)."""
+
+    def get(self, officer: str) -> str | None:
+        """The case number waiting for this officer's next session."""
+
+    def put(self, officer: str, case: str | None) -> None:
+        """Remember (or with None, forget) the case for the officer's next session."""
+
+    def take(self, officer: str) -> str | None:
+        """The waiting case number, forgotten as it is handed out."""
 
 
 class PendingCases:

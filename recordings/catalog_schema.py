@@ -53,6 +53,19 @@ class Query:
 
 
 @dataclass(frozen=True)
+class MaterialQuery:
+    """Filters of a materials search: every one given must hold (times: the node's arrival)."""
+
+    case: str | None = None
+    officer: str | None = None
+    kind: str | None = None
+    since: float | None = None
+    until: float | None = None
+    node: str | None = None
+    limit: int = 500
+
+
+@dataclass(frozen=True)
 class Migration:
     """One step of the schema; applied once, in version order, recorded in
     `catalog_migrations`."""
@@ -98,6 +111,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             doc TEXT)""",
         "CREATE INDEX catalog_materials_case ON catalog_materials (case_number)",
         "CREATE INDEX catalog_materials_session ON catalog_materials (session)",
+    )),
+    Migration(4, "materials by officer and by arrival", (
+        "ALTER TABLE catalog_materials ADD COLUMN officer TEXT",
+        "CREATE INDEX catalog_materials_officer ON catalog_materials (officer, received_ts)",
+        "CREATE INDEX catalog_materials_received ON catalog_materials (received_ts)",
     )),
 )
 
@@ -186,6 +204,51 @@ def search_sql(q: Query) -> tuple[str, list[object]]:
     return sql, args
 
 
+MATERIAL_UPSERT = """INSERT INTO catalog_materials (id, node, session, case_number, kind,
+    sha256, size, received_at, received_ts, doc, officer) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+    ON CONFLICT (id) DO UPDATE SET node=excluded.node, session=excluded.session,
+    case_number=excluded.case_number, kind=excluded.kind, sha256=excluded.sha256,
+    size=excluded.size, received_at=excluded.received_at, received_ts=excluded.received_ts,
+    doc=excluded.doc, officer=excluded.officer"""
+
+
+def material_args(material: Mapping[str, Any], node: str | None) -> tuple[object, ...]:
+    """MATERIAL_UPSERT's parameters for a material as the API shows it (`public_material`),
+    held by `node` (pure)."""
+    return (material["id"], node, material.get("session"), material.get("case"),
+            material.get("kind"), material.get("sha256"), material.get("size"),
+            material.get("received_at"), _ts(material.get("received_at")),
+            json.dumps(material, sort_keys=True), material.get("officer"))
+
+
+def material_sql(q: MaterialQuery) -> tuple[str, list[object]]:
+    """The SELECT of a materials search and its parameters (pure)."""
+    where: list[str] = []
+    args: list[object] = []
+    for column, value in (("case_number", q.case), ("officer", q.officer), ("kind", q.kind),
+                          ("node", q.node)):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if q.since is not None:
+        where.append("received_ts >= ?")
+        args.append(q.since)
+    if q.until is not None:
+        where.append("received_ts <= ?")
+        args.append(q.until)
+    sql = "SELECT node, doc FROM catalog_materials"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY received_ts DESC, id DESC LIMIT ?"
+    args.append(max(1, min(q.limit, 10000)))
+    return sql, args
+
+
+def public_material_row(r: Mapping[str, Any]) -> dict[str, Any]:
+    """A catalog_materials row as the review API shows it: the material, with its node."""
+    return {**json.loads(r["doc"]), "node": r["node"]}
+
+
 def public(r: Mapping[str, Any], cases: list[str]) -> dict[str, Any]:
     """A catalog row as the review API shows it (pure)."""
     detail = r.get("integrity_detail")
@@ -241,6 +304,16 @@ class Catalog(Protocol):
 
     async def take_pending_case(self, officer: str) -> str | None:
         """The officer's waiting case number, removed as it is taken (once, on one node)."""
+
+    async def pending_case(self, officer: str) -> str | None:
+        """The officer's waiting case number, left in place."""
+
+    async def put_materials(self, node: str | None, materials: Sequence[Mapping[str, Any]]
+                            ) -> None:
+        """Materials sealed on `node` (as the API shows them), inserted or updated."""
+
+    async def search_materials(self, query: MaterialQuery) -> list[dict[str, Any]]:
+        """Materials of every node matching the query, newest arrival first."""
 
 
 def as_dict(row: CatalogRow) -> dict[str, Any]:

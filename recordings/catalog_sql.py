@@ -13,12 +13,17 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from recordings.catalog_schema import (
+    MATERIAL_UPSERT,
     MIGRATIONS_TABLE,
     UPSERT,
     CatalogRow,
+    MaterialQuery,
     Query,
+    material_args,
+    material_sql,
     pending_migrations,
     public,
+    public_material_row,
     search_sql,
     upsert_args,
 )
@@ -155,3 +160,22 @@ class SqlCatalog:
             rows = await tx.rows("DELETE FROM catalog_pending_cases WHERE officer = ?"
                                  " RETURNING case_number", (officer,))
         return str(rows[0]["case_number"]) if rows else None
+
+    async def pending_case(self, officer: str) -> str | None:
+        async with self.tx() as tx:
+            rows = await tx.rows("SELECT case_number FROM catalog_pending_cases"
+                                 " WHERE officer = ?", (officer,))
+        return str(rows[0]["case_number"]) if rows else None
+
+    async def put_materials(self, node: str | None, materials: Sequence[Mapping[str, Any]]
+                            ) -> None:
+        if not materials:
+            return
+        async with self.tx() as tx:
+            await tx.run_many(MATERIAL_UPSERT, [material_args(m, node) for m in materials])
+
+    async def search_materials(self, query: MaterialQuery) -> list[dict[str, Any]]:
+        sql, args = material_sql(query)
+        async with self.tx() as tx:
+            rows = await tx.rows(sql, args)
+        return [public_material_row(r) for r in rows]

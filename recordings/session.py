@@ -20,7 +20,7 @@ from typing import Any
 
 from fieldrelay.files import claim_dir, private_dir, replace_private
 from recordings.archive.sink import PUBLIC_KEY, ArchiveSink
-from recordings.cases import PendingCases
+from recordings.cases import PendingCases, PendingStore
 from recordings.layout import MAIN, OPEN_MARKER, TALKBACK, new_session_id, utc_iso
 from recordings.ledger import canonical
 from recordings.materials import MaterialChains, place_file, unplace_file
@@ -116,7 +116,8 @@ class Evidence:
                                       archive=archive)
         self.sessions_dir = data_dir / "sessions"
         private_dir(self.sessions_dir)
-        self.pending_cases = PendingCases(data_dir)
+        # A node with a shared catalog puts its own store here (signaling.catalog).
+        self.pending_cases: PendingStore = PendingCases(data_dir)
         # Materials sealed outside a live session of this node: one chain per case.
         self.materials = MaterialChains(data_dir, self.key, node_id, archive)
         # Called on the writer thread with each entry appended to a session chain.

@@ -70,6 +70,7 @@ from signaling.keys import (
     TOKENS,
     USERS,
 )
+from signaling.keys import CATALOG as MATERIALS
 from signaling.metrics import NodeMetrics
 from signaling.middleware import errors_as_json
 from signaling.outbox import AlertOutbox
@@ -259,6 +260,7 @@ def build_app(config: Config) -> web.Application:
         # Portal uploads tell the same listeners as officer uploads (the catalog too).
         node.cases.puller.listeners = app[uploads.UPLOADS].on_sealed
     materials_api.attach(app)
+    node.catalog.follow_materials(app[MATERIALS], app[uploads.UPLOADS].on_sealed)
     app[CASES] = node.cases
     app[cases_api.INVITATIONS] = RateLimiter("invitations from this officer", burst=10,
                                              per_minute=config.invitations_per_hour / 60)

@@ -1,11 +1,12 @@
-"""The catalog as a node runs it: this node's sessions published to the catalog every node
-shares (PostgreSQL with --database-url, else SQLite in the data dir), and the search over
-every node's sessions (`GET /api/catalog/sessions`).
+"""The catalog as a node runs it: this node's sessions and materials published to the catalog
+every node shares (PostgreSQL with --database-url, else SQLite in the data dir), and the search
+over every node's sessions (`GET /api/catalog/sessions`).
 
 A task owned by `CatalogDesk` publishes what changed: woken by the evidence store when a
-session starts, seals or takes a case number, and at least every `catalog_sync_s`, it reads
-again the chains whose size changed and the holds and verify results that changed, so an
-update missed while the database was down is sent on the next round.
+session starts, seals or takes a case number, by the upload desk when a material seals, and
+at least every `catalog_sync_s`, it reads again the chains whose size changed, the holds and
+verify results that changed and the materials not sent yet, so an update missed while the
+database was down is sent on the next round.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,13 +26,15 @@ from fieldrelay.config import Config
 from fieldrelay.errors import BadRequest, FieldRelayError
 from fieldrelay.tasks import cancel_and_wait
 from recordings.audit import last_verifies
+from recordings.cases import PendingStore
 from recordings.catalog import parse_time
 from recordings.catalog_pg import PgCatalog
 from recordings.catalog_schema import CatalogRow, Query, row_from_chain
 from recordings.catalog_sql import SqlCatalog
 from recordings.catalog_sqlite import SqliteCatalog
 from recordings.holds import current_holds
-from recordings.layout import OPEN_MARKER, SESSION_ID_RE
+from recordings.layout import OPEN_MARKER, SESSION_ID_RE, utc_iso
+from recordings.material_catalog import MaterialCatalog
 from recordings.session import Evidence
 from recordings.store import LedgerCorrupt, read_entries
 from signaling.auth import authenticate
@@ -76,6 +80,69 @@ def changed_rows(data_dir: Path, published: dict[str, tuple[int, bool]]
     return rows, state
 
 
+# How long a writer or request thread waits for the catalog's answer about a waiting case
+# number before it settles for the node's own file (a session's writer waits at its start:
+# kept short, its media queue is bounded).
+PENDING_WAIT_S = 2.0
+
+R = TypeVar("R")
+
+
+class CatalogPendingCases:
+    """Case numbers waiting for officers' next sessions, in the shared catalog, so a number
+    set on one node is taken by the officer's next session on any node.
+
+    Called off the event loop (the session's writer thread, request worker threads): each
+    call runs on the node's loop and is waited for. While the catalog cannot answer, the
+    node's own file (`local`) keeps what is set and is read too, so a case number is never
+    lost to an outage: set on the catalog, the officer's file entry here is dropped.
+    """
+
+    def __init__(self, catalog: SqlCatalog, local: PendingStore,
+                 loop: Callable[[], asyncio.AbstractEventLoop | None],
+                 ready: asyncio.Event) -> None:
+        self.catalog = catalog
+        self.local = local
+        self._loop = loop
+        # Set once the catalog is connected and migrated (by the publishing task).
+        self._ready = ready
+
+    def _call(self, coro: Callable[[], Awaitable[R]]) -> tuple[bool, R | None]:
+        """(True, result) from the catalog, or (False, None) when it cannot answer now."""
+        loop = self._loop()
+        if loop is None or loop.is_closed():
+            return False, None
+
+        async def run() -> R:
+            await self._ready.wait()
+            return await coro()
+        future = asyncio.run_coroutine_threadsafe(run(), loop)
+        try:
+            return True, future.result(PENDING_WAIT_S)
+        except Exception as exc:  # the database, its pool, a timeout: all "not now"
+            future.cancel()
+            log.warning("waiting case numbers fall back to this node's file: %s", exc)
+            return False, None
+
+    def get(self, officer: str) -> str | None:
+        ok, case = self._call(lambda: self.catalog.pending_case(officer))
+        return (case if ok and case is not None else None) or self.local.get(officer)
+
+    def put(self, officer: str, case: str | None) -> None:
+        if case is None:
+            ok, _ = self._call(lambda: self.catalog.take_pending_case(officer))
+        else:
+            ok, _ = self._call(lambda: self.catalog.set_pending_case(
+                officer, case, utc_iso(time.time())))
+        # Newer than anything the file held; the file keeps it while the catalog cannot.
+        self.local.put(officer, None if ok else case)
+
+    def take(self, officer: str) -> str | None:
+        ok, case = self._call(lambda: self.catalog.take_pending_case(officer))
+        mine = self.local.take(officer)
+        return case if ok and case is not None else mine
+
+
 class CatalogDesk:
     """Publishes this node's sessions to the catalog and answers catalog searches."""
 
@@ -89,7 +156,28 @@ class CatalogDesk:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
+        self.ready = asyncio.Event()
+        if config.database_url:
+            evidence.pending_cases = CatalogPendingCases(self.catalog, evidence.pending_cases,
+                                                         lambda: self._loop, self.ready)
+        # The node's materials (set by `follow_materials`), and the ids already sent.
+        self.materials: MaterialCatalog | None = None
+        self._materials_sent: set[str] = set()
         evidence.observers.append(self._observe)
+
+    def follow_materials(self, materials: MaterialCatalog,
+                         on_sealed: list[Callable[[dict[str, Any], str, list[dict[str, Any]]],
+                                                  None]]) -> None:
+        """Publish the node's materials too, woken by each seal (after `materials` took it:
+        listeners run in order)."""
+        self.materials = materials
+        on_sealed.append(self._material_sealed)
+
+    def _material_sealed(self, entry: dict[str, Any], chain: str,
+                         events: list[dict[str, Any]]) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
 
     def _observe(self, session_id: str, entry: dict[str, Any]) -> None:
         """On the writer thread: a start, a seal or a case number wakes the publisher."""
@@ -132,7 +220,19 @@ class CatalogDesk:
                                                  str(outcome.get("at")), outcome.get("head"),
                                                  outcome.get("broken"))
                 self._verifies[sid] = outcome
+        await self.publish_materials()
         return len(rows)
+
+    async def publish_materials(self) -> int:
+        """Send the materials not sent yet (all of them after a start: an upsert); returns
+        how many were sent."""
+        if self.materials is None:
+            return 0
+        found = await asyncio.to_thread(self.materials.search)
+        new = [f.public for f in found if f.entry["material"] not in self._materials_sent]
+        await self.catalog.put_materials(self.config.node_id, new)
+        self._materials_sent.update(str(m["id"]) for m in new)
+        return len(new)
 
     async def _run(self) -> None:
         started = False
@@ -142,6 +242,7 @@ class CatalogDesk:
                 if not started:
                     await self.catalog.start()
                     started = True
+                    self.ready.set()
                 await self.publish()
             except Exception as exc:
                 # The database is down or refused: the next round sends it all again.

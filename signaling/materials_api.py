@@ -20,10 +20,13 @@ from fieldrelay.tokens import Claims
 from recordings.case_export import export_case
 from recordings.casebook import timeline
 from recordings.cases import valid_case
+from recordings.catalog_schema import MaterialQuery
 from recordings.material_catalog import Found, MaterialCatalog
 from recordings.material_rules import KINDS, material_id_ok, parse_utc
 from signaling.auth import authenticate
 from signaling.casedesk import DESK as CASES
+from signaling.catalog import CATALOG as CATALOG_DESK
+from signaling.catalog import guarded
 from signaling.keys import CATALOG
 from signaling.review_api import CHUNK, REVIEW_ROLES, _BadRange, _export_file, _range_start
 from signaling.review_desk import REVIEW
@@ -78,6 +81,29 @@ async def list_materials(request: web.Request) -> web.Response:
                                     request.query.get("officer") or None, kind, since, until)
     await request.app[REVIEW].record_merged(claims, "list", None, "ok", detail="materials")
     return web.json_response({"materials": [f.public for f in found]})
+
+
+async def catalog_materials(request: web.Request) -> web.Response:
+    """GET /api/catalog/materials?case=&officer=&kind=&from=&to=&node=: every node's
+    materials from the shared catalog, newest arrival first, each with the node that holds
+    it (audited as /api/materials)."""
+    claims = await _reviewer(request, "list")
+    kind = request.query.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise BadRequest(f"kind must be one of {', '.join(KINDS)}")
+    try:
+        limit = int(request.query.get("limit") or 500)
+    except ValueError:
+        raise BadRequest("limit must be a whole number") from None
+    query = MaterialQuery(case=request.query.get("case") or None,
+                          officer=request.query.get("officer") or None, kind=kind,
+                          since=_time_arg(request, "from"), until=_time_arg(request, "to"),
+                          node=request.query.get("node") or None, limit=limit)
+    desk = request.app[CATALOG_DESK]
+    found = await guarded(desk.catalog.search_materials(query))
+    await request.app[REVIEW].record_merged(claims, "list", None, "ok",
+                                            detail="catalog materials")
+    return web.json_response({"materials": found, "node": desk.config.node_id})
 
 
 async def material_detail(request: web.Request) -> web.Response:
@@ -224,6 +250,7 @@ def routes() -> list[web.RouteDef]:
     """The materials and case routes."""
     return [
         web.get("/api/materials", list_materials),
+        web.get("/api/catalog/materials", catalog_materials),
         web.get("/api/materials/{id}", material_detail),
         web.get("/api/materials/{id}/content", material_content),
         # A case number may hold a slash (sent as %2F): the pattern takes it whole.

@@ -7,7 +7,13 @@ import asyncio
 import datetime
 from typing import Any
 
-from recordings.catalog_schema import MIGRATIONS, CatalogRow, Query, row_from_chain
+from recordings.catalog_schema import (
+    MIGRATIONS,
+    CatalogRow,
+    MaterialQuery,
+    Query,
+    row_from_chain,
+)
 from recordings.ledger import GENESIS, make_entry
 from tests.catalog_tools import CatalogFactory
 from tests.catalog_tools import new_catalog as new_catalog
@@ -145,6 +151,44 @@ async def test_a_case_number_waiting_for_an_officer_is_taken_once_on_any_node(
     taken = await asyncio.gather(node_a.take_pending_case("o1"), node_b.take_pending_case("o1"))
     assert sorted(taken, key=str) == ["C-2", None]
     assert await node_b.take_pending_case("o2") is None
+    await node_a.set_pending_case("o3", "C-3", "2026-11-27T10:02:00.000Z")
+    assert await node_b.pending_case("o3") == "C-3"  # read, not taken
+    assert await node_b.take_pending_case("o3") == "C-3"
+    assert await node_a.pending_case("o3") is None
+
+
+def material(n: int, officer: str, case: str | None, kind: str = "photo") -> dict[str, Any]:
+    """A material as the API shows it (`public_material`)."""
+    return {"id": f"m{n:04d}", "kind": kind, "mime": "image/jpeg", "size": 100 + n,
+            "sha256": f"{n:064x}", "officer": officer, "case": case, "session": None,
+            "received_at": iso(T0 + n * 60), "chain": f"materials/case-{case}",
+            "file": f"m{n:04d}.jpg", "claims": {"captured_at": iso(T0 + n * 60 - 5)}}
+
+
+async def test_every_nodes_materials_are_found_with_the_node_that_holds_each(
+        new_catalog: CatalogFactory) -> None:
+    node_a, node_b = await new_catalog(), await new_catalog()
+    await node_a.put_materials("node-a", [material(1, "o1", "C-1"),
+                                          material(2, "o2", "C-1", "document")])
+    await node_b.put_materials("node-b", [material(3, "o1", "C-2", "preevent")])
+    everything = await node_a.search_materials(MaterialQuery())
+    assert [(m["id"], m["node"]) for m in everything] == [
+        ("m0003", "node-b"), ("m0002", "node-a"), ("m0001", "node-a")]
+    assert everything[0]["claims"] == {"captured_at": iso(T0 + 3 * 60 - 5)}
+    assert everything[0]["size"] == 103 and everything[0]["chain"] == "materials/case-C-2"
+    ids = [m["id"] for m in await node_b.search_materials(MaterialQuery(case="C-1"))]
+    assert ids == ["m0002", "m0001"]
+    ids = [m["id"] for m in await node_b.search_materials(MaterialQuery(officer="o1"))]
+    assert ids == ["m0003", "m0001"]
+    ids = [m["id"] for m in await node_b.search_materials(MaterialQuery(kind="document"))]
+    assert ids == ["m0002"]
+    window = MaterialQuery(since=T0 + 2 * 60, until=T0 + 3 * 60)
+    assert [m["id"] for m in await node_a.search_materials(window)] == ["m0003", "m0002"]
+    assert await node_a.search_materials(MaterialQuery(officer="o2", node="node-b")) == []
+    # Published again (a node catching up after the database was down): one row still.
+    await node_a.put_materials("node-a", [material(1, "o1", "C-1")])
+    assert len(await node_b.search_materials(MaterialQuery(limit=1000))) == 3
+    assert len(await node_b.search_materials(MaterialQuery(limit=1))) == 1
 
 
 async def test_many_sessions_go_in_one_transaction(new_catalog: CatalogFactory) -> None:

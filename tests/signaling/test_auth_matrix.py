@@ -118,6 +118,7 @@ TABLE = [
     Row("DELETE", "/api/uploads/{id}", "/api/uploads/nope", frozenset({"officer"})),
     Row("GET", "/api/uploads/{id}", "/api/uploads/nope", frozenset({"officer"})),
     Row("GET", "/api/materials", "/api/materials", REVIEW),
+    Row("GET", "/api/catalog/materials", "/api/catalog/materials", REVIEW),
     Row("GET", "/api/materials/{id}", "/api/materials/nope", REVIEW),
     Row("GET", "/api/materials/{id}/content", "/api/materials/nope/content", REVIEW),
     Row("GET", "/api/cases/{case}", "/api/cases/K-1", REVIEW),
