@@ -147,10 +147,6 @@ class CaseDesk:
         case = self.book.get(number)
         if recorded is None or case is None:
             return self._refused(message, "an unknown kind or case")
-        if OWN_FIELDS & body.keys():
-            # Passed on as they stand these would clash with the entry's own fields (a
-            # TypeError that stops the ferry and the node's start) or overwrite them.
-            return self._refused(message, "a body naming the chain entry's own fields")
         who = str(body.get("by") or body.get("party") or "")
         if kind.startswith("task."):
             sent = next((e for e in self.book.entries() if e.get("kind") == "task.sent"
@@ -163,7 +159,13 @@ class CaseDesk:
         elif kind == "party.joined" and not self._invited(number, body):
             return self._refused(message, "an invitation this node did not issue")
         if kind == "upload":
+            # Its fields go into the entry by name once sealed, never spread (its `kind` is
+            # the material's), so the rule below is not its own.
             return self._upload(message, case)
+        if OWN_FIELDS & body.keys():
+            # Passed on as they stand these would clash with the entry's own fields (a
+            # TypeError that stops the ferry and the node's start) or overwrite them.
+            return self._refused(message, "a body naming the chain entry's own fields")
         fields = {k: v for k, v in body.items() if k not in ("by",)}
         await self.record(recorded, number, by=who, ferry=message["id"], direction="in",
                           portal_at=message["at"], message=message, **fields)
