@@ -93,7 +93,9 @@ class MaterialCatalog:
         with self._lock:
             self._take(entry, chain, self._by_id, self._events)
             for event in events or []:
-                self._take(event, chain, self._by_id, self._events)
+                # An event handed over with the seal may not carry its time yet; it was
+                # written with the material, so it has the material's.
+                self._take({"at": entry.get("at"), **event}, chain, self._by_id, self._events)
 
     def _ensure(self) -> None:
         if not self._loaded:
