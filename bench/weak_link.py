@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,9 +211,21 @@ def recorded_audio_frames(data_dir: Path) -> int:
     return frames
 
 
+async def _settle(done: Callable[[], bool], within_s: float) -> None:
+    """Poll `done` (a look at files on disk: nothing to wait on) until true or time is up."""
+    until = time.monotonic() + within_s
+    for _ in range(int(within_s / 0.5) + 1):
+        if done() or time.monotonic() >= until:
+            return
+        await asyncio.sleep(0.5)
+
+
 async def run_profile(node: NodeProcess, link: ShapedLink, steps: tuple[Step, ...],
-                      adapt: bool) -> RunResult:
-    """One pass of the officer page through `steps`; the node is started and stopped here."""
+                      adapt: bool, settle: Callable[[], bool] | None = None,
+                      settle_s: float = 0.0) -> RunResult:
+    """One pass of the officer page through `steps`; the node is started and stopped here.
+    With `settle`, the page stays open after the last step until it returns true (at most
+    `settle_s` seconds): what the phone kept back while the link was weak goes then."""
     node.start("--host", "0.0.0.0", "--ice-host", link.host_ip,
                *(() if adapt else ("--plain-audio",)))
     aiortc_hooks.use_ice_host_addresses(("127.0.0.1",))
@@ -248,6 +261,8 @@ async def run_profile(node: NodeProcess, link: ShapedLink, steps: tuple[Step, ..
                     counters = _counters(await r.text())
                 result.audio_recorded = counters.get("fieldrelay_audio_recorded_total", 0)
                 result.audio_recovered = counters.get("fieldrelay_audio_recovered_total", 0)
+                if settle is not None:
+                    await _settle(settle, settle_s)
             finally:
                 if viewer is not None:
                     await viewer.close()

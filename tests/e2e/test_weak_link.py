@@ -63,7 +63,11 @@ async def test_sos_voice_and_steps_survive_the_weak_link_profile(
     node_process.add_user(COMMANDER, "commander")
     result: RunResult | None = None
     try:
-        result = await run_profile(node_process, link, STEPS, adapt=True)
+        # The stills wait on the phone while the link is weak: the page stays open after the
+        # profile until they are sealed (or 40 s pass, and the assertion below says so).
+        result = await run_profile(node_process, link, STEPS, adapt=True,
+                                   settle=lambda: bool(sealed_stills(node_process.data_dir)),
+                                   settle_s=40)
     finally:
         if result is not None:
             print("\n" + summary(result) + "\n" + table([result]))
@@ -81,7 +85,8 @@ async def test_sos_voice_and_steps_survive_the_weak_link_profile(
     assert result.reached_audio_only_after_s is not None, "never audio only at 64 kbit/s"
     assert result.back_to_video_after_s is not None and result.back_to_video_after_s <= 10
     assert result.stills > 0  # a still every few seconds while audio only
-    # ...each one a photo through the upload queue, sealed into the live session's chain.
+    # ...each one a photo through the upload queue (sent once the link steps up again), sealed
+    # into the live session's chain.
     stills = sealed_stills(node_process.data_dir)
     assert stills, "no still reached the node as a sealed material"
     assert all(e["material_kind"] == "photo" and e["session"] for e in stills), stills

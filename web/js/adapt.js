@@ -21,8 +21,9 @@ const SAMPLE_MS = 500;
 const STILL_EVERY_MS = 5000;
 /** Longest pause of video for an SOS on its way. */
 const YIELD_MAX_MS = 3000;
-const STILL_WIDTH = 640;
-const STILL_QUALITY = 0.6;
+// Small enough to go up quickly once the link allows (a few KB each).
+const STILL_WIDTH = 320;
+const STILL_QUALITY = 0.5;
 
 const hook = debugHook();
 let currentStep = 0;

@@ -371,7 +371,8 @@ class OfficerPage {
 
   /**
    * A still photo taken while the link carries audio only: a material of the live session,
-   * through the same upload queue as any photo (small, so it goes even while big items wait).
+   * through the same upload queue as any photo; it is kept on the phone while the link is
+   * weak and goes once the link steps back up.
    */
   onStill(blob, meta) {
     this.lastStill = { blob, ...meta };

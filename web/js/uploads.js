@@ -19,9 +19,8 @@ import { allDone, allItems, deleteItem, getItem, markSealed, putItem } from "./u
 /** The kinds the node accepts (CONTRACT.md, `kind` metadata). */
 export const KINDS = ["photo", "audio", "video", "file", "preevent", "gapfill"];
 // From this step of the phone's link adaptation (web/js/adapt-policy.js: 2 = lower resolution)
-// on, only items up to SMALL_WHILE_WEAK bytes are sent while live; the rest wait.
+// on, nothing is sent while live; the queue waits for the link to step back up.
 const WEAK_STEP = 2;
-const SMALL_WHILE_WEAK = 256 * 1024;
 const WEAK_RECHECK_MS = 5000;
 /** Longest wait between two attempts while the node cannot be reached. */
 const MAX_RETRY_MS = 30000;
@@ -207,9 +206,11 @@ async function runQueue() {
     }
     let delay = 0;
     for (const item of items) {
-      if (linkStep() >= WEAK_STEP && item.size > SMALL_WHILE_WEAK) {
-        // Live on a weak link: the voice, the position and the stills go first; big items
-        // wait until the link steps back up (a `fieldrelay:link` event wakes the queue).
+      if (linkStep() >= WEAK_STEP) {
+        // Live on a weak link the voice and the position go first: nothing is sent (even a
+        // still's burst over a 64 kbit/s uplink cost the voice 2-3 % of its frames). Items
+        // wait, kept on the phone, until the link steps back up (a `fieldrelay:link` event
+        // wakes the queue); the stills, small, then go first in their turn.
         delay = Math.max(delay, WEAK_RECHECK_MS);
         continue;
       }
