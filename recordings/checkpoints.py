@@ -115,8 +115,14 @@ class Checkpointer:
         end = data.rfind(b"\n") + 1  # a line still being written waits for the next tick
         for raw in data[:end].split(b"\n")[:-1]:
             if raw:
-                entry = json.loads(raw)
-                tail.length, tail.head = int(entry["seq"]) + 1, str(entry["hash"])
+                try:
+                    entry = json.loads(raw)
+                    tail.length, tail.head = int(entry["seq"]) + 1, str(entry["hash"])
+                except (ValueError, KeyError, TypeError):
+                    # A damaged line: the checkpoint keeps the last sound entry, verify names
+                    # the damage, and the node goes on checkpointing its other chains.
+                    log.error("chain %s holds a line that is not an entry: it was damaged",
+                              chain.name)
         tail.offset += end
         return tail
 

@@ -95,6 +95,12 @@ class LiveEvidence:
             raise NotFound(f"there is no session {session_id} of yours on this node")
         return entries
 
+    async def check_session(self, officer: str, session_id: str) -> None:
+        """NotFound unless `session_id` is one of the officer's sessions here. A session live
+        on this node counts at once, before its writer has put its start on disk."""
+        if self._live(officer, session_id) is None:
+            await asyncio.to_thread(self.session_entries, officer, session_id)
+
     async def seal_material(self, sealing: Sealing, source: Path) -> SealedMaterial:
         """Seal a complete upload as a material and return it once it is on disk.
 
@@ -106,9 +112,11 @@ class LiveEvidence:
         session_id = sealing.meta["session"]
         events: list[dict[str, Any]] = []
         if session_id is not None:
-            entries = await asyncio.to_thread(self.session_entries, sealing.officer,
-                                              session_id)
             live = self._live(sealing.officer, session_id)
+            # A live session takes the material through its writer (after its start);
+            # another must already be on disk.
+            entries = [] if live is not None else await asyncio.to_thread(
+                self.session_entries, sealing.officer, session_id)
             if sealing.meta["case"] is None:
                 # A material of a session belongs to the session's case (a live session's
                 # newest case may still wait in its writer's queue).

@@ -98,7 +98,7 @@ async def create(request: web.Request) -> web.Response:
     if length == 0:
         raise BadRequest("an empty file is no material")
     if meta["session"] is not None:
-        await asyncio.to_thread(desk.evidence.session_entries, claims.name, meta["session"])
+        await desk.evidence.check_session(claims.name, meta["session"])
     unfinished = desk.unfinished(claims.name)
     if unfinished >= desk.max_unfinished:
         raise TooManyUploads(f"you have {unfinished} unfinished uploads; finish or delete "
