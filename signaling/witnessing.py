@@ -71,6 +71,9 @@ class Witnessing:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._countersigned: set[tuple[str, int]] = set()  # (witness, seq) kept of ours
         self._cursor = "0-0"
+        # Set before the loops are cancelled: a cancellation that the Redis client turns into
+        # a timeout or a connection error still ends the witness loop.
+        self._closing = False
         self.published = 0
         self.witnessed = 0
 
@@ -87,6 +90,7 @@ class Witnessing:
         """Stop both loops, then sign one last checkpoint (after the seals of shutdown)."""
         if self._observe in self.evidence.observers:
             self.evidence.observers.remove(self._observe)
+        self._closing = True
         await self._tasks.aclose()
         try:
             cp = await asyncio.to_thread(self.checkpointer.checkpoint)
@@ -169,11 +173,13 @@ class Witnessing:
             self._cursor = cursor
 
     async def _witness_loop(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 batch = await self.bus.witness_after(self._cursor, BATCH, WAIT_S)
             except BusUnavailable as exc:
                 _unless_cancelled()
+                if self._closing:
+                    return
                 log.warning("witness stream unreachable: %s", exc)
                 await asyncio.sleep(RETRY_S)
                 continue
