@@ -276,6 +276,32 @@ async def guarded(call: Awaitable[T]) -> T:
                                  f"{type(exc).__name__}") from None
 
 
+# Longer than any officer name, case number or node id the node accepts.
+MAX_FILTER_CHARS = 200
+MAX_LIMIT = 5000
+
+
+def search_text(params: Mapping[str, str], name: str) -> str | None:
+    """A text filter of a search, or None; a NUL byte (PostgreSQL refuses it in text, which
+    would read as "the catalog is down") or an overlong value is bad input."""
+    raw = params.get(name) or None
+    if raw is not None and ("\x00" in raw or len(raw) > MAX_FILTER_CHARS):
+        raise BadRequest(f"{name} must be text of at most {MAX_FILTER_CHARS} characters "
+                         "without NUL")
+    return raw
+
+
+def search_limit(params: Mapping[str, str], default: int = 500) -> int:
+    """The `limit` of a search: a whole number from 1 to MAX_LIMIT."""
+    try:
+        limit = int(params.get("limit") or default)
+    except ValueError:
+        raise BadRequest("limit must be a whole number") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be from 1 to {MAX_LIMIT}")
+    return limit
+
+
 def _query(params: Mapping[str, str]) -> Query:
     def when(name: str) -> float | None:
         raw = params.get(name)
@@ -285,14 +311,10 @@ def _query(params: Mapping[str, str]) -> Query:
             return parse_time(raw)
         except ValueError:
             raise BadRequest(f"{name} must be an ISO 8601 time or unix seconds") from None
-    try:
-        limit = int(params.get("limit") or 500)
-    except ValueError:
-        raise BadRequest("limit must be a whole number") from None
-    return Query(officer=params.get("officer") or None, since=when("from"), until=when("to"),
-                 case=params.get("case") or None,
+    return Query(officer=search_text(params, "officer"), since=when("from"), until=when("to"),
+                 case=search_text(params, "case"),
                  with_alerts=params.get("alerts") in ("1", "true", "yes"),
-                 node=params.get("node") or None, limit=limit)
+                 node=search_text(params, "node"), limit=search_limit(params))
 
 
 async def catalog_sessions(request: web.Request) -> web.Response:

@@ -26,7 +26,7 @@ from recordings.material_rules import KINDS, material_id_ok, parse_utc
 from signaling.auth import authenticate
 from signaling.casedesk import DESK as CASES
 from signaling.catalog import CATALOG as CATALOG_DESK
-from signaling.catalog import guarded
+from signaling.catalog import guarded, search_limit, search_text
 from signaling.keys import CATALOG
 from signaling.review_api import CHUNK, REVIEW_ROLES, _BadRange, _export_file, _range_start
 from signaling.review_desk import REVIEW
@@ -91,14 +91,11 @@ async def catalog_materials(request: web.Request) -> web.Response:
     kind = request.query.get("kind") or None
     if kind is not None and kind not in KINDS:
         raise BadRequest(f"kind must be one of {', '.join(KINDS)}")
-    try:
-        limit = int(request.query.get("limit") or 500)
-    except ValueError:
-        raise BadRequest("limit must be a whole number") from None
-    query = MaterialQuery(case=request.query.get("case") or None,
-                          officer=request.query.get("officer") or None, kind=kind,
+    query = MaterialQuery(case=search_text(request.query, "case"),
+                          officer=search_text(request.query, "officer"), kind=kind,
                           since=_time_arg(request, "from"), until=_time_arg(request, "to"),
-                          node=request.query.get("node") or None, limit=limit)
+                          node=search_text(request.query, "node"),
+                          limit=search_limit(request.query))
     desk = request.app[CATALOG_DESK]
     found = await guarded(desk.catalog.search_materials(query))
     await request.app[REVIEW].record_merged(claims, "list", None, "ok",
