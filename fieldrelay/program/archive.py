@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from fieldrelay.config import Config
+from fieldrelay.errors import BadRequest
 from fieldrelay.program.exits import EXIT_FAIL, EXIT_OK, EXIT_USAGE
-from fieldrelay.program.settings import DEFAULTS, add_flag, value_of
+from fieldrelay.program.settings import DEFAULTS, add_flag, value_of, with_secrets
 from recordings.archive.keys import parse_url
 from recordings.archive.recatalog import rebuild_catalog
 from recordings.archive.restore import RestoreResult, restore
@@ -72,7 +73,16 @@ def reindex_from_archive(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     url = value_of("database_url", args)
-    catalog: SqlCatalog = (PgCatalog(str(url)) if url
+    try:
+        # The password as serve takes it: DATABASE_PASSWORD or --database-password-file.
+        password = with_secrets(DEFAULTS.replace(
+            database_url=url, database_password=value_of("database_password", args),
+            database_password_file=value_of("database_password_file", args),
+        )).database_password
+    except BadRequest as exc:
+        print(f"fieldrelay reindex: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    catalog: SqlCatalog = (PgCatalog(str(url), password=password) if url
                            else SqliteCatalog.of_data_dir(config.data_dir))
     try:
         count = asyncio.run(_recatalog(config, catalog))

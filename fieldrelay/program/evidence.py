@@ -67,6 +67,7 @@ def add_reindex(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                         help="rebuild the catalog (--database-url, else the data dir's SQLite "
                              "catalog) from every node's sessions in the archive")
     add_flag(parser, "database_url")
+    add_flag(parser, "database_password_file")
     add_archive_flags(parser)
     parser.set_defaults(run=cmd_reindex)
 

@@ -71,3 +71,25 @@ async def test_the_catalog_comes_back_from_the_archive_alone(
     finally:
         if database is not None:
             await drop_database(database)
+
+
+def test_reindex_takes_the_database_password_as_serve_does(tmp_path: Path) -> None:
+    """--database-password-file is read (a missing file is named), and a password given twice
+    is refused, before anything is read from the archive."""
+    base = [sys.executable, "-m", "fieldrelay", "reindex", "--from-archive", "--data-dir",
+            str(tmp_path / "fresh"), "--archive-url", URL, "--database-url",
+            "postgresql:///nowhere?host=/var/run/postgresql"]
+    missing = subprocess.run([*base, "--database-password-file", str(tmp_path / "no-such")],
+                             capture_output=True, text=True, cwd=REPO, timeout=60,
+                             env={**os.environ, **CREDENTIALS})
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert "--database-password-file" in missing.stderr and "cannot read it" in missing.stderr
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    twice = subprocess.run([*base, "--database-password-file", str(secret)],
+                           capture_output=True, text=True, cwd=REPO, timeout=60,
+                           env={**os.environ, **CREDENTIALS,
+                                "FIELDRELAY_DATABASE_PASSWORD": "other"})
+    assert twice.returncode == 2, twice.stdout + twice.stderr
+    assert "give it once" in twice.stderr
+    assert "s3cret" not in twice.stderr + twice.stdout
