@@ -47,6 +47,9 @@ def _within(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# What a portal that is down, slow or answering nonsense causes: retried with a warning.
+EXPECTED = (aiohttp.ClientError, TimeoutError, FieldRelayError, ValueError)
+
 class FerryLink:
     """The node's mailbox for the portal and the task that ferries it."""
 
@@ -92,8 +95,12 @@ class FerryLink:
                 try:
                     await self._once(http)
                     retry = RETRY_MIN_S
-                except (aiohttp.ClientError, TimeoutError, FieldRelayError, ValueError) as exc:
-                    if self.connected:
+                except Exception as exc:
+                    if not isinstance(exc, EXPECTED):
+                        # A bug or a disk error: logged whole, and the link goes on (what is
+                        # pending stays in the mailbox for the next exchange).
+                        log.exception("the ferry to the portal failed unexpectedly; retrying")
+                    elif self.connected:
                         log.warning("the ferry to the portal failed (%s); retrying", exc)
                     self.connected = False
                     await self._sleep(retry)

@@ -10,6 +10,7 @@ order. Every method blocks on the disk.
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import itertools
 import json
@@ -121,18 +122,22 @@ class Backlog:
     def read(self, name: str) -> Item | None:
         """One item, or None when it is gone (confirmed meanwhile) or unreadable."""
         try:
-            raw: dict[str, Any] = json.loads((self.dir / name).read_bytes())
+            raw = json.loads((self.dir / name).read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
             log.error("archive backlog item %s cannot be read (%s); set aside", name, exc)
             self._set_aside(name)
             return None
-        data = raw.get("data")
-        return Item(name=name, kind=str(raw["kind"]), path=str(raw["path"]),
-                    key=str(raw["key"]), sha256=raw.get("sha256"), session=raw.get("session"),
-                    at=float(raw["at"]), data=base64.b64decode(data) if data else None,
-                    record=bool(raw.get("record", True)))
+        try:
+            return _item(name, raw)
+        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
+            # Valid JSON that is not an item (a disk or a hand that wrote over it): the
+            # drain must go on with the items after it.
+            log.error("archive backlog item %s is not an item (%s: %s); set aside", name,
+                      type(exc).__name__, exc)
+            self._set_aside(name)
+            return None
 
     def oldest(self, limit: int, names: list[str] | None = None) -> list[Item]:
         """Up to `limit` items, oldest first (of `names`, a listing just made, if given)."""
@@ -168,3 +173,19 @@ class Backlog:
             if item is not None and item.session:
                 out.add(item.session)
         return out
+
+
+def _item(name: str, raw: dict[str, Any]) -> Item:
+    """The item a backlog file holds; KeyError, TypeError or ValueError if it holds none."""
+    data = raw.get("data")
+    if data is not None and not isinstance(data, str):
+        raise TypeError("data is not base64 text")
+    for field in ("kind", "path", "key"):
+        if not isinstance(raw[field], str):
+            raise TypeError(f"{field} is not text")
+    if raw["kind"] not in KINDS:
+        raise ValueError(f"unknown kind {raw['kind']!r}")
+    return Item(name=name, kind=raw["kind"], path=raw["path"], key=raw["key"],
+                sha256=raw.get("sha256"), session=raw.get("session"),
+                at=float(raw["at"]), data=base64.b64decode(data, validate=True) if data else None,
+                record=bool(raw.get("record", True)))

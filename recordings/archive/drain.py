@@ -92,7 +92,7 @@ class Archiver:
             return
         self._loop = asyncio.get_running_loop()
         self.backlog.on_enqueue = self._wake_threadsafe
-        self._task = self._loop.create_task(self._run(), name="archive-drain")
+        self._task = self._loop.create_task(self._run_forever(), name="archive-drain")
 
     async def aclose(self) -> None:
         """Stop draining (what is queued stays on disk for the next start); idempotent."""
@@ -122,6 +122,20 @@ class Archiver:
                 return True
             await asyncio.sleep(0.05)
         return False
+
+    async def _run_forever(self) -> None:
+        """Drain until closed; a failure nobody expected is logged, shown in the status and
+        the drain starts again after a back-off (the backlog is on disk: nothing is lost)."""
+        backoff = 0.5
+        while True:
+            try:
+                await self._run()
+            except Exception as exc:
+                log.exception("the archive drain failed; it starts again in %.1f s", backoff)
+                self.status.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                self.status.failures += 1
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
 
     async def _run(self) -> None:
         """Keep `concurrency` copies in flight, oldest first, and record what the store
