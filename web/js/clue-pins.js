@@ -7,6 +7,8 @@ import { feedLine } from "./clues.js";
 import { playAlarm } from "./sound.js";
 
 const PINNED = new Set(["clue.received", "task.replied"]);
+// A wall left open for days keeps the newest pins only: the oldest leave the map.
+export const MAX_PINS = 200;
 
 export class CluePins {
   /** @param {() => object|null} getMap  the OfficerMap, once it exists */
@@ -29,6 +31,7 @@ export class CluePins {
     const marker = L.marker([e.lat, e.lon], { icon, title: feedLine(e), keyboard: true }).addTo(map);
     marker.bindTooltip(textElement(feedLine(e)));
     this.pins.push(marker);
+    while (this.pins.length > MAX_PINS) this.pins.shift().remove();
     map.panTo([e.lat, e.lon]);
     return true;
   }
