@@ -89,15 +89,22 @@ class CaseDesk:
         return {str(m["body"].get("name")): str(m["body"].get("community", ""))
                 for m in self.link.mailbox.received() if m["kind"] == "grid.worker"}
 
-    def visible(self, number: str, name: str, role: str) -> dict[str, Any]:
+    async def case(self, number: str) -> dict[str, Any] | None:
+        """One case as the chain stands, or None (the chain is read off the event loop)."""
+        return await asyncio.to_thread(self.book.get, number)
+
+    async def entries(self) -> list[dict[str, Any]]:
+        """Every entry of the case chain (read off the event loop)."""
+        return await asyncio.to_thread(self.book.entries)
+
+    async def visible(self, number: str, name: str, role: str) -> dict[str, Any]:
         """The case for a commander or one of its officers; 404 for anyone else."""
-        case = self.book.get(number)
+        case = await self.case(number)
         if case is None or (role not in COMMAND_ROLES and name not in case["officers"]):
             raise NotFound(f"no case {number!r}")
         return case
 
-    def _announce(self, entry: dict[str, Any]) -> None:
-        case = self.book.get(str(entry.get("case")))
+    def _announce(self, entry: dict[str, Any], case: dict[str, Any] | None) -> None:
         view = {k: v for k, v in entry.items() if k not in ("v", "prev", "hash", "message",
                                                               "confirmation")}
         event = {"type": "case.event", "case": entry.get("case"), "event": view}
@@ -107,9 +114,11 @@ class CaseDesk:
 
     async def record(self, kind: str, number: str, /, **fields: Any) -> dict[str, Any]:
         """An entry in the case chain, announced."""
+        def write() -> tuple[dict[str, Any], dict[str, Any] | None]:
+            return self.book.record(kind, number, **fields), self.book.get(number)
         async with self._write:
-            entry = await asyncio.to_thread(self.book.record, kind, number, **fields)
-        self._announce(entry)
+            entry, case = await asyncio.to_thread(write)
+        self._announce(entry, case)
         return entry
 
     async def publish(self, kind: str, number: str, ferry_kind: str, body: dict[str, Any],
@@ -128,7 +137,7 @@ class CaseDesk:
 
     async def case_info(self, number: str) -> None:
         """Tell the portal a case's title (it shows it to the case's parties)."""
-        case = self.book.get(number)
+        case = await self.case(number)
         if self.link is None or case is None:
             return
         await self.link.send(self.link.sign("case.info", number,
@@ -144,24 +153,24 @@ class CaseDesk:
         if kind == "grid.worker":
             return  # the roster is read from the mailbox
         recorded = FROM_PORTAL.get(kind)
-        case = self.book.get(number)
+        case = await self.case(number)
         if recorded is None or case is None:
             return self._refused(message, "an unknown kind or case")
         who = str(body.get("by") or body.get("party") or "")
         if kind.startswith("task."):
-            sent = next((e for e in self.book.entries() if e.get("kind") == "task.sent"
+            sent = next((e for e in await self.entries() if e.get("kind") == "task.sent"
                          and e.get("case") == number and e.get("task") == body.get("task")),
                         None)
             if sent is None or who not in sent.get("to", []):
                 return self._refused(message, "a task not sent to that grid worker")
         elif kind in ("clue", "message") and who not in case["parties"]:
             return self._refused(message, "a party of another case")
-        elif kind == "party.joined" and not self._invited(number, body):
+        elif kind == "party.joined" and not await self._invited(number, body):
             return self._refused(message, "an invitation this node did not issue")
         if kind == "upload":
             # Its fields go into the entry by name once sealed, never spread (its `kind` is
             # the material's), so the rule below is not its own.
-            return self._upload(message, case)
+            return await self._upload(message, case)
         if OWN_FIELDS & body.keys():
             # Passed on as they stand these would clash with the entry's own fields (a
             # TypeError that stops the ferry and the node's start) or overwrite them.
@@ -170,11 +179,11 @@ class CaseDesk:
         await self.record(recorded, number, by=who, ferry=message["id"], direction="in",
                           portal_at=message["at"], message=message, **fields)
 
-    def _upload(self, message: dict[str, Any], case: dict[str, Any]) -> None:
+    async def _upload(self, message: dict[str, Any], case: dict[str, Any]) -> None:
         """A photo of a party's clue or a grid worker's task: pulled in only when the clue or
         the task is in the chain and the sender is its party or one of its grid workers."""
         body, number = message["body"], str(message["case"])
-        who, entries = str(body.get("by") or ""), self.book.entries()
+        who, entries = str(body.get("by") or ""), await self.entries()
         if body.get("role") == "party":
             ok = who in case["parties"] and any(
                 e.get("kind") == "clue.received" and e.get("case") == number
@@ -205,15 +214,15 @@ class CaseDesk:
                                                 if k in body})
         await self.link.send(confirmation)
 
-    def _invited(self, number: str, body: dict[str, Any]) -> bool:
+    async def _invited(self, number: str, body: dict[str, Any]) -> bool:
         return any(e.get("kind") == "invitation.issued" and e.get("case") == number
                    and e.get("invitation") == body.get("invitation")
-                   for e in self.book.entries())
+                   for e in await self.entries())
 
     async def invite(self, number: str, by: str, ttl_s: float) -> dict[str, Any]:
         """A one-use invitation code for a party of the case: the chain records (and the
         portal receives) its SHA-256 only; the code goes back to the officer alone."""
-        case = self.book.get(number)
+        case = await self.case(number)
         if case is None:
             raise NotFound(f"no case {number!r}")
         code, invitation = new_code(), secrets.token_hex(8)

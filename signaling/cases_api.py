@@ -78,12 +78,12 @@ async def add_case(request: web.Request) -> web.Response:
         officers = sorted({*officers, claims.name})
     _check_officers(request, officers)
     desk = request.app[DESK]
-    if desk.book.get(number) is not None:
+    if await desk.case(number) is not None:
         raise Conflict(f"case {number!r} exists already")
     await desk.record("case.created", number, title=title, by=claims.name,
                       officers=sorted(set(officers)))
     await desk.case_info(number)
-    return web.json_response(desk.book.get(number), status=201)
+    return web.json_response(await desk.case(number), status=201)
 
 
 def _check_officers(request: web.Request, officers: list[str]) -> None:
@@ -99,7 +99,7 @@ async def assign(request: web.Request) -> web.Response:
     replaces it; a state (open, closed) is recorded as its own entry."""
     claims = authenticate(request, *CASE_ROLES)
     desk = request.app[DESK]
-    case = desk.visible(request.match_info["case"], claims.name, claims.role)
+    case = await desk.visible(request.match_info["case"], claims.name, claims.role)
     body = await read_json(request)
     officers, grid, state = _names(body, "officers"), _names(body, "grid"), body.get("state")
     if officers is not None:
@@ -109,19 +109,19 @@ async def assign(request: web.Request) -> web.Response:
     if state is not None and state != case["state"]:
         await desk.record("case.state", case["number"], by=claims.name, state=state)
     if officers is None and grid is None:
-        return web.json_response(desk.book.get(case["number"]))
+        return web.json_response(await desk.case(case["number"]))
     await desk.record("case.assigned", case["number"], by=claims.name,
                       officers=sorted(set(officers if officers is not None
                                           else case["officers"])),
                       grid=sorted(set(grid if grid is not None else case["grid"])))
-    return web.json_response(desk.book.get(case["number"]))
+    return web.json_response(await desk.case(case["number"]))
 
 
 async def case_activity(request: web.Request) -> web.Response:
     """GET /api/cases/<case>/activity: the case and everything around it, oldest first."""
     claims = authenticate(request, *CASE_ROLES)
     desk = request.app[DESK]
-    case = desk.visible(request.match_info["case"], claims.name, claims.role)
+    case = await desk.visible(request.match_info["case"], claims.name, claims.role)
     entries = activity(await asyncio.to_thread(desk.book.entries), case["number"])
     for entry in entries:
         entry.pop("message", None)
@@ -135,7 +135,7 @@ async def send_task(request: web.Request) -> web.Response:
     "community"}: a task for one grid worker or every grid worker of a community."""
     claims = authenticate(request, *CASE_ROLES)
     desk = request.app[DESK]
-    case = desk.visible(request.match_info["case"], claims.name, claims.role)
+    case = await desk.visible(request.match_info["case"], claims.name, claims.role)
     body = await read_json(request)
     if body.get("kind") not in TASK_KINDS:
         raise BadRequest(f"kind is one of {', '.join(TASK_KINDS)}")
@@ -186,7 +186,7 @@ async def publish_step(request: web.Request) -> web.Response:
     """POST /api/cases/<case>/steps {"step","note"?}: one of the configured steps."""
     claims = authenticate(request, *CASE_ROLES)
     desk = request.app[DESK]
-    case = desk.visible(request.match_info["case"], claims.name, claims.role)
+    case = await desk.visible(request.match_info["case"], claims.name, claims.role)
     body = await read_json(request)
     steps = request.app[CONFIG].published_steps
     if body.get("step") not in steps:
@@ -208,7 +208,7 @@ async def invite(request: web.Request) -> web.Response:
     per officer); the portal only ever holds its hash."""
     claims = authenticate(request, *CASE_ROLES)
     desk = request.app[DESK]
-    case = desk.visible(request.match_info["case"], claims.name, claims.role)
+    case = await desk.visible(request.match_info["case"], claims.name, claims.role)
     if desk.link is None:
         raise Conflict("this node has no portal (--portal-url)")
     request.app[INVITATIONS].check(claims.name)
@@ -222,7 +222,7 @@ async def message_party(request: web.Request) -> web.Response:
     """POST /api/cases/<case>/messages {"party","text"}: to one party of the case."""
     claims = authenticate(request, *CASE_ROLES)
     desk = request.app[DESK]
-    case = desk.visible(request.match_info["case"], claims.name, claims.role)
+    case = await desk.visible(request.match_info["case"], claims.name, claims.role)
     body = await read_json(request)
     party = body.get("party")
     if party not in case["parties"]:
@@ -237,9 +237,9 @@ async def read_clue(request: web.Request) -> web.Response:
     """POST /api/cases/<case>/clues/<clue>/read: the party then sees "read"."""
     claims = authenticate(request, *CASE_ROLES)
     desk = request.app[DESK]
-    case = desk.visible(request.match_info["case"], claims.name, claims.role)
+    case = await desk.visible(request.match_info["case"], claims.name, claims.role)
     clue = request.match_info["clue"]
-    entries = desk.book.entries()
+    entries = await desk.entries()
     if not any(e.get("kind") == "clue.received" and e.get("ferry") == clue
                and e.get("case") == case["number"] for e in entries):
         raise NotFound("no such clue in this case")

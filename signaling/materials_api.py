@@ -188,20 +188,20 @@ async def case_view(request: web.Request) -> web.Response:
     book = request.app[CASES].book
 
     def gather() -> tuple[list[dict[str, Any]], list[Found], list[dict[str, Any]],
-                          list[dict[str, Any]]]:
+                          list[dict[str, Any]], dict[str, Any] | None]:
         # A damaged index answers as it stands; verify tells what is wrong with the evidence.
         with contextlib.suppress(sqlite3.DatabaseError):
             desk.index.sync()
         sessions = desk.index.search(case=case)
         materials = catalog.search(case=case)
         events = catalog.events_of({str(f.entry["material"]) for f in materials})
-        return sessions, materials, events, timeline(book.entries(), case)
+        return sessions, materials, events, timeline(book.entries(), case), book.get(case)
 
-    sessions, materials, events, trail = await asyncio.to_thread(gather)
+    sessions, materials, events, trail, record = await asyncio.to_thread(gather)
     await desk.record(claims, "view", None, "ok", detail={"case": case})
     return web.json_response({"case": case, "sessions": sessions,
                               "materials": [f.public for f in materials],
-                              "record": book.get(case),
+                              "record": record,
                               "timeline": _timeline(sessions, materials, events, trail)})
 
 

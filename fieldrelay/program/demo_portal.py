@@ -78,7 +78,7 @@ async def seed(node_app: web.Application, portal: RunningPortal,
         set_community(portal.app[PORTAL_USERS].path.parent, DEMO_GRID, DEMO_COMMUNITY)
         created.append((DEMO_GRID, "grid", password))
     desk = node_app[CASES]
-    if desk.book.get(DEMO_CASE) is None:
+    if await desk.case(DEMO_CASE) is None:
         await desk.record("case.created", DEMO_CASE, title="Demo: a debt to recover",
                           by="demo", officers=[officer])
         await desk.record("case.assigned", DEMO_CASE, by="demo", officers=[officer],

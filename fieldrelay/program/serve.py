@@ -239,7 +239,14 @@ async def _run_node(config: Config, ssl_context: ssl.SSLContext | None,
     node = await start_node(config, ssl_context)
     try:
         if portal is not None:
-            created = await demo_portal.seed(node.runner.app, portal, DEMO_ROLES[0])
+            try:
+                created = await demo_portal.seed(node.runner.app, portal, DEMO_ROLES[0])
+            except Exception as exc:
+                # The demo's people are a convenience: the node serves without them.
+                print(f"fieldrelay: the demo portal's case and users could not be made "
+                      f"({type(exc).__name__}: {exc}); the node runs without them",
+                      file=sys.stderr, flush=True)
+                created = []
             demo_portal.print_created(created, f"http://{config.host}:{portal.port}")
             print(f"fieldrelay portal (demo) listening on http://{config.host}:{portal.port}",
                   flush=True)
