@@ -37,6 +37,16 @@ async def drop_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+async def pg_database() -> AsyncIterator[str]:
+    """The URL of a PostgreSQL database of the test's own, dropped after."""
+    name = await create_database()
+    try:
+        yield pg_url(name)
+    finally:
+        await drop_database(name)
+
+
 CatalogFactory = Callable[[], Awaitable[SqlCatalog]]
 
 

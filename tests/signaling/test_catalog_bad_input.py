@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.catalog_tools import create_database, drop_database, pg_url
+from tests.catalog_tools import pg_database as pg_database
 from tests.live import LiveNode
 
 NodeFactory = Callable[..., Awaitable[LiveNode]]
@@ -26,20 +26,11 @@ BAD = [
 ]
 
 
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    name = await create_database()
-    try:
-        yield pg_url(name)
-    finally:
-        await drop_database(name)
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_bad_search_input_is_a_400_naming_the_parameter(
-        node_factory: NodeFactory, database: str, backend: str) -> None:
+        node_factory: NodeFactory, pg_database: str, backend: str) -> None:
     node = await node_factory(node_id="node-a",
-                              database_url=database if backend == "postgresql" else None)
+                              database_url=pg_database if backend == "postgresql" else None)
     reviewer = await node.login("r1")
     headers = {"Authorization": f"Bearer {reviewer}"}
     for what, query, name in BAD:
