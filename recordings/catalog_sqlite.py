@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -57,6 +58,23 @@ class _SqliteTx:
             await self._thread.call(self._conn.executemany, sql, [tuple(a) for a in args])
 
 
+# Switching to WAL while another process's connection switches too can be refused at once
+# (SQLite answers "locked" instead of waiting when waiting could deadlock): tried again, bounded.
+WAL_TRIES = 100
+WAL_RETRY_S = 0.05
+
+
+def _into_wal(conn: sqlite3.Connection) -> None:
+    for attempt in range(WAL_TRIES):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_TRIES - 1:
+                raise
+            time.sleep(WAL_RETRY_S)
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     # A BEGIN whose task was cancelled before the thread reached it never ran.
     if conn.in_transaction:
@@ -81,9 +99,13 @@ class SqliteCatalog(SqlCatalog):
             touch_private(private_dir(self.path.parent) / self.path.name)
             conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False,
                                    isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                conn.row_factory = sqlite3.Row
+                _into_wal(conn)
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                conn.close()
+                raise
             return conn
         if self._conn is None:
             thread = _ConnectionThread()

@@ -68,3 +68,15 @@ async def test_closing_while_a_cancelled_statement_still_runs_waits_for_it(
             assert await tx.rows("SELECT count(*) AS n FROM catalog_pending_cases") == [{"n": 0}]
     finally:
         await reopened.aclose()
+
+
+async def test_nodes_starting_together_on_one_file_all_start(tmp_path: Path) -> None:
+    # SQLite refuses one of two connections switching a new file to WAL at the same moment
+    # at once ("locked") rather than wait: that must not stop a node's start.
+    for n in range(60):
+        catalogs = [SqliteCatalog(tmp_path / f"c{n}.sqlite") for _ in range(3)]
+        try:
+            await asyncio.gather(*(c.start() for c in catalogs))
+        finally:
+            for catalog in catalogs:
+                await catalog.aclose()
