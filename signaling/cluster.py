@@ -151,6 +151,16 @@ def is_node_token(token: str) -> bool:
     return claims.get("aud") in (AUDIENCE, TALK_AUDIENCE)
 
 
+def is_evidence_token(token: str) -> bool:
+    """True for a token shaped like an evidence node token (its signature is checked
+    separately)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return False
+    return bool(claims.get("aud") == EVIDENCE_AUDIENCE)
+
+
 def authenticate_viewer(request: web.Request, tokens: NodeTokens | None,
                         officer: str) -> tuple[str, bool]:
     """Who is asking to view: (name, True) for another node, (commander, False) for a user."""

@@ -26,7 +26,7 @@ import aiohttp
 from aiohttp import web
 
 from fieldrelay.config import Config
-from fieldrelay.errors import Conflict, NotFound, Unauthorized
+from fieldrelay.errors import Conflict, Forbidden, NotFound, Unauthorized
 from fieldrelay.files import private_dir
 from fieldrelay.tokens import Claims
 from recordings.archive.restore import RESTORED_DIR, STAGING, RestoreResult, settle
@@ -43,9 +43,16 @@ from recordings.handover import (
 )
 from recordings.layout import SESSION_ID_RE
 from recordings.verify.checkpoints import CHECKPOINT_LOG
-from signaling.auth import bearer_token
+from signaling.auth import authenticate, bearer_token
 from signaling.catalog import CATALOG
-from signaling.cluster import NODE_PREFIX, NODE_TOKENS, NodeTokens, normal_url, peer_urls
+from signaling.cluster import (
+    NODE_PREFIX,
+    NODE_TOKENS,
+    NodeTokens,
+    is_evidence_token,
+    normal_url,
+    peer_urls,
+)
 from signaling.keys import CONFIG
 from signaling.review_desk import REVIEW
 
@@ -65,12 +72,17 @@ async def hand_over(request: web.Request) -> web.StreamResponse:
     """GET /api/cluster/sessions/<id>/evidence: one session's evidence, for a node that shows
     an evidence token for it."""
     sid = request.match_info["id"]
+    token = bearer_token(request)
+    if not is_evidence_token(token):
+        # A person's token, however valid, never fetches evidence node to node.
+        authenticate(request)
+        raise Forbidden("only a node of the cluster fetches evidence here")
     tokens = request.app.get(NODE_TOKENS)
     if tokens is None:
         raise Unauthorized("this node is not part of a cluster (no --cluster-secret)")
     if not SESSION_ID_RE.fullmatch(sid):
         raise NotFound(f"{sid[:80]!r} is not a session id")
-    node, reviewer = tokens.verify_evidence(bearer_token(request), sid)
+    node, reviewer = tokens.verify_evidence(token, sid)
     data_dir = request.app[CONFIG].data_dir
     try:
         parts = await asyncio.to_thread(plan, data_dir, sid)

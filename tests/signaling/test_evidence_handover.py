@@ -146,7 +146,7 @@ async def test_a_session_of_a_node_that_is_up_comes_from_that_node(
 
     async def fetch(token: str) -> tuple[int, bytes, str]:
         async with a.http.get(path, headers={"Authorization": f"Bearer {token}"}) as resp:
-            return resp.status, await resp.read(), resp.headers.get("Content-Type", "")
+            return resp.status, await resp.read(), resp.content_type
 
     fresh = tokens.issue_evidence(sid, "r1", "node-a")
     status, body, kind = await fetch(fresh)
