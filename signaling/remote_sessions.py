@@ -86,7 +86,8 @@ class Located:
 
 
 async def locate(request: web.Request, claims: Claims, action: str) -> Located:
-    """The session of the path, on this node's disk (fetched from the archive if need be)."""
+    """The session of the path, on this node's disk: fetched if need be from the node that
+    holds it or, when that node cannot hand it over, from the archive."""
     sid = request.match_info["id"]
     desk = request.app[REVIEW]
     if not SESSION_ID_RE.fullmatch(sid):
@@ -106,15 +107,16 @@ async def locate(request: web.Request, claims: Claims, action: str) -> Located:
         try:
             pulled = await pull(request.app, node, sid, claims.name)
         except NodeUnavailable as exc:
-            log.info("session %s: from the archive, its node %s did not hand it over: %s",
-                     sid, node[:64], exc)
+            log.info("session %s: its node %r did not hand it over (%s)", sid, node[:64], exc)
         else:
             if sid in pulled.result.refused:
                 why = pulled.result.refused[sid]
                 await desk.record(claims, action, sid, "broken",
                                   detail=f"the copy on {node}: {why}")
                 raise RemoteCopyBroken(f"the copy of {sid} on node {node} is not intact: {why}")
-            return Located(sid, node, data_dir / RESTORED_DIR / node, True, "node")
+            placed = pulled.result.restored.get(sid)
+            root = placed.parent.parent if placed else data_dir / RESTORED_DIR / node
+            return Located(sid, node, root, True, "node")
         archive = request.app.get(ARCHIVE)
         if archive is None:
             raise ArchiveUnavailable(f"session {sid} was recorded on {node}, which cannot hand "
