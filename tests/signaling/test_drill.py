@@ -97,24 +97,27 @@ async def _record_and_lose(a: NodeProcess, b: LiveNode, moto: MotoServer
     officer = await asyncio.to_thread(a.login, "o1")
     commander = await asyncio.to_thread(a.login, "c1")
     pub = await publish(b.http, a.url, officer)
-    started = time.monotonic()
-    # B's reviewer sees the live session of A in the shared catalog: its id.
-    sid = ""
-    async with asyncio.timeout(20):
-        while not sid:
-            listing = await _get(b.http, f"{b.base}/api/catalog/sessions?officer=o1", reviewer)
-            assert isinstance(listing, dict)
-            sid = next((r["id"] for r in listing["sessions"] if r["state"] == "live"), "")
-            await asyncio.sleep(0.3)
-    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\xff\xd9"
-    _, sent = await tus.upload(b.http, a.url, officer, photo,
-                               tus.material_meta(photo, session=sid, note="the door"))
-    assert sent.status == 204, sent.body
-    await asyncio.sleep(max(0.0, RECORD_S - (time.monotonic() - started)))
-    async with b.http.delete(f"{a.url}{pub.location}",
-                             headers={"Authorization": f"Bearer {officer}"}) as resp:
-        assert resp.status == 200
-    await pub.pc.close()
+    try:
+        started = time.monotonic()
+        # B's reviewer sees the live session of A in the shared catalog: its id.
+        sid = ""
+        async with asyncio.timeout(20):
+            while not sid:
+                listing = await _get(b.http, f"{b.base}/api/catalog/sessions?officer=o1", reviewer)
+                assert isinstance(listing, dict)
+                sid = next((r["id"] for r in listing["sessions"] if r["state"] == "live"), "")
+                await asyncio.sleep(0.3)
+        photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\xff\xd9"
+        _, sent = await tus.upload(b.http, a.url, officer, photo,
+                                   tus.material_meta(photo, session=sid, note="the door"))
+        assert sent.status == 204, sent.body
+        await asyncio.sleep(max(0.0, RECORD_S - (time.monotonic() - started)))
+        async with b.http.delete(f"{a.url}{pub.location}",
+                                 headers={"Authorization": f"Bearer {officer}"}) as resp:
+            assert resp.status == 200
+    finally:
+        await pub.pc.close()
+
     async with asyncio.timeout(60):
         while True:
             state = await _get(b.http, f"{a.url}/api/archive", commander)
