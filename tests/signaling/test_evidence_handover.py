@@ -216,3 +216,23 @@ async def test_a_broken_copy_on_its_node_is_refused_and_a_node_gone_means_the_ar
     assert (verdict["state"], verdict["source"]) == ("verified", "archive"), verdict
     assert time.monotonic() - started < 10
     assert (data_dir(b) / "restored" / "node-a" / "sessions" / kept.name).is_dir()
+
+
+async def test_a_node_outside_the_peer_list_is_never_asked(
+        node_factory: NodeFactory, database: str) -> None:
+    # B's peer list names another URL than A's (and B has no archive): B sends A no token.
+    port_a = free_port()
+    common = {"database_url": database, "catalog_sync_s": 0.3, "cluster_secret": SECRET}
+    a = await node_factory(node_id="node-a", port=port_a,
+                           cluster_url=f"http://127.0.0.1:{port_a}", **common)
+    b = await node_factory(node_id="node-b", cluster_peers=("http://127.0.0.1:9",), **common)
+    store_a = a.server.app[LIVE_EVIDENCE]
+    assert isinstance(store_a, LiveEvidence)
+    folder = await asyncio.to_thread(record_session, store_a.store, "o1", 1, 1795770000.0)
+    reviewer = await b.login("r1")
+    await listed(b, reviewer, folder.name)
+    status, body = await call(b, "POST", f"/api/catalog/sessions/{folder.name}/verify",
+                              reviewer)
+    assert (status, body["error"]) == (503, "archive_unavailable"), body
+    assert str(port_a) not in body["detail"]
+    assert [e for e in audit(a, folder.name) if e["action"] == "hand-over"] == []
