@@ -99,11 +99,16 @@ async def test_a_session_of_a_node_that_is_up_comes_from_that_node(
     assert stream.session is not None
     sid = stream.session.id
     await asyncio.sleep(3)
+    reviewer = await b.login("r1")
+    # While A still records it, its chain is not final: A hands nothing over.
+    await listed(b, reviewer, sid, "live")
+    status, live = await call(b, "POST", f"/api/catalog/sessions/{sid}/verify", reviewer)
+    assert (status, live["error"]) == (409, "session_live"), live
+    assert not (data_dir(b) / "restored" / "node-a" / "sessions" / sid).exists()
     async with a.http.delete(f"{a.base}{pub.location}",
                              headers={"Authorization": f"Bearer {officer}"}) as resp:
         assert resp.status == 200
     await pub.pc.close()
-    reviewer = await b.login("r1")
     await listed(b, reviewer, sid)
 
     status, verdict = await call(b, "POST", f"/api/catalog/sessions/{sid}/verify", reviewer)
