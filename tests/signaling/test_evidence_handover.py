@@ -169,6 +169,15 @@ async def test_a_session_of_a_node_that_is_up_comes_from_that_node(
         assert json.loads(body)["error"] and b"ledger" not in body
     assert len([e for e in audit(a, sid) if e["action"] == "hand-over"]) == 3
 
+    # Verify on B asks A again: a byte changed on A's disk since shows, naming A's copy.
+    segment = sorted((data_dir(a) / "sessions" / sid).glob("seg-*"))[0]
+    good = segment.read_bytes()
+    segment.write_bytes(good[:200] + bytes([good[200] ^ 0xFF]) + good[201:])
+    status, verdict = await call(b, "POST", f"/api/catalog/sessions/{sid}/verify", reviewer)
+    assert status == 200 and verdict["state"] == "broken", verdict
+    assert verdict["broken"].startswith("the copy on node-a: ") and segment.name in \
+        verdict["broken"], verdict
+
 
 async def test_a_broken_copy_on_its_node_is_refused_and_a_node_gone_means_the_archive(
         node_factory: NodeFactory, database: str, moto: MotoServer) -> None:
