@@ -322,6 +322,9 @@ class Config:
         env="DATABASE_PASSWORD"))
     # How often a node publishes its sessions' changes to the catalog without being woken.
     catalog_sync_s: float = 30.0
+    # How long a node waits on the node that holds a session (to connect, then between bytes)
+    # before it fetches the session from the archive instead.
+    evidence_fetch_timeout_s: float = 5.0
 
     # Weak links: the node's answers ask for Opus in-band FEC and take RED (RFC 2198) from
     # publishers and viewers that offer it; this turns both off, as the relay did before

@@ -117,6 +117,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX catalog_materials_officer ON catalog_materials (officer, received_ts)",
         "CREATE INDEX catalog_materials_received ON catalog_materials (received_ts)",
     )),
+    # A session outlives its node's presence: the node that holds it is found here (by its id
+    # in the session's row) even when it is no longer live on the bus.
+    Migration(5, "each node's cluster URL", (
+        """CREATE TABLE catalog_nodes (
+            node TEXT PRIMARY KEY, url TEXT NOT NULL, seen_at TEXT NOT NULL)""",
+    )),
 )
 
 MIGRATIONS_TABLE = ("CREATE TABLE IF NOT EXISTS catalog_migrations ("
@@ -314,6 +320,12 @@ class Catalog(Protocol):
 
     async def search_materials(self, query: MaterialQuery) -> list[dict[str, Any]]:
         """Materials of every node matching the query, newest arrival first."""
+
+    async def put_node(self, node: str, url: str, at: str) -> None:
+        """The URL other nodes reach `node` at (its cluster URL), as it said at `at`."""
+
+    async def node_url(self, node: str) -> str | None:
+        """The cluster URL `node` last gave, or None."""
 
 
 def as_dict(row: CatalogRow) -> dict[str, Any]:

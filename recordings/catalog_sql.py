@@ -179,3 +179,14 @@ class SqlCatalog:
         async with self.tx() as tx:
             rows = await tx.rows(sql, args)
         return [public_material_row(r) for r in rows]
+
+    async def put_node(self, node: str, url: str, at: str) -> None:
+        async with self.tx() as tx:
+            await tx.run("INSERT INTO catalog_nodes (node, url, seen_at) VALUES (?, ?, ?)"
+                         " ON CONFLICT (node) DO UPDATE SET url = excluded.url,"
+                         " seen_at = excluded.seen_at", (node, url, at))
+
+    async def node_url(self, node: str) -> str | None:
+        async with self.tx() as tx:
+            rows = await tx.rows("SELECT url FROM catalog_nodes WHERE node = ?", (node,))
+        return str(rows[0]["url"]) if rows else None

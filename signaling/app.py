@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from fieldrelay.config import Config
+from fieldrelay.locks import KeyedLocks
 from fieldrelay.tokens import TokenIssuer, load_or_create_secret
 from fieldrelay.users import UserStore
 from recordings.archive.backlog import Backlog
@@ -37,6 +38,7 @@ from signaling import (
     cluster,
     commands,
     denials,
+    evidence_handover,
     ice,
     materials_api,
     pages,
@@ -213,7 +215,9 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
     witnessing = Witnessing(config, evidence.store, bus, clustered=config.redis_url is not None)
     return Node(config, bus, evidence, whereabouts, desk, command_desk, listener, registry,
                 tokens, push, review.ReviewDesk(config.data_dir, evidence.store), witnessing,
-                archive_desk, catalog.CatalogDesk(config, store),
+                archive_desk,
+                catalog.CatalogDesk(config, store,
+                                    cluster.cluster_url(config) if tokens is not None else None),
                 new_case_desk(config, evidence, hub))
 
 
@@ -275,7 +279,7 @@ def build_app(config: Config) -> web.Application:
         # First up, last down: what the relay seals on its way out is queued by then.
         app.cleanup_ctx.append(node.archive.ctx)
     app[catalog.CATALOG] = node.catalog
-    app[remote_sessions.FETCH_LOCKS] = {}
+    app[remote_sessions.FETCH_LOCKS] = KeyedLocks()
     app.cleanup_ctx.append(node.catalog.ctx)
     app[WITNESSING] = node.witnessing
     app.cleanup_ctx.append(node.desks_ctx)
@@ -309,6 +313,7 @@ def build_app(config: Config) -> web.Application:
         *archive.routes(),
         *catalog.routes(),
         *remote_sessions.routes(),
+        *evidence_handover.routes(),
         *pages.routes(config.web_dir),
     ])
     return app

@@ -146,9 +146,12 @@ class CatalogPendingCases:
 class CatalogDesk:
     """Publishes this node's sessions to the catalog and answers catalog searches."""
 
-    def __init__(self, config: Config, evidence: Evidence) -> None:
+    def __init__(self, config: Config, evidence: Evidence,
+                 cluster_url: str | None = None) -> None:
         self.config = config
         self.catalog = new_catalog(config)
+        # The URL other nodes reach this one at, recorded in the catalog (None: not recorded).
+        self.cluster_url = cluster_url
         self._published: dict[str, tuple[int, bool]] = {}
         self._holds: dict[str, Any] = {}
         self._verifies: dict[str, Any] = {}
@@ -235,7 +238,7 @@ class CatalogDesk:
         return len(new)
 
     async def _run(self) -> None:
-        started = False
+        started = registered = False
         while True:
             self._wake.clear()
             try:
@@ -243,6 +246,12 @@ class CatalogDesk:
                     await self.catalog.start()
                     started = True
                     self.ready.set()
+                if not registered and self.cluster_url is not None:
+                    # Where other nodes fetch this node's sessions once it is no longer
+                    # live on the bus (its presence is gone, its rows are not).
+                    await self.catalog.put_node(self.config.node_id, self.cluster_url,
+                                                utc_iso(time.time()))
+                    registered = True
                 await self.publish()
             except Exception as exc:
                 # The database is down or refused: the next round sends it all again.

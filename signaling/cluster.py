@@ -43,6 +43,10 @@ AUDIENCE = "fieldrelay-cascade"
 # token is ever taken for the other.
 TALK_AUDIENCE = "fieldrelay-talkback"
 TALK_TOKEN_TTL_S = 30
+# Evidence tokens let a node fetch one session (the subject) from the node that holds it, for
+# the reviewer they name: an audience of their own, one use, and just long enough to connect.
+EVIDENCE_AUDIENCE = "fieldrelay-evidence"
+EVIDENCE_TOKEN_TTL_S = 30
 TOKEN_TTL_S = 60
 MIN_SECRET_BYTES = 32
 NODE_PREFIX = "node:"
@@ -67,7 +71,8 @@ class NodeTokens:
                    "exp": now + ttl_s, **extra}
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
-    def _verify(self, token: str, audience: str, officer: str, *claims: str) -> dict[str, Any]:
+    def _verify(self, token: str, audience: str, officer: str, *claims: str,
+                subject: str = "officer") -> dict[str, Any]:
         """The payload of a valid, unused token for this node and officer (used up now)."""
         try:
             payload: dict[str, Any] = jwt.decode(
@@ -80,7 +85,7 @@ class NodeTokens:
         if payload.get("to") != self.node_id:
             raise Unauthorized("the node token is meant for another node")
         if payload.get("sub") != officer:
-            raise Forbidden("the node token is for another officer")
+            raise Forbidden(f"the node token is for another {subject}")
         if not isinstance(node, str) or not node or node == self.node_id:
             raise Unauthorized("the node token names no other node")
         jti, exp = payload.get("jti"), payload.get("exp")
@@ -118,6 +123,24 @@ class NodeTokens:
         node: str = payload["node"]
         return node, by
 
+    def issue_evidence(self, session: str, by: str, to: str) -> str:
+        """A one-use token that lets this node fetch one session's evidence from node `to`,
+        which holds it, for reviewer `by`."""
+        return self._issue(EVIDENCE_AUDIENCE, session, to, EVIDENCE_TOKEN_TTL_S, by=by)
+
+    def verify_evidence(self, token: str, session: str) -> tuple[str, str]:
+        """(node, reviewer) if the token is a valid evidence token for this session."""
+        payload = self._verify(token, EVIDENCE_AUDIENCE, session, "by", subject="session")
+        by = payload.get("by")
+        if not isinstance(by, str):
+            raise Unauthorized("the node token names no reviewer")
+        try:
+            validate_name(by)
+        except BadRequest:
+            raise Unauthorized("the node token names no valid reviewer") from None
+        node: str = payload["node"]
+        return node, by
+
 
 def is_node_token(token: str) -> bool:
     """True for a token shaped like a node token (its signature is checked separately)."""
@@ -126,6 +149,16 @@ def is_node_token(token: str) -> bool:
     except jwt.InvalidTokenError:
         return False
     return claims.get("aud") in (AUDIENCE, TALK_AUDIENCE)
+
+
+def is_evidence_token(token: str) -> bool:
+    """True for a token shaped like an evidence node token (its signature is checked
+    separately)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return False
+    return bool(claims.get("aud") == EVIDENCE_AUDIENCE)
 
 
 def authenticate_viewer(request: web.Request, tokens: NodeTokens | None,

@@ -1,18 +1,21 @@
 """Sessions recorded on another node, reviewed here: found in the shared catalog, their
-evidence fetched from the archive (never from an address the browser sees), verified against
-the recording node's archived key before anything is served, then played, exported and
-verified like local ones. Every access is audited on this node. Verifying a session fetched
-from elsewhere checks the copy here and the archive's copy as it is now, both against the
-recording node's archived checkpoints.
+evidence fetched from the node that holds it (`signaling.evidence_handover`, with a node
+token; the browser never sees that node's address) or, when that node is gone, from the
+archive, verified against the recording node's key and checkpoints before anything is served,
+then played, exported and verified like local ones. Every access is audited on this node (and
+each hand-over on the holding node). Verifying a session fetched from elsewhere checks the
+copy here and the copy the holding node has now (or, with that node gone, the archive's), both
+against the recording node's checkpoints.
 
 `GET /api/catalog/sessions/<id>/media`, `POST .../export`, `POST .../verify`: a session of
 this node is served from its own folder; one of another node from
-`<data>/restored/<node>/sessions/<id>/`, fetched once (`recordings.archive.restore`).
+`<data>/restored/<node>/sessions/<id>/`, fetched once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from fieldrelay.errors import Conflict, FieldRelayError, NotFound
+from fieldrelay.locks import KeyedLocks
 from fieldrelay.tokens import Claims
 from recordings.archive.restore import (
     PUBLIC_KEY,
@@ -37,8 +41,11 @@ from recordings.verify.command import check
 from signaling.archive import ARCHIVE
 from signaling.auth import authenticate
 from signaling.catalog import CATALOG, REVIEW_ROLES, guarded
+from signaling.evidence_handover import NodeUnavailable, pull
 from signaling.keys import CONFIG
 from signaling.review_desk import REVIEW
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 
@@ -56,14 +63,22 @@ class ArchivedCopyBroken(Conflict):
     code = "archived_copy_broken"
 
 
+class RemoteCopyBroken(Conflict):
+    """The copy the holding node handed over does not verify: it is never served."""
+
+    code = "remote_copy_broken"
+
+
 @dataclass(frozen=True)
 class Located:
-    """A session's folder here and the data-dir-like root (keys/, sessions/) it sits in."""
+    """A session's folder here and the data-dir-like root (keys/, sessions/) it sits in, and
+    where it came from: "here" (on disk already), "node" (its node) or "archive"."""
 
     session: str
     node: str
     root: Path
     fetched: bool
+    source: str = "here"
 
     @property
     def folder(self) -> Path:
@@ -71,7 +86,8 @@ class Located:
 
 
 async def locate(request: web.Request, claims: Claims, action: str) -> Located:
-    """The session of the path, on this node's disk (fetched from the archive if need be)."""
+    """The session of the path, on this node's disk: fetched if need be from the node that
+    holds it or, when that node cannot hand it over, from the archive."""
     sid = request.match_info["id"]
     desk = request.app[REVIEW]
     if not SESSION_ID_RE.fullmatch(sid):
@@ -83,16 +99,29 @@ async def locate(request: web.Request, claims: Claims, action: str) -> Located:
         raise NotFound(f"the catalog holds no session {sid}")
     node = str(row["node"] or "")
     data_dir = request.app[CONFIG].data_dir
-    lock = request.app[FETCH_LOCKS].setdefault(sid, asyncio.Lock())
-    async with lock:
+    async with request.app[FETCH_LOCKS].hold(sid):
         found = await asyncio.to_thread(restored_folder, data_dir, node, sid)
         if found is not None:
             root = found.parent.parent
             return Located(sid, node, root, root != data_dir)
+        try:
+            pulled = await pull(request.app, node, sid, claims.name)
+        except NodeUnavailable as exc:
+            log.info("session %s: its node %r did not hand it over (%s)", sid, node[:64], exc)
+        else:
+            if sid in pulled.result.refused:
+                why = pulled.result.refused[sid]
+                await desk.record(claims, action, sid, "broken",
+                                  detail=f"the copy on {node}: {why}")
+                raise RemoteCopyBroken(f"the copy of {sid} on node {node} is not intact: {why}")
+            placed = pulled.result.restored.get(sid)
+            root = placed.parent.parent if placed else data_dir / RESTORED_DIR / node
+            return Located(sid, node, root, True, "node")
         archive = request.app.get(ARCHIVE)
         if archive is None:
-            raise ArchiveUnavailable(f"session {sid} was recorded on {node} and this node has "
-                                     "no archive to fetch it from (--archive-url)")
+            raise ArchiveUnavailable(f"session {sid} was recorded on {node}, which cannot hand "
+                                     "it over, and this node has no archive to fetch it from "
+                                     "(--archive-url)")
         try:
             result = await fetch_session(archive.store, data_dir, node, sid)
         except StoreUnavailable as exc:
@@ -101,7 +130,7 @@ async def locate(request: web.Request, claims: Claims, action: str) -> Located:
         await desk.record(claims, action, sid, "broken", detail=result.refused[sid])
         raise ArchivedCopyBroken(f"the archived copy of {sid} is not intact: "
                                  f"{result.refused[sid]}")
-    return Located(sid, node, data_dir / RESTORED_DIR / node, True)
+    return Located(sid, node, data_dir / RESTORED_DIR / node, True, "archive")
 
 
 async def remote_media(request: web.Request) -> web.StreamResponse:
@@ -157,21 +186,30 @@ async def remote_verify(request: web.Request) -> web.Response:
                                          public_key=where.root / PUBLIC_KEY)
         broken = report.first_break
     else:
-        broken = await _recheck(request, where)
+        broken = await _recheck(request, where, claims)
     state = "broken" if broken else "verified"
     await request.app[REVIEW].record(claims, "verify", where.session, state,
                                      detail={"from": where.node, "broken": broken})
     return web.json_response({"session": where.session, "node": where.node, "state": state,
-                              "broken": broken, "fetched": where.fetched})
+                              "broken": broken, "fetched": where.fetched,
+                              "source": where.source})
 
 
-async def _recheck(request: web.Request, where: Located) -> str | None:
+async def _recheck(request: web.Request, where: Located, claims: Claims) -> str | None:
     """The first break of a session fetched from elsewhere: of the copy here (against the
-    checkpoints fetched with it), then of the archive's copy as it is now (which may have been
-    cut back since), each against the recording node's archived checkpoints."""
+    checkpoints fetched with it), then of the copy its node holds now or, with that node gone,
+    of the archive's copy as it is now (which may have been cut back since)."""
     report = await asyncio.to_thread(check_restored, where.root, where.session)
     if not report.ok:
         return report.first_break
+    try:
+        pulled = await pull(request.app, where.node, where.session, claims.name, recheck=True)
+    except NodeUnavailable:
+        pass
+    else:
+        if where.session in pulled.result.refused:
+            return f"the copy on {where.node}: {pulled.result.refused[where.session]}"
+        return None
     archive = request.app.get(ARCHIVE)
     if archive is None:
         return None
@@ -185,7 +223,8 @@ async def _recheck(request: web.Request, where: Located) -> str | None:
     return None
 
 
-FETCH_LOCKS = web.AppKey("catalog_fetch_locks", dict[str, asyncio.Lock])
+# One fetch of a session at a time; later requests wait and find it on disk.
+FETCH_LOCKS = web.AppKey("catalog_fetch_locks", KeyedLocks)
 
 
 def routes() -> list[web.RouteDef]:

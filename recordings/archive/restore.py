@@ -218,6 +218,15 @@ async def _restore_found(store: ArchiveStore, data_dir: Path, archived: Archived
     if case is not None and case not in _chain_cases(folder):
         shutil.rmtree(folder)
         return
+    await settle(data_dir, node, sid, staging, result, say, recheck=recheck)
+
+
+async def settle(data_dir: Path, node: str, sid: str, staging: Path, result: RestoreResult,
+                 say: Say, *, recheck: bool = False) -> None:
+    """Check a session staged in `staging/<node>/` (keys/, checkpoints/, sessions/<id>/) and
+    move it into place if intact, noting the outcome in `result`; with `recheck` only check
+    it when the session is here already (the copy here stays)."""
+    folder = staging / node / "sessions" / sid
     key_file = staging / node / PUBLIC_KEY
     try:
         report = await asyncio.to_thread(check_restored, staging / node, sid)

@@ -196,3 +196,21 @@ async def test_many_sessions_go_in_one_transaction(new_catalog: CatalogFactory) 
     await catalog.put_sessions([row(n, node=f"node-{n % 3}") for n in range(10, 60)])
     assert len(await catalog.search(Query(limit=1000))) == 50
     assert len(await catalog.search(Query(node="node-1"))) == 17
+
+
+async def test_every_node_is_found_at_its_cluster_url_after_it_left(
+        new_catalog: CatalogFactory) -> None:
+    node_a, node_b = await new_catalog(), await new_catalog()
+    assert await node_b.node_url("node-a") is None
+    await node_a.put_node("node-a", "http://10.0.0.1:8080", iso(T0))
+    await node_b.put_node("node-b", "http://10.0.0.2:8080", iso(T0))
+    assert await node_b.node_url("node-a") == "http://10.0.0.1:8080"
+    assert await node_a.node_url("node-b") == "http://10.0.0.2:8080"
+    # Restarted at another address: the newest one is kept, one row per node.
+    await node_a.put_node("node-a", "http://10.0.0.3:8080", iso(T0 + 60))
+    assert await node_b.node_url("node-a") == "http://10.0.0.3:8080"
+    async with node_b.tx() as tx:
+        rows = await tx.rows("SELECT node, seen_at FROM catalog_nodes ORDER BY node")
+    assert [(r["node"], r["seen_at"]) for r in rows] == [("node-a", iso(T0 + 60)),
+                                                         ("node-b", iso(T0))]
+    assert await node_b.node_url("node-c") is None

@@ -71,6 +71,8 @@ TABLE = [
         b"a=x\r\n", FRAG),
     Row("DELETE", "/whep/{officer}/{id}", "/whep/o1/nope", frozenset({"commander"})),
     Row("POST", "/whep/{officer}/{id}/viewers", "/whep/o1/nope/viewers", frozenset(), b"{}"),
+    Row("GET", "/api/cluster/sessions/{id}/evidence", "/api/cluster/sessions/nope/evidence",
+        frozenset()),
     Row("GET", "/api/sessions", "/api/sessions", REVIEW),
     Row("GET", "/api/sessions/{id}", "/api/sessions/nope", REVIEW),
     Row("GET", "/api/sessions/{id}/media", "/api/sessions/nope/media", REVIEW),

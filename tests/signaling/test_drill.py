@@ -1,8 +1,9 @@
-"""The drill: node A records a live session, with a photo uploaded over tus into it, and is
-lost with its disk; a reviewer on node B finds the session in the shared catalog and the
-photo with it, plays it, verifies it and exports it from the archive, and the bundle's own
-verify.py passes. Then the archived ledger is cut back, and verify on B fails, naming the
-recording node's archived checkpoint that covers it."""
+"""The drill: node A records a live session of 60 s, with a photo uploaded over tus into it,
+and is killed with SIGKILL and its disk deleted; node B, on the same Redis, PostgreSQL catalog
+and archive, finds the session and the photo, plays it, verifies it and exports it (A being
+gone, from the archive), and the bundle's own verify.py passes. Then the archived ledger is
+cut back, and verify on B fails, naming the recording node's archived checkpoint that covers
+it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bench import tus_client as tus
@@ -27,12 +30,15 @@ from signaling.keys import CONFIG
 from tests.archive_tools import URL, all_keys, client, make_bucket
 from tests.archive_tools import moto as moto
 from tests.catalog_tools import create_database, drop_database, pg_url
+from tests.conftest import NodeProcess, RedisProcess, free_port
 from tests.live import LiveNode
 from tests.media import publish
 from tests.recordings.test_restore import run_restore
 
 NodeFactory = Callable[..., Awaitable[LiveNode]]
 pytestmark = pytest.mark.media
+RECORD_S = 60.0
+SECRET = "the-drill-cluster-secret-" + "d" * 24
 
 
 @pytest.fixture
@@ -50,57 +56,111 @@ async def _json(node: LiveNode, method: str, path: str, token: str) -> tuple[int
         return resp.status, await resp.json()
 
 
-async def test_a_session_of_a_lost_node_is_played_verified_and_exported_on_another(
-        node_factory: NodeFactory, moto: MotoServer, database: str, tmp_path: Path) -> None:
-    await make_bucket(moto.endpoint, lock=True)
-    shared = {"archive_url": URL, "archive_endpoint": moto.endpoint, "database_url": database,
-              "catalog_sync_s": 0.3}
-    a = await node_factory(node_id="node-a", segment_s=1.0, keyframe_interval_s=0.5, **shared)
-    b = await node_factory(node_id="node-b", **shared)
-    officer = await a.login("o1")
-    pub = await publish(a.http, a.base, officer)
-    stream = a.registry.streams["o1"]
-    assert stream.session is not None
-    sid = stream.session.id
-    photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\xff\xd9"
-    _, sent = await tus.upload(a.http, a.base, officer, photo,
-                               tus.material_meta(photo, session=sid, note="the door"))
-    assert sent.status == 204, sent.body
-    await asyncio.sleep(4)
-    async with a.http.delete(f"{a.base}{pub.location}",
-                             headers={"Authorization": f"Bearer {officer}"}) as resp:
-        assert resp.status == 200
-    await pub.pc.close()
-    commander = await a.login("c1")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        _, state = await _json(a, "GET", "/api/archive", commander)
-        assert isinstance(state, dict)
-        if state["backlog"] == 0 and state["copied"] > 0 and \
-                await _covered(moto.endpoint, sid):
-            break
-        await asyncio.sleep(0.3)
-    else:
-        pytest.fail("node A's archive did not drain")
-    # Node A is lost, and its disk with it.
-    a_config: Config = a.server.app[CONFIG]
-    await a.server.close()
-    shutil.rmtree(a_config.data_dir)
+async def _get(http: aiohttp.ClientSession, url: str, token: str) -> object:
+    async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
 
+
+@pytest.mark.timeout(360)
+async def test_a_session_of_a_lost_node_is_played_verified_and_exported_on_another(
+        node_factory: NodeFactory, moto: MotoServer, database: str,
+        redis_server: RedisProcess, tmp_path: Path) -> None:
+    await make_bucket(moto.endpoint, lock=True)
+    b_port = free_port()
+    b = await node_factory(node_id="node-b", port=b_port, redis_url=redis_server.url,
+                           archive_url=URL, archive_endpoint=moto.endpoint,
+                           database_url=database, catalog_sync_s=0.3, cluster_secret=SECRET,
+                           evidence_fetch_timeout_s=2.0)
+    # Node A runs as a process of its own, so that it can be killed with SIGKILL.
+    a = NodeProcess(data_dir=tmp_path / "a" / "data", port=free_port())
+    for user, role in (("o1", "officer"), ("c1", "commander")):
+        await asyncio.to_thread(a.add_user, user, role)
+    await asyncio.to_thread(
+        a.start, "--node-id", "node-a", "--redis-url", redis_server.url, "--archive-url", URL,
+        "--archive-endpoint", moto.endpoint, "--database-url", database,
+        "--cluster-secret", SECRET, "--cluster-peer", f"http://127.0.0.1:{b_port}",
+        "--checkpoint-interval", "2")
+    try:
+        sid, photo = await _record_and_lose(a, b, moto)
+    finally:
+        if a.proc is not None and a.proc.poll() is None:
+            a.stop()
+    await _review_on_b(b, moto, tmp_path, sid, photo)
+
+
+async def _record_and_lose(a: NodeProcess, b: LiveNode, moto: MotoServer
+                           ) -> tuple[str, bytes]:
+    """Officer o1 records RECORD_S seconds on A with a photo; then A dies with its disk.
+    Returns the session's id and the photo."""
+    reviewer = await b.login("r1")
+    officer = await asyncio.to_thread(a.login, "o1")
+    commander = await asyncio.to_thread(a.login, "c1")
+    pub = await publish(b.http, a.url, officer)
+    try:
+        started = time.monotonic()
+        # B's reviewer sees the live session of A in the shared catalog: its id.
+        sid = ""
+        async with asyncio.timeout(20):
+            while not sid:
+                listing = await _get(b.http, f"{b.base}/api/catalog/sessions?officer=o1", reviewer)
+                assert isinstance(listing, dict)
+                sid = next((r["id"] for r in listing["sessions"] if r["state"] == "live"), "")
+                await asyncio.sleep(0.3)
+        photo = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\xff\xd9"
+        _, sent = await tus.upload(b.http, a.url, officer, photo,
+                                   tus.material_meta(photo, session=sid, note="the door"))
+        assert sent.status == 204, sent.body
+        await asyncio.sleep(max(0.0, RECORD_S - (time.monotonic() - started)))
+        async with b.http.delete(f"{a.url}{pub.location}",
+                                 headers={"Authorization": f"Bearer {officer}"}) as resp:
+            assert resp.status == 200
+    finally:
+        await pub.pc.close()
+
+    async with asyncio.timeout(60):
+        while True:
+            state = await _get(b.http, f"{a.url}/api/archive", commander)
+            assert isinstance(state, dict)
+            if state["backlog"] == 0 and state["copied"] > 0 and \
+                    await _covered(moto.endpoint, sid):
+                break
+            await asyncio.sleep(0.5)
+    # Node A is killed, and its disk is lost with it.
+    assert a.proc is not None
+    a.proc.send_signal(signal.SIGKILL)
+    assert await asyncio.to_thread(a.proc.wait, 10) == -signal.SIGKILL
+    shutil.rmtree(a.data_dir)
+    return sid, photo
+
+
+async def _review_on_b(b: LiveNode, moto: MotoServer, tmp_path: Path, sid: str,
+                       photo: bytes) -> None:
+    """The reviewer on B finds, verifies, plays and exports the session; a cut of the
+    archived ledger then shows on verify."""
     reviewer = await b.login("r1")
     status, listing = await _json(b, "GET", "/api/catalog/sessions?officer=o1", reviewer)
     assert status == 200 and isinstance(listing, dict)
     [row] = listing["sessions"]
     assert (row["id"], row["node"], row["state"]) == (sid, "node-a", "sealed")
+    assert row["ended_at"] and row["segments"] >= 8, row
+    # The photo is found in the catalog too, with the node that holds it.
+    status, materials = await _json(b, "GET", "/api/catalog/materials?officer=o1", reviewer)
+    assert status == 200 and isinstance(materials, dict), materials
+    [found] = materials["materials"]
+    assert (found["session"], found["node"], found["kind"]) == (sid, "node-a", "photo")
+    assert found["sha256"] == hashlib.sha256(photo).hexdigest()
     status, verdict = await _json(b, "POST", f"/api/catalog/sessions/{sid}/verify", reviewer)
     assert status == 200, verdict
     assert isinstance(verdict, dict) and verdict["state"] == "verified" and verdict["fetched"]
+    # A is gone (B's node token finds nobody there): the session came from the archive.
+    assert verdict["source"] == "archive", verdict
     # Played: the whole session as one WebM, with Range.
     async with b.http.get(f"{b.base}/api/catalog/sessions/{sid}/media",
                           headers={"Authorization": f"Bearer {reviewer}"}) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"] == "video/webm"
         whole = await resp.read()
-    assert whole[:4] == b"\x1a\x45\xdf\xa3" and len(whole) > 10_000
+    assert whole[:4] == b"\x1a\x45\xdf\xa3" and len(whole) > 100_000
     async with b.http.get(f"{b.base}/api/catalog/sessions/{sid}/media",
                           headers={"Authorization": f"Bearer {reviewer}",
                                    "Range": "bytes=100-199"}) as resp:
