@@ -3,10 +3,14 @@ the test's own (created on the machine's server through its Unix socket, dropped
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import psycopg
 import pytest
 
@@ -72,3 +76,19 @@ async def new_catalog(request: pytest.FixtureRequest,
             await catalog.aclose()
         if database is not None:
             await drop_database(database)
+
+
+async def catalog_get(http: aiohttp.ClientSession, url: str, headers: dict[str, str],
+                      timeout_s: float = 20.0) -> dict[str, Any]:
+    """GET a catalog route's JSON. A node connects and migrates its catalog after it starts
+    listening (it records whether or not the database is up), so a 503 catalog_unavailable
+    just after start is waited out; anything else but 200 fails the test."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with http.get(url, headers=headers) as resp:
+            body: dict[str, Any] = await resp.json()
+            if resp.status == 200:
+                return body
+            assert resp.status == 503 and body.get("error") == "catalog_unavailable", body
+            assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.2)

@@ -17,7 +17,7 @@ from relay.evidence import LiveEvidence
 from signaling.catalog import CatalogPendingCases
 from signaling.keys import LIVE_EVIDENCE
 from tests.archive_tools import record_session
-from tests.catalog_tools import create_database, drop_database, pg_url
+from tests.catalog_tools import catalog_get, create_database, drop_database, pg_url
 from tests.live import LiveNode
 from tests.media import publish
 
@@ -34,10 +34,8 @@ async def database() -> AsyncIterator[str]:
 
 
 async def catalog_search(node: LiveNode, token: str, query: str = "") -> list[dict[str, Any]]:
-    async with node.http.get(f"{node.base}/api/catalog/sessions{query}",
-                             headers={"Authorization": f"Bearer {token}"}) as resp:
-        assert resp.status == 200, await resp.text()
-        body = await resp.json()
+    body = await catalog_get(node.http, f"{node.base}/api/catalog/sessions{query}",
+                             {"Authorization": f"Bearer {token}"})
     return list(body["sessions"])
 
 
@@ -127,10 +125,8 @@ async def test_a_node_whose_catalog_is_down_starts_records_and_answers_503(
 
 
 async def catalog_materials(node: LiveNode, token: str, query: str = "") -> list[dict[str, Any]]:
-    async with node.http.get(f"{node.base}/api/catalog/materials{query}",
-                             headers=tus.auth(token)) as resp:
-        assert resp.status == 200, await resp.text()
-        body = await resp.json()
+    body = await catalog_get(node.http, f"{node.base}/api/catalog/materials{query}",
+                             tus.auth(token))
     return list(body["materials"])
 
 

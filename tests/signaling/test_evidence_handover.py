@@ -26,7 +26,7 @@ from signaling.cluster import NodeTokens
 from signaling.keys import CONFIG, LIVE_EVIDENCE
 from tests.archive_tools import URL, all_keys, make_bucket, record_session
 from tests.archive_tools import moto as moto
-from tests.catalog_tools import create_database, drop_database, pg_url
+from tests.catalog_tools import catalog_get, create_database, drop_database, pg_url
 from tests.conftest import free_port
 from tests.live import LiveNode
 from tests.media import publish
@@ -69,8 +69,8 @@ async def listed(node: LiveNode, token: str, sid: str, state: str = "sealed") ->
     """Wait until the catalog, read on `node`, lists the session in `state`."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        status, body = await call(node, "GET", "/api/catalog/sessions?limit=50", token)
-        assert status == 200, body
+        body = await catalog_get(node.http, f"{node.base}/api/catalog/sessions?limit=50",
+                                 {"Authorization": f"Bearer {token}"})
         if any(r["id"] == sid and r["state"] == state for r in body["sessions"]):
             return
         await asyncio.sleep(0.2)
