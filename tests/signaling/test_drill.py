@@ -50,6 +50,11 @@ async def database() -> AsyncIterator[str]:
         await drop_database(name)
 
 
+def drill_figure(what: str, seconds: float) -> None:
+    """A timing of the drill for BENCHMARKS.md (`-s | grep DRILL`); asserted on nowhere."""
+    print(f"DRILL {what}: {seconds:.2f} s", flush=True)
+
+
 async def _json(node: LiveNode, method: str, path: str, token: str) -> tuple[int, object]:
     async with node.http.request(method, f"{node.base}{path}",
                                  headers={"Authorization": f"Bearer {token}"}) as resp:
@@ -115,6 +120,7 @@ async def _record_and_lose(a: NodeProcess, b: LiveNode, moto: MotoServer
         async with b.http.delete(f"{a.url}{pub.location}",
                                  headers={"Authorization": f"Bearer {officer}"}) as resp:
             assert resp.status == 200
+        ended = time.monotonic()
     finally:
         await pub.pc.close()
 
@@ -126,6 +132,7 @@ async def _record_and_lose(a: NodeProcess, b: LiveNode, moto: MotoServer
                     await _covered(moto.endpoint, sid):
                 break
             await asyncio.sleep(0.5)
+    drill_figure("archive complete after the session ended", time.monotonic() - ended)
     # Node A is killed, and its disk is lost with it.
     assert a.proc is not None
     a.proc.send_signal(signal.SIGKILL)
@@ -150,7 +157,10 @@ async def _review_on_b(b: LiveNode, moto: MotoServer, tmp_path: Path, sid: str,
     [found] = materials["materials"]
     assert (found["session"], found["node"], found["kind"]) == (sid, "node-a", "photo")
     assert found["sha256"] == hashlib.sha256(photo).hexdigest()
+    asked = time.monotonic()
     status, verdict = await _json(b, "POST", f"/api/catalog/sessions/{sid}/verify", reviewer)
+    drill_figure("first verify on B (fetched from the archive and checked)",
+                 time.monotonic() - asked)
     assert status == 200, verdict
     assert isinstance(verdict, dict) and verdict["state"] == "verified" and verdict["fetched"]
     # A is gone (B's node token finds nobody there): the session came from the archive.
@@ -166,11 +176,14 @@ async def _review_on_b(b: LiveNode, moto: MotoServer, tmp_path: Path, sid: str,
                                    "Range": "bytes=100-199"}) as resp:
         assert resp.status == 206 and await resp.read() == whole[100:200]
     # Exported: the bundle's standalone verify.py passes on it.
+    asked = time.monotonic()
     async with b.http.post(f"{b.base}/api/catalog/sessions/{sid}/export",
                            headers={"Authorization": f"Bearer {reviewer}"}) as resp:
         assert resp.status == 200
         bundle = tmp_path / "bundle.zip"
         bundle.write_bytes(await resp.read())
+    drill_figure(f"export on B ({bundle.stat().st_size / 2**20:.1f} MiB bundle)",
+                 time.monotonic() - asked)
     with zipfile.ZipFile(bundle) as zf:
         names = zf.namelist()
         (tmp_path / "verify.py").write_bytes(zf.read("verify.py"))
@@ -185,9 +198,11 @@ async def _review_on_b(b: LiveNode, moto: MotoServer, tmp_path: Path, sid: str,
     [listed] = [e for e in entries if e.get("kind") == "material"]
     assert listed["sha256"] == hashlib.sha256(photo).hexdigest()
     assert mat.endswith(listed["file"]) and listed["material_kind"] == "photo"
+    asked = time.monotonic()
     checked = await asyncio.to_thread(
         subprocess.run, [sys.executable, str(tmp_path / "verify.py"), str(bundle)],
         capture_output=True, text=True, timeout=120)
+    drill_figure("the bundle's verify.py", time.monotonic() - asked)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # Every access is on B's audit chain.
     b_config: Config = b.server.app[CONFIG]
