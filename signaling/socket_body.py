@@ -72,12 +72,14 @@ class Receivers:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.running = 0
+        self.bodies = 0  # taken so far
 
     def take(self) -> bool:
         """A thread's slot, or False when all are in use (or the limit is 0)."""
         if self.running >= self.limit:
             return False
         self.running += 1
+        self.bodies += 1
         return True
 
     def release(self) -> None:
