@@ -171,7 +171,7 @@ async def receive(request: web.Request, sink: Sink, timeout_s: float) -> BodyEnd
         if lost.done() and not lost.cancelled():
             lost.exception()  # seen: the thread ended CUT for it
         end, taken = done.result()
-        _hand_back(request, transport, taken, cut=cancelled)
+        await _hand_back(request, transport, taken, cut=cancelled)
     if cancelled:
         raise asyncio.CancelledError
     if end.why != WHOLE:
@@ -190,8 +190,8 @@ def _drain(payload: StreamReader) -> Iterator[bytes]:
         yield chunk
 
 
-def _hand_back(request: web.Request, transport: asyncio.Transport, taken: int,
-               cut: bool) -> None:
+async def _hand_back(request: web.Request, transport: asyncio.Transport, taken: int,
+                     cut: bool) -> None:
     """Let aiohttp's parser count the `taken` bytes and read on (see the module docstring);
     a request cancelled mid-body closes its connection instead."""
     if transport.is_closing():
@@ -202,18 +202,25 @@ def _hand_back(request: web.Request, transport: asyncio.Transport, taken: int,
     protocol = request.protocol
     payload = request.content
     left = taken
-    while left and not transport.is_closing():
-        piece = _FILLER if left >= len(_FILLER) else _FILLER[:left]
-        protocol.data_received(piece)
-        left -= len(piece)
-        if payload.exception() is not None:
-            break
-        for _ in _drain(payload):
-            pass  # dropped: the bytes went to the sink
-        # Draining may resume the transport (aiohttp's flow control); the next request's
-        # bytes must wait until the parser has counted the whole body.
-        if transport.is_reading():
-            transport.pause_reading()
+    try:
+        while left and not transport.is_closing():
+            piece = _FILLER if left >= len(_FILLER) else _FILLER[:left]
+            protocol.data_received(piece)
+            left -= len(piece)
+            if payload.exception() is not None:
+                break
+            for _ in _drain(payload):
+                pass  # dropped: the bytes went to the sink
+            # Draining may resume the transport (aiohttp's flow control); the next
+            # request's bytes must wait until the parser has counted the whole body.
+            if transport.is_reading():
+                transport.pause_reading()
+            # The parser copies each piece: a large body's worth would hold the loop (and
+            # the live relay on it) for tens of milliseconds in one go.
+            await asyncio.sleep(0)
+    except asyncio.CancelledError:
+        transport.abort()  # the parser stands mid-body: nothing more can be read on it
+        raise
     if not transport.is_closing():
         transport.resume_reading()
 

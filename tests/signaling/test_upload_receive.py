@@ -7,17 +7,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 
 from bench import tus_client as tus
+from fieldrelay.config import Config
+from fieldrelay.program import tls
+from fieldrelay.users import UserStore
+from signaling.app import build_app
 from signaling.keys import CONFIG
 from signaling.uploads import RECEIVERS, UPLOADS
-from tests.live import LiveNode
+from tests.conftest import TEST_PASSWORD_COST
+from tests.live import PASSWORD, LiveNode
 
 NodeFactory = Callable[..., Awaitable[LiveNode]]
 PATHS = pytest.mark.parametrize("threads", [0, 8], ids=["loop", "thread"])
@@ -159,3 +167,33 @@ async def test_a_body_stalled_past_the_body_timeout_is_answered_with_its_offset_
     done = await tus.patch(node.http, node.base, token, location, sent, data[sent:])
     assert done.status == 204, done.body
     assert await _sealed_sha256(node, token, location) == hashlib.sha256(data).hexdigest()
+
+
+async def test_an_upload_over_tls_is_read_by_the_loop(tmp_path: Path,
+                                                      loopback_only: None) -> None:
+    # Over TLS the socket carries ciphertext: only aiohttp's path (which decrypts) may read it.
+    UserStore(tmp_path, TEST_PASSWORD_COST).add("o1", "officer", PASSWORD)
+    cert = tls.load_or_create(tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert.cert, cert.key)
+    pinned = ssl.create_default_context(cadata=cert.cert.read_text())
+    app = build_app(Config(data_dir=tmp_path, password_cost=TEST_PASSWORD_COST))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(ssl=served)
+    base = f"https://127.0.0.1:{server.port}"
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=pinned)) as http:
+            async with http.post(f"{base}/api/login",
+                                 json={"username": "o1", "password": PASSWORD}) as resp:
+                assert resp.status == 200, await resp.text()
+                token = (await resp.json())["token"]
+            data = os.urandom(4 << 20)
+            location, done = await tus.upload(http, base, token, data, tus.material_meta(data))
+            assert done.status == 204, done.body
+            async with http.get(f"{base}{location}", headers=tus.auth(token)) as resp:
+                status = await resp.json()
+        assert status["state"] == "sealed"
+        assert status["material"]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert app[RECEIVERS].bodies == 0 and app[CONFIG].upload_receive_threads > 0
+    finally:
+        await server.close()
