@@ -162,7 +162,7 @@ class PartWriter:
         # The digest of this body alone, when the client sent its checksum.
         self.body_digest = body_digest
         self.written = 0
-        # `append`'s fsync beside the writes, and what it has not yet covered.
+        # `put`'s fsync beside the writes, and what it has not yet covered.
         self._syncer: threading.Thread | None = None
         self._sync_error: OSError | None = None
         self._unsynced = 0
@@ -183,20 +183,30 @@ class PartWriter:
                 self.body_digest.update(piece)
         self.written += size
 
-    def append(self, piece: memoryview) -> None:
-        """Write and hash one piece (from one thread that takes a whole body). Every
+    def put(self, piece: memoryview) -> None:
+        """Write one piece, unhashed: `hash` gets the same pieces in the same order, from
+        another thread (the whole body's reader writes, a second thread hashes). Every
         SYNC_EVERY bytes an fsync starts in a thread of the writer's, beside the writes that
         follow (one at a time; `close` waits for it)."""
         self._raise_sync_error()
-        self.write([piece])
+        done = 0
+        while done < len(piece):
+            done += os.write(self._fd, piece[done:])
+        self.written += len(piece)
         self._unsynced += len(piece)
         if self._unsynced >= SYNC_EVERY and \
                 (self._syncer is None or not self._syncer.is_alive()):
             self._join_syncer()
             self._syncer = threading.Thread(target=self._sync_beside, name="upload-fsync",
-                                             daemon=True)
+                                            daemon=True)
             self._syncer.start()
             self._unsynced = 0
+
+    def hash(self, piece: memoryview) -> None:
+        """Hash one piece `put` wrote."""
+        self.digest.update(piece)
+        if self.body_digest is not None:
+            self.body_digest.update(piece)
 
     def _sync_beside(self) -> None:
         try:

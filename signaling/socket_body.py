@@ -10,10 +10,11 @@ body of known length on a plain TCP connection this module does instead:
 2. A thread reads into one buffer from a duplicate of the connection's socket (a duplicate, so
    that a close on the loop cannot hand the number to another file while the thread reads).
    It reads exactly the bytes Content-Length still owes, never past them: what follows on a
-   keep-alive connection is the next request, and that belongs to aiohttp. Each filled buffer
-   goes to a sink (write and hash, which release the GIL). The thread stops on the body
-   timeout (no byte for that long), when the client goes, and when it is told to quit
-   (a cancelled request, or a connection the loop closed, e.g. the guard's eviction).
+   keep-alive connection is the next request, and that belongs to aiohttp. That thread
+   writes each filled buffer; a second one hashes it meanwhile, while the first reads and
+   writes the next (both release the GIL). The threads stop on the body timeout (no byte
+   for that long), when the client goes, and when told to quit (a cancelled request, or a
+   connection the loop closed, e.g. the guard's eviction).
 3. The loop then lets aiohttp's parser count the bytes the thread took, by feeding it as many
    zero bytes, which it hands to the request's payload and this module drops at once. So the
    parser stands where it would have stood had it read the body itself, the request's
@@ -29,10 +30,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import select
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +42,10 @@ from aiohttp import StreamReader, web
 
 log = logging.getLogger(__name__)
 
-# Bytes per read buffer, so per sink call (one write and one hash update each).
+# Bytes per read buffer, so per stage call (one write, one hash update), and how many
+# buffers go round between the reading thread and the second stage's.
 BUFFER = 1 << 20
+DEPTH = 4
 # A body that owes less than this once aiohttp's buffered part is taken stays on the loop.
 DIRECT_MIN = 256 << 10
 # Zero bytes fed to aiohttp's parser in place of the bytes the thread took; one piece at a
@@ -57,11 +61,11 @@ Sink = Callable[[memoryview], None]
 
 @dataclass(frozen=True)
 class BodyEnd:
-    """What became of a body: how it ended and how many bytes the sink got."""
+    """What became of a body: how it ended and how many bytes its stages got."""
 
     why: str  # WHOLE, STALLED (no byte for the body timeout), GONE (the client), CUT (quit)
-    received: int
-    # The sink's failure (a disk error), raised to the caller once the connection is back
+    received: int  # through every stage
+    # A stage's failure (a disk error), raised to the caller once the connection is back
     # with aiohttp.
     error: BaseException | None = None
 
@@ -106,10 +110,12 @@ def eligible(request: web.Request) -> bool:
     return length - payload.total_bytes >= DIRECT_MIN
 
 
-async def receive(request: web.Request, sink: Sink, timeout_s: float) -> BodyEnd:
-    """Give the whole body (from its first byte) to `sink`, run in a thread, and hand the
-    connection back to aiohttp; call only when `eligible(request)`. The sink gets the body in
-    order, in pieces it must consume before it returns (the buffer is reused)."""
+async def receive(request: web.Request, stages: Sequence[Sink], timeout_s: float) -> BodyEnd:
+    """Give the whole body (from its first byte) to each of `stages` in turn, run in threads,
+    and hand the connection back to aiohttp; call only when `eligible(request)`. Each stage
+    gets the body in order, in pieces it must consume before it returns (buffers are reused);
+    the first runs in the thread that reads the socket, the later ones in a second thread,
+    on pieces the first is done with."""
     transport = request.transport
     assert isinstance(transport, asyncio.Transport) and request.content_length is not None
     payload = request.content
@@ -124,7 +130,7 @@ async def receive(request: web.Request, sink: Sink, timeout_s: float) -> BodyEnd
     done: asyncio.Future[tuple[BodyEnd, int]] = loop.create_future()
     sock = socket.socket(fileno=os.dup(transport.get_extra_info("socket").fileno()))
     wake_r, wake_w = os.pipe()
-    pump = _Pump(sock, wake_r, sink, timeout_s)
+    pump = _Pump(sock, wake_r, stages, timeout_s)
 
     def run() -> None:
         outcome = pump.run(first, owed)
@@ -210,7 +216,7 @@ async def _hand_back(request: web.Request, transport: asyncio.Transport, taken: 
             if payload.exception() is not None:
                 break
             for _ in _drain(payload):
-                pass  # dropped: the bytes went to the sink
+                pass  # dropped: the bytes went to the stages
             # Draining may resume the transport (aiohttp's flow control); the next
             # request's bytes must wait until the parser has counted the whole body.
             if transport.is_reading():
@@ -226,36 +232,69 @@ async def _hand_back(request: web.Request, transport: asyncio.Transport, taken: 
 
 
 class _Pump:
-    """The thread's side: read what the body owes into one buffer, hand it to the sink."""
+    """The threads' side: one reads what the body owes into buffers and runs the first stage
+    on each (the write); a second runs the later stages (the hash) on each buffer, in order,
+    while the first reads and writes the next ones. A few buffers go round between them."""
 
-    def __init__(self, sock: socket.socket, wake_fd: int, sink: Sink, timeout_s: float) -> None:
-        self._sock, self._wake_fd, self._sink = sock, wake_fd, sink
+    def __init__(self, sock: socket.socket, wake_fd: int, stages: Sequence[Sink],
+                 timeout_s: float) -> None:
+        self._sock, self._wake_fd = sock, wake_fd
+        self._first_stage, self._later = stages[0], stages[1:]
         self._timeout_ms = max(1, int(timeout_s * 1000))
         self.quit = threading.Event()
-        self.received = 0  # bytes given to the sink
+        self.received = 0  # bytes through every stage
         self.taken = 0  # bytes read off the socket
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        # (buffer, bytes in it, whether it goes back to _free); None: no more.
+        self._handed: queue.Queue[tuple[bytearray | bytes, int, bool] | None] = queue.Queue()
+        self._later_error: Exception | None = None
 
     def run(self, first: bytes, owed: int) -> tuple[BodyEnd, int]:
         """(how the body ended, how many bytes were taken off the socket)."""
+        for _ in range(DEPTH):
+            self._free.put(bytearray(max(1, min(BUFFER, owed))))
+        follower = threading.Thread(target=self._follow, name="upload-body-hash", daemon=True)
+        follower.start()
+        error: Exception | None = None
         try:
             if first:
-                self._give(memoryview(first))
+                self._give(first, len(first), recycle=False)
             why = self._read(owed)
-        except Exception as exc:  # the sink's (a disk error): the caller raises it
-            return BodyEnd(CUT, self.received, exc), self.taken
-        return BodyEnd(why, self.received), self.taken
+        except Exception as exc:  # the first stage's (a disk error): the caller raises it
+            why, error = CUT, exc
+        finally:
+            self._handed.put(None)
+            follower.join()
+        error = error or self._later_error
+        return BodyEnd(CUT if error else why, self.received, error), self.taken
 
-    def _give(self, view: memoryview) -> None:
-        self._sink(view)
-        self.received += len(view)
+    def _give(self, buf: bytearray | bytes, n: int, recycle: bool = True) -> None:
+        with memoryview(buf) as view:
+            self._first_stage(view[:n])
+        self._handed.put((buf, n, recycle))
+
+    def _follow(self) -> None:
+        while (item := self._handed.get()) is not None:
+            buf, n, recycle = item
+            if self._later_error is None:
+                try:
+                    with memoryview(buf) as view:
+                        for stage in self._later:
+                            stage(view[:n])
+                    self.received += n
+                except Exception as exc:  # told to the caller through run()
+                    self._later_error = exc
+                    self.quit.set()
+            if recycle:
+                assert isinstance(buf, bytearray)
+                self._free.put(buf)
 
     def _read(self, owed: int) -> str:
-        buf = bytearray(min(BUFFER, owed))
-        view = memoryview(buf)
         poller = select.poll()
         poller.register(self._sock.fileno(), _POLL_IN)
         poller.register(self._wake_fd, select.POLLIN)
-        filled = 0
+        buf = self._free.get()
+        view, filled = memoryview(buf), 0
         why = WHOLE
         while self.taken < owed:
             if self.quit.is_set():
@@ -266,8 +305,9 @@ class _Pump:
                 n = self._sock.recv_into(view[filled:], want)
             except (BlockingIOError, InterruptedError):
                 if filled:  # write and hash while the next bytes arrive
-                    self._give(view[:filled])
-                    filled = 0
+                    self._give(buf, filled)
+                    buf = self._free.get()
+                    view, filled = memoryview(buf), 0
                 events = poller.poll(self._timeout_ms)
                 if not events:
                     why = STALLED
@@ -285,8 +325,11 @@ class _Pump:
             filled += n
             self.taken += n
             if filled == len(buf):
-                self._give(view)
-                filled = 0
+                self._give(buf, filled)
+                buf = self._free.get()
+                view, filled = memoryview(buf), 0
         if filled:
-            self._give(view[:filled])
+            self._give(buf, filled)
+        else:
+            self._free.put(buf)
         return why

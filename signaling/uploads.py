@@ -197,11 +197,11 @@ async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offse
 
 
 async def _receive_off_loop(request: web.Request, writer: PartWriter) -> None:
-    """The body of known length, taken off the socket, written and hashed by a thread
-    (`signaling.socket_body`): its length was checked against Upload-Length before, so it
+    """The body of known length, taken off the socket and written by one thread, hashed by
+    another (`signaling.socket_body`): its length was checked against Upload-Length before, so it
     cannot run past it. Whatever arrived is kept, however the body ended."""
     try:
-        end = await socket_body.receive(request, writer.append,
+        end = await socket_body.receive(request, [writer.put, writer.hash],
                                         request.app[CONFIG].body_timeout_s)
     finally:
         # Shielded, so a cancellation cannot leave the file open and unsynced.
