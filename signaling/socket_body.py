@@ -248,11 +248,11 @@ class _Pump:
         # (buffer, bytes in it, whether it goes back to _free); None: no more.
         self._handed: queue.Queue[tuple[bytearray | bytes, int, bool] | None] = queue.Queue()
         self._later_error: Exception | None = None
+        self._size, self._made = BUFFER, 0
 
     def run(self, first: bytes, owed: int) -> tuple[BodyEnd, int]:
         """(how the body ended, how many bytes were taken off the socket)."""
-        for _ in range(DEPTH):
-            self._free.put(bytearray(max(1, min(BUFFER, owed))))
+        self._size = max(1, min(BUFFER, owed))
         follower = threading.Thread(target=self._follow, name="upload-body-hash", daemon=True)
         follower.start()
         error: Exception | None = None
@@ -267,6 +267,16 @@ class _Pump:
             follower.join()
         error = error or self._later_error
         return BodyEnd(CUT if error else why, self.received, error), self.taken
+
+    def _buffer(self) -> bytearray:
+        """A free buffer; a new one while fewer than DEPTH exist (a small body needs one)."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            if self._made < DEPTH:
+                self._made += 1
+                return bytearray(self._size)
+            return self._free.get()
 
     def _give(self, buf: bytearray | bytes, n: int, recycle: bool = True) -> None:
         with memoryview(buf) as view:
@@ -293,7 +303,7 @@ class _Pump:
         poller = select.poll()
         poller.register(self._sock.fileno(), _POLL_IN)
         poller.register(self._wake_fd, select.POLLIN)
-        buf = self._free.get()
+        buf = self._buffer()
         view, filled = memoryview(buf), 0
         why = WHOLE
         while self.taken < owed:
@@ -306,7 +316,7 @@ class _Pump:
             except (BlockingIOError, InterruptedError):
                 if filled:  # write and hash while the next bytes arrive
                     self._give(buf, filled)
-                    buf = self._free.get()
+                    buf = self._buffer()
                     view, filled = memoryview(buf), 0
                 events = poller.poll(self._timeout_ms)
                 if not events:
@@ -326,7 +336,7 @@ class _Pump:
             self.taken += n
             if filled == len(buf):
                 self._give(buf, filled)
-                buf = self._free.get()
+                buf = self._buffer()
                 view, filled = memoryview(buf), 0
         if filled:
             self._give(buf, filled)
