@@ -252,7 +252,7 @@ def table(rows: list[Row]) -> str:
             lines.append(f"| {r.size_mib} MiB | {name} | {r.rate(r.cp_s):.0f} "
                          f"| {r.rate(r.cp_fsync_s):.0f} | {rate:.0f} "
                          f"| {rate / r.rate(r.cp_s):.0%} | {rate / r.rate(r.cp_fsync_s):.0%} "
-                         f"| {cpu:.2f} | {1000 / max(cpu, 1e-9):.0f} | {mine:.2f} |")
+                         f"| {cpu:.2f} | {f'{1000 / cpu:.0f}' if cpu else '-'} | {mine:.2f} |")
     return "\n".join(lines)
 
 

@@ -46,8 +46,10 @@ log = logging.getLogger(__name__)
 # buffers go round between the reading thread and the second stage's.
 BUFFER = 1 << 20
 DEPTH = 4
-# A body that owes less than this once aiohttp's buffered part is taken stays on the loop.
-DIRECT_MIN = 256 << 10
+# A body that owes less than this once aiohttp's buffered part is taken stays on the loop:
+# there it costs the loop a few milliseconds, and for 1 MiB items the threads' start and
+# the hand-back measured no faster than the loop (BENCHMARKS.md, "Uploads off the loop").
+DIRECT_MIN = 2 << 20
 # Zero bytes fed to aiohttp's parser in place of the bytes the thread took; one piece at a
 # time, so the loop is never held for more than about a tenth of a millisecond.
 _FILLER = bytes(BUFFER)
