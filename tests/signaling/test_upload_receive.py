@@ -20,11 +20,12 @@ from aiohttp.test_utils import TestServer
 from bench import tus_client as tus
 from fieldrelay.config import Config
 from fieldrelay.program import tls
+from fieldrelay.program.serve import start_node
 from fieldrelay.users import UserStore
 from signaling.app import build_app
 from signaling.keys import CONFIG
 from signaling.uploads import RECEIVERS, UPLOADS
-from tests.conftest import TEST_PASSWORD_COST
+from tests.conftest import TEST_PASSWORD_COST, free_port
 from tests.live import PASSWORD, LiveNode
 
 NodeFactory = Callable[..., Awaitable[LiveNode]]
@@ -197,3 +198,63 @@ async def test_an_upload_over_tls_is_read_by_the_loop(tmp_path: Path,
         assert app[RECEIVERS].bodies == 0 and app[CONFIG].upload_receive_threads > 0
     finally:
         await server.close()
+
+
+async def test_an_upload_cut_by_the_connection_guard_stops_its_threads(
+        tmp_path: Path, loopback_only: None) -> None:
+    # A body still arriving counts as a connection that costs a slot: at the cap, the stalest
+    # is cut (signaling/edge.py). Its threads must then stop too, not read on from their
+    # duplicate of the socket.
+    UserStore(tmp_path, TEST_PASSWORD_COST).add("o1", "officer", PASSWORD)
+    node = await start_node(Config(data_dir=tmp_path, port=free_port(),
+                                   password_cost=TEST_PASSWORD_COST, max_connections=2,
+                                   reserve_connections=0, header_timeout_s=0.5))
+    app = node.runner.app
+    base = f"http://127.0.0.1:{node.port}"
+    opened: list[asyncio.StreamWriter] = []
+    try:
+        data = os.urandom(8 << 20)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/api/login",
+                                 json={"username": "o1", "password": PASSWORD}) as resp:
+                token = (await resp.json())["token"]
+            created = await tus.create(http, base, token, len(data), tus.material_meta(data))
+        location = created.headers["Location"]
+        sent = 3 << 20
+        _, writer = await asyncio.open_connection("127.0.0.1", node.port)
+        opened.append(writer)
+        head = (f"PATCH {location} HTTP/1.1\r\nHost: node\r\n"
+                f"Authorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n"
+                "Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n").encode()
+        writer.write(head + data[:sent])
+        await writer.drain()
+        async with asyncio.timeout(10):
+            while app[RECEIVERS].running != 1:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.7)  # older than the header timeout: the stalest
+        for _ in range(2):  # the second one finds the cap hit
+            _, other = await asyncio.open_connection("127.0.0.1", node.port)
+            opened.append(other)
+        upload_id = location.rsplit("/", 1)[1]
+        async with asyncio.timeout(5):
+            while app[RECEIVERS].running or upload_id in app[UPLOADS].busy:
+                await asyncio.sleep(0.02)
+        assert node.guard.counts.evicted == 1
+        for other in opened:
+            other.close()
+        async with asyncio.timeout(5):
+            while node.guard.counts.total:
+                await asyncio.sleep(0.02)
+        async with aiohttp.ClientSession() as http:
+            probe = await tus.head(http, base, token, location)
+            assert int(probe.headers["Upload-Offset"]) == sent
+            done = await tus.patch(http, base, token, location, sent, data[sent:])
+            assert done.status == 204, done.body
+            async with http.get(f"{base}{location}", headers=tus.auth(token)) as resp:
+                status = await resp.json()
+        assert status["material"]["sha256"] == hashlib.sha256(data).hexdigest()
+    finally:
+        for writer in opened:
+            writer.close()
+        await node.aclose()
