@@ -1,4 +1,4 @@
-"""A request body taken straight off the socket by a thread of its own, not by the event loop.
+"""A request body taken straight off the socket by threads of its own, not by the event loop.
 
 aiohttp hands a body to the event loop piece by piece: a recv, the parser, a bytes object and
 a future per piece, about 2.5 ms of the loop's CPU per MiB. That caps a node's uploads well
@@ -7,7 +7,7 @@ body of known length on a plain TCP connection this module does instead:
 
 1. It takes what aiohttp has already buffered of the body, then pauses the transport's reading
    with no await in between, so that no byte goes past it.
-2. A thread reads into one buffer from a duplicate of the connection's socket (a duplicate, so
+2. A thread reads into buffers from a duplicate of the connection's socket (a duplicate, so
    that a close on the loop cannot hand the number to another file while the thread reads).
    It reads exactly the bytes Content-Length still owes, never past them: what follows on a
    keep-alive connection is the next request, and that belongs to aiohttp. That thread
@@ -23,6 +23,9 @@ body of known length on a plain TCP connection this module does instead:
 
 Not taken here: TLS connections (the socket carries ciphertext; aiohttp's path decrypts),
 chunked or compressed bodies, and small bodies (a thread costs more than it saves).
+Nothing private of aiohttp is touched: the transport's pause and resume, the protocol's
+data_received, the payload's read_nowait, total_bytes and wait_eof. The tests
+(tests/signaling/test_upload_receive.py) hold this path to the loop's own, case by case.
 """
 
 from __future__ import annotations
