@@ -3,20 +3,24 @@ CPU per MiB, and the live relay while a large upload runs.
 
     unshare -n bash -c 'ip link set lo up && exec python -m bench.uploads'
 
-For each size (1, 50 and 500 MiB by default) and round, alternately: `cp` of the file (and
-`cp` followed by an fsync of the copy, since the node fsyncs what it receives), then an upload
-of the same file by an officer: POST, one PATCH streamed from the disk, until the node's 204
-(the material checked and sealed). The node's CPU is read from /proc around each upload.
-Then a live stream (a publisher and a viewer in a process of their own) runs for a window
-without uploads and a window with one upload of the largest size: the viewer's frame rate and
-the node's in-node forwarding latency (its /metrics histogram, p50 and p99) in each.
-The machine may be shared: each round alternates cp and upload so both see the same load.
+Two nodes run side by side, one per receive path (`--paths`): "loop" reads upload bodies on
+the event loop (`--upload-receive-threads 0`), "thread" has them taken off the socket by a
+thread (the default). For each size (1, 50 and 500 MiB by default) and round, alternately:
+`cp` of the file (and `cp` followed by an fsync of the copy, since the node fsyncs what it
+receives), then an upload of the same file by an officer to each node in turn: POST, one
+PATCH streamed from the disk, until the node's 204 (the material checked and sealed). The
+node's CPU is read from /proc around each upload. Then, for each node, a live stream (a
+publisher and a viewer in a process of their own) runs for a window without uploads and a
+window with one upload of the largest size: the viewer's frame rate and the node's in-node
+forwarding latency (its /metrics histogram, p50 and p99) in each.
+The machine may be shared: each round alternates cp and the uploads so all see the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -40,6 +44,8 @@ from bench.stream_probe import start_probe, stop_probe
 from relay import aiortc_hooks
 
 MIB = 1 << 20
+# The receive paths compared, and the node flags that choose them.
+PATHS: dict[str, tuple[str, ...]] = {"loop": ("--upload-receive-threads", "0"), "thread": ()}
 TICKS = os.sysconf("SC_CLK_TCK")
 FILE_CHUNK = 4 * MIB
 
@@ -131,17 +137,28 @@ async def timed_upload(http: aiohttp.ClientSession, node: NodeProcess, token: st
     return elapsed, cpu_seconds(node.proc.pid) - cpu0, own_cpu() - mine0
 
 
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+@dataclass
+class Uploads:
+    """One receive path's rounds of one size."""
+
+    upload_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+    client_cpu_s: list[float] = field(default_factory=list)
+
+
 @dataclass
 class Row:
     size_mib: int
     cp_s: list[float] = field(default_factory=list)
     cp_fsync_s: list[float] = field(default_factory=list)
-    upload_s: list[float] = field(default_factory=list)
-    cpu_s: list[float] = field(default_factory=list)
-    client_cpu_s: list[float] = field(default_factory=list)
+    paths: dict[str, Uploads] = field(default_factory=dict)
 
     def rate(self, seconds: list[float]) -> float:
-        return self.size_mib / sorted(seconds)[len(seconds) // 2]
+        return self.size_mib / median(seconds)
 
 
 def latency_buckets(node: NodeProcess) -> list[tuple[float, float]]:
@@ -156,34 +173,39 @@ def latency_buckets(node: NodeProcess) -> list[tuple[float, float]]:
     return sorted(total.items())
 
 
-async def throughput(args: argparse.Namespace, node: NodeProcess, work: Path) -> list[Row]:
+async def throughput(args: argparse.Namespace, nodes: dict[str, NodeProcess],
+                     work: Path) -> list[Row]:
     rows = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
-        token = node.login("o2")
+        tokens = {name: node.login("o2") for name, node in nodes.items()}
         for size_mib in args.sizes:
             src = work / f"item-{size_mib}.bin"
             sha = make_file(src, size_mib * MIB)
-            row = Row(size_mib)
+            row = Row(size_mib, paths={name: Uploads() for name in nodes})
             for _ in range(args.rounds):
                 copied, synced = timed_cp(src, work / "copy.bin")
                 row.cp_s.append(copied)
                 row.cp_fsync_s.append(synced)
-                seconds, cpu, mine = await timed_upload(http, node, token, src,
-                                                        size_mib * MIB, sha)
-                row.upload_s.append(seconds)
-                row.cpu_s.append(cpu)
-                row.client_cpu_s.append(mine)
-            print(f"{size_mib} MiB: cp {row.rate(row.cp_s):.0f} MiB/s, cp+fsync "
-                  f"{row.rate(row.cp_fsync_s):.0f} MiB/s, upload {row.rate(row.upload_s):.0f} "
-                  f"MiB/s, node CPU {1000 * sorted(row.cpu_s)[len(row.cpu_s) // 2] / size_mib:.2f}"
-                  " ms/MiB", flush=True)
+                for name, node in nodes.items():
+                    seconds, cpu, mine = await timed_upload(http, node, tokens[name], src,
+                                                            size_mib * MIB, sha)
+                    done = row.paths[name]
+                    done.upload_s.append(seconds)
+                    done.cpu_s.append(cpu)
+                    done.client_cpu_s.append(mine)
+            line = (f"{size_mib} MiB: cp {row.rate(row.cp_s):.0f} MiB/s, cp+fsync "
+                    f"{row.rate(row.cp_fsync_s):.0f} MiB/s")
+            for name, done in row.paths.items():
+                line += (f"; {name} {row.rate(done.upload_s):.0f} MiB/s, node CPU "
+                         f"{1000 * median(done.cpu_s) / size_mib:.2f} ms/MiB")
+            print(line, flush=True)
             src.unlink()
             rows.append(row)
     return rows
 
 
-async def live_windows(args: argparse.Namespace, node: NodeProcess,
-                       work: Path) -> dict[str, dict[str, float]]:
+async def live_windows(args: argparse.Namespace, node: NodeProcess, work: Path,
+                       label: str) -> dict[str, dict[str, float]]:
     """The viewer's fps and the node's forwarding latency without and with a big upload."""
     probe = start_probe(node, "o1", "c1")
     out: dict[str, dict[str, float]] = {}
@@ -209,24 +231,28 @@ async def live_windows(args: argparse.Namespace, node: NodeProcess,
         stop_probe(probe)
         src.unlink(missing_ok=True)
     for name, w in out.items():
-        print(f"live stream, {name}: viewer {w['fps']:.1f} fps, in-node forwarding latency "
+        print(f"live stream ({label}), {name}: viewer {w['fps']:.1f} fps, in-node forwarding "
+              f"latency "
               f"p50 {w['p50_ms']:.2f} ms, p99 {w['p99_ms']:.2f} ms over {w['seconds']:.1f} s",
               flush=True)
     return out
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| item | `cp` MiB/s | `cp` + fsync MiB/s | upload (tus, sealed) MiB/s "
-             "| upload / `cp` | upload / (`cp` + fsync) | node CPU ms per MiB "
-             "| one core's worth of node CPU, MiB/s | client CPU ms per MiB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| item | receive path | `cp` MiB/s | `cp` + fsync MiB/s "
+             "| upload (tus, sealed) MiB/s | upload / `cp` | upload / (`cp` + fsync) "
+             "| node CPU ms per MiB | one core's worth of node CPU, MiB/s "
+             "| client CPU ms per MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cpu = 1000 * sorted(r.cpu_s)[len(r.cpu_s) // 2] / r.size_mib
-        mine = 1000 * sorted(r.client_cpu_s)[len(r.client_cpu_s) // 2] / r.size_mib
-        lines.append(f"| {r.size_mib} MiB | {r.rate(r.cp_s):.0f} | {r.rate(r.cp_fsync_s):.0f} "
-                     f"| {r.rate(r.upload_s):.0f} | {r.rate(r.upload_s) / r.rate(r.cp_s):.0%} "
-                     f"| {r.rate(r.upload_s) / r.rate(r.cp_fsync_s):.0%} | {cpu:.2f} "
-                     f"| {1000 / max(cpu, 1e-9):.0f} | {mine:.2f} |")
+        for name, done in r.paths.items():
+            cpu = 1000 * median(done.cpu_s) / r.size_mib
+            mine = 1000 * median(done.client_cpu_s) / r.size_mib
+            rate = r.rate(done.upload_s)
+            lines.append(f"| {r.size_mib} MiB | {name} | {r.rate(r.cp_s):.0f} "
+                         f"| {r.rate(r.cp_fsync_s):.0f} | {rate:.0f} "
+                         f"| {rate / r.rate(r.cp_s):.0%} | {rate / r.rate(r.cp_fsync_s):.0%} "
+                         f"| {cpu:.2f} | {f'{1000 / cpu:.0f}' if cpu else '-'} | {mine:.2f} |")
     return "\n".join(lines)
 
 
@@ -243,28 +269,41 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the node's data and the files go (one disk for both)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--paths", type=lambda s: s.split(","), default=list(PATHS),
+                        help="receive paths, one node each, in this order (loop,thread)")
     args = parser.parse_args()
     if not only_loopback():
         print("run inside `unshare -n` (see the docstring): the live part carries WebRTC",
               file=sys.stderr)
         return 2
     aiortc_hooks.use_ice_host_addresses(("127.0.0.1",))
+    print(f"load average before: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="fieldrelay-uploads-", dir=args.workdir) as tmp:
         work = Path(tmp)
-        node = NodeProcess(work / "data", free_port())
-        for name, role in (("o1", "officer"), ("o2", "officer"), ("c1", "commander")):
-            node.add_user(name, role)
-        node.start("--upload-max-video-mb", str(max([*args.sizes, args.live_mib]) + 1))
+        nodes: dict[str, NodeProcess] = {}
+        live: dict[str, dict[str, dict[str, float]]] = {}
         try:
-            rows = asyncio.run(throughput(args, node, work))
-            live = asyncio.run(live_windows(args, node, work))
+            for name in args.paths:
+                node = nodes[name] = NodeProcess(work / f"data-{name}", free_port())
+                for user, role in (("o1", "officer"), ("o2", "officer"),
+                                   ("c1", "commander")):
+                    node.add_user(user, role)
+                node.start("--upload-max-video-mb",
+                           str(max([*args.sizes, args.live_mib]) + 1), *PATHS[name])
+            rows = asyncio.run(throughput(args, nodes, work))
+            if args.window > 0:
+                for name, node in nodes.items():
+                    live[name] = asyncio.run(live_windows(args, node, work, name))
         finally:
-            node.stop()
+            for node in nodes.values():
+                if node.proc is not None:
+                    node.stop()
+    print(f"load average after: {os.getloadavg()}")
     print()
     print(table(rows))
     if args.json:
-        args.json.write_text(json.dumps({"rows": [r.__dict__ for r in rows], "live": live},
-                                        indent=1))
+        args.json.write_text(json.dumps({"rows": [dataclasses.asdict(r) for r in rows],
+                                         "live": live}, indent=1))
     return 0
 
 

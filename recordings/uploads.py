@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,8 +162,12 @@ class PartWriter:
         # The digest of this body alone, when the client sent its checksum.
         self.body_digest = body_digest
         self.written = 0
+        # `put`'s fsync beside the writes, and what it has not yet covered.
+        self._syncer: threading.Thread | None = None
+        self._sync_error: OSError | None = None
+        self._unsynced = 0
 
-    def write(self, pieces: list[bytes]) -> None:
+    def write(self, pieces: Sequence[bytes | memoryview]) -> None:
         """Append and hash pieces of the body, as they came off the socket (no joining)."""
         size = sum(len(p) for p in pieces)
         for at in range(0, len(pieces), IOV_BATCH):
@@ -179,12 +183,55 @@ class PartWriter:
                 self.body_digest.update(piece)
         self.written += size
 
+    def put(self, piece: memoryview) -> None:
+        """Write one piece, unhashed: `hash` gets the same pieces in the same order, from
+        another thread (the whole body's reader writes, a second thread hashes). Every
+        SYNC_EVERY bytes an fsync starts in a thread of the writer's, beside the writes that
+        follow (one at a time; `close` waits for it)."""
+        self._raise_sync_error()
+        done = 0
+        while done < len(piece):
+            done += os.write(self._fd, piece[done:])
+        self.written += len(piece)
+        self._unsynced += len(piece)
+        if self._unsynced >= SYNC_EVERY and \
+                (self._syncer is None or not self._syncer.is_alive()):
+            self._join_syncer()
+            self._syncer = threading.Thread(target=self._sync_beside, name="upload-fsync",
+                                            daemon=True)
+            self._syncer.start()
+            self._unsynced = 0
+
+    def hash(self, piece: memoryview) -> None:
+        """Hash one piece `put` wrote."""
+        self.digest.update(piece)
+        if self.body_digest is not None:
+            self.body_digest.update(piece)
+
+    def _sync_beside(self) -> None:
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:  # raised by the writer's next call: an fsync error is told once
+            self._sync_error = exc
+
+    def _join_syncer(self) -> None:
+        if self._syncer is not None:
+            self._syncer.join()
+            self._syncer = None
+
+    def _raise_sync_error(self) -> None:
+        error, self._sync_error = self._sync_error, None
+        if error is not None:
+            raise error
+
     def sync(self) -> None:
         """fsync what is written so far."""
         os.fsync(self._fd)
 
     def undo(self) -> None:
         """Cut the file back to where this body started (a body refused as a whole)."""
+        self._join_syncer()
+        self._sync_error = None
         os.ftruncate(self._fd, self.start)
         os.fsync(self._fd)
         self.written = 0
@@ -192,6 +239,8 @@ class PartWriter:
     def close(self) -> None:
         """fsync what was written and close."""
         try:
+            self._join_syncer()
+            self._raise_sync_error()
             os.fsync(self._fd)
         finally:
             os.close(self._fd)

@@ -46,6 +46,7 @@ from signaling import (
     remote_sessions,
     review,
     security_headers,
+    socket_body,
     talkback,
     uploads,
     whip,
@@ -259,6 +260,7 @@ def build_app(config: Config) -> web.Application:
     app[REGISTRY], app[LIVE_EVIDENCE] = node.registry, node.evidence
     app[review.REVIEW] = node.review_desk
     app[uploads.UPLOADS] = uploads.new_desk(app)
+    app[uploads.RECEIVERS] = socket_body.Receivers(config.upload_receive_threads)
     app[uploads.UPLOADS].on_sealed.append(node.witnessing.material_sealed)
     if node.cases.puller is not None:
         # Portal uploads tell the same listeners as officer uploads (the catalog too).

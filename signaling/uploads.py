@@ -34,6 +34,7 @@ from recordings.uploads import (
     Upload,
     UploadStore,
 )
+from signaling import socket_body
 from signaling.auth import authenticate
 from signaling.keys import CONFIG, LIVE_EVIDENCE
 from signaling.upload_desk import CHECKSUM_MISMATCH, Gone, TooManyUploads, UploadDesk
@@ -45,6 +46,8 @@ PIECE = 4 << 20
 
 
 UPLOADS = web.AppKey("uploads", UploadDesk)
+# Threads that take upload bodies off the socket (Config.upload_receive_threads at most).
+RECEIVERS = web.AppKey("upload_receivers", socket_body.Receivers)
 
 
 def new_desk(app: web.Application) -> UploadDesk:
@@ -178,7 +181,40 @@ async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offse
     hashes this body alone (for its Upload-Checksum)."""
     writer = PartWriter(desk.store.part(upload.id), await desk.digest(upload.id, offset),
                         body_digest)
-    room = upload.length - offset
+    receivers = request.app[RECEIVERS]
+    if socket_body.eligible(request) and receivers.take():
+        try:
+            await _receive_off_loop(request, writer)
+        finally:
+            receivers.release()
+    else:
+        await _receive_on_loop(request, desk, upload, writer)
+    new_offset = offset + writer.written
+    desk.digests[upload.id] = (writer.digest, new_offset)
+    if new_offset == upload.length:
+        upload.received_at = time.time()
+    return new_offset
+
+
+async def _receive_off_loop(request: web.Request, writer: PartWriter) -> None:
+    """The body of known length, taken off the socket and written by one thread, hashed by
+    another (`signaling.socket_body`): its length was checked against Upload-Length before, so it
+    cannot run past it. Whatever arrived is kept, however the body ended."""
+    try:
+        end = await socket_body.receive(request, [writer.put, writer.hash],
+                                        request.app[CONFIG].body_timeout_s)
+    finally:
+        # Shielded, so a cancellation cannot leave the file open and unsynced.
+        await asyncio.shield(asyncio.to_thread(writer.close))
+    if end.error is not None:
+        raise end.error
+
+
+async def _receive_on_loop(request: web.Request, desk: UploadDesk, upload: Upload,
+                           writer: PartWriter) -> None:
+    """The body as aiohttp's loop reads it (TLS, chunked, small or when every receiving
+    thread is busy); gathered pieces go to the disk thread."""
+    room = upload.length - writer.start
     pending: asyncio.Future[None] | None = None
     syncing: asyncio.Future[None] | None = None
     gathered: list[bytes] = []
@@ -219,11 +255,6 @@ async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offse
         # Whatever arrived is kept, however the body ended (a client gone mid-body included),
         # and the file is closed; shielded, so a cancellation cannot leave it half done.
         await asyncio.shield(_finish(writer, [pending, syncing], [] if refused else gathered))
-    new_offset = offset + writer.written
-    desk.digests[upload.id] = (writer.digest, new_offset)
-    if new_offset == upload.length:
-        upload.received_at = time.time()
-    return new_offset
 
 
 async def _next_chunk(request: web.Request, upload_id: str) -> bytes:

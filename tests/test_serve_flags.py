@@ -35,6 +35,7 @@ SERVE_FLAGS |= {"checkpoint-interval", "witness-dir", "tsa-url", "key-file"}  # 
 SERVE_FLAGS |= {  # the whole trail: uploads
     "upload-max-photo-mb", "upload-max-audio-mb", "upload-max-video-mb", "upload-max-file-mb",
     "upload-max-preevent-mb", "upload-max-gapfill-mb", "uploads-per-officer", "upload-expire",
+    "upload-receive-threads",
 }
 # Archive and catalog.
 SERVE_FLAGS |= {"archive-url", "archive-endpoint", "archive-region", "archive-credentials-file",

@@ -1,0 +1,350 @@
+"""A request body taken straight off the socket by threads of its own, not by the event loop.
+
+aiohttp hands a body to the event loop piece by piece: a recv, the parser, a bytes object and
+a future per piece, about 2.5 ms of the loop's CPU per MiB. That caps a node's uploads well
+below the disk's speed, and the live relay waits behind them on the same loop. For a large
+body of known length on a plain TCP connection this module does instead:
+
+1. It takes what aiohttp has already buffered of the body, then pauses the transport's reading
+   with no await in between, so that no byte goes past it.
+2. A thread reads into buffers from a duplicate of the connection's socket (a duplicate, so
+   that a close on the loop cannot hand the number to another file while the thread reads).
+   It reads exactly the bytes Content-Length still owes, never past them: what follows on a
+   keep-alive connection is the next request, and that belongs to aiohttp. That thread
+   writes each filled buffer; a second one hashes it meanwhile, while the first reads and
+   writes the next (both release the GIL). The threads stop on the body timeout (no byte
+   for that long), when the client goes, and when told to quit (a cancelled request, or a
+   connection the loop closed, e.g. the guard's eviction).
+3. The loop then lets aiohttp's parser count the bytes the thread took, by feeding it as many
+   zero bytes, which it hands to the request's payload and this module drops at once. So the
+   parser stands where it would have stood had it read the body itself, the request's
+   payload ends, and the transport reads on: a pipelined request gets answered, and a body
+   cut short ends the way aiohttp ends one (it reads and drops the rest, then closes).
+
+Not taken here: TLS connections (the socket carries ciphertext; aiohttp's path decrypts),
+chunked or compressed bodies, and small bodies (a thread costs more than it saves).
+Nothing private of aiohttp is touched: the transport's pause and resume, the protocol's
+data_received, the payload's read_nowait, total_bytes and wait_eof. The tests
+(tests/signaling/test_upload_receive.py) hold this path to the loop's own, case by case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import select
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import StreamReader, web
+
+log = logging.getLogger(__name__)
+
+# Bytes per read buffer, so per stage call (one write, one hash update), and how many
+# buffers go round between the reading thread and the second stage's.
+BUFFER = 1 << 20
+DEPTH = 4
+# A body that owes less than this once aiohttp's buffered part is taken stays on the loop:
+# there it costs the loop a few milliseconds, and for 1 MiB items the threads' start and
+# the hand-back measured no faster than the loop (BENCHMARKS.md, "Uploads off the loop").
+DIRECT_MIN = 2 << 20
+# Zero bytes fed to aiohttp's parser in place of the bytes the thread took; one piece at a
+# time, so the loop is never held for more than about a tenth of a millisecond.
+_FILLER = bytes(BUFFER)
+_POLL_IN = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
+
+# How a body taken off the socket ended.
+WHOLE, STALLED, GONE, CUT = "whole", "stalled", "gone", "cut"
+
+Sink = Callable[[memoryview], None]
+
+
+@dataclass(frozen=True)
+class BodyEnd:
+    """What became of a body: how it ended and how many bytes its stages got."""
+
+    why: str  # WHOLE, STALLED (no byte for the body timeout), GONE (the client), CUT (quit)
+    received: int  # through every stage
+    # A stage's failure (a disk error), raised to the caller once the connection is back
+    # with aiohttp.
+    error: BaseException | None = None
+
+
+class Receivers:
+    """How many bodies threads may take at once; past that, bodies stay on the loop."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+        self.bodies = 0  # taken so far
+
+    def take(self) -> bool:
+        """A thread's slot, or False when all are in use (or the limit is 0)."""
+        if self.running >= self.limit:
+            return False
+        self.running += 1
+        self.bodies += 1
+        return True
+
+    def release(self) -> None:
+        """Give the slot back."""
+        self.running -= 1
+
+
+def eligible(request: web.Request) -> bool:
+    """Whether this request's body may be taken off the socket by a thread."""
+    length = request.content_length
+    payload = request.content
+    if length is None or request.headers.get("Transfer-Encoding") or \
+            request.headers.get("Content-Encoding", "identity").lower() != "identity":
+        return False
+    if not isinstance(payload, StreamReader) or payload.is_eof() or \
+            payload.exception() is not None:
+        return False
+    transport = request.transport
+    if not isinstance(transport, asyncio.Transport) or transport.is_closing() or \
+            transport.get_extra_info("ssl_object") is not None:
+        return False
+    if transport.get_extra_info("socket") is None:
+        return False
+    return length - payload.total_bytes >= DIRECT_MIN
+
+
+async def receive(request: web.Request, stages: Sequence[Sink], timeout_s: float) -> BodyEnd:
+    """Give the whole body (from its first byte) to each of `stages` in turn, run in threads,
+    and hand the connection back to aiohttp; call only when `eligible(request)`. Each stage
+    gets the body in order, in pieces it must consume before it returns (buffers are reused);
+    the first runs in the thread that reads the socket, the later ones in a second thread,
+    on pieces the first is done with."""
+    transport = request.transport
+    assert isinstance(transport, asyncio.Transport) and request.content_length is not None
+    payload = request.content
+    # What aiohttp already has. Its parser may hold a tail it has not fed to the payload yet
+    # (paused by the payload's flow control): each read lets it feed more, so read until
+    # nothing is left. That may resume the transport's reading, so pause only after it,
+    # before the next await.
+    first = b"".join(_drain(payload))
+    owed = request.content_length - payload.total_bytes
+    transport.pause_reading()
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[tuple[BodyEnd, int]] = loop.create_future()
+    sock = socket.socket(fileno=os.dup(transport.get_extra_info("socket").fileno()))
+    wake_r, wake_w = os.pipe()
+    pump = _Pump(sock, wake_r, stages, timeout_s)
+
+    def run() -> None:
+        outcome = pump.run(first, owed)
+        loop.call_soon_threadsafe(_resolve, done, outcome)
+
+    thread = threading.Thread(target=run, name="upload-body", daemon=True)
+    try:
+        sock.setblocking(False)
+        thread.start()
+    except BaseException:
+        # Nothing was written, so the upload stays where it was; the connection cannot
+        # carry on (its parser never saw this body's bytes).
+        sock.close()
+        os.close(wake_r)
+        os.close(wake_w)
+        transport.abort()
+        raise
+    # aiohttp sets the payload's exception when the connection is lost (the client reset it,
+    # or the loop closed it): the thread then stops at once.
+    lost = asyncio.ensure_future(payload.wait_eof())
+    cancelled = False
+    try:
+        waiting: list[asyncio.Future[Any]] = [done, lost]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
+    finally:
+        if not done.done():
+            pump.quit.set()
+            os.write(wake_w, b"q")
+        lost.cancel()
+        # The thread ends within one buffer's write once told; wait for it even through a
+        # cancellation (re-raised below), so that nothing reads the socket after this.
+        while not done.done():
+            try:
+                await asyncio.shield(done)
+            except asyncio.CancelledError:
+                cancelled = True
+        thread.join()
+        sock.close()
+        os.close(wake_r)
+        os.close(wake_w)
+        if lost.done() and not lost.cancelled():
+            lost.exception()  # seen: the thread ended CUT for it
+        end, taken = done.result()
+        await _hand_back(request, transport, taken, cut=cancelled)
+    if cancelled:
+        raise asyncio.CancelledError
+    if end.why != WHOLE:
+        log.info("a body taken off the socket ended %s after %d bytes", end.why, end.received)
+    return end
+
+
+def _resolve(done: asyncio.Future[tuple[BodyEnd, int]], outcome: tuple[BodyEnd, int]) -> None:
+    if not done.done():
+        done.set_result(outcome)
+
+
+def _drain(payload: StreamReader) -> Iterator[bytes]:
+    """What the payload holds, until its parser has fed it everything it read."""
+    while payload.exception() is None and (chunk := payload.read_nowait()):
+        yield chunk
+
+
+async def _hand_back(request: web.Request, transport: asyncio.Transport, taken: int,
+                     cut: bool) -> None:
+    """Let aiohttp's parser count the `taken` bytes and read on (see the module docstring);
+    a request cancelled mid-body closes its connection instead."""
+    if transport.is_closing():
+        return
+    if cut:
+        transport.abort()
+        return
+    protocol = request.protocol
+    payload = request.content
+    left = taken
+    try:
+        while left and not transport.is_closing():
+            piece = _FILLER if left >= len(_FILLER) else _FILLER[:left]
+            protocol.data_received(piece)
+            left -= len(piece)
+            if payload.exception() is not None:
+                break
+            for _ in _drain(payload):
+                pass  # dropped: the bytes went to the stages
+            # Draining may resume the transport (aiohttp's flow control); the next
+            # request's bytes must wait until the parser has counted the whole body.
+            if transport.is_reading():
+                transport.pause_reading()
+            # The parser copies each piece: a large body's worth would hold the loop (and
+            # the live relay on it) for tens of milliseconds in one go.
+            await asyncio.sleep(0)
+    except asyncio.CancelledError:
+        transport.abort()  # the parser stands mid-body: nothing more can be read on it
+        raise
+    if not transport.is_closing():
+        transport.resume_reading()
+
+
+class _Pump:
+    """The threads' side: one reads what the body owes into buffers and runs the first stage
+    on each (the write); a second runs the later stages (the hash) on each buffer, in order,
+    while the first reads and writes the next ones. A few buffers go round between them."""
+
+    def __init__(self, sock: socket.socket, wake_fd: int, stages: Sequence[Sink],
+                 timeout_s: float) -> None:
+        self._sock, self._wake_fd = sock, wake_fd
+        self._first_stage, self._later = stages[0], stages[1:]
+        self._timeout_ms = max(1, int(timeout_s * 1000))
+        self.quit = threading.Event()
+        self.received = 0  # bytes through every stage
+        self.taken = 0  # bytes read off the socket
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        # (buffer, bytes in it, whether it goes back to _free); None: no more.
+        self._handed: queue.Queue[tuple[bytearray | bytes, int, bool] | None] = queue.Queue()
+        self._later_error: Exception | None = None
+        self._size, self._made = BUFFER, 0
+
+    def run(self, first: bytes, owed: int) -> tuple[BodyEnd, int]:
+        """(how the body ended, how many bytes were taken off the socket)."""
+        self._size = max(1, min(BUFFER, owed))
+        follower = threading.Thread(target=self._follow, name="upload-body-hash", daemon=True)
+        follower.start()
+        error: Exception | None = None
+        try:
+            if first:
+                self._give(first, len(first), recycle=False)
+            why = self._read(owed)
+        except Exception as exc:  # the first stage's (a disk error): the caller raises it
+            why, error = CUT, exc
+        finally:
+            self._handed.put(None)
+            follower.join()
+        error = error or self._later_error
+        return BodyEnd(CUT if error else why, self.received, error), self.taken
+
+    def _buffer(self) -> bytearray:
+        """A free buffer; a new one while fewer than DEPTH exist (a small body needs one)."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            if self._made < DEPTH:
+                self._made += 1
+                return bytearray(self._size)
+            return self._free.get()
+
+    def _give(self, buf: bytearray | bytes, n: int, recycle: bool = True) -> None:
+        with memoryview(buf) as view:
+            self._first_stage(view[:n])
+        self._handed.put((buf, n, recycle))
+
+    def _follow(self) -> None:
+        while (item := self._handed.get()) is not None:
+            buf, n, recycle = item
+            if self._later_error is None:
+                try:
+                    with memoryview(buf) as view:
+                        for stage in self._later:
+                            stage(view[:n])
+                    self.received += n
+                except Exception as exc:  # told to the caller through run()
+                    self._later_error = exc
+                    self.quit.set()
+            if recycle:
+                assert isinstance(buf, bytearray)
+                self._free.put(buf)
+
+    def _read(self, owed: int) -> str:
+        poller = select.poll()
+        poller.register(self._sock.fileno(), _POLL_IN)
+        poller.register(self._wake_fd, select.POLLIN)
+        buf = self._buffer()
+        view, filled = memoryview(buf), 0
+        why = WHOLE
+        while self.taken < owed:
+            if self.quit.is_set():
+                why = CUT
+                break
+            want = min(len(buf) - filled, owed - self.taken)
+            try:
+                n = self._sock.recv_into(view[filled:], want)
+            except (BlockingIOError, InterruptedError):
+                if filled:  # write and hash while the next bytes arrive
+                    self._give(buf, filled)
+                    buf = self._buffer()
+                    view, filled = memoryview(buf), 0
+                events = poller.poll(self._timeout_ms)
+                if not events:
+                    why = STALLED
+                    break
+                if any(fd == self._wake_fd for fd, _ in events):
+                    why = CUT
+                    break
+                continue
+            except OSError:
+                why = GONE
+                break
+            if n == 0:
+                why = GONE
+                break
+            filled += n
+            self.taken += n
+            if filled == len(buf):
+                self._give(buf, filled)
+                buf = self._buffer()
+                view, filled = memoryview(buf), 0
+        if filled:
+            self._give(buf, filled)
+        else:
+            self._free.put(buf)
+        return why
