@@ -139,9 +139,11 @@ class FieldRelay(System):
         self.data = workdir / "fieldrelay-data"
         self.tokens: dict[str, str] = {}
         self.node_args: list[str] = []
+        # How the CLI is started (bench/traced_node.py puts tracemalloc in front of it).
+        self.launcher: list[str] = ["-m", "fieldrelay"]
 
     def command(self) -> list[str]:
-        return [self.python, "-m", "fieldrelay", "serve", "--ice-host", "127.0.0.1",
+        return [self.python, *self.launcher, "serve", "--ice-host", "127.0.0.1",
                 "--port", str(self.port), "--data-dir", str(self.data), *self.node_args]
 
     def latency_buckets(self) -> list[tuple[float, float]] | None:
