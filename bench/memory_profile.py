@@ -15,7 +15,7 @@ and after each load step has run for --settle seconds:
 - the node's threads, by name;
 - with `--tracemalloc FRAMES`, the Python allocations that the load added, by file:line
   (and by package, and by call chain when FRAMES > 1): the node then runs under
-  bench/traced_node.py, which writes a tracemalloc snapshot whenever it gets SIGUSR1, and
+  bench/launch_node.py, which writes a tracemalloc snapshot whenever it gets SIGUSR1, and
   the script compares the last step's snapshot with the idle one. Tracing costs memory and
   CPU of its own: RSS figures of a traced run are not comparable with untraced ones.
 
@@ -163,8 +163,8 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
     snapshots = make_dir(workdir / "tracemalloc")
     if args.tracemalloc:
         # By path, so a node started from another checkout's folder gets it too.
-        node.launcher = [str(REPO / "bench" / "traced_node.py"), str(snapshots),
-                         str(args.tracemalloc)]
+        node.launcher = [str(REPO / "bench" / "launch_node.py"), "--tracemalloc",
+                         str(snapshots), str(args.tracemalloc), "--"]
     run = Run(side)
     clients: list[Client] = []
     steps = [int(s) for s in args.steps.split(",")]
@@ -222,7 +222,7 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
 
 
 async def take_snapshot(pid: int, folder: Path, number: int) -> str:
-    """Have a traced node (bench/traced_node.py) write its `number`th snapshot; its path."""
+    """Have a traced node (bench/launch_node.py) write its `number`th snapshot; its path."""
     path = folder / f"{number}.snap"
     os.kill(pid, signal.SIGUSR1)
     deadline = time.monotonic() + 60

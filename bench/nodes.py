@@ -139,7 +139,7 @@ class FieldRelay(System):
         self.data = workdir / "fieldrelay-data"
         self.tokens: dict[str, str] = {}
         self.node_args: list[str] = []
-        # How the CLI is started (bench/traced_node.py puts tracemalloc in front of it).
+        # How the CLI is started (bench/launch_node.py can trace it or put it on uvloop).
         self.launcher: list[str] = ["-m", "fieldrelay"]
 
     def command(self) -> list[str]:
@@ -190,6 +190,16 @@ class FieldRelay(System):
 
     def whep(self, index: int) -> tuple[str, str]:
         return f"{self.base}/whep/o{index + 1}", self.tokens["c1"]
+
+
+class FieldRelayUvloop(FieldRelay):
+    """The same node with uvloop's event loop instead of asyncio's (bench/launch_node.py)."""
+
+    name = "fieldrelay-uvloop"
+
+    def __init__(self, workdir: Path, python: str) -> None:
+        super().__init__(workdir, python)
+        self.launcher = [str(REPO / "bench" / "launch_node.py"), "--uvloop", "--"]
 
 
 class FieldRelayNodes(FieldRelay):
