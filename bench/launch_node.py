@@ -1,12 +1,17 @@
 """Starts `fieldrelay` the way a benchmark needs it: traced by tracemalloc, or on uvloop.
 
-    python bench/launch_node.py [--tracemalloc DUMP_DIR FRAMES] [--uvloop] -- serve ...
+    python bench/launch_node.py [--tracemalloc DUMP_DIR FRAMES] [--mallinfo DIR] [--uvloop] \
+        -- serve ...
 
 `--tracemalloc`: tracing starts before fieldrelay is imported, keeping FRAMES frames per
 allocation; each SIGUSR1 then writes `DUMP_DIR/<n>.snap` (n = 1, 2, ...; renamed into place
 once complete, so a reader never sees half a file). `bench/memory_profile.py --tracemalloc`
 compares them. Tracing costs CPU and memory of its own, so RSS from a traced node is not
 comparable with an untraced one.
+
+`--mallinfo`: each SIGUSR2 writes glibc's `mallinfo2()` (all arenas: bytes in use, bytes free
+but kept, bytes in mmap'd blocks) to `DIR/<n>.json`, which tells how much of the heap is
+fragmentation rather than live data.
 
 `--uvloop`: the node's loop is uvloop's (`bench/relay_cpu.py --systems fieldrelay-uvloop`),
 set as the event loop policy before `asyncio.run` makes the loop.
@@ -20,8 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import ctypes.util
 import importlib
 import itertools
+import json
 import os
 import signal
 import sys
@@ -46,15 +54,42 @@ def trace_on_signal(dump_dir: Path, frames: int) -> None:
     signal.signal(signal.SIGUSR1, dump)
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def mallinfo_on_signal(dump_dir: Path) -> None:
+    """Every SIGUSR2 writes glibc's mallinfo2() as JSON into dump_dir."""
+    dump_dir.mkdir(parents=True, exist_ok=True)
+    numbers = itertools.count(1)
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.mallinfo2.restype = _MallInfo2
+
+    def dump(signum: int, frame: FrameType | None) -> None:
+        info = libc.mallinfo2()
+        fields = {name: int(getattr(info, name)) for name, _ in _MallInfo2._fields_}
+        n = next(numbers)
+        partial = dump_dir / f"{n}.json.part"
+        partial.write_text(json.dumps(fields))
+        os.replace(partial, dump_dir / f"{n}.json")
+
+    signal.signal(signal.SIGUSR2, dump)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tracemalloc", nargs=2, metavar=("DUMP_DIR", "FRAMES"))
+    parser.add_argument("--mallinfo", metavar="DIR")
     parser.add_argument("--uvloop", action="store_true")
     parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- then fieldrelay's arguments")
     args = parser.parse_args()
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if args.tracemalloc:
         trace_on_signal(Path(args.tracemalloc[0]), int(args.tracemalloc[1]))
+    if args.mallinfo:
+        mallinfo_on_signal(Path(args.mallinfo))
     if args.uvloop:
         # Imported by name: uvloop is not a dependency of the project (pip install uvloop).
         uvloop = importlib.import_module("uvloop")

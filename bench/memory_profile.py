@@ -13,6 +13,8 @@ and after each load step has run for --settle seconds:
   above a guard page), other anonymous memory (pymalloc's arenas, large malloc blocks
   mmap'd on their own), and each shared library;
 - the node's threads, by name;
+- with `--mallinfo`, glibc's view of the heap at each sample (bytes in use, bytes free but
+  kept by malloc, bytes in mmap'd blocks; bench/launch_node.py answers SIGUSR2 with it);
 - with `--tracemalloc FRAMES`, the Python allocations that the load added, by file:line
   (and by package, and by call chain when FRAMES > 1): the node then runs under
   bench/launch_node.py, which writes a tracemalloc snapshot whenever it gets SIGUSR1, and
@@ -139,6 +141,7 @@ class Sample:
     threads: Counter[str]
     viewer_fps_min: float | None = None
     snapshot: str | None = None  # a tracemalloc snapshot of the node (--tracemalloc)
+    mallinfo: dict[str, int] | None = None  # glibc's mallinfo2() of the node (--mallinfo)
 
 
 @dataclass
@@ -161,10 +164,15 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
     node.node_args = list(args.node_arg or [])
     node.env = dict(e.split("=", 1) for e in (args.node_env or []))
     snapshots = make_dir(workdir / "tracemalloc")
-    if args.tracemalloc:
+    infos = make_dir(workdir / "mallinfo")
+    if args.tracemalloc or args.mallinfo:
         # By path, so a node started from another checkout's folder gets it too.
-        node.launcher = [str(REPO / "bench" / "launch_node.py"), "--tracemalloc",
-                         str(snapshots), str(args.tracemalloc), "--"]
+        node.launcher = [str(REPO / "bench" / "launch_node.py")]
+        if args.tracemalloc:
+            node.launcher += ["--tracemalloc", str(snapshots), str(args.tracemalloc)]
+        if args.mallinfo:
+            node.launcher += ["--mallinfo", str(infos)]
+        node.launcher.append("--")
     run = Run(side)
     clients: list[Client] = []
     steps = [int(s) for s in args.steps.split(",")]
@@ -176,6 +184,8 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
                                   thread_names(pid)))
         if args.tracemalloc:
             run.samples[-1].snapshot = await take_snapshot(pid, snapshots, 1)
+        if args.mallinfo:
+            run.samples[-1].mallinfo = await take_mallinfo(pid, infos, 1)
         publishers: list[Client] = []
         viewers: list[Client] = []
         for step in steps:
@@ -214,6 +224,8 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
             if args.tracemalloc:
                 run.samples[-1].snapshot = await take_snapshot(pid, snapshots,
                                                                len(run.samples))
+            if args.mallinfo:
+                run.samples[-1].mallinfo = await take_mallinfo(pid, infos, len(run.samples))
     finally:
         for client in reversed(clients):
             await client.stop()
@@ -221,16 +233,27 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
     return run
 
 
-async def take_snapshot(pid: int, folder: Path, number: int) -> str:
-    """Have a traced node (bench/launch_node.py) write its `number`th snapshot; its path."""
-    path = folder / f"{number}.snap"
-    os.kill(pid, signal.SIGUSR1)
+async def _signalled_file(pid: int, sig: int, path: Path) -> Path:
+    """Signal the node (bench/launch_node.py) and wait for the file it writes in answer."""
+    os.kill(pid, sig)
     deadline = time.monotonic() + 60
-    while not path.exists():
+    while not os.path.exists(path):  # noqa: ASYNC240 - a stat every 0.1 s
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no tracemalloc snapshot {path} from the node in 60 s")
-        await asyncio.sleep(0.2)
-    return str(path)
+            raise RuntimeError(f"no {path} from the node in 60 s")
+        await asyncio.sleep(0.1)
+    return path
+
+
+async def take_snapshot(pid: int, folder: Path, number: int) -> str:
+    """Have a traced node write its `number`th tracemalloc snapshot; its path."""
+    return str(await _signalled_file(pid, signal.SIGUSR1, folder / f"{number}.snap"))
+
+
+async def take_mallinfo(pid: int, folder: Path, number: int) -> dict[str, int]:
+    """The node's glibc mallinfo2(), its `number`th."""
+    path = await _signalled_file(pid, signal.SIGUSR2, folder / f"{number}.json")
+    with open(path) as f:  # noqa: ASYNC230 - a few bytes, already written
+        return dict(json.load(f))
 
 
 _IGNORED = [tracemalloc.Filter(False, tracemalloc.__file__),
@@ -311,6 +334,16 @@ def report(runs: list[Run]) -> str:
             rows.append(f"| {n} | {run.side} | {s.label} | {s.rss:.1f} | {per} | {slope} | "
                         f"{sum(s.threads.values())} | {fps} |")
             prev = s
+    if any(s.mallinfo for r in runs for s in r.samples):
+        rows += ["", "| run | side | load | malloc in use (MiB) | free, kept by malloc | "
+                 "in mmap'd blocks | releasable at the top |", "|" + "---|" * 7]
+        for n, run in enumerate(runs, 1):
+            for s in run.samples:
+                if s.mallinfo:
+                    m = s.mallinfo
+                    rows.append(f"| {n} | {run.side} | {s.label} | {m['uordblks'] / 2**20:.1f} "
+                                f"| {m['fordblks'] / 2**20:.1f} | {m['hblkhd'] / 2**20:.1f} | "
+                                f"{m['keepcost'] / 2**20:.1f} |")
     rows.append("")
     # smaps by mapping: idle and the last step of each run, largest first.
     cols = [(f"{n} {r.side} {s.label}", s) for n, r in enumerate(runs, 1)
@@ -527,6 +560,8 @@ def main() -> int:
     parser.add_argument("--node-arg", action="append", help="extra flag for fieldrelay serve")
     parser.add_argument("--node-env", action="append", metavar="KEY=VALUE",
                         help="extra environment for the node")
+    parser.add_argument("--mallinfo", action="store_true",
+                        help="sample glibc's mallinfo2() of the node with each step")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
                         help="run the node under tracemalloc (FRAMES frames per allocation) "
                              "and report what the load added, by file:line")
