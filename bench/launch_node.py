@@ -54,10 +54,12 @@ def trace_on_signal(dump_dir: Path, frames: int) -> None:
     signal.signal(signal.SIGUSR1, dump)
 
 
+_MALLINFO2 = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+              "uordblks", "fordblks", "keepcost")
+
+
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-        "fordblks", "keepcost")]
+    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO2]
 
 
 def mallinfo_on_signal(dump_dir: Path) -> None:
@@ -69,7 +71,7 @@ def mallinfo_on_signal(dump_dir: Path) -> None:
 
     def dump(signum: int, frame: FrameType | None) -> None:
         info = libc.mallinfo2()
-        fields = {name: int(getattr(info, name)) for name, _ in _MallInfo2._fields_}
+        fields = {name: int(getattr(info, name)) for name in _MALLINFO2}
         n = next(numbers)
         partial = dump_dir / f"{n}.json.part"
         partial.write_text(json.dumps(fields))
