@@ -165,13 +165,15 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
     node.env = dict(e.split("=", 1) for e in (args.node_env or []))
     snapshots = make_dir(workdir / "tracemalloc")
     infos = make_dir(workdir / "mallinfo")
-    if args.tracemalloc or args.mallinfo:
+    if args.tracemalloc or args.mallinfo or args.uvloop:
         # By path, so a node started from another checkout's folder gets it too.
         node.launcher = [str(REPO / "bench" / "launch_node.py")]
         if args.tracemalloc:
             node.launcher += ["--tracemalloc", str(snapshots), str(args.tracemalloc)]
         if args.mallinfo:
             node.launcher += ["--mallinfo", str(infos)]
+        if args.uvloop:
+            node.launcher.append("--uvloop")
         node.launcher.append("--")
     run = Run(side)
     clients: list[Client] = []
@@ -560,6 +562,8 @@ def main() -> int:
     parser.add_argument("--node-arg", action="append", help="extra flag for fieldrelay serve")
     parser.add_argument("--node-env", action="append", metavar="KEY=VALUE",
                         help="extra environment for the node")
+    parser.add_argument("--uvloop", action="store_true",
+                        help="run the node (both sides with --compare) on uvloop's event loop")
     parser.add_argument("--mallinfo", action="store_true",
                         help="sample glibc's mallinfo2() of the node with each step")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
