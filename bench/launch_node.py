@@ -13,6 +13,9 @@ comparable with an untraced one.
 but kept, bytes in mmap'd blocks) to `DIR/<n>.json`, which tells how much of the heap is
 fragmentation rather than live data.
 
+`--trim SECONDS`: a thread calls glibc's `malloc_trim(0)` that often (an experiment: how much
+of the heap is free pages malloc keeps, and does it come back).
+
 `--uvloop`: the node's loop is uvloop's (`bench/relay_cpu.py --systems fieldrelay-uvloop`),
 set as the event loop policy before `asyncio.run` makes the loop.
 
@@ -33,6 +36,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 import tracemalloc
 from pathlib import Path
 from types import FrameType
@@ -80,11 +85,25 @@ def mallinfo_on_signal(dump_dir: Path) -> None:
     signal.signal(signal.SIGUSR2, dump)
 
 
+def trim_every(seconds: float) -> None:
+    """A daemon thread that hands malloc's free pages back to the kernel every `seconds`."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+
+    def run() -> None:
+        while True:
+            time.sleep(seconds)
+            libc.malloc_trim(0)
+
+    threading.Thread(target=run, name="malloc-trim", daemon=True).start()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tracemalloc", nargs=2, metavar=("DUMP_DIR", "FRAMES"))
     parser.add_argument("--mallinfo", metavar="DIR")
     parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--trim", type=float, metavar="SECONDS")
     parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- then fieldrelay's arguments")
     args = parser.parse_args()
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
@@ -92,6 +111,8 @@ def main() -> int:
         trace_on_signal(Path(args.tracemalloc[0]), int(args.tracemalloc[1]))
     if args.mallinfo:
         mallinfo_on_signal(Path(args.mallinfo))
+    if args.trim:
+        trim_every(args.trim)
     if args.uvloop:
         # Imported by name: uvloop is not a dependency of the project (pip install uvloop).
         uvloop = importlib.import_module("uvloop")

@@ -165,7 +165,7 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
     node.env = dict(e.split("=", 1) for e in (args.node_env or []))
     snapshots = make_dir(workdir / "tracemalloc")
     infos = make_dir(workdir / "mallinfo")
-    if args.tracemalloc or args.mallinfo or args.uvloop:
+    if args.tracemalloc or args.mallinfo or args.uvloop or args.trim:
         # By path, so a node started from another checkout's folder gets it too.
         node.launcher = [str(REPO / "bench" / "launch_node.py")]
         if args.tracemalloc:
@@ -174,6 +174,8 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
             node.launcher += ["--mallinfo", str(infos)]
         if args.uvloop:
             node.launcher.append("--uvloop")
+        if args.trim:
+            node.launcher += ["--trim", str(args.trim)]
         node.launcher.append("--")
     run = Run(side)
     clients: list[Client] = []
@@ -562,6 +564,8 @@ def main() -> int:
     parser.add_argument("--node-arg", action="append", help="extra flag for fieldrelay serve")
     parser.add_argument("--node-env", action="append", metavar="KEY=VALUE",
                         help="extra environment for the node")
+    parser.add_argument("--trim", type=float, metavar="SECONDS",
+                        help="the node calls malloc_trim(0) this often (an experiment)")
     parser.add_argument("--uvloop", action="store_true",
                         help="run the node (both sides with --compare) on uvloop's event loop")
     parser.add_argument("--mallinfo", action="store_true",
