@@ -7,7 +7,6 @@ runs at node start and in the tests, and fails loudly when an upgrade moves any 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import threading
 import time
@@ -230,7 +229,7 @@ def tap_receiver(
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
         on_parameters(parameters)
         await original_receive(parameters)
-        await _stop_idle_decoder(target)
+        _end_idle_decoder(target)
 
     async def handle_rtcp(packet: Any) -> None:
         if isinstance(packet, RtcpSrPacket):
@@ -308,18 +307,16 @@ class CompactRateCounter:
             self._origin_ms += 1
 
 
-async def _stop_idle_decoder(receiver: Any) -> None:
-    """End the receiver's decoder thread as its own stop() would, without stopping it.
+def _end_idle_decoder(receiver: Any) -> None:
+    """Let the receiver's decoder thread end now: the None its own stop() would send.
 
     The thread ends its track (a None on the track's queue), which nobody reads on a tapped
-    receiver; aiortc's stop() and disconnect handling skip a thread that is None.
+    receiver. Nothing waits here, so the next receiver registers at once; aiortc's stop()
+    still joins the thread (sending a second None that nothing reads).
     """
     thread: threading.Thread | None = receiver._RTCRtpReceiver__decoder_thread
-    if thread is None:
-        return
-    receiver._RTCRtpReceiver__decoder_thread = None
-    receiver._RTCRtpReceiver__decoder_queue.put(None)
-    await asyncio.to_thread(thread.join)
+    if thread is not None:
+        receiver._RTCRtpReceiver__decoder_queue.put(None)
 
 
 class FrameAssembler:
