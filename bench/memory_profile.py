@@ -68,6 +68,7 @@ from bench.common import REPO, make_dir, only_loopback, rss_mib
 from bench.nodes import Client, FieldRelay, await_ready, start_client
 from bench.relay_cpu import viewer_stats
 from recordings.segments import SegmentWriter
+from relay.history import SentHistory
 
 MAX_STREAMS = 16
 TOP_LINES = 30
@@ -383,7 +384,8 @@ def _rss_kib() -> float:
 
 COMPONENTS = ("certificate", "certificate+context", "certificate+context+connection",
               "connection-on-shared-context", "thread", "webm-segment", "nack-history-packets",
-              "nack-history-entries", "publisher-packet-with-copy", "publisher-packet")
+              "nack-history-entries", "nack-history-arrays", "publisher-packet-with-copy",
+              "publisher-packet")
 
 
 def components(count: int) -> str:
@@ -474,8 +476,15 @@ def component(kind: str, count: int) -> str:
         return history
 
     def history_of_entries() -> Any:
-        # What a viewer keeps now: 512 (seq, timestamp, publisher's packet).
+        # What a viewer kept next: 512 (seq, timestamp, publisher's packet).
         return [(src.sequence_number + 7, src.timestamp + 11, src) for src in sources[:512]]
+
+    def history_of_arrays() -> Any:
+        # What a viewer keeps now: relay/history.py over the same 512 packets.
+        history = SentHistory()
+        for src in sources[:512]:
+            history.add(src.sequence_number + 7, src.timestamp + 11, src)
+        return history
 
     def packet(with_copy: bool) -> Any:
         data = os.urandom(1100)
@@ -486,8 +495,10 @@ def component(kind: str, count: int) -> str:
 
     kinds["nack-history-packets"] = ("a viewer's NACK history before: 1,024 rebuilt packets "
                                      "(payloads shared)", history_of_packets)
-    kinds["nack-history-entries"] = ("a viewer's NACK history now: 512 (seq, timestamp, "
+    kinds["nack-history-entries"] = ("a viewer's NACK history next: 512 (seq, timestamp, "
                                      "packet) entries", history_of_entries)
+    kinds["nack-history-arrays"] = ("a viewer's NACK history now: SentHistory of 512 "
+                                    "(flat arrays, shared payloads)", history_of_arrays)
     kinds["publisher-packet-with-copy"] = ("a 1,100-byte publisher packet with its "
                                            "depayloaded copy", lambda: packet(True))
     kinds["publisher-packet"] = ("the same packet once the copy is dropped",
