@@ -213,7 +213,7 @@ def tap_receiver(
 
     `on_parameters` gets the negotiated receive parameters when the transport starts;
     `on_sender_report(ssrc, ntp, rtp_timestamp)` gets each RTCP sender report.
-    The decoder thread aiortc starts with the receiver is stopped at once: nothing ever
+    The decoder thread aiortc starts with the receiver is told to end at once: nothing ever
     reaches it here, and each idle one held about 22 KiB (two per publication). The REMB
     estimator's rate counter becomes a CompactRateCounter (same figures, 88 KiB less).
     """
