@@ -12,7 +12,14 @@ and after each load step has run for --settle seconds:
   other threads (64 MiB-aligned anonymous heaps), thread stacks (anonymous mappings right
   above a guard page), other anonymous memory (pymalloc's arenas, large malloc blocks
   mmap'd on their own), and each shared library;
-- the node's threads, by name.
+- the node's threads, by name;
+- with `--mallinfo`, glibc's view of the heap at each sample (bytes in use, bytes free but
+  kept by malloc, bytes in mmap'd blocks; bench/launch_node.py answers SIGUSR2 with it);
+- with `--tracemalloc FRAMES`, the Python allocations that the load added, by file:line
+  (and by package, and by call chain when FRAMES > 1): the node then runs under
+  bench/launch_node.py, which writes a tracemalloc snapshot whenever it gets SIGUSR1, and
+  the script compares the last step's snapshot with the idle one. Tracing costs memory and
+  CPU of its own: RSS figures of a traced run are not comparable with untraced ones.
 
 `--compare DIR` alternates the same run between another checkout (DIR, e.g. an extracted
 `git archive` of the commit before a change, started from its folder so its own packages load)
@@ -35,11 +42,13 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +68,10 @@ from bench.common import REPO, make_dir, only_loopback, rss_mib
 from bench.nodes import Client, FieldRelay, await_ready, start_client
 from bench.relay_cpu import viewer_stats
 from recordings.segments import SegmentWriter
+from relay.history import SentHistory
 
 MAX_STREAMS = 16
+TOP_LINES = 30
 ARENA_ALIGN = 64 * 2**20  # glibc's HEAP_MAX_SIZE on 64-bit: a thread arena's heap alignment
 _HEADER = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \d+\s*(.*)$")
 
@@ -130,12 +141,21 @@ class Sample:
     groups: dict[str, float]
     threads: Counter[str]
     viewer_fps_min: float | None = None
+    snapshot: str | None = None  # a tracemalloc snapshot of the node (--tracemalloc)
+    mallinfo: dict[str, int] | None = None  # glibc's mallinfo2() of the node (--mallinfo)
 
 
 @dataclass
 class Run:
     side: str
     samples: list[Sample] = field(default_factory=list)
+    traced: str = ""  # the tracemalloc comparison, last step against idle
+
+    def compare_snapshots(self) -> None:
+        """Fill `traced` from the run's snapshots (before their folder is removed)."""
+        idle, last = self.samples[0], self.samples[-1]
+        if idle.snapshot and last.snapshot and last.streams:
+            self.traced = traced_report(idle.snapshot, last.snapshot, last.streams, TOP_LINES)
 
 
 async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
@@ -144,6 +164,20 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
     node.cwd = cwd
     node.node_args = list(args.node_arg or [])
     node.env = dict(e.split("=", 1) for e in (args.node_env or []))
+    snapshots = make_dir(workdir / "tracemalloc")
+    infos = make_dir(workdir / "mallinfo")
+    if args.tracemalloc or args.mallinfo or args.uvloop or args.trim:
+        # By path, so a node started from another checkout's folder gets it too.
+        node.launcher = [str(REPO / "bench" / "launch_node.py")]
+        if args.tracemalloc:
+            node.launcher += ["--tracemalloc", str(snapshots), str(args.tracemalloc)]
+        if args.mallinfo:
+            node.launcher += ["--mallinfo", str(infos)]
+        if args.uvloop:
+            node.launcher.append("--uvloop")
+        if args.trim:
+            node.launcher += ["--trim", str(args.trim)]
+        node.launcher.append("--")
     run = Run(side)
     clients: list[Client] = []
     steps = [int(s) for s in args.steps.split(",")]
@@ -153,6 +187,10 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
         await asyncio.sleep(1.0)
         run.samples.append(Sample("idle", 0, rss_mib(pid), classify(read_smaps(pid)),
                                   thread_names(pid)))
+        if args.tracemalloc:
+            run.samples[-1].snapshot = await take_snapshot(pid, snapshots, 1)
+        if args.mallinfo:
+            run.samples[-1].mallinfo = await take_mallinfo(pid, infos, 1)
         publishers: list[Client] = []
         viewers: list[Client] = []
         for step in steps:
@@ -188,11 +226,103 @@ async def profile(side: str, cwd: Path, args: argparse.Namespace, workdir: Path,
             run.samples.append(Sample(f"{step} x {args.viewers}", step, rss_mib(pid),
                                       classify(read_smaps(pid)), thread_names(pid),
                                       min(fps) if fps else None))
+            if args.tracemalloc:
+                run.samples[-1].snapshot = await take_snapshot(pid, snapshots,
+                                                               len(run.samples))
+            if args.mallinfo:
+                run.samples[-1].mallinfo = await take_mallinfo(pid, infos, len(run.samples))
     finally:
         for client in reversed(clients):
             await client.stop()
         await node.stop()
     return run
+
+
+async def _signalled_file(pid: int, sig: int, path: Path) -> Path:
+    """Signal the node (bench/launch_node.py) and wait for the file it writes in answer."""
+    os.kill(pid, sig)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path):  # noqa: ASYNC240 - a stat every 0.1 s
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {path} from the node in 60 s")
+        await asyncio.sleep(0.1)
+    return path
+
+
+async def take_snapshot(pid: int, folder: Path, number: int) -> str:
+    """Have a traced node write its `number`th tracemalloc snapshot; its path."""
+    return str(await _signalled_file(pid, signal.SIGUSR1, folder / f"{number}.snap"))
+
+
+async def take_mallinfo(pid: int, folder: Path, number: int) -> dict[str, int]:
+    """The node's glibc mallinfo2(), its `number`th."""
+    path = await _signalled_file(pid, signal.SIGUSR2, folder / f"{number}.json")
+    with open(path) as f:  # noqa: ASYNC230 - a few bytes, already written
+        return dict(json.load(f))
+
+
+_IGNORED = [tracemalloc.Filter(False, tracemalloc.__file__),
+            tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
+            tracemalloc.Filter(False, "<unknown>")]
+
+
+def short_name(filename: str) -> str:
+    """A source file's name without the install prefix: `aiortc/rtp.py`, `relay/forward.py`,
+    `stdlib asyncio/selector_events.py`."""
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1]
+    # This checkout's packages, or another's (--compare).
+    match = re.search(r"/((?:fieldrelay|relay|recordings|signaling|portal|bench)/[^/].*)$",
+                      filename)
+    if match:
+        return match[1]
+    match = re.search(r"/lib/python3\.\d+/(.*)$", filename)
+    if match:
+        return "stdlib " + match[1]
+    parts = Path(filename).parts
+    return "/".join(parts[-2:])
+
+
+def package_of(filename: str) -> str:
+    """The top-level package (or stdlib module) a source file belongs to."""
+    name = short_name(filename)
+    if name.startswith("stdlib "):
+        return "stdlib " + name[7:].split("/")[0].removesuffix(".py")
+    return name.split("/")[0].removesuffix(".py")
+
+
+def traced_report(idle_path: str, loaded_path: str, streams: int, top: int) -> str:
+    """What the load added to the Python heap between two snapshots of one node."""
+    idle = tracemalloc.Snapshot.load(idle_path).filter_traces(_IGNORED)
+    loaded = tracemalloc.Snapshot.load(loaded_path).filter_traces(_IGNORED)
+    lines = loaded.compare_to(idle, "lineno")
+    total = sum(d.size_diff for d in lines)
+    traced = sum(s.size for s in loaded.statistics("filename"))
+    rows = [f"tracemalloc: {traced / 2**20:.1f} MiB traced when loaded, "
+            f"{total / 2**20:+.2f} MiB against idle ({total / 2**20 / streams:+.2f} MiB "
+            f"per stream over {streams} streams)", "",
+            "| allocated at | KiB added | KiB per stream | blocks added |", "|---|---|---|---|"]
+    for d in sorted(lines, key=lambda d: -d.size_diff)[:top]:
+        where = d.traceback[0]
+        rows.append(f"| {short_name(where.filename)}:{where.lineno} | {d.size_diff / 1024:.0f} "
+                    f"| {d.size_diff / 1024 / streams:.0f} | {d.count_diff} |")
+    by_package: Counter[str] = Counter()
+    for d in loaded.compare_to(idle, "filename"):
+        by_package[package_of(d.traceback[0].filename)] += d.size_diff
+    rows += ["", "| package | KiB added | KiB per stream |", "|---|---|---|"]
+    for name, size in by_package.most_common(12):
+        rows.append(f"| {name} | {size / 1024:.0f} | {size / 1024 / streams:.0f} |")
+    if loaded.traceback_limit > 1:
+        rows += ["", "| call chain (innermost first) | KiB added | KiB per stream |",
+                 "|---|---|---|"]
+        chains = loaded.compare_to(idle, "traceback")
+        for d in sorted(chains, key=lambda d: -d.size_diff)[:top]:
+            # tracemalloc keeps the oldest frame first; the innermost says most.
+            chain = " < ".join(f"{short_name(f.filename)}:{f.lineno}"
+                               for f in reversed(d.traceback))
+            rows.append(f"| {chain} | {d.size_diff / 1024:.0f} | "
+                        f"{d.size_diff / 1024 / streams:.0f} |")
+    return "\n".join(rows)
 
 
 def report(runs: list[Run]) -> str:
@@ -209,6 +339,16 @@ def report(runs: list[Run]) -> str:
             rows.append(f"| {n} | {run.side} | {s.label} | {s.rss:.1f} | {per} | {slope} | "
                         f"{sum(s.threads.values())} | {fps} |")
             prev = s
+    if any(s.mallinfo for r in runs for s in r.samples):
+        rows += ["", "| run | side | load | malloc in use (MiB) | free, kept by malloc | "
+                 "in mmap'd blocks | releasable at the top |", "|" + "---|" * 7]
+        for n, run in enumerate(runs, 1):
+            for s in run.samples:
+                if s.mallinfo:
+                    m = s.mallinfo
+                    rows.append(f"| {n} | {run.side} | {s.label} | {m['uordblks'] / 2**20:.1f} "
+                                f"| {m['fordblks'] / 2**20:.1f} | {m['hblkhd'] / 2**20:.1f} | "
+                                f"{m['keepcost'] / 2**20:.1f} |")
     rows.append("")
     # smaps by mapping: idle and the last step of each run, largest first.
     cols = [(f"{n} {r.side} {s.label}", s) for n, r in enumerate(runs, 1)
@@ -227,6 +367,10 @@ def report(runs: list[Run]) -> str:
         last = run.samples[-1]
         rows.append(f"threads, run {n} ({run.side}, {last.label}): "
                     + ", ".join(f"{k} {v}" for k, v in last.threads.most_common()))
+    for n, run in enumerate(runs, 1):
+        if run.traced:
+            rows += ["", f"run {n} ({run.side}), {run.samples[-1].label} against idle:",
+                     run.traced]
     return "\n".join(rows)
 
 
@@ -240,7 +384,8 @@ def _rss_kib() -> float:
 
 COMPONENTS = ("certificate", "certificate+context", "certificate+context+connection",
               "connection-on-shared-context", "thread", "webm-segment", "nack-history-packets",
-              "nack-history-entries", "publisher-packet-with-copy", "publisher-packet")
+              "nack-history-entries", "nack-history-arrays", "publisher-packet-with-copy",
+              "publisher-packet")
 
 
 def components(count: int) -> str:
@@ -331,8 +476,15 @@ def component(kind: str, count: int) -> str:
         return history
 
     def history_of_entries() -> Any:
-        # What a viewer keeps now: 512 (seq, timestamp, publisher's packet).
+        # What a viewer kept next: 512 (seq, timestamp, publisher's packet).
         return [(src.sequence_number + 7, src.timestamp + 11, src) for src in sources[:512]]
+
+    def history_of_arrays() -> Any:
+        # What a viewer keeps now: relay/history.py over the same 512 packets.
+        history = SentHistory()
+        for src in sources[:512]:
+            history.add(src.sequence_number + 7, src.timestamp + 11, src)
+        return history
 
     def packet(with_copy: bool) -> Any:
         data = os.urandom(1100)
@@ -343,8 +495,10 @@ def component(kind: str, count: int) -> str:
 
     kinds["nack-history-packets"] = ("a viewer's NACK history before: 1,024 rebuilt packets "
                                      "(payloads shared)", history_of_packets)
-    kinds["nack-history-entries"] = ("a viewer's NACK history now: 512 (seq, timestamp, "
+    kinds["nack-history-entries"] = ("a viewer's NACK history next: 512 (seq, timestamp, "
                                      "packet) entries", history_of_entries)
+    kinds["nack-history-arrays"] = ("a viewer's NACK history now: SentHistory of 512 "
+                                    "(flat arrays, shared payloads)", history_of_arrays)
     kinds["publisher-packet-with-copy"] = ("a 1,100-byte publisher packet with its "
                                            "depayloaded copy", lambda: packet(True))
     kinds["publisher-packet"] = ("the same packet once the copy is dropped",
@@ -393,6 +547,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
                     # A busy machine can starve one run; the others still count.
                     print(f"[{side}] run {rep + 1} failed: {str(exc)[-300:]}", file=sys.stderr)
                     continue
+                runs[-1].compare_snapshots()
                 print(report(runs[-1:]).split("\n\n")[0], file=sys.stderr, flush=True)
     print(report(runs))
     print()
@@ -420,6 +575,15 @@ def main() -> int:
     parser.add_argument("--node-arg", action="append", help="extra flag for fieldrelay serve")
     parser.add_argument("--node-env", action="append", metavar="KEY=VALUE",
                         help="extra environment for the node")
+    parser.add_argument("--trim", type=float, metavar="SECONDS",
+                        help="the node calls malloc_trim(0) this often (an experiment)")
+    parser.add_argument("--uvloop", action="store_true",
+                        help="run the node (both sides with --compare) on uvloop's event loop")
+    parser.add_argument("--mallinfo", action="store_true",
+                        help="sample glibc's mallinfo2() of the node with each step")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                        help="run the node under tracemalloc (FRAMES frames per allocation) "
+                             "and report what the load added, by file:line")
     parser.add_argument("--components", type=int, default=0, metavar="N",
                         help="measure N of each single object in this process instead")
     parser.add_argument("--only", choices=COMPONENTS, help=argparse.SUPPRESS)

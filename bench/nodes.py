@@ -139,9 +139,11 @@ class FieldRelay(System):
         self.data = workdir / "fieldrelay-data"
         self.tokens: dict[str, str] = {}
         self.node_args: list[str] = []
+        # How the CLI is started (bench/launch_node.py can trace it or put it on uvloop).
+        self.launcher: list[str] = ["-m", "fieldrelay"]
 
     def command(self) -> list[str]:
-        return [self.python, "-m", "fieldrelay", "serve", "--ice-host", "127.0.0.1",
+        return [self.python, *self.launcher, "serve", "--ice-host", "127.0.0.1",
                 "--port", str(self.port), "--data-dir", str(self.data), *self.node_args]
 
     def latency_buckets(self) -> list[tuple[float, float]] | None:
@@ -188,6 +190,16 @@ class FieldRelay(System):
 
     def whep(self, index: int) -> tuple[str, str]:
         return f"{self.base}/whep/o{index + 1}", self.tokens["c1"]
+
+
+class FieldRelayUvloop(FieldRelay):
+    """The same node with uvloop's event loop instead of asyncio's (bench/launch_node.py)."""
+
+    name = "fieldrelay-uvloop"
+
+    def __init__(self, workdir: Path, python: str) -> None:
+        super().__init__(workdir, python)
+        self.launcher = [str(REPO / "bench" / "launch_node.py"), "--uvloop", "--"]
 
 
 class FieldRelayNodes(FieldRelay):

@@ -42,6 +42,7 @@ from bench.nodes import (
     Client,
     FieldRelay,
     FieldRelayNodes,
+    FieldRelayUvloop,
     Naive,
     System,
     await_ready,
@@ -273,7 +274,8 @@ def table(results: list[Result]) -> str:
 
 
 async def orchestrate(args: argparse.Namespace) -> int:
-    systems = {"fieldrelay": FieldRelay, "naive": Naive}
+    systems: dict[str, type[System]] = {"fieldrelay": FieldRelay, "naive": Naive,
+                                        "fieldrelay-uvloop": FieldRelayUvloop}
     results = []
     with contextlib.ExitStack() as stack:
         if args.workdir:
@@ -286,11 +288,14 @@ async def orchestrate(args: argparse.Namespace) -> int:
             print(f"pre-encoding {LOOP_SECONDS} s of VP8 at {args.video_kbps} kbps and Opus…",
                   file=sys.stderr, flush=True)
             await asyncio.to_thread(preencode, args.media, args.video_kbps)
-        for name in args.systems.split(","):
+        for n, name in enumerate(args.systems.split(",")):
+            # A system named twice (alternation) gets a folder (and users) of its own each time.
+            folder = workdir / (name if n == args.systems.split(",").index(name)
+                                else f"{name}-{n + 1}")
             if name == "fieldrelay" and args.nodes > 1:
-                system: System = FieldRelayNodes(workdir / name, args.python, args.nodes)
+                system: System = FieldRelayNodes(folder, args.python, args.nodes)
             else:
-                system = systems[name](workdir / name, args.python)
+                system = systems[name](folder, args.python)
             if isinstance(system, FieldRelay):
                 system.node_args = list(args.node_arg or [])
                 if args.node_cwd:
@@ -326,7 +331,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help=f"window, 5..{MAX_SECONDS}")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--video-kbps", type=int, default=1000, help="publisher VP8 rate")
-    parser.add_argument("--systems", default="fieldrelay,naive")
+    parser.add_argument("--systems", default="fieldrelay,naive",
+                        help="in this order, repeats allowed (old/new alternation): "
+                             "fieldrelay, naive, fieldrelay-uvloop (the node on uvloop)")
     parser.add_argument("--naive-record", metavar="DIR",
                         help="the naive node also records to DIR/*.mkv (MediaRecorder)")
     parser.add_argument("--python", default=sys.executable)
@@ -357,8 +364,8 @@ def main() -> int:
         parser.error(f"--publishers 1..{MAX_PUBLISHERS}, --viewers 1..{MAX_VIEWERS}")
     if not 5 <= args.seconds <= MAX_SECONDS or not 0 <= args.warmup <= 60:
         parser.error(f"--seconds 5..{MAX_SECONDS}, --warmup 0..60")
-    if not set(args.systems.split(",")) <= {"fieldrelay", "naive"}:
-        parser.error("--systems takes fieldrelay and/or naive")
+    if not set(args.systems.split(",")) <= {"fieldrelay", "naive", "fieldrelay-uvloop"}:
+        parser.error("--systems takes fieldrelay, naive and fieldrelay-uvloop")
     if not only_loopback():
         sys.exit("bench.relay_cpu carries WebRTC media, so it runs only in a network namespace "
                  "whose only interface is lo. Run:\n  unshare -n bash -c 'ip link set lo up && "

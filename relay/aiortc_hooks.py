@@ -8,7 +8,9 @@ runs at node start and in the tests, and fails loudly when an upgrade moves any 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from array import array
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -17,6 +19,7 @@ import aiortc
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rate import RateCounter, RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
@@ -42,6 +45,9 @@ _RECEIVER_PRIVATE = (
     "_RTCRtpReceiver__jitter_buffer",
     "_RTCRtpReceiver__codecs",
     "_RTCRtpReceiver__decoder_thread",
+    "_RTCRtpReceiver__decoder_queue",
+    "_RTCRtpReceiver__remote_bitrate_estimator",
+    "_RTCRtpReceiver__nack_generator",
     "_handle_rtp_packet",
     "_handle_rtcp_packet",
     "_send_rtcp_pli",
@@ -122,6 +128,12 @@ async def verify_internals() -> None:
             raise HookError("RTCDtlsTransport._rx_srtp is gone")
         if not isinstance(getattr(JitterBuffer(capacity=16), "_packets", None), list):
             raise HookError("JitterBuffer._packets is gone")
+        probe: Any = transceiver.receiver
+        estimator = probe._RTCRtpReceiver__remote_bitrate_estimator
+        counter = getattr(estimator, "incoming_bitrate", None)
+        if not isinstance(counter, RateCounter) or not all(
+                callable(getattr(counter, n, None)) for n in ("add", "rate", "reset")):
+            raise HookError("RemoteBitrateEstimator.incoming_bitrate is not a RateCounter")
     finally:
         await pc.close()
 
@@ -201,15 +213,23 @@ def tap_receiver(
 
     `on_parameters` gets the negotiated receive parameters when the transport starts;
     `on_sender_report(ssrc, ntp, rtp_timestamp)` gets each RTCP sender report.
+    The decoder thread aiortc starts with the receiver is told to end at once: nothing ever
+    reaches it here, and each idle one held about 22 KiB (two per publication). The REMB
+    estimator's rate counter becomes a CompactRateCounter (same figures, 88 KiB less).
     """
     target: Any = receiver  # private attributes: typed as Any on purpose, here only
     target._RTCRtpReceiver__jitter_buffer = _PacketTap(sink)
+    estimator = target._RTCRtpReceiver__remote_bitrate_estimator
+    if isinstance(estimator, RemoteBitrateEstimator):
+        estimator.incoming_bitrate = CompactRateCounter(  # type: ignore[assignment]
+            estimator.incoming_bitrate._window_size, estimator.incoming_bitrate._scale)
     original_receive = receiver.receive
     original_rtcp = receiver._handle_rtcp_packet
 
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
         on_parameters(parameters)
         await original_receive(parameters)
+        _end_idle_decoder(target)
 
     async def handle_rtcp(packet: Any) -> None:
         if isinstance(packet, RtcpSrPacket):
@@ -219,6 +239,84 @@ def tap_receiver(
 
     target.receive = receive
     target._handle_rtcp_packet = handle_rtcp
+
+
+def idle_receiver(receiver: RTCRtpReceiver) -> None:
+    """Free what a receiver that never receives holds (a viewer's send-only transceiver).
+
+    aiortc gives every video receiver a REMB bitrate estimator (a rate counter of 1,000
+    bucket objects, about 88 KiB), a NACK generator and a 512-slot jitter buffer when it is
+    made, whether or not it will ever receive: three per stream sat idle in its viewers'
+    connections. Without them the receiver is an audio receiver's equal; a packet that
+    reached it anyway would be dropped.
+    """
+    target: Any = receiver
+    target._RTCRtpReceiver__remote_bitrate_estimator = None
+    target._RTCRtpReceiver__nack_generator = None
+    target._RTCRtpReceiver__jitter_buffer = _PacketTap(lambda packet: None)
+
+
+class CompactRateCounter:
+    """aiortc's RateCounter (1 ms buckets over a window) in two flat arrays: the same
+    arithmetic, without the 1,000 RateBucket objects (and their ints) per counter."""
+
+    def __init__(self, window_size: int, scale: int = 8000) -> None:
+        self._origin_index = 0
+        self._origin_ms: int | None = None
+        self._scale = scale
+        self._window_size = window_size
+        self.reset()
+
+    def add(self, value: int, now_ms: int) -> None:
+        if self._origin_ms is None:
+            self._origin_ms = now_ms
+        else:
+            self._erase_old(now_ms)
+        index = (self._origin_index + now_ms - self._origin_ms) % self._window_size
+        self._counts[index] += 1
+        self._values[index] += value
+        self._total_count += 1
+        self._total_value += value
+
+    def rate(self, now_ms: int) -> int | None:
+        if self._origin_ms is not None:
+            self._erase_old(now_ms)
+            active_window_size = now_ms - self._origin_ms + 1
+            if self._total_count > 0 and active_window_size > 1:
+                return round(self._scale * self._total_value / active_window_size)
+        return None
+
+    def reset(self) -> None:
+        self._counts = array("q", [0]) * self._window_size
+        self._values = array("q", [0]) * self._window_size
+        self._origin_index = 0
+        self._origin_ms = None
+        self._total_count = 0
+        self._total_value = 0
+
+    def _erase_old(self, now_ms: int) -> None:
+        assert self._origin_ms is not None
+        new_origin_ms = now_ms - self._window_size + 1
+        while self._origin_ms < new_origin_ms:
+            index = self._origin_index
+            self._total_count -= self._counts[index]
+            self._total_value -= self._values[index]
+            self._counts[index] = 0
+            self._values[index] = 0
+            self._origin_index = (index + 1) % self._window_size
+            self._origin_ms += 1
+
+
+def _end_idle_decoder(receiver: Any) -> None:
+    """Let the receiver's decoder thread end now: the None its own stop() would send.
+
+    The thread ends its track (a None on the track's queue), which nobody reads on a tapped
+    receiver. Nothing waits here, so the next receiver registers at once; aiortc's stop()
+    still joins the thread (sending a second None that nothing reads).
+    """
+    thread: threading.Thread | None = receiver._RTCRtpReceiver__decoder_thread
+    if thread is not None:
+        receiver._RTCRtpReceiver__decoder_queue.put(None)
 
 
 class FrameAssembler:

@@ -17,15 +17,12 @@ from aiortc.rtp import HeaderExtensionsMap, RtpPacket, wrap_rtx
 from fieldrelay.tasks import cancel_and_wait
 from relay import aiortc_hooks as hooks
 from relay import red as red_audio
+from relay.history import SentHistory
 from relay.red import Unwrapper
 from relay.rewrite import SequenceRewriter
 
 log = logging.getLogger(__name__)
 
-# Packets a viewer can ask again for (NACK), per viewer: about 5 s of video at 1 Mbps, 2 s
-# at 2.5 Mbps. libwebrtc's own senders keep about a second (at least three round trips);
-# what is older would reach the viewer's jitter buffer after it gave the packet up.
-HISTORY_SIZE = 512
 NTP_EPOCH_OFFSET = 2208988800
 
 
@@ -35,7 +32,7 @@ def ntp_now() -> int:
     return (int(now) << 32) | int((now % 1) * (1 << 32))
 
 
-@dataclass
+@dataclass(slots=True)
 class Incoming:
     """One packet as the publisher sent it, with the facts every viewer needs."""
 
@@ -108,11 +105,10 @@ class _OutTrack:
     extensions: HeaderExtensionsMap = field(default_factory=HeaderExtensionsMap)
     ready: bool = False
     clock_known: bool = False
-    # (outgoing seq, outgoing timestamp, the publisher's packet): the packet is rebuilt for
-    # a retransmission. The publisher's packet is shared by every viewer; a whole outgoing
-    # RtpPacket kept per viewer cost about 0.4 MiB per viewer.
-    history: list[tuple[int, int, RtpPacket] | None] = field(
-        default_factory=lambda: [None] * HISTORY_SIZE)
+    # Video only (audio is not retransmitted): a retransmission is rebuilt from the
+    # publisher's payload, which every viewer shares; a whole outgoing RtpPacket kept per
+    # viewer cost about 0.4 MiB per viewer.
+    history: SentHistory | None = None
 
 
 class Viewer:
@@ -143,8 +139,10 @@ class Viewer:
 
     def add_track(self, kind: str, sender: RTCRtpSender, clock_rate: int) -> None:
         """Attach a sender for one kind; it starts forwarding once DTLS is up."""
+        video = kind == "video"
         track = _OutTrack(kind=kind, sender=sender, clock_rate=clock_rate,
-                          rewriter=SequenceRewriter(clock_rate, video=kind == "video"))
+                          rewriter=SequenceRewriter(clock_rate, video=video),
+                          history=SentHistory() if video else None)
         self._tracks[kind] = track
         hooks.passthrough_sender(
             sender,
@@ -265,8 +263,8 @@ class Viewer:
                 self._request_keyframe()
             return
         out = _outgoing(track, src, mapped.seq, mapped.timestamp, payload, payload_type)
-        if track.kind == "video":
-            track.history[mapped.seq % HISTORY_SIZE] = (mapped.seq, mapped.timestamp, src)
+        if track.history is not None:
+            track.history.add(mapped.seq, mapped.timestamp, src)
         if not track.clock_known:
             hooks.set_sender_clock(track.sender, ntp_now(), mapped.timestamp)
         try:
@@ -281,10 +279,15 @@ class Viewer:
         self._counters.bytes_out += len(out.payload)
 
     async def _retransmit(self, track: _OutTrack, seq: int) -> None:
-        entry = track.history[seq % HISTORY_SIZE]
-        if entry is None or entry[0] != seq:
+        sent = track.history.get(seq) if track.history is not None else None
+        if sent is None:
             return
-        packet = _outgoing(track, entry[2], seq, entry[1])
+        packet = RtpPacket(payload_type=track.payload_type, marker=sent.marker,
+                           sequence_number=seq, timestamp=sent.timestamp, ssrc=track.ssrc,
+                           payload=sent.payload)
+        packet.padding_size = sent.padding_size
+        packet.extensions.mid = track.mid
+        packet.extensions.abs_send_time = (ntp_now() >> 14) & 0x00FFFFFF
         if track.rtx_payload_type is not None:
             packet = wrap_rtx(packet, payload_type=track.rtx_payload_type,
                               sequence_number=track.rtx_seq, ssrc=track.rtx_ssrc)
@@ -297,12 +300,11 @@ class Viewer:
 
 
 def _outgoing(track: _OutTrack, src: RtpPacket, seq: int, timestamp: int,
-              payload: bytes | None = None, payload_type: int | None = None) -> RtpPacket:
+              payload: bytes, payload_type: int) -> RtpPacket:
     """The publisher's packet as this viewer's track sends it (with another payload and
     payload type for audio unwrapped from RED or sent as RED)."""
-    out = RtpPacket(payload_type=track.payload_type if payload_type is None else payload_type,
-                    marker=src.marker, sequence_number=seq, timestamp=timestamp,
-                    ssrc=track.ssrc, payload=src.payload if payload is None else payload)
+    out = RtpPacket(payload_type=payload_type, marker=src.marker, sequence_number=seq,
+                    timestamp=timestamp, ssrc=track.ssrc, payload=payload)
     out.padding_size = src.padding_size
     out.extensions.mid = track.mid
     out.extensions.abs_send_time = (ntp_now() >> 14) & 0x00FFFFFF

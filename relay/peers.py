@@ -94,6 +94,14 @@ class SilentTrack(MediaStreamTrack):
         await self._never
 
 
+def add_forwarding_transceiver(pc: RTCPeerConnection, kind: str) -> RTCRtpTransceiver:
+    """A send-only transceiver that carries forwarded packets: a silent track (no encoder),
+    and a receiver that will never receive, so it keeps nothing (hooks.idle_receiver)."""
+    transceiver = pc.addTransceiver(SilentTrack(kind), direction="sendonly")
+    hooks.idle_receiver(transceiver.receiver)
+    return transceiver
+
+
 def new_peer_connection(ice_servers: tuple[str, ...], accept_rsa: bool = True) -> RTCPeerConnection:
     """A peer connection that only uses the configured ICE servers (never a public default),
     with the node's DTLS certificate (`accept_rsa`: it also takes peers with RSA certificates)."""

@@ -241,7 +241,7 @@ class TalkbackRelay:
             try:
                 for kind in kinds:
                     codec = channel.stream.codecs[kind]
-                    transceiver = pc.addTransceiver(peers.SilentTrack(kind), direction="sendonly")
+                    transceiver = peers.add_forwarding_transceiver(pc, kind)
                     peers.prefer(transceiver, codec)
                     viewer.add_track(kind, transceiver.sender, codec.clock_rate)
                 answer = await peers.answer(pc, offer_sdp)

@@ -129,8 +129,7 @@ class TalkbackPush:
         try:
             # The officer's node answers first: a floor it refuses is never half-taken here.
             for kind, codec in codecs.items():
-                transceiver = push_pc.addTransceiver(peers.SilentTrack(kind),
-                                                     direction="sendonly")
+                transceiver = peers.add_forwarding_transceiver(push_pc, kind)
                 peers.prefer(transceiver, codec)
                 viewer.add_track(kind, transceiver.sender, codec.clock_rate)
             await push_pc.setLocalDescription(await push_pc.createOffer())

@@ -95,7 +95,7 @@ class Viewers:
                          kinds: list[str], offer_sdp: str, redundancy: bool) -> str:
         for kind in kinds:
             codec = stream.codecs[kind]
-            transceiver = pc.addTransceiver(peers.SilentTrack(kind), direction="sendonly")
+            transceiver = peers.add_forwarding_transceiver(pc, kind)
             peers.prefer(transceiver, codec)
             viewer.add_track(kind, transceiver.sender, codec.clock_rate)
         return await peers.answer(pc, offer_sdp, fec=redundancy, red=redundancy)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import aiortc
 import pytest
 from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rate import RateCounter, RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80
 from aiortc.rtp import RtpPacket
 from OpenSSL import SSL
@@ -93,3 +95,52 @@ async def test_peer_connections_share_the_node_certificate_and_its_contexts(
     finally:
         for pc in (*pcs, stock):
             await pc.close()
+
+
+def test_the_compact_rate_counter_gives_aiortcs_figures() -> None:
+    # Same inputs, same answers as aiortc's own RateCounter: bursts, gaps shorter and
+    # longer than the window, and resets (what RemoteBitrateEstimator does with it).
+    rng = random.Random(7)
+    theirs, ours = RateCounter(1000, 8000), aiortc_hooks.CompactRateCounter(1000, 8000)
+    now = 10_000
+    for step in range(5000):
+        now += rng.choice((0, 0, 1, 3, 11, 40, 400, 1500))
+        if step % 997 == 0:
+            theirs.reset()
+            ours.reset()
+        assert ours.rate(now) == theirs.rate(now)
+        size = rng.randrange(1, 1300)
+        theirs.add(size, now)
+        ours.add(size, now)
+    assert ours.rate(now) == theirs.rate(now) is not None
+
+
+async def test_a_forwarding_transceivers_receiver_keeps_nothing() -> None:
+    pc = peers.new_peer_connection(())
+    try:
+        transceiver = peers.add_forwarding_transceiver(pc, "video")
+        receiver: Any = transceiver.receiver
+        assert receiver._RTCRtpReceiver__remote_bitrate_estimator is None
+        assert receiver._RTCRtpReceiver__nack_generator is None
+        assert not isinstance(receiver._RTCRtpReceiver__jitter_buffer, JitterBuffer)
+        # A publisher's tapped receiver keeps its REMB estimator, on the compact counter.
+        tapped = pc.addTransceiver("video", direction="recvonly")
+        aiortc_hooks.tap_receiver(tapped.receiver, lambda p: None, lambda p: None,
+                                  lambda s, n, r: None)
+        estimator: Any = tapped.receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+        assert isinstance(estimator.incoming_bitrate, aiortc_hooks.CompactRateCounter)
+    finally:
+        await pc.close()
+
+
+async def test_a_bitrate_estimator_without_its_rate_counter_is_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    original = RemoteBitrateEstimator.__init__
+
+    def without_counter(self: RemoteBitrateEstimator) -> None:
+        original(self)
+        del self.incoming_bitrate
+
+    monkeypatch.setattr(RemoteBitrateEstimator, "__init__", without_counter)
+    with pytest.raises(aiortc_hooks.HookError, match="incoming_bitrate"):
+        await aiortc_hooks.verify_internals()

@@ -58,6 +58,9 @@ async def test_frames_reach_viewer_without_a_decoder_on_the_node(
                                 for r in node_receivers}
         assert decoder_threads, "the viewer client decodes, so the spy must have fired"
         assert not node_decoder_threads & set(decoder_threads), "the node created a decoder"
+        # aiortc starts a decoder thread per receiver; the node ends them (idle, ~22 KiB each).
+        await wait_for(lambda: not any(t is not None and t.is_alive()
+                                       for t in node_decoder_threads), 5, "decoders to end")
         assert stream.packets_in > 100
     finally:
         await viewer.close()
