@@ -162,7 +162,11 @@ async def test_vp8_session_is_recorded_in_sync_and_sealed(live_node: LiveNode) -
     assert len(flashes) >= 5 and len(beeps) >= 5
     offsets = [min((abs(f - b), f - b) for b in beeps)[1] for f in flashes]
     print("A/V offsets ms:", [round(o * 1000) for o in offsets])
-    assert max(abs(o) for o in offsets) <= 0.040
+    # 35-39 ms on a quiet machine (about a frame: the test publisher's own encoder delays);
+    # the publisher's RTCP sender reports map RTP to wall time when they are sent, so a loaded
+    # machine moves it by a few ms. 45 ms is where an audio lead becomes detectable
+    # (ITU-R BT.1359); a recorder that lost sync would be off by whole frames or seconds.
+    assert max(abs(o) for o in offsets) <= 0.045
 
 
 async def test_h264_session_is_recorded_as_mpegts(live_node: LiveNode) -> None:
