@@ -130,6 +130,7 @@ class ArchiveStore:
     async def put(self, key: str, body: bytes, sha256_hex: str, now: float) -> Copy:
         """Store `body` under `key` (full key), checked by the store against `sha256_hex`."""
         checksum = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+        # AWS takes an Object Lock PUT only with Content-MD5 or the SDK checksum algorithm.
         headers = {"x-amz-checksum-sha256": checksum, "x-amz-sdk-checksum-algorithm": "SHA256"}
         retain_until: float | None = None
         if await self.object_lock():
@@ -140,7 +141,7 @@ class ArchiveStore:
         # Path-style, as the client is configured; keys hold only [A-Za-z0-9._/-] (keys.py).
         url = f"{self._endpoint}/{self.bucket}/{quote(key, safe='/-_.~')}"
         try:
-            answer_headers = await self._put(url, body, headers, sha256_hex)
+            answer_headers = await self._put(key, url, body, headers, sha256_hex)
         except StoreUnavailable:
             raise
         except Exception as exc:  # connection errors, timeouts, credentials: all "not now"
@@ -151,23 +152,26 @@ class ArchiveStore:
         return Copy(key=key, version=answer_headers.get("x-amz-version-id"), sha256=sha256_hex,
                     size=len(body), retain_until=retain_until)
 
-    async def _put(self, url: str, body: bytes, headers: dict[str, str], sha256_hex: str
-                   ) -> dict[str, str]:
+    async def _put(self, key: str, url: str, body: bytes, headers: dict[str, str],
+                   sha256_hex: str) -> dict[str, str]:
         """One signed PUT; the answer's headers (StoreUnavailable for any refusal)."""
         http, session = self._http, self._session
         if http is None or session is None or self._client is None:
             raise StoreUnavailable("the archive store is closed")
+        # The session keeps what it found; refreshable credentials renew below.
         credentials = await session.get_credentials()
         if credentials is None:
             raise StoreUnavailable("no credentials for the archive store (AWS_* or a file)")
         frozen = await credentials.get_frozen_credentials()
         request = AWSRequest(method="PUT", url=url, data=body, headers=headers)
         _KnownPayload(frozen, self.settings.region, sha256_hex).add_auth(request)
-        async with http.put(url, data=body, headers=dict(request.headers.items())) as answer:
+        # A redirect (another region) is a refusal: the signature names this host.
+        async with http.put(url, data=body, headers=dict(request.headers.items()),
+                            allow_redirects=False) as answer:
             text = await answer.read()
             if answer.status != 200:
-                raise StoreUnavailable(f"the store refused {url.rsplit('/', 1)[-1]}: HTTP "
-                                       f"{answer.status} {text[:300].decode(errors='replace')}")
+                raise StoreUnavailable(f"the store refused {key}: HTTP {answer.status} "
+                                       f"{text[:300].decode(errors='replace')}")
             return {k.lower(): v for k, v in answer.headers.items()}
 
     def full_key(self, node: str, relative: str) -> str:
