@@ -10,6 +10,7 @@ WebRTC media is carried, so no network namespace is needed; everything is on 127
     .venv/bin/python -m bench.archive lag [--streams 10] [--seconds 60]
     .venv/bin/python -m bench.archive outage [--streams 10] [--outage 300]
     .venv/bin/python -m bench.archive catalog [--sessions 100000] [--queries 200] [--limit 100]
+    .venv/bin/python -m bench.archive components [--copies 300]
     unshare -n bash -c 'ip link set lo up && exec .venv/bin/python -m bench.archive relay-cpu'
         [--publishers 4] [--viewers 1] [--seconds 30] [--rounds 2]
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -38,7 +40,7 @@ from aiobotocore.session import AioSession
 from bench.common import free_port, only_loopback
 from bench.s3server import BUCKET, CREDENTIALS, MotoServer
 from recordings.archive.backlog import Backlog
-from recordings.archive.confirmed import ArchiveChain
+from recordings.archive.confirmed import ArchiveChain, Copy
 from recordings.archive.drain import Archiver
 from recordings.archive.s3 import ArchiveStore, StoreSettings
 from recordings.catalog_pg import PgCatalog
@@ -287,6 +289,64 @@ async def run_catalog(args: argparse.Namespace) -> None:
           f"{results['SQLite'][0]:.1f} s, PostgreSQL {results['PostgreSQL'][0]:.1f} s")
 
 
+async def run_components(args: argparse.Namespace) -> None:
+    """The node's CPU for each piece of one archived copy, one after another (no concurrency,
+    so each figure is that piece's alone): queueing it durably, reading it back, the PUT of a
+    chain line and of a segment, and recording a confirmed batch in the archive chain."""
+    for name, value in CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+    moto = MotoServer(free_port())
+    moto.start()
+    n = args.copies
+    figures: list[tuple[str, float]] = []
+
+    def took(label: str, t0: float, count: int) -> None:
+        figures.append((label, (time.process_time() - t0) / count * 1000))
+
+    try:
+        await make_bucket(moto.endpoint)
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp)
+            backlog = Backlog(data)
+            evidence = Evidence(data, "bench", archive=None)
+            line = json.dumps({"kind": "segment", "pad": "x" * 400}).encode() + b"\n"
+            t0 = time.process_time()
+            for i in range(n):
+                backlog.enqueue(data / "sessions" / "s" / "ledger.jsonl", "ledger.line",
+                                data=line, seq=i)
+            took("enqueue (JSON, 2 fsyncs)", t0, n)
+            names = backlog.names()
+            t0 = time.process_time()
+            for name in names:
+                backlog.read(name)
+            took("read back from the backlog", t0, n)
+            store = ArchiveStore(StoreSettings(url=f"s3://{BUCKET}/bench", endpoint=moto.endpoint,
+                                               lock_days=1.0))
+            async with store:
+                await store.put("bench/warm", line, hashlib.sha256(line).hexdigest(), time.time())
+                for label, body, count in (
+                        (f"PUT of a chain line ({len(line)} B)", line, n),
+                        ("PUT of a segment (768 KiB)", os.urandom(768 * 1024), max(1, n // 10))):
+                    digest = hashlib.sha256(body).hexdigest()
+                    t0 = time.process_time()
+                    for i in range(count):
+                        await store.put(f"bench/c/{i}-{len(body)}", body, digest, time.time())
+                    took(label, t0, count)
+            chain = ArchiveChain(data, evidence.key, backlog)
+            copy = Copy(key="k", version="v", sha256="0" * 64, size=1, retain_until=None)
+            t0 = time.process_time()
+            for _ in range(max(1, n // 3)):
+                chain.record([("sessions/s/seg-000001.webm", "segment", "s", copy)] * 3,
+                             time.time())
+            took("record a confirmed batch of 3 (append, sign, 2 enqueues)", t0, max(1, n // 3))
+    finally:
+        moto.stop()
+    print(f"CPU of the archive's pieces, {n} copies each (segments {max(1, n // 10)}), moto on "
+          "loopback as the store, one at a time:")
+    for label, ms in figures:
+        print(f"  {label}: {ms:.3f} ms")
+
+
 def run_relay_cpu(args: argparse.Namespace) -> None:
     """The relay's CPU per stream-second with the archive off and on, alternating in one run
     (bench.relay_cpu, a node and real WebRTC publishers and viewers), moto as the store."""
@@ -345,6 +405,8 @@ def main() -> None:
     c.add_argument("--sessions", type=int, default=100_000)
     c.add_argument("--queries", type=int, default=200)
     c.add_argument("--limit", type=int, default=100, help="rows per page")
+    k = sub.add_parser("components")
+    k.add_argument("--copies", type=int, default=300)
     r = sub.add_parser("relay-cpu")
     r.add_argument("--publishers", type=int, default=4)
     r.add_argument("--viewers", type=int, default=1)
@@ -354,7 +416,8 @@ def main() -> None:
     if args.what == "relay-cpu":
         run_relay_cpu(args)
         return
-    runner = {"lag": run_lag, "outage": run_outage, "catalog": run_catalog}[args.what]
+    runner = {"lag": run_lag, "outage": run_outage, "catalog": run_catalog,
+              "components": run_components}[args.what]
     asyncio.run(runner(args))
 
 

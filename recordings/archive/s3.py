@@ -5,6 +5,13 @@ Each copy carries `x-amz-checksum-sha256` (`ChecksumSHA256`), so the store itsel
 bytes that differ from the ones hashed on the node, and, where the bucket has Object Lock,
 COMPLIANCE retention until the node's retention period has passed. Credentials come from the
 standard `AWS_*` variables or an AWS credentials file (never from a flag).
+
+A copy is one PUT signed with botocore's own SigV4 signer and sent on a kept-alive aiohttp
+session, not through the generated client: the client's per-call machinery (events, endpoint
+rules, parameter validation, response parsing) cost more CPU than the relay work an archived
+stream adds (BENCHMARKS.md "Relay CPU with the archive on and off"). The payload is signed
+with the SHA-256 the node already has, so the body is hashed once. Everything else (Object
+Lock, listing, reading back) goes through the client.
 """
 
 from __future__ import annotations
@@ -15,13 +22,29 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
 from recordings.archive.confirmed import Copy
 from recordings.archive.keys import parse_url
+
+
+class _KnownPayload(S3SigV4Auth):  # type: ignore[misc]  # botocore has no types
+    """SigV4 for S3 with the body's SHA-256 given, not computed again (always signed, so
+    over plain HTTP too the signature covers the bytes)."""
+
+    def __init__(self, credentials: Any, region: str, sha256_hex: str) -> None:
+        super().__init__(credentials, "s3", region)
+        self._sha256_hex = sha256_hex
+
+    def payload(self, request: Any) -> str:
+        return self._sha256_hex
 
 
 class StoreUnavailable(Exception):
@@ -49,9 +72,12 @@ class ArchiveStore:
         self._stack = AsyncExitStack()
         self._client: Any = None
         self._locked: bool | None = None  # learned from the bucket on first use
+        self._session: AioSession | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._endpoint = ""
 
     async def __aenter__(self) -> ArchiveStore:
-        session = AioSession()
+        session = self._session = AioSession()
         if self.settings.credentials_file is not None:
             session.set_config_variable("credentials_file", str(self.settings.credentials_file))
         # One attempt per call: the drainer backs off itself, in order, and counts the failures.
@@ -62,6 +88,11 @@ class ArchiveStore:
         self._client = await self._stack.enter_async_context(session.create_client(
             "s3", endpoint_url=self.settings.endpoint, region_name=self.settings.region,
             config=config))
+        self._endpoint = str(self._client.meta.endpoint_url).rstrip("/")
+        timeout = aiohttp.ClientTimeout(sock_connect=self.settings.timeout_s,
+                                        sock_read=self.settings.timeout_s)
+        self._http = await self._stack.enter_async_context(aiohttp.ClientSession(
+            timeout=timeout, auto_decompress=False))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -69,7 +100,7 @@ class ArchiveStore:
 
     async def aclose(self) -> None:
         """Close the client (idempotent)."""
-        self._client = None
+        self._client = self._http = None
         await self._stack.aclose()
 
     @property
@@ -99,23 +130,49 @@ class ArchiveStore:
     async def put(self, key: str, body: bytes, sha256_hex: str, now: float) -> Copy:
         """Store `body` under `key` (full key), checked by the store against `sha256_hex`."""
         checksum = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body,
-                                "ChecksumAlgorithm": "SHA256", "ChecksumSHA256": checksum}
+        # AWS takes an Object Lock PUT only with Content-MD5 or the SDK checksum algorithm.
+        headers = {"x-amz-checksum-sha256": checksum, "x-amz-sdk-checksum-algorithm": "SHA256"}
         retain_until: float | None = None
         if await self.object_lock():
             retain_until = now + self.settings.lock_days * 86400
-            args["ObjectLockMode"] = "COMPLIANCE"
-            args["ObjectLockRetainUntilDate"] = datetime.datetime.fromtimestamp(
-                retain_until, datetime.UTC)
+            headers["x-amz-object-lock-mode"] = "COMPLIANCE"
+            headers["x-amz-object-lock-retain-until-date"] = datetime.datetime.fromtimestamp(
+                retain_until, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # Path-style, as the client is configured; keys hold only [A-Za-z0-9._/-] (keys.py).
+        url = f"{self._endpoint}/{self.bucket}/{quote(key, safe='/-_.~')}"
         try:
-            answer = await self.client.put_object(**args)
-        except Exception as exc:  # ClientError, connection errors, timeouts: all "not now"
+            answer_headers = await self._put(key, url, body, headers, sha256_hex)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # connection errors, timeouts, credentials: all "not now"
             raise StoreUnavailable(f"copying {key}: {exc}") from exc
-        returned = answer.get("ChecksumSHA256")
+        returned = answer_headers.get("x-amz-checksum-sha256")
         if returned is not None and returned != checksum:
             raise StoreUnavailable(f"the store confirmed {key} with another checksum")
-        return Copy(key=key, version=answer.get("VersionId"), sha256=sha256_hex,
+        return Copy(key=key, version=answer_headers.get("x-amz-version-id"), sha256=sha256_hex,
                     size=len(body), retain_until=retain_until)
+
+    async def _put(self, key: str, url: str, body: bytes, headers: dict[str, str],
+                   sha256_hex: str) -> dict[str, str]:
+        """One signed PUT; the answer's headers (StoreUnavailable for any refusal)."""
+        http, session = self._http, self._session
+        if http is None or session is None or self._client is None:
+            raise StoreUnavailable("the archive store is closed")
+        # The session keeps what it found; refreshable credentials renew below.
+        credentials = await session.get_credentials()
+        if credentials is None:
+            raise StoreUnavailable("no credentials for the archive store (AWS_* or a file)")
+        frozen = await credentials.get_frozen_credentials()
+        request = AWSRequest(method="PUT", url=url, data=body, headers=headers)
+        _KnownPayload(frozen, self.settings.region, sha256_hex).add_auth(request)
+        # A redirect (another region) is a refusal: the signature names this host.
+        async with http.put(url, data=body, headers=dict(request.headers.items()),
+                            allow_redirects=False) as answer:
+            text = await answer.read()
+            if answer.status != 200:
+                raise StoreUnavailable(f"the store refused {key}: HTTP {answer.status} "
+                                       f"{text[:300].decode(errors='replace')}")
+            return {k.lower(): v for k, v in answer.headers.items()}
 
     def full_key(self, node: str, relative: str) -> str:
         """`<prefix>/<node>/<relative>`."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
 import os
 import signal
 import subprocess
@@ -13,9 +14,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bench.s3server import BUCKET, CREDENTIALS, MotoServer
 from recordings.archive.backlog import Backlog
 from recordings.archive.confirmed import archived_sources
+from recordings.archive.s3 import ArchiveStore, StoreSettings, StoreUnavailable
 from recordings.archive.sink import LEDGER_LINE
 from recordings.ledger import check_chain
 from recordings.retention import candidates
@@ -252,3 +256,37 @@ async def test_retention_keeps_a_session_until_the_archive_confirmed_it(
     [held] = candidates(tmp_path, 90, now=later)
     assert held.kept_because is not None and "has not confirmed" in held.kept_because
     assert URL.startswith("s3://")
+
+
+async def test_a_copy_the_store_refuses_is_never_confirmed(tmp_path: Path, moto: MotoServer
+                                                           ) -> None:
+    # Copies are signed PUTs of their own (not the generated client's): a refusal by the store
+    # must still come back as "not now", never as a confirmed copy.
+    await make_bucket(moto.endpoint, lock=False)
+    body = b"a sealed line\n"
+    good = hashlib.sha256(body).hexdigest()
+    async with client(moto.endpoint) as s3:
+        await s3.create_bucket(Bucket="going-away")
+    gone = StoreSettings(url="s3://going-away/fieldrelay", endpoint=moto.endpoint,
+                         timeout_s=5.0)
+    async with ArchiveStore(gone) as store:
+        await store.put("fieldrelay/n1/first.json", body, good, time.time())
+        async with client(moto.endpoint) as s3:
+            await s3.delete_object(Bucket="going-away", Key="fieldrelay/n1/first.json")
+            await s3.delete_bucket(Bucket="going-away")
+        with pytest.raises(StoreUnavailable, match="HTTP 404"):
+            await store.put("fieldrelay/n1/second.json", body, good, time.time())
+    settings = StoreSettings(url=URL, endpoint=moto.endpoint, timeout_s=5.0)
+    async with ArchiveStore(settings) as store:
+        copy = await store.put("fieldrelay/n1/ok.json", body, good, time.time())
+        assert (copy.key, copy.sha256, copy.size, copy.retain_until) == (
+            "fieldrelay/n1/ok.json", good, len(body), None)
+        assert await all_keys(moto.endpoint) == {"fieldrelay/n1/ok.json": body}
+        async with client(moto.endpoint) as s3:
+            head = await s3.head_object(Bucket=BUCKET, Key="fieldrelay/n1/ok.json",
+                                        ChecksumMode="ENABLED")
+        assert head["ChecksumSHA256"] == b64sha(body)
+        # The store is gone: the next copy fails as "not now" (the drainer backs off).
+        moto.stop()
+        with pytest.raises(StoreUnavailable):
+            await store.put("fieldrelay/n1/later.json", body, good, time.time())
