@@ -113,15 +113,7 @@ class NodeTokens:
     def verify_talk(self, token: str, officer: str) -> tuple[str, str]:
         """(node, commander) if the token is a valid talkback token for this officer."""
         payload = self._verify(token, TALK_AUDIENCE, officer, "by")
-        by = payload.get("by")
-        if not isinstance(by, str):
-            raise Unauthorized("the node token names no commander")
-        try:
-            validate_name(by)
-        except BadRequest:
-            raise Unauthorized("the node token names no valid commander") from None
-        node: str = payload["node"]
-        return node, by
+        return payload["node"], _person(payload, "commander")
 
     def issue_evidence(self, session: str, by: str, to: str) -> str:
         """A one-use token that lets this node fetch one session's evidence from node `to`,
@@ -131,16 +123,20 @@ class NodeTokens:
     def verify_evidence(self, token: str, session: str) -> tuple[str, str]:
         """(node, reviewer) if the token is a valid evidence token for this session."""
         payload = self._verify(token, EVIDENCE_AUDIENCE, session, "by", subject="session")
-        by = payload.get("by")
-        if not isinstance(by, str):
-            raise Unauthorized("the node token names no reviewer")
-        try:
-            validate_name(by)
-        except BadRequest:
-            raise Unauthorized("the node token names no valid reviewer") from None
-        node: str = payload["node"]
-        return node, by
+        return payload["node"], _person(payload, "reviewer")
 
+
+
+def _person(payload: dict[str, Any], role: str) -> str:
+    """The valid user name a token's `by` claim names (the commander or reviewer it acts for)."""
+    by = payload.get("by")
+    if not isinstance(by, str):
+        raise Unauthorized(f"the node token names no {role}")
+    try:
+        validate_name(by)
+    except BadRequest:
+        raise Unauthorized(f"the node token names no valid {role}") from None
+    return by
 
 def is_node_token(token: str) -> bool:
     """True for a token shaped like a node token (its signature is checked separately)."""

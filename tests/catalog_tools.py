@@ -42,7 +42,7 @@ async def drop_database(name: str) -> None:
 
 
 @pytest.fixture
-async def pg_database() -> AsyncIterator[str]:
+async def database() -> AsyncIterator[str]:
     """The URL of a PostgreSQL database of the test's own, dropped after."""
     name = await create_database()
     try:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.catalog_tools import pg_database as pg_database
+from tests.catalog_tools import database as database
 from tests.live import LiveNode
 
 NodeFactory = Callable[..., Awaitable[LiveNode]]
@@ -28,9 +28,9 @@ BAD = [
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_bad_search_input_is_a_400_naming_the_parameter(
-        node_factory: NodeFactory, pg_database: str, backend: str) -> None:
+        node_factory: NodeFactory, database: str, backend: str) -> None:
     node = await node_factory(node_id="node-a",
-                              database_url=pg_database if backend == "postgresql" else None)
+                              database_url=database if backend == "postgresql" else None)
     reviewer = await node.login("r1")
     headers = {"Authorization": f"Bearer {reviewer}"}
     for what, query, name in BAD:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,20 +17,12 @@ from relay.evidence import LiveEvidence
 from signaling.catalog import CatalogPendingCases
 from signaling.keys import LIVE_EVIDENCE
 from tests.archive_tools import record_session
-from tests.catalog_tools import catalog_get, create_database, drop_database, pg_url
+from tests.catalog_tools import catalog_get, pg_url
+from tests.catalog_tools import database as database
 from tests.live import LiveNode
 from tests.media import publish
 
 NodeFactory = Callable[..., Awaitable[LiveNode]]
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    name = await create_database()
-    try:
-        yield pg_url(name)
-    finally:
-        await drop_database(name)
 
 
 async def catalog_search(node: LiveNode, token: str, query: str = "") -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -29,7 +29,7 @@ from recordings.store import read_entries
 from signaling.keys import CONFIG
 from tests.archive_tools import URL, all_keys, client, make_bucket
 from tests.archive_tools import moto as moto
-from tests.catalog_tools import create_database, drop_database, pg_url
+from tests.catalog_tools import database as database
 from tests.conftest import NodeProcess, RedisProcess, free_port
 from tests.live import LiveNode
 from tests.media import publish
@@ -39,15 +39,6 @@ NodeFactory = Callable[..., Awaitable[LiveNode]]
 pytestmark = pytest.mark.media
 RECORD_S = 60.0
 SECRET = "the-drill-cluster-secret-" + "d" * 24
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    name = await create_database()
-    try:
-        yield pg_url(name)
-    finally:
-        await drop_database(name)
 
 
 def drill_figure(what: str, seconds: float) -> None:

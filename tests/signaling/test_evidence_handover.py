@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +26,14 @@ from signaling.cluster import NodeTokens
 from signaling.keys import CONFIG, LIVE_EVIDENCE
 from tests.archive_tools import URL, all_keys, make_bucket, record_session
 from tests.archive_tools import moto as moto
-from tests.catalog_tools import catalog_get, create_database, drop_database, pg_url
+from tests.catalog_tools import catalog_get
+from tests.catalog_tools import database as database
 from tests.conftest import free_port
 from tests.live import LiveNode
 from tests.media import publish
 
 NodeFactory = Callable[..., Awaitable[LiveNode]]
 SECRET = "evidence-between-nodes-" + "s" * 24
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    name = await create_database()
-    try:
-        yield pg_url(name)
-    finally:
-        await drop_database(name)
 
 
 async def two_nodes(node_factory: NodeFactory, database: str,
