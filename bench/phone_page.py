@@ -123,6 +123,8 @@ async def main(base: str, user: str, adapt: str = "adapt=on") -> int:
                     step=int(await page.get_attribute("#link-state", "data-step") or 0),
                     sos_at=await page.evaluate("() => window.__sosAt || null"),
                     stills=await page.evaluate("() => window.__fieldrelay.stills || 0"),
+                    uplink_reports=await page.evaluate(
+                        "() => window.__fieldrelay.uplinkReports || 0"),
                     link=await page.evaluate("() => window.__fieldrelay.linkSample || null"),
                     **sender)
             await ctx.close()

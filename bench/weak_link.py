@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -52,6 +53,8 @@ class StepResult:
     sos_ms: float | None = None
     page_steps: list[int] = field(default_factory=list)
     bytes_sent: int = 0
+    # Where the missing audio frames fell: (seconds into the step, frames missing there).
+    audio_gaps: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def audio_ratio(self) -> float:
@@ -79,6 +82,8 @@ class RunResult:
     # The node's counters at the end: Opus frames recorded, and recovered from RED.
     audio_recorded: int = 0
     audio_recovered: int = 0
+    # The node's `uplink` reports (a queue on the phone's uplink) the page received.
+    uplink_reports: int = 0
     # Every sample the page printed (its state, link step, sender statistics).
     samples: list[dict[str, Any]] = field(default_factory=list)
 
@@ -140,10 +145,9 @@ class AudioSeqs:
         if kind == "audio":
             self.seen.append((time.monotonic(), packet.sequence_number))
 
-    def between(self, start: float, end: float) -> tuple[int, int]:
-        """(distinct sequence numbers received, the span they cover) for arrivals in range."""
-        seqs: set[int] = set()
-        unwrapped: list[int] = []
+    def _window(self, start: float, end: float) -> dict[int, float]:
+        """Unwrapped sequence number → first arrival, for arrivals in range."""
+        first: dict[int, float] = {}
         last: int | None = None
         base = 0
         for at, seq in self.seen:
@@ -151,11 +155,23 @@ class AudioSeqs:
                 base += 0x10000
             last = seq
             if start <= at < end:
-                unwrapped.append(base + seq)
-        if not unwrapped:
+                first.setdefault(base + seq, at)
+        return first
+
+    def between(self, start: float, end: float) -> tuple[int, int]:
+        """(distinct sequence numbers received, the span they cover) for arrivals in range."""
+        seqs = self._window(start, end)
+        if not seqs:
             return 0, 0
-        seqs = set(unwrapped)
         return len(seqs), max(seqs) - min(seqs) + 1
+
+    def gaps(self, start: float, end: float) -> list[tuple[float, int]]:
+        """The holes in the range: (arrival of the frame after the hole, seconds after
+        `start`; frames missing)."""
+        seqs = self._window(start, end)
+        ordered = sorted(seqs)
+        return [(round(seqs[b] - start, 1), b - a - 1)
+                for a, b in itertools.pairwise(ordered) if b - a > 1]
 
 
 async def _until(predicate: Any, timeout: float, what: str) -> None:  # noqa: ASYNC109 - a deadline poll
@@ -275,6 +291,8 @@ async def run_profile(node: NodeProcess, link: ShapedLink, steps: tuple[Step, ..
     result.audio_codec = next((s.get("audio_codec") for s in reversed(phone.samples)
                                if s.get("audio_codec")), None)
     result.stills = max((int(s.get("stills") or 0) for s in phone.samples), default=0)
+    result.uplink_reports = max((int(s.get("uplink_reports") or 0) for s in phone.samples),
+                                default=0)
     result.errors = [str(s["error"]) for s in phone.samples if "error" in s]
     result.answer_audio = next((list(s["answer_audio"]) for s in phone.samples
                                 if "answer_audio" in s), [])
@@ -300,6 +318,7 @@ async def _run_step(step: Step, index: int, link: ShapedLink, phone: Phone,
     out.size = viewer.last_size
     out.bytes_sent = link.sent_bytes() - sent0
     out.audio_received, out.audio_expected = seqs.between(start, start + step.seconds)
+    out.audio_gaps = seqs.gaps(start, start + step.seconds)
     out.page_steps = sorted({int(s["step"]) for s in phone.samples
                              if "step" in s and wall_start <= s["t"] < wall_start + step.seconds})
     return out
@@ -337,12 +356,60 @@ def table(results: list[RunResult]) -> str:
     return "\n".join(rows)
 
 
+def gaps(r: RunResult) -> str:
+    """Where each step lost audio frames, as `frames@seconds-into-the-step`."""
+    return "\n".join(f"{s.step.label}: audio lost "
+                     + (" ".join(f"{n}@{t}s" for t, n in s.audio_gaps) or "nothing")
+                     for s in r.steps)
+
+
+def page_timeline(r: RunResult) -> str:
+    """Each change of the page's step, seconds into the profile step it fell in, with the
+    sender statistics the page read then (estimate kbit/s, loss, RTT)."""
+    marks = sorted((float(s["t"]), int(s["mark"])) for s in r.samples if "mark" in s)
+    out: list[str] = []
+    last: int | None = None
+    for s in r.samples:
+        if "step" not in s or int(s["step"]) == last:
+            continue
+        last = int(s["step"])
+        t = float(s["t"])
+        mark = max((m for m in marks if m[0] <= t), default=None)
+        link = s.get("link") or {}
+        est = link.get("availableBps")
+        where = f"step {mark[1] + 1} +{t - mark[0]:.1f}s" if mark else "before the profile"
+        out.append(f"{where}: page step {last} (estimate "
+                   f"{'?' if est is None else round(est / 1000)} kbit/s, loss {link.get('loss')}, "
+                   f"rtt {link.get('rttS')})")
+    return "\n".join(out)
+
+
+def link_samples(r: RunResult, step_index: int, seconds: float) -> str:
+    """The page's samples in the first `seconds` of a profile step: its step and the sender
+    statistics it read (what the adaptation saw when the link changed)."""
+    mark = next((float(s["t"]) for s in r.samples if s.get("mark") == step_index), None)
+    if mark is None:
+        return ""
+    rows = []
+    for s in r.samples:
+        t = float(s["t"]) - mark
+        if "step" in s and 0 <= t < seconds:
+            link = s.get("link") or {}
+            est = link.get("availableBps")
+            rows.append(f"+{t:4.1f}s step {s['step']} estimate "
+                        f"{'?' if est is None else round(est / 1000)} kbit/s loss "
+                        f"{link.get('loss')} rtt {link.get('rttS')} "
+                        f"node queue {link.get('queueS')}")
+    return "\n".join(rows)
+
+
 def summary(r: RunResult) -> str:
     return (f"adapt={'on' if r.adapt else 'off'} codec={r.audio_codec} "
             f"viewer audio frames={r.viewer_audio_frames} recorded={r.recorded_audio_frames} "
             f"(node: {r.audio_recorded}, {r.audio_recovered} from RED) "
             f"audio only after {r.reached_audio_only_after_s} s, back to video after "
-            f"{r.back_to_video_after_s} s, stills={r.stills}, page errors={r.errors}")
+            f"{r.back_to_video_after_s} s, stills={r.stills}, "
+            f"node queue reports={r.uplink_reports}, page errors={r.errors}")
 
 
 async def main() -> int:

@@ -24,6 +24,7 @@ from relay.signals import Presence, RelayListeners
 from relay.stream import Publication, Stream
 from relay.talkback import TalkbackRelay, TalkbackSettings
 from relay.trickle import add_candidates
+from relay.uplink import UplinkReport
 from relay.viewing import Viewers, ViewerSettings
 
 
@@ -111,6 +112,17 @@ class StreamRegistry:
     def presence(self) -> list[Presence]:
         """The current presence of every officer with a stream on this node."""
         return self.directory.presence()
+
+    def uplinks(self, now_s: float) -> dict[str, UplinkReport]:
+        """Officer → the queue on their uplink now, for every officer publishing here.
+        `now_s` is on the monotonic clock."""
+        out: dict[str, UplinkReport] = {}
+        for officer, stream in self.directory.as_dict().items():
+            publication = stream.publication
+            report = publication.uplink.report(now_s) if publication is not None else None
+            if report is not None:
+                out[officer] = report
+        return out
 
     def pull_count(self) -> int:
         """Streams this node pulls from other nodes."""

@@ -24,6 +24,7 @@ from relay.gopcache import GopCache
 from relay.peers import MediaCodec
 from relay.recorder_tap import RecorderTap
 from relay.red import RED
+from relay.uplink import UplinkDelay
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,16 @@ class Publication:
         self.media_ssrc: dict[str, int] = {}
         self.created_at = time.time()
         self.stream: Stream | None = None
+        # The queue on the officer's uplink, from the voice's arrivals (relay/uplink.py).
+        self.uplink = UplinkDelay()
 
     def tap(self, kind: str, receiver: RTCRtpReceiver) -> None:
         """Route this receiver's packets into whichever stream this publication feeds."""
         self.receivers[kind] = receiver
 
         def sink(packet: RtpPacket) -> None:
+            if kind == "audio":
+                self.uplink.arrive(time.monotonic(), packet.timestamp)
             if self.stream is not None:
                 self.media_ssrc[kind] = packet.ssrc
                 self.stream.feed(self, kind, packet)

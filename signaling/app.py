@@ -83,6 +83,7 @@ from signaling.ratelimit import LoginGate, RateLimiter
 from signaling.redisbus import RedisBus
 from signaling.routing import BusListener
 from signaling.tickets import TicketBook
+from signaling.uplink_reports import UplinkReports
 from signaling.witnessing import WITNESSING, Witnessing
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class Node:
     archive: archive.ArchiveDesk | None
     catalog: catalog.CatalogDesk
     cases: CaseDesk
+    uplink: UplinkReports
 
     async def desks_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """The bus and the desks: up before the relay, down after it."""
@@ -166,9 +168,11 @@ class Node:
         if recovered:
             log.warning("sealed %d session(s) left open by a crash: %s", len(recovered),
                         ", ".join(recovered))
+        self.uplink.start()
         try:
             yield
         finally:
+            await self.uplink.aclose()
             if self.talkback_push is not None:
                 await self.talkback_push.aclose()
             await self.registry.aclose()
@@ -219,7 +223,7 @@ def build_node(config: Config, hub: EventHub, users: UserStore) -> Node:
                 archive_desk,
                 catalog.CatalogDesk(config, store,
                                     cluster.cluster_url(config) if tokens is not None else None),
-                new_case_desk(config, evidence, hub))
+                new_case_desk(config, evidence, hub), UplinkReports(registry, hub))
 
 
 def new_case_desk(config: Config, evidence: LiveEvidence, hub: EventHub) -> CaseDesk:

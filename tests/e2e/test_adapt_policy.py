@@ -60,6 +60,8 @@ async (top) => {
 """
 
 QUEUED = {"rttS": 0.6}
+# adapt-policy.js TUNING.failWithinMs: how long after a step up a queue counts as its failure.
+TUNING_FAIL_WITHIN_S = 8
 GOOD = {"rttS": 0.02, "noisyLoss": True}
 
 
@@ -110,7 +112,7 @@ async def test_failed_probes_back_off_and_video_still_returns_within_ten_seconds
     # A link that carries voice but not video.
     probes = await logic_page.evaluate(FAILING_PROBES_JS, 4)
     gaps = [b - a for a, b in itertools.pairwise(probes)]
-    assert len(probes) <= 12, probes  # no flapping over 90 s…
+    assert len(probes) <= 90 / 6.5, probes  # no flapping over 90 s…
     assert min(gaps) >= 6.0, probes
     assert max(gaps) <= 10.0, probes  # …but video can always come back within 10 s
     # Between video steps, each failed step up waits twice as long, up to 20 s.
@@ -127,3 +129,39 @@ async def test_a_falling_estimate_steps_down_at_once_but_not_while_warming_up(
     fall = await run(logic_page, [(10, {"availableBps": 900_000}),
                                   (2, {"availableBps": 300_000})])
     assert fall["changes"] and fall["changes"][0][0] == 10.0, fall["changes"]
+
+
+@pytest.mark.browser
+async def test_the_nodes_queue_report_takes_a_probe_back_at_once(logic_page: Page) -> None:
+    # Audio only, then video back (a probe); 3.5 s later the node reports 200 ms of queue on the
+    # uplink, while the round trip the phone reads still says nothing: back down at that sample.
+    out = await run(logic_page, [(6, QUEUED), (10, GOOD), (0.5, {"queueS": 0.2}), (10, GOOD)])
+    changes = out["changes"]
+    last_up = max((t, s) for t, s in changes if t < 16)
+    assert last_up[1] < out["audioOnly"] and 16 - last_up[0] <= TUNING_FAIL_WITHIN_S, changes
+    assert [16.0, last_up[1] + 1] in changes, changes
+    # A report under the bar (a busy phone's hiccup) is no reason to step down, nor a queue
+    # reported while the link is full video.
+    blip = await run(logic_page, [(6, QUEUED), (10, GOOD), (0.5, {"queueS": 0.1}), (10, GOOD)])
+    downs = [b for a, b in itertools.pairwise(blip["changes"]) if b[1] > a[1]]
+    assert not [d for d in downs if 16.0 <= d[0] <= 16.5], blip["changes"]
+    steady = await run(logic_page, [(10, GOOD), (0.5, {"queueS": 0.2}), (2, GOOD)])
+    assert steady["changes"] and steady["changes"][0] == [10.0, 1], steady["changes"]
+
+
+@pytest.mark.browser
+async def test_one_report_losing_a_quarter_steps_down_at_once(logic_page: Page) -> None:
+    out = await run(logic_page, [(10, GOOD), (0.5, {"loss": 0.3}), (2, GOOD)])
+    assert out["changes"] and out["changes"][0] == [10.0, 1], out["changes"]
+
+
+@pytest.mark.browser
+async def test_a_queue_still_growing_steps_down_again_without_waiting(logic_page: Page) -> None:
+    # The link shrinks under full video: the node's reports every half second show the queue
+    # growing, and each one steps down again at once; one that holds or drains waits to settle.
+    growing = [(0.5, {"queueS": q}) for q in (0.15, 0.3, 0.45, 0.6)]
+    out = await run(logic_page, [(10, GOOD), *growing, (3, {"queueS": 0.6})])
+    downs = [c for c in out["changes"] if c[0] >= 10]
+    assert [t for t, _ in downs[:3]] == [10.0, 10.5, 11.0], downs
+    held = await run(logic_page, [(10, GOOD), (2, {"queueS": 0.15}), (3, GOOD)])
+    assert [t for t, _ in held["changes"]][:2] == [10.0, 11.0], held["changes"]

@@ -14,7 +14,17 @@ from pathlib import Path
 import av
 import pytest
 
-from bench.weak_link import COMMANDER, OFFICER, RunResult, run_profile, summary, table
+from bench.weak_link import (
+    COMMANDER,
+    OFFICER,
+    RunResult,
+    gaps,
+    link_samples,
+    page_timeline,
+    run_profile,
+    summary,
+    table,
+)
 from tests.conftest import NodeProcess
 from tests.shaped import ShapedLink, Step, shaped_namespace
 
@@ -70,7 +80,9 @@ async def test_sos_voice_and_steps_survive_the_weak_link_profile(
                                    settle_s=40)
     finally:
         if result is not None:
-            print("\n" + summary(result) + "\n" + table([result]))
+            print("\n" + summary(result) + "\n" + table([result]) + "\n" + gaps(result)
+                  + "\n" + page_timeline(result) + "\n"
+                  + "\n".join(link_samples(result, i, 6) for i in range(1, 4)))
         else:
             print(node_process.log()[-4000:])
     assert result.errors == []
@@ -85,6 +97,8 @@ async def test_sos_voice_and_steps_survive_the_weak_link_profile(
     assert result.reached_audio_only_after_s is not None, "never audio only at 64 kbit/s"
     assert result.back_to_video_after_s is not None and result.back_to_video_after_s <= 10
     assert result.stills > 0  # a still every few seconds while audio only
+    # The node told the phone of its queue when the link shrank (relay/uplink.py).
+    assert result.uplink_reports > 0
     # ...each one a photo through the upload queue (sent once the link steps up again), sealed
     # into the live session's chain.
     stills = sealed_stills(node_process.data_dir)

@@ -7,12 +7,16 @@
 // Down is quick (the link is failing now: voice and the SOS must not queue behind video);
 // up is slow and grows slower after each step up that failed (hysteresis: no flapping).
 
-/** The media of each step. `video: null` stops the camera's track from being sent. */
+/** The media of each step. `video: null` stops the camera's track from being sent.
+ * The voice goes with RED (each packet also carries the one before) and 20 ms packets' headers:
+ * on the wire it costs about twice its bitrate plus 28 kbit/s, so 16 kbit/s is 60 kbit/s and
+ * 12 kbit/s 52 kbit/s. The lower steps keep it below a 64 kbit/s uplink, so that the step a
+ * shrinking link finds the page in is not already more than the link carries in voice alone. */
 export const STEPS = Object.freeze([
   { name: "full", label: "", video: { maxBitrate: 900_000, scaleResolutionDownBy: 1, maxFramerate: 30 }, audioBitrate: null },
   { name: "bitrate", label: "Weak signal: lower quality", video: { maxBitrate: 300_000, scaleResolutionDownBy: 1, maxFramerate: 30 }, audioBitrate: null },
-  { name: "resolution", label: "Weak signal: lower resolution", video: { maxBitrate: 150_000, scaleResolutionDownBy: 2, maxFramerate: 20 }, audioBitrate: 24_000 },
-  { name: "framerate", label: "Weak signal: low frame rate", video: { maxBitrate: 60_000, scaleResolutionDownBy: 4, maxFramerate: 6 }, audioBitrate: 16_000 },
+  { name: "resolution", label: "Weak signal: lower resolution", video: { maxBitrate: 150_000, scaleResolutionDownBy: 2, maxFramerate: 20 }, audioBitrate: 16_000 },
+  { name: "framerate", label: "Weak signal: low frame rate", video: { maxBitrate: 60_000, scaleResolutionDownBy: 4, maxFramerate: 6 }, audioBitrate: 12_000 },
   { name: "audio", label: "Weak signal: audio only", video: null, audioBitrate: 12_000 },
 ]);
 export const AUDIO_ONLY = STEPS.length - 1;
@@ -40,6 +44,9 @@ export const TUNING = Object.freeze({
   lossWeight: 0.25,
   badLoss: 0.2,
   goodLoss: 0.12,
+  /** One report losing this share is a full queue, not random loss (at 5 % random loss a
+   * report over 25 packets reaches it about once in 7,000): it counts at once, unaveraged. */
+  burstLoss: 0.25,
   /** A fall of the bitrate estimate by this share between two samples… */
   estimateFall: 0.3,
   /** …and loss count once the connection is this old. */
@@ -50,16 +57,30 @@ export const TUNING = Object.freeze({
   /** Just after a step up (the probe), a smaller rise already says the link has no room:
    * stepping back before the queue is full loses nothing, only delays a little. */
   probeRttS: 0.2,
+  /** The node's own view of the queue (its `uplink` reports, from the voice's arrival times):
+   * there within a few packets, where the round trip shows it a second or two late. One bar,
+   * probe or not: a link that cannot carry the step passes it within a fraction of a second,
+   * while a busy phone's hiccup (a keyframe encoded in software) stays under it. */
+  badQueueS: 0.12,
+  /** A queue this long says the step is far from what the link carries: straight to what the
+   * estimate still carries, as for a round trip past badRttS. */
+  deepQueueS: 0.25,
+  /** A queue that grew by this much since the last sample still overflows whatever step the
+   * page is at: the next step down goes at once, without waiting for the last to settle. */
+  queueGrowthS: 0.05,
 });
 
 /** The state a page starts in. */
 export function initialState(now = 0) {
-  return { step: 0, startedAt: now, badSince: null, goodSince: null, changedAt: now, upWaitMs: TUNING.upAfterMs, upAt: null, failedAt: null, loss: null, available: null };
+  return { step: 0, startedAt: now, badSince: null, goodSince: null, changedAt: now, upWaitMs: TUNING.upAfterMs, upAt: null, failedAt: null, loss: null, available: null, queueS: null };
 }
 
 /**
  * One sample of the sender statistics:
- *   { at: ms, availableBps: number|null, loss: 0..1|null, rttS: number|null, limited: bool }
+ *   { at: ms, availableBps: number|null, loss: 0..1|null, rttS: number|null, limited: bool,
+ *     queueS: number|null }
+ * `queueS`: the queue the node last reported on this uplink, while its report is fresh (null:
+ * no report, which the node sends only while there is a queue).
  * `limited`: the video encoder says the bandwidth limits it (qualityLimitationReason; read,
  * not acted on).
  * `state.loss` is the running average the decision reads.
@@ -73,8 +94,18 @@ export function isBad(state, s) {
   // The first reports of a connection cover a handful of packets: their loss means little.
   const warm = s.at - state.startedAt >= TUNING.warmUpMs;
   if (warm && state.loss != null && state.loss > TUNING.badLoss) return true;
+  if (warm && s.loss != null && s.loss >= TUNING.burstLoss) return true;
+  return queued(state, s);
+}
+
+/** The uplink holds a queue: the node says so, or the round trip is past what the link
+ * carries without one (past less just after a step up). A queue is no noise: the step goes down
+ * at the first sample that shows it, before the queue overflows into the voice. */
+export function queued(state, s) {
+  if (s.queueS != null && s.queueS > TUNING.badQueueS) return true;
+  if (s.rttS == null) return false;
   const probing = state.upAt != null && s.at - state.upAt <= TUNING.failWithinMs;
-  return s.rttS != null && s.rttS > (probing ? TUNING.probeRttS : TUNING.badRttS);
+  return s.rttS > (probing ? TUNING.probeRttS : TUNING.badRttS);
 }
 
 /** The estimate just fell from what the step needs to below it: step down now, not after a
@@ -90,6 +121,7 @@ export function isGood(state, s) {
   const { step } = state;
   if (step === 0) return false;
   if (state.loss != null && state.loss >= TUNING.goodLoss) return false;
+  if (s.queueS != null && s.queueS > TUNING.badQueueS) return false;
   // Not `limited`: the encoder held back by the estimate says little once the page caps its
   // bitrate, since the estimate then grows only as far as what is sent; the step up is the
   // probe, and a queue after it steps back.
@@ -111,8 +143,14 @@ export function decide(state, s) {
   const now = s.at;
   const next = { ...state };
   if (s.loss != null) next.loss = state.loss == null ? s.loss : state.loss + TUNING.lossWeight * (s.loss - state.loss);
-  const urgent = estimateFell({ ...next, available: state.available }, s);
-  const bad = urgent || isBad({ ...next, available: state.available }, s);
+  const before = { ...next, available: state.available };
+  const warm = now - state.startedAt >= TUNING.warmUpMs;
+  // A queue, or a report that lost a quarter of the voice: the link is full now.
+  const full = queued(before, s) || (warm && s.loss != null && s.loss >= TUNING.burstLoss);
+  const urgent = full || estimateFell(before, s);
+  next.queueS = s.queueS ?? null;
+  const growing = s.queueS != null && state.queueS != null && s.queueS > state.queueS + TUNING.queueGrowthS;
+  const bad = urgent || isBad(before, s);
   if (s.availableBps != null) next.available = s.availableBps;
   const good = !bad && isGood(next, s);
   next.badSince = bad ? (state.badSince ?? now) : null;
@@ -122,12 +160,20 @@ export function decide(state, s) {
     next.failedAt = null;
   }
 
-  if (bad && state.step < AUDIO_ONLY && (urgent || now - next.badSince >= TUNING.downAfterMs - 1)
-      && now - state.changedAt >= TUNING.settleMs) {
+  // A step down waits for the one before it to take effect (the statistics lag it); a probe
+  // that fills the link is taken back at once. (Not on the estimate alone: Chromium's estimate
+  // drops for a moment when a sender's video comes back on, whatever the link.)
+  // Nor while the node sees the queue still growing: the step taken was not enough.
+  const settled = now - state.changedAt >= TUNING.settleMs
+    || (full && state.upAt === state.changedAt) || (full && growing);
+  if (bad && state.step < AUDIO_ONLY && (urgent || now - next.badSince >= TUNING.downAfterMs - 1) && settled) {
     let step = state.step + 1;
     // A queue is building up: go straight to what the estimate still carries.
-    const queued = s.rttS != null && s.rttS > TUNING.badRttS;
-    if (queued && s.availableBps != null) step = Math.max(step, stepFor(s.availableBps * 0.9));
+    const deep = (s.rttS != null && s.rttS > TUNING.badRttS)
+      || (s.queueS != null && s.queueS > TUNING.deepQueueS);
+    if (deep && s.availableBps != null) {
+      step = Math.max(step, stepFor(s.availableBps * 0.9));
+    }
     step = Math.min(step, AUDIO_ONLY);
     if (state.upAt != null && now - state.upAt <= TUNING.failWithinMs) {
       // The last step up did not hold: wait longer before the next one.

@@ -18,6 +18,8 @@ import { AUDIO_ONLY, STEPS, decide, initialState } from "./adapt-policy.js";
 import { debugHook } from "./ui.js";
 
 const SAMPLE_MS = 500;
+/** A node report counts for this long: it comes every 200 ms while the queue lasts. */
+const NODE_REPORT_FRESH_MS = 600;
 const STILL_EVERY_MS = 5000;
 /** Longest pause of video for an SOS on its way. */
 const YIELD_MAX_MS = 3000;
@@ -45,7 +47,7 @@ export async function captureStill(video, width = STILL_WIDTH, quality = STILL_Q
 }
 
 /** The sample adapt-policy.js reads, from one getStats() report. */
-export function readSample(report, now) {
+export function readSample(report, now, node = null) {
   let pairId = null;
   const remote = [];
   let limited = false;
@@ -69,6 +71,7 @@ export function readSample(report, now) {
     loss: losses.length ? Math.max(...losses) : null,
     rttS: rtts.length ? Math.max(...rtts) : null,
     limited,
+    queueS: node && now - node.at <= NODE_REPORT_FRESH_MS ? node.queueS : null,
   };
 }
 
@@ -91,6 +94,8 @@ export class LinkAdapter {
     this.busy = false;
     this.yielding = 0;
     this.history = [];
+    // The node's last report of a queue on this uplink: { at, queueS } (see noteUplink).
+    this.nodeReport = null;
     hook.adapt = this;
     this.render();
   }
@@ -121,6 +126,18 @@ export class LinkAdapter {
     this.render();
   }
 
+  /**
+   * The node saw this uplink queue (`{"type": "uplink", "queue_ms"}` on the event link; sent
+   * every 200 ms while there is a queue, never otherwise): decide now, not at the next
+   * sample, since the queue is about to overflow into the voice.
+   */
+  noteUplink(queueMs) {
+    if (!Number.isFinite(queueMs) || queueMs < 0) return;
+    this.nodeReport = { at: performance.now(), queueS: queueMs / 1000 };
+    hook.uplinkReports = (hook.uplinkReports || 0) + 1;
+    this.tick();
+  }
+
   /** The event link is (back) up: tell the node where we are. */
   announce() {
     this.send({ type: "link", step: this.state.step, label: STEPS[this.state.step].label });
@@ -131,7 +148,8 @@ export class LinkAdapter {
     if (!pc || this.busy || pc.connectionState !== "connected") return;
     this.busy = true;
     try {
-      const sample = readSample(await pc.getStats(), performance.now());
+      const stats = await pc.getStats();
+      const sample = readSample(stats, performance.now(), this.nodeReport);
       hook.linkSample = sample;
       if (!this.enabled || pc !== this.pc) return;
       const { state, changed } = decide(this.state, sample);

@@ -286,6 +286,10 @@ class OfficerPage {
       this.talkback.onFloor(msg);
       return;
     }
+    if (msg.type === "uplink") {
+      this.adapt.noteUplink(Number(msg.queue_ms));
+      return;
+    }
     if (this.inbox.onMessage(msg) || this.golive.onMessage(msg)) return;
     if (this.cases?.onMessage(msg)) return;
     const text = msg.text || msg.message || msg.detail;
