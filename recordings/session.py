@@ -95,6 +95,16 @@ class _Material:
 _Item = Frame | _Event | _EndTrack | _Seal | _Material | None
 
 
+def _unwritten(items: list[_Item]) -> None:
+    """Answer the callers waiting on items no writer will take: a seal returns, and a
+    material is refused (its file stays where it was, to be sealed elsewhere)."""
+    for item in items:
+        if isinstance(item, _Seal):
+            item.done()
+        elif isinstance(item, _Material):
+            item.done(None)
+
+
 class Evidence:
     """The evidence store of a data dir: the node key, the node chain and the sessions."""
 
@@ -176,6 +186,9 @@ class EvidenceSession:
         # queue bound counts (items, never batches).
         self._backlog = 0
         self._backlog_lock = threading.Lock()
+        # Set (under the lock) when the writer thread has ended: what is handed over after
+        # that is answered at once instead of queued for a thread that will never read it.
+        self._writer_ended = False
         self.dropped_events = 0
         self._thread = threading.Thread(target=self._run, name=f"evidence-{session_id}",
                                         daemon=True)
@@ -303,8 +316,11 @@ class EvidenceSession:
             return
         batch, self._batch = self._batch, []
         with self._backlog_lock:
-            self._backlog += len(batch)
-        self._queue.put_nowait(batch)
+            if not self._writer_ended:
+                self._backlog += len(batch)
+                self._queue.put_nowait(batch)
+                return
+        _unwritten(batch)
 
     # -- the writer thread -----------------------------------------------------------
 
@@ -315,9 +331,28 @@ class EvidenceSession:
 
     def _run(self) -> None:
         try:
+            self._write_until_sealed()
+        finally:
+            # However the thread ends, nobody may wait for ever for a seal or a material it
+            # will never write (a seal() awaits its done callback, and the node's shutdown
+            # awaits the seal).
+            with self._backlog_lock:
+                self._writer_ended = True
+                left: list[_Item] = []
+                while True:
+                    try:
+                        left += self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+            if any(isinstance(item, (_Seal, _Material)) for item in left):
+                log.error("evidence session %s: the writer ended before the seal", self.id)
+            _unwritten(left)
+
+    def _write_until_sealed(self) -> None:
+        try:
             self._open()
-        except OSError as exc:
-            self._fail(f"cannot create the session on disk: {exc}")
+        except Exception as exc:  # the disk, or a chain start it refuses: not the thread's end
+            self._fail(f"cannot create the session on disk: {exc!r}")
         while True:
             batch = self._queue.get()
             try:

@@ -7,9 +7,12 @@ runs at node start and in the tests, and fails loudly when an upgrade moves any 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import threading
 import time
+import weakref
 from array import array
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -29,6 +32,8 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import RtcpSrPacket, RtpPacket
 from aiortc.sdp import SessionDescription
 from OpenSSL import SSL
+
+log = logging.getLogger(__name__)
 
 PINNED_AIORTC = "1.16.0"
 
@@ -63,6 +68,7 @@ _SENDER_PRIVATE = (
     "_rtx_ssrc",
 )
 _TRANSCEIVER_PRIVATE = ("_codecs", "_preferred_codecs")
+_PEER_PRIVATE = ("_RTCPeerConnection__certificates", "_RTCPeerConnection__isClosed")
 
 
 class HookError(RuntimeError):
@@ -109,8 +115,9 @@ async def verify_internals() -> None:
         raise HookError("OpenSSL.SSL.Context.set_session_cache_mode is gone")
     pc = RTCPeerConnection()
     try:
-        if not hasattr(pc, "_RTCPeerConnection__certificates"):
-            raise HookError("RTCPeerConnection.__certificates is gone")
+        for name in _PEER_PRIVATE:
+            if not hasattr(pc, name):
+                raise HookError(f"RTCPeerConnection lost {name}")
         transceiver = pc.addTransceiver("video", direction="sendrecv")
         for obj, names in ((transceiver.receiver, _RECEIVER_PRIVATE),
                            (transceiver.sender, _SENDER_PRIVATE)):
@@ -126,6 +133,9 @@ async def verify_internals() -> None:
         dtls = transceiver.receiver.transport
         if dtls is not None and not hasattr(dtls, "_rx_srtp"):
             raise HookError("RTCDtlsTransport._rx_srtp is gone")
+        connection = getattr(dtls.transport, "_connection", None) if dtls is not None else None
+        if not callable(getattr(connection, "close", None)):
+            raise HookError("RTCIceTransport._connection (aioice) is gone")
         if not isinstance(getattr(JitterBuffer(capacity=16), "_packets", None), list):
             raise HookError("JitterBuffer._packets is gone")
         probe: Any = transceiver.receiver
@@ -201,6 +211,91 @@ def share_node_certificate(pc: RTCPeerConnection, accept_rsa: bool = True) -> No
     or answer: the transports take the certificate when they are made.
     """
     setattr(pc, "_RTCPeerConnection__certificates", [node_certificate(accept_rsa)])  # noqa: B010
+
+
+# aiortc's close() ends within a few turns of the loop and waits on nothing the remote peer
+# does; past this, one of its own tasks died and left an event unset, and the relay stops the
+# transports itself (and says so in the log) rather than wait for ever.
+CLOSE_BOUND_S = 10.0
+# The one close under way of each peer connection (a peer closes once, whoever asks).
+_closings: weakref.WeakKeyDictionary[RTCPeerConnection, asyncio.Task[None]] = (
+    weakref.WeakKeyDictionary())
+
+
+async def close_peer(pc: RTCPeerConnection) -> None:
+    """Close `pc` completely, once, however many callers ask and whatever happens to them.
+
+    aiortc's close() keeps its progress in a future that every later close() awaits: a first
+    close cancelled half-way (a task owner's shutdown) or failed half-way (an exception from a
+    state-change listener, a transport that refused to stop) leaves that future unresolved, and
+    every later close() of the peer then waits for ever; a later close() that is cancelled
+    while it waits cancels the future under the first one. Here the close runs in a task of
+    its own that every caller waits for, shielded: a caller cancelled meanwhile waits for the
+    close to end before its cancellation goes on (so the task is always awaited by its callers,
+    and no cancellation ever stops a close half-way). If aiortc's close did not finish (itself,
+    or the one aiortc starts when the remote peer ends DTLS), the transports are stopped here
+    and the future is resolved, so that no later close() waits for ever.
+    """
+    task = _closings.get(pc)
+    if task is None:
+        task = asyncio.get_running_loop().create_task(_close_fully(pc), name="close-peer")
+        _closings[pc] = task
+    interrupted = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise  # the close itself was cancelled: the loop is going away
+            interrupted = True  # ours: re-raised once the close has ended
+    if interrupted:
+        raise asyncio.CancelledError
+
+
+async def _close_fully(pc: RTCPeerConnection) -> None:
+    target: Any = pc
+    under_way: asyncio.Future[bool] | None = target._RTCPeerConnection__isClosed
+    if under_way is None:
+        try:
+            await asyncio.wait_for(pc.close(), CLOSE_BOUND_S)
+            return
+        except Exception as exc:  # TimeoutError, or whatever stopped aiortc's close
+            log.warning("a peer connection's close stopped half-way (%r): stopping its "
+                        "transports", exc)
+    else:
+        # aiortc's own close (the remote peer ended DTLS) or another caller's: wait for it
+        # without awaiting its future, which a cancellation of ours would cancel.
+        await asyncio.wait([under_way], timeout=CLOSE_BOUND_S)
+        if under_way.done() and not under_way.cancelled():
+            return
+        log.warning("an earlier close of a peer connection did not finish: stopping its "
+                    "transports")
+    await _stop_transports(pc)
+    pc.remove_all_listeners()
+    under_way = target._RTCPeerConnection__isClosed
+    if under_way is None or under_way.cancelled():
+        under_way = target._RTCPeerConnection__isClosed = asyncio.get_running_loop().create_future()
+    if not under_way.done():
+        under_way.set_result(True)
+
+
+async def _stop_transports(pc: RTCPeerConnection) -> None:
+    """Stop each DTLS transport and its ICE transport, each once, and close the ICE
+    connection's sockets even when its transport already counts as stopped (a close that
+    failed half-way marks it closed before it closes the sockets)."""
+    seen: set[int] = set()
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        if dtls is None or id(dtls) in seen:
+            continue
+        seen.add(id(dtls))
+        ice: Any = dtls.transport
+        for stop in (dtls.stop, ice.stop, ice._connection.close):
+            try:
+                await asyncio.wait_for(stop(), CLOSE_BOUND_S)
+            except Exception as exc:
+                log.warning("stopping a transport of a peer connection failed: %r", exc)
 
 
 def tap_receiver(

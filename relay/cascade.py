@@ -170,7 +170,7 @@ class Cascade:
             codecs = answered_codecs(answer)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         except BaseException:
-            await pc.close()
+            await peers.close(pc)
             if location:
                 await self._delete(origin, officer, location)
             raise

@@ -59,7 +59,7 @@ def connect_deadline(pc: RTCPeerConnection, what: str, tasks: Spawner) -> None:
             await asyncio.wait_for(settled.wait(), CONNECT_DEADLINE_S)
         if pc.connectionState not in ("connected", "closed"):
             log.info("%s did not connect within %.0f s: closing it", what, CONNECT_DEADLINE_S)
-            await pc.close()
+            await close(pc)
 
     tasks.spawn(close_unless_connected(), name=f"deadline-{what}")
 
@@ -218,19 +218,12 @@ async def answer(pc: RTCPeerConnection, offer_sdp: str, fec: bool = True,
 
 
 async def close(pc: RTCPeerConnection) -> None:
-    """Close a peer connection even when a refused offer left a transceiver without a
-    transport (aiortc's close() then stops half-way and would leak the others' sockets)."""
-    try:
-        await pc.close()
-        return
-    except Exception as exc:
-        log.warning("closing a peer connection after a refused offer: %r", exc)
-    for transceiver in pc.getTransceivers():
-        dtls = transceiver.receiver.transport
-        if dtls is not None:
-            await dtls.stop()
-            await dtls.transport.stop()
-    pc.remove_all_listeners()
+    """Close a peer connection of the node: every close of one goes through here.
+
+    It ends even when another close of the same peer was cancelled or failed half-way (a
+    refused offer, the close aiortc starts itself when the remote peer ends DTLS), and a
+    caller's cancellation never stops it half-way (see hooks.close_peer)."""
+    await hooks.close_peer(pc)
 
 
 def advertise_public_ip(sdp: str, hosts: tuple[str, ...], public_ip: str) -> str:

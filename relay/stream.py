@@ -77,7 +77,7 @@ class Publication:
     async def aclose(self) -> None:
         """Close the publisher's peer connection; idempotent."""
         self.stream = None
-        await self.pc.close()
+        await peers.close(self.pc)
 
 
 

@@ -278,7 +278,7 @@ class TalkbackRelay:
         viewer, pc = channel.listeners.pop(listener_id)
         channel.stream.remove_viewer(listener_id)
         await viewer.aclose()
-        await pc.close()
+        await peers.close(pc)
 
     # -- lifetime -------------------------------------------------------------------
 

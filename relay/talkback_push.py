@@ -150,8 +150,8 @@ class TalkbackPush:
                 publication.tap(kind, transceiver.receiver)
             answer = await peers.answer(commander_pc, offer_sdp)
         except BaseException:
-            await commander_pc.close()
-            await push_pc.close()
+            await peers.close(commander_pc)
+            await peers.close(push_pc)
             await viewer.aclose()
             await stream.aclose()
             if location:
@@ -210,7 +210,7 @@ class TalkbackPush:
         await push.publication.aclose()
         # The DELETE releases the floor at once; the closing connection would only later.
         await self._delete(push.origin, push.officer, push.by, push.location)
-        await push.push_pc.close()
+        await peers.close(push.push_pc)
         await push.stream.aclose()
 
     # -- HTTP to the officer's node -------------------------------------------------

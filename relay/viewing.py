@@ -74,7 +74,7 @@ class Viewers:
             self._release_pull(officer)
             raise
         if self.stream_of(officer) is not stream:  # the stream ended while we negotiated
-            await pc.close()
+            await peers.close(pc)
             raise NotLive(f"officer {officer!r} is not live")
         self._join(_ViewerEntry(officer, by, viewer, pc), stream)
         return viewer.id, self._advertise(answer)
@@ -144,7 +144,7 @@ class Viewers:
             stream.remove_viewer(viewer_id)
             self._note(stream, entry.officer, entry.by, viewer_id, joined=False)
         await entry.viewer.aclose()
-        await entry.pc.close()
+        await peers.close(entry.pc)
         self._release_pull(entry.officer)
 
     async def close_all(self, stream: Stream) -> None:

@@ -138,7 +138,13 @@ async def receive(request: web.Request, stages: Sequence[Sink], timeout_s: float
     pump = _Pump(sock, wake_r, stages, timeout_s)
 
     def run() -> None:
-        outcome = pump.run(first, owed)
+        # The loop waits for `done` through every cancellation (nothing may read the socket
+        # once the request moves on), so the thread answers whatever it ends of: a pump that
+        # raised (its second thread could not start) is a body cut, its error the caller's.
+        try:
+            outcome = pump.run(first, owed)
+        except BaseException as exc:
+            outcome = (BodyEnd(CUT, pump.received, exc), pump.taken)
         loop.call_soon_threadsafe(_resolve, done, outcome)
 
     thread = threading.Thread(target=run, name="upload-body", daemon=True)
