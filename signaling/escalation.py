@@ -106,10 +106,7 @@ class Escalation:
     async def dispatch(self, escalated: list[Alert]) -> None:
         """Send the nearest live officers to each escalated alert's position (presence and
         positions read once for all of them)."""
-        if not escalated:
-            return
-        live = {o for o, info in (await self._whereabouts.presence()).items()
-                if info.get("live")}
+        live: set[str] | None = None
         positions: dict[str, dict[str, float]] | None = None
         unknown: list[str] = []
         for alert in escalated:
@@ -122,6 +119,9 @@ class Escalation:
                     unknown.append(f"{alert['id']} ({alert['officer']})")
                     continue
                 lat, lon = last["lat"], last["lon"]
+            if live is None:
+                live = {o for o, info in (await self._whereabouts.presence()).items()
+                        if info.get("live")}
             await self._dispatch_one(alert, lat, lon, live)
         if unknown:
             log.warning("%d alert(s) escalated, but nobody knows where their officers are: %s",
