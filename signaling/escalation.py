@@ -82,8 +82,9 @@ class Escalation:
     async def _pass(self) -> float:
         """Escalate what is due; return how long to sleep until the next alert is."""
         after = self.settings.escalate_after_s
+        cutoff = time.time() - after
         for _ in range(MAX_BATCHES):
-            due = await self.bus.due_alerts(time.time() - after, BATCH)
+            due = await self.bus.due_alerts(cutoff, BATCH)
             if due:
                 # Those acknowledged meanwhile, or escalated first by another node, are left
                 # out by the bus: only what this node escalated is dispatched here.
@@ -100,8 +101,10 @@ class Escalation:
         oldest = await self.bus.next_due()
         if oldest is None:
             return cap  # anything raised from now on is due `after` from now, or later
-        wait = oldest + after - time.time()
-        return RETRY_S if wait <= 0 else max(GATHER_S, min(wait, cap))
+        if oldest <= cutoff:
+            return RETRY_S  # due before this pass and still not escalated: stuck, or too many
+        # Due by now, or soon: alerts that fell due while this pass ran go in the next one.
+        return max(GATHER_S, min(oldest + after - time.time(), cap))
 
     async def dispatch(self, escalated: list[Alert]) -> None:
         """Send the nearest live officers to each escalated alert's position (presence and
