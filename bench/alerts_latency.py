@@ -33,7 +33,8 @@ namespace whose only interface is lo:
 
 Options: --rate (50/s), --seconds (60), --consoles (200), --officers (100), --commanders
 (consoles/2: each commander has one console on each node), --appendfsync always|everysec,
---escalate-after S (the node's default otherwise), --warmup (2 s, not measured),
+--escalate-after S (the node's default otherwise), --no-batches (consoles that do not ask for
+`alerts.updated`, as older clients), --warmup (2 s, not measured),
 --grace (5 s), --console-procs (2), --profile DIR (py-spy samples both nodes during the
 window), --trace-stalls (the nodes' slow callbacks and GC pauses), --wait-quiet S (wait for
 other load on the machine to stop before measuring), --json FILE (also every alert's
@@ -103,6 +104,7 @@ class Console:
     recv: dict[str, float] = field(default_factory=dict)  # alert id -> first receive time
     dups: int = 0
     updated: int = 0
+    batches: int = 0  # alerts.updated messages (each carrying several of `updated`)
     other: int = 0
     close_code: int | None = None
     error: str | None = None
@@ -124,6 +126,7 @@ async def run_consoles(specs: list[dict[str, Any]], ready: Callable[[], Awaitabl
     (from `wait_expect`) have all arrived everywhere or its grace period has passed.
     Returns the consoles and this process's event-loop lag samples (ms) meanwhile."""
     consoles = [Console(s["index"], s["node"], s["url"]) for s in specs]
+    batches = {c.index: bool(s.get("batches")) for c, s in zip(consoles, specs, strict=True)}
     hello = [asyncio.Event() for _ in consoles]
     progress = asyncio.Event()  # set whenever some console got an alert event
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
@@ -135,6 +138,9 @@ async def run_consoles(specs: list[dict[str, Any]], ready: Callable[[], Awaitabl
         try:
             async with gate:
                 ws = await session.ws_connect(c.url, heartbeat=None, max_msg_size=0)
+            if batches[c.index]:
+                # As the command page does: an escalation pass's updates in one message.
+                await ws.send_str(json.dumps({"type": "accept", "types": ["alerts.updated"]}))
             async for msg in ws:
                 now = monotonic()
                 if msg.type != aiohttp.WSMsgType.TEXT:
@@ -150,6 +156,9 @@ async def run_consoles(specs: list[dict[str, Any]], ready: Callable[[], Awaitabl
                         progress.set()
                 elif kind == "alert.updated":
                     c.updated += 1
+                elif kind == "alerts.updated":
+                    c.updated += len(event["events"])
+                    c.batches += 1
                 elif kind == "hello":
                     said_hello.set()
                 else:
@@ -613,6 +622,8 @@ def summarize(posts: list[Post], consoles: list[Console]) -> dict[str, Any]:
         "duplicates": sum(c.dups for c in consoles),
         "alert_updated_per_console": (sum(c.updated for c in consoles) / len(consoles)
                                       if consoles else 0),
+        "batches_per_console": (sum(c.batches for c in consoles) / len(consoles)
+                                if consoles else 0),
         "consoles_closed": [(c.index, c.close_code, c.error) for c in consoles
                             if c.close_code is not None or c.error][:10],
         "alerts": alerts,
@@ -728,7 +739,8 @@ def report(args: argparse.Namespace, s: dict[str, Any], window: Window,
                      f"{a['t_s']:.1f} s {NODES[a['node']]} POST {a['post_ms']:.0f} "
                      f"{a['min_ms']:.0f}/{a['p50_ms']:.0f}/{a['max_ms']:.0f}" for a in worst))
     lines.append(f"duplicates {s['duplicates']}; alert.updated events per console "
-                 f"{s['alert_updated_per_console']:.0f} (escalations); alerts with a loss "
+                 f"{s['alert_updated_per_console']:.0f} (escalations), of them in "
+                 f"{s['batches_per_console']:.0f} alerts.updated messages; alerts with a loss "
                  f"{s['alerts_with_a_loss']}; closed consoles {s['consoles_closed'] or 'none'}")
     lines.append(f"CPU over the {window.seconds:.1f} s window (% of one core): "
                  + ", ".join(f"{n} {v:.0f}%" for n, v in cpu.items())
@@ -834,7 +846,8 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
             node = nodes[i % 2]
             who = commanders[(i // 2) % len(commanders)]
             specs.append({"index": i, "node": i % 2,
-                          "url": f"ws://127.0.0.1:{node.port}/ws?token={node.tokens[who]}"})
+                          "url": f"ws://127.0.0.1:{node.port}/ws?token={node.tokens[who]}",
+                          "batches": not args.no_batches})
         n_groups = max(1, args.console_procs)
         for k in range(n_groups):
             part = specs[k::n_groups]
@@ -938,6 +951,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of alerts not measured")
     parser.add_argument("--grace", type=float, default=5.0,
                         help="seconds to wait for late events after the last POST")
+    parser.add_argument("--no-batches", action="store_true",
+                        help="consoles do not ask for alerts.updated (each escalation is its own "
+                        "alert.updated message, as for a client that predates them)")
     parser.add_argument("--console-procs", type=int, default=2,
                         help="processes holding the consoles (0: in this process)")
     parser.add_argument("--profile", metavar="DIR", help="py-spy both nodes during the window")

@@ -22,7 +22,7 @@ from fieldrelay.config import Config
 from fieldrelay.errors import BadRequest, NotFound
 from relay.evidence import LiveEvidence
 from signaling.auth import authenticate, read_json
-from signaling.bus import Bus, BusUnavailable, Event
+from signaling.bus import BATCH, Bus, BusUnavailable, Event
 from signaling.escalation import Escalation, EscalationSettings
 from signaling.hub import COMMAND_ROLES, Client, EventHub, dedup_key
 from signaling.keys import ALERTS_BY_OFFICER
@@ -188,6 +188,14 @@ class AlertDesk:
             self.hub.send_to_roles(event, COMMAND_ROLES)
             self.hub.send_to_user(event, alert["officer"])
             self._record(alert)
+        elif kind == BATCH:
+            # An escalation pass: one message to each console that takes batches; each
+            # officer still gets its own alert's update on its own.
+            events: list[Event] = event["events"]
+            self.hub.send_batch_to_roles(events, COMMAND_ROLES)
+            for one in events:
+                self.hub.send_to_user(one, one["alert"]["officer"])
+                self._record(one["alert"])
         elif kind == "dispatch":
             self.hub.send_to_user(event, event["officer"])
             self.hub.send_to_roles(event, COMMAND_ROLES)

@@ -28,6 +28,10 @@ Event = dict[str, Any]
 Updater = Callable[[Alert], Alert | None]
 InstructionUpdater = Callable[[Instruction], Instruction | None]
 EARTH_RADIUS_M = 6371008.8
+# One bus event carrying several `alert.updated` events (`{"type": BATCH, "events": [...]}`):
+# the escalation timer updates the alerts due in one pass together, so each node hands each
+# console one message for the pass instead of one per alert.
+BATCH = "alerts.updated"
 # Witness messages the in-process bus keeps (it has no other node to hand them to).
 WITNESS_KEPT = 1000
 
@@ -81,6 +85,11 @@ class Bus(Protocol):
 
     async def update_alert(self, alert_id: str, change: Updater) -> Alert | None:
         """Apply `change` atomically; store and fan out the result (None: nothing changed)."""
+
+    async def update_alerts(self, alert_ids: list[str], change: Updater) -> list[Alert]:
+        """`update_alert` for several alerts at once: each update is stored (and replayable)
+        on its own, and those that changed are fanned out as ONE `BATCH` event. Returns the
+        updated alerts; an alert that `change` leaves alone (None) is not among them."""
 
     async def get_alert(self, alert_id: str) -> Alert | None: ...
 
@@ -219,7 +228,8 @@ class MemoryBus:
                 queue.get_nowait()  # a listener that fell behind loses its oldest event
             queue.put_nowait(event)
 
-    async def _durable(self, kind: str, alert: Alert, idempotency: str | None = None) -> Event:
+    async def _durable(self, kind: str, alert: Alert, idempotency: str | None = None,
+                       fan_out: bool = True) -> Event:
         cursor = self._cursor()
         stored = {**alert, "cursor": cursor}
         if kind == "alert":
@@ -233,7 +243,8 @@ class MemoryBus:
         if idempotency is not None:
             self._idem[idempotency] = alert["id"]
         self._log.append(event)
-        self._fan_out(event)
+        if fan_out:
+            self._fan_out(event)
         return event
 
     async def store_alert(self, alert: Alert, idempotency: str) -> tuple[Alert, bool]:
@@ -253,6 +264,18 @@ class MemoryBus:
                 return None
             stored: Alert = (await self._durable("alert.updated", updated))["alert"]
             return stored
+
+    async def update_alerts(self, alert_ids: list[str], change: Updater) -> list[Alert]:
+        events: list[Event] = []
+        async with self._lock:
+            for alert_id in dict.fromkeys(alert_ids):
+                current = self._alerts.get(alert_id)
+                updated = change(current) if current is not None else None
+                if updated is not None:
+                    events.append(await self._durable("alert.updated", updated, fan_out=False))
+        if events:
+            self._fan_out({"type": BATCH, "events": events})
+        return [e["alert"] for e in events]
 
     async def get_alert(self, alert_id: str) -> Alert | None:
         return self._alerts.get(alert_id)

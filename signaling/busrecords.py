@@ -16,7 +16,7 @@ from typing import Any
 
 from fieldrelay.alerts import Alert
 from fieldrelay.instructions import Instruction
-from signaling.bus import Event
+from signaling.bus import BATCH, Event
 from signaling.busseal import CLOCK_SKEW_S, MAC, BusSeal, Sealed, unsealed
 from signaling.replay import ReplayCache
 
@@ -151,6 +151,8 @@ class BusRecords:
         """A published message, its seal checked: alerts and instructions published by the
         store scripts carry the seal of the record they hold, any other event its own."""
         event = _parsed(data)
+        if isinstance(event, dict) and event.get("type") == BATCH and MAC not in event:
+            return self._batch(event)
         if self._seal is None:
             return self.checked("event", event, "a published event")
         if not isinstance(event, dict) or MAC in event:
@@ -164,6 +166,23 @@ class BusRecords:
                                        "a published instruction")
             return {**event, "instruction": instruction} if instruction is not None else None
         return self._event(event)
+
+    def _batch(self, event: dict[str, Any]) -> Event | None:
+        """Several alert updates published by one script: each is an alert event (with a
+        cursor) checked as one; what fails is dropped, the rest kept (None: nothing left)."""
+        events = event.get("events")
+        kept: list[Event] = []
+        for one in events if isinstance(events, list) else []:
+            if not (isinstance(one, dict) and one.get("type") in ALERT_EVENTS
+                    and isinstance(one.get("alert"), dict)
+                    and isinstance(one.get("cursor"), str)):
+                self._refused("a malformed alert event in a batch", "it is not an alert event")
+                continue
+            alert = self.alert_of(one["alert"]) if self._seal is not None \
+                else unsealed(one["alert"])
+            if alert is not None:
+                kept.append({"type": one["type"], "cursor": one["cursor"], "alert": alert})
+        return {"type": BATCH, "events": kept} if kept else None
 
     def _event(self, event: object) -> Event | None:
         """A published event: sealed, not expired, and not seen before."""

@@ -7,6 +7,12 @@ The timer sleeps until the oldest unacknowledged alert is due, and then reads on
 that are due (a heap in the memory bus, a sorted set by raised_at in Redis): its cost follows
 the escalations, not the number of open alerts, which a scan every second read and parsed on
 the event loop (tens of milliseconds with thousands open).
+
+A pass escalates everything due in one bus call, which every node hands to each console as one
+message; passes are at least GATHER_S apart, so under a steady stream of unanswered alerts a
+pass carries the few due since the last one instead of each alert making a pass (and a
+message to every console) of its own. An alert due while the timer is idle still escalates on
+its own deadline.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ MAX_WAIT_S = 5.0
 RETRY_S = 1.0
 BATCH = 100
 MAX_BATCHES = 10
+# Passes are at least this far apart: an alert escalates at most this late, and 50 unanswered
+# alerts a second reach each console as 5 messages a second instead of 50.
+GATHER_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -73,43 +82,56 @@ class Escalation:
     async def _pass(self) -> float:
         """Escalate what is due; return how long to sleep until the next alert is."""
         after = self.settings.escalate_after_s
+        cutoff = time.time() - after
         for _ in range(MAX_BATCHES):
-            due = await self.bus.due_alerts(time.time() - after, BATCH)
-            for alert in due:
-                await self._escalate(alert["id"])
+            due = await self.bus.due_alerts(cutoff, BATCH)
+            if due:
+                # Those acknowledged meanwhile, or escalated first by another node, are left
+                # out by the bus: only what this node escalated is dispatched here.
+                escalated = await self.bus.update_alerts([a["id"] for a in due],
+                                                         model.escalate)
+                try:
+                    await self.dispatch(escalated)
+                except BusUnavailable as exc:
+                    log.error("%d alert(s) escalated but the dispatch failed: %s",
+                              len(escalated), exc.detail)
             if len(due) < BATCH:
                 break
         cap = min(MAX_WAIT_S, after)
         oldest = await self.bus.next_due()
         if oldest is None:
             return cap  # anything raised from now on is due `after` from now, or later
-        wait = oldest + after - time.time()
-        return RETRY_S if wait <= 0 else min(wait, cap)
+        if oldest <= cutoff:
+            return RETRY_S  # due before this pass and still not escalated: stuck, or too many
+        # Due by now, or soon: alerts that fell due while this pass ran go in the next one.
+        return max(GATHER_S, min(oldest + after - time.time(), cap))
 
-    async def _escalate(self, alert_id: str) -> None:
-        try:
-            escalated = await self.bus.update_alert(alert_id, model.escalate)
-        except BusUnavailable:
-            return
-        if escalated is None:
-            return  # acknowledged meanwhile, or another node escalated it first
-        try:
-            await self.dispatch(escalated)
-        except BusUnavailable as exc:
-            log.error("alert %s escalated but the dispatch failed: %s", alert_id, exc.detail)
+    async def dispatch(self, escalated: list[Alert]) -> None:
+        """Send the nearest live officers to each escalated alert's position (presence and
+        positions read once for all of them)."""
+        live: set[str] | None = None
+        positions: dict[str, dict[str, float]] | None = None
+        unknown: list[str] = []
+        for alert in escalated:
+            lat, lon = alert.get("lat"), alert.get("lon")
+            if lat is None or lon is None:
+                if positions is None:
+                    positions = await self._whereabouts.positions()
+                last = positions.get(alert["officer"])
+                if last is None:
+                    unknown.append(f"{alert['id']} ({alert['officer']})")
+                    continue
+                lat, lon = last["lat"], last["lon"]
+            if live is None:
+                live = {o for o, info in (await self._whereabouts.presence()).items()
+                        if info.get("live")}
+            await self._dispatch_one(alert, lat, lon, live)
+        if unknown:
+            log.warning("%d alert(s) escalated, but nobody knows where their officers are: %s",
+                        len(unknown), ", ".join(unknown[:10])
+                        + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""))
 
-    async def dispatch(self, alert: Alert) -> None:
-        """Send the nearest live officers to the alert's position."""
-        lat, lon = alert.get("lat"), alert.get("lon")
-        if lat is None or lon is None:
-            last = (await self._whereabouts.positions()).get(alert["officer"])
-            if last is None:
-                log.warning("alert %s escalated, but nobody knows where %s is", alert["id"],
-                            alert["officer"])
-                return
-            lat, lon = last["lat"], last["lon"]
-        live = {o for o, info in (await self._whereabouts.presence()).items()
-                if info.get("live")}
+    async def _dispatch_one(self, alert: Alert, lat: float, lon: float, live: set[str]) -> None:
         near = await self.bus.nearest(lat, lon, self.settings.dispatch_count + len(live) + 10,
                                       self.settings.dispatch_radius_m, {alert["officer"]})
         chosen = [n for n in near if n.officer in live][: self.settings.dispatch_count]

@@ -31,7 +31,8 @@ class Client:
 
     user: str
     role: str
-    queue: asyncio.Queue[str]
+    # Each message as the UTF-8 bytes of its JSON: an event is encoded once, whoever gets it.
+    queue: asyncio.Queue[bytes]
     on_overflow: Callable[[], None]
     dropped: int = 0
     sent: int = 0
@@ -39,22 +40,39 @@ class Client:
     # and each alert state must reach a console exactly once. A plain dict keeps insertion
     # order and, holding only strings, stays out of the garbage collector's way.
     seen: dict[str, None] = field(default_factory=dict)
+    # The client takes several alert updates in one `alerts.updated` message (it said so with
+    # {"type": "accept", "types": ["alerts.updated"]}); others get each `alert.updated` alone.
+    batches: bool = False
 
-    def offer(self, text: str, key: str | None = None) -> bool:
+    def first_time(self, key: str) -> bool:
+        """True the first time this alert state is queued to this client (and remember it)."""
+        if key in self.seen:
+            return False
+        self.seen[key] = None
+        if len(self.seen) > SEEN_KEYS:
+            del self.seen[next(iter(self.seen))]
+        return True
+
+    def offer(self, text: str | bytes, key: str | None = None) -> bool:
         """Queue a message; a client that cannot keep up is told to reconnect and resume."""
-        if key is not None:
-            if key in self.seen:
-                return True
-            self.seen[key] = None
-            if len(self.seen) > SEEN_KEYS:
-                del self.seen[next(iter(self.seen))]
+        if key is not None and not self.first_time(key):
+            return True
+        return self.put(text.encode() if isinstance(text, str) else text)
+
+    def put(self, data: bytes) -> bool:
+        """Queue one encoded message (no de-duplication)."""
         try:
-            self.queue.put_nowait(text)
+            self.queue.put_nowait(data)
         except asyncio.QueueFull:
             self.dropped += 1
             self.on_overflow()
             return False
         return True
+
+
+def batch_message(encoded: list[bytes]) -> bytes:
+    """`{"type": "alerts.updated", "events": [...]}` around events already encoded."""
+    return b'{"type": "alerts.updated", "events": [' + b", ".join(encoded) + b"]}"
 
 
 class EventHub:
@@ -81,13 +99,45 @@ class EventHub:
 
     def send_to_roles(self, event: Event, roles: tuple[str, ...]) -> int:
         """Send an event to every client in these roles; returns how many got it queued."""
-        text, key = json.dumps(event), dedup_key(event)
-        return sum(c.offer(text, key) for c in list(self._clients) if c.role in roles)
+        return self._send([c for c in self._clients if c.role in roles], event)
 
     def send_to_user(self, event: Event, user: str) -> int:
         """Send an event to every connection of one user."""
-        text, key = json.dumps(event), dedup_key(event)
-        return sum(c.offer(text, key) for c in list(self._clients) if c.user == user)
+        return self._send([c for c in self._clients if c.user == user], event)
+
+    @staticmethod
+    def _send(targets: list[Client], event: Event) -> int:
+        if not targets:
+            return 0
+        data, key = json.dumps(event).encode(), dedup_key(event)
+        return sum(c.offer(data, key) for c in targets)
+
+    def send_batch_to_roles(self, events: list[Event], roles: tuple[str, ...]) -> int:
+        """Several alert events at once (a bus `alerts.updated`) to every client in these
+        roles: ONE `alerts.updated` message to a client that takes batches, each event alone
+        to one that does not. Each event is encoded once; each client still gets each alert
+        state once. Returns how many clients got something queued."""
+        targets = [c for c in self._clients if c.role in roles]
+        if not targets or not events:
+            return 0
+        encoded = [json.dumps(e).encode() for e in events]
+        keys = [dedup_key(e) for e in events]
+        whole: bytes | None = None
+        queued = 0
+        for client in targets:
+            fresh = [i for i, k in enumerate(keys) if k is None or client.first_time(k)]
+            if not fresh:
+                continue
+            if not client.batches:
+                queued += all([client.put(encoded[i]) for i in fresh])
+            elif len(fresh) == 1:
+                queued += client.put(encoded[fresh[0]])  # one update reads as it always did
+            elif len(fresh) == len(encoded):
+                whole = whole if whole is not None else batch_message(encoded)
+                queued += client.put(whole)
+            else:  # a resume already queued some of them to this client
+                queued += client.put(batch_message([encoded[i] for i in fresh]))
+        return queued
 
     def clients(self) -> list[Client]:
         """The connected clients."""

@@ -27,6 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from fieldrelay.alerts import Alert, is_open
 from fieldrelay.instructions import Instruction
 from signaling.bus import (
+    BATCH,
     BusUnavailable,
     Event,
     InstructionUpdater,
@@ -37,7 +38,13 @@ from signaling.bus import (
 )
 from signaling.busrecords import ALERT_EVENTS, EVENT_TTL_S, BusRecords, dump
 from signaling.busseal import BusSeal
-from signaling.redisscripts import _INSTRUCTION, _STORE, _UPDATE, INSTRUCTION_TTL_S
+from signaling.redisscripts import (
+    _INSTRUCTION,
+    _STORE,
+    _UPDATE,
+    _UPDATE_MANY,
+    INSTRUCTION_TTL_S,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,7 @@ class RedisBus:
             socket_keepalive=True, health_check_interval=15, retry_on_timeout=False)
         self._store = self._redis.register_script(_STORE)
         self._update = self._redis.register_script(_UPDATE)
+        self._update_many = self._redis.register_script(_UPDATE_MANY)
         self._instruction = self._redis.register_script(_INSTRUCTION)
 
     @property
@@ -135,6 +143,43 @@ class RedisBus:
                 if stored:
                     return self._records.alert(stored, filed=False)
         raise BusUnavailable("the alert kept changing under concurrent updates")
+
+    async def update_alerts(self, alert_ids: list[str], change: Updater) -> list[Alert]:
+        keys = {i: PREFIX + "alert:" + i for i in dict.fromkeys(alert_ids)}
+        done: list[Alert] = []
+        pending = list(keys)
+        async with self._guard():
+            for _ in range(20):  # optimistic: read again those another node changed first
+                if not pending:
+                    break
+                raws = await self._redis.mget([keys[i] for i in pending])
+                batch: list[tuple[str, str, Alert]] = []
+                for alert_id, raw in zip(pending, raws, strict=True):
+                    current = self._records.alert(raw)
+                    updated = change(current) if raw is not None and current is not None \
+                        else None
+                    if updated is not None:
+                        batch.append((alert_id, str(raw), updated))
+                if not batch:
+                    break
+                args: list[str | int] = [STREAM_MAXLEN]
+                for alert_id, raw, updated in batch:
+                    args += [raw, self._records.alert_body(updated), alert_id,
+                             "1" if is_open(updated) else "0",
+                             "1" if updated["state"] == "raised" else "0"]
+                stored = await self._update_many(
+                    keys=[STREAM, OPEN, CHANNEL, RAISED, *(keys[i] for i, _, _ in batch)],
+                    args=args)
+                pending = []
+                for (alert_id, _, _), js in zip(batch, stored, strict=True):
+                    if not js:
+                        pending.append(alert_id)
+                        continue
+                    alert = self._records.alert(js, filed=False)
+                    if alert is not None:
+                        done.append(alert)
+        # Any still changing after that stay as they are: the caller's next pass sees them.
+        return done
 
     async def get_alert(self, alert_id: str) -> Alert | None:
         async with self._guard():
@@ -307,6 +352,14 @@ class RedisBus:
                         if received is None:
                             continue
                         event = received
+                        if event.get("type") == BATCH:
+                            fresh = [e for e in event["events"]
+                                     if _first_time(seen, e["cursor"])]
+                            for e in fresh:
+                                last = _newer(last, e["cursor"])
+                            if fresh:
+                                yield {"type": BATCH, "events": fresh}
+                            continue
                         cursor = event.get("cursor")
                         if cursor is not None:
                             if not _first_time(seen, cursor):

@@ -35,6 +35,38 @@ redis.call('PUBLISH', KEYS[4],
 return js
 """
 
+# The escalation timer's pass: _UPDATE for each of several alerts, and ONE message for all of
+# them, so a node's consoles get one frame per pass (each update is still its own stream
+# entry, replayed on its own). An alert changed since it was read is left out ('' in the
+# answer) and read again by the caller.
+# KEYS: stream, open set, channel, raised sorted set, then one alert key per alert.
+# ARGV: stream maxlen, then for each alert: expected json, new json (no cursor), alert id,
+# still open (1/0), still raised (1/0).
+_UPDATE_MANY = """
+local events, stored = {}, {}
+for i = 5, #KEYS do
+  local a = 2 + (i - 5) * 5
+  if redis.call('GET', KEYS[i]) == ARGV[a] then
+    local cursor = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+                              't', 'alert.updated', 'a', ARGV[a + 1])
+    local js = string.sub(ARGV[a + 1], 1, -2) .. ',"cursor":"' .. cursor .. '"}'
+    redis.call('SET', KEYS[i], js)
+    if ARGV[a + 3] == '0' then redis.call('SREM', KEYS[2], ARGV[a + 2]) end
+    if ARGV[a + 4] == '0' then redis.call('ZREM', KEYS[4], ARGV[a + 2]) end
+    events[#events + 1] = '{"type":"alert.updated","cursor":"' .. cursor .. '","alert":'
+                          .. js .. '}'
+    stored[#stored + 1] = js
+  else
+    stored[#stored + 1] = ''
+  end
+end
+if #events > 0 then
+  redis.call('PUBLISH', KEYS[3],
+             '{"type":"alerts.updated","events":[' .. table.concat(events, ',') .. ']}')
+end
+return stored
+"""
+
 
 # KEYS: instruction key, index of all, channel, then one index key per recipient.
 # ARGV: expected json ('' for a new one), new json, id, score, ttl, event type.

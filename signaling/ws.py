@@ -35,6 +35,10 @@ TOO_MANY_MESSAGES = "too many messages: slow down and reconnect"
 # The phone's media steps for a weak uplink (web/js/adapt-policy.js): 0 full video .. 4 audio only.
 MAX_LINK_STEP = 4
 MAX_LINK_LABEL = 80
+# A client opts in to newer message types with {"type": "accept", "types": [...]}: today only
+# "alerts.updated" (an escalation pass's updates in one message). One that does not gets each
+# alert update as its own `alert.updated`, as before.
+MAX_ACCEPT_TYPES = 16
 
 
 def origin_allowed(request: web.Request) -> bool:
@@ -122,8 +126,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 async def _write(ws: web.WebSocketResponse, client: Client) -> None:
     while True:
-        text = await client.queue.get()
-        await ws.send_str(text)
+        data = await client.queue.get()
+        await ws.send_frame(data, WSMsgType.TEXT)  # encoded once, when it was queued
         client.sent += 1
 
 
@@ -147,6 +151,13 @@ async def _read(ws: web.WebSocketResponse, client: Client, role: str,
             try:
                 if kind == "ping":
                     client.offer(json.dumps({"type": "pong"}))
+                elif kind == "accept":
+                    types = data.get("types")
+                    if (not isinstance(types, list) or len(types) > MAX_ACCEPT_TYPES
+                            or not all(isinstance(t, str) for t in types)):
+                        return f'"types" must be a list of at most {MAX_ACCEPT_TYPES} names'
+                    # Unknown names are ignored: a newer page may name types this node lacks.
+                    client.batches = "alerts.updated" in types
                 elif kind == "resume" and role in COMMAND_ROLES:
                     after = data.get("after")
                     if after is not None:

@@ -7,13 +7,16 @@ officer's feed with decoded video; the commander's Acknowledge must reach the ph
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocket, expect
 
+from fieldrelay.alerts import raise_alert
+from signaling.redisbus import RedisBus
 from tests.conftest import NodeProcess, RedisProcess, free_port
 from tests.e2e.conftest import assert_loopback_candidates, new_media_context, screenshot
 from tests.e2e.test_live_wall import (
@@ -368,3 +371,62 @@ async def test_sos_from_an_officer_on_another_node_links_to_that_node(
         await command_ctx.close()
         if node_b.proc is not None:
             node_b.stop()
+
+
+@pytest.mark.browser
+async def test_an_escalation_pass_of_several_alerts_is_one_message_and_all_show_escalated(
+    loopback_only: None, node_process: NodeProcess, redis_server: RedisProcess, browser: Browser
+) -> None:
+    """Three alerts due in the same escalation pass reach the command page as one
+    `alerts.updated` message (the page asks for it), and the panel shows all three escalated."""
+    officers = ["officer1", "officer2", "officer3"]
+    node_process.add_user(COMMANDER, "commander")
+    for name in officers:
+        node_process.add_user(name, "officer")
+    node_process.start("--redis-url", redis_server.url, "--escalate-after", "1")
+    errors: list[str] = []
+    frames: list[dict[str, Any]] = []
+    sent: list[dict[str, Any]] = []
+    command_ctx = await new_media_context(browser, **DESKTOP)
+    store = RedisBus(redis_server.url, "test-writer")
+    try:
+        command = await command_ctx.new_page()
+        watch_errors(command, "command", errors)
+
+        def watch(ws: WebSocket) -> None:
+            ws.on("framereceived", lambda data: frames.append(json.loads(data)))
+            ws.on("framesent", lambda data: sent.append(json.loads(data)))
+
+        command.on("websocket", watch)
+        await command.goto(f"{node_process.url}/command")
+        await login_via_ui(command, COMMANDER)
+        await expect(command.locator("#ws-state")).to_have_attribute("data-state", "open")
+        deadline = time.monotonic() + 5
+        while not any(m.get("type") == "accept" for m in sent) and time.monotonic() < deadline:
+            await command.wait_for_timeout(50)
+        assert {"type": "accept", "types": ["alerts.updated"]} in sent
+
+        # Raised together, due 0.5 s from now: one pass escalates all three.
+        raised_at = time.time() - 1.0 + 0.5
+        ids = []
+        for n, name in enumerate(officers):
+            alert = {**raise_alert(name, "node-1", "sos", None, None, None),
+                     "raised_at": raised_at}
+            ids.append((await store.store_alert(alert, f"{name}:e2e-batch-{n}"))[0]["id"])
+        items = command.locator(".alert-item")
+        await expect(items).to_have_count(3, timeout=DEADLINE_S * 1000)
+        for alert_id in ids:
+            await expect(command.locator(f'.alert-item[data-alert="{alert_id}"]')
+                         ).to_have_attribute("data-state", "escalated", timeout=DEADLINE_S * 1000)
+        await expect(command.locator("#alerts-count")).to_have_text("3 waiting · 3 open")
+        batches = [f for f in frames if f.get("type") == "alerts.updated"]
+        # Oldest first; raised at the same instant, by id.
+        assert [[e["alert"]["id"] for e in b["events"]] for b in batches] == [sorted(ids)]
+        assert not [f for f in frames if f.get("type") == "alert.updated"]
+        assert errors == []
+    except BaseException:
+        print("---- node log ----\n" + node_process.log()[-4000:])
+        raise
+    finally:
+        await store.aclose()
+        await command_ctx.close()

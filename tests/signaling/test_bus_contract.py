@@ -11,7 +11,7 @@ import pytest
 
 from fieldrelay.alerts import apply, escalate, raise_alert
 from fieldrelay.instructions import new_instruction, receipt, stage_of
-from signaling.bus import Bus, MemoryBus, Updater
+from signaling.bus import BATCH, Bus, MemoryBus, Updater
 from signaling.busseal import BusSeal
 from signaling.redisbus import RAISED, RedisBus
 from tests.conftest import RedisProcess
@@ -92,6 +92,51 @@ async def test_updates_are_atomic_and_replayable_after_a_cursor(bus: Bus) -> Non
         ("alert", b["id"], "raised"), ("alert.updated", a["id"], "acknowledged"),
         ("alert.updated", b["id"], "acknowledged"), ("alert.updated", a["id"], "resolved")]
     assert (await bus.get_alert(a["id"]))["state"] == "resolved"  # type: ignore[index]
+
+
+async def test_several_updates_are_stored_one_by_one_and_fanned_out_as_one_event(
+        bus: Bus) -> None:
+    alerts = [(await bus.store_alert(raise_alert(f"o{i}", "n1", "sos", None, None, None),
+                                     f"k-many-{i}"))[0] for i in range(4)]
+    acked = await bus.update_alert(alerts[3]["id"], lambda x: apply(x, "ack", "c1"))
+    assert acked is not None
+    ids = [a["id"] for a in alerts] + ["no-such-alert"]
+    async with listening(bus) as received:
+        escalated = await bus.update_alerts(ids, escalate)
+        await until(lambda: len(received) >= 1)
+        assert await bus.update_alerts(ids, escalate) == []  # nothing left to change
+        await asyncio.sleep(0.3)
+    # The acknowledged alert and the unknown id are left out; the others escalate, in order.
+    assert [(a["id"], a["state"]) for a in escalated] == [
+        (a["id"], "escalated") for a in alerts[:3]]
+    # One event for all three, none for the pass that changed nothing (a Redis listener
+    # also replays the last seconds' stored events when it subscribes: not these).
+    assert not any(e["type"] == "alert.updated" and e["alert"]["state"] == "escalated"
+                   for e in received)
+    (batch,) = [e for e in received if e["type"] == BATCH]
+    assert [(e["type"], e["alert"]["id"], e["alert"]["state"], e["cursor"])
+            for e in batch["events"]] == [
+        ("alert.updated", a["id"], "escalated", a["cursor"]) for a in escalated]
+    # Each update is its own durable event: a console that resumes gets them one by one.
+    replay = await bus.events_after(acked["cursor"])
+    assert [(e["type"], e["alert"]["id"], e["cursor"]) for e in replay] == [
+        ("alert.updated", a["id"], a["cursor"]) for a in escalated]
+    for a in escalated:
+        assert (await bus.get_alert(a["id"]))["state"] == "escalated"  # type: ignore[index]
+    assert await bus.next_due() is None  # none is still raised
+
+
+async def test_two_passes_at_once_escalate_each_alert_once(bus: Bus) -> None:
+    ids = [(await bus.store_alert(raise_alert(f"o{i}", "n1", "sos", None, None, None),
+                                  f"k-race-{i}"))[0]["id"] for i in range(5)]
+    async with listening(bus) as received:
+        first, second = await asyncio.gather(bus.update_alerts(ids, escalate),
+                                             bus.update_alerts(ids, escalate))
+        await until(lambda: sum(len(e["events"]) for e in received if e["type"] == BATCH) >= 5)
+        await asyncio.sleep(0.3)
+    assert sorted(a["id"] for a in first + second) == sorted(ids)
+    assert sorted(e["alert"]["id"] for b in received if b["type"] == BATCH
+                  for e in b["events"]) == sorted(ids)
 
 
 def _ack_by(who: str) -> Updater:

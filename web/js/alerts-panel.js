@@ -27,6 +27,9 @@ const CLOSED_LINGER_MS = 6000;
 /** Replayed events come in a burst: wait this long before sounding, so an alert that the same
  * burst already closes does not ring. */
 const ATTENTION_DEBOUNCE_MS = 60;
+/** Sent on every (re)connect: this page takes an escalation pass's updates as one
+ * `alerts.updated` message (`{"type": "alerts.updated", "events": [alert.updated, ...]}`). */
+export const ACCEPT = Object.freeze({ type: "accept", types: ["alerts.updated"] });
 /** While an alert waits for acknowledgement its tone repeats this often. */
 const REPEAT_MS = { raised: 10000, escalated: 5000 };
 
@@ -229,6 +232,13 @@ export class AlertPanel {
       case "alert":
       case "alert.updated":
         if (msg.alert?.id) this.upsert(msg.alert, { source: "ws", cursor: msg.cursor });
+        return true;
+      case "alerts.updated":
+        // Several updates in one message (an escalation pass; the page asked for these with
+        // ACCEPT): each is taken as if it had come alone, in order.
+        for (const one of Array.isArray(msg.events) ? msg.events : []) {
+          if (one?.alert?.id) this.upsert(one.alert, { source: "ws", cursor: one.cursor });
+        }
         return true;
       case "position":
         if (msg.officer && msg.lat != null) {

@@ -23,7 +23,7 @@ import {
 } from "./api.js";
 import { needsAck, stripLabel } from "./alerts-model.js";
 import { watchArchive } from "./archive-state.js";
-import { AlertPanel } from "./alerts-panel.js";
+import { ACCEPT, AlertPanel } from "./alerts-panel.js";
 import { requestGoLive } from "./golive.js";
 import { InstructionDesk } from "./instructions.js";
 import { TileCase } from "./case.js";
@@ -600,6 +600,7 @@ class Wall {
     // A reconnect: ask for every alert event missed while away (each arrives once; the panel
     // also drops repeats). Then re-read the open list, which also covers the first connect.
     hook.linkUps = (hook.linkUps || 0) + 1;
+    this.socket?.send(ACCEPT);
     const resume = this.linkWasUp ? this.alerts.resumeMessage() : null;
     if (resume) this.socket?.send(resume);
     this.linkWasUp = true;
