@@ -363,9 +363,17 @@ def gaps(r: RunResult) -> str:
                      for s in r.steps)
 
 
+def _link_read(sample: dict[str, Any]) -> str:
+    """What the page read in one sample: its estimate, loss, RTT and the node's queue."""
+    link = sample.get("link") or {}
+    est = link.get("availableBps")
+    return (f"estimate {'?' if est is None else round(est / 1000)} kbit/s, "
+            f"loss {link.get('loss')}, rtt {link.get('rttS')}, node queue {link.get('queueS')}")
+
+
 def page_timeline(r: RunResult) -> str:
     """Each change of the page's step, seconds into the profile step it fell in, with the
-    sender statistics the page read then (estimate kbit/s, loss, RTT)."""
+    sender statistics the page read then."""
     marks = sorted((float(s["t"]), int(s["mark"])) for s in r.samples if "mark" in s)
     out: list[str] = []
     last: int | None = None
@@ -375,12 +383,8 @@ def page_timeline(r: RunResult) -> str:
         last = int(s["step"])
         t = float(s["t"])
         mark = max((m for m in marks if m[0] <= t), default=None)
-        link = s.get("link") or {}
-        est = link.get("availableBps")
         where = f"step {mark[1] + 1} +{t - mark[0]:.1f}s" if mark else "before the profile"
-        out.append(f"{where}: page step {last} (estimate "
-                   f"{'?' if est is None else round(est / 1000)} kbit/s, loss {link.get('loss')}, "
-                   f"rtt {link.get('rttS')})")
+        out.append(f"{where}: page step {last} ({_link_read(s)})")
     return "\n".join(out)
 
 
@@ -394,12 +398,7 @@ def link_samples(r: RunResult, step_index: int, seconds: float) -> str:
     for s in r.samples:
         t = float(s["t"]) - mark
         if "step" in s and 0 <= t < seconds:
-            link = s.get("link") or {}
-            est = link.get("availableBps")
-            rows.append(f"+{t:4.1f}s step {s['step']} estimate "
-                        f"{'?' if est is None else round(est / 1000)} kbit/s loss "
-                        f"{link.get('loss')} rtt {link.get('rttS')} "
-                        f"node queue {link.get('queueS')}")
+            rows.append(f"+{t:4.1f}s step {s['step']}: {_link_read(s)}")
     return "\n".join(rows)
 
 

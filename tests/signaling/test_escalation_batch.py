@@ -17,6 +17,7 @@ from signaling.redisbus import RedisBus
 from tests.cleanup import finish
 from tests.conftest import RedisProcess
 from tests.live import LiveNode
+from tests.waiting import until
 
 NodeFactory = Callable[..., Awaitable[LiveNode]]
 ACCEPT = {"type": "accept", "types": ["alerts.updated"]}
@@ -55,15 +56,6 @@ class Socket:
         await self.ws.close()
         self.task.cancel()
         await finish(self.task)
-
-
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def test_a_pass_of_due_alerts_is_one_message_per_console_on_every_node(

@@ -19,6 +19,7 @@ from tests.cleanup import finish
 from tests.conftest import RedisProcess
 from tests.live import LiveNode
 from tests.media import Publisher, publish
+from tests.waiting import until
 
 pytestmark = pytest.mark.media
 
@@ -53,15 +54,6 @@ class Socket:
         await self.ws.close()
         self.task.cancel()
         await finish(self.task)
-
-
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def escalate(a: LiveNode, officer: str, console: Socket) -> dict[str, Any]:

@@ -94,8 +94,14 @@ export function isBad(state, s) {
   // The first reports of a connection cover a handful of packets: their loss means little.
   const warm = s.at - state.startedAt >= TUNING.warmUpMs;
   if (warm && state.loss != null && state.loss > TUNING.badLoss) return true;
-  if (warm && s.loss != null && s.loss >= TUNING.burstLoss) return true;
-  return queued(state, s);
+  return linkFull(state, s);
+}
+
+/** The link is full now: a queue, or (past the warm-up) one report that lost a quarter of the
+ * voice. Unlike the averaged loss, this steps down at once. */
+export function linkFull(state, s) {
+  const warm = s.at - state.startedAt >= TUNING.warmUpMs;
+  return queued(state, s) || (warm && s.loss != null && s.loss >= TUNING.burstLoss);
 }
 
 /** The uplink holds a queue: the node says so, or the round trip is past what the link
@@ -144,13 +150,11 @@ export function decide(state, s) {
   const next = { ...state };
   if (s.loss != null) next.loss = state.loss == null ? s.loss : state.loss + TUNING.lossWeight * (s.loss - state.loss);
   const before = { ...next, available: state.available };
-  const warm = now - state.startedAt >= TUNING.warmUpMs;
-  // A queue, or a report that lost a quarter of the voice: the link is full now.
-  const full = queued(before, s) || (warm && s.loss != null && s.loss >= TUNING.burstLoss);
+  const full = linkFull(before, s);
   const urgent = full || estimateFell(before, s);
   next.queueS = s.queueS ?? null;
   const growing = s.queueS != null && state.queueS != null && s.queueS > state.queueS + TUNING.queueGrowthS;
-  const bad = urgent || isBad(before, s);
+  const bad = isBad(before, s);
   if (s.availableBps != null) next.available = s.availableBps;
   const good = !bad && isGood(next, s);
   next.badSince = bad ? (state.badSince ?? now) : null;
