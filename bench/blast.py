@@ -31,8 +31,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import random
-import selectors
+import select
 import socket
 import struct
 import sys
@@ -50,7 +51,6 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.clock import current_ntp_time
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap
@@ -70,9 +70,12 @@ VP8_DESCRIPTOR = 4  # X, I bits and a 15-bit picture id: what aiortc's packetize
 RECV_BYTES = 2048
 # A thread drains at most this many datagrams from one socket before looking at the others.
 DRAIN_BATCH = 64
+# The viewers' thread sleeps this long after each wake-up (see ViewerPump).
+BATCH_S = 0.010
 # Sequence numbers remembered per viewer to tell a retransmission from a new packet.
 SEQ_WINDOW = 4096
 PUMP_JOIN_S = 5.0
+NTP_UNIX_OFFSET_S = 2_208_988_800
 
 
 # --- pure: RTP ---------------------------------------------------------------------------------
@@ -102,11 +105,6 @@ def header_extension(extensions: HeaderExtensionsMap, values: HeaderExtensions) 
     return struct.pack("!HH", profile, len(value) >> 2) + value if value else b""
 
 
-def is_rtcp(data: bytes) -> bool:
-    """RTCP packet types are 192..223 in the second byte (RFC 5761 demultiplexing)."""
-    return 192 <= data[1] <= 223
-
-
 @dataclass
 class StreamCounter:
     """What one viewer counted from clear RTP headers (written by one thread only).
@@ -127,9 +125,10 @@ class StreamCounter:
     high: int | None = None
     recent: set[int] = field(default_factory=set)
 
-    def on_rtp(self, data: bytes) -> None:
-        self.octets += len(data)
-        if len(data) < 12:
+    def on_rtp(self, data: bytes | bytearray, size: int) -> None:
+        """Count one RTP packet, the first `size` bytes of `data` (header in the clear)."""
+        self.octets += size
+        if size < 12:
             return
         pt = data[1] & 0x7F
         if pt in self.audio_pts:
@@ -200,15 +199,27 @@ async def _connect(pc: RTCPeerConnection, url: str, token: str,
 
 # --- publishers --------------------------------------------------------------------------------
 
+def abs_send_time(unix_time: float) -> int:
+    """abs-send-time (6.18 fixed-point seconds, mod 64 s) as aiortc's sender writes it from
+    NTP time; the NTP epoch is 2,208,988,800 s (a multiple of 64) before Unix's, so Unix time
+    gives the same value."""
+    return int(unix_time * (1 << 18)) & 0xFFFFFF
+
+
+def ntp_time(unix_time: float) -> int:
+    """64-bit NTP time (for RTCP sender reports)."""
+    return int((unix_time + NTP_UNIX_OFFSET_S) * (1 << 32))
+
+
 @dataclass
 class _Outbound:
-    """One sender's RTP numbering, as negotiated."""
+    """One sender's RTP numbering and header extension block, as negotiated."""
 
     sender: RTCRtpSender
-    params: RTCRtpSendParameters
     payload_type: int
     ssrc: int
-    extensions: HeaderExtensionsMap
+    template: bytes  # the extension block, abs-send-time 0
+    abs_at: int  # where abs-send-time's 3 bytes are in it (-1: not negotiated)
     seq: int = field(default_factory=lambda: random.randint(0, 0xFFFF))
     origin: int = field(default_factory=lambda: random.getrandbits(32))
 
@@ -218,12 +229,20 @@ class _Outbound:
         extensions.configure(params)
         pt = params.codecs[0].payloadType
         assert pt is not None
-        return cls(sender, params, pt, aiortc_hooks.sender_ssrcs(sender)[0], extensions)
+        # aiortc's sender writes mid and abs-send-time (and the audio level, which pre-encoded
+        # packets do not have); the block is built once, abs-send-time patched per frame.
+        zero, ones = (header_extension(extensions, HeaderExtensions(
+            mid=params.muxId, abs_send_time=t)) for t in (0, 0xFFFFFF))
+        changed = [i for i, (a, b) in enumerate(zip(zero, ones, strict=True)) if a != b]
+        return cls(sender, pt, aiortc_hooks.sender_ssrcs(sender)[0], zero,
+                   changed[0] if changed else -1)
 
-    def extension(self) -> bytes:
-        # abs-send-time: 6.18 fixed-point seconds, as aiortc's sender writes it.
-        return header_extension(self.extensions, HeaderExtensions(
-            mid=self.params.muxId, abs_send_time=(current_ntp_time() >> 14) & 0xFFFFFF))
+    def extension(self, unix_time: float) -> bytes:
+        at = self.abs_at
+        if at < 0:
+            return self.template
+        return (self.template[:at] + abs_send_time(unix_time).to_bytes(3, "big")
+                + self.template[at + 3:])
 
 
 @dataclass
@@ -245,11 +264,24 @@ class BlastPublisher:
     def __init__(self, pc: RTCPeerConnection, path: aiortc_hooks.MediaPath,
                  video: _Outbound, audio: _Outbound, media: Media) -> None:
         self.pc, self.path, self.video, self.audio, self.media = pc, path, video, audio, media
-        self.start = time.monotonic()
-        self.frames = 0  # video frames sent
-        self.audio_packets = 0
+        # Positions on the pacer's grid (frame k is due at epoch + k / 30 s, audio packet m at
+        # epoch + m * 20 ms): every publisher of the process sends in the same wake-ups.
+        self.epoch = time.monotonic()
+        self.video_first = self.video_next = 0
+        self.audio_first = self.audio_next = 0
         self.video_bytes = 0
         self.send_errors = 0
+
+    def join(self, epoch: float, now: float) -> None:
+        """Start sending at the grid's next slots (the loop's first frame is a keyframe)."""
+        self.epoch = epoch
+        self.video_first = self.video_next = math.ceil((now - epoch) * VIDEO_FPS)
+        self.audio_first = self.audio_next = math.ceil((now - epoch) / AUDIO_PTIME)
+
+    @property
+    def frames(self) -> int:
+        """Video frames sent."""
+        return self.video_next - self.video_first
 
     def _send(self, out: _Outbound, marker: bool, timestamp: int, extension: bytes,
               payload: bytes) -> int:
@@ -264,12 +296,13 @@ class BlastPublisher:
 
     def send_due(self, now: float) -> float:
         """Send every video frame and audio packet due by `now`; return when the next is due."""
-        video_due = self.start + self.frames / VIDEO_FPS
+        wall = time.time()
+        video_due = self.epoch + self.video_next / VIDEO_FPS
         while video_due <= now:
             n = self.frames
             packets = self.media.video[n % len(self.media.video)]
             timestamp = self.video.origin + n * VIDEO_TICKS
-            extension = self.video.extension()
+            extension = self.video.extension(wall)
             picture_id = struct.pack("!H", 0x8000 | (n & 0x7FFF))
             octets = 0
             for i, (head, body) in enumerate(packets):
@@ -277,26 +310,27 @@ class BlastPublisher:
                                      head + picture_id + body)
             self.video_bytes += octets
             aiortc_hooks.note_sent_batch(self.video.sender, len(packets), octets,
-                                         current_ntp_time(), timestamp & 0xFFFFFFFF)
-            self.frames += 1
-            video_due = self.start + self.frames / VIDEO_FPS
-        audio_due = self.start + self.audio_packets * AUDIO_PTIME
+                                         ntp_time(wall), timestamp & 0xFFFFFFFF)
+            self.video_next += 1
+            video_due = self.epoch + self.video_next / VIDEO_FPS
+        audio_due = self.epoch + self.audio_next * AUDIO_PTIME
         while audio_due <= now:
-            m = self.audio_packets
+            m = self.audio_next - self.audio_first
             timestamp = self.audio.origin + m * AUDIO_TICKS
             # aiortc marks every audio packet (the last payload of its frame).
-            octets = self._send(self.audio, True, timestamp, self.audio.extension(),
+            octets = self._send(self.audio, True, timestamp, self.audio.extension(wall),
                                 self.media.audio[m % len(self.media.audio)])
-            aiortc_hooks.note_sent_batch(self.audio.sender, 1, octets, current_ntp_time(),
+            aiortc_hooks.note_sent_batch(self.audio.sender, 1, octets, ntp_time(wall),
                                          timestamp & 0xFFFFFFFF)
-            self.audio_packets += 1
-            audio_due = self.start + self.audio_packets * AUDIO_PTIME
+            self.audio_next += 1
+            audio_due = self.epoch + self.audio_next * AUDIO_PTIME
         return min(video_due, audio_due)
 
     def stats(self) -> dict[str, Any]:
-        # first_frame_t: time.monotonic() (system-wide) when the first video frame went out.
-        return {"frames": self.frames, "audio": self.audio_packets,
-                "video_bytes": self.video_bytes, "first_frame_t": self.start,
+        # first_frame_t: time.monotonic() (system-wide) when the first video frame was due.
+        return {"frames": self.frames, "audio": self.audio_next - self.audio_first,
+                "video_bytes": self.video_bytes,
+                "first_frame_t": self.epoch + self.video_first / VIDEO_FPS,
                 "send_errors": self.send_errors}
 
 
@@ -329,29 +363,30 @@ async def open_publisher(url: str, token: str, media: Media) -> BlastPublisher:
 
 
 class Pacer:
-    """Sends every publisher's media on time from one task on the event loop (owned here)."""
+    """Sends every publisher's media on time from one task on the event loop (owned here).
+
+    All publishers share one grid of send times, so the task wakes at most 70 times a second
+    (30 fps and 50 audio packets a second, some together) however many publishers there are.
+    """
 
     def __init__(self) -> None:
         self.publishers: list[BlastPublisher] = []
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._epoch = time.monotonic()
 
     def add(self, publisher: BlastPublisher) -> None:
-        publisher.start = time.monotonic()
+        publisher.join(self._epoch, time.monotonic())
         self.publishers.append(publisher)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="blast-pacer")
-        self._wake.set()
 
     async def _run(self) -> None:
         while True:
             now = time.monotonic()
-            due = now + 1.0
+            due = now + 0.1  # a publisher added meanwhile waits at most this long
             for publisher in self.publishers:
                 due = min(due, publisher.send_due(now))
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, due - time.monotonic()))
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
 
     async def aclose(self) -> None:
         """Stop sending (idempotent); the publishers' connections stay their owner's."""
@@ -386,15 +421,17 @@ async def run_publishers(targets: list[tuple[str, str]], media_path: Path) -> No
 # --- viewers -----------------------------------------------------------------------------------
 
 class ViewerPump:
-    """One thread that reads every viewer socket of the process (owned here: `close` joins it).
+    """One thread that reads every viewer socket of the process (owned here: `aclose` joins it).
 
     It counts RTP from the clear header, counts and drops RTCP, and hands STUN (first byte
-    0..3) and DTLS (20..63) back to aioice on the event loop.
+    0..3) and DTLS (20..63) back to aioice on the event loop. After each wake-up it sleeps
+    BATCH_S, so that the next one finds several datagrams waiting instead of one: the counts
+    are a few milliseconds late, and a socket's buffer holds far more than that.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._selector = selectors.DefaultSelector()
+        self._poll = select.epoll()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._pending: list[tuple[aiortc_hooks.MediaPath, StreamCounter]] = []
@@ -402,7 +439,8 @@ class ViewerPump:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="blast-viewers", daemon=True)
         self.handed_back = 0
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
+        self._buffer = bytearray(RECV_BYTES)  # the thread's only
         self._thread.start()
 
     def add(self, path: aiortc_hooks.MediaPath, counter: StreamCounter) -> None:
@@ -414,44 +452,58 @@ class ViewerPump:
 
     def _run(self) -> None:
         try:
-            self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+            wake = self._wake_r.fileno()
+            self._poll.register(wake, select.EPOLLIN)
+            viewers: dict[int, tuple[socket.socket, aiortc_hooks.MediaPath, StreamCounter]] = {}
             while not self._stop.is_set():
-                for key, _ in self._selector.select(0.5):
-                    if key.data is None:
-                        self._take_pending()
+                ready = self._poll.poll(0.5)
+                for fd, _ in ready:
+                    if fd == wake:
+                        self._take_pending(viewers)
                     else:
-                        self._drain(key.fileobj, *key.data)  # type: ignore[arg-type]
-        except BaseException as exc:
+                        self._drain(fd, viewers)
+                if ready:
+                    time.sleep(BATCH_S)
+        except Exception as exc:  # kept for stats(), which then fails: the owner sees it
             self.error = exc
 
-    def _take_pending(self) -> None:
+    def _take_pending(
+            self, viewers: dict[int, tuple[socket.socket, aiortc_hooks.MediaPath, StreamCounter]]
+    ) -> None:
         with contextlib.suppress(BlockingIOError):
             while self._wake_r.recv(512):
                 pass
         with self._lock:
             pending, self._pending = self._pending, []
         for path, counter in pending:
-            self._selector.register(path.sock, selectors.EVENT_READ, (path, counter))
+            fd = path.sock.fileno()
+            viewers[fd] = (path.sock, path, counter)
+            self._poll.register(fd, select.EPOLLIN)
 
-    def _drain(self, sock: socket.socket, path: aiortc_hooks.MediaPath,
-               counter: StreamCounter) -> None:
+    def _drain(self, fd: int,
+               viewers: dict[int, tuple[socket.socket, aiortc_hooks.MediaPath, StreamCounter]]
+               ) -> None:
+        sock, path, counter = viewers[fd]
+        on_rtp, buf = counter.on_rtp, self._buffer
         for _ in range(DRAIN_BATCH):
             try:
-                data, addr = sock.recvfrom(RECV_BYTES)
+                size, addr = sock.recvfrom_into(buf)  # no bytes object per RTP packet
             except BlockingIOError:
                 return
-            except OSError:
-                self._selector.unregister(sock)  # closed under us: the peer is going away
+            except OSError:  # closed under us: the peer is going away
+                with contextlib.suppress(OSError, ValueError):
+                    self._poll.unregister(fd)
+                del viewers[fd]
                 return
-            first = data[0] if data else 255
+            first = buf[0] if size else 255
             if 128 <= first < 192:
-                if is_rtcp(data):
+                if 192 <= buf[1] <= 223:  # RTCP (RFC 5761)
                     counter.rtcp += 1
                 else:
-                    counter.on_rtp(data)
+                    on_rtp(buf, size)
             elif first < 4 or 20 <= first < 64:
                 self.handed_back += 1
-                self._loop.call_soon_threadsafe(path.deliver, data, addr)
+                self._loop.call_soon_threadsafe(path.deliver, bytes(buf[:size]), addr)
 
     async def aclose(self) -> None:
         """Stop and join the thread (idempotent); sockets stay their connections'."""
@@ -460,7 +512,7 @@ class ViewerPump:
             self._wake_w.send(b"\0")
         await asyncio.to_thread(self._thread.join, PUMP_JOIN_S)
         if not self._thread.is_alive():
-            self._selector.close()
+            self._poll.close()
             self._wake_r.close()
             self._wake_w.close()
 

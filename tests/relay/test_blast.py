@@ -7,14 +7,23 @@ import asyncio
 import time
 
 import pytest
+from aiortc import RTCPeerConnection
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from bench.blast import (
     Media,
     Pacer,
     StreamCounter,
     ViewerPump,
+    _Outbound,
     open_publisher,
     open_viewer,
+    rtp_header,
     vp8_packets,
 )
 from bench.clients import preencode
@@ -44,17 +53,43 @@ def test_vp8_packets_are_aiortcs_cut() -> None:
 
 
 def test_the_counter_counts_frames_audio_and_gaps_once() -> None:
-    def rtp(pt: int, seq: int, marker: bool) -> bytes:
-        return bytes([0x80, (marker << 7) | pt]) + seq.to_bytes(2, "big") + bytes(8) + b"x"
+    def rtp(pt: int, seq: int, marker: bool) -> bytearray:
+        # Read from a larger, reused buffer, as the viewers' thread does.
+        data = bytes([0x80, (marker << 7) | pt]) + seq.to_bytes(2, "big") + bytes(8) + b"x"
+        return bytearray(data + b"stale bytes of a longer datagram")
 
     counter = StreamCounter(frozenset({96}), frozenset({111}))
     for seq in (65534, 65535, 1, 2):  # 0 is lost, across the wrap
-        counter.on_rtp(rtp(96, seq, seq % 2 == 1))
-    counter.on_rtp(rtp(96, 1, True))  # a retransmission: not a new frame
-    counter.on_rtp(rtp(97, 3, True))  # RTX payload type: not counted
-    counter.on_rtp(rtp(111, 9, True))
-    assert counter.stats() | {"bytes": 0} == {"frames": 2, "audio": 1, "bytes": 0, "lost": 1,
-                                              "rtcp": 0, "sizes": [[640, 480]]}
+        counter.on_rtp(rtp(96, seq, seq % 2 == 1), 13)
+    counter.on_rtp(rtp(96, 1, True), 13)  # a retransmission: not a new frame
+    counter.on_rtp(rtp(97, 3, True), 13)  # RTX payload type: not counted
+    counter.on_rtp(rtp(111, 9, True), 13)
+    assert counter.stats() == {"frames": 2, "audio": 1, "bytes": 7 * 13, "lost": 1,
+                               "rtcp": 0, "sizes": [[640, 480]]}
+
+
+async def test_the_extension_block_is_aiortcs() -> None:
+    params = RTCRtpSendParameters(
+        codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)],
+        headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=3, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+            RTCRtpHeaderExtensionParameters(
+                id=5, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time")],
+        muxId="1")
+    pc = RTCPeerConnection()
+    out = _Outbound.of(pc.addTransceiver("video").sender, params)
+    await pc.close()
+    now = time.time()
+    packet = RtpPacket(payload_type=96, sequence_number=7, timestamp=9, ssrc=out.ssrc,
+                       payload=b"p")
+    packet.extensions.mid = "1"
+    # What aiortc's sender computes: (NTP time >> 14) & 0xFFFFFF.
+    ntp = int((now + 2_208_988_800) * (1 << 32))
+    packet.extensions.abs_send_time = (ntp >> 14) & 0xFFFFFF
+    extensions = HeaderExtensionsMap()
+    extensions.configure(params)
+    assert (rtp_header(False, 96, 7, 9, out.ssrc, out.extension(now)) + b"p"
+            == packet.serialize(extensions))
 
 
 async def test_blast_media_is_decoded_and_counted_and_outlives_consent(
