@@ -9,10 +9,11 @@ media path is taken off aiortc (relay/aiortc_hooks.py `media_path`: the selected
 socket and remote address, and the DTLS transport's SRTP sessions, which are C):
 
 - Publishers: the pre-encoded VP8 (bench/clients.py `preencode`) is packetized once (RFC 7741
-  payload descriptor, as aiortc's packetizer does) and Opus packets taken as they are; one task
-  on the event loop sends every publisher's media on time (30 fps, 20 ms): an RTP header with the
+  payload descriptor, as aiortc's packetizer does) and Opus packets taken as they are; one
+  thread sends every publisher's media on time (30 fps, 20 ms; `Pacer`): an RTP header with the
   negotiated SSRC, payload type and header extensions (mid and abs-send-time, as aiortc's sender
-  writes them), the VP8 picture id, `protect()` and `sendto()`. aiortc still handles what comes
+  writes them), the VP8 picture id, `protect()` (an SRTP session of the thread's own, same keys:
+  `own_tx_srtp`) and `sendto()`. aiortc still handles what comes
   back (STUN consent checks, RTCP from the node) and sends sender reports, with the clock and
   counts set from here.
 - Viewers: one thread reads every viewer's socket (the event loop stops reading them), counts
@@ -76,6 +77,8 @@ BATCH_S = 0.010
 SEQ_WINDOW = 4096
 PUMP_JOIN_S = 5.0
 NTP_UNIX_OFFSET_S = 2_208_988_800
+# Publishers' send grids, spread over a frame interval (see Pacer).
+PHASES = 4
 
 
 # --- pure: RTP ---------------------------------------------------------------------------------
@@ -264,6 +267,8 @@ class BlastPublisher:
     def __init__(self, pc: RTCPeerConnection, path: aiortc_hooks.MediaPath,
                  video: _Outbound, audio: _Outbound, media: Media) -> None:
         self.pc, self.path, self.video, self.audio, self.media = pc, path, video, audio, media
+        # The pacer's thread encrypts with a session of its own (aiortc's is the loop's).
+        self.srtp = aiortc_hooks.own_tx_srtp(pc)
         # Positions on the pacer's grid (frame k is due at epoch + k / 30 s, audio packet m at
         # epoch + m * 20 ms): every publisher of the process sends in the same wake-ups.
         self.epoch = time.monotonic()
@@ -289,7 +294,7 @@ class BlastPublisher:
                           extension) + payload
         out.seq = (out.seq + 1) & 0xFFFF
         try:
-            self.path.sock.sendto(self.path.tx_srtp.protect(data), self.path.remote)
+            self.path.sock.sendto(self.srtp.protect(data), self.path.remote)
         except OSError:  # a full socket buffer (EAGAIN): the packet is lost, as on a wire
             self.send_errors += 1
         return len(payload)
@@ -363,43 +368,59 @@ async def open_publisher(url: str, token: str, media: Media) -> BlastPublisher:
 
 
 class Pacer:
-    """Sends every publisher's media on time from one task on the event loop (owned here).
+    """Sends every publisher's media on time from one thread (owned here: `aclose` joins it).
 
-    All publishers share one grid of send times, so the task wakes at most 70 times a second
-    (30 fps and 50 audio packets a second, some together) however many publishers there are.
+    A thread, not a task: a wake-up of the event loop (timer, future, task step, two polls)
+    cost several times a thread's sleep, and there are up to 70 per grid a second. The thread
+    encrypts with SRTP sessions of its own and updates the senders' report counters (ints the
+    loop only reads).
+
+    Publishers are spread over `phases` grids of send times, a frame interval apart divided by
+    `phases` (publisher k on grid k mod phases): phones are not in step, and a node that got
+    every publisher's frame at the same instant would queue them (more latency) and handle them
+    in fewer wake-ups (less CPU). Each grid wakes the thread at most 70 times a second (30 fps
+    and 50 audio packets a second, some together), however many publishers share it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, phases: int = 1) -> None:
+        # Replaced, never changed in place: the thread reads whichever list is current.
         self.publishers: list[BlastPublisher] = []
-        self._task: asyncio.Task[None] | None = None
         self._epoch = time.monotonic()
+        self._phases = max(1, phases)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: Exception | None = None
 
     def add(self, publisher: BlastPublisher) -> None:
-        publisher.join(self._epoch, time.monotonic())
-        self.publishers.append(publisher)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="blast-pacer")
+        phase = len(self.publishers) % self._phases
+        publisher.join(self._epoch + phase / (VIDEO_FPS * self._phases), time.monotonic())
+        self.publishers = [*self.publishers, publisher]
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="blast-pacer", daemon=True)
+            self._thread.start()
 
-    async def _run(self) -> None:
-        while True:
-            now = time.monotonic()
-            due = now + 0.1  # a publisher added meanwhile waits at most this long
-            for publisher in self.publishers:
-                due = min(due, publisher.send_due(now))
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+    def _run(self) -> None:
+        try:
+            while True:
+                now = time.monotonic()
+                due = now + 0.1  # a publisher added meanwhile waits at most this long
+                for publisher in self.publishers:
+                    due = min(due, publisher.send_due(now))
+                if self._stop.wait(max(0.0, due - time.monotonic())):
+                    return
+        except Exception as exc:  # kept for stats(), which then fails: the owner sees it
+            self.error = exc
 
     async def aclose(self) -> None:
-        """Stop sending (idempotent); the publishers' connections stay their owner's."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            # wait() does not raise the task's own cancellation; ours still propagates.
-            await asyncio.wait([task])
+        """Stop sending and join the thread (idempotent); the connections stay their owner's."""
+        self._stop.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, PUMP_JOIN_S)
 
 
-async def run_publishers(targets: list[tuple[str, str]], media_path: Path) -> None:
+async def run_publishers(targets: list[tuple[str, str]], media_path: Path, phases: int) -> None:
     media = Media.load(media_path)
-    pacer = Pacer()
+    pacer = Pacer(phases)
     publishers: list[BlastPublisher] = []
     try:
         for url, token in targets:
@@ -409,6 +430,8 @@ async def run_publishers(targets: list[tuple[str, str]], media_path: Path) -> No
         _emit({"event": "ready"})
 
         async def stats() -> dict[str, Any]:
+            if pacer.error is not None:
+                raise RuntimeError("the publishers' thread failed") from pacer.error
             return {"t": time.monotonic(), "publishers": [p.stats() for p in publishers]}
 
         await _serve_stats(stats)
@@ -585,6 +608,9 @@ def main() -> int:
                    help="another publisher (WHIP) or publication to view (WHEP)")
     p.add_argument("--media", type=Path, help="publishers: pre-encoded media (bench.clients)")
     p.add_argument("--count", type=int, default=3, help="viewers per target")
+    p.add_argument("--phases", type=int, default=PHASES,
+                   help="publishers: grids of send times, spread over a frame interval "
+                        "(1: every publisher's frames go out together)")
     a = p.parse_args()
     targets = [(a.url, a.token), *[(u, t) for u, t in a.target]]
     if a.role == "publishers":
@@ -594,7 +620,7 @@ def main() -> int:
         p.error(f"1..{MAX_VIEWERS} viewers in all")
     _client_setup()
     if a.role == "publishers":
-        asyncio.run(run_publishers(targets, a.media))
+        asyncio.run(run_publishers(targets, a.media, a.phases))
     else:
         asyncio.run(run_viewers(targets, a.count))
     return 0

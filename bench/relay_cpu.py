@@ -110,7 +110,8 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
             (url, token), *more = [system.whip(i) for i in range(args.publishers)]
             publishers.append(await start_client(
                 system, "publishers", 0, url, token,
-                [*pub_args, *[x for u, t in more for x in ("--target", u, t)]],
+                [*pub_args, "--phases", str(args.phases),
+                 *[x for u, t in more for x in ("--target", u, t)]],
                 module="bench.blast"))
         else:
             for i in range(args.publishers):
@@ -389,6 +390,9 @@ def main() -> int:
                              "publisher in one process that writes, encrypts and sends the "
                              "pre-encoded RTP itself (bench/blast.py; needs --source "
                              "preencoded); a comma-separated list as for --viewer-mode")
+    parser.add_argument("--phases", type=int, default=4,
+                        help="--publisher-mode blast: publishers' send grids, spread over a "
+                             "frame interval (1: every publisher's frames leave together)")
     parser.add_argument("--first-frame", type=int, default=0, metavar="K",
                         help="after the window, K viewers join one after another: WHEP POST "
                              "to first decoded frame")

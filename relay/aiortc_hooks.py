@@ -138,8 +138,11 @@ async def verify_internals() -> None:
         connection = getattr(dtls.transport, "_connection", None) if dtls is not None else None
         if not callable(getattr(connection, "close", None)):
             raise HookError("RTCIceTransport._connection (aioice) is gone")
-        if dtls is not None and not hasattr(dtls, "_tx_srtp"):
-            raise HookError("RTCDtlsTransport._tx_srtp is gone")
+        if dtls is not None:
+            missing = [n for n in ("_tx_srtp", "_ssl", "_role", "_srtp_profiles")
+                       if not hasattr(dtls, n)]
+            if missing:
+                raise HookError(f"RTCDtlsTransport lost {', '.join(missing)}")
         if not isinstance(getattr(connection, "_nominated", None), dict):
             raise HookError("aioice Connection._nominated is gone")
         _verify_media_path_internals()
@@ -620,8 +623,7 @@ def _verify_media_path_internals() -> None:
 @dataclasses.dataclass(frozen=True)
 class MediaPath:
     """A connected peer's one (bundled) media path, for load generators that carry the media
-    themselves: the selected pair's UDP socket and remote address, and the DTLS transport's
-    SRTP sessions (pylibsrtp, in C).
+    themselves: the selected pair's UDP socket and remote address (SRTP: `own_tx_srtp`).
 
     `deliver(data, addr)` hands a datagram back to aioice as if it had read it (STUN, DTLS and
     whatever else aiortc must still see); call it on the event loop only.
@@ -629,8 +631,6 @@ class MediaPath:
 
     sock: socket.socket
     remote: tuple[str, int]
-    tx_srtp: pylibsrtp.Session
-    rx_srtp: pylibsrtp.Session
     deliver: Callable[[bytes, tuple[str, int]], None]
     transport: Any  # asyncio's selector datagram transport (pause_reading is not in its type)
 
@@ -666,9 +666,8 @@ def media_path(pc: RTCPeerConnection) -> MediaPath:
             getattr(transport, "pause_reading", None)):
         raise HookError("the ICE protocol's transport is not asyncio's selector datagram "
                         "transport (no _sock / pause_reading)")
-    return MediaPath(sock=sock, remote=tuple(pair.remote_addr), tx_srtp=dtls._tx_srtp,
-                     rx_srtp=dtls._rx_srtp, deliver=protocol.datagram_received,
-                     transport=transport)
+    return MediaPath(sock=sock, remote=tuple(pair.remote_addr),
+                     deliver=protocol.datagram_received, transport=transport)
 
 
 def on_send_parameters(sender: RTCRtpSender,
@@ -692,3 +691,32 @@ def note_sent_batch(sender: RTCRtpSender, packets: int, octets: int, ntp_timesta
     target._RTCRtpSender__octet_count += octets
     target._RTCRtpSender__ntp_timestamp = ntp_timestamp
     target._RTCRtpSender__rtp_timestamp = rtp_timestamp
+
+
+def own_tx_srtp(pc: RTCPeerConnection) -> pylibsrtp.Session:
+    """A second outbound SRTP session with the keys of `pc`'s (bundled, connected) transport.
+
+    For a load generator that encrypts RTP on a thread of its own: libsrtp sessions are not
+    thread-safe and cffi releases the GIL in them, so that thread must not share the session
+    aiortc protects its RTCP with on the event loop. The keys are exported again from the DTLS
+    connection as aiortc's `_setup_srtp` does (RFC 5764); SRTP and SRTCP derive different
+    session keys, so the two sessions never reuse a keystream.
+    """
+    transports = {id(t.receiver.transport): t.receiver.transport for t in pc.getTransceivers()}
+    if len(transports) != 1:
+        raise RuntimeError(f"expected one bundled transport, found {len(transports)}")
+    dtls: Any = next(iter(transports.values()))
+    if dtls is None or dtls._ssl is None or dtls._tx_srtp is None:
+        raise RuntimeError("the peer connection is not connected (no SRTP session yet)")
+    selected = dtls._ssl.get_selected_srtp_profile()
+    profile = next((p for p in dtls._srtp_profiles if p.openssl_profile == selected), None)
+    if profile is None or not callable(getattr(profile, "get_key_and_salt", None)):
+        raise HookError("aiortc's SRTP profiles no longer match the DTLS connection's")
+    material = dtls._ssl.export_keying_material(
+        b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length))
+    policy = pylibsrtp.Policy(
+        key=profile.get_key_and_salt(material, 1 if dtls._role == "server" else 0),
+        ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile.libsrtp_profile)
+    policy.allow_repeat_tx = True
+    policy.window_size = 1024
+    return pylibsrtp.Session(policy)

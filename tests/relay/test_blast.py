@@ -129,7 +129,7 @@ async def test_blast_media_is_decoded_and_counted_and_outlives_consent(
         await asyncio.sleep(1.0)
         assert counter.frames - before >= 25
         assert pump.handed_back > 0 and counter.rtcp > 0
-        assert pump.error is None and publisher.send_errors == 0
+        assert pump.error is None and pacer.error is None and publisher.send_errors == 0
         # Nothing went through the viewer's aiortc receive path.
         stats = await viewer.pc.getStats()
         assert not [s for s in stats.values() if s.type == "inbound-rtp" and s.packetsReceived]
@@ -159,6 +159,10 @@ async def test_the_media_path_hook_names_what_moved(live_node: LiveNode, media: 
         monkeypatch.delattr(path.transport, "_sock")
         with pytest.raises(aiortc_hooks.HookError, match="_sock"):
             aiortc_hooks.media_path(publisher.pc)
+        dtls = publisher.pc.getTransceivers()[0].receiver.transport
+        monkeypatch.setattr(dtls, "_srtp_profiles", [])
+        with pytest.raises(aiortc_hooks.HookError, match="SRTP profiles"):
+            aiortc_hooks.own_tx_srtp(publisher.pc)
     finally:
         monkeypatch.undo()
         await aiortc_hooks.close_peer(publisher.pc)
