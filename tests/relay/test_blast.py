@@ -4,10 +4,12 @@ connections live past ICE consent expiry although aiortc never reads their socke
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 
 import pytest
 from aiortc import RTCPeerConnection
+from aiortc.clock import datetime_to_ntp
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpHeaderExtensionParameters,
@@ -21,6 +23,7 @@ from bench.blast import (
     StreamCounter,
     ViewerPump,
     _Outbound,
+    abs_send_time,
     open_publisher,
     open_viewer,
     rtp_header,
@@ -79,13 +82,15 @@ async def test_the_extension_block_is_aiortcs() -> None:
     pc = RTCPeerConnection()
     out = _Outbound.of(pc.addTransceiver("video").sender, params)
     await pc.close()
-    now = time.time()
+    # A whole number of microseconds (aiortc's clock) and of 2^-18 s: no rounding either way.
+    at = datetime.datetime(2026, 12, 7, 9, 30, 15, 250000, tzinfo=datetime.UTC)
     packet = RtpPacket(payload_type=96, sequence_number=7, timestamp=9, ssrc=out.ssrc,
                        payload=b"p")
     packet.extensions.mid = "1"
-    # What aiortc's sender computes: (NTP time >> 14) & 0xFFFFFF.
-    ntp = int((now + 2_208_988_800) * (1 << 32))
-    packet.extensions.abs_send_time = (ntp >> 14) & 0xFFFFFF
+    # What aiortc's sender writes: (NTP time >> 14) & 0xFFFFFF.
+    packet.extensions.abs_send_time = (datetime_to_ntp(at) >> 14) & 0xFFFFFF
+    assert abs_send_time(at.timestamp()) == packet.extensions.abs_send_time
+    now = at.timestamp()
     extensions = HeaderExtensionsMap()
     extensions.configure(params)
     assert (rtp_header(False, 96, 7, 9, out.ssrc, out.extension(now)) + b"p"
