@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import aioice.ice
 import aiortc
 import pytest
 from aiortc.jitterbuffer import JitterBuffer
@@ -14,6 +15,9 @@ from aiortc.rtp import RtpPacket
 from OpenSSL import SSL
 
 from relay import aiortc_hooks, peers
+from tests.live import LiveNode
+from tests.media import publish, view
+from tests.waiting import until
 
 
 async def test_pinned_aiortc_has_every_hooked_internal() -> None:
@@ -144,3 +148,59 @@ async def test_a_bitrate_estimator_without_its_rate_counter_is_named(
     monkeypatch.setattr(RemoteBitrateEstimator, "__init__", without_counter)
     with pytest.raises(aiortc_hooks.HookError, match="incoming_bitrate"):
         await aiortc_hooks.verify_internals()
+
+
+async def test_a_changed_function_that_send_rtp_replicates_is_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def sendto(self: aioice.ice.Connection, data: bytes, component: int) -> None:
+        """An aioice that sends some other way."""
+
+    monkeypatch.setattr(aioice.ice.Connection, "sendto", sendto)
+    with pytest.raises(aiortc_hooks.HookError, match=r"Connection\.sendto changed"):
+        await aiortc_hooks.verify_internals()
+
+
+@pytest.mark.media
+async def test_send_rtp_sends_and_counts_as_aiortcs_own_send(live_node: LiveNode) -> None:
+    # The synchronous send stands for `await transport._send_rtp(data)`: the packet reaches
+    # the viewer decrypted, the transport counts it the same, and before DTLS is up (or
+    # once it is down) the same ConnectionError comes back.
+    officer, commander = await live_node.login("o1"), await live_node.login("c1")
+    pub = await publish(live_node.http, live_node.base, officer)
+    seen: list[RtpPacket] = []
+    client = await view(live_node.http, live_node.base, commander, "o1", kinds=("video",),
+                        on_rtp=lambda kind, p: seen.append(p))
+    try:
+        await client.wait_frames(5, timeout=10)
+        viewer = live_node.registry.viewer(client.location.rsplit("/", 1)[1])
+        assert viewer is not None
+        await viewer.aclose()  # nothing else is sent to this viewer from here on
+        track = viewer._tracks["video"]
+        dtls: Any = track.sender.transport
+
+        def counted() -> tuple[int, int]:
+            return dtls._RTCDtlsTransport__tx_packets, dtls._RTCDtlsTransport__tx_bytes
+
+        def probe(seq: int) -> bytes:
+            return RtpPacket(payload_type=track.payload_type, sequence_number=seq,
+                             timestamp=seq, ssrc=track.ssrc, payload=b"probe").serialize()
+
+        before = counted()
+        await dtls._send_rtp(probe(60000))  # aiortc's own path
+        by_aiortc = counted()
+        aiortc_hooks.send_rtp(track.sender, probe(60001))
+        by_hook = counted()
+        assert by_hook[0] - by_aiortc[0] == by_aiortc[0] - before[0] == 1
+        assert by_hook[1] - by_aiortc[1] == by_aiortc[1] - before[1] > len(probe(0))
+        await until(lambda: {60000, 60001} <= {p.sequence_number for p in seen},
+                    "both probes at the viewer", 5)
+        assert [p.payload for p in seen if p.sequence_number == 60001] == [b"probe"]
+        await client.pc.close()
+        await until(lambda: dtls.state == "closed", "the node's side to close", 5)
+        with pytest.raises(ConnectionError):
+            await dtls._send_rtp(probe(60002))
+        with pytest.raises(ConnectionError):
+            aiortc_hooks.send_rtp(track.sender, probe(60003))
+    finally:
+        await client.close()
+        await pub.pc.close()
