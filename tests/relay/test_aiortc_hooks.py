@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import aioice
 import aioice.ice
+import aioice.stun
 import aiortc
 import pytest
 from aiortc.jitterbuffer import JitterBuffer
@@ -204,3 +206,58 @@ async def test_send_rtp_sends_and_counts_as_aiortcs_own_send(live_node: LiveNode
     finally:
         await client.close()
         await pub.pc.close()
+
+
+class _Connection:
+    """Stands in for aioice's Connection behind a StunProtocol: records what reaches it."""
+
+    def __init__(self) -> None:
+        self.data: list[tuple[bytes, int]] = []
+        self.requests: list[bytes] = []
+
+    def data_received(self, data: bytes, component: int) -> None:
+        self.data.append((data, component))
+
+    def request_received(self, message: Any, addr: Any, protocol: Any) -> None:
+        self.requests.append(message.transaction_id)
+
+
+async def test_media_datagrams_skip_the_stun_parser_and_arrive_as_before(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aioice.ice.StunProtocol, "datagram_received",
+                        aioice.ice.StunProtocol.datagram_received)  # restored afterwards
+    rng = random.Random(3)
+    rtp = [RtpPacket(payload_type=rng.choice((96, 111, 0, 8)), marker=rng.randrange(2),
+                     sequence_number=rng.randrange(1 << 16), timestamp=rng.randrange(1 << 32),
+                     ssrc=rng.randrange(1 << 32), payload=rng.randbytes(rng.randrange(200)))
+           .serialize() for _ in range(2000)]
+    rtcp = [bytes([0x80, pt]) + rng.randbytes(26) for pt in range(192, 209)]
+    request = aioice.stun.Message(aioice.stun.Method.BINDING, aioice.stun.Class.REQUEST)
+    dtls = bytes([22, 0xFE, 0xFD]) + rng.randbytes(60)
+    datagrams = [*rtp, *rtcp, bytes(request), dtls, b""]
+
+    def arrivals() -> _Connection:
+        connection = _Connection()
+        protocol = aioice.ice.StunProtocol(connection)  # type: ignore[arg-type]
+        protocol.local_candidate = aioice.Candidate("1", 2, "udp", 1, "127.0.0.1", 9, "host")
+        for datagram in datagrams:
+            protocol.datagram_received(datagram, ("127.0.0.1", 5000))
+        return connection
+
+    stock = arrivals()
+    aiortc_hooks.demux_media_first()
+    demuxed = arrivals()
+    # Every media packet, the DTLS record and the empty datagram reach the connection as
+    # data, on the candidate's component, in order; the STUN request is still a request.
+    assert demuxed.data == stock.data == [(d, 2) for d in [*rtp, *rtcp, dtls, b""]]
+    assert demuxed.requests == stock.requests == [request.transaction_id]
+
+
+async def test_a_changed_datagram_handler_of_aioice_is_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def datagram_received(self: Any, data: bytes, addr: Any) -> None:
+        """An aioice that demultiplexes some other way."""
+
+    monkeypatch.setattr(aiortc_hooks, "_STUN_DATAGRAM_RECEIVED", datagram_received)
+    with pytest.raises(aiortc_hooks.HookError, match="datagram_received changed"):
+        await aiortc_hooks.verify_internals()
