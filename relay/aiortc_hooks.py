@@ -8,10 +8,12 @@ runs at node start and in the tests, and fails loudly when an upgrade moves any 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import hashlib
 import inspect
 import logging
+import re
 import threading
 import time
 import weakref
@@ -174,6 +176,12 @@ def _verify_send_path(dtls: Any, connection: Any) -> None:
         raise HookError("aioice Connection._nominated is gone")
     if dtls.transport._send != connection.send:
         raise HookError("RTCIceTransport._send is no longer aioice's Connection.send")
+    if not isinstance(getattr(connection, "_queue", None), asyncio.Queue):
+        raise HookError("aioice Connection._queue is no longer an asyncio.Queue")
+    used = set(re.findall(r"self\._queue\.(\w+)", inspect.getsource(type(connection))))
+    if used != {"put_nowait", "get"}:
+        raise HookError(f"aioice Connection uses its _queue's {sorted(used)}: DatagramQueue "
+                        "has only put_nowait and get")
     for owner, attribute, digest in _REPLICATED:
         name = f"{owner.__module__}.{owner.__qualname__}.{attribute}"
         source = inspect.getsource(getattr(owner, attribute))
@@ -371,6 +379,7 @@ def tap_receiver(
     """
     target: Any = receiver  # private attributes: typed as Any on purpose, here only
     target._RTCRtpReceiver__jitter_buffer = _PacketTap(sink)
+    _light_receive_queue(receiver)
     estimator = target._RTCRtpReceiver__remote_bitrate_estimator
     if isinstance(estimator, RemoteBitrateEstimator):
         estimator.incoming_bitrate = CompactRateCounter(  # type: ignore[assignment]
@@ -391,6 +400,51 @@ def tap_receiver(
 
     target.receive = receive
     target._handle_rtcp_packet = handle_rtcp
+
+
+class DatagramQueue:
+    """aioice's receive queue of one ICE connection, for its one reader.
+
+    aioice hands each datagram that is not STUN to the connection's `asyncio.Queue`, and the
+    DTLS transport's task takes it out with `get()`: per received media packet a getter
+    future, the queue's bookkeeping of getters, putters and unfinished tasks, and their
+    wake-ups. aioice uses only `put_nowait` and `get` (verify_internals checks), and only
+    the DTLS transport reads, so a deque and the one reader's future do the same.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[tuple[bytes, int] | None] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: tuple[bytes, int] | None) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> tuple[bytes, int] | None:
+        while not self._items:
+            if self._waiter is not None and not self._waiter.done():
+                raise RuntimeError("a DatagramQueue has one reader")
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter  # a cancelled reader leaves every item for the next get()
+        return self._items.popleft()
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+def _light_receive_queue(receiver: RTCRtpReceiver) -> None:
+    """Give the receiver's ICE connection a DatagramQueue while nothing reads it yet (its
+    DTLS transport has not started); a transport shared by several receivers gets one."""
+    dtls: Any = receiver.transport
+    connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+    queue = getattr(connection, "_queue", None)
+    if (isinstance(queue, asyncio.Queue) and queue.empty()
+            and dtls._state == DtlsState.NEW):
+        connection._queue = DatagramQueue()  # type: ignore[union-attr]
 
 
 def idle_receiver(receiver: RTCRtpReceiver) -> None:
@@ -447,16 +501,30 @@ class CompactRateCounter:
         self._total_value = 0
 
     def _erase_old(self, now_ms: int) -> None:
+        # aiortc steps one bucket at a time, once per millisecond that passed (about thirty
+        # at the first packet of each video frame); the same buckets go here a slice at a time.
         assert self._origin_ms is not None
-        new_origin_ms = now_ms - self._window_size + 1
-        while self._origin_ms < new_origin_ms:
-            index = self._origin_index
-            self._total_count -= self._counts[index]
-            self._total_value -= self._values[index]
-            self._counts[index] = 0
-            self._values[index] = 0
-            self._origin_index = (index + 1) % self._window_size
-            self._origin_ms += 1
+        steps = now_ms - self._window_size + 1 - self._origin_ms
+        if steps <= 0:
+            return
+        size = self._window_size
+        start = self._origin_index
+        if steps >= size:
+            self._counts = array("q", [0]) * size
+            self._values = array("q", [0]) * size
+            self._total_count = 0
+            self._total_value = 0
+        else:
+            end = start + steps
+            spans = ((start, end),) if end <= size else ((start, size), (0, end - size))
+            for low, high in spans:
+                self._total_count -= sum(self._counts[low:high])
+                self._total_value -= sum(self._values[low:high])
+                zeros = array("q", [0]) * (high - low)
+                self._counts[low:high] = zeros
+                self._values[low:high] = zeros
+        self._origin_index = (start + steps) % size
+        self._origin_ms += steps
 
 
 def _end_idle_decoder(receiver: Any) -> None:

@@ -269,7 +269,7 @@ class Viewer:
         mapped = track.rewriter.map(src.ssrc, seq, timestamp,
                                     item.keyframe_start,
                                     item.arrival if item.live else time.monotonic(),
-                                    replay=not item.live)
+                                    not item.live)
         if mapped is None:
             if track.rewriter.waiting:
                 self._request_keyframe()

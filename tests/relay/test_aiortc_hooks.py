@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import random
 from typing import Any
 
@@ -174,6 +176,11 @@ async def test_send_rtp_sends_and_counts_as_aiortcs_own_send(live_node: LiveNode
                         on_rtp=lambda kind, p: seen.append(p))
     try:
         await client.wait_frames(5, timeout=10)
+        # The publisher's media came in through the light receive queue.
+        publication = next(iter(live_node.registry.publications.values()))
+        for receiver in publication.receivers.values():
+            connection: Any = receiver.transport.transport._connection
+            assert isinstance(connection._queue, aiortc_hooks.DatagramQueue)
         viewer = live_node.registry.viewer(client.location.rsplit("/", 1)[1])
         assert viewer is not None
         await viewer.aclose()  # nothing else is sent to this viewer from here on
@@ -260,4 +267,42 @@ async def test_a_changed_datagram_handler_of_aioice_is_named(
 
     monkeypatch.setattr(aiortc_hooks, "_STUN_DATAGRAM_RECEIVED", datagram_received)
     with pytest.raises(aiortc_hooks.HookError, match="datagram_received changed"):
+        await aiortc_hooks.verify_internals()
+
+
+async def test_the_datagram_queue_keeps_order_wakes_its_reader_and_survives_a_cancel() -> None:
+    queue = aiortc_hooks.DatagramQueue()
+    queue.put_nowait((b"a", 1))
+    queue.put_nowait((b"b", 1))
+    assert [await queue.get(), await queue.get()] == [(b"a", 1), (b"b", 1)]
+    reader = asyncio.get_running_loop().create_task(queue.get())
+    await asyncio.sleep(0)
+    assert not reader.done()
+    with pytest.raises(RuntimeError, match="one reader"):
+        await queue.get()
+    queue.put_nowait(None)  # what aioice's close() sends
+    assert await reader is None
+    # A reader cancelled while it waits takes nothing with it.
+    reader = asyncio.get_running_loop().create_task(queue.get())
+    await asyncio.sleep(0)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    queue.put_nowait((b"c", 2))
+    assert queue.qsize() == 1
+    assert await queue.get() == (b"c", 2)
+
+
+async def test_an_aioice_that_uses_more_of_its_queue_is_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = inspect.getsource
+
+    def getsource(obj: Any) -> str:
+        source = real(obj)
+        if obj is aioice.ice.Connection:
+            source += "\n        self._queue.task_done()\n"
+        return source
+
+    monkeypatch.setattr(inspect, "getsource", getsource)
+    with pytest.raises(aiortc_hooks.HookError, match="task_done"):
         await aiortc_hooks.verify_internals()
