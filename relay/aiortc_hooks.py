@@ -155,8 +155,14 @@ async def verify_internals() -> None:
         if not callable(getattr(connection, "close", None)):
             raise HookError("RTCIceTransport._connection (aioice) is gone")
         _verify_send_path(dtls, connection)
-        if not isinstance(getattr(JitterBuffer(capacity=16), "_packets", None), list):
+        buffer = JitterBuffer(capacity=16)
+        if not isinstance(getattr(buffer, "_packets", None), list):
             raise HookError("JitterBuffer._packets is gone")
+        probe_packet = RtpPacket(sequence_number=17)
+        buffer.add(probe_packet)
+        if buffer._packets[17 % 16] is not probe_packet:  # what FrameAssembler relies on
+            raise HookError("JitterBuffer no longer keeps a packet at its sequence number "
+                            "modulo its capacity")
         probe: Any = transceiver.receiver
         estimator = probe._RTCRtpReceiver__remote_bitrate_estimator
         counter = getattr(estimator, "incoming_bitrate", None)
@@ -559,10 +565,13 @@ class FrameAssembler:
         _, frame = self._buffer.add(packet)
         self._pending.append(packet)
         if frame is not None or len(self._pending) > 2 * self._buffer.capacity:
-            held = {id(p) for p in self._buffer._packets if p is not None}
+            # A packet is still held when its slot (its sequence number modulo the capacity,
+            # where JitterBuffer.add puts it) holds it: a look per pending packet instead of
+            # a pass over every slot of the buffer for each frame.
+            slots, capacity = self._buffer._packets, self._buffer.capacity
             keep = []
             for p in self._pending:
-                if id(p) in held:
+                if slots[p.sequence_number % capacity] is p:
                     keep.append(p)
                 else:
                     vars(p).pop("_data", None)

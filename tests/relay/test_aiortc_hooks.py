@@ -306,3 +306,17 @@ async def test_an_aioice_that_uses_more_of_its_queue_is_named(
     monkeypatch.setattr(inspect, "getsource", getsource)
     with pytest.raises(aiortc_hooks.HookError, match="task_done"):
         await aiortc_hooks.verify_internals()
+
+
+async def test_a_jitter_buffer_that_files_packets_elsewhere_is_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    original = JitterBuffer.add
+
+    def add(self: JitterBuffer, packet: RtpPacket) -> Any:
+        result = original(self, packet)
+        self._packets[packet.sequence_number % self.capacity] = None
+        return result
+
+    monkeypatch.setattr(JitterBuffer, "add", add)
+    with pytest.raises(aiortc_hooks.HookError, match="modulo its capacity"):
+        await aiortc_hooks.verify_internals()
