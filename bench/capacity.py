@@ -27,7 +27,8 @@ from bench.common import REPO
 def run_step(nodes: int, publishers: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One relay_cpu.py run; its single result row."""
     cmd = [sys.executable, "-m", "bench.relay_cpu", "--systems", "fieldrelay",
-           "--viewer-mode", args.viewer_mode, "--nodes", str(nodes),
+           "--viewer-mode", args.viewer_mode, "--publisher-mode", args.publisher_mode,
+           "--nodes", str(nodes),
            "--publishers", str(publishers),
            "--viewers", str(args.viewers), "--seconds", str(args.seconds),
            "--warmup", str(args.warmup), "--json", str(out)]
@@ -46,9 +47,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--min-fps", type=float, default=29.0)
-    parser.add_argument("--viewer-mode", choices=("count", "headers"), default="count",
-                        help="a process per counting viewer, or (headers) bench/loadgen.py: "
-                             "a process per publisher's viewers, counting encrypted headers")
+    parser.add_argument("--viewer-mode", choices=("count", "headers", "blast"), default="count",
+                        help="a process per counting viewer, (headers) bench/loadgen.py: "
+                             "a process per publisher's viewers, counting encrypted headers, or "
+                             "(blast) bench/blast.py: one process for every viewer, its "
+                             "sockets read by a thread off aiortc")
+    parser.add_argument("--publisher-mode", choices=("aiortc", "blast"), default="aiortc",
+                        help="a process per aiortc publisher, or (blast) bench/blast.py: one "
+                             "process that sends every publisher's pre-encoded RTP itself")
     args = parser.parse_args()
     capacity: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="capacity-") as tmp:

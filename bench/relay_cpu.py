@@ -49,7 +49,7 @@ from bench.nodes import (
     start_client,
 )
 
-MAX_PUBLISHERS, MAX_VIEWERS, MAX_SECONDS = 8, 10, 300
+MAX_PUBLISHERS, MAX_VIEWERS, MAX_SECONDS = 32, 10, 300
 
 
 @dataclass
@@ -74,6 +74,8 @@ class Result:
     load: str = ""
     nodes: int = 1
     generator_cpu_s: float = 0.0  # the publisher and viewer processes over the window
+    generators: str = ""  # publisher mode / viewer mode
+    publisher_cpu_s: float = 0.0  # the publisher processes' part of generator_cpu_s
 
     @property
     def generator_cpu_per_stream_s(self) -> float:
@@ -103,12 +105,29 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
         idle_rss = sum(rss_mib(p) for p in pids)
         pub_args = (["--media", str(args.media)] if args.media
                     else ["--video-kbps", str(args.video_kbps)])
-        for i in range(args.publishers):
-            url, token = system.whip(i)
-            publishers.append(await start_client(system, "publisher", i, url, token, pub_args))
+        if args.publisher_mode == "blast":
+            # One process sends every publisher's media (bench/blast.py).
+            (url, token), *more = [system.whip(i) for i in range(args.publishers)]
+            publishers.append(await start_client(
+                system, "publishers", 0, url, token,
+                [*pub_args, "--phases", str(args.phases),
+                 *[x for u, t in more for x in ("--target", u, t)]],
+                module="bench.blast"))
+        else:
+            for i in range(args.publishers):
+                url, token = system.whip(i)
+                publishers.append(await start_client(system, "publisher", i, url, token,
+                                                     pub_args))
         await await_ready(publishers)
         view_args = ["--count-only"] if args.viewer_mode == "count" else []
-        for i in range(args.publishers):
+        if args.viewer_mode == "blast":
+            # One process holds every viewer (bench/blast.py).
+            (url, token), *more = [system.whep(i) for i in range(args.publishers)]
+            viewers.append(await start_client(
+                system, "viewers", 0, url, token,
+                ["--count", str(args.viewers),
+                 *[x for u, t in more for x in ("--target", u, t)]], module="bench.blast"))
+        for i in range(args.publishers if args.viewer_mode != "blast" else 0):
             if args.viewer_mode == "headers":
                 # One process holds all of this publisher's viewers (bench/loadgen.py).
                 url, token = system.whep(i)
@@ -136,15 +155,18 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
         lat0 = await asyncio.to_thread(system.latency_buckets)
         generators = [c.proc.pid for c in publishers + viewers]
+        senders = [c.proc.pid for c in publishers]
         t0, cpu0, host0 = time.monotonic(), sum(cpu_seconds(p) for p in pids), host_busy()
         gen0 = sum(cpu_seconds(p) for p in generators)
+        send0 = sum(cpu_seconds(p) for p in senders)
         v0 = await viewer_stats(viewers)
-        p0 = [await c.stats() for c in publishers]
+        p0 = await viewer_stats(publishers, "publishers")
         await asyncio.sleep(args.seconds)
         t1, cpu1, host1 = time.monotonic(), sum(cpu_seconds(p) for p in pids), host_busy()
         gen1 = sum(cpu_seconds(p) for p in generators)
+        send1 = sum(cpu_seconds(p) for p in senders)
         v1 = await viewer_stats(viewers)
-        p1 = [await c.stats() for c in publishers]
+        p1 = await viewer_stats(publishers, "publishers")
         rss = sum(rss_mib(p) for p in pids)
         lat1 = await asyncio.to_thread(system.latency_buckets)
         for spy in spies:
@@ -180,8 +202,9 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
             notes=notes, idle_rss_mib=idle_rss,
             latency_ms=percentiles_ms(lat0, lat1) if lat0 and lat1 else None,
             lost_packets=(sum(b["lost"] - a["lost"] for a, b in zip(v0, v1, strict=True))
-                          if args.viewer_mode in ("count", "headers") else None),
-            generator_cpu_s=gen1 - gen0,
+                          if args.viewer_mode in ("count", "headers", "blast") else None),
+            generator_cpu_s=gen1 - gen0, publisher_cpu_s=send1 - send0,
+            generators=f"{args.publisher_mode}/{args.viewer_mode}",
             first_frame_ms=first_frames, load=" ".join(load), nodes=args.nodes)
     finally:
         for client in viewers + publishers:
@@ -189,13 +212,14 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
         await system.stop()
 
 
-async def viewer_stats(viewers: list[Client]) -> list[dict[str, Any]]:
-    """One dict of counters per viewer (a bench/loadgen.py process reports several)."""
+async def viewer_stats(viewers: list[Client], key: str = "viewers") -> list[dict[str, Any]]:
+    """One dict of counters per viewer, or per publisher with key="publishers" (a
+    bench/loadgen.py or bench/blast.py process reports several)."""
     out: list[dict[str, Any]] = []
     for client in viewers:
         stats = await client.stats()
-        if "viewers" in stats:
-            out += [{"t": stats["t"], **v} for v in stats["viewers"]]
+        if key in stats:
+            out += [{"t": stats["t"], **v} for v in stats[key]]
         else:
             out.append(stats)
     return out
@@ -227,10 +251,12 @@ def extra_table(results: list[Result]) -> str:
     """Latency, memory per stream, loss and first frame: the capacity figures."""
     rows = ["| system | nodes | publishers | in-node added latency p50 / p99 (ms) | "
             "node RSS idle → loaded (MiB) | MiB per stream | lost packets (viewers) | "
-            "first frame p50 / p99 (ms, n) | load generators' CPU-s per stream-s | "
+            "first frame p50 / p99 (ms, n) | load generators (publishers/viewers) | "
+            "load generators' CPU-s per stream-s (publishers + viewers) | "
             "load average (1/5/15 min) |",
-            "|" + "---|" * 10]
+            "|" + "---|" * 11]
     for r in results:
+        per_stream = 1 / (r.window_s * r.publishers)
         lat = (f"{r.latency_ms[0]:.2f} / {r.latency_ms[1]:.2f}" if r.latency_ms
                else "n/a (transcodes)")
         ff = "-"
@@ -241,7 +267,9 @@ def extra_table(results: list[Result]) -> str:
         lost = "-" if r.lost_packets is None else str(r.lost_packets)
         rows.append(f"| {r.system} | {r.nodes} | {r.publishers} | {lat} | {r.idle_rss_mib:.0f} → "
                     f"{r.rss_mib:.0f} | {r.mib_per_stream:.1f} | {lost} | {ff} | "
-                    f"{r.generator_cpu_per_stream_s:.3f} | {r.load} |")
+                    f"{r.generators} | {r.generator_cpu_per_stream_s:.4f} "
+                    f"({per_stream * r.publisher_cpu_s:.4f} + "
+                    f"{per_stream * (r.generator_cpu_s - r.publisher_cpu_s):.4f}) | {r.load} |")
     return "\n".join(rows)
 
 
@@ -271,6 +299,12 @@ def table(results: list[Result]) -> str:
         for note in r.notes:
             rows.append(f"note ({r.system}): {note}")
     return "\n".join(rows)
+
+
+def _nth(modes: str, n: int) -> str:
+    """The n-th of a comma-separated list of modes, one per system run (one: for every run)."""
+    listed = modes.split(",")
+    return listed[n] if len(listed) > 1 else listed[0]
 
 
 async def orchestrate(args: argparse.Namespace) -> int:
@@ -306,7 +340,10 @@ async def orchestrate(args: argparse.Namespace) -> int:
                 system.record = args.naive_record
             make_dir(system.workdir)
             budget = args.warmup + args.seconds + 300  # set-up and tear-down are bounded too
-            results.append(await asyncio.wait_for(measure(system, args), budget))
+            run = argparse.Namespace(**vars(args))
+            run.publisher_mode = _nth(args.publisher_mode, n)
+            run.viewer_mode = _nth(args.viewer_mode, n)
+            results.append(await asyncio.wait_for(measure(system, run), budget))
     print(table(results))
     print()
     print(extra_table(results))
@@ -341,11 +378,21 @@ def main() -> int:
     parser.add_argument("--workdir", help="keep node data and logs here (default: a temp dir)")
     parser.add_argument("--source", choices=("preencoded", "live"), default="preencoded",
                         help="publishers send pre-encoded VP8+Opus (cheap) or encode live")
-    parser.add_argument("--viewer-mode", choices=("decode", "count", "headers"),
-                        default="decode",
-                        help="viewers decode every frame, count frames and loss from RTP, or "
+    parser.add_argument("--viewer-mode", default="decode",
+                        help="viewers decode every frame, count frames and loss from RTP, "
                              "(headers) count from the still-encrypted RTP headers, all of a "
-                             "publisher's viewers in one process (bench/loadgen.py)")
+                             "publisher's viewers in one process (bench/loadgen.py), or "
+                             "(blast) every viewer in one process that reads the sockets in a "
+                             "thread, off aiortc (bench/blast.py); a comma-separated list gives "
+                             "one mode per --systems entry (old/new generator alternation)")
+    parser.add_argument("--publisher-mode", default="aiortc",
+                        help="aiortc: a process per publisher (bench/clients.py); blast: every "
+                             "publisher in one process that writes, encrypts and sends the "
+                             "pre-encoded RTP itself (bench/blast.py; needs --source "
+                             "preencoded); a comma-separated list as for --viewer-mode")
+    parser.add_argument("--phases", type=int, default=4,
+                        help="--publisher-mode blast: publishers' send grids, spread over a "
+                             "frame interval (1: every publisher's frames leave together)")
     parser.add_argument("--first-frame", type=int, default=0, metavar="K",
                         help="after the window, K viewers join one after another: WHEP POST "
                              "to first decoded frame")
@@ -366,6 +413,15 @@ def main() -> int:
         parser.error(f"--seconds 5..{MAX_SECONDS}, --warmup 0..60")
     if not set(args.systems.split(",")) <= {"fieldrelay", "naive", "fieldrelay-uvloop"}:
         parser.error("--systems takes fieldrelay, naive and fieldrelay-uvloop")
+    runs = len(args.systems.split(","))
+    for option, value, allowed in (
+            ("--viewer-mode", args.viewer_mode, {"decode", "count", "headers", "blast"}),
+            ("--publisher-mode", args.publisher_mode, {"aiortc", "blast"})):
+        modes = value.split(",")
+        if not set(modes) <= allowed or len(modes) not in (1, runs):
+            parser.error(f"{option}: one of {sorted(allowed)}, or one per --systems entry")
+    if "blast" in args.publisher_mode and args.source != "preencoded":
+        parser.error("--publisher-mode blast sends pre-encoded media: --source preencoded")
     if not only_loopback():
         sys.exit("bench.relay_cpu carries WebRTC media, so it runs only in a network namespace "
                  "whose only interface is lo. Run:\n  unshare -n bash -c 'ip link set lo up && "

@@ -4,11 +4,14 @@ CPU per MiB, and the live relay while a large upload runs.
     unshare -n bash -c 'ip link set lo up && exec python -m bench.uploads'
 
 Two nodes run side by side, one per receive path (`--paths`): "loop" reads upload bodies on
-the event loop (`--upload-receive-threads 0`), "thread" has them taken off the socket by a
-thread (the default). For each size (1, 50 and 500 MiB by default) and round, alternately:
+the event loop (`--upload-receive-threads 0`), "thread" has them moved off the socket by
+threads (the default). For each size (1, 50 and 500 MiB by default) and round, alternately:
 `cp` of the file (and `cp` followed by an fsync of the copy, since the node fsyncs what it
-receives), then an upload of the same file by an officer to each node in turn: POST, one
-PATCH streamed from the disk, until the node's 204 (the material checked and sealed). The
+receives), then an upload of the same file by an officer to each node in turn, once per
+client (`--clients`): POST, one PATCH streamed from the disk, until the node's 204 (the
+material checked and sealed). The "sendfile" client has the kernel send the file, so the
+load generator costs the two shared cores next to nothing (a phone sends from its own
+CPU); the "aiohttp" client reads and sends it in pieces, as earlier runs did. The
 node's CPU is read from /proc around each upload. Then, for each node, a live stream (a
 publisher and a viewer in a process of their own) runs for a window without uploads and a
 window with one upload of the largest size: the viewer's frame rate and the node's in-node
@@ -34,6 +37,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -41,6 +45,7 @@ from bench import tus_client as tus
 from bench.common import NodeProcess, free_port
 from bench.relay_cpu import percentiles_ms
 from bench.stream_probe import start_probe, stop_probe
+from fieldrelay.tus import encode_metadata
 from relay import aiortc_hooks
 
 MIB = 1 << 20
@@ -116,23 +121,68 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _answer_head(conn: socket.socket) -> tuple[int, dict[str, str]]:
+    """One answer's status and headers off the connection; its body is read and dropped."""
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        piece = conn.recv(4096)
+        if not piece:
+            raise ConnectionError("the node closed the connection mid-answer")
+        raw += piece
+    head, rest = raw.split(b"\r\n\r\n", 1)
+    status_line, *lines = head.decode().split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines)}
+    left = int(headers.get("content-length", "0")) - len(rest)
+    while left > 0:
+        left -= len(conn.recv(min(left, 65536)))
+    return int(status_line.split()[1]), headers
+
+
+def sendfile_upload(base: str, token: str, src: Path, size: int, meta: dict[str, str]) -> None:
+    """POST, then PATCH the whole file, on one kept-alive connection, the body sent by the
+    kernel (sendfile): a client that costs the shared cores next to nothing, as a phone
+    sends from its own CPU. Raises unless the node answers 201, then 204 (sealed)."""
+    url = urlsplit(base)
+    assert url.hostname is not None and url.port is not None
+    common = (f"Host: {url.netloc}\r\nAuthorization: Bearer {token}\r\n"
+              "Tus-Resumable: 1.0.0\r\n")
+    with socket.create_connection((url.hostname, url.port), timeout=120) as conn, \
+            open(src, "rb") as f:
+        conn.sendall((f"POST /api/uploads HTTP/1.1\r\n{common}Upload-Length: {size}\r\n"
+                      f"Upload-Metadata: {encode_metadata(meta)}\r\n"
+                      "Content-Length: 0\r\n\r\n").encode())
+        status, headers = _answer_head(conn)
+        if status != 201:
+            raise AssertionError(f"POST answered {status}")
+        conn.sendall((f"PATCH {headers['location']} HTTP/1.1\r\n{common}Upload-Offset: 0\r\n"
+                      "Content-Type: application/offset+octet-stream\r\n"
+                      f"Content-Length: {size}\r\n\r\n").encode())
+        conn.sendfile(f, 0, size)  # os.sendfile, waiting on the socket as it fills
+        status, _ = _answer_head(conn)
+        if status != 204:
+            raise AssertionError(f"PATCH answered {status}")
+
+
 async def timed_upload(http: aiohttp.ClientSession, node: NodeProcess, token: str, src: Path,
-                       size: int, sha: str) -> tuple[float, float, float]:
+                       size: int, sha: str, client: str = "aiohttp") -> tuple[float, float, float]:
     """(seconds from POST to the sealed 204, node CPU seconds meanwhile, client CPU)."""
     assert node.proc is not None
     drop_cache(src)
     meta = {"kind": "video", "mime": "video/mp4", "filename": src.name, "sha256": sha}
     cpu0, mine0 = cpu_seconds(node.proc.pid), own_cpu()
     started = time.perf_counter()
-    created = await tus.create(http, node.url, token, size, meta)
-    assert created.status == 201, created.body
-    location = created.headers["Location"]
-    headers = {**tus.TUS, **tus.auth(token), "Upload-Offset": "0",
-               "Content-Type": "application/offset+octet-stream",
-               "Content-Length": str(size)}
-    async with http.patch(f"{node.url}{location}", headers=headers,
-                          data=file_body(src)) as resp:
-        assert resp.status == 204, (resp.status, await resp.text())
+    if client == "sendfile":
+        await asyncio.to_thread(sendfile_upload, node.url, token, src, size, meta)
+    else:
+        created = await tus.create(http, node.url, token, size, meta)
+        assert created.status == 201, created.body
+        location = created.headers["Location"]
+        headers = {**tus.TUS, **tus.auth(token), "Upload-Offset": "0",
+                   "Content-Type": "application/offset+octet-stream",
+                   "Content-Length": str(size)}
+        async with http.patch(f"{node.url}{location}", headers=headers,
+                              data=file_body(src)) as resp:
+            assert resp.status == 204, (resp.status, await resp.text())
     elapsed = time.perf_counter() - started
     return elapsed, cpu_seconds(node.proc.pid) - cpu0, own_cpu() - mine0
 
@@ -181,18 +231,20 @@ async def throughput(args: argparse.Namespace, nodes: dict[str, NodeProcess],
         for size_mib in args.sizes:
             src = work / f"item-{size_mib}.bin"
             sha = make_file(src, size_mib * MIB)
-            row = Row(size_mib, paths={name: Uploads() for name in nodes})
+            row = Row(size_mib, paths={f"{name}, {client}": Uploads() for name in nodes
+                                       for client in args.clients})
             for _ in range(args.rounds):
                 copied, synced = timed_cp(src, work / "copy.bin")
                 row.cp_s.append(copied)
                 row.cp_fsync_s.append(synced)
                 for name, node in nodes.items():
-                    seconds, cpu, mine = await timed_upload(http, node, tokens[name], src,
-                                                            size_mib * MIB, sha)
-                    done = row.paths[name]
-                    done.upload_s.append(seconds)
-                    done.cpu_s.append(cpu)
-                    done.client_cpu_s.append(mine)
+                    for client in args.clients:
+                        seconds, cpu, mine = await timed_upload(
+                            http, node, tokens[name], src, size_mib * MIB, sha, client)
+                        done = row.paths[f"{name}, {client}"]
+                        done.upload_s.append(seconds)
+                        done.cpu_s.append(cpu)
+                        done.client_cpu_s.append(mine)
             line = (f"{size_mib} MiB: cp {row.rate(row.cp_s):.0f} MiB/s, cp+fsync "
                     f"{row.rate(row.cp_fsync_s):.0f} MiB/s")
             for name, done in row.paths.items():
@@ -222,7 +274,8 @@ async def live_windows(args: argparse.Namespace, node: NodeProcess, work: Path,
             p50, p99 = percentiles_ms(lat0, lat1)
             out["idle"] = {"fps": fps, "p50_ms": p50, "p99_ms": p99, "seconds": args.window}
             mark, lat0 = probe.read(), latency_buckets(node)
-            seconds, cpu, _ = await timed_upload(http, node, token, src, size, sha)
+            seconds, cpu, _ = await timed_upload(http, node, token, src, size, sha,
+                                                 args.clients[0])
             fps, lat1 = probe.fps_since(mark), latency_buckets(node)
             p50, p99 = percentiles_ms(lat0, lat1)
             out["upload"] = {"fps": fps, "p50_ms": p50, "p99_ms": p99, "seconds": seconds,
@@ -239,7 +292,7 @@ async def live_windows(args: argparse.Namespace, node: NodeProcess, work: Path,
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| item | receive path | `cp` MiB/s | `cp` + fsync MiB/s "
+    lines = ["| item | receive path, client | `cp` MiB/s | `cp` + fsync MiB/s "
              "| upload (tus, sealed) MiB/s | upload / `cp` | upload / (`cp` + fsync) "
              "| node CPU ms per MiB | one core's worth of node CPU, MiB/s "
              "| client CPU ms per MiB |",
@@ -271,6 +324,11 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--paths", type=lambda s: s.split(","), default=list(PATHS),
                         help="receive paths, one node each, in this order (loop,thread)")
+    parser.add_argument("--clients", type=lambda s: s.split(","),
+                        default=["sendfile", "aiohttp"],
+                        help="how the bench sends each PATCH body, in turn: sendfile (the "
+                             "kernel sends the file; the client costs the cores next to "
+                             "nothing) and aiohttp (read in pieces and sent by its client)")
     args = parser.parse_args()
     if not only_loopback():
         print("run inside `unshare -n` (see the docstring): the live part carries WebRTC",

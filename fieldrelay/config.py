@@ -280,10 +280,10 @@ class Config:
     upload_expire_s: float = field(default=7 * 24 * 3600.0, metadata=option(
         "seconds an unfinished upload waits for its next byte before it is deleted",
         flag="upload-expire"))
-    # A large upload body on a plain TCP connection is taken off the socket by a thread of
-    # its own (written and hashed there), not by the event loop that also relays the live
-    # streams (signaling/socket_body.py). Past this many at once, and with 0, bodies are
-    # read on the loop.
+    # A large upload body on a plain TCP connection is taken off the socket by threads of
+    # its own (moved into its file by splice, hashed behind), not by the event loop that
+    # also relays the live streams (signaling/socket_body.py). Past this many at once, and
+    # with 0, bodies are read on the loop.
     upload_receive_threads: int = field(default=8, metadata=option(
         "upload bodies taken off the socket by threads at once (0: all read on the event "
         "loop)", flag="upload-receive-threads"))

@@ -156,6 +156,7 @@ class PartWriter:
     `close` fsyncs the rest, so what the node then reports as its offset is on disk."""
 
     def __init__(self, path: Path, digest: Any, body_digest: Any = None) -> None:
+        self._path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         self.start = os.fstat(self._fd).st_size
         self.digest = digest
@@ -166,6 +167,13 @@ class PartWriter:
         self._syncer: threading.Thread | None = None
         self._sync_error: OSError | None = None
         self._unsynced = 0
+        # `put_from_pipe` and `hash_through` (a body the kernel moves from the socket to the
+        # file): splice cannot write to an O_APPEND descriptor, so it writes at an offset
+        # through one of its own; the hash reads the bytes back from the page cache.
+        self._at_fd: int | None = None
+        self._read_fd: int | None = None
+        self._hashed = 0
+        self._hash_buffer: bytearray | None = None
 
     def write(self, pieces: Sequence[bytes | memoryview]) -> None:
         """Append and hash pieces of the body, as they came off the socket (no joining)."""
@@ -184,7 +192,7 @@ class PartWriter:
         self.written += size
 
     def put(self, piece: memoryview) -> None:
-        """Write one piece, unhashed: `hash` gets the same pieces in the same order, from
+        """Write one piece, unhashed: `hash_through` reads it back and hashes it, from
         another thread (the whole body's reader writes, a second thread hashes). Every
         SYNC_EVERY bytes an fsync starts in a thread of the writer's, beside the writes that
         follow (one at a time; `close` waits for it)."""
@@ -192,8 +200,25 @@ class PartWriter:
         done = 0
         while done < len(piece):
             done += os.write(self._fd, piece[done:])
-        self.written += len(piece)
-        self._unsynced += len(piece)
+        self._wrote(len(piece))
+
+    def put_from_pipe(self, pipe_fd: int, count: int) -> None:
+        """Append exactly `count` bytes that wait in a pipe, moved by the kernel (splice) with
+        no copy through Python; unhashed, like `put`'s."""
+        self._raise_sync_error()
+        if self._at_fd is None:
+            self._at_fd = os.open(self._path, os.O_WRONLY)
+        left = count
+        while left:
+            moved = os.splice(pipe_fd, self._at_fd, left, offset_dst=self.start + self.written)
+            if moved == 0:  # the pipe holds fewer bytes than it was said to: a caller's bug
+                raise OSError(f"the pipe ran dry {left} bytes short")
+            left -= moved
+            self._wrote(moved)
+
+    def _wrote(self, size: int) -> None:
+        self.written += size
+        self._unsynced += size
         if self._unsynced >= SYNC_EVERY and \
                 (self._syncer is None or not self._syncer.is_alive()):
             self._join_syncer()
@@ -202,11 +227,23 @@ class PartWriter:
             self._syncer.start()
             self._unsynced = 0
 
-    def hash(self, piece: memoryview) -> None:
-        """Hash one piece `put` wrote."""
-        self.digest.update(piece)
-        if self.body_digest is not None:
-            self.body_digest.update(piece)
+    def hash_through(self, count: int) -> None:
+        """Hash this body's bytes up to its `count`th, reading back what `put` and
+        `put_from_pipe` wrote (from another thread than theirs, behind them)."""
+        if self._read_fd is None:
+            self._read_fd = os.open(self._path, os.O_RDONLY)
+            self._hash_buffer = bytearray(CHUNK)
+        assert self._hash_buffer is not None
+        with memoryview(self._hash_buffer) as view:
+            while self._hashed < count:
+                got = os.preadv(self._read_fd, [view[:min(CHUNK, count - self._hashed)]],
+                                self.start + self._hashed)
+                if got == 0:
+                    raise OSError(f"the upload's file ends before byte {count} of the body")
+                self.digest.update(view[:got])
+                if self.body_digest is not None:
+                    self.body_digest.update(view[:got])
+                self._hashed += got
 
     def _sync_beside(self) -> None:
         try:
@@ -244,3 +281,6 @@ class PartWriter:
             os.fsync(self._fd)
         finally:
             os.close(self._fd)
+            for fd in (self._at_fd, self._read_fd):
+                if fd is not None:
+                    os.close(fd)

@@ -14,10 +14,12 @@ import hashlib
 import inspect
 import logging
 import re
+import socket
 import threading
 import time
 import weakref
 from array import array
+from asyncio import selector_events
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -154,6 +156,14 @@ async def verify_internals() -> None:
         connection = getattr(dtls.transport, "_connection", None) if dtls is not None else None
         if not callable(getattr(connection, "close", None)):
             raise HookError("RTCIceTransport._connection (aioice) is gone")
+        if dtls is not None:
+            missing = [n for n in ("_tx_srtp", "_ssl", "_role", "_srtp_profiles")
+                       if not hasattr(dtls, n)]
+            if missing:
+                raise HookError(f"RTCDtlsTransport lost {', '.join(missing)}")
+        if not isinstance(getattr(connection, "_nominated", None), dict):
+            raise HookError("aioice Connection._nominated is gone")
+        _verify_media_path_internals()
         _verify_send_path(dtls, connection)
         buffer = JitterBuffer(capacity=16)
         if not isinstance(getattr(buffer, "_packets", None), list):
@@ -748,3 +758,118 @@ def count_srtp_headers(pc: RTCPeerConnection, sink: Callable[[bytes], None]) -> 
             continue
         dtls._rx_srtp = _HeaderCounter(dtls._rx_srtp, sink)
     return done
+
+
+def _verify_media_path_internals() -> None:
+    """What `media_path` reaches into besides aiortc: aioice's pair and protocol, and the
+    selector event loop's datagram transport (its raw socket and pause_reading)."""
+    if not isinstance(getattr(aioice.ice.CandidatePair, "remote_addr", None), property):
+        raise HookError("aioice CandidatePair.remote_addr is gone")
+    # Its own, not asyncio.DatagramProtocol's empty one.
+    if not callable(vars(aioice.ice.StunProtocol).get("datagram_received")):
+        raise HookError("aioice StunProtocol.datagram_received is gone")
+    transport_class: Any = getattr(selector_events, "_SelectorDatagramTransport", None)
+    if transport_class is None or not callable(getattr(transport_class, "pause_reading", None)):
+        raise HookError("asyncio's _SelectorDatagramTransport.pause_reading is gone")
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaPath:
+    """A connected peer's one (bundled) media path, for load generators that carry the media
+    themselves: the selected pair's UDP socket and remote address (SRTP: `own_tx_srtp`).
+
+    `deliver(data, addr)` hands a datagram back to aioice as if it had read it (STUN, DTLS and
+    whatever else aiortc must still see); call it on the event loop only.
+    """
+
+    sock: socket.socket
+    remote: tuple[str, int]
+    deliver: Callable[[bytes, tuple[str, int]], None]
+    transport: Any  # asyncio's selector datagram transport (pause_reading is not in its type)
+
+    def take_reading(self) -> None:
+        """Stop the event loop reading the socket: from now on its owner reads it (and hands
+        aioice what is aioice's). Call on the event loop; the transport's close still works."""
+        self.transport.pause_reading()
+
+
+def media_path(pc: RTCPeerConnection) -> MediaPath:
+    """The media path of a connected, bundled peer connection (for bench/ load generators).
+
+    Raises HookError if aiortc/aioice/asyncio moved what it reaches, RuntimeError if the peer
+    is not connected or not bundled on one transport.
+    """
+    transports = {id(t.receiver.transport): t.receiver.transport for t in pc.getTransceivers()}
+    if len(transports) != 1:
+        raise RuntimeError(f"expected one bundled transport, found {len(transports)}")
+    dtls: Any = next(iter(transports.values()))
+    if dtls is None or dtls._tx_srtp is None or dtls._rx_srtp is None:
+        raise RuntimeError("the peer connection is not connected (no SRTP session yet)")
+    connection: Any = dtls.transport._connection
+    nominated = getattr(connection, "_nominated", None)
+    if not isinstance(nominated, dict):
+        raise HookError("aioice Connection._nominated is gone")
+    pair = nominated.get(1)  # component 1: RTP and RTCP are muxed
+    if pair is None:
+        raise RuntimeError("ICE has no nominated pair")
+    protocol = pair.protocol
+    transport = protocol.transport
+    sock = getattr(transport, "_sock", None)
+    if not isinstance(sock, socket.socket) or not callable(
+            getattr(transport, "pause_reading", None)):
+        raise HookError("the ICE protocol's transport is not asyncio's selector datagram "
+                        "transport (no _sock / pause_reading)")
+    return MediaPath(sock=sock, remote=tuple(pair.remote_addr),
+                     deliver=protocol.datagram_received, transport=transport)
+
+
+def on_send_parameters(sender: RTCRtpSender,
+                       callback: Callable[[RTCRtpSendParameters], None]) -> None:
+    """Show `callback` the parameters a sender starts with (SSRC stays `sender_ssrcs`)."""
+    original_send = sender.send
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        await original_send(parameters)
+        callback(parameters)
+
+    target: Any = sender
+    target.send = send
+
+
+def note_sent_batch(sender: RTCRtpSender, packets: int, octets: int, ntp_timestamp: int,
+                    rtp_timestamp: int) -> None:
+    """Count packets sent around a sender and set its clock, for its RTCP sender reports."""
+    target: Any = sender
+    target._RTCRtpSender__packet_count += packets
+    target._RTCRtpSender__octet_count += octets
+    target._RTCRtpSender__ntp_timestamp = ntp_timestamp
+    target._RTCRtpSender__rtp_timestamp = rtp_timestamp
+
+
+def own_tx_srtp(pc: RTCPeerConnection) -> pylibsrtp.Session:
+    """A second outbound SRTP session with the keys of `pc`'s (bundled, connected) transport.
+
+    For a load generator that encrypts RTP on a thread of its own: libsrtp sessions are not
+    thread-safe and cffi releases the GIL in them, so that thread must not share the session
+    aiortc protects its RTCP with on the event loop. The keys are exported again from the DTLS
+    connection as aiortc's `_setup_srtp` does (RFC 5764); SRTP and SRTCP derive different
+    session keys, so the two sessions never reuse a keystream.
+    """
+    transports = {id(t.receiver.transport): t.receiver.transport for t in pc.getTransceivers()}
+    if len(transports) != 1:
+        raise RuntimeError(f"expected one bundled transport, found {len(transports)}")
+    dtls: Any = next(iter(transports.values()))
+    if dtls is None or dtls._ssl is None or dtls._tx_srtp is None:
+        raise RuntimeError("the peer connection is not connected (no SRTP session yet)")
+    selected = dtls._ssl.get_selected_srtp_profile()
+    profile = next((p for p in dtls._srtp_profiles if p.openssl_profile == selected), None)
+    if profile is None or not callable(getattr(profile, "get_key_and_salt", None)):
+        raise HookError("aiortc's SRTP profiles no longer match the DTLS connection's")
+    material = dtls._ssl.export_keying_material(
+        b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length))
+    policy = pylibsrtp.Policy(
+        key=profile.get_key_and_salt(material, 1 if dtls._role == "server" else 0),
+        ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile.libsrtp_profile)
+    policy.allow_repeat_tx = True
+    policy.window_size = 1024
+    return pylibsrtp.Session(policy)

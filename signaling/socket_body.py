@@ -1,19 +1,22 @@
-"""A request body taken straight off the socket by threads of its own, not by the event loop.
+"""A request body moved from the socket to the disk by the kernel, not by the event loop.
 
 aiohttp hands a body to the event loop piece by piece: a recv, the parser, a bytes object and
 a future per piece, about 2.5 ms of the loop's CPU per MiB. That caps a node's uploads well
-below the disk's speed, and the live relay waits behind them on the same loop. For a large
-body of known length on a plain TCP connection this module does instead:
+below the disk's speed, and the live relay waits behind them on the same loop. Copying the
+bytes through a thread of our own instead (recv into a buffer, write it out) still costs
+two copies and about 2.5 ms per MiB. For a large body of known length on a plain TCP
+connection this module does instead:
 
 1. It takes what aiohttp has already buffered of the body, then pauses the transport's reading
    with no await in between, so that no byte goes past it.
-2. A thread reads into buffers from a duplicate of the connection's socket (a duplicate, so
-   that a close on the loop cannot hand the number to another file while the thread reads).
-   It reads exactly the bytes Content-Length still owes, never past them: what follows on a
-   keep-alive connection is the next request, and that belongs to aiohttp. That thread
-   writes each filled buffer; a second one hashes it meanwhile, while the first reads and
-   writes the next (both release the GIL). The threads stop on the body timeout (no byte
-   for that long), when the client goes, and when told to quit (a cancelled request, or a
+2. A thread moves the bytes from a duplicate of the connection's socket (a duplicate, so that
+   a close on the loop cannot hand the number to another file while the thread reads) into a
+   pipe and from the pipe into the upload's file with splice(2): the kernel moves them, with
+   no copy into Python. It moves exactly the bytes Content-Length still owes, never past
+   them: what follows on a keep-alive connection is the next request, and that belongs to
+   aiohttp. A second thread reads the written bytes back from the page cache and hashes them
+   meanwhile (hashlib releases the GIL). The threads stop on the body timeout (no byte for
+   that long), when the client goes, and when told to quit (a cancelled request, or a
    connection the loop closed, e.g. the guard's eviction).
 3. The loop then lets aiohttp's parser count the bytes the thread took, by feeding it as many
    zero bytes, which it hands to the request's payload and this module drops at once. So the
@@ -31,37 +34,51 @@ data_received, the payload's read_nowait, total_bytes and wait_eof. The tests
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
 import queue
 import select
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import StreamReader, web
 
 log = logging.getLogger(__name__)
 
-# Bytes per read buffer, so per stage call (one write, one hash update), and how many
-# buffers go round between the reading thread and the second stage's.
-BUFFER = 1 << 20
-DEPTH = 4
+# The pipe between the socket and the file: bytes per splice. 1 MiB is Linux's default
+# /proc/sys/fs/pipe-max-size; where the kernel refuses it, the pipe keeps its own size.
+PIPE_BYTES = 1 << 20
 # A body that owes less than this once aiohttp's buffered part is taken stays on the loop:
 # there it costs the loop a few milliseconds, and for 1 MiB items the threads' start and
 # the hand-back measured no faster than the loop (BENCHMARKS.md, "Uploads off the loop").
 DIRECT_MIN = 2 << 20
 # Zero bytes fed to aiohttp's parser in place of the bytes the thread took; one piece at a
 # time, so the loop is never held for more than about a tenth of a millisecond.
-_FILLER = bytes(BUFFER)
+_FILLER = bytes(1 << 20)
 _POLL_IN = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
+_SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
 
 # How a body taken off the socket ended.
 WHOLE, STALLED, GONE, CUT = "whole", "stalled", "gone", "cut"
 
-Sink = Callable[[memoryview], None]
+
+class BodyFile(Protocol):
+    """Where a body taken off the socket goes (recordings.uploads.PartWriter)."""
+
+    def put(self, piece: memoryview) -> None:
+        """Append bytes already in memory (what aiohttp had buffered), unhashed."""
+
+    def put_from_pipe(self, pipe_fd: int, count: int) -> None:
+        """Append exactly `count` bytes that wait in the pipe, unhashed."""
+
+    def hash_through(self, count: int) -> None:
+        """Hash the body's bytes up to its `count`th, read back from where they were
+        written; called from another thread than the two above, behind them."""
 
 
 @dataclass(frozen=True)
@@ -110,17 +127,14 @@ def eligible(request: web.Request) -> bool:
     if not isinstance(transport, asyncio.Transport) or transport.is_closing() or \
             transport.get_extra_info("ssl_object") is not None:
         return False
-    if transport.get_extra_info("socket") is None:
+    if transport.get_extra_info("socket") is None or not hasattr(os, "splice"):
         return False
     return length - payload.total_bytes >= DIRECT_MIN
 
 
-async def receive(request: web.Request, stages: Sequence[Sink], timeout_s: float) -> BodyEnd:
-    """Give the whole body (from its first byte) to each of `stages` in turn, run in threads,
-    and hand the connection back to aiohttp; call only when `eligible(request)`. Each stage
-    gets the body in order, in pieces it must consume before it returns (buffers are reused);
-    the first runs in the thread that reads the socket, the later ones in a second thread,
-    on pieces the first is done with."""
+async def receive(request: web.Request, body: BodyFile, timeout_s: float) -> BodyEnd:
+    """Move the whole body (from its first byte) into `body` and have it hashed, in threads,
+    then hand the connection back to aiohttp; call only when `eligible(request)`."""
     transport = request.transport
     assert isinstance(transport, asyncio.Transport) and request.content_length is not None
     payload = request.content
@@ -135,7 +149,7 @@ async def receive(request: web.Request, stages: Sequence[Sink], timeout_s: float
     done: asyncio.Future[tuple[BodyEnd, int]] = loop.create_future()
     sock = socket.socket(fileno=os.dup(transport.get_extra_info("socket").fileno()))
     wake_r, wake_w = os.pipe()
-    pump = _Pump(sock, wake_r, stages, timeout_s)
+    pump = _Pump(sock, wake_r, body, timeout_s)
 
     def run() -> None:
         # The loop waits for `done` through every cancellation (nothing may read the socket
@@ -243,114 +257,109 @@ async def _hand_back(request: web.Request, transport: asyncio.Transport, taken: 
 
 
 class _Pump:
-    """The threads' side: one reads what the body owes into buffers and runs the first stage
-    on each (the write); a second runs the later stages (the hash) on each buffer, in order,
-    while the first reads and writes the next ones. A few buffers go round between them."""
+    """The threads' side: one moves what the body owes from the socket through a pipe into
+    the file; a second hashes what is written, behind it."""
 
-    def __init__(self, sock: socket.socket, wake_fd: int, stages: Sequence[Sink],
+    def __init__(self, sock: socket.socket, wake_fd: int, body: BodyFile,
                  timeout_s: float) -> None:
-        self._sock, self._wake_fd = sock, wake_fd
-        self._first_stage, self._later = stages[0], stages[1:]
+        self._sock, self._wake_fd, self._body = sock, wake_fd, body
         self._timeout_ms = max(1, int(timeout_s * 1000))
         self.quit = threading.Event()
-        self.received = 0  # bytes through every stage
+        self.received = 0  # bytes written and hashed
         self.taken = 0  # bytes read off the socket
-        self._free: queue.Queue[bytearray] = queue.Queue()
-        # (buffer, bytes in it, whether it goes back to _free); None: no more.
-        self._handed: queue.Queue[tuple[bytearray | bytes, int, bool] | None] = queue.Queue()
-        self._later_error: Exception | None = None
-        self._size, self._made = BUFFER, 0
+        # How far the file holds the body (a count of its bytes); None: no more.
+        self._written: queue.Queue[int | None] = queue.Queue()
+        self._hash_error: Exception | None = None
 
     def run(self, first: bytes, owed: int) -> tuple[BodyEnd, int]:
         """(how the body ended, how many bytes were taken off the socket)."""
-        self._size = max(1, min(BUFFER, owed))
         follower = threading.Thread(target=self._follow, name="upload-body-hash", daemon=True)
         follower.start()
         error: Exception | None = None
         try:
             if first:
-                self._give(first, len(first), recycle=False)
-            why = self._read(owed)
-        except Exception as exc:  # the first stage's (a disk error): the caller raises it
+                self._body.put(memoryview(first))
+                self._written.put(len(first))
+            why = self._move(len(first), owed)
+        except Exception as exc:  # the file's (a disk error): the caller raises it
             why, error = CUT, exc
         finally:
-            self._handed.put(None)
+            self._written.put(None)
             follower.join()
-        error = error or self._later_error
+        error = error or self._hash_error
         return BodyEnd(CUT if error else why, self.received, error), self.taken
 
-    def _buffer(self) -> bytearray:
-        """A free buffer; a new one while fewer than DEPTH exist (a small body needs one)."""
-        try:
-            return self._free.get_nowait()
-        except queue.Empty:
-            if self._made < DEPTH:
-                self._made += 1
-                return bytearray(self._size)
-            return self._free.get()
-
-    def _give(self, buf: bytearray | bytes, n: int, recycle: bool = True) -> None:
-        with memoryview(buf) as view:
-            self._first_stage(view[:n])
-        self._handed.put((buf, n, recycle))
-
     def _follow(self) -> None:
-        while (item := self._handed.get()) is not None:
-            buf, n, recycle = item
-            if self._later_error is None:
+        ended = False
+        while not ended and (through := self._written.get()) is not None:
+            # Hash up to the newest count at once: a splice may move a few KiB at a time.
+            while True:
                 try:
-                    with memoryview(buf) as view:
-                        for stage in self._later:
-                            stage(view[:n])
-                    self.received += n
+                    newer = self._written.get_nowait()
+                except queue.Empty:
+                    break
+                if newer is None:
+                    ended = True
+                    break
+                through = newer
+            if self._hash_error is None:
+                try:
+                    self._body.hash_through(through)
+                    self.received = through
                 except Exception as exc:  # told to the caller through run()
-                    self._later_error = exc
+                    self._hash_error = exc
                     self.quit.set()
-            if recycle:
-                assert isinstance(buf, bytearray)
-                self._free.put(buf)
 
-    def _read(self, owed: int) -> str:
+    def _move(self, before: int, owed: int) -> str:
         poller = select.poll()
         poller.register(self._sock.fileno(), _POLL_IN)
         poller.register(self._wake_fd, select.POLLIN)
-        buf = self._buffer()
-        view, filled = memoryview(buf), 0
-        why = WHOLE
-        while self.taken < owed:
-            if self.quit.is_set():
-                why = CUT
-                break
-            want = min(len(buf) - filled, owed - self.taken)
+        pipe_r, pipe_w = os.pipe()
+        in_pipe = 0
+        try:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            room = fcntl.fcntl(pipe_w, fcntl.F_GETPIPE_SZ)
+            while self.taken < owed:
+                if self.quit.is_set():
+                    return CUT
+                try:
+                    n = os.splice(self._sock.fileno(), pipe_w,
+                                  min(room - in_pipe, owed - self.taken), flags=_SPLICE_FLAGS)
+                except (BlockingIOError, InterruptedError):
+                    if in_pipe:  # write while the next bytes arrive
+                        count, in_pipe = in_pipe, 0
+                        self._empty(pipe_r, count, before)
+                        continue
+                    events = poller.poll(self._timeout_ms)
+                    if not events:
+                        return STALLED
+                    if any(fd == self._wake_fd for fd, _ in events):
+                        return CUT
+                    continue
+                except OSError:
+                    return GONE
+                if n == 0:
+                    return GONE
+                self.taken += n
+                in_pipe += n
+                # A full pipe goes to the file at once; so does the body's end.
+                if in_pipe >= room or self.taken == owed:
+                    count, in_pipe = in_pipe, 0
+                    self._empty(pipe_r, count, before)
+            return WHOLE
+        finally:
+            # Whatever was taken off the socket reaches the file, however the body ended
+            # (unless writing it is what failed: `in_pipe` is cleared before each write).
             try:
-                n = self._sock.recv_into(view[filled:], want)
-            except (BlockingIOError, InterruptedError):
-                if filled:  # write and hash while the next bytes arrive
-                    self._give(buf, filled)
-                    buf = self._buffer()
-                    view, filled = memoryview(buf), 0
-                events = poller.poll(self._timeout_ms)
-                if not events:
-                    why = STALLED
-                    break
-                if any(fd == self._wake_fd for fd, _ in events):
-                    why = CUT
-                    break
-                continue
-            except OSError:
-                why = GONE
-                break
-            if n == 0:
-                why = GONE
-                break
-            filled += n
-            self.taken += n
-            if filled == len(buf):
-                self._give(buf, filled)
-                buf = self._buffer()
-                view, filled = memoryview(buf), 0
-        if filled:
-            self._give(buf, filled)
-        else:
-            self._free.put(buf)
-        return why
+                if in_pipe:
+                    self._empty(pipe_r, in_pipe, before)
+            finally:
+                os.close(pipe_r)
+                os.close(pipe_w)
+
+    def _empty(self, pipe_r: int, count: int, before: int) -> None:
+        """The pipe's `count` bytes into the file; the hashing thread is told how far the
+        file now holds the body."""
+        self._body.put_from_pipe(pipe_r, count)
+        self._written.put(before + self.taken)

@@ -197,12 +197,12 @@ async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offse
 
 
 async def _receive_off_loop(request: web.Request, writer: PartWriter) -> None:
-    """The body of known length, taken off the socket and written by one thread, hashed by
-    another (`signaling.socket_body`): its length was checked against Upload-Length before, so it
-    cannot run past it. Whatever arrived is kept, however the body ended."""
+    """The body of known length, moved from the socket into the file by the kernel and hashed
+    behind it, in threads (`signaling.socket_body`): its length was checked against
+    Upload-Length before, so it cannot run past it. Whatever arrived is kept, however the body
+    ended."""
     try:
-        end = await socket_body.receive(request, [writer.put, writer.hash],
-                                        request.app[CONFIG].body_timeout_s)
+        end = await socket_body.receive(request, writer, request.app[CONFIG].body_timeout_s)
     finally:
         # Shielded, so a cancellation cannot leave the file open and unsynced.
         await asyncio.shield(asyncio.to_thread(writer.close))
