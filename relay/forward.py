@@ -18,13 +18,11 @@ from fieldrelay.tasks import cancel_and_wait
 from relay import aiortc_hooks as hooks
 from relay import red as red_audio
 from relay.history import SentHistory
+from relay.outgoing import NTP_EPOCH_OFFSET, PacketWriter, abs_send_time
 from relay.red import Unwrapper
 from relay.rewrite import SequenceRewriter
 
 log = logging.getLogger(__name__)
-
-NTP_EPOCH_OFFSET = 2208988800
-
 
 def ntp_now() -> int:
     """The current time as a 64-bit NTP timestamp."""
@@ -103,6 +101,8 @@ class _OutTrack:
     rtx_ssrc: int = 0
     rtx_seq: int = 0
     extensions: HeaderExtensionsMap = field(default_factory=HeaderExtensionsMap)
+    # Writes this track's copies of forwarded packets (set once the track is negotiated).
+    writer: PacketWriter | None = None
     ready: bool = False
     clock_known: bool = False
     # Video only (audio is not retransmitted): a retransmission is rebuilt from the
@@ -126,7 +126,10 @@ class Viewer:
         self.officer = officer
         self._queue: collections.deque[Incoming] = collections.deque()
         self._queue_cap = queue_packets
-        self._wakeup = asyncio.Event()
+        # The future the sending task sleeps on while the queue is empty. One bare future
+        # per sleep: an asyncio.Event cost about twice as much, and a viewer's task sleeps
+        # and wakes about once per packet.
+        self._waiter: asyncio.Future[None] | None = None
         self._request_keyframe = request_keyframe
         self._counters = counters
         self._tracks: dict[str, _OutTrack] = {}
@@ -179,7 +182,7 @@ class Viewer:
                 self._request_keyframe()
             return
         self._queue.append(item)
-        self._wakeup.set()
+        self._wake()
 
     def on_sender_report(self, kind: str, ntp: int, rtp_timestamp: int) -> None:
         """Pass the publisher's NTP/RTP pair on, shifted onto this viewer's timeline."""
@@ -206,6 +209,7 @@ class Viewer:
         track.mid = params.muxId or None
         track.extensions.configure(params)
         track.ssrc, track.rtx_ssrc = hooks.sender_ssrcs(track.sender)
+        track.writer = PacketWriter(track.ssrc, track.mid, params)
         track.ready = True
         if track.kind == "video":
             cached = self._cached_gop() if self._cached_gop is not None else []
@@ -218,17 +222,24 @@ class Viewer:
                 self._queue_cap += len(cached)
                 self.started_from_cache = len(cached)
                 self._counters.gop_cache_starts += 1
-                self._wakeup.set()
+                self._wake()
             else:
                 # Only now can a keyframe reach this viewer; one asked for earlier is lost.
                 self._request_keyframe()
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+            # Whatever is pushed while this drains is taken in the same pass.
             while self._queue:
                 await self._forward(self._queue.popleft())
+            waiter = self._waiter = loop.create_future()
+            await waiter
 
     async def _forward(self, item: Incoming) -> None:
         track = self._tracks[item.kind]
@@ -240,43 +251,47 @@ class Viewer:
                 track.unwrapper, track.unwrapped_ssrc = Unwrapper(), src.ssrc
             for frame in track.unwrapper.frames(src.sequence_number, src.timestamp,
                                                 src.payload):
-                await self._send(track, item, frame.seq, frame.timestamp, frame.data,
-                                 track.payload_type)
+                self._send(track, item, frame.seq, frame.timestamp, frame.data,
+                           track.payload_type)
             return
         payload_type = track.payload_type
         payload = src.payload
         if item.red:
             payload_type = track.red_payload_type or payload_type
             payload = red_audio.with_payload_type(payload, track.payload_type)
-        await self._send(track, item, src.sequence_number, src.timestamp, payload,
-                         payload_type)
+        self._send(track, item, src.sequence_number, src.timestamp, payload, payload_type)
 
-    async def _send(self, track: _OutTrack, item: Incoming, seq: int, timestamp: int,
-                    payload: bytes, payload_type: int) -> None:
+    def _send(self, track: _OutTrack, item: Incoming, seq: int, timestamp: int,
+              payload: bytes, payload_type: int) -> None:
+        """Rewrite one packet for this viewer and send it (synchronously: nothing on the way
+        to the socket waits, see `hooks.send_rtp`)."""
         src = item.packet
         mapped = track.rewriter.map(src.ssrc, seq, timestamp,
                                     item.keyframe_start,
                                     item.arrival if item.live else time.monotonic(),
-                                    replay=not item.live)
+                                    not item.live)
         if mapped is None:
             if track.rewriter.waiting:
                 self._request_keyframe()
             return
-        out = _outgoing(track, src, mapped.seq, mapped.timestamp, payload, payload_type)
+        assert track.writer is not None  # set before the track is ready
+        data = track.writer.packet(payload_type, src.marker, mapped.seq, mapped.timestamp,
+                                   payload, src.padding_size, abs_send_time(time.time()),
+                                   src.extensions.audio_level)
         if track.history is not None:
             track.history.add(mapped.seq, mapped.timestamp, src)
         if not track.clock_known:
             hooks.set_sender_clock(track.sender, ntp_now(), mapped.timestamp)
         try:
-            await hooks.send_rtp(track.sender, out.serialize(track.extensions))
+            hooks.send_rtp(track.sender, data)
         except ConnectionError:
             return
-        hooks.note_sent(track.sender, len(out.payload))
+        hooks.note_sent(track.sender, len(payload))
         if item.live:
             self._counters.forward_latency.observe(time.monotonic() - item.arrival)
         self.sent += 1
         self._counters.packets_out += 1
-        self._counters.bytes_out += len(out.payload)
+        self._counters.bytes_out += len(payload)
 
     async def _retransmit(self, track: _OutTrack, seq: int) -> None:
         sent = track.history.get(seq) if track.history is not None else None
@@ -287,26 +302,14 @@ class Viewer:
                            payload=sent.payload)
         packet.padding_size = sent.padding_size
         packet.extensions.mid = track.mid
-        packet.extensions.abs_send_time = (ntp_now() >> 14) & 0x00FFFFFF
+        packet.extensions.abs_send_time = abs_send_time(time.time())
         if track.rtx_payload_type is not None:
             packet = wrap_rtx(packet, payload_type=track.rtx_payload_type,
                               sequence_number=track.rtx_seq, ssrc=track.rtx_ssrc)
             track.rtx_seq = (track.rtx_seq + 1) & 0xFFFF
         try:
-            await hooks.send_rtp(track.sender, packet.serialize(track.extensions))
+            hooks.send_rtp(track.sender, packet.serialize(track.extensions))
         except ConnectionError:
             return
         self._counters.retransmitted += 1
 
-
-def _outgoing(track: _OutTrack, src: RtpPacket, seq: int, timestamp: int,
-              payload: bytes, payload_type: int) -> RtpPacket:
-    """The publisher's packet as this viewer's track sends it (with another payload and
-    payload type for audio unwrapped from RED or sent as RED)."""
-    out = RtpPacket(payload_type=payload_type, marker=src.marker, sequence_number=seq,
-                    timestamp=timestamp, ssrc=track.ssrc, payload=payload)
-    out.padding_size = src.padding_size
-    out.extensions.mid = track.mid
-    out.extensions.abs_send_time = (ntp_now() >> 14) & 0x00FFFFFF
-    out.extensions.audio_level = src.extensions.audio_level
-    return out

@@ -164,6 +164,7 @@ class Node:
         """The relay: sessions a crash left open are sealed before any new one opens."""
         await aiortc_hooks.verify_internals()
         aiortc_hooks.use_ice_host_addresses(self.config.ice_hosts)
+        aiortc_hooks.demux_media_first()
         recovered = await asyncio.to_thread(self.evidence.store.recover)
         if recovered:
             log.warning("sealed %d session(s) left open by a crash: %s", len(recovered),

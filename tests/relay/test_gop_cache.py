@@ -193,13 +193,13 @@ async def test_a_lost_packet_is_retransmitted_after_the_viewers_nack(
         dropped: list[int] = []
         real_send = aiortc_hooks.send_rtp
 
-        async def lose_one(sender: object, data: bytes) -> None:
+        def lose_one(sender: object, data: bytes) -> None:
             # The network loses exactly one video packet on its way to this viewer.
             if (not dropped and sender is track.sender
                     and data[1] & 0x7F == track.payload_type):
                 dropped.append(int.from_bytes(data[2:4], "big"))
                 return
-            await real_send(sender, data)  # type: ignore[arg-type]
+            real_send(sender, data)  # type: ignore[arg-type]
 
         monkeypatch.setattr(aiortc_hooks, "send_rtp", lose_one)
         before = live_node.registry.counters.retransmitted
