@@ -18,6 +18,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,38 @@ def run_step(nodes: int, publishers: int, args: argparse.Namespace, out: Path) -
     return dict(rows[0])  # a JSON object written by relay_cpu.py
 
 
+def search(passes: Callable[[int], bool | None], start: int, step: int, most: int) -> int:
+    """The largest count that passes: up from `start` by `step` until a miss, then halving the
+    gap between the last pass and the miss. A count below `start` is not tried (0 then)."""
+    good, bad = 0, None
+    count = start
+    while count <= most:
+        ok = passes(count)
+        if ok is None:
+            return good
+        if not ok:
+            bad = count
+            break
+        good, count = count, count + step
+    while bad is not None and bad - good > 1 and good:
+        middle = (good + bad) // 2
+        ok = passes(middle)
+        if ok is None:
+            break
+        good, bad = (middle, bad) if ok else (good, middle)
+    return good
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", default="1,2", help="node counts to compare")
     parser.add_argument("--max-publishers", type=int, default=8)
+    parser.add_argument("--start", type=int, default=1,
+                        help="publishers per node of the first step (the count for N nodes "
+                             "starts at N times this)")
+    parser.add_argument("--step", type=int, default=1,
+                        help="publishers per node added per step; after a miss the gap to the "
+                             "last pass is halved until it is one")
     parser.add_argument("--viewers", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
@@ -59,12 +88,14 @@ def main() -> int:
     capacity: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="capacity-") as tmp:
         for nodes in [int(n) for n in args.nodes.split(",")]:
-            capacity[nodes] = 0
-            for publishers in range(1, args.max_publishers + 1):
+
+            def passes(publishers: int, nodes: int = nodes) -> bool | None:
+                """Whether this many streams run at full frame rate with no loss (None: the
+                run itself failed)."""
                 row = run_step(nodes, publishers, args, Path(tmp) / f"{nodes}-{publishers}.json")
                 if "error" in row:
                     print(f"nodes={nodes} publishers={publishers}: run failed: {row['error']}")
-                    break
+                    return None
                 fps = [float(x) for x in row["viewer_fps"]]
                 lost = int(row["lost_packets"] or 0)
                 ok = min(fps) >= args.min_fps and lost == 0
@@ -74,9 +105,10 @@ def main() -> int:
                       f"{row.get('generator_cpu_per_stream_s', 0.0):.3f} host busy "
                       f"{100 * float(row['host_busy']):.0f}% load {row['load']} "
                       f"-> {'ok' if ok else 'MISS'}", flush=True)
-                if not ok:
-                    break
-                capacity[nodes] = publishers
+                return ok
+
+            capacity[nodes] = search(passes, args.start * nodes, args.step * nodes,
+                                     args.max_publishers)
     print()
     print("| nodes | streams at full frame rate, no loss |")
     print("|---|---|")

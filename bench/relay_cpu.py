@@ -49,7 +49,7 @@ from bench.nodes import (
     start_client,
 )
 
-MAX_PUBLISHERS, MAX_VIEWERS, MAX_SECONDS = 32, 10, 300
+MAX_PUBLISHERS, MAX_VIEWERS, MAX_SECONDS = 96, 10, 300
 
 
 @dataclass
