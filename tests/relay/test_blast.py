@@ -202,7 +202,10 @@ async def test_blast_media_is_decoded_and_counted_and_outlives_consent(
             return viewer.stats()
 
         start = (counted()["frames"], counted()["audio"], decoding.frames, time.monotonic())
+        wakeups = pacer.wakeups
         await asyncio.sleep(3.0)
+        # One wake-up a frame: audio goes out with video (else 70 a second).
+        assert pacer.wakeups - wakeups <= 3 * 30 + 2
         frames, decoded = counted()["frames"] - start[0], decoding.frames - start[2]
         fps = decoded / (time.monotonic() - start[3])
         assert 27 <= fps <= 33, fps
