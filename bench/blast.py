@@ -13,7 +13,8 @@ socket and remote address, and the DTLS transport's SRTP sessions, which are C):
   thread sends every publisher's media on time (30 fps, 20 ms; `Pacer`): an RTP header with the
   negotiated SSRC, payload type and header extensions (mid and abs-send-time, as aiortc's sender
   writes them), the VP8 picture id, `protect()` (an SRTP session of the thread's own, same keys:
-  `own_tx_srtp`) and `sendto()`. aiortc still handles what comes
+  `own_tx_srtp`) and one sendmmsg(2) per publisher and wake-up; the thread wakes only on the
+  send grids' ticks, audio going out with the next video tick. aiortc still handles what comes
   back (STUN consent checks, RTCP from the node) and sends sender reports, with the clock and
   counts set from here.
 - Viewers: one thread reads every viewer's socket (the event loop stops reading them), counts
@@ -31,11 +32,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import errno
 import math
-import os
 import random
+import select
 import socket
 import struct
 import sys
@@ -47,7 +49,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
@@ -71,31 +72,22 @@ AUDIO_PTIME, AUDIO_TICKS = 0.02, 960  # 48 kHz clock
 # aiortc's VP8 packetizer cuts payloads (descriptor included) at 1,300 bytes.
 VP8_PAYLOAD_MAX = 1300
 VP8_DESCRIPTOR = 4  # X, I bits and a 15-bit picture id: what aiortc's packetizer writes
-# The viewers' thread wakes once a tick (see ViewerPump) and reads into this many slots, at
-# most SOCKET_SLOTS from one socket a system call.
-TICK_S = 0.020
-BATCH_SLOTS, SOCKET_SLOTS = 1024, 256
-# Each slot: the head (an RTP fixed header is 12 bytes) apart from the rest, which is room for
-# any datagram on a 1,500-byte path; and an IPv6 socket address.
-HEAD_BYTES, TAIL_BYTES, NAME_BYTES = 16, 2032, 28
-# Sequence numbers behind the highest within which a retransmission is told from a new packet;
-# the ring that remembers them per viewer is twice as long.
+RECV_BYTES = 2048
+# A thread drains at most this many datagrams from one socket before looking at the others.
+DRAIN_BATCH = 64
+# The viewers' thread sleeps this long after each wake-up (see ViewerPump).
+BATCH_S = 0.010
+# Sequence numbers remembered per viewer to tell a retransmission from a new packet.
 SEQ_WINDOW = 4096
-SEQ_RING = 2 * SEQ_WINDOW
-NONE = -(1 << 62)  # no sequence number yet
+PUMP_JOIN_S = 5.0
 # A publisher's datagrams a sendmmsg(2) call (more are sent in several), and room for each.
 SEND_SLOTS, SEND_BYTES = 64, 2048
-PUMP_JOIN_S = 5.0
 NTP_UNIX_OFFSET_S = 2_208_988_800
 # Publishers' send grids, spread over a frame interval (see Pacer).
 PHASES = 4
 TICK_ROUNDING_S = 1e-6
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_recvmmsg = _libc.recvmmsg
-_recvmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
-                      ctypes.c_void_p]
-_recvmmsg.restype = ctypes.c_int
 _sendmmsg = _libc.sendmmsg
 _sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
 _sendmmsg.restype = ctypes.c_int
@@ -128,109 +120,67 @@ def header_extension(extensions: HeaderExtensionsMap, values: HeaderExtensions) 
     return struct.pack("!HH", profile, len(value) >> 2) + value if value else b""
 
 
-# --- pure: batches of datagram headers ----------------------------------------------------------
+# --- pure: RTP headers counted ---------------------------------------------------------------
 
-class ViewerCounts:
-    """What every viewer of a process counted from clear RTP headers, as arrays indexed by
-    viewer (written by one thread only; other threads read single elements).
+@dataclass
+class StreamCounter:
+    """What one viewer counted from clear RTP headers (written by one thread only).
 
-    `count` takes a batch of datagrams at once (their first HEAD_BYTES bytes, their sizes and
-    the viewer each came to), so the work per datagram is in numpy, not in Python: frames are
-    marker bits on a video payload type, lost is the span of video sequence numbers seen less
-    the number of distinct ones (a retransmission of a counted packet is not counted again).
+    Scalars only are read from other threads: `lost` is the span of video sequence numbers seen
+    less the number of distinct ones, so nothing is iterated while the thread adds to it.
     """
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.size = 0
-        self.frames, self.audio, self.octets, self.rtcp, self.distinct = (
-            np.zeros(capacity, np.int64) for _ in range(5))
-        self.low = np.full(capacity, np.iinfo(np.int64).max, np.int64)
-        self.high = np.full(capacity, NONE, np.int64)  # highest extended sequence number
-        self.last = np.full(capacity, NONE, np.int64)  # the last one received
-        # Per viewer, extended sequence number by its low bits: seen iff the slot holds it.
-        self._seen = np.full(capacity * SEQ_RING, NONE, np.int64)
-        self._video_pt = np.zeros((capacity, 128), np.bool_)
-        self._audio_pt = np.zeros((capacity, 128), np.bool_)
+    video_pts: frozenset[int]
+    audio_pts: frozenset[int]
+    on_first_frame: Callable[[], None] = lambda: None
+    frames: int = 0
+    audio: int = 0
+    octets: int = 0
+    rtcp: int = 0
+    distinct: int = 0
+    low: int | None = None
+    high: int | None = None
+    recent: set[int] = field(default_factory=set)
 
-    def add(self, video_pts: frozenset[int], audio_pts: frozenset[int]) -> int:
-        """Room for one more viewer; its index."""
-        if self.size == self.capacity:
-            raise ValueError(f"at most {self.capacity} viewers")
-        i, self.size = self.size, self.size + 1
-        self._video_pt[i, list(video_pts)] = True
-        self._audio_pt[i, list(audio_pts)] = True
-        return i
-
-    def count(self, heads: npt.NDArray[np.uint8], sizes: npt.NDArray[np.int64],
-              viewer: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
-        """Count a batch: row r is the head of a datagram of sizes[r] bytes to viewer[r]; each
-        viewer's rows are contiguous and in arrival order. Returns the viewers whose first
-        video frame is in this batch. Non-RTP rows (STUN, DTLS) are the caller's."""
-        m = self.size
-        first, second = heads[:, 0], heads[:, 1]
-        rtp_like = (sizes > 0) & (first >= 128) & (first < 192)
-        rtcp = rtp_like & (second >= 192) & (second <= 223)  # RFC 5761
-        rtp = rtp_like & ~rtcp
-        self.rtcp[:m] += np.bincount(viewer[rtcp], minlength=m)
-        self.octets[:m] += np.bincount(viewer[rtp], sizes[rtp], minlength=m).astype(np.int64)
-        full = np.flatnonzero(rtp & (sizes >= 12))
-        v, pt = viewer[full], second[full] & 0x7F
-        self.audio[:m] += np.bincount(v[self._audio_pt[v, pt]], minlength=m)
-        # RTX or padding on its own payload type is not a new packet.
-        video = full[self._video_pt[v, pt]]
-        if not video.size:
-            return np.empty(0, np.intp)
-        before = self.frames[:m] == 0
-        rows = heads[video]
-        self._video(viewer[video], (rows[:, 2].astype(np.int64) << 8) | rows[:, 3],
-                    rows[:, 1] >= 128)
-        return np.flatnonzero(before & (self.frames[:m] > 0))
-
-    def _video(self, v: npt.NDArray[np.intp], seq: npt.NDArray[np.int64],
-               marker: npt.NDArray[np.bool_]) -> None:
-        m = self.size
-        start = np.ones(v.size, np.bool_)
-        start[1:] = v[1:] != v[:-1]
-        # Extend each 16-bit number around the one before it (the viewer's last, at a group's
-        # start; a viewer's first packet is taken as is).
-        last = self.last[v[start]]
-        base = np.where(last != NONE, last, seq[start])
-        prev = np.empty_like(seq)
-        prev[1:] = seq[:-1]
-        prev[start] = base & 0xFFFF
-        step = ((seq - prev + 0x8000) & 0xFFFF) - 0x8000
-        total = np.cumsum(step)
-        group = np.cumsum(start) - 1
-        ext = base[group] + total - (total - step)[start][group]
-        end = np.ones(v.size, np.bool_)
-        end[:-1] = start[1:]
-        self.last[v[end]] = ext[end]
-        # New: within the window behind the highest, not in the ring, first in this batch.
-        high = self.high[v]
-        slot = v * SEQ_RING + (ext & (SEQ_RING - 1))
-        fresh = np.flatnonzero(((high == NONE) | (ext > high - SEQ_WINDOW))
-                               & (self._seen[slot] != ext))
-        _, once = np.unique((v[fresh] << 40) + (ext[fresh] + (1 << 39)), return_index=True)
-        new = fresh[once]
-        if not new.size:
+    def on_rtp(self, data: bytes | bytearray, size: int) -> None:
+        """Count one RTP packet, the first `size` bytes of `data` (header in the clear)."""
+        self.octets += size
+        if size < 12:
             return
-        self._seen[slot[new]] = ext[new]
-        g, e = v[new], ext[new]
-        self.distinct[:m] += np.bincount(g, minlength=m)
-        self.frames[:m] += np.bincount(g[marker[new]], minlength=m)
-        np.maximum.at(self.high, g, e)
-        np.minimum.at(self.low, g, e)
+        pt = data[1] & 0x7F
+        if pt in self.audio_pts:
+            self.audio += 1
+            return
+        if pt not in self.video_pts:
+            return  # RTX or padding on its own payload type: not a new packet
+        seq = (data[2] << 8) | data[3]
+        high = self.high
+        # Extend the 16-bit number around the highest one seen.
+        ext = seq if high is None else high + ((seq - high + 0x8000) & 0xFFFF) - 0x8000
+        if ext in self.recent or (high is not None and ext <= high - SEQ_WINDOW):
+            return  # a retransmission of a packet already counted
+        self.recent.add(ext)
+        self.distinct += 1
+        if high is None or ext > high:
+            self.high = ext
+        if self.low is None or ext < self.low:
+            self.low = ext
+        if len(self.recent) > 2 * SEQ_WINDOW:
+            floor = (self.high or 0) - SEQ_WINDOW
+            self.recent = {s for s in self.recent if s > floor}
+        if data[1] & 0x80:
+            self.frames += 1
+            if self.frames == 1:
+                self.on_first_frame()
 
-    def stats(self, i: int) -> dict[str, Any]:
-        high = int(self.high[i])
-        span = high - int(self.low[i]) + 1 if high != NONE else 0
-        return {"frames": int(self.frames[i]), "audio": int(self.audio[i]),
-                "bytes": int(self.octets[i]), "lost": span - int(self.distinct[i]),
-                "rtcp": int(self.rtcp[i]), "sizes": [[640, 480]]}
+    def stats(self) -> dict[str, Any]:
+        low, high = self.low, self.high
+        span = high - low + 1 if low is not None and high is not None else 0
+        return {"frames": self.frames, "audio": self.audio, "bytes": self.octets,
+                "lost": span - self.distinct, "rtcp": self.rtcp, "sizes": [[640, 480]]}
 
 
-# --- recvmmsg(2) --------------------------------------------------------------------------------
+# --- sendmmsg(2) --------------------------------------------------------------------------------
 
 class _IoVec(ctypes.Structure):
     _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
@@ -245,75 +195,6 @@ class _MsgHdr(ctypes.Structure):
 
 class _MMsgHdr(ctypes.Structure):
     _fields_ = [("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint)]
-
-
-class DatagramBatch:
-    """Preallocated slots that recvmmsg(2) fills, many datagrams a system call (Linux).
-
-    Each slot scatters its datagram over two buffers: the first HEAD_BYTES bytes into one
-    contiguous array of heads (what `ViewerCounts.count` reads, as a numpy view, with no copy
-    and no Python object per datagram) and the rest into the slot's own tail, so that a STUN or
-    DTLS datagram can be handed back whole (`datagram`).
-    """
-
-    def __init__(self, slots: int) -> None:
-        self.slots = slots
-        self._heads = bytearray(slots * HEAD_BYTES)
-        self._tails = bytearray(slots * TAIL_BYTES)
-        self._names = bytearray(slots * NAME_BYTES)
-        self._iov = (_IoVec * (2 * slots))()
-        self._msgs = (_MMsgHdr * slots)()
-        heads, tails, names = (ctypes.addressof(ctypes.c_char.from_buffer(b))
-                               for b in (self._heads, self._tails, self._names))
-        iov_at, size = ctypes.addressof(self._iov), ctypes.sizeof(_IoVec)
-        for i in range(slots):
-            self._iov[2 * i].iov_base, self._iov[2 * i].iov_len = heads + i * HEAD_BYTES, HEAD_BYTES
-            self._iov[2 * i + 1].iov_base = tails + i * TAIL_BYTES
-            self._iov[2 * i + 1].iov_len = TAIL_BYTES
-            hdr = self._msgs[i].msg_hdr
-            hdr.msg_name, hdr.msg_namelen = names + i * NAME_BYTES, NAME_BYTES
-            hdr.msg_iov, hdr.msg_iovlen = iov_at + 2 * i * size, 2
-        self._msgs_at = ctypes.addressof(self._msgs)
-        self.heads = np.frombuffer(self._heads, np.uint8).reshape(slots, HEAD_BYTES)
-        # msg_len is the last 4 bytes but padding of each 64-byte mmsghdr (x86-64, arm64).
-        words = ctypes.sizeof(_MMsgHdr) // 4
-        fields = np.frombuffer(memoryview(self._msgs).cast("B"), np.uint32).reshape(slots, words)
-        self.sizes = fields[:, _MMsgHdr.msg_len.offset // 4]
-        # The kernel writes back each name's length (value-result): `reset` restores it.
-        self._namelens = fields[:, _MsgHdr.msg_namelen.offset // 4]
-
-    def reset(self, used: int) -> None:
-        """Make slots 0..used-1 ready for another `receive` (one numpy store)."""
-        self._namelens[:used] = NAME_BYTES
-
-    def receive(self, fd: int, start: int, count: int) -> int:
-        """Read up to `count` waiting datagrams from `fd` into slots start.. (0: none)."""
-        n = _recvmmsg(fd, self._msgs_at + start * ctypes.sizeof(_MMsgHdr), count,
-                      socket.MSG_DONTWAIT, None)
-        if n >= 0:
-            return int(n)
-        err = ctypes.get_errno()
-        if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
-            return 0
-        raise OSError(err, os.strerror(err))
-
-    def datagram(self, i: int) -> bytes:
-        """Slot i's datagram, whole."""
-        size = int(self.sizes[i])
-        head = self._heads[i * HEAD_BYTES:i * HEAD_BYTES + min(size, HEAD_BYTES)]
-        return bytes(head) + bytes(self._tails[i * TAIL_BYTES:
-                                               i * TAIL_BYTES + max(0, size - HEAD_BYTES)])
-
-    def sender(self, i: int) -> tuple[str, int] | None:
-        """Slot i's source address (IPv4 or IPv6; None for another family)."""
-        name = self._names[i * NAME_BYTES:(i + 1) * NAME_BYTES]
-        family = int.from_bytes(name[:2], sys.byteorder)
-        port = int.from_bytes(name[2:4], "big")
-        if family == socket.AF_INET:
-            return socket.inet_ntop(socket.AF_INET, bytes(name[4:8])), port
-        if family == socket.AF_INET6:
-            return socket.inet_ntop(socket.AF_INET6, bytes(name[8:24])), port
-        return None
 
 
 class DatagramSender:
@@ -597,9 +478,11 @@ class Pacer:
     The thread wakes only on those grids' ticks, 30 x `phases` times a second however many
     publishers there are (absolute deadlines: no drift), and each publisher sends at a tick
     what is due by then: video on time, audio up to one tick late (8.3 ms at 4 phases) instead
-    of a wake-up of its own. A wake-up, not the packets, was most of the thread's cost: timed
-    alone the send path is 7.8 us a packet, in a run on the shared cores about four times
-    that when the thread woke for audio and video apart (caches cold after each sleep).
+    of a wake-up of its own. Wake-ups, not packets, were most of the thread's cost: timed
+    alone the send path is 7.8 us a packet, and the thread used about four times that in a run
+    when it woke for audio and video apart (up to 70 times a second a grid); ticks only cut
+    its CPU by a quarter (BENCHMARKS.md, "blast"). Why a wake-up costs that much on the shared
+    cores was not measured apart.
     """
 
     def __init__(self, phases: int = 1) -> None:
@@ -672,103 +555,105 @@ async def run_publishers(targets: list[tuple[str, str]], media_path: Path, phase
 class ViewerPump:
     """One thread that reads every viewer socket of the process (owned here: `aclose` joins it).
 
-    Every TICK_S (absolute deadlines, so no drift and one wake-up a tick however many viewers)
-    it reads what waits on each socket with one recvmmsg(2) call and counts the whole tick's
-    datagrams at once (`ViewerCounts`); RTCP is counted and dropped, STUN (first byte 0..3)
-    and DTLS (20..63) handed back to aioice on the event loop. The counts are up to a tick
-    late; a socket's buffer holds far more than a tick of media.
+    It counts RTP from the clear header, counts and drops RTCP, and hands STUN (first byte
+    0..3) and DTLS (20..63) back to aioice on the event loop. After each wake-up it sleeps
+    BATCH_S, so that the next one finds several datagrams waiting instead of one: the counts
+    are a few milliseconds late, and a socket's buffer holds far more than that.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int = MAX_VIEWERS) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self.counts = ViewerCounts(capacity)
-        self._batch = DatagramBatch(BATCH_SLOTS)
-        self._viewer = np.zeros(BATCH_SLOTS, np.intp)
-        self._pending: list[tuple[aiortc_hooks.MediaPath, int, Callable[[], None]]] = []
+        self._poll = select.epoll()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._pending: list[tuple[aiortc_hooks.MediaPath, StreamCounter]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="blast-viewers", daemon=True)
         self.handed_back = 0
         self.error: Exception | None = None
+        self._buffer = bytearray(RECV_BYTES)  # the thread's only
         self._thread.start()
 
-    def add(self, path: aiortc_hooks.MediaPath, video_pts: frozenset[int],
-            audio_pts: frozenset[int], on_first_frame: Callable[[], None]) -> int:
-        """Take this viewer's socket from the event loop (call on the loop); its index in
-        `counts`. `on_first_frame` is called on the pump's thread."""
+    def add(self, path: aiortc_hooks.MediaPath, counter: StreamCounter) -> None:
+        """Take this viewer's socket from the event loop (call on the loop)."""
+        path.take_reading()  # datagrams wait in the kernel until the thread registers it
         with self._lock:
-            index = self.counts.add(video_pts, audio_pts)
-            path.take_reading()  # datagrams wait in the kernel until the thread reads them
-            self._pending.append((path, index, on_first_frame))
-        return index
+            self._pending.append((path, counter))
+        self._wake_w.send(b"\0")
 
     def _run(self) -> None:
         try:
-            viewers: list[tuple[int, aiortc_hooks.MediaPath, int]] = []
-            first_frame: dict[int, Callable[[], None]] = {}
-            due = time.monotonic()
+            wake = self._wake_r.fileno()
+            self._poll.register(wake, select.EPOLLIN)
+            viewers: dict[int, tuple[socket.socket, aiortc_hooks.MediaPath, StreamCounter]] = {}
             while not self._stop.is_set():
-                if self._pending:
-                    with self._lock:
-                        pending, self._pending = self._pending, []
-                    for path, index, callback in pending:
-                        viewers.append((path.sock.fileno(), path, index))
-                        first_frame[index] = callback
-                used = self._tick(viewers, first_frame)
-                if used < BATCH_SLOTS:  # else more waits: read again at once
-                    due = max(due + TICK_S, time.monotonic() - TICK_S)
-                    time.sleep(max(0.0, due - time.monotonic()))
+                ready = self._poll.poll(0.5)
+                for fd, _ in ready:
+                    if fd == wake:
+                        self._take_pending(viewers)
+                    else:
+                        self._drain(fd, viewers)
+                if ready:
+                    time.sleep(BATCH_S)
         except Exception as exc:  # kept for stats(), which then fails: the owner sees it
             self.error = exc
 
-    def _tick(self, viewers: list[tuple[int, aiortc_hooks.MediaPath, int]],
-              first_frame: dict[int, Callable[[], None]]) -> int:
-        batch, used, closed = self._batch, 0, []
-        paths: list[tuple[int, aiortc_hooks.MediaPath]] = []  # (first slot, path)
-        for fd, path, index in viewers:
+    def _take_pending(
+            self, viewers: dict[int, tuple[socket.socket, aiortc_hooks.MediaPath, StreamCounter]]
+    ) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_r.recv(512):
+                pass
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for path, counter in pending:
+            fd = path.sock.fileno()
+            viewers[fd] = (path.sock, path, counter)
+            self._poll.register(fd, select.EPOLLIN)
+
+    def _drain(self, fd: int,
+               viewers: dict[int, tuple[socket.socket, aiortc_hooks.MediaPath, StreamCounter]]
+               ) -> None:
+        sock, path, counter = viewers[fd]
+        on_rtp, buf = counter.on_rtp, self._buffer
+        for _ in range(DRAIN_BATCH):
             try:
-                n = batch.receive(fd, used, min(SOCKET_SLOTS, BATCH_SLOTS - used))
+                size, addr = sock.recvfrom_into(buf)  # no bytes object per RTP packet
+            except BlockingIOError:
+                return
             except OSError:  # closed under us: the peer is going away
-                closed.append(fd)
-                continue
-            if n:
-                self._viewer[used:used + n] = index
-                paths.append((used, path))
-                used += n
-            if used == BATCH_SLOTS:
-                break
-        if closed:
-            viewers[:] = [v for v in viewers if v[0] not in closed]
-        if not used:
-            return 0
-        heads, sizes = batch.heads[:used], batch.sizes[:used].astype(np.int64)
-        for index in self.counts.count(heads, sizes, self._viewer[:used]):
-            first_frame.pop(int(index), lambda: None)()
-        first = heads[:, 0]
-        control = np.flatnonzero((sizes > 0) & ((first < 4) | ((first >= 20) & (first < 64))))
-        for slot in control.tolist():
-            path = next(p for start, p in reversed(paths) if start <= slot)
-            self.handed_back += 1
-            self._loop.call_soon_threadsafe(path.deliver, batch.datagram(slot),
-                                            batch.sender(slot) or path.remote)
-        batch.reset(used)
-        return used
+                with contextlib.suppress(OSError, ValueError):
+                    self._poll.unregister(fd)
+                del viewers[fd]
+                return
+            first = buf[0] if size else 255
+            if 128 <= first < 192:
+                if 192 <= buf[1] <= 223:  # RTCP (RFC 5761)
+                    counter.rtcp += 1
+                else:
+                    on_rtp(buf, size)
+            elif first < 4 or 20 <= first < 64:
+                self.handed_back += 1
+                self._loop.call_soon_threadsafe(path.deliver, bytes(buf[:size]), addr)
 
     async def aclose(self) -> None:
         """Stop and join the thread (idempotent); sockets stay their connections'."""
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
         await asyncio.to_thread(self._thread.join, PUMP_JOIN_S)
+        if not self._thread.is_alive():
+            self._poll.close()
+            self._wake_r.close()
+            self._wake_w.close()
 
 
 @dataclass
 class BlastViewer:
     pc: RTCPeerConnection
-    pump: ViewerPump
-    index: int
+    counter: StreamCounter
     first: asyncio.Event
-
-    def stats(self) -> dict[str, Any]:
-        return self.pump.counts.stats(self.index)
 
 
 async def open_viewer(url: str, token: str, pump: ViewerPump) -> BlastViewer:
@@ -791,16 +676,16 @@ async def open_viewer(url: str, token: str, pump: ViewerPump) -> BlastViewer:
         def on_first_frame() -> None:  # on the pump's thread
             loop.call_soon_threadsafe(first.set)
 
-        index = pump.add(aiortc_hooks.media_path(pc), frozenset(video), frozenset(audio),
-                         on_first_frame)
-        return BlastViewer(pc, pump, index, first)
+        counter = StreamCounter(frozenset(video), frozenset(audio), on_first_frame)
+        pump.add(aiortc_hooks.media_path(pc), counter)
+        return BlastViewer(pc, counter, first)
     except BaseException:
         await aiortc_hooks.close_peer(pc)
         raise
 
 
 async def run_viewers(targets: list[tuple[str, str]], count: int) -> None:
-    pump = ViewerPump(asyncio.get_running_loop(), len(targets) * count)
+    pump = ViewerPump(asyncio.get_running_loop())
     viewers: list[BlastViewer] = []
     try:
         for url, token in targets:
@@ -814,7 +699,7 @@ async def run_viewers(targets: list[tuple[str, str]], count: int) -> None:
         async def stats() -> dict[str, Any]:
             if pump.error is not None:
                 raise RuntimeError("the viewers' thread failed") from pump.error
-            return {"t": time.monotonic(), "viewers": [v.stats() for v in viewers]}
+            return {"t": time.monotonic(), "viewers": [v.counter.stats() for v in viewers]}
 
         await _serve_stats(stats)
     finally:
