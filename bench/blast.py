@@ -13,7 +13,8 @@ socket and remote address, and the DTLS transport's SRTP sessions, which are C):
   thread sends every publisher's media on time (30 fps, 20 ms; `Pacer`): an RTP header with the
   negotiated SSRC, payload type and header extensions (mid and abs-send-time, as aiortc's sender
   writes them), the VP8 picture id, `protect()` (an SRTP session of the thread's own, same keys:
-  `own_tx_srtp`) and `sendto()`. aiortc still handles what comes
+  `own_tx_srtp`) and one sendmmsg(2) per publisher and wake-up; the thread wakes only on the
+  send grids' ticks, audio going out with the next video tick. aiortc still handles what comes
   back (STUN consent checks, RTCP from the node) and sends sender reports, with the clock and
   counts set from here.
 - Viewers: one thread reads every viewer's socket (the event loop stops reading them), counts
@@ -32,6 +33,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import errno
 import math
 import random
 import select
@@ -45,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
@@ -76,9 +80,17 @@ BATCH_S = 0.010
 # Sequence numbers remembered per viewer to tell a retransmission from a new packet.
 SEQ_WINDOW = 4096
 PUMP_JOIN_S = 5.0
+# A publisher's datagrams a sendmmsg(2) call (more are sent in several), and room for each.
+SEND_SLOTS, SEND_BYTES = 64, 2048
 NTP_UNIX_OFFSET_S = 2_208_988_800
 # Publishers' send grids, spread over a frame interval (see Pacer).
 PHASES = 4
+TICK_ROUNDING_S = 1e-6
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_sendmmsg = _libc.sendmmsg
+_sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+_sendmmsg.restype = ctypes.c_int
 
 
 # --- pure: RTP ---------------------------------------------------------------------------------
@@ -107,6 +119,8 @@ def header_extension(extensions: HeaderExtensionsMap, values: HeaderExtensions) 
     profile, value = extensions.set(values)
     return struct.pack("!HH", profile, len(value) >> 2) + value if value else b""
 
+
+# --- pure: RTP headers counted ---------------------------------------------------------------
 
 @dataclass
 class StreamCounter:
@@ -164,6 +178,84 @@ class StreamCounter:
         span = high - low + 1 if low is not None and high is not None else 0
         return {"frames": self.frames, "audio": self.audio, "bytes": self.octets,
                 "lost": span - self.distinct, "rtcp": self.rtcp, "sizes": [[640, 480]]}
+
+
+# --- sendmmsg(2) --------------------------------------------------------------------------------
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint32),
+                ("msg_iov", ctypes.c_void_p), ("msg_iovlen", ctypes.c_size_t),
+                ("msg_control", ctypes.c_void_p), ("msg_controllen", ctypes.c_size_t),
+                ("msg_flags", ctypes.c_int)]
+
+
+class _MMsgHdr(ctypes.Structure):
+    _fields_ = [("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint)]
+
+
+class DatagramSender:
+    """Preallocated slots for sendmmsg(2): what one publisher has due in a wake-up goes out in
+    one system call (Linux), to one address from one socket."""
+
+    def __init__(self, sock: socket.socket, remote: tuple[str, int],
+                 slots: int = SEND_SLOTS) -> None:
+        self.slots, self.count, self.errors = slots, 0, 0
+        self._fd = sock.fileno()
+        self._data = bytearray(slots * SEND_BYTES)
+        self._name = bytearray(sockaddr(remote))
+        self._iov = (_IoVec * slots)()
+        self._msgs = (_MMsgHdr * slots)()
+        data = ctypes.addressof(ctypes.c_char.from_buffer(self._data))
+        name = ctypes.addressof(ctypes.c_char.from_buffer(self._name))
+        for i in range(slots):
+            self._iov[i].iov_base = data + i * SEND_BYTES
+            hdr = self._msgs[i].msg_hdr
+            hdr.msg_name, hdr.msg_namelen = name, len(self._name)
+            hdr.msg_iov, hdr.msg_iovlen = ctypes.addressof(self._iov[i]), 1
+        self._msgs_at = ctypes.addressof(self._msgs)
+        self._lengths = np.frombuffer(memoryview(self._iov).cast("B"), np.uint64).reshape(
+            slots, 2)[:, 1]
+
+    def add(self, datagram: bytes) -> None:
+        """Queue one datagram (sent by `flush`, or now if every slot is taken)."""
+        if len(datagram) > SEND_BYTES:
+            raise ValueError(f"a datagram of {len(datagram)} bytes")
+        if self.count == self.slots:
+            self.flush()
+        at = self.count * SEND_BYTES
+        self._data[at:at + len(datagram)] = datagram
+        self._lengths[self.count] = len(datagram)
+        self.count += 1
+
+    def flush(self) -> None:
+        """Send what is queued; what the socket refuses (a full buffer: EAGAIN) is lost, as
+        on a wire, and counted in `errors`."""
+        sent, size = 0, ctypes.sizeof(_MMsgHdr)
+        while sent < self.count:
+            n = _sendmmsg(self._fd, self._msgs_at + sent * size, self.count - sent,
+                          socket.MSG_DONTWAIT)
+            if n <= 0:
+                err = ctypes.get_errno()
+                if n < 0 and err == errno.EINTR:
+                    continue
+                self.errors += self.count - sent
+                break
+            sent += n
+        self.count = 0
+
+
+def sockaddr(address: tuple[str, int]) -> bytes:
+    """struct sockaddr_in (or sockaddr_in6) for an IP address and port."""
+    host, port = address[0], address[1]
+    if ":" in host:
+        return (struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", port, 0)
+                + socket.inet_pton(socket.AF_INET6, host) + bytes(4))
+    return (struct.pack("=H", socket.AF_INET) + struct.pack("!H", port)
+            + socket.inet_pton(socket.AF_INET, host) + bytes(8))
 
 
 # --- negotiation -------------------------------------------------------------------------------
@@ -275,7 +367,7 @@ class BlastPublisher:
         self.video_first = self.video_next = 0
         self.audio_first = self.audio_next = 0
         self.video_bytes = 0
-        self.send_errors = 0
+        self.out = DatagramSender(path.sock, path.remote)
 
     def join(self, epoch: float, now: float) -> None:
         """Start sending at the grid's next slots (the loop's first frame is a keyframe)."""
@@ -293,11 +385,13 @@ class BlastPublisher:
         data = rtp_header(marker, out.payload_type, out.seq, timestamp, out.ssrc,
                           extension) + payload
         out.seq = (out.seq + 1) & 0xFFFF
-        try:
-            self.path.sock.sendto(self.srtp.protect(data), self.path.remote)
-        except OSError:  # a full socket buffer (EAGAIN): the packet is lost, as on a wire
-            self.send_errors += 1
+        self.out.add(self.srtp.protect(data))
         return len(payload)
+
+    @property
+    def send_errors(self) -> int:
+        """Datagrams the socket refused (lost, as on a wire)."""
+        return self.out.errors
 
     def send_due(self, now: float) -> float:
         """Send every video frame and audio packet due by `now`; return when the next is due."""
@@ -329,6 +423,7 @@ class BlastPublisher:
                                          timestamp & 0xFFFFFFFF)
             self.audio_next += 1
             audio_due = self.epoch + self.audio_next * AUDIO_PTIME
+        self.out.flush()
         return min(video_due, audio_due)
 
     def stats(self) -> dict[str, Any]:
@@ -378,8 +473,16 @@ class Pacer:
     Publishers are spread over `phases` grids of send times, a frame interval apart divided by
     `phases` (publisher k on grid k mod phases): phones are not in step, and a node that got
     every publisher's frame at the same instant would queue them (more latency) and handle them
-    in fewer wake-ups (less CPU). Each grid wakes the thread at most 70 times a second (30 fps
-    and 50 audio packets a second, some together), however many publishers share it.
+    in fewer wake-ups (less CPU).
+
+    The thread wakes only on those grids' ticks, 30 x `phases` times a second however many
+    publishers there are (absolute deadlines: no drift), and each publisher sends at a tick
+    what is due by then: video on time, audio up to one tick late (8.3 ms at 4 phases) instead
+    of a wake-up of its own. Wake-ups, not packets, were most of the thread's cost: timed
+    alone the send path is 7.8 us a packet, and the thread used about four times that in a run
+    when it woke for audio and video apart (up to 70 times a second a grid); ticks only cut
+    its CPU by a quarter (BENCHMARKS.md, "blast"). Why a wake-up costs that much on the shared
+    cores was not measured apart.
     """
 
     def __init__(self, phases: int = 1) -> None:
@@ -390,6 +493,7 @@ class Pacer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: Exception | None = None
+        self.wakeups = 0
 
     def add(self, publisher: BlastPublisher) -> None:
         phase = len(self.publishers) % self._phases
@@ -400,14 +504,19 @@ class Pacer:
             self._thread.start()
 
     def _run(self) -> None:
+        tick = 1 / (VIDEO_FPS * self._phases)
         try:
-            while True:
-                now = time.monotonic()
-                due = now + 0.1  # a publisher added meanwhile waits at most this long
+            n = math.ceil((time.monotonic() - self._epoch) / tick)
+            while not self._stop.is_set():
+                at = self._epoch + n * tick
+                # A plain sleep to the deadline: less work a wake-up than an Event's wait.
+                time.sleep(max(0.0, at - time.monotonic()))
+                self.wakeups += 1
                 for publisher in self.publishers:
-                    due = min(due, publisher.send_due(now))
-                if self._stop.wait(max(0.0, due - time.monotonic())):
-                    return
+                    # Grid times are sums of floats: what is due at this tick, rounding aside.
+                    publisher.send_due(at + TICK_ROUNDING_S)
+                # Late by more than a tick (a stall): go on from now, what was due is sent.
+                n = max(n + 1, math.floor((time.monotonic() - self._epoch) / tick))
         except Exception as exc:  # kept for stats(), which then fails: the owner sees it
             self.error = exc
 

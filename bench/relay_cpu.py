@@ -112,7 +112,7 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
                 system, "publishers", 0, url, token,
                 [*pub_args, "--phases", str(args.phases),
                  *[x for u, t in more for x in ("--target", u, t)]],
-                module="bench.blast"))
+                module=args.blast_module))
         else:
             for i in range(args.publishers):
                 url, token = system.whip(i)
@@ -126,7 +126,7 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
             viewers.append(await start_client(
                 system, "viewers", 0, url, token,
                 ["--count", str(args.viewers),
-                 *[x for u, t in more for x in ("--target", u, t)]], module="bench.blast"))
+                 *[x for u, t in more for x in ("--target", u, t)]], module=args.blast_module))
         for i in range(args.publishers if args.viewer_mode != "blast" else 0):
             if args.viewer_mode == "headers":
                 # One process holds all of this publisher's viewers (bench/loadgen.py).
@@ -204,7 +204,8 @@ async def measure(system: System, args: argparse.Namespace) -> Result:
             lost_packets=(sum(b["lost"] - a["lost"] for a, b in zip(v0, v1, strict=True))
                           if args.viewer_mode in ("count", "headers", "blast") else None),
             generator_cpu_s=gen1 - gen0, publisher_cpu_s=send1 - send0,
-            generators=f"{args.publisher_mode}/{args.viewer_mode}",
+            generators=f"{args.publisher_mode}/{args.viewer_mode}" + (
+                f" ({args.blast_module})" if args.blast_module != "bench.blast" else ""),
             first_frame_ms=first_frames, load=" ".join(load), nodes=args.nodes)
     finally:
         for client in viewers + publishers:
@@ -343,6 +344,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
             run = argparse.Namespace(**vars(args))
             run.publisher_mode = _nth(args.publisher_mode, n)
             run.viewer_mode = _nth(args.viewer_mode, n)
+            run.blast_module = _nth(args.blast_module, n)
             results.append(await asyncio.wait_for(measure(system, run), budget))
     print(table(results))
     print()
@@ -393,6 +395,10 @@ def main() -> int:
     parser.add_argument("--phases", type=int, default=4,
                         help="--publisher-mode blast: publishers' send grids, spread over a "
                              "frame interval (1: every publisher's frames leave together)")
+    parser.add_argument("--blast-module", default="bench.blast",
+                        help="the module that runs the blast generators; a comma-separated "
+                             "list gives one per --systems entry (a copy of an older "
+                             "bench/blast.py against the current one, in one run)")
     parser.add_argument("--first-frame", type=int, default=0, metavar="K",
                         help="after the window, K viewers join one after another: WHEP POST "
                              "to first decoded frame")
@@ -420,6 +426,10 @@ def main() -> int:
         modes = value.split(",")
         if not set(modes) <= allowed or len(modes) not in (1, runs):
             parser.error(f"{option}: one of {sorted(allowed)}, or one per --systems entry")
+    modules = args.blast_module.split(",")
+    if len(modules) not in (1, runs) or not all(
+            m.replace(".", "").replace("_", "").isalnum() for m in modules):
+        parser.error("--blast-module: a module name, or one per --systems entry")
     if "blast" in args.publisher_mode and args.source != "preencoded":
         parser.error("--publisher-mode blast sends pre-encoded media: --source preencoded")
     if not only_loopback():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import socket
 import time
 
 import pytest
@@ -18,6 +19,8 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from bench.blast import (
+    SEND_BYTES,
+    DatagramSender,
     Media,
     Pacer,
     StreamCounter,
@@ -71,6 +74,27 @@ def test_the_counter_counts_frames_audio_and_gaps_once() -> None:
                                "rtcp": 0, "sizes": [[640, 480]]}
 
 
+def test_the_sender_sends_every_datagram_in_order_in_batches() -> None:
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.bind(("127.0.0.1", 0))
+        out = DatagramSender(tx, rx.getsockname(), slots=2)
+        sent = [bytes([i]) * (1 + 300 * i) for i in range(5)]
+        for data in sent:
+            out.add(data)  # the third and fifth send what the slots hold
+        assert out.count == 1
+        out.flush()
+        assert out.count == 0 and out.errors == 0
+        rx.settimeout(1.0)
+        assert [rx.recv(2048) for _ in sent] == sent
+        with pytest.raises(ValueError):
+            out.add(bytes(SEND_BYTES + 1))
+    finally:
+        rx.close()
+        tx.close()
+
+
 async def test_the_extension_block_is_aiortcs() -> None:
     params = RTCRtpSendParameters(
         codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)],
@@ -114,7 +138,10 @@ async def test_blast_media_is_decoded_and_counted_and_outlives_consent(
         # The node forwards the blast publisher's RTP, and aiortc decodes it at full rate.
         counter = viewer.counter
         start = (counter.frames, counter.audio, decoding.frames, time.monotonic())
+        wakeups = pacer.wakeups
         await asyncio.sleep(3.0)
+        # One wake-up a frame: audio goes out with video (else 70 a second).
+        assert pacer.wakeups - wakeups <= 3 * 30 + 2
         counted, decoded = counter.frames - start[0], decoding.frames - start[2]
         fps = decoded / (time.monotonic() - start[3])
         assert 27 <= fps <= 33, fps
