@@ -64,8 +64,8 @@ from aiortc.sdp import SessionDescription
 from bench.clients import _client_setup, _emit, _post_sdp, _serve_stats, load_preencoded
 from relay import aiortc_hooks
 
-MAX_PUBLISHERS = 32
-MAX_VIEWERS = 200
+MAX_PUBLISHERS = 96
+MAX_VIEWERS = 300
 CONNECT_TIMEOUT_S = 30.0
 VIDEO_FPS, VIDEO_TICKS = 30, 3000  # 90 kHz clock
 AUDIO_PTIME, AUDIO_TICKS = 0.02, 960  # 48 kHz clock
