@@ -606,14 +606,8 @@ def passthrough_sender(
     retransmit: Callable[[int], Awaitable[None]],
 ) -> None:
     """Make a sender carry forwarded packets: no encoder, PLI and NACK routed to the relay."""
-    original_send = sender.send
-
-    async def send(parameters: RTCRtpSendParameters) -> None:
-        await original_send(parameters)
-        on_ready(parameters)
-
+    on_send_parameters(sender, on_ready)
     target: Any = sender
-    target.send = send
     target._send_keyframe = on_keyframe_request
     target._retransmit = retransmit
 

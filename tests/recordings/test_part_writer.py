@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -18,14 +19,16 @@ def _past(counts: list[int], done: int) -> bool:
     return bool(counts) and counts[-1] > done
 
 
-def _through_pipe(writer: PartWriter, data: bytes) -> None:
+def _through_pipe(writer: PartWriter, data: bytes, step: int = 50_000,
+                  after_each: Callable[[], None] = lambda: None) -> None:
     """Feed `data` to the writer through a pipe, in pieces smaller than the pipe."""
     read_fd, write_fd = os.pipe()
     try:
-        for at in range(0, len(data), 50_000):
-            piece = data[at:at + 50_000]
+        for at in range(0, len(data), step):
+            piece = data[at:at + step]
             os.write(write_fd, piece)
             writer.put_from_pipe(read_fd, len(piece))
+            after_each()
     finally:
         os.close(read_fd)
         os.close(write_fd)
@@ -71,20 +74,14 @@ def test_hashing_behind_the_writer_in_another_thread_sees_every_byte_once(
                 done = counts[-1]
             writer.hash_through(done)
 
+    def tell() -> None:
+        with ready:
+            counts.append(writer.written)
+            ready.notify()
+
     follower = threading.Thread(target=hash_behind)
     follower.start()
-    read_fd, write_fd = os.pipe()
-    try:
-        for at in range(0, len(body), 40_000):
-            piece = body[at:at + 40_000]
-            os.write(write_fd, piece)
-            writer.put_from_pipe(read_fd, len(piece))
-            with ready:
-                counts.append(writer.written)
-                ready.notify()
-    finally:
-        os.close(read_fd)
-        os.close(write_fd)
+    _through_pipe(writer, body, 40_000, tell)
     follower.join(timeout=30)
     writer.close()
     assert not follower.is_alive()
