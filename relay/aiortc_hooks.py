@@ -787,16 +787,21 @@ class MediaPath:
         self.transport.pause_reading()
 
 
+def _bundled_transport(pc: RTCPeerConnection) -> Any:
+    """The one DTLS transport every transceiver of a bundled peer connection shares."""
+    transports = {id(t.receiver.transport): t.receiver.transport for t in pc.getTransceivers()}
+    if len(transports) != 1:
+        raise RuntimeError(f"expected one bundled transport, found {len(transports)}")
+    return next(iter(transports.values()))
+
+
 def media_path(pc: RTCPeerConnection) -> MediaPath:
     """The media path of a connected, bundled peer connection (for bench/ load generators).
 
     Raises HookError if aiortc/aioice/asyncio moved what it reaches, RuntimeError if the peer
     is not connected or not bundled on one transport.
     """
-    transports = {id(t.receiver.transport): t.receiver.transport for t in pc.getTransceivers()}
-    if len(transports) != 1:
-        raise RuntimeError(f"expected one bundled transport, found {len(transports)}")
-    dtls: Any = next(iter(transports.values()))
+    dtls: Any = _bundled_transport(pc)
     if dtls is None or dtls._tx_srtp is None or dtls._rx_srtp is None:
         raise RuntimeError("the peer connection is not connected (no SRTP session yet)")
     connection: Any = dtls.transport._connection
@@ -849,10 +854,7 @@ def own_tx_srtp(pc: RTCPeerConnection) -> pylibsrtp.Session:
     connection as aiortc's `_setup_srtp` does (RFC 5764); SRTP and SRTCP derive different
     session keys, so the two sessions never reuse a keystream.
     """
-    transports = {id(t.receiver.transport): t.receiver.transport for t in pc.getTransceivers()}
-    if len(transports) != 1:
-        raise RuntimeError(f"expected one bundled transport, found {len(transports)}")
-    dtls: Any = next(iter(transports.values()))
+    dtls: Any = _bundled_transport(pc)
     if dtls is None or dtls._ssl is None or dtls._tx_srtp is None:
         raise RuntimeError("the peer connection is not connected (no SRTP session yet)")
     selected = dtls._ssl.get_selected_srtp_profile()
