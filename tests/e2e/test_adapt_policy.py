@@ -165,3 +165,22 @@ async def test_a_queue_still_growing_steps_down_again_without_waiting(logic_page
     assert [t for t, _ in downs[:3]] == [10.0, 10.5, 11.0], downs
     held = await run(logic_page, [(10, GOOD), (2, {"queueS": 0.15}), (3, GOOD)])
     assert [t for t, _ in held["changes"]][:2] == [10.0, 11.0], held["changes"]
+
+
+@pytest.mark.browser
+async def test_once_the_node_measures_the_uplink_a_stale_round_trip_holds_no_video_back(
+        logic_page: Page) -> None:
+    # The link shrinks (the node reports the queue), then comes back at 18 s: the node falls
+    # silent at once, while the round trip, answering a sender report from the queue, reads
+    # half a second for 5 s more (as the voice's reports, a few seconds apart, do).
+    node = {"nodeSees": True}
+    queue = {"rttS": 0.6, "queueS": 0.3, **node}
+    stale = {"rttS": 0.5, **node}
+    out = await run(logic_page, [(10, GOOD), (8, queue), (5, stale), (10, {**GOOD, **node})])
+    assert [c for c in out["changes"] if c[0] < 18][-1][1] == out["audioOnly"], out["changes"]
+    ups = [c for c in out["changes"] if c[0] >= 18]
+    assert ups and ups[0][1] == out["audioOnly"] - 1 and ups[0][0] <= 22.0, out["changes"]
+    # Before the node's first report the round trip is all the page has: it holds the step.
+    blind = await run(logic_page, [(10, GOOD), (8, QUEUED), (5, {"rttS": 0.5}), (10, GOOD)])
+    ups = [c for c in blind["changes"] if c[0] >= 18]
+    assert ups and ups[0][0] >= 26.0, blind["changes"]

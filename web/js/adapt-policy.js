@@ -81,6 +81,8 @@ export function initialState(now = 0) {
  *     queueS: number|null }
  * `queueS`: the queue the node last reported on this uplink, while its report is fresh (null:
  * no report, which the node sends only while there is a queue).
+ * `nodeSees`: the node has reported a queue on this page's uplink, so it measures it and its
+ * silence says there is none now (see roundTrip).
  * `limited`: the video encoder says the bandwidth limits it (qualityLimitationReason; read,
  * not acted on).
  * `state.loss` is the running average the decision reads.
@@ -104,14 +106,26 @@ export function linkFull(state, s) {
   return queued(state, s) || (warm && s.loss != null && s.loss >= TUNING.burstLoss);
 }
 
+/**
+ * The round trip the decision reads: none once the node measures the uplink. A round trip is
+ * only as fresh as the sender report it answers; with the voice alone (a report every few
+ * seconds) it still read a drained queue 4-5 s later and held video back that long. The node's
+ * view comes from every voice packet, so it replaces the round trip, and before the node's
+ * first report the round trip is all the page has.
+ */
+export function roundTrip(s) {
+  return s.nodeSees ? null : s.rttS;
+}
+
 /** The uplink holds a queue: the node says so, or the round trip is past what the link
  * carries without one (past less just after a step up). A queue is no noise: the step goes down
  * at the first sample that shows it, before the queue overflows into the voice. */
 export function queued(state, s) {
   if (s.queueS != null && s.queueS > TUNING.badQueueS) return true;
-  if (s.rttS == null) return false;
+  const rtt = roundTrip(s);
+  if (rtt == null) return false;
   const probing = state.upAt != null && s.at - state.upAt <= TUNING.failWithinMs;
-  return s.rttS > (probing ? TUNING.probeRttS : TUNING.badRttS);
+  return rtt > (probing ? TUNING.probeRttS : TUNING.badRttS);
 }
 
 /** The estimate just fell from what the step needs to below it: step down now, not after a
@@ -131,7 +145,8 @@ export function isGood(state, s) {
   // Not `limited`: the encoder held back by the estimate says little once the page caps its
   // bitrate, since the estimate then grows only as far as what is sent; the step up is the
   // probe, and a queue after it steps back.
-  return s.rttS == null || s.rttS < TUNING.goodRttS;
+  const rtt = roundTrip(s);
+  return rtt == null || rtt < TUNING.goodRttS;
 }
 
 /** The lowest step (most media) the available bitrate carries. */
@@ -173,7 +188,8 @@ export function decide(state, s) {
   if (bad && state.step < AUDIO_ONLY && (urgent || now - next.badSince >= TUNING.downAfterMs - 1) && settled) {
     let step = state.step + 1;
     // A queue is building up: go straight to what the estimate still carries.
-    const deep = (s.rttS != null && s.rttS > TUNING.badRttS)
+    const rtt = roundTrip(s);
+    const deep = (rtt != null && rtt > TUNING.badRttS)
       || (s.queueS != null && s.queueS > TUNING.deepQueueS);
     if (deep && s.availableBps != null) {
       step = Math.max(step, stepFor(s.availableBps * 0.9));

@@ -72,6 +72,7 @@ export function readSample(report, now, node = null) {
     rttS: rtts.length ? Math.max(...rtts) : null,
     limited,
     queueS: node && now - node.at <= NODE_REPORT_FRESH_MS ? node.queueS : null,
+    nodeSees: node != null,
   };
 }
 
