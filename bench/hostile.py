@@ -309,7 +309,7 @@ def tus_metadata(draw: st.DrawFn, body: bytes) -> str:
     return ",".join(out)
 
 
-UPLOAD_CREATE_OK = {201, 400, 412, 413, 429}
+UPLOAD_CREATE_OK = {201, 400, 412, 413, 415, 429, 460}
 UPLOAD_PATCH_OK = {204, 400, 404, 409, 410, 415, 460}
 
 # Slow clients held at once: under the node's per-address connection cap.
@@ -418,11 +418,21 @@ def run_barrage(loop: asyncio.AbstractEventLoop, http: aiohttp.ClientSession, ta
         offset = data.draw(st.one_of(st.just("0"), st.integers(-5, 4000).map(str), HEADER_TEXT))
         content_type = data.draw(st.sampled_from(["application/offset+octet-stream",
                                                   "application/json"]))
+        # Sometimes the bytes come with the creation (creation-with-upload).
+        with_body = data.draw(st.booleans())
+        create_headers = {**headers, "Content-Type": content_type} if with_body else headers
         status, location = loop.run_until_complete(send_http(
-            http, "POST", target.base + "/api/uploads", b"", headers))
+            http, "POST", target.base + "/api/uploads", body if with_body else b"",
+            create_headers))
         count(tally, "POST /api/uploads", status)
-        check(status in UPLOAD_CREATE_OK, ("POST /api/uploads", status, headers))
+        check(status in UPLOAD_CREATE_OK, ("POST /api/uploads", status, create_headers))
         if not location:
+            return
+        if with_body:
+            status, _ = loop.run_until_complete(send_http(
+                http, "DELETE", target.base + location, b"", headers))
+            count(tally, "DELETE /api/uploads", status)
+            check(status in (204, 409), ("DELETE", location, status))
             return
         patch_headers = {**headers, "Upload-Offset": offset, "Content-Type": content_type}
         status, _ = loop.run_until_complete(send_http(

@@ -57,6 +57,19 @@ async def create(http: aiohttp.ClientSession, base: str, token: str, length: int
         return await _answer(resp)
 
 
+async def create_with_data(http: aiohttp.ClientSession, base: str, token: str, length: int,
+                           meta: dict[str, str], data: bytes | AsyncIterator[bytes],
+                           headers: dict[str, str] | None = None) -> Answer:
+    """POST /api/uploads carrying the item's first bytes, or all of them
+    (creation-with-upload)."""
+    sent = {**TUS, **auth(token), "Upload-Length": str(length),
+            "Upload-Metadata": encode_metadata(meta),
+            "Content-Type": "application/offset+octet-stream", **(headers or {})}
+    body = io.BytesIO(data) if isinstance(data, bytes) else data
+    async with http.post(f"{base}/api/uploads", headers=sent, data=body) as resp:
+        return await _answer(resp)
+
+
 async def head(http: aiohttp.ClientSession, base: str, token: str, location: str) -> Answer:
     """HEAD the upload: its offset."""
     async with http.head(f"{base}{location}", headers={**TUS, **auth(token)}) as resp:

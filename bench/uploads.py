@@ -8,8 +8,10 @@ the event loop (`--upload-receive-threads 0`), "thread" has them moved off the s
 threads (the default). For each size (1, 50 and 500 MiB by default) and round, alternately:
 `cp` of the file (and `cp` followed by an fsync of the copy, since the node fsyncs what it
 receives), then an upload of the same file by an officer to each node in turn, once per
-client (`--clients`): POST, one PATCH streamed from the disk, until the node's 204 (the
-material checked and sealed). The "sendfile" client has the kernel send the file, so the
+client (`--clients`) and way of starting it (`--creations`): "with-upload" has the POST carry
+the first 4 MiB (all of a photo), as the officer's page does, and one PATCH the rest;
+"separate" is a POST, then one PATCH of every byte. Each upload is timed until the node's
+answer to its last byte (the material checked and sealed). The "sendfile" client has the kernel send the file, so the
 load generator costs the two shared cores next to nothing (a phone sends from its own
 CPU); the "aiohttp" client reads and sends it in pieces, as earlier runs did. The
 node's CPU is read from /proc around each upload. Then, for each node, a live stream (a
@@ -53,6 +55,9 @@ MIB = 1 << 20
 PATHS: dict[str, tuple[str, ...]] = {"loop": ("--upload-receive-threads", "0"), "thread": ()}
 TICKS = os.sysconf("SC_CLK_TCK")
 FILE_CHUNK = 4 * MIB
+# What the officer's page sends with the creation (web/js/tus-upload.js CHUNK_BYTES).
+FIRST_BYTES = 4 * MIB
+WITH_UPLOAD, SEPARATE = "with-upload", "separate"
 
 
 def only_loopback() -> bool:
@@ -105,11 +110,14 @@ def timed_cp(src: Path, dst: Path) -> tuple[float, float]:
     return copied, synced
 
 
-async def file_body(path: Path) -> Any:
-    """The file, read off the event loop a piece at a time."""
+async def file_body(path: Path, start: int = 0, end: int | None = None) -> Any:
+    """The file's bytes from `start` to `end`, read off the event loop a piece at a time."""
     f = await asyncio.to_thread(open, path, "rb")
     try:
-        while chunk := await asyncio.to_thread(f.read, FILE_CHUNK):
+        f.seek(start)
+        left = (end if end is not None else path.stat().st_size) - start
+        while left > 0 and (chunk := await asyncio.to_thread(f.read, min(FILE_CHUNK, left))):
+            left -= len(chunk)
             yield chunk
     finally:
         f.close()
@@ -138,51 +146,71 @@ def _answer_head(conn: socket.socket) -> tuple[int, dict[str, str]]:
     return int(status_line.split()[1]), headers
 
 
-def sendfile_upload(base: str, token: str, src: Path, size: int, meta: dict[str, str]) -> None:
-    """POST, then PATCH the whole file, on one kept-alive connection, the body sent by the
-    kernel (sendfile): a client that costs the shared cores next to nothing, as a phone
-    sends from its own CPU. Raises unless the node answers 201, then 204 (sealed)."""
+def sendfile_upload(base: str, token: str, src: Path, size: int, meta: dict[str, str],
+                    first: int) -> None:
+    """POST carrying the file's first `first` bytes (creation-with-upload; none: a creation
+    alone), then PATCH the rest, on one kept-alive connection, the bodies sent by the kernel
+    (sendfile): a client that costs the shared cores next to nothing, as a phone sends from
+    its own CPU. Raises unless the node answers 201, then 204 (sealed)."""
     url = urlsplit(base)
     assert url.hostname is not None and url.port is not None
     common = (f"Host: {url.netloc}\r\nAuthorization: Bearer {token}\r\n"
               "Tus-Resumable: 1.0.0\r\n")
+    body_type = "Content-Type: application/offset+octet-stream\r\n"
     with socket.create_connection((url.hostname, url.port), timeout=120) as conn, \
             open(src, "rb") as f:
         conn.sendall((f"POST /api/uploads HTTP/1.1\r\n{common}Upload-Length: {size}\r\n"
                       f"Upload-Metadata: {encode_metadata(meta)}\r\n"
-                      "Content-Length: 0\r\n\r\n").encode())
+                      f"{body_type if first else ''}Content-Length: {first}\r\n\r\n").encode())
+        if first:
+            conn.sendfile(f, 0, first)  # os.sendfile, waiting on the socket as it fills
         status, headers = _answer_head(conn)
-        if status != 201:
-            raise AssertionError(f"POST answered {status}")
-        conn.sendall((f"PATCH {headers['location']} HTTP/1.1\r\n{common}Upload-Offset: 0\r\n"
-                      "Content-Type: application/offset+octet-stream\r\n"
-                      f"Content-Length: {size}\r\n\r\n").encode())
-        conn.sendfile(f, 0, size)  # os.sendfile, waiting on the socket as it fills
+        if status != 201 or int(headers.get("upload-offset", "0")) != first:
+            raise AssertionError(f"POST answered {status} {headers}")
+        if first == size:
+            return
+        conn.sendall((f"PATCH {headers['location']} HTTP/1.1\r\n{common}"
+                      f"Upload-Offset: {first}\r\n{body_type}"
+                      f"Content-Length: {size - first}\r\n\r\n").encode())
+        conn.sendfile(f, first, size - first)
         status, _ = _answer_head(conn)
         if status != 204:
             raise AssertionError(f"PATCH answered {status}")
 
 
 async def timed_upload(http: aiohttp.ClientSession, node: NodeProcess, token: str, src: Path,
-                       size: int, sha: str, client: str = "aiohttp") -> tuple[float, float, float]:
-    """(seconds from POST to the sealed 204, node CPU seconds meanwhile, client CPU)."""
+                       size: int, sha: str, client: str = "aiohttp",
+                       creation: str = WITH_UPLOAD) -> tuple[float, float, float]:
+    """(seconds from POST to the sealed answer, node CPU seconds meanwhile, client CPU).
+    `creation`: WITH_UPLOAD sends the first FIRST_BYTES (all of a photo) with the POST, as
+    the officer's page does; SEPARATE sends every byte by PATCH after it."""
     assert node.proc is not None
     drop_cache(src)
-    meta = {"kind": "video", "mime": "video/mp4", "filename": src.name, "sha256": sha}
+    meta = {"kind": "video", "mime": "video/mp4", "filename": src.name, "sha256": sha,
+            # Each upload its own item (the node answers a sealed item sent again with it).
+            "note": os.urandom(8).hex()}
+    first = min(size, FIRST_BYTES) if creation == WITH_UPLOAD else 0
     cpu0, mine0 = cpu_seconds(node.proc.pid), own_cpu()
     started = time.perf_counter()
     if client == "sendfile":
-        await asyncio.to_thread(sendfile_upload, node.url, token, src, size, meta)
+        await asyncio.to_thread(sendfile_upload, node.url, token, src, size, meta, first)
     else:
-        created = await tus.create(http, node.url, token, size, meta)
+        if first:
+            created = await tus.create_with_data(http, node.url, token, size, meta,
+                                                 file_body(src, 0, first),
+                                                 {"Content-Length": str(first)})
+        else:
+            created = await tus.create(http, node.url, token, size, meta)
         assert created.status == 201, created.body
         location = created.headers["Location"]
-        headers = {**tus.TUS, **tus.auth(token), "Upload-Offset": "0",
-                   "Content-Type": "application/offset+octet-stream",
-                   "Content-Length": str(size)}
-        async with http.patch(f"{node.url}{location}", headers=headers,
-                              data=file_body(src)) as resp:
-            assert resp.status == 204, (resp.status, await resp.text())
+        assert int(created.headers.get("Upload-Offset", "0")) == first, created.headers
+        if first < size:
+            headers = {**tus.TUS, **tus.auth(token), "Upload-Offset": str(first),
+                       "Content-Type": "application/offset+octet-stream",
+                       "Content-Length": str(size - first)}
+            async with http.patch(f"{node.url}{location}", headers=headers,
+                                  data=file_body(src, first)) as resp:
+                assert resp.status == 204, (resp.status, await resp.text())
     elapsed = time.perf_counter() - started
     return elapsed, cpu_seconds(node.proc.pid) - cpu0, own_cpu() - mine0
 
@@ -231,20 +259,21 @@ async def throughput(args: argparse.Namespace, nodes: dict[str, NodeProcess],
         for size_mib in args.sizes:
             src = work / f"item-{size_mib}.bin"
             sha = make_file(src, size_mib * MIB)
-            row = Row(size_mib, paths={f"{name}, {client}": Uploads() for name in nodes
-                                       for client in args.clients})
+            ways = [(name, client, creation) for name in nodes for client in args.clients
+                    for creation in args.creations]
+            row = Row(size_mib, paths={", ".join(way): Uploads() for way in ways})
             for _ in range(args.rounds):
                 copied, synced = timed_cp(src, work / "copy.bin")
                 row.cp_s.append(copied)
                 row.cp_fsync_s.append(synced)
-                for name, node in nodes.items():
-                    for client in args.clients:
-                        seconds, cpu, mine = await timed_upload(
-                            http, node, tokens[name], src, size_mib * MIB, sha, client)
-                        done = row.paths[f"{name}, {client}"]
-                        done.upload_s.append(seconds)
-                        done.cpu_s.append(cpu)
-                        done.client_cpu_s.append(mine)
+                for name, client, creation in ways:
+                    seconds, cpu, mine = await timed_upload(
+                        http, nodes[name], tokens[name], src, size_mib * MIB, sha, client,
+                        creation)
+                    done = row.paths[", ".join((name, client, creation))]
+                    done.upload_s.append(seconds)
+                    done.cpu_s.append(cpu)
+                    done.client_cpu_s.append(mine)
             line = (f"{size_mib} MiB: cp {row.rate(row.cp_s):.0f} MiB/s, cp+fsync "
                     f"{row.rate(row.cp_fsync_s):.0f} MiB/s")
             for name, done in row.paths.items():
@@ -275,7 +304,7 @@ async def live_windows(args: argparse.Namespace, node: NodeProcess, work: Path,
             out["idle"] = {"fps": fps, "p50_ms": p50, "p99_ms": p99, "seconds": args.window}
             mark, lat0 = probe.read(), latency_buckets(node)
             seconds, cpu, _ = await timed_upload(http, node, token, src, size, sha,
-                                                 args.clients[0])
+                                                 args.clients[0], args.creations[0])
             fps, lat1 = probe.fps_since(mark), latency_buckets(node)
             p50, p99 = percentiles_ms(lat0, lat1)
             out["upload"] = {"fps": fps, "p50_ms": p50, "p99_ms": p99, "seconds": seconds,
@@ -292,7 +321,7 @@ async def live_windows(args: argparse.Namespace, node: NodeProcess, work: Path,
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| item | receive path, client | `cp` MiB/s | `cp` + fsync MiB/s "
+    lines = ["| item | receive path, client, creation | `cp` MiB/s | `cp` + fsync MiB/s "
              "| upload (tus, sealed) MiB/s | upload / `cp` | upload / (`cp` + fsync) "
              "| node CPU ms per MiB | one core's worth of node CPU, MiB/s "
              "| client CPU ms per MiB |",
@@ -329,6 +358,11 @@ def main() -> int:
                         help="how the bench sends each PATCH body, in turn: sendfile (the "
                              "kernel sends the file; the client costs the cores next to "
                              "nothing) and aiohttp (read in pieces and sent by its client)")
+    parser.add_argument("--creations", type=lambda s: s.split(","),
+                        default=[WITH_UPLOAD, SEPARATE],
+                        help="how each upload starts, in turn: with-upload (the POST carries "
+                             "the first 4 MiB, as the officer's page sends them) and separate "
+                             "(POST, then every byte by PATCH)")
     args = parser.parse_args()
     if not only_loopback():
         print("run inside `unshare -n` (see the docstring): the live part carries WebRTC",

@@ -1,5 +1,5 @@
-"""The tus 1.0.0 resumable upload protocol's headers (core, creation, termination, expiration,
-checksum).
+"""The tus 1.0.0 resumable upload protocol's headers (core, creation, termination,
+creation-with-upload, expiration, checksum).
 
 Pure: parses and checks header values, builds the headers the node answers with. No I/O;
 `signaling.uploads` and `portal.uploads` do the requests and the disk. See https://tus.io/protocols/resumable-upload.
@@ -16,7 +16,7 @@ import re
 from fieldrelay.errors import BadRequest, FieldRelayError
 
 VERSION = "1.0.0"
-EXTENSIONS = ("creation", "termination", "expiration", "checksum")
+EXTENSIONS = ("creation", "termination", "creation-with-upload", "expiration", "checksum")
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "md5")
 OFFSET_TYPE = "application/offset+octet-stream"
 # Upload-Metadata: at most this many pairs and bytes (aiohttp caps a header line at 8190).

@@ -48,12 +48,23 @@ class Upload:
     received_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def fingerprint(self) -> str:
+        """What makes two uploads the same item: its length and everything the phone said of
+        it (the SHA-256, file name, capture time and place among them)."""
+        return item_fingerprint(self.length, self.meta)
+
     def public(self, offset: int) -> dict[str, Any]:
         """What the uploader sees (GET /api/uploads)."""
         return {"id": self.id, "state": self.state, "offset": offset, "length": self.length,
                 "kind": self.meta.get("kind"), "filename": self.meta.get("filename"),
                 "sha256": self.meta.get("sha256"), "error": self.error,
                 "material": self.material, "created_at": self.created_at}
+
+
+def item_fingerprint(length: int, meta: dict[str, Any]) -> str:
+    """Upload.fingerprint of an upload yet to be created."""
+    canonical = json.dumps([length, meta], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class UploadStore:
@@ -71,17 +82,20 @@ class UploadStore:
     def _record(self, upload_id: str) -> Path:
         return self.dir / f"{upload_id}.json"
 
-    def create(self, officer: str, length: int, meta: dict[str, Any]) -> Upload:
-        """A new upload with an empty `.part` file."""
+    def create(self, officer: str, length: int, meta: dict[str, Any],
+               durable: bool = True) -> Upload:
+        """A new upload with an empty `.part` file. `durable=False` leaves the record's fsync
+        to a later `save`: a creation that carries its bytes answers no one before that."""
         now = time.time()
         upload = Upload(new_material_id(), officer, length, meta, now, now)
         fd = os.open(self.part(upload.id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         os.close(fd)
-        self.save(upload)
+        self.save(upload, durable)
         return upload
 
-    def save(self, upload: Upload) -> None:
-        """Write the record whole (a new file renamed over the old one), durably."""
+    def save(self, upload: Upload, durable: bool = True) -> None:
+        """Write the record whole (a new file renamed over the old one), durably unless told
+        otherwise."""
         upload.updated_at = time.time()
         data = json.dumps(asdict(upload), sort_keys=True).encode()
         tmp = self.dir / f".{upload.id}.json.tmp"
@@ -89,7 +103,8 @@ class UploadStore:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
             try:
                 os.write(fd, data)
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, self._record(upload.id))
@@ -110,6 +125,16 @@ class UploadStore:
             upload = self.get(path.stem)
             if upload is not None:
                 yield upload
+
+    def drop_orphans(self) -> list[str]:
+        """Delete `.part` files that have no readable record (a creation that carried its
+        bytes, cut by a crash before its record reached the disk: no phone was told its
+        URL). Only while no request runs (at start). Returns their ids."""
+        orphans = [p.stem for p in self.dir.glob("*.part")
+                   if material_id_ok(p.stem) and self.get(p.stem) is None]
+        for upload_id in orphans:
+            self.remove(upload_id)  # a record the crash left unreadable goes too
+        return orphans
 
     def offset(self, upload_id: str) -> int:
         """How many bytes are in (the `.part` file's size; the length once it has moved)."""

@@ -57,6 +57,8 @@ class _Known:
     officer: str
     state: str
     updated_at: float
+    # A sealed upload's Upload.fingerprint (its key in UploadDesk._sealed).
+    fingerprint: str | None = None
 
 
 class UploadDesk:
@@ -75,12 +77,33 @@ class UploadDesk:
         self._task: asyncio.Task[None] | None = None
         # Every upload record on disk, by id (loaded at start, kept current by this desk).
         self.known: dict[str, _Known] = {}
+        # The sealed uploads by (officer, Upload.fingerprint): a creation that carries an
+        # item sealed already (its first answer lost) gets that upload back.
+        self._sealed: dict[tuple[str, str], str] = {}
         # Told about each sealed material (the review catalog).
         self.on_sealed: list[Callable[[dict[str, Any], str, list[dict[str, Any]]], None]] = []
 
     def note(self, upload: Upload) -> None:
         """The record as it is now on disk."""
-        self.known[upload.id] = _Known(upload.officer, upload.state, upload.updated_at)
+        fingerprint = upload.fingerprint() if upload.state == SEALED else None
+        self.known[upload.id] = _Known(upload.officer, upload.state, upload.updated_at,
+                                       fingerprint)
+        if fingerprint is not None:
+            self._sealed[(upload.officer, fingerprint)] = upload.id
+
+    def forget(self, upload_id: str) -> None:
+        """The record is gone from the disk."""
+        known = self.known.pop(upload_id, None)
+        self.digests.pop(upload_id, None)
+        if known is not None and known.fingerprint is not None:
+            key = (known.officer, known.fingerprint)
+            if self._sealed.get(key) == upload_id:
+                del self._sealed[key]
+
+    def sealed_twin(self, officer: str, fingerprint: str) -> str | None:
+        """The id of the officer's sealed upload of this same item (Upload.fingerprint)."""
+        upload_id = self._sealed.get((officer, fingerprint))
+        return upload_id if upload_id in self.known else None
 
     def unfinished(self, officer: str) -> int:
         """How many uploads the officer has still receiving."""
@@ -93,6 +116,10 @@ class UploadDesk:
 
     async def start(self) -> None:
         """Seal uploads that had all their bytes when the node stopped; then watch expiry."""
+        dropped = await asyncio.to_thread(self.store.drop_orphans)
+        if dropped:
+            log.info("deleted %d upload file(s) with no record (cut before their creation "
+                     "was answered)", len(dropped))
         for upload in await asyncio.to_thread(lambda: list(self.store.all())):
             self.note(upload)
             if upload.state == RECEIVING and \
@@ -131,7 +158,7 @@ class UploadDesk:
             if known.state == RECEIVING and known.updated_at < cutoff:
                 upload = await asyncio.to_thread(self.store.get, upload_id)
                 if upload is None:
-                    self.known.pop(upload_id, None)
+                    self.forget(upload_id)
                     continue
                 with self.writing(upload_id):
                     await asyncio.to_thread(
@@ -143,7 +170,7 @@ class UploadDesk:
                 expired.append(upload_id)
             elif known.state != RECEIVING and known.updated_at < forget:
                 await asyncio.to_thread(self.store.remove, upload_id)
-                self.known.pop(upload_id, None)
+                self.forget(upload_id)
         if expired:
             log.info("expired %d unfinished upload(s)", len(expired))
         return expired

@@ -33,6 +33,7 @@ from recordings.uploads import (
     PartWriter,
     Upload,
     UploadStore,
+    item_fingerprint,
 )
 from signaling import socket_body
 from signaling.auth import authenticate
@@ -85,32 +86,91 @@ async def discover(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
-    """POST /api/uploads: tus creation. The metadata is checked whole before anything is
-    written; a session it names must be the officer's own."""
+    """POST /api/uploads: tus creation, with the item's first bytes or all of them in the body
+    when the phone sends them (creation-with-upload: one request, not two, for a photo). The
+    metadata is checked whole before anything is written; a session it names must be the
+    officer's own."""
     claims = _officer(request)
     config, desk = request.app[CONFIG], request.app[UPLOADS]
-    if request.content_length or request.headers.get("Transfer-Encoding"):
-        raise BadRequest("send the bytes with PATCH (creation-with-upload is not offered)")
+    with_body = bool(request.content_length) or "Transfer-Encoding" in request.headers
+    if with_body and request.content_type != tus.OFFSET_TYPE:
+        raise tus.WrongContentType(f"send the bytes as Content-Type: {tus.OFFSET_TYPE}")
     if request.headers.get("Upload-Defer-Length"):
         raise BadRequest("Upload-Length must be given (creation-defer-length is not offered)")
     length = tus.parse_count("Upload-Length", request.headers.get("Upload-Length"))
     meta = check_metadata(tus.parse_metadata(request.headers.get("Upload-Metadata")))
+    checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
     limit = config.upload_limit(meta["kind"])
     if length > limit:
         raise PayloadTooLarge(f"a {meta['kind']} may have at most {limit} bytes")
     if length == 0:
         raise BadRequest("an empty file is no material")
+    if with_body and request.content_length is not None and request.content_length > length:
+        raise BadRequest(f"the body is {request.content_length} bytes, past Upload-Length "
+                         f"{length}; nothing was written")
     if meta["session"] is not None:
         await desk.evidence.check_session(claims.name, meta["session"])
+    if with_body:
+        twin = desk.sealed_twin(claims.name, item_fingerprint(length, meta))
+        if twin is not None:
+            # This item was sealed already and the answer never reached the phone (it has no
+            # URL to ask): the same upload again, complete, and nothing sealed twice.
+            return web.Response(status=201, headers={
+                "Location": f"/api/uploads/{twin}", **tus.offset_headers(length)})
     unfinished = desk.unfinished(claims.name)
     if unfinished >= desk.max_unfinished:
         raise TooManyUploads(f"you have {unfinished} unfinished uploads; finish or delete "
                              "some first")
-    upload = await asyncio.to_thread(desk.store.create, claims.name, length, meta)
+    # A creation with bytes answers no one until they are in: its record is made durable
+    # then (or dropped with the bytes if they never all came).
+    upload = await asyncio.to_thread(desk.store.create, claims.name, length, meta,
+                                     not with_body)
     desk.note(upload)
-    return web.Response(status=201, headers={
-        "Location": f"/api/uploads/{upload.id}", "Tus-Resumable": tus.VERSION,
-        "Upload-Expires": tus.expires_header(upload.updated_at + desk.expire_s)})
+    headers = {"Location": f"/api/uploads/{upload.id}", "Tus-Resumable": tus.VERSION,
+               "Upload-Expires": tus.expires_header(upload.updated_at + desk.expire_s)}
+    if not with_body:
+        return web.Response(status=201, headers=headers)
+    with desk.writing(upload.id):
+        return await _create_with_body(request, desk, upload, checksum, headers)
+
+
+async def _create_with_body(request: web.Request, desk: UploadDesk, upload: Upload,
+                            checksum: tuple[str, bytes] | None,
+                            headers: dict[str, str]) -> web.Response:
+    """The bytes a creation carries, as a PATCH at offset 0 takes them. No phone knows this
+    upload's URL before the answer: a body cut short or refused takes the upload with it
+    (the phone creates a new one), where a PATCH's would leave it to resume."""
+    body_digest = hashlib.new(checksum[0]) if checksum is not None else None
+    try:
+        offset = await _receive(request, desk, upload, 0, body_digest)
+    except BaseException:
+        await asyncio.shield(_drop_unanswered(desk, upload))
+        raise
+    if request.content_length is not None and offset < request.content_length:
+        await _drop_unanswered(desk, upload)
+        raise BadRequest(f"the body ended after {offset} of its {request.content_length} "
+                         "bytes; nothing was kept (create the upload again)")
+    if checksum is not None and body_digest is not None and body_digest.digest() != checksum[1]:
+        await _drop_unanswered(desk, upload)
+        return web.json_response(
+            {"error": "body_checksum_mismatch",
+             "detail": "the body does not match its Upload-Checksum; nothing was kept "
+                       "(create the upload again)"},
+            status=CHECKSUM_MISMATCH, headers={"Tus-Resumable": tus.VERSION})
+    if offset < upload.length:
+        # The phone goes on with PATCH from here: the record must outlive a crash now.
+        await asyncio.to_thread(desk.store.save, upload)
+        desk.note(upload)
+    else:
+        mismatch = await desk.finish(upload)
+        if mismatch is not None:
+            return mismatch
+    return web.Response(status=201, headers={**headers, **tus.offset_headers(offset)})
+
+
+async def _drop_unanswered(desk: UploadDesk, upload: Upload) -> None:
+    await asyncio.to_thread(desk.store.remove, upload.id)
+    desk.forget(upload.id)
 
 
 async def head(request: web.Request) -> web.Response:
@@ -287,8 +347,7 @@ async def terminate(request: web.Request) -> web.Response:
         raise Conflict("a sealed material is never deleted (only retention removes evidence)")
     with desk.writing(upload.id):
         await asyncio.to_thread(desk.store.remove, upload.id)
-        desk.digests.pop(upload.id, None)
-        desk.known.pop(upload.id, None)
+        desk.forget(upload.id)
     return web.Response(status=204, headers={"Tus-Resumable": tus.VERSION})
 
 
