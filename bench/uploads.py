@@ -11,13 +11,13 @@ receives), then an upload of the same file by an officer to each node in turn, o
 client (`--clients`) and way of starting it (`--creations`): "with-upload" has the POST carry
 the first 4 MiB (all of a photo), as the officer's page does, and one PATCH the rest;
 "separate" is a POST, then one PATCH of every byte. Each upload is timed until the node's
-answer to its last byte (the material checked and sealed). The "sendfile" client has the kernel send the file, so the
-load generator costs the two shared cores next to nothing (a phone sends from its own
-CPU); the "aiohttp" client reads and sends it in pieces, as earlier runs did. The
-node's CPU is read from /proc around each upload. Then, for each node, a live stream (a
-publisher and a viewer in a process of their own) runs for a window without uploads and a
-window with one upload of the largest size: the viewer's frame rate and the node's in-node
-forwarding latency (its /metrics histogram, p50 and p99) in each.
+answer to its last byte (the material checked and sealed). The "sendfile" client has the
+kernel send the file, so the load generator costs the two shared cores next to nothing (a
+phone sends from its own CPU); the "aiohttp" client reads and sends it in pieces, as earlier
+runs did. The node's CPU is read from /proc around each upload. Then, for each node, a live
+stream (a publisher and a viewer in a process of their own) runs for a window without uploads
+and a window with one upload of the largest size: the viewer's frame rate and the node's
+in-node forwarding latency (its /metrics histogram, p50 and p99) in each.
 The machine may be shared: each round alternates cp and the uploads so all see the same load.
 """
 
@@ -114,8 +114,8 @@ async def file_body(path: Path, start: int = 0, end: int | None = None) -> Any:
     """The file's bytes from `start` to `end`, read off the event loop a piece at a time."""
     f = await asyncio.to_thread(open, path, "rb")
     try:
+        left = (end if end is not None else os.fstat(f.fileno()).st_size) - start
         f.seek(start)
-        left = (end if end is not None else path.stat().st_size) - start
         while left > 0 and (chunk := await asyncio.to_thread(f.read, min(FILE_CHUNK, left))):
             left -= len(chunk)
             yield chunk

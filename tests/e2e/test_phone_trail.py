@@ -133,6 +133,8 @@ async def test_an_upload_cut_half_way_resumes_at_the_nodes_offset(
     def on_request(req: Request) -> None:
         if "/api/uploads/" in req.url and req.method == "PATCH":
             seen.append(("PATCH", int(req.headers["upload-offset"])))
+        if req.url.endswith("/api/uploads") and req.method == "POST":
+            seen.append(("POST", 0))
 
     def on_response(resp: Response) -> None:
         if "/api/uploads/" in resp.url and resp.request.method == "HEAD" and resp.ok:
@@ -172,6 +174,8 @@ async def test_an_upload_cut_half_way_resumes_at_the_nodes_offset(
     assert heads, f"the phone never asked the node for its offset: {seen}"
     before, after = seen[:heads[0]], seen[heads[0]:]
     print(f"UPLOAD_RESUME requests before the cut {before}, after {after}")
+    # The first chunk went with the creation (creation-with-upload): the first PATCH follows it.
+    assert before[:2] == [("POST", 0), ("PATCH", CHUNK)], before
     resumed_at = after[0][1]
     assert after[1] == ("PATCH", resumed_at), after
     last_patch = max(o for m, o in before if m == "PATCH")

@@ -53,7 +53,14 @@ function transferError(err) {
  *
  *   uploadUrl   resume this upload (HEAD, then PATCH from the node's offset); else create one
  *   metadata    tus Upload-Metadata as plain strings (tus-js-client encodes them)
- *   onUrl(url)  the upload exists on the node: store its URL before any byte is sent
+ *   onUrl(url)  the upload exists on the node: store its URL before any more bytes are sent
+ *
+ * A first attempt sends the first chunk (all of a photo) with the creation (tus
+ * creation-with-upload: one request where two were, and the node seals a whole item before it
+ * answers). Until that answer no one knows the upload's URL: a creation cut short leaves
+ * nothing on the node, and the next attempt starts afresh (at most one chunk sent twice, as
+ * for a cut PATCH). A sealed item whose answer was lost is given back by the node when the
+ * same item is created again, not sealed twice.
  *   onProgress(sent, total)
  *   signal      AbortSignal that stops the transfer (the upload stays on the node)
  */
@@ -64,7 +71,7 @@ export function transfer(blob, { uploadUrl = null, metadata, onUrl, onProgress, 
       return;
     }
     const upload = new tus.Upload(blob, {
-      ...(uploadUrl ? { uploadUrl } : { endpoint: ENDPOINT }),
+      ...(uploadUrl ? { uploadUrl } : { endpoint: ENDPOINT, uploadDataDuringCreation: true }),
       metadata,
       chunkSize: CHUNK_BYTES,
       retryDelays: null,
