@@ -203,10 +203,11 @@ class UploadDesk:
             raise Conflict("the upload changed on disk while it was read; try again")
         return digest
 
-    async def finish(self, upload: Upload) -> web.Response | None:
-        """All bytes are in: check the SHA-256, then seal. Returns the 460 answer on a
-        mismatch, None once sealed."""
-        offset = await asyncio.to_thread(self.store.offset, upload.id)
+    async def finish(self, upload: Upload, offset: int | None = None) -> web.Response | None:
+        """All bytes are in (`offset` of them, when the caller just wrote them): check the
+        SHA-256, then seal. Returns the 460 answer on a mismatch, None once sealed."""
+        if offset is None:
+            offset = await asyncio.to_thread(self.store.offset, upload.id)
         digest = await self.digest(upload.id, offset)
         self.digests.pop(upload.id, None)
         actual = digest.hexdigest()

@@ -34,6 +34,7 @@ from recordings.uploads import (
     Upload,
     UploadStore,
     item_fingerprint,
+    new_upload,
 )
 from signaling import socket_body
 from signaling.auth import authenticate
@@ -121,10 +122,12 @@ async def create(request: web.Request) -> web.Response:
     if unfinished >= desk.max_unfinished:
         raise TooManyUploads(f"you have {unfinished} unfinished uploads; finish or delete "
                              "some first")
-    # A creation with bytes answers no one until they are in: its record is made durable
-    # then (or dropped with the bytes if they never all came).
-    upload = await asyncio.to_thread(desk.store.create, claims.name, length, meta,
-                                     not with_body)
+    if with_body:
+        # Its bytes create the `.part` file, and its record is written once they are in:
+        # no phone knows the upload before the answer (recordings.uploads.new_upload).
+        upload = new_upload(claims.name, length, meta)
+    else:
+        upload = await asyncio.to_thread(desk.store.create, claims.name, length, meta)
     desk.note(upload)
     headers = {"Location": f"/api/uploads/{upload.id}", "Tus-Resumable": tus.VERSION,
                "Upload-Expires": tus.expires_header(upload.updated_at + desk.expire_s)}
@@ -142,7 +145,7 @@ async def _create_with_body(request: web.Request, desk: UploadDesk, upload: Uplo
     (the phone creates a new one), where a PATCH's would leave it to resume."""
     body_digest = hashlib.new(checksum[0]) if checksum is not None else None
     try:
-        offset = await _receive(request, desk, upload, 0, body_digest)
+        offset = await _receive(request, desk, upload, 0, body_digest, new=True)
     except BaseException:
         await asyncio.shield(_drop_unanswered(desk, upload))
         raise
@@ -162,7 +165,7 @@ async def _create_with_body(request: web.Request, desk: UploadDesk, upload: Uplo
         await asyncio.to_thread(desk.store.save, upload)
         desk.note(upload)
     else:
-        mismatch = await desk.finish(upload)
+        mismatch = await desk.finish(upload, offset)
         if mismatch is not None:
             return mismatch
     return web.Response(status=201, headers={**headers, **tus.offset_headers(offset)})
@@ -228,19 +231,19 @@ async def patch(request: web.Request) -> web.Response:
             await asyncio.to_thread(desk.store.save, upload)  # keeps it from expiring
             desk.note(upload)
             return web.Response(status=204, headers=tus.offset_headers(offset))
-        mismatch = await desk.finish(upload)
+        mismatch = await desk.finish(upload, offset)
         if mismatch is not None:
             return mismatch
         return web.Response(status=204, headers=tus.offset_headers(offset))
 
 
 async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offset: int,
-                   body_digest: Any = None) -> int:
+                   body_digest: Any = None, new: bool = False) -> int:
     """Write the body from `offset` on; the new offset. A body that runs past Upload-Length
     is undone (400). A client that stalls or goes keeps what arrived. `body_digest` also
-    hashes this body alone (for its Upload-Checksum)."""
-    writer = PartWriter(desk.store.part(upload.id), await desk.digest(upload.id, offset),
-                        body_digest)
+    hashes this body alone (for its Upload-Checksum). `new`: the body creates the file."""
+    digest = hashlib.sha256() if new else await desk.digest(upload.id, offset)
+    writer = PartWriter(desk.store.part(upload.id), digest, body_digest, new)
     receivers = request.app[RECEIVERS]
     if socket_body.eligible(request) and receivers.take():
         try:
@@ -332,10 +335,8 @@ async def _finish(writer: PartWriter, running: list[asyncio.Future[None] | None]
     """Let the write and fsync under way end, write what is left, fsync and close."""
     try:
         await asyncio.gather(*(r for r in running if r is not None), return_exceptions=True)
-        if leftover:
-            await asyncio.to_thread(writer.write, leftover)
     finally:
-        await asyncio.to_thread(writer.close)
+        await asyncio.to_thread(writer.finish, leftover)
 
 
 async def terminate(request: web.Request) -> web.Response:
