@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import resource
+import select
 import socket
 import subprocess
 import sys
@@ -146,19 +147,57 @@ def _answer_head(conn: socket.socket) -> tuple[int, dict[str, str]]:
     return int(status_line.split()[1]), headers
 
 
-def sendfile_upload(base: str, token: str, src: Path, size: int, meta: dict[str, str],
-                    first: int) -> None:
+class KeptConnections:
+    """One kept-alive connection per node for the sendfile client, from item to item, as a
+    phone's browser keeps its own (a new one when the node closed the last)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, socket.socket] = {}
+
+    def get(self, base: str) -> socket.socket:
+        conn = self._open.get(base)
+        if conn is not None and select.select([conn], [], [], 0)[0]:
+            # Readable between answers: the node closed it (or broke the protocol).
+            self.drop(base)
+            conn = None
+        if conn is None:
+            url = urlsplit(base)
+            assert url.hostname is not None and url.port is not None
+            conn = self._open[base] = socket.create_connection((url.hostname, url.port),
+                                                                timeout=120)
+        return conn
+
+    def drop(self, base: str) -> None:
+        conn = self._open.pop(base, None)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        for base in list(self._open):
+            self.drop(base)
+
+
+def sendfile_upload(conns: KeptConnections, base: str, token: str, src: Path, size: int,
+                    meta: dict[str, str], first: int) -> None:
     """POST carrying the file's first `first` bytes (creation-with-upload; none: a creation
-    alone), then PATCH the rest, on one kept-alive connection, the bodies sent by the kernel
-    (sendfile): a client that costs the shared cores next to nothing, as a phone sends from
-    its own CPU. Raises unless the node answers 201, then 204 (sealed)."""
+    alone), then PATCH the rest, on the node's kept-alive connection, the bodies sent by the
+    kernel (sendfile): a client that costs the shared cores next to nothing, as a phone sends
+    from its own CPU. Raises unless the node answers 201, then 204 (sealed)."""
     url = urlsplit(base)
-    assert url.hostname is not None and url.port is not None
     common = (f"Host: {url.netloc}\r\nAuthorization: Bearer {token}\r\n"
               "Tus-Resumable: 1.0.0\r\n")
     body_type = "Content-Type: application/offset+octet-stream\r\n"
-    with socket.create_connection((url.hostname, url.port), timeout=120) as conn, \
-            open(src, "rb") as f:
+    conn = conns.get(base)
+    try:
+        _send_item(conn, common, body_type, src, size, meta, first)
+    except BaseException:
+        conns.drop(base)  # mid-answer: the connection's state is unknown
+        raise
+
+
+def _send_item(conn: socket.socket, common: str, body_type: str, src: Path, size: int,
+               meta: dict[str, str], first: int) -> None:
+    with open(src, "rb") as f:
         conn.sendall((f"POST /api/uploads HTTP/1.1\r\n{common}Upload-Length: {size}\r\n"
                       f"Upload-Metadata: {encode_metadata(meta)}\r\n"
                       f"{body_type if first else ''}Content-Length: {first}\r\n\r\n").encode())
@@ -178,8 +217,8 @@ def sendfile_upload(base: str, token: str, src: Path, size: int, meta: dict[str,
             raise AssertionError(f"PATCH answered {status}")
 
 
-async def timed_upload(http: aiohttp.ClientSession, node: NodeProcess, token: str, src: Path,
-                       size: int, sha: str, client: str = "aiohttp",
+async def timed_upload(http: aiohttp.ClientSession, conns: KeptConnections, node: NodeProcess,
+                       token: str, src: Path, size: int, sha: str, client: str = "aiohttp",
                        creation: str = WITH_UPLOAD) -> tuple[float, float, float]:
     """(seconds from POST to the sealed answer, node CPU seconds meanwhile, client CPU).
     `creation`: WITH_UPLOAD sends the first FIRST_BYTES (all of a photo) with the POST, as
@@ -193,7 +232,8 @@ async def timed_upload(http: aiohttp.ClientSession, node: NodeProcess, token: st
     cpu0, mine0 = cpu_seconds(node.proc.pid), own_cpu()
     started = time.perf_counter()
     if client == "sendfile":
-        await asyncio.to_thread(sendfile_upload, node.url, token, src, size, meta, first)
+        await asyncio.to_thread(sendfile_upload, conns, node.url, token, src, size, meta,
+                                first)
     else:
         if first:
             created = await tus.create_with_data(http, node.url, token, size, meta,
@@ -253,35 +293,44 @@ def latency_buckets(node: NodeProcess) -> list[tuple[float, float]]:
 
 async def throughput(args: argparse.Namespace, nodes: dict[str, NodeProcess],
                      work: Path) -> list[Row]:
-    rows = []
+    conns = KeptConnections()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
-        tokens = {name: node.login("o2") for name, node in nodes.items()}
-        for size_mib in args.sizes:
-            src = work / f"item-{size_mib}.bin"
-            sha = make_file(src, size_mib * MIB)
-            ways = [(name, client, creation) for name in nodes for client in args.clients
-                    for creation in args.creations]
-            row = Row(size_mib, paths={", ".join(way): Uploads() for way in ways})
-            for _ in range(args.rounds):
-                copied, synced = timed_cp(src, work / "copy.bin")
-                row.cp_s.append(copied)
-                row.cp_fsync_s.append(synced)
-                for name, client, creation in ways:
-                    seconds, cpu, mine = await timed_upload(
-                        http, nodes[name], tokens[name], src, size_mib * MIB, sha, client,
-                        creation)
-                    done = row.paths[", ".join((name, client, creation))]
-                    done.upload_s.append(seconds)
-                    done.cpu_s.append(cpu)
-                    done.client_cpu_s.append(mine)
-            line = (f"{size_mib} MiB: cp {row.rate(row.cp_s):.0f} MiB/s, cp+fsync "
-                    f"{row.rate(row.cp_fsync_s):.0f} MiB/s")
-            for name, done in row.paths.items():
-                line += (f"; {name} {row.rate(done.upload_s):.0f} MiB/s, node CPU "
-                         f"{1000 * median(done.cpu_s) / size_mib:.2f} ms/MiB")
-            print(line, flush=True)
-            src.unlink()
-            rows.append(row)
+        try:
+            return await _throughput(args, nodes, work, http, conns)
+        finally:
+            conns.close()
+
+
+async def _throughput(args: argparse.Namespace, nodes: dict[str, NodeProcess], work: Path,
+                      http: aiohttp.ClientSession, conns: KeptConnections) -> list[Row]:
+    rows = []
+    tokens = {name: node.login("o2") for name, node in nodes.items()}
+    for size_mib in args.sizes:
+        src = work / f"item-{size_mib}.bin"
+        sha = make_file(src, size_mib * MIB)
+        ways = [(name, client, creation) for name in nodes for client in args.clients
+                for creation in args.creations]
+        row = Row(size_mib, paths={", ".join(way): Uploads() for way in ways})
+        for _ in range(args.rounds):
+            copied, synced = timed_cp(src, work / "copy.bin")
+            row.cp_s.append(copied)
+            row.cp_fsync_s.append(synced)
+            for name, client, creation in ways:
+                seconds, cpu, mine = await timed_upload(
+                    http, conns, nodes[name], tokens[name], src, size_mib * MIB, sha,
+                    client, creation)
+                done = row.paths[", ".join((name, client, creation))]
+                done.upload_s.append(seconds)
+                done.cpu_s.append(cpu)
+                done.client_cpu_s.append(mine)
+        line = (f"{size_mib} MiB: cp {row.rate(row.cp_s):.0f} MiB/s, cp+fsync "
+                f"{row.rate(row.cp_fsync_s):.0f} MiB/s")
+        for name, done in row.paths.items():
+            line += (f"; {name} {row.rate(done.upload_s):.0f} MiB/s, node CPU "
+                     f"{1000 * median(done.cpu_s) / size_mib:.2f} ms/MiB")
+        print(line, flush=True)
+        src.unlink()
+        rows.append(row)
     return rows
 
 
@@ -293,6 +342,7 @@ async def live_windows(args: argparse.Namespace, node: NodeProcess, work: Path,
     src = work / "live.bin"
     size = args.live_mib * MIB
     sha = make_file(src, size)
+    conns = KeptConnections()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
             token = node.login("o2")
@@ -303,13 +353,14 @@ async def live_windows(args: argparse.Namespace, node: NodeProcess, work: Path,
             p50, p99 = percentiles_ms(lat0, lat1)
             out["idle"] = {"fps": fps, "p50_ms": p50, "p99_ms": p99, "seconds": args.window}
             mark, lat0 = probe.read(), latency_buckets(node)
-            seconds, cpu, _ = await timed_upload(http, node, token, src, size, sha,
+            seconds, cpu, _ = await timed_upload(http, conns, node, token, src, size, sha,
                                                  args.clients[0], args.creations[0])
             fps, lat1 = probe.fps_since(mark), latency_buckets(node)
             p50, p99 = percentiles_ms(lat0, lat1)
             out["upload"] = {"fps": fps, "p50_ms": p50, "p99_ms": p99, "seconds": seconds,
                              "mib_s": args.live_mib / seconds, "cpu_s": cpu}
     finally:
+        conns.close()
         stop_probe(probe)
         src.unlink(missing_ok=True)
     for name, w in out.items():

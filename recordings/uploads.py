@@ -63,9 +63,9 @@ class Upload:
 
 def new_upload(officer: str, length: int, meta: dict[str, Any]) -> Upload:
     """An upload with a fresh id, not yet on disk. A creation that carries its bytes writes
-    its `.part` file with them (PartWriter, `new=True`) and its record once they are in: no
-    one is told its URL before that, and a crash before it leaves bytes with no record,
-    which `UploadStore.drop_orphans` deletes."""
+    its `.part` file with them (PartWriter, `new=True`) and its record beside their last
+    fsync: no one is told its URL before the answer, and a crash before the record is on
+    disk leaves bytes with no record, which `UploadStore.drop_orphans` deletes."""
     now = time.time()
     return Upload(new_material_id(), officer, length, meta, now, now)
 
@@ -99,8 +99,9 @@ class UploadStore:
         self.save(upload)
         return upload
 
-    def save(self, upload: Upload) -> None:
-        """Write the record whole (a new file renamed over the old one), durably."""
+    def save(self, upload: Upload, durable: bool = True) -> None:
+        """Write the record whole (a new file renamed over the old one), durably unless told
+        otherwise (a sealed upload's: its ledger entry is the durable word, UploadDesk)."""
         upload.updated_at = time.time()
         data = json.dumps(asdict(upload), sort_keys=True).encode()
         tmp = self.dir / f".{upload.id}.json.tmp"
@@ -108,10 +109,23 @@ class UploadStore:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
             try:
                 os.write(fd, data)
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, self._record(upload.id))
+
+    def has_part(self, upload_id: str) -> bool:
+        """Whether the upload's `.part` file is there (gone once sealed or dropped)."""
+        return self.part(upload_id).exists()
+
+    def restore_part(self, upload_id: str) -> None:
+        """An empty `.part` file again, durably, for a receiving upload that lost its own."""
+        fd = os.open(self.part(upload_id), os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def get(self, upload_id: str) -> Upload | None:
         """The upload, or None for an unknown or malformed id."""

@@ -20,9 +20,10 @@ from fieldrelay import tus
 from fieldrelay.errors import Conflict, FieldRelayError, NotFound
 from fieldrelay.tasks import cancel_and_wait
 from fieldrelay.tokens import Claims
+from recordings.material_catalog import MaterialCatalog
 from recordings.material_rules import Sealing, public_material
 from recordings.uploads import EXPIRED, RECEIVING, REJECTED, SEALED, Upload, UploadStore
-from relay.evidence import LiveEvidence
+from relay.evidence import LiveEvidence, SealedMaterial
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,12 @@ class UploadDesk:
         if dropped:
             log.info("deleted %d upload file(s) with no record (cut before their creation "
                      "was answered)", len(dropped))
+        catalog: MaterialCatalog | None = None
         for upload in await asyncio.to_thread(lambda: list(self.store.all())):
+            if upload.state == RECEIVING and \
+                    not await asyncio.to_thread(self.store.has_part, upload.id):
+                catalog = catalog or MaterialCatalog(self.store.dir.parent)
+                await self._settle_lost_record(upload, catalog)
             self.note(upload)
             if upload.state == RECEIVING and \
                     await asyncio.to_thread(self.store.offset, upload.id) == upload.length:
@@ -130,6 +136,20 @@ class UploadDesk:
                     # It stays complete on disk; the phone's next PATCH tries again.
                     log.warning("upload %s could not be sealed at start: %s", upload.id, exc)
         self._task = asyncio.create_task(self._expire_forever(), name="upload-expiry")
+
+    async def _settle_lost_record(self, upload: Upload, catalog: MaterialCatalog) -> None:
+        """A receiving upload whose bytes are gone: the node stopped after they were sealed
+        and before the record's new state reached the disk (finish writes it without an
+        fsync), or between deleting them and saying why. The ledger says which."""
+        found = await asyncio.to_thread(catalog.get, upload.id)
+        if found is not None and found.entry.get("officer") == upload.officer:
+            upload.state, upload.material = SEALED, found.public
+            await asyncio.to_thread(self.store.save, upload)
+            log.info("upload %s: sealed before the node stopped, its record says so again",
+                     upload.id)
+        else:
+            # Nothing of it was sealed: the phone resumes from the first byte.
+            await asyncio.to_thread(self.store.restore_part, upload.id)
 
     async def aclose(self) -> None:
         """Stop the expiry task; idempotent."""
@@ -221,16 +241,25 @@ class UploadDesk:
                                      headers={"Tus-Resumable": tus.VERSION})
         sealing = Sealing(upload.id, upload.officer, upload.meta, offset,
                           upload.received_at or time.time(), upload.created_at)
+
+        def record(sealed: SealedMaterial) -> None:
+            # The ledger entry is the durable word that it is sealed: the record follows it
+            # to the disk unforced (with the next journal commit), and a node that stops
+            # before that finds the material in its chain at start (_settle_lost_record),
+            # since the record it had, "receiving", is on disk (a creation's is written
+            # beside its bytes).
+            upload.state = SEALED
+            upload.material = public_material(sealed.entry, sealed.chain)
+            self.store.save(upload, False)
+
         try:
-            sealed = await self.evidence.seal_material(sealing, self.store.part(upload.id))
+            sealed = await self.evidence.seal_material(sealing, self.store.part(upload.id),
+                                                       record)
         except NotFound as exc:
             error = {"error": "not_found", "detail": exc.detail}
             await asyncio.to_thread(self.store.drop_bytes, upload, REJECTED, error)
             self.note(upload)
             raise
-        upload.state = SEALED
-        upload.material = public_material(sealed.entry, sealed.chain)
-        await asyncio.to_thread(self.store.save, upload)
         self.note(upload)
         for listener in self.on_sealed:
             listener(sealed.entry, sealed.chain, sealed.events)

@@ -11,10 +11,11 @@ The protocol's headers are parsed in `fieldrelay.tus`; the uploads' state is the
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -123,7 +124,7 @@ async def create(request: web.Request) -> web.Response:
         raise TooManyUploads(f"you have {unfinished} unfinished uploads; finish or delete "
                              "some first")
     if with_body:
-        # Its bytes create the `.part` file, and its record is written once they are in:
+        # Its bytes create the `.part` file, and its record is written beside their fsync:
         # no phone knows the upload before the answer (recordings.uploads.new_upload).
         upload = new_upload(claims.name, length, meta)
     else:
@@ -161,9 +162,7 @@ async def _create_with_body(request: web.Request, desk: UploadDesk, upload: Uplo
                        "(create the upload again)"},
             status=CHECKSUM_MISMATCH, headers={"Tus-Resumable": tus.VERSION})
     if offset < upload.length:
-        # The phone goes on with PATCH from here: the record must outlive a crash now.
-        await asyncio.to_thread(desk.store.save, upload)
-        desk.note(upload)
+        desk.note(upload)  # the phone goes on with PATCH from here (its record is on disk)
     else:
         mismatch = await desk.finish(upload, offset)
         if mismatch is not None:
@@ -241,17 +240,19 @@ async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offse
                    body_digest: Any = None, new: bool = False) -> int:
     """Write the body from `offset` on; the new offset. A body that runs past Upload-Length
     is undone (400). A client that stalls or goes keeps what arrived. `body_digest` also
-    hashes this body alone (for its Upload-Checksum). `new`: the body creates the file."""
+    hashes this body alone (for its Upload-Checksum). `new`: the body creates the file, and
+    the upload's record is written (durably) beside its last bytes' fsync."""
     digest = hashlib.sha256() if new else await desk.digest(upload.id, offset)
     writer = PartWriter(desk.store.part(upload.id), digest, body_digest, new)
+    beside = functools.partial(desk.store.save, upload) if new else None
     receivers = request.app[RECEIVERS]
     if socket_body.eligible(request) and receivers.take():
         try:
-            await _receive_off_loop(request, writer)
+            await _receive_off_loop(request, writer, beside)
         finally:
             receivers.release()
     else:
-        await _receive_on_loop(request, desk, upload, writer)
+        await _receive_on_loop(request, desk, upload, writer, beside)
     new_offset = offset + writer.written
     desk.digests[upload.id] = (writer.digest, new_offset)
     if new_offset == upload.length:
@@ -259,7 +260,8 @@ async def _receive(request: web.Request, desk: UploadDesk, upload: Upload, offse
     return new_offset
 
 
-async def _receive_off_loop(request: web.Request, writer: PartWriter) -> None:
+async def _receive_off_loop(request: web.Request, writer: PartWriter,
+                            beside: Callable[[], None] | None) -> None:
     """The body of known length, moved from the socket into the file by the kernel and hashed
     behind it, in threads (`signaling.socket_body`): its length was checked against
     Upload-Length before, so it cannot run past it. Whatever arrived is kept, however the body
@@ -268,13 +270,13 @@ async def _receive_off_loop(request: web.Request, writer: PartWriter) -> None:
         end = await socket_body.receive(request, writer, request.app[CONFIG].body_timeout_s)
     finally:
         # Shielded, so a cancellation cannot leave the file open and unsynced.
-        await asyncio.shield(asyncio.to_thread(writer.close))
+        await asyncio.shield(_close(writer, [], beside))
     if end.error is not None:
         raise end.error
 
 
 async def _receive_on_loop(request: web.Request, desk: UploadDesk, upload: Upload,
-                           writer: PartWriter) -> None:
+                           writer: PartWriter, beside: Callable[[], None] | None) -> None:
     """The body as aiohttp's loop reads it (TLS, chunked, small or when every receiving
     thread is busy); gathered pieces go to the disk thread."""
     room = upload.length - writer.start
@@ -300,7 +302,9 @@ async def _receive_on_loop(request: web.Request, desk: UploadDesk, upload: Uploa
                                      "nothing of it was kept")
                 gathered.append(chunk)
                 size += len(chunk)
-            if gathered and (size >= PIECE or not chunk):
+            # The body's last pieces stay for _finish, which writes them with their fsync
+            # beside the hashing.
+            if gathered and size >= PIECE and chunk:
                 if pending is not None:
                     await pending
                     unsynced += written_size
@@ -317,7 +321,8 @@ async def _receive_on_loop(request: web.Request, desk: UploadDesk, upload: Uploa
     finally:
         # Whatever arrived is kept, however the body ended (a client gone mid-body included),
         # and the file is closed; shielded, so a cancellation cannot leave it half done.
-        await asyncio.shield(_finish(writer, [pending, syncing], [] if refused else gathered))
+        await asyncio.shield(_finish(writer, [pending, syncing], [] if refused else gathered,
+                                     beside))
 
 
 async def _next_chunk(request: web.Request, upload_id: str) -> bytes:
@@ -331,12 +336,24 @@ async def _next_chunk(request: web.Request, upload_id: str) -> bytes:
 
 
 async def _finish(writer: PartWriter, running: list[asyncio.Future[None] | None],
-                  leftover: list[bytes]) -> None:
+                  leftover: list[bytes], beside: Callable[[], None] | None) -> None:
     """Let the write and fsync under way end, write what is left, fsync and close."""
     try:
         await asyncio.gather(*(r for r in running if r is not None), return_exceptions=True)
     finally:
-        await asyncio.to_thread(writer.finish, leftover)
+        await _close(writer, leftover, beside)
+
+
+async def _close(writer: PartWriter, leftover: list[bytes],
+                 beside: Callable[[], None] | None) -> None:
+    """Write what is left, fsync and close; `beside` runs in a thread of its own meanwhile
+    (its fsync and the body's then share the disk's time). The first error is raised."""
+    closing = [asyncio.to_thread(writer.finish, leftover)]
+    if beside is not None:
+        closing.append(asyncio.to_thread(beside))
+    for result in await asyncio.gather(*closing, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def terminate(request: web.Request) -> web.Response:

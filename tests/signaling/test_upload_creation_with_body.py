@@ -1,7 +1,8 @@
 """tus creation-with-upload against a real node: a photo in one request (POST carries the
 bytes, sealed before the 201), the first bytes of a larger item (PATCH goes on from the
 answer's offset), the same item again after a lost answer (the sealed upload back, nothing
-sealed twice), and bodies cut short, mis-checksummed or too long (nothing kept)."""
+sealed twice), and bodies cut short, mis-checksummed or too long (nothing kept); after a
+crash, bytes with no record go and a sealed upload's record is set right from the ledger."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 from bench import tus_client as tus
 from fieldrelay.tus import encode_metadata
 from recordings import verify
+from recordings.material_rules import check_metadata
 from recordings.uploads import UploadStore
 from signaling.keys import CONFIG
 from signaling.upload_desk import UploadDesk
@@ -161,5 +163,40 @@ async def test_bytes_with_no_record_are_dropped_at_start(live_node: LiveNode) ->
     try:
         assert sorted(p.name for p in store.dir.iterdir()) == [f"{kept.id}.json",
                                                                f"{kept.id}.part"]
+    finally:
+        await desk.aclose()
+
+
+async def test_a_sealed_record_lost_in_a_crash_is_sealed_again_from_the_ledger(
+        live_node: LiveNode) -> None:
+    # The record of a sealed upload is written without an fsync (its ledger entry is the
+    # durable word): a node that stops before it reaches the disk still holds the record it
+    # had before, "receiving", with its bytes gone into the chain.
+    node, token = live_node, await live_node.login("o1")
+    photo = os.urandom(100_000)
+    created = await tus.create(node.http, node.base, token, len(photo), tus.material_meta(photo))
+    location = created.headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    store = UploadStore(data_dir(node))
+    before = store.get(upload_id)
+    assert before is not None and before.state == "receiving"
+    assert (await tus.patch(node.http, node.base, token, location, 0, photo)).status == 204
+    sealed = store.get(upload_id)
+    assert sealed is not None and sealed.state == "sealed"
+    store.save(before)  # the crash: the old record again
+    # And one the node stopped between deleting the bytes and saying why: nothing sealed.
+    lost = store.create("o1", 10, check_metadata({"kind": "photo", "mime": "image/jpeg",
+                                                  "filename": "a.jpg", "sha256": "0" * 64}))
+    store.part(lost.id).unlink()
+
+    live = node.server.app[UPLOADS]
+    desk = UploadDesk(store, live.evidence, live.max_unfinished, live.expire_s)
+    await desk.start()
+    try:
+        again = store.get(upload_id)
+        assert again is not None and again.state == "sealed"
+        assert again.material == sealed.material
+        assert desk.unfinished("o1") == 1  # the other one, which resumes from its first byte
+        assert store.has_part(lost.id) and store.offset(lost.id) == 0
     finally:
         await desk.aclose()
