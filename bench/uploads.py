@@ -28,6 +28,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import mmap
 import os
 import resource
 import select
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,24 @@ def make_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
+def warm_memory(gib: float) -> float:
+    """Touch `gib` GiB of fresh memory once, then free it; returns the seconds it took.
+
+    This VM's RAM is backed by the host lazily: a page written for the first time since boot
+    costs about 3 ms per MiB (measured: a 1 MiB write into the page cache took 3.0-3.4 ms
+    on fresh pages, 0.2 ms once they had been touched), whoever writes it. A server that has
+    run a while has touched its RAM; a benchmark on a fresh VM would otherwise time this
+    machine's first touches, unevenly (the copies `cp` deletes are reused, the node's sealed
+    files are not)."""
+    started = time.perf_counter()
+    size = int(gib * (1 << 30))
+    if size:
+        with mmap.mmap(-1, size) as area:
+            for offset in range(0, size, mmap.PAGESIZE):
+                area[offset] = 1
+    return time.perf_counter() - started
+
+
 def drop_cache(path: Path) -> None:
     """Ask the kernel to forget the file's pages, so each read starts from the disk alike."""
     fd = os.open(path, os.O_RDONLY)
@@ -96,7 +116,11 @@ def drop_cache(path: Path) -> None:
 
 
 def timed_cp(src: Path, dst: Path) -> tuple[float, float]:
-    """(seconds of `cp`, seconds of `cp` then fsync of the copy)."""
+    """(seconds of `cp`, seconds of `cp` then fsync of the copy). The copy stays until the
+    caller removes it, as a sealed material stays: both then take their page cache from the
+    same memory (on this VM a page of RAM touched for the first time costs about 3 ms per MiB
+    of it, where a page freed by a deleted file is reused at once; a `cp` whose copy were
+    deleted at once would reuse its own pages round after round, the uploads never)."""
     drop_cache(src)
     started = time.perf_counter()
     subprocess.run(["cp", str(src), str(dst)], check=True)
@@ -107,7 +131,6 @@ def timed_cp(src: Path, dst: Path) -> tuple[float, float]:
     finally:
         os.close(fd)
     synced = time.perf_counter() - started
-    dst.unlink()
     return copied, synced
 
 
@@ -312,7 +335,7 @@ async def _throughput(args: argparse.Namespace, nodes: dict[str, NodeProcess], w
                 for creation in args.creations]
         row = Row(size_mib, paths={", ".join(way): Uploads() for way in ways})
         for _ in range(args.rounds):
-            copied, synced = timed_cp(src, work / "copy.bin")
+            copied, synced = timed_cp(src, work / f"copy-{len(row.cp_s)}.bin")
             row.cp_s.append(copied)
             row.cp_fsync_s.append(synced)
             for name, client, creation in ways:
@@ -329,7 +352,7 @@ async def _throughput(args: argparse.Namespace, nodes: dict[str, NodeProcess], w
             line += (f"; {name} {row.rate(done.upload_s):.0f} MiB/s, node CPU "
                      f"{1000 * median(done.cpu_s) / size_mib:.2f} ms/MiB")
         print(line, flush=True)
-        src.unlink()
+        await asyncio.to_thread(_remove, src, work)
         rows.append(row)
     return rows
 
@@ -369,6 +392,108 @@ async def live_windows(args: argparse.Namespace, node: NodeProcess, work: Path,
               f"p50 {w['p50_ms']:.2f} ms, p99 {w['p99_ms']:.2f} ms over {w['seconds']:.1f} s",
               flush=True)
     return out
+
+
+@dataclass
+class Parallel:
+    """Items of one size sent by several clients at once against as many `cp` at once."""
+
+    size_mib: int
+    clients: int
+    items: int  # per client and round
+    cp_s: list[float] = field(default_factory=list)
+    upload_s: dict[str, list[float]] = field(default_factory=dict)
+    cpu_s: dict[str, list[float]] = field(default_factory=dict)
+
+    def rate(self, seconds: list[float]) -> float:
+        return self.size_mib * self.clients * self.items / median(seconds)
+
+
+def _remove(src: Path, work: Path) -> None:
+    """The item's source and the copies `cp` made of it."""
+    for path in [src, *work.glob("copy-*.bin")]:
+        path.unlink()
+
+
+def parallel_cp(sources: list[Path], work: Path, items: int) -> float:
+    """Seconds for `items` copies of each source, one `cp` after another per source, all
+    sources at once (each source's page cache dropped before each copy). The copies stay,
+    as in timed_cp."""
+    batch = len(list(work.glob("copy-*")))
+    def chain(i: int, src: Path) -> None:
+        for k in range(items):
+            drop_cache(src)
+            subprocess.run(["cp", str(src), str(work / f"copy-{batch}-{i}-{k}.bin")],
+                           check=True)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(sources)) as pool:
+        list(pool.map(chain, range(len(sources)), sources))
+    return time.perf_counter() - started
+
+
+def parallel_uploads(node: NodeProcess, token: str, sources: list[tuple[Path, str]],
+                     items: int) -> tuple[float, float]:
+    """(seconds, node CPU seconds) for `items` uploads of each source by a client of its own
+    (the sendfile client, creation-with-upload, a kept connection each), all at once."""
+    assert node.proc is not None
+    def chain(src: Path, sha: str) -> None:
+        conns = KeptConnections()
+        try:
+            for _ in range(items):
+                drop_cache(src)
+                size = src.stat().st_size
+                meta = {"kind": "video", "mime": "video/mp4", "filename": src.name,
+                        "sha256": sha, "note": os.urandom(8).hex()}
+                sendfile_upload(conns, node.url, token, src, size, meta, min(size, FIRST_BYTES))
+        finally:
+            conns.close()
+
+    cpu0 = cpu_seconds(node.proc.pid)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(sources)) as pool:
+        list(pool.map(lambda pair: chain(*pair), sources))
+    return time.perf_counter() - started, cpu_seconds(node.proc.pid) - cpu0
+
+
+def parallel_rounds(args: argparse.Namespace, nodes: dict[str, NodeProcess],
+                    work: Path) -> list[Parallel]:
+    """For each size in --parallel-sizes: --parallel clients at once, alternating with as
+    many `cp` at once, --rounds times."""
+    out = []
+    tokens = {name: node.login("o2") for name, node in nodes.items()}
+    for size_mib in args.parallel_sizes:
+        sources = [(work / f"par-{i}.bin", "") for i in range(args.parallel)]
+        sources = [(path, make_file(path, size_mib * MIB)) for path, _ in sources]
+        row = Parallel(size_mib, args.parallel, args.parallel_items,
+                       upload_s={name: [] for name in nodes}, cpu_s={name: [] for name in nodes})
+        for _ in range(args.rounds):
+            row.cp_s.append(parallel_cp([p for p, _ in sources], work, args.parallel_items))
+            for name, node in nodes.items():
+                seconds, cpu = parallel_uploads(node, tokens[name], sources, args.parallel_items)
+                row.upload_s[name].append(seconds)
+                row.cpu_s[name].append(cpu)
+        line = f"{size_mib} MiB x {args.parallel} at once: cp {row.rate(row.cp_s):.0f} MiB/s"
+        for name in nodes:
+            line += f"; {name} {row.rate(row.upload_s[name]):.0f} MiB/s"
+        print(line, flush=True)
+        for path in [p for p, _ in sources] + list(work.glob("copy-*.bin")):
+            path.unlink()
+        out.append(row)
+    return out
+
+
+def parallel_table(rows: list[Parallel]) -> str:
+    lines = ["| items | receive path | `cp` at once, MiB/s | uploads at once (tus, sealed), MiB/s "
+             "| upload / `cp` | node CPU ms per MiB |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        for name, seconds in r.upload_s.items():
+            rate = r.rate(seconds)
+            cpu = 1000 * median(r.cpu_s[name]) / (r.size_mib * r.clients * r.items)
+            lines.append(f"| {r.clients} x {r.items} x {r.size_mib} MiB | {name} "
+                         f"| {r.rate(r.cp_s):.0f} | {rate:.0f} | {rate / r.rate(r.cp_s):.0%} "
+                         f"| {cpu:.2f} |")
+    return "\n".join(lines)
 
 
 def table(rows: list[Row]) -> str:
@@ -414,12 +539,22 @@ def main() -> int:
                         help="how each upload starts, in turn: with-upload (the POST carries "
                              "the first 4 MiB, as the officer's page sends them) and separate "
                              "(POST, then every byte by PATCH)")
+    parser.add_argument("--warm-gib", type=float, default=16.0,
+                        help="GiB of RAM touched once before the runs (16; see warm_memory)")
+    parser.add_argument("--parallel", type=int, default=4,
+                        help="clients at once for the parallel rounds (4; 0: none), against "
+                             "as many `cp` at once: many officers' phones, one node")
+    parser.add_argument("--parallel-items", type=int, default=10,
+                        help="items per client and round in the parallel rounds (10)")
+    parser.add_argument("--parallel-sizes", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1], help="item sizes in MiB for the parallel rounds (1)")
     args = parser.parse_args()
     if not only_loopback():
         print("run inside `unshare -n` (see the docstring): the live part carries WebRTC",
               file=sys.stderr)
         return 2
     aiortc_hooks.use_ice_host_addresses(("127.0.0.1",))
+    print(f"RAM warmed: {args.warm_gib:g} GiB in {warm_memory(args.warm_gib):.1f} s", flush=True)
     print(f"load average before: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="fieldrelay-uploads-", dir=args.workdir) as tmp:
         work = Path(tmp)
@@ -434,6 +569,7 @@ def main() -> int:
                 node.start("--upload-max-video-mb",
                            str(max([*args.sizes, args.live_mib]) + 1), *PATHS[name])
             rows = asyncio.run(throughput(args, nodes, work))
+            parallel = parallel_rounds(args, nodes, work) if args.parallel else []
             if args.window > 0:
                 for name, node in nodes.items():
                     live[name] = asyncio.run(live_windows(args, node, work, name))
@@ -444,8 +580,12 @@ def main() -> int:
     print(f"load average after: {os.getloadavg()}")
     print()
     print(table(rows))
+    if parallel:
+        print()
+        print(parallel_table(parallel))
     if args.json:
         args.json.write_text(json.dumps({"rows": [dataclasses.asdict(r) for r in rows],
+                                         "parallel": [dataclasses.asdict(p) for p in parallel],
                                          "live": live}, indent=1))
     return 0
 
