@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from fieldrelay.errors import Unauthorized
 from fieldrelay.files import write_private
 
 ALGORITHM = "HS256"
+
+
+# Verified tokens whose claims are kept (TokenIssuer.verify): a few KB each.
+VERIFIED_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class TokenIssuer:
 
     def __init__(self, secret: bytes, issuer: str, audience: str, ttl_s: int) -> None:
         self._secret = secret
+        self._verified: OrderedDict[str, Claims] = OrderedDict()
         self._issuer = issuer
         self._audience = audience
         self.ttl_s = ttl_s
@@ -71,7 +77,26 @@ class TokenIssuer:
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM), exp
 
     def verify(self, token: str) -> Claims:
-        """The claims of a valid token; Unauthorized with the reason otherwise."""
+        """The claims of a valid token; Unauthorized with the reason otherwise.
+
+        A phone sends one token with every request until it refreshes it: the claims of the
+        last VERIFIED_KEPT tokens that verified are kept, so that a token's signature and
+        JSON are checked once, not per request. Its expiry is checked every time, here; its
+        user, version and session age by the caller (signaling.auth.check_claims)."""
+        kept = self._verified.get(token)
+        if kept is not None:
+            if time.time() >= kept.expires_at:
+                del self._verified[token]
+                raise Unauthorized("the token has expired; log in again")
+            self._verified.move_to_end(token)
+            return kept
+        claims = self._decode(token)
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_KEPT:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _decode(self, token: str) -> Claims:
         try:
             payload = jwt.decode(
                 token, self._secret, algorithms=[ALGORITHM], audience=self._audience,
