@@ -64,6 +64,9 @@ class MaterialCatalog:
         self._by_id: dict[str, Found] = {}
         self._events: list[dict[str, Any]] = []
         self._loaded = False
+        # Every material in the order it was taken, for `since`; a load starts it again.
+        self._log: list[Found] = []
+        self._generation = 0
 
     def load(self) -> None:
         """Read every chain again (blocks on the disk)."""
@@ -78,20 +81,36 @@ class MaterialCatalog:
                 self._take(entry, chain, by_id, events)
         with self._lock:
             self._by_id, self._events, self._loaded = by_id, events, True
+            self._log = list(by_id.values())
+            self._generation += 1
 
     @staticmethod
     def _take(entry: Mapping[str, Any], chain: str, by_id: dict[str, Found],
-              events: list[dict[str, Any]]) -> None:
+              events: list[dict[str, Any]]) -> bool:
+        """Keep a material (True) or a link event (False)."""
         if entry.get("kind") == "material" and isinstance(entry.get("material"), str):
             by_id[str(entry["material"])] = Found(dict(entry), chain)
-        elif entry.get("kind") == "event" and entry.get("event") in LINK_EVENTS:
+            return True
+        if entry.get("kind") == "event" and entry.get("event") in LINK_EVENTS:
             events.append({**entry, "chain": chain})
+        return False
+
+    def since(self, mark: tuple[int, int]) -> tuple[list[Found], tuple[int, int]]:
+        """The materials taken after `mark` (what an earlier call returned; (0, 0) the first
+        time), and the mark for the next call: after a load, every material again. For a
+        follower that must not read them all at every seal."""
+        self._ensure()
+        with self._lock:
+            generation, seen = mark
+            start = seen if generation == self._generation else 0
+            return self._log[start:], (self._generation, len(self._log))
 
     def add(self, entry: Mapping[str, Any], chain: str,
             events: list[dict[str, Any]] | None = None) -> None:
         """A material just sealed (and the events it caused)."""
         with self._lock:
-            self._take(entry, chain, self._by_id, self._events)
+            if self._take(entry, chain, self._by_id, self._events):
+                self._log.append(self._by_id[str(entry["material"])])
             for event in events or []:
                 # An event handed over with the seal may not carry its time yet; it was
                 # written with the material, so it has the material's.

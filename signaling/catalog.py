@@ -12,7 +12,6 @@ database was down is sent on the next round.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -163,9 +162,14 @@ class CatalogDesk:
         if config.database_url:
             evidence.pending_cases = CatalogPendingCases(self.catalog, evidence.pending_cases,
                                                          lambda: self._loop, self.ready)
-        # The node's materials (set by `follow_materials`), and the ids already sent.
+        # The node's materials (set by `follow_materials`), the ids already sent, and how far
+        # its log has been read (MaterialCatalog.since).
         self.materials: MaterialCatalog | None = None
         self._materials_sent: set[str] = set()
+        self._materials_mark = (0, 0)
+        # Whether the next round must look at the sessions too (not only new materials): a
+        # session's start, seal or case, the periodic round, and a round that failed.
+        self._sessions_due = True
         evidence.observers.append(self._observe)
 
     def follow_materials(self, materials: MaterialCatalog,
@@ -188,7 +192,11 @@ class CatalogDesk:
         if kind in ("session.start", "session.seal") or entry.get("event") in WAKING_EVENTS:
             loop = self._loop
             if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(self._wake.set)
+                loop.call_soon_threadsafe(self._wake_sessions)
+
+    def _wake_sessions(self) -> None:
+        self._sessions_due = True
+        self._wake.set()
 
     async def ctx(self, app: web.Application) -> AsyncIterator[None]:
         """Publish until the node stops. The catalog is connected (and migrated) by the
@@ -231,10 +239,11 @@ class CatalogDesk:
         how many were sent."""
         if self.materials is None:
             return 0
-        found = await asyncio.to_thread(self.materials.search)
+        found, mark = await asyncio.to_thread(self.materials.since, self._materials_mark)
         new = [f.public for f in found if f.entry["material"] not in self._materials_sent]
         await self.catalog.put_materials(self.config.node_id, new)
         self._materials_sent.update(str(m["id"]) for m in new)
+        self._materials_mark = mark
         return len(new)
 
     async def _run(self) -> None:
@@ -252,13 +261,22 @@ class CatalogDesk:
                     await self.catalog.put_node(self.config.node_id, self.cluster_url,
                                                 utc_iso(time.time()))
                     registered = True
-                await self.publish()
+                if self._sessions_due:
+                    self._sessions_due = False
+                    await self.publish()
+                else:
+                    # Only materials sealed since the last round (an upload's seal): what is
+                    # new of them, not every session and material again.
+                    await self.publish_materials()
             except Exception as exc:
                 # The database is down or refused: the next round sends it all again.
                 self.failures += 1
+                self._sessions_due = True
                 log.warning("the catalog could not be updated (will retry): %s", exc)
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), self.config.catalog_sync_s)
+            except TimeoutError:
+                self._sessions_due = True
 
 
 CATALOG = web.AppKey("catalog", CatalogDesk)
