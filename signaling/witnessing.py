@@ -41,6 +41,8 @@ WAIT_S = 2.0
 BATCH = 100
 RETRY_S = 1.0
 NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The shortest time between two checkpoints that seals asked for (_checkpoint_loop).
+CHECKPOINT_GAP_S = 0.25
 
 
 def _unless_cancelled() -> None:
@@ -119,10 +121,20 @@ class Witnessing:
     # -- this node's checkpoints ---------------------------------------------------------
 
     async def _checkpoint_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = -CHECKPOINT_GAP_S
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), self.config.checkpoint_interval_s)
+            # Seals in a burst (a phone's queue of photos sealing one after another) share a
+            # checkpoint: the first at once, then at most one per CHECKPOINT_GAP_S, each
+            # covering every seal before it. One per seal would stat every chain of the node
+            # and fsync for each photo.
+            wait = last + CHECKPOINT_GAP_S - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             self._poke.clear()
+            last = loop.time()
             try:
                 cp = await asyncio.to_thread(self.checkpointer.checkpoint)
             except OSError as exc:

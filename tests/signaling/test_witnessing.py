@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,12 +21,13 @@ import pytest
 from bench.common import free_port
 from fieldrelay.config import Config
 from recordings.audit import AuditLog
+from recordings.material_rules import Sealing, check_metadata, new_material_id
 from recordings.session import Evidence
 from recordings.store import read_entries
 from signaling.bus import MemoryBus
 from signaling.redisbus import RedisBus
 from signaling.tsa import TimeStamper
-from signaling.witnessing import Witnessing
+from signaling.witnessing import CHECKPOINT_GAP_S, Witnessing
 from tests.conftest import RedisProcess
 from tests.live import LiveNode
 from tests.tsa_server import running_tsa
@@ -48,6 +51,13 @@ def checkpoints(data: Path) -> list[dict[str, object]]:
 def witnessed(data: Path, of: str) -> list[int]:
     return [int(e["checkpoint"]["seq"]) for e in read_entries(data / "witness" / "ledger.jsonl")
             if e.get("node") == of]
+
+
+def length(checkpoint: dict[str, object], chain: str) -> int:
+    """How long a checkpoint says the chain was (0: not in it)."""
+    chains = checkpoint["chains"]
+    assert isinstance(chains, dict)
+    return int(chains.get(chain, [0])[0])
 
 
 async def until(check: object, timeout: float = 60.0) -> None:
@@ -199,5 +209,38 @@ async def test_a_seal_is_checkpointed_at_once_not_at_the_next_interval(tmp_path:
             for c in read_entries(ev.data_dir / "checkpoints" / "checkpoints.jsonl")),
             timeout=30.0)
         assert loop.time() - started < 30.0  # long before the 60 s interval
+    finally:
+        await w.aclose()
+
+
+async def test_a_burst_of_seals_shares_checkpoints(tmp_path: Path) -> None:
+    # A phone's queue of photos sealing one after another: the first seal is checkpointed at
+    # once, the rest share at most one checkpoint per CHECKPOINT_GAP_S, and the last covers
+    # them all.
+    w, ev = node(tmp_path, "node-1", None, checkpoint_interval_s=60.0)
+    await w.start()
+    try:
+        loop = asyncio.get_running_loop()
+        before = len(checkpoints(ev.data_dir))
+        started = loop.time()
+        for i in range(12):
+            data = os.urandom(1000)
+            source = tmp_path / f"{i}.part"
+            source.write_bytes(data)
+            meta = check_metadata({"kind": "photo", "mime": "image/jpeg", "filename": "a.jpg",
+                                   "sha256": hashlib.sha256(data).hexdigest()})
+            sealing = Sealing(new_material_id(), "o1", meta, len(data), time.time(),
+                              time.time())
+            entry = await asyncio.to_thread(ev.materials.seal, sealing, source, None, [])
+            w.material_sealed(entry, "materials/nocase", [])
+            await asyncio.sleep(0.02)
+        burst = loop.time() - started
+        chain = "materials/" + ev.materials.folder(None).name
+        await until(lambda: any(length(c, chain) == 13 for c in checkpoints(ev.data_dir)),
+                    timeout=30.0)
+        taken = len(checkpoints(ev.data_dir)) - before
+        assert 1 <= taken <= 2 + burst / CHECKPOINT_GAP_S, (taken, burst)
+        first = checkpoints(ev.data_dir)[before]
+        assert length(first, chain) >= 2  # the first seal's, at once
     finally:
         await w.aclose()
