@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 REVIEW_ROLES = ("reviewer", "admin")
 WAKING_EVENTS = ("case.set",)
+# The shortest time between two rounds that only new materials asked for.
+MATERIALS_GAP_S = 0.5
 
 
 def new_catalog(config: Config) -> SqlCatalog:
@@ -248,7 +250,16 @@ class CatalogDesk:
 
     async def _run(self) -> None:
         started = registered = False
+        loop = asyncio.get_running_loop()
+        last = -MATERIALS_GAP_S
         while True:
+            if not self._sessions_due:
+                # Materials sealing one after another (a phone's queue) go in one round per
+                # MATERIALS_GAP_S, not one database commit each beside the uploads.
+                wait = last + MATERIALS_GAP_S - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            last = loop.time()
             self._wake.clear()
             try:
                 if not started:
@@ -280,7 +291,6 @@ class CatalogDesk:
 
 
 CATALOG = web.AppKey("catalog", CatalogDesk)
-
 T = TypeVar("T")
 
 
