@@ -346,14 +346,9 @@ async def _finish(writer: PartWriter, running: list[asyncio.Future[None] | None]
 
 async def _close(writer: PartWriter, leftover: list[bytes],
                  beside: Callable[[], None] | None) -> None:
-    """Write what is left, fsync and close; `beside` runs in a thread of its own meanwhile
-    (its fsync and the body's then share the disk's time). The first error is raised."""
-    closing = [asyncio.to_thread(writer.finish, leftover)]
-    if beside is not None:
-        closing.append(asyncio.to_thread(beside))
-    for result in await asyncio.gather(*closing, return_exceptions=True):
-        if isinstance(result, BaseException):
-            raise result
+    """Write what is left, fsync and close; `beside` runs in the same thread while the
+    kernel writes the body out (PartWriter.finish)."""
+    await asyncio.to_thread(writer.finish, leftover, beside)
 
 
 async def terminate(request: web.Request) -> web.Response:
