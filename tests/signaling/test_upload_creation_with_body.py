@@ -95,12 +95,14 @@ async def test_the_first_bytes_with_the_creation_and_the_rest_by_patch(
     location = created.headers["Location"]
     [listed] = await own_uploads(node, token)
     assert (listed["state"], listed["offset"]) == ("receiving", first)
+    assert node.server.app[UPLOADS].unfinished("o1") == 1
     # The record of an upload the phone goes on with is durable: a new desk (a restart)
     # finds it.
     assert UploadStore(data_dir(node)).get(location.rsplit("/", 1)[1]) is not None
     done = await tus.patch(node.http, node.base, token, location, first, data[first:])
     assert done.status == 204, done.body
     assert sealed_files(node)[0].read_bytes() == data
+    assert node.server.app[UPLOADS].unfinished("o1") == 0
 
 
 async def test_a_creation_whose_body_fails_keeps_nothing(live_node: LiveNode) -> None:
@@ -142,6 +144,7 @@ async def test_a_creation_whose_body_fails_keeps_nothing(live_node: LiveNode) ->
             break
         await asyncio.sleep(0.05)
     assert not desk.busy
+    assert desk.unfinished("o1") == 0  # nothing the creations left counts against the officer
     listed = await own_uploads(node, token)
     assert [u["state"] for u in listed] == ["rejected"], listed  # the liar's record alone
     assert [n for n in uploads_on_disk(node) if not n.endswith(".json")] == []
