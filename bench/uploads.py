@@ -240,6 +240,13 @@ def _send_item(conn: socket.socket, common: str, body_type: str, src: Path, size
             raise AssertionError(f"PATCH answered {status}")
 
 
+def item_meta(src: Path, sha: str) -> dict[str, str]:
+    """Upload-Metadata for one upload of `src`: each upload its own item (a note of its own),
+    since the node answers a sealed item sent again with the upload it sealed."""
+    return {"kind": "video", "mime": "video/mp4", "filename": src.name, "sha256": sha,
+            "note": os.urandom(8).hex()}
+
+
 async def timed_upload(http: aiohttp.ClientSession, conns: KeptConnections, node: NodeProcess,
                        token: str, src: Path, size: int, sha: str, client: str = "aiohttp",
                        creation: str = WITH_UPLOAD) -> tuple[float, float, float]:
@@ -248,9 +255,7 @@ async def timed_upload(http: aiohttp.ClientSession, conns: KeptConnections, node
     the officer's page does; SEPARATE sends every byte by PATCH after it."""
     assert node.proc is not None
     drop_cache(src)
-    meta = {"kind": "video", "mime": "video/mp4", "filename": src.name, "sha256": sha,
-            # Each upload its own item (the node answers a sealed item sent again with it).
-            "note": os.urandom(8).hex()}
+    meta = item_meta(src, sha)
     first = min(size, FIRST_BYTES) if creation == WITH_UPLOAD else 0
     cpu0, mine0 = cpu_seconds(node.proc.pid), own_cpu()
     started = time.perf_counter()
@@ -439,13 +444,12 @@ def parallel_uploads(node: NodeProcess, token: str, sources: list[tuple[Path, st
     assert node.proc is not None
     def chain(src: Path, sha: str) -> None:
         conns = KeptConnections()
+        size = src.stat().st_size
         try:
             for _ in range(items):
                 drop_cache(src)
-                size = src.stat().st_size
-                meta = {"kind": "video", "mime": "video/mp4", "filename": src.name,
-                        "sha256": sha, "note": os.urandom(8).hex()}
-                sendfile_upload(conns, node.url, token, src, size, meta, min(size, FIRST_BYTES))
+                sendfile_upload(conns, node.url, token, src, size, item_meta(src, sha),
+                                min(size, FIRST_BYTES))
         finally:
             conns.close()
 
@@ -463,8 +467,8 @@ def parallel_rounds(args: argparse.Namespace, nodes: dict[str, NodeProcess],
     out = []
     tokens = {name: node.login("o2") for name, node in nodes.items()}
     for size_mib in args.parallel_sizes:
-        sources = [(work / f"par-{i}.bin", "") for i in range(args.parallel)]
-        sources = [(path, make_file(path, size_mib * MIB)) for path, _ in sources]
+        paths = [work / f"par-{i}.bin" for i in range(args.parallel)]
+        sources = [(path, make_file(path, size_mib * MIB)) for path in paths]
         row = Parallel(size_mib, args.parallel, args.parallel_items,
                        upload_s={name: [] for name in nodes}, cpu_s={name: [] for name in nodes})
         for _ in range(args.rounds):

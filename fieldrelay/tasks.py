@@ -10,6 +10,23 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+class Spacing:
+    """At most one round per `gap_s` seconds of a loop that rounds are asked of in bursts:
+    the first at once, each later one when the gap since the one before has passed."""
+
+    def __init__(self, gap_s: float) -> None:
+        self.gap_s = gap_s
+        self._last = -gap_s
+
+    async def wait(self, *, now: bool = False) -> None:
+        """Wait out what is left of the gap (not with `now`), and count a round from here."""
+        loop = asyncio.get_running_loop()
+        left = self._last + self.gap_s - loop.time()
+        if left > 0 and not now:
+            await asyncio.sleep(left)
+        self._last = loop.time()
+
+
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
     """Cancel a task and wait until it has finished, without hiding our own cancellation."""
     if task is None or task.done():

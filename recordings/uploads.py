@@ -275,16 +275,11 @@ class PartWriter:
         self._unsynced += size
         if self._unsynced >= SYNC_EVERY and \
                 (self._syncer is None or not self._syncer.is_alive()):
-            self._sync_now()
-
-    def _sync_now(self) -> None:
-        """An fsync of everything written so far, in a thread beside the caller's (after the
-        one under way)."""
-        self._join_syncer()
-        self._syncer = threading.Thread(target=self._sync_beside, name="upload-fsync",
-                                        daemon=True)
-        self._syncer.start()
-        self._unsynced = 0
+            self._join_syncer()
+            self._syncer = threading.Thread(target=self._sync_beside, name="upload-fsync",
+                                            daemon=True)
+            self._syncer.start()
+            self._unsynced = 0
 
     def hash_through(self, count: int) -> None:
         """Hash this body's bytes up to its `count`th, reading back what `put` and

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from fieldrelay.config import Config
 from fieldrelay.errors import BadRequest, FieldRelayError
-from fieldrelay.tasks import cancel_and_wait
+from fieldrelay.tasks import Spacing, cancel_and_wait
 from recordings.audit import last_verifies
 from recordings.cases import PendingStore
 from recordings.catalog import parse_time
@@ -250,16 +250,12 @@ class CatalogDesk:
 
     async def _run(self) -> None:
         started = registered = False
-        loop = asyncio.get_running_loop()
-        last = -MATERIALS_GAP_S
+        spacing = Spacing(MATERIALS_GAP_S)
         while True:
-            if not self._sessions_due:
-                # Materials sealing one after another (a phone's queue) go in one round per
-                # MATERIALS_GAP_S, not one database commit each beside the uploads.
-                wait = last + MATERIALS_GAP_S - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            last = loop.time()
+            # Materials sealing one after another (a phone's queue) go in one round per
+            # MATERIALS_GAP_S, not one database commit each beside the uploads; sessions
+            # at once.
+            await spacing.wait(now=self._sessions_due)
             self._wake.clear()
             try:
                 if not started:

@@ -108,8 +108,7 @@ class UploadDesk:
 
     def sealed_twin(self, officer: str, fingerprint: str) -> str | None:
         """The id of the officer's sealed upload of this same item (Upload.fingerprint)."""
-        upload_id = self._sealed.get((officer, fingerprint))
-        return upload_id if upload_id in self.known else None
+        return self._sealed.get((officer, fingerprint))
 
     def _count(self, known: _Known | None, change: int) -> None:
         if known is not None and known.state == RECEIVING:

@@ -270,7 +270,7 @@ async def _receive_off_loop(request: web.Request, writer: PartWriter,
         end = await socket_body.receive(request, writer, request.app[CONFIG].body_timeout_s)
     finally:
         # Shielded, so a cancellation cannot leave the file open and unsynced.
-        await asyncio.shield(_close(writer, [], beside))
+        await asyncio.shield(asyncio.to_thread(writer.finish, [], beside))
     if end.error is not None:
         raise end.error
 
@@ -337,18 +337,12 @@ async def _next_chunk(request: web.Request, upload_id: str) -> bytes:
 
 async def _finish(writer: PartWriter, running: list[asyncio.Future[None] | None],
                   leftover: list[bytes], beside: Callable[[], None] | None) -> None:
-    """Let the write and fsync under way end, write what is left, fsync and close."""
+    """Let the write and fsync under way end, write what is left, fsync and close (with
+    `beside` in the same thread while the kernel writes the body out: PartWriter.finish)."""
     try:
         await asyncio.gather(*(r for r in running if r is not None), return_exceptions=True)
     finally:
-        await _close(writer, leftover, beside)
-
-
-async def _close(writer: PartWriter, leftover: list[bytes],
-                 beside: Callable[[], None] | None) -> None:
-    """Write what is left, fsync and close; `beside` runs in the same thread while the
-    kernel writes the body out (PartWriter.finish)."""
-    await asyncio.to_thread(writer.finish, leftover, beside)
+        await asyncio.to_thread(writer.finish, leftover, beside)
 
 
 async def terminate(request: web.Request) -> web.Response:

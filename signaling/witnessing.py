@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from fieldrelay.config import Config
 from fieldrelay.errors import BadRequest
-from fieldrelay.tasks import TaskGroupOwner
+from fieldrelay.tasks import Spacing, TaskGroupOwner
 from recordings.checkpoints import Checkpointer
 from recordings.ledger import canonical
 from recordings.session import Evidence
@@ -121,8 +121,7 @@ class Witnessing:
     # -- this node's checkpoints ---------------------------------------------------------
 
     async def _checkpoint_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = -CHECKPOINT_GAP_S
+        spacing = Spacing(CHECKPOINT_GAP_S)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), self.config.checkpoint_interval_s)
@@ -130,11 +129,8 @@ class Witnessing:
             # checkpoint: the first at once, then at most one per CHECKPOINT_GAP_S, each
             # covering every seal before it. One per seal would stat every chain of the node
             # and fsync for each photo.
-            wait = last + CHECKPOINT_GAP_S - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await spacing.wait()
             self._poke.clear()
-            last = loop.time()
             try:
                 cp = await asyncio.to_thread(self.checkpointer.checkpoint)
             except OSError as exc:
